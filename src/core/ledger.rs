@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The memory ledger of one context: bytes in use, the cap, the peak, and how
+//! many allocations were refused.
+//!
+//! The ledger is a plain value; the caller (the kernel module) keeps it under
+//! a lock. A charge is reserved before the vendor is asked to allocate and is
+//! then either committed (the vendor succeeded) or released (it failed), so
+//! that two racing allocations can never both pass a cap that only one fits.
+//!
+//! # Invariants
+//!
+//! - `used <= peak` at all times;
+//! - `used` only exceeds `limit` after `set_limit` lowered the cap below the
+//!   usage of the moment (lowering never kills), never through a charge.
+
+/// Memory accounting of one context, in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ledger {
+    limit: u64,
+    used: u64,
+    peak: u64,
+    refused: u64,
+}
+
+/// A charge was refused: it would have taken usage above the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverLimit {
+    /// Bytes still free under the cap when the charge was refused.
+    pub available: u64,
+}
+
+impl Ledger {
+    /// A ledger with the given cap and nothing charged.
+    pub const fn new(limit: u64) -> Self {
+        Self { limit, used: 0, peak: 0, refused: 0 }
+    }
+
+    /// The cap, in bytes.
+    pub const fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes charged now.
+    pub const fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// Highest `used` ever seen.
+    pub const fn peak(&self) -> u64 {
+        self.peak
+    }
+
+    /// Number of refused charges.
+    pub const fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// Bytes that may still be charged (zero when over the cap).
+    pub const fn available(&self) -> u64 {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// Charges `bytes`, or refuses (and counts the refusal) if the result
+    /// would pass the cap.
+    pub fn charge(&mut self, bytes: u64) -> Result<(), OverLimit> {
+        match self.used.checked_add(bytes) {
+            Some(total) if total <= self.limit => {
+                self.used = total;
+                if total > self.peak {
+                    self.peak = total;
+                }
+                Ok(())
+            }
+            _ => {
+                self.refused = self.refused.saturating_add(1);
+                Err(OverLimit { available: self.available() })
+            }
+        }
+    }
+
+    /// Returns `bytes` charged earlier. Returning more than is charged is a
+    /// bug of the caller; the ledger clamps at zero and reports it.
+    pub fn uncharge(&mut self, bytes: u64) -> Result<(), Underflow> {
+        match self.used.checked_sub(bytes) {
+            Some(rest) => {
+                self.used = rest;
+                Ok(())
+            }
+            None => {
+                let err = Underflow { used: self.used, returned: bytes };
+                self.used = 0;
+                Err(err)
+            }
+        }
+    }
+
+    /// Changes the cap. Raising takes effect at once; lowering below the
+    /// current usage refuses new charges but takes nothing back.
+    pub fn set_limit(&mut self, limit: u64) {
+        self.limit = limit;
+    }
+}
+
+/// More bytes were returned than were charged: an accounting bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Underflow {
+    /// Bytes charged before the return.
+    pub used: u64,
+    /// Bytes returned.
+    pub returned: u64,
+}
+
+#[cfg(all(test, not(MODULE)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn charges_up_to_the_cap_exactly() {
+        let mut l = Ledger::new(100);
+        assert_eq!(l.charge(60), Ok(()));
+        assert_eq!(l.charge(41), Err(OverLimit { available: 40 }));
+        assert_eq!(l.charge(40), Ok(()));
+        assert_eq!((l.used(), l.peak(), l.refused()), (100, 100, 1));
+        assert_eq!(l.charge(1), Err(OverLimit { available: 0 }));
+        assert_eq!(l.uncharge(100), Ok(()));
+        assert_eq!((l.used(), l.peak(), l.refused()), (0, 100, 2));
+    }
+
+    #[test]
+    fn overflowing_charge_is_refused() {
+        let mut l = Ledger::new(u64::MAX);
+        assert_eq!(l.charge(u64::MAX), Ok(()));
+        assert!(l.charge(1).is_err());
+        assert_eq!(l.used(), u64::MAX);
+    }
+
+    #[test]
+    fn lowering_the_cap_keeps_usage() {
+        let mut l = Ledger::new(100);
+        l.charge(80).unwrap();
+        l.set_limit(50);
+        assert_eq!(l.used(), 80);
+        assert_eq!(l.available(), 0);
+        assert!(l.charge(1).is_err());
+        l.uncharge(40).unwrap();
+        assert_eq!(l.charge(10), Ok(()));
+    }
+
+    #[test]
+    fn underflow_is_reported_and_clamped() {
+        let mut l = Ledger::new(100);
+        l.charge(10).unwrap();
+        assert_eq!(l.uncharge(11), Err(Underflow { used: 10, returned: 11 }));
+        assert_eq!(l.used(), 0);
+    }
+
+    proptest! {
+        /// Any sequence of charges and uncharges of what was charged keeps
+        /// usage equal to the sum of live charges, never above the cap, and
+        /// peak equal to the highest usage seen.
+        #[test]
+        fn model(limit in 0u64..1000, ops in proptest::collection::vec((any::<bool>(), 0u64..300), 0..200)) {
+            let mut l = Ledger::new(limit);
+            let mut live: std::vec::Vec<u64> = std::vec::Vec::new();
+            let (mut peak, mut refused) = (0u64, 0u64);
+            for (alloc, n) in ops {
+                if alloc || live.is_empty() {
+                    let sum: u64 = live.iter().sum();
+                    if sum + n <= limit {
+                        prop_assert!(l.charge(n).is_ok());
+                        live.push(n);
+                        peak = peak.max(sum + n);
+                    } else {
+                        prop_assert_eq!(l.charge(n), Err(OverLimit { available: limit - sum }));
+                        refused += 1;
+                    }
+                } else {
+                    let v = live.swap_remove(n as usize % live.len());
+                    prop_assert!(l.uncharge(v).is_ok());
+                }
+                prop_assert_eq!(l.used(), live.iter().sum::<u64>());
+                prop_assert!(l.used() <= l.limit());
+                prop_assert_eq!(l.peak(), peak);
+                prop_assert_eq!(l.refused(), refused);
+            }
+        }
+    }
+}
