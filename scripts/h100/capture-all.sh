@@ -28,8 +28,10 @@ PY=scripts/h100/py
 } > "$T/env.txt" 2>&1
 
 # cap NAME CMD... : run CMD under the recorder, traces in $T/NAME
+# CAPTURES="02-torch-alloc ..." limits the run to those captures.
 cap() {
 	local name=$1; shift
+	if [ -n "${CAPTURES:-}" ] && [[ " $CAPTURES " != *" $name "* ]]; then return 0; fi
 	mkdir -p "$T/$name"
 	local t0=$(date +%s.%N)
 	NVTRACE_OUT=$T/$name GT_FILE=$T/$name/ground-truth.jsonl LD_PRELOAD=$B/nvtrace.so "$@" \
@@ -42,7 +44,6 @@ cap 01-cuda-init "$B/cap_init"
 cap 02-torch-alloc python3 $PY/torch_alloc.py
 cap 03-cuda-vmm "$B/cap_vmm" 512
 cap 04-managed "$B/cap_managed" 256
-mkdir -p "$T/05-nvidia-smi"
 cap 05-nvidia-smi bash -c 'nvidia-smi; echo ===; nvidia-smi -q -d MEMORY; echo ===; nvidia-smi pmon -c 1 -s um'
 cap 06-torch-matmul python3 $PY/torch_matmul.py
 cap 07-two-procs bash -c "$B/cap_alloc 512 1500 & $B/cap_alloc 1024 1500 & wait"

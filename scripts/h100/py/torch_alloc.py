@@ -16,6 +16,7 @@ for name, size in [("1MiB", MiB), ("64MiB", 64 * MiB), ("1GiB", 1024 * MiB), ("4
     t.fill_(1)
     torch.cuda.synchronize()
     keep[name] = t
+    del t  # keep only the dict's reference, so that freeing below really frees
     gt.step("after_alloc_" + name, requested=size, torch=torch)
 for name in list(keep):
     gt.do("free_" + name)
