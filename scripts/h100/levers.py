@@ -231,6 +231,22 @@ def phase_util():
     pmon.wait(timeout=30)
 
 
+def phase_extra():
+    """Second pass: long kernels (the first pass's 20 ms calibration overflowed) and STOP_CHANNEL with its 1-byte params."""
+    base20 = alone_rate(20000, 4)
+    for sl in ([1000, 4000], [250, 16000], [4000, 64000]):
+        run(f"ts-long20ms-{sl[0]}-{sl[1]}", [dict(kernel_us=20000, depth=4, env={"NVLEVER_TS_US": str(s)})
+                                             for s in sl], duration_ms=3000, extra={"alone_rate": base20,
+                                                                                     "slices_us": sl})
+    run("chan-dis_ch-k20000-d4", [dict(kernel_us=20000, depth=4, env={"NVLEVER_EVENTS": "800:dis_ch;1600:en_ch"})],
+        duration_ms=2500, extra={"on_ms": 800, "off_ms": 1600})
+    run("drain-d4-k20000-preempt", [dict(kernel_us=20000, depth=4,
+                                         env={"NVLEVER_EVENTS": "800:gate_close;800:preempt;1600:gate_open"})],
+        duration_ms=2500, extra={"close_ms": 800, "open_ms": 1600})
+    run("chan-stop_ch1-d16", [dict(kernel_us=1000, depth=16, env={"NVLEVER_EVENTS": "800:stop_ch"})],
+        extra={"on_ms": 800}, timeout=20)
+
+
 for ph in PHASES:
     t0 = time.time()
     print(f"=== phase {ph}", flush=True)

@@ -111,7 +111,7 @@ int main(int argc, char **argv)
 			float ms;
 			CK(cudaEventElapsedTime(&ms, a, b));
 			double us = ms * 1000.0 / 5;
-			int nit = (int)(it * calibrate / us);
+			int nit = (int)((double)it * calibrate / us); // double: it*calibrate overflows int for long kernels
 			fprintf(stderr, "calibrate iters=%d us=%.1f -> %d\n", it, us, nit);
 			it = nit;
 		}

@@ -341,8 +341,8 @@ static void do_action(const char *act)
 	} else if (!strcmp(act, "en_ch_sched")) {
 		disable_channels(0, 1);
 	} else if (!strcmp(act, "stop_ch")) {
-		unsigned char z[8] = { 0 };
-		chan_ctl_all(act, 0xa06f0112, z, 0);
+		unsigned char z[1] = { 0 }; /* NVA06F_CTRL_STOP_CHANNEL_PARAMS { NvBool bImmediate; } */
+		chan_ctl_all(act, 0xa06f0112, z, 1);
 	} else {
 		lg("event unknown %s", act);
 	}
