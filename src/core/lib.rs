@@ -16,4 +16,5 @@
 #![allow(unreachable_pub, dead_code)]
 
 pub mod ledger;
+pub mod nvabi;
 pub mod quantity;

@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! RM controls (`NVOS54.cmd`) and their parameter blocks, driver 580.142
+//! (`src/common/sdk/nvidia/inc/ctrl/`). A command is
+//! `(class << 16) | (category << 8) | index`.
+//!
+//! Only the controls fakegpu has to look at are declared: memory info,
+//! GPU identity, scheduling, and every control that carries an fd.
+//! Privilege notes come from the research notes (§5.2–5.4), not from here.
+
+abi_consts! {
+    /// Control commands.
+    CONTROL_CMDS: u32 {
+        /// Address space type of an object (issued on a client).
+        NV0000_CTRL_CMD_CLIENT_GET_ADDR_SPACE_TYPE = 0xd01;
+        /// Attached GPU ids.
+        NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS = 0x201;
+        /// GPU id info v2.
+        NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2 = 0x205;
+        /// Probed GPU ids.
+        NV0000_CTRL_CMD_GPU_GET_PROBED_IDS = 0x214;
+        /// Attach GPUs.
+        NV0000_CTRL_CMD_GPU_ATTACH_IDS = 0x215;
+        /// UUID of a GPU id.
+        NV0000_CTRL_CMD_GPU_GET_UUID_FROM_GPU_ID = 0x275;
+        /// Export an object to an fd (fd @16).
+        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD = 0x3d05;
+        /// Import an object from an fd (fd @0).
+        NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD = 0x3d06;
+        /// Info on an export fd (fd @0).
+        NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO = 0x3d08;
+        /// Create an export fd (fd @72, OUT).
+        NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD = 0x3d0a;
+        /// Export objects to an fd (fd @0).
+        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD = 0x3d0b;
+        /// Import objects from an fd (fd @0).
+        NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD = 0x3d0c;
+        /// Surface info of a memory object.
+        NV0041_CTRL_CMD_GET_SURFACE_INFO = 0x410110;
+        /// Number of subdevices.
+        NV0080_CTRL_CMD_GPU_GET_NUM_SUBDEVICES = 0x800280;
+        /// Class list v2.
+        NV0080_CTRL_CMD_GPU_GET_CLASSLIST_V2 = 0x800292;
+        /// Export memory (devDescriptor fd @1040).
+        NV00E0_CTRL_CMD_EXPORT_MEM = 0xe00101;
+        /// Attach a GPU to multicast memory (devDescriptor fd @8).
+        NV00FD_CTRL_CMD_ATTACH_GPU = 0xfd0104;
+        /// GPU info v2.
+        NV2080_CTRL_CMD_GPU_GET_INFO_V2 = 0x20800102;
+        /// GPU name.
+        NV2080_CTRL_CMD_GPU_GET_NAME_STRING = 0x20800110;
+        /// GPU short name.
+        NV2080_CTRL_CMD_GPU_GET_SHORT_NAME_STRING = 0x20800111;
+        /// GPU id (UUID) info.
+        NV2080_CTRL_CMD_GPU_GET_GID_INFO = 0x2080014a;
+        /// Engines v2.
+        NV2080_CTRL_CMD_GPU_GET_ENGINES_V2 = 0x20800170;
+        /// PIDs using the GPU.
+        NV2080_CTRL_CMD_GPU_GET_PIDS = 0x2080018d;
+        /// Per-PID info (video memory usage).
+        NV2080_CTRL_CMD_GPU_GET_PID_INFO = 0x2080018e;
+        /// Read compute policy.
+        NV2080_CTRL_CMD_GPU_GET_COMPUTE_POLICY_CONFIG = 0x20800195;
+        /// Disable/enable channels by (client, channel) list.
+        NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS = 0x2080110b;
+        /// Context-switch timeout (privileged).
+        NV2080_CTRL_CMD_FIFO_CONFIG_CTXSW_TIMEOUT = 0x20801110;
+        /// Runlist scheduling policy (needs NICE).
+        NV2080_CTRL_CMD_FIFO_RUNLIST_SET_SCHED_POLICY = 0x20801115;
+        /// Disable all usermode channels (kernel only).
+        NV2080_CTRL_CMD_FIFO_DISABLE_USERMODE_CHANNELS = 0x20801117;
+        /// Context-switch preemption mode.
+        NV2080_CTRL_CMD_GR_SET_CTXSW_PREEMPTION_MODE = 0x20801210;
+        /// FB info, v1 (list at a user pointer).
+        NV2080_CTRL_CMD_FB_GET_INFO = 0x20801301;
+        /// FB info, v2 (list inline).
+        NV2080_CTRL_CMD_FB_GET_INFO_V2 = 0x20801303;
+        /// FB region info.
+        NV2080_CTRL_CMD_FB_GET_FB_REGION_INFO = 0x20801320;
+        /// TSG: enable/disable scheduling.
+        NVA06C_CTRL_CMD_GPFIFO_SCHEDULE = 0xa06c0101;
+        /// TSG: bind to an engine.
+        NVA06C_CTRL_CMD_BIND = 0xa06c0102;
+        /// TSG: set timeslice.
+        NVA06C_CTRL_CMD_SET_TIMESLICE = 0xa06c0103;
+        /// TSG: get timeslice.
+        NVA06C_CTRL_CMD_GET_TIMESLICE = 0xa06c0104;
+        /// TSG: preempt.
+        NVA06C_CTRL_CMD_PREEMPT = 0xa06c0105;
+        /// TSG: hardware id.
+        NVA06C_CTRL_CMD_GET_INFO = 0xa06c0106;
+        /// TSG: set interleave level (needs NICE).
+        NVA06C_CTRL_CMD_SET_INTERLEAVE_LEVEL = 0xa06c0107;
+        /// TSG: get interleave level.
+        NVA06C_CTRL_CMD_GET_INTERLEAVE_LEVEL = 0xa06c0108;
+        /// TSG: realtime (needs NICE).
+        NVA06C_CTRL_CMD_MAKE_REALTIME = 0xa06c0110;
+        /// TSG: internal schedule (kernel only).
+        NVA06C_CTRL_CMD_INTERNAL_GPFIFO_SCHEDULE = 0xa06c0201;
+        /// TSG: internal timeslice (kernel only).
+        NVA06C_CTRL_CMD_INTERNAL_SET_TIMESLICE = 0xa06c0202;
+        /// Channel: enable/disable scheduling.
+        NVA06F_CTRL_CMD_GPFIFO_SCHEDULE = 0xa06f0103;
+        /// Channel: bind.
+        NVA06F_CTRL_CMD_BIND = 0xa06f0104;
+        /// Channel: interleave level (needs NICE).
+        NVA06F_CTRL_CMD_SET_INTERLEAVE_LEVEL = 0xa06f0109;
+        /// Channel: restart runlist (needs NICE).
+        NVA06F_CTRL_CMD_RESTART_RUNLIST = 0xa06f0111;
+        /// Channel: stop.
+        NVA06F_CTRL_CMD_STOP_CHANNEL = 0xa06f0112;
+        /// Channel: doorbell token.
+        NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN = 0xc36f0108;
+    }
+}
+
+abi_consts! {
+    /// `NV2080_CTRL_FB_INFO_INDEX_*` (the data of most are KiB).
+    FB_INFO_INDEXES: u32 {
+        /// BAR1 size, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_BAR1_SIZE = 0x05;
+        /// FB physically present, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE = 0x07;
+        /// Total video memory, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_TOTAL_RAM_SIZE = 0x08;
+        /// Heap size (allocatable), KiB.
+        NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE = 0x09;
+        /// CPU-mappable heap, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_MAPPABLE_HEAP_SIZE = 0x0a;
+        /// FB tax (vGPU), KiB.
+        NV2080_CTRL_FB_INFO_INDEX_FB_TAX_SIZE_KB = 0x10;
+        /// Heap base, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_HEAP_BASE_KB = 0x11;
+        /// Largest free region, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_LARGEST_FREE_REGION_SIZE_KB = 0x12;
+        /// Base of the largest free region, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_LARGEST_FREE_REGION_BASE_KB = 0x13;
+        /// Reserved heap (UVM with PMA), KiB.
+        NV2080_CTRL_FB_INFO_INDEX_VISTA_RESERVED_HEAP_SIZE = 0x15;
+        /// Free video memory, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE = 0x16;
+        /// Free BAR1, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_BAR1_AVAIL_SIZE = 0x1d;
+        /// Heap start, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_HEAP_START = 0x1e;
+        /// Largest contiguous free BAR1, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_BAR1_MAX_CONTIGUOUS_AVAIL_SIZE = 0x1f;
+        /// Usable FB, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_USABLE_RAM_SIZE = 0x20;
+        /// Retired pages, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_HEAP_OFFLINE_SIZE = 0x27;
+        /// Protected memory total, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_PROTECTED_MEM_SIZE_TOTAL_KB = 0x33;
+        /// Protected memory free, KiB.
+        NV2080_CTRL_FB_INFO_INDEX_PROTECTED_MEM_SIZE_FREE_KB = 0x34;
+        /// NUMA node id (not a size).
+        NV2080_CTRL_FB_INFO_INDEX_NUMA_NODE_ID = 0x3b;
+        /// Capacity of the v2 list.
+        NV2080_CTRL_FB_INFO_MAX_LIST_SIZE = 128;
+    }
+}
+
+/// Global timeslice policy (privileged; what `nvidia-smi compute-policy`
+/// sends). The 580 headers define no command macro for it, only
+/// `NV2080_CTRL_GPU_SET_COMPUTE_POLICY_CONFIG_PARAMS_MESSAGE_ID` (0x94) in the
+/// GPU category of class 0x2080, from which this value is derived (not
+/// checked by the layout test).
+pub const NV2080_CTRL_CMD_GPU_SET_COMPUTE_POLICY_CONFIG: u32 = 0x2080_0194;
+
+wire_struct! {
+    /// `NV2080_CTRL_FB_INFO`: one `{index, data}` pair (8 bytes).
+    Nv2080CtrlFbInfo = "NV2080_CTRL_FB_INFO", size 8;
+    /// `NV2080_CTRL_FB_INFO_INDEX_*`.
+    @0 index: u32 = "index";
+    /// OUT value (KiB for sizes).
+    @4 data: u32 = "data";
+}
+
+wire_struct! {
+    /// `NV2080_CTRL_FB_GET_INFO_PARAMS` (v1, 16 bytes); the list is at a user pointer.
+    Nv2080CtrlFbGetInfoParams = "NV2080_CTRL_FB_GET_INFO_PARAMS", size 16;
+    /// Entries in the list.
+    @0 fb_info_list_size: u32 = "fbInfoListSize";
+    /// Padding.
+    @4 pad0: u32 = "";
+    /// User pointer to `NV2080_CTRL_FB_INFO[fb_info_list_size]`.
+    @8 fb_info_list: u64 = "fbInfoList";
+}
+
+wire_struct! {
+    /// `NV2080_CTRL_FB_GET_INFO_V2_PARAMS` (1028 bytes).
+    Nv2080CtrlFbGetInfoV2Params = "NV2080_CTRL_FB_GET_INFO_V2_PARAMS", size 1028;
+    /// Entries used (at most 128).
+    @0 fb_info_list_size: u32 = "fbInfoListSize";
+    /// The list.
+    @4 fb_info_list: [Nv2080CtrlFbInfo; 128] = "fbInfoList";
+}
+
+wire_struct! {
+    /// `NV2080_CTRL_GPU_GET_NAME_STRING_PARAMS` (132 bytes); the name is a
+    /// union of 64 ASCII bytes or 64 UTF-16 units, kept as bytes.
+    Nv2080CtrlGpuGetNameStringParams = "NV2080_CTRL_GPU_GET_NAME_STRING_PARAMS", size 132;
+    /// 0 ASCII, 1 Unicode.
+    @0 gpu_name_string_flags: u32 = "gpuNameStringFlags";
+    /// The name.
+    @4 gpu_name_string: [u8; 128] = "gpuNameString";
+}
+
+wire_struct! {
+    /// `NV2080_CTRL_GPU_GET_SHORT_NAME_STRING_PARAMS` (64 bytes).
+    Nv2080CtrlGpuGetShortNameStringParams = "NV2080_CTRL_GPU_GET_SHORT_NAME_STRING_PARAMS", size 64;
+    /// The short name.
+    @0 gpu_short_name_string: [u8; 64] = "gpuShortNameString";
+}
+
+wire_struct! {
+    /// `NV2080_CTRL_GPU_GET_GID_INFO_PARAMS` (268 bytes).
+    Nv2080CtrlGpuGetGidInfoParams = "NV2080_CTRL_GPU_GET_GID_INFO_PARAMS", size 268;
+    /// Index.
+    @0 index: u32 = "index";
+    /// Format flags.
+    @4 flags: u32 = "flags";
+    /// OUT length of `data`.
+    @8 length: u32 = "length";
+    /// OUT GID (UUID) bytes or string.
+    @12 data: [u8; 256] = "data";
+}
+
+wire_struct! {
+    /// `NV0000_CTRL_GPU_GET_UUID_FROM_GPU_ID_PARAMS` (268 bytes).
+    Nv0000CtrlGpuGetUuidFromGpuIdParams = "NV0000_CTRL_GPU_GET_UUID_FROM_GPU_ID_PARAMS", size 268;
+    /// GPU id.
+    @0 gpu_id: u32 = "gpuId";
+    /// Format flags.
+    @4 flags: u32 = "flags";
+    /// OUT UUID.
+    @8 gpu_uuid: [u8; 256] = "gpuUuid";
+    /// OUT string length.
+    @264 uuid_str_len: u32 = "uuidStrLen";
+}
+
+wire_struct! {
+    /// `NV0000_CTRL_GPU_GET_PROBED_IDS_PARAMS` (384 bytes).
+    Nv0000CtrlGpuGetProbedIdsParams = "NV0000_CTRL_GPU_GET_PROBED_IDS_PARAMS", size 384;
+    /// Probed GPU ids (invalid entries are 0xffffffff).
+    @0 gpu_ids: [u32; 32] = "gpuIds";
+    /// Excluded GPU ids.
+    @128 excluded_gpu_ids: [u32; 32] = "excludedGpuIds";
+    /// Flags per GPU.
+    @256 gpu_flags: [u32; 32] = "gpuFlags";
+}
+
+wire_struct! {
+    /// `NV0000_CTRL_GPU_GET_ATTACHED_IDS_PARAMS` (128 bytes).
+    Nv0000CtrlGpuGetAttachedIdsParams = "NV0000_CTRL_GPU_GET_ATTACHED_IDS_PARAMS", size 128;
+    /// Attached GPU ids.
+    @0 gpu_ids: [u32; 32] = "gpuIds";
+}
+
+wire_struct! {
+    /// `NVA06F_CTRL_GPFIFO_SCHEDULE_PARAMS` = `NVA06C_CTRL_GPFIFO_SCHEDULE_PARAMS` (3 bytes).
+    NvA06fCtrlGpfifoScheduleParams = "NVA06F_CTRL_GPFIFO_SCHEDULE_PARAMS", size 3;
+    /// 1 enable (put on the runlist), 0 disable (take off it).
+    @0 enable: u8 = "bEnable";
+    /// Skip the submit.
+    @1 skip_submit: u8 = "bSkipSubmit";
+    /// Skip the enable.
+    @2 skip_enable: u8 = "bSkipEnable";
+}
+
+wire_struct! {
+    /// `NVA06C_CTRL_TIMESLICE_PARAMS` (8 bytes), for SET and GET.
+    NvA06cCtrlTimesliceParams = "NVA06C_CTRL_TIMESLICE_PARAMS", size 8;
+    /// Timeslice in microseconds.
+    @0 timeslice_us: u64 = "timesliceUs";
+}
+
+wire_struct! {
+    /// `NVA06C_CTRL_PREEMPT_PARAMS` (8 bytes).
+    NvA06cCtrlPreemptParams = "NVA06C_CTRL_PREEMPT_PARAMS", size 8;
+    /// Wait for completion.
+    @0 wait: u8 = "bWait";
+    /// Use `timeout_us`.
+    @1 manual_timeout: u8 = "bManualTimeout";
+    /// Padding.
+    @2 pad0: u16 = "";
+    /// Timeout (at most 1,000,000).
+    @4 timeout_us: u32 = "timeoutUs";
+}
+
+wire_struct! {
+    /// `NVA06C_CTRL_GET_INFO_PARAMS` (4 bytes).
+    NvA06cCtrlGetInfoParams = "NVA06C_CTRL_GET_INFO_PARAMS", size 4;
+    /// Hardware TSG id.
+    @0 tsg_id: u32 = "tsgID";
+}
+
+wire_struct! {
+    /// `NVA06C_CTRL_INTERLEAVE_LEVEL_PARAMS` (4 bytes), for SET and GET.
+    NvA06cCtrlInterleaveLevelParams = "NVA06C_CTRL_INTERLEAVE_LEVEL_PARAMS", size 4;
+    /// 0 low, 1 medium, 2 high.
+    @0 tsg_interleave_level: u32 = "tsgInterleaveLevel";
+}
+
+wire_struct! {
+    /// `NVA06C_CTRL_MAKE_REALTIME_PARAMS` (1 byte).
+    NvA06cCtrlMakeRealtimeParams = "NVA06C_CTRL_MAKE_REALTIME_PARAMS", size 1;
+    /// Realtime on/off.
+    @0 realtime: u8 = "bRealtime";
+}
+
+wire_struct! {
+    /// `NVA06F_CTRL_BIND_PARAMS` = `NVA06C_CTRL_BIND_PARAMS` (4 bytes).
+    NvA06fCtrlBindParams = "NVA06F_CTRL_BIND_PARAMS", size 4;
+    /// Engine type.
+    @0 engine_type: u32 = "engineType";
+}
+
+wire_struct! {
+    /// `NVA06F_CTRL_STOP_CHANNEL_PARAMS` (1 byte).
+    NvA06fCtrlStopChannelParams = "NVA06F_CTRL_STOP_CHANNEL_PARAMS", size 1;
+    /// Stop immediately.
+    @0 immediate: u8 = "bImmediate";
+}
+
+wire_struct! {
+    /// `NVA06F_CTRL_RESTART_RUNLIST_PARAMS` (2 bytes).
+    NvA06fCtrlRestartRunlistParams = "NVA06F_CTRL_RESTART_RUNLIST_PARAMS", size 2;
+    /// Force.
+    @0 force_restart: u8 = "bForceRestart";
+    /// Bypass wait.
+    @1 bypass_wait: u8 = "bBypassWait";
+}
+
+wire_struct! {
+    /// `NVA06F_CTRL_INTERLEAVE_LEVEL_PARAMS` (4 bytes).
+    NvA06fCtrlInterleaveLevelParams = "NVA06F_CTRL_INTERLEAVE_LEVEL_PARAMS", size 4;
+    /// Level.
+    @0 channel_interleave_level: u32 = "channelInterleaveLevel";
+}
+
+wire_struct! {
+    /// `NV2080_CTRL_FIFO_DISABLE_CHANNELS_PARAMS` (536 bytes).
+    Nv2080CtrlFifoDisableChannelsParams = "NV2080_CTRL_FIFO_DISABLE_CHANNELS_PARAMS", size 536;
+    /// 1 disable, 0 enable.
+    @0 disable: u8 = "bDisable";
+    /// Padding.
+    @1 pad0: [u8; 3] = "";
+    /// Entries used (at most 64).
+    @4 num_channels: u32 = "numChannels";
+    /// Only disable scheduling.
+    @8 only_disable_scheduling: u8 = "bOnlyDisableScheduling";
+    /// Rewind GP_PUT.
+    @9 rewind_gp_put: u8 = "bRewindGpPut";
+    /// Padding.
+    @10 pad1: [u8; 6] = "";
+    /// Kernel clients only, if non-null.
+    @16 p_runlist_preempt_event: u64 = "pRunlistPreemptEvent";
+    /// Clients.
+    @24 h_client_list: [u32; 64] = "hClientList";
+    /// Channels.
+    @280 h_channel_list: [u32; 64] = "hChannelList";
+}
+
+wire_struct! {
+    /// `NV2080_CTRL_FIFO_RUNLIST_SET_SCHED_POLICY_PARAMS` (8 bytes).
+    Nv2080CtrlFifoRunlistSetSchedPolicyParams = "NV2080_CTRL_FIFO_RUNLIST_SET_SCHED_POLICY_PARAMS", size 8;
+    /// Flags.
+    @0 flags: u32 = "flags";
+    /// Policy.
+    @4 sched_policy: u32 = "schedPolicy";
+}
+
+wire_struct! {
+    /// `NV2080_CTRL_FIFO_DISABLE_USERMODE_CHANNELS_PARAMS` (1 byte).
+    Nv2080CtrlFifoDisableUsermodeChannelsParams = "NV2080_CTRL_FIFO_DISABLE_USERMODE_CHANNELS_PARAMS", size 1;
+    /// Disable.
+    @0 disable: u8 = "bDisable";
+}
+
+wire_struct! {
+    /// `NV2080_CTRL_FIFO_CONFIG_CTXSW_TIMEOUT_PARAMS` (8 bytes).
+    Nv2080CtrlFifoConfigCtxswTimeoutParams = "NV2080_CTRL_FIFO_CONFIG_CTXSW_TIMEOUT_PARAMS", size 8;
+    /// Timeout (1024 ns ticks).
+    @0 timeout: u32 = "timeout";
+    /// Enable.
+    @4 enable: u8 = "bEnable";
+    /// Padding.
+    @5 pad0: [u8; 3] = "";
+}
+
+wire_struct! {
+    /// `NV2080_CTRL_GPU_SET_COMPUTE_POLICY_CONFIG_PARAMS` (8 bytes).
+    Nv2080CtrlGpuSetComputePolicyConfigParams = "NV2080_CTRL_GPU_SET_COMPUTE_POLICY_CONFIG_PARAMS", size 8;
+    /// Policy type (0 timeslice).
+    @0 type_: u32 = "config.type";
+    /// Value (timeslice: 0 default, 1 short, 2 medium, 3 long).
+    @4 data: u32 = "config.data";
+}
+
+wire_struct! {
+    /// `NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN_PARAMS` (4 bytes).
+    NvC36fCtrlGpfifoGetWorkSubmitTokenParams = "NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN_PARAMS", size 4;
+    /// OUT doorbell token.
+    @0 work_submit_token: u32 = "workSubmitToken";
+}
+
+wire_struct! {
+    /// `NV00FD_CTRL_ATTACH_GPU_PARAMS` (16 bytes).
+    Nv00fdCtrlAttachGpuParams = "NV00FD_CTRL_ATTACH_GPU_PARAMS", size 16;
+    /// Subdevice.
+    @0 h_subdevice: u32 = "hSubdevice";
+    /// Flags.
+    @4 flags: u32 = "flags";
+    /// fd of a `/dev/nvidiaN` file (validated with `nv_get_file_private`).
+    @8 dev_descriptor: u64 = "devDescriptor";
+}
+
+wire_struct! {
+    /// `NV00E0_CTRL_EXPORT_MEM_PARAMS` (1048 bytes).
+    Nv00e0CtrlExportMemParams = "NV00E0_CTRL_EXPORT_MEM_PARAMS", size 1048;
+    /// Index.
+    @0 index: u16 = "index";
+    /// Padding.
+    @2 pad0: u16 = "";
+    /// Parent (== client: no fd check).
+    @4 h_parent: u32 = "hParent";
+    /// Handles.
+    @8 handles: [u32; 256] = "handles";
+    /// Handles used.
+    @1032 num_handles: u16 = "numHandles";
+    /// Padding.
+    @1034 pad1: [u8; 6] = "";
+    /// fd of a `/dev/nvidiaN` file.
+    @1040 dev_descriptor: u64 = "devDescriptor";
+}
+
+wire_struct! {
+    /// `NV0000_CTRL_OS_UNIX_EXPORT_OBJECT` (16 bytes).
+    Nv0000CtrlOsUnixExportObject = "NV0000_CTRL_OS_UNIX_EXPORT_OBJECT", size 16;
+    /// Object type.
+    @0 type_: u32 = "type";
+    /// Device.
+    @4 h_device: u32 = "data.rmObject.hDevice";
+    /// Parent.
+    @8 h_parent: u32 = "data.rmObject.hParent";
+    /// Object.
+    @12 h_object: u32 = "data.rmObject.hObject";
+}
+
+wire_struct! {
+    /// `NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TO_FD_PARAMS` (24 bytes).
+    Nv0000CtrlOsUnixExportObjectToFdParams = "NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TO_FD_PARAMS", size 24;
+    /// Object.
+    @0 object: Nv0000CtrlOsUnixExportObject = "object";
+    /// A ctl fd (export fd).
+    @16 fd: i32 = "fd";
+    /// Flags.
+    @20 flags: u32 = "flags";
+}
+
+wire_struct! {
+    /// `NV0000_CTRL_OS_UNIX_IMPORT_OBJECT_FROM_FD_PARAMS` (20 bytes).
+    Nv0000CtrlOsUnixImportObjectFromFdParams = "NV0000_CTRL_OS_UNIX_IMPORT_OBJECT_FROM_FD_PARAMS", size 20;
+    /// A ctl fd (export fd).
+    @0 fd: i32 = "fd";
+    /// Object.
+    @4 object: Nv0000CtrlOsUnixExportObject = "object";
+}
+
+wire_struct! {
+    /// `NV0000_CTRL_OS_UNIX_GET_EXPORT_OBJECT_INFO_PARAMS` (80 bytes).
+    Nv0000CtrlOsUnixGetExportObjectInfoParams = "NV0000_CTRL_OS_UNIX_GET_EXPORT_OBJECT_INFO_PARAMS", size 80;
+    /// A ctl fd (export fd).
+    @0 fd: i32 = "fd";
+    /// Device instance.
+    @4 device_instance: u32 = "deviceInstance";
+    /// GPU instance id.
+    @8 gpu_instance_id: u32 = "gpuInstanceId";
+    /// Max objects.
+    @12 max_objects: u16 = "maxObjects";
+    /// Metadata.
+    @14 metadata: [u8; 64] = "metadata";
+    /// Padding.
+    @78 pad0: u16 = "";
+}
+
+wire_struct! {
+    /// `NV0000_CTRL_OS_UNIX_CREATE_EXPORT_OBJECT_FD_PARAMS` (76 bytes).
+    Nv0000CtrlOsUnixCreateExportObjectFdParams = "NV0000_CTRL_OS_UNIX_CREATE_EXPORT_OBJECT_FD_PARAMS", size 76;
+    /// Device.
+    @0 h_device: u32 = "hDevice";
+    /// Max objects.
+    @4 max_objects: u16 = "maxObjects";
+    /// Metadata.
+    @6 metadata: [u8; 64] = "metadata";
+    /// Padding.
+    @70 pad0: u16 = "";
+    /// A ctl fd to turn into an export fd.
+    @72 fd: i32 = "fd";
+}
+
+wire_struct! {
+    /// `NV0000_CTRL_OS_UNIX_EXPORT_OBJECTS_TO_FD_PARAMS` (2128 bytes).
+    Nv0000CtrlOsUnixExportObjectsToFdParams = "NV0000_CTRL_OS_UNIX_EXPORT_OBJECTS_TO_FD_PARAMS", size 2128;
+    /// A ctl fd (export fd).
+    @0 fd: i32 = "fd";
+    /// Device.
+    @4 h_device: u32 = "hDevice";
+    /// Max objects.
+    @8 max_objects: u16 = "maxObjects";
+    /// Metadata.
+    @10 metadata: [u8; 64] = "metadata";
+    /// Padding.
+    @74 pad0: u16 = "";
+    /// Objects.
+    @76 objects: [u32; 512] = "objects";
+    /// Objects used.
+    @2124 num_objects: u16 = "numObjects";
+    /// Index.
+    @2126 index: u16 = "index";
+}
+
+wire_struct! {
+    /// `NV0000_CTRL_OS_UNIX_IMPORT_OBJECTS_FROM_FD_PARAMS` (652 bytes).
+    Nv0000CtrlOsUnixImportObjectsFromFdParams = "NV0000_CTRL_OS_UNIX_IMPORT_OBJECTS_FROM_FD_PARAMS", size 652;
+    /// A ctl fd (export fd).
+    @0 fd: i32 = "fd";
+    /// Parent.
+    @4 h_parent: u32 = "hParent";
+    /// Objects.
+    @8 objects: [u32; 128] = "objects";
+    /// Object types.
+    @520 object_types: [u8; 128] = "objectTypes";
+    /// Objects used.
+    @648 num_objects: u16 = "numObjects";
+    /// Index.
+    @650 index: u16 = "index";
+}
+
+/// The C name of a control command, or `"<unknown control>"`.
+pub fn control_name(cmd: u32) -> &'static str {
+    super::wire::const_name(CONTROL_CMDS, u64::from(cmd)).unwrap_or("<unknown control>")
+}
+
+/// The class a control command belongs to (`cmd >> 16`).
+pub const fn control_class(cmd: u32) -> u32 {
+    cmd >> 16
+}
+
+#[cfg(all(test, not(MODULE)))]
+mod tests {
+    use super::super::wire::Wire;
+    use super::*;
+
+    #[test]
+    fn sizes_match_research_notes() {
+        assert_eq!(Nv2080CtrlFbGetInfoV2Params::SIZE, 1028);
+        assert_eq!(Nv2080CtrlFbGetInfoParams::SIZE, 16);
+        assert_eq!(Nv2080CtrlFifoDisableChannelsParams::SIZE, 536);
+        assert_eq!(Nv00e0CtrlExportMemParams::SIZE, 1048);
+        assert_eq!(Nv0000CtrlOsUnixExportObjectsToFdParams::SIZE, 2128);
+        assert_eq!(Nv0000CtrlOsUnixImportObjectsFromFdParams::SIZE, 652);
+        assert_eq!(core::mem::offset_of!(Nv0000CtrlOsUnixCreateExportObjectFdParams, fd), 72);
+        assert_eq!(core::mem::offset_of!(Nv0000CtrlOsUnixExportObjectToFdParams, fd), 16);
+    }
+
+    #[test]
+    fn fb_info_v2_round_trip() {
+        let mut p = Nv2080CtrlFbGetInfoV2Params::ZERO;
+        p.fb_info_list_size = 2;
+        p.fb_info_list[0] = Nv2080CtrlFbInfo { index: 0x16, data: 1234 };
+        p.fb_info_list[127] = Nv2080CtrlFbInfo { index: 0x9, data: 99 };
+        let mut b = [0u8; 1028];
+        assert!(p.write(&mut b));
+        assert_eq!(&b[4..12], &[0x16, 0, 0, 0, 0xd2, 0x04, 0, 0]);
+        assert_eq!(&b[4 + 8 * 127..4 + 8 * 127 + 4], &[9, 0, 0, 0]);
+        assert_eq!(Nv2080CtrlFbGetInfoV2Params::read(&b), Some(p));
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(control_name(0xa06c0103), "NVA06C_CTRL_CMD_SET_TIMESLICE");
+        assert_eq!(control_name(0x20801303), "NV2080_CTRL_CMD_FB_GET_INFO_V2");
+        assert_eq!(control_name(1), "<unknown control>");
+        assert_eq!(control_class(0xa06c0103), 0xa06c);
+    }
+}

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Rewriting memory-info replies so a tenant sees its cap as the card.
+//!
+//! Given `cap` (bytes the tenant may use) and `used` (bytes charged to it),
+//! after the driver answered:
+//!
+//! - "total" entries become `min(real, cap)`;
+//! - "free" entries become `min(real, cap - used)` (saturating at 0).
+//!
+//! Taking the minimum with the real value keeps the answer honest when the
+//! cap is larger than the card, or when other tenants have taken memory
+//! the cap would otherwise promise. There is no "used" index in the FB info
+//! list: tools derive used as total − free (− reserved), which then comes
+//! out as at most `used` (plus whatever other entries they subtract).
+//!
+//! FB info data is in KiB and 32 bits wide; values are rounded down to
+//! whole KiB and saturate at `u32::MAX`. Nothing here allocates or panics.
+
+use super::ctrl::*;
+use super::rm::{Nvos32, NVOS32_FUNCTION_INFO};
+use super::wire::{rd_u32, rd_u64, wr_u32, wr_u64};
+use core::mem::offset_of;
+
+/// How an FB info index is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FbInfoRole {
+    /// A total: becomes `min(real, cap)`.
+    Total,
+    /// A free amount: becomes `min(real, cap - used)`.
+    Free,
+    /// Left alone.
+    Keep,
+}
+
+/// The role of an `NV2080_CTRL_FB_INFO_INDEX_*` in the rewrite.
+pub const fn fb_info_role(index: u32) -> FbInfoRole {
+    match index {
+        NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE
+        | NV2080_CTRL_FB_INFO_INDEX_TOTAL_RAM_SIZE
+        | NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE
+        | NV2080_CTRL_FB_INFO_INDEX_MAPPABLE_HEAP_SIZE
+        | NV2080_CTRL_FB_INFO_INDEX_USABLE_RAM_SIZE => FbInfoRole::Total,
+        NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE | NV2080_CTRL_FB_INFO_INDEX_LARGEST_FREE_REGION_SIZE_KB => {
+            FbInfoRole::Free
+        }
+        _ => FbInfoRole::Keep,
+    }
+}
+
+fn kib_u32(bytes: u64) -> u32 {
+    u32::try_from(bytes / 1024).unwrap_or(u32::MAX)
+}
+
+/// Rewrites up to `count` `{index, data}` pairs at the start of `list`
+/// (entries beyond the slice are ignored). Returns the number of entries
+/// changed.
+pub fn rewrite_fb_info_list(list: &mut [u8], count: u32, cap: u64, used: u64) -> usize {
+    let total_kib = kib_u32(cap);
+    let free_kib = kib_u32(cap.saturating_sub(used));
+    let mut changed = 0;
+    for i in 0..count.min(NV2080_CTRL_FB_INFO_MAX_LIST_SIZE) as usize {
+        let at = i * 8;
+        let (index, data) = match (rd_u32(list, at), rd_u32(list, at + 4)) {
+            (Some(i), Some(d)) => (i, d),
+            _ => break,
+        };
+        let new = match fb_info_role(index) {
+            FbInfoRole::Total => data.min(total_kib),
+            FbInfoRole::Free => data.min(free_kib),
+            FbInfoRole::Keep => data,
+        };
+        if new != data && wr_u32(list, at + 4, new) {
+            changed += 1;
+        }
+    }
+    changed
+}
+
+/// Rewrites an `NV2080_CTRL_FB_GET_INFO_V2_PARAMS` reply in place. Returns
+/// the number of entries changed.
+pub fn rewrite_fb_info_v2(params: &mut [u8], cap: u64, used: u64) -> usize {
+    let count = match rd_u32(params, offset_of!(Nv2080CtrlFbGetInfoV2Params, fb_info_list_size)) {
+        Some(c) => c,
+        None => return 0,
+    };
+    match params.get_mut(offset_of!(Nv2080CtrlFbGetInfoV2Params, fb_info_list)..) {
+        Some(list) => rewrite_fb_info_list(list, count, cap, used),
+        None => 0,
+    }
+}
+
+/// Rewrites an `NV_ESC_RM_VID_HEAP_CONTROL` reply of function INFO
+/// (`total`/`free` in bytes). Returns whether anything was changed; other
+/// functions are left alone.
+pub fn rewrite_vid_heap_info(params: &mut [u8], cap: u64, used: u64) -> bool {
+    if rd_u32(params, offset_of!(Nvos32, function)) != Some(NVOS32_FUNCTION_INFO) {
+        return false;
+    }
+    let (t_off, f_off) = (offset_of!(Nvos32, total), offset_of!(Nvos32, free));
+    let (total, free) = match (rd_u64(params, t_off), rd_u64(params, f_off)) {
+        (Some(t), Some(f)) => (t, f),
+        _ => return false,
+    };
+    let (nt, nf) = (total.min(cap), free.min(cap.saturating_sub(used)));
+    let changed = nt != total || nf != free;
+    changed && wr_u64(params, t_off, nt) && wr_u64(params, f_off, nf)
+}
+
+/// Rewrites the memory-info reply of a decoded call. `outer` is the ioctl
+/// block; `nested` the control's parameter block (FB_GET_INFO_V2) or, for
+/// the v1 FB_GET_INFO, the entry list fetched through
+/// [`super::decode::ControlParams::FbInfoV1`]'s `list`. Returns the number
+/// of values changed (0 for calls that are not memory info).
+pub fn rewrite_memory_info(
+    d: &super::decode::Decoded,
+    outer: &mut [u8],
+    nested: &mut [u8],
+    cap: u64,
+    used: u64,
+) -> usize {
+    use super::decode::Body;
+    match &d.body {
+        Body::VidHeap(_) => usize::from(rewrite_vid_heap_info(outer, cap, used)) * 2,
+        Body::Control(c) if c.serialized => 0,
+        Body::Control(c) if c.cmd == NV2080_CTRL_CMD_FB_GET_INFO_V2 => rewrite_fb_info_v2(nested, cap, used),
+        Body::Control(c) if c.cmd == NV2080_CTRL_CMD_FB_GET_INFO => {
+            let count = u32::try_from(nested.len() / 8).unwrap_or(u32::MAX);
+            rewrite_fb_info_list(nested, count, cap, used)
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(all(test, not(MODULE)))]
+mod tests {
+    use super::*;
+    use super::super::wire::Wire;
+
+    const GIB: u64 = 1 << 30;
+
+    fn v2(entries: &[(u32, u32)]) -> [u8; 1028] {
+        let mut p = Nv2080CtrlFbGetInfoV2Params::ZERO;
+        p.fb_info_list_size = entries.len() as u32;
+        for (i, (index, data)) in entries.iter().enumerate() {
+            p.fb_info_list[i] = Nv2080CtrlFbInfo { index: *index, data: *data };
+        }
+        let mut b = [0u8; 1028];
+        assert!(p.write(&mut b));
+        b
+    }
+
+    #[test]
+    fn v2_caps_totals_and_free() {
+        let kib80g = (80 * GIB / 1024) as u32;
+        let mut b = v2(&[
+            (NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE, kib80g),
+            (NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE, kib80g - 1000),
+            (NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE, kib80g - 5000),
+            (NV2080_CTRL_FB_INFO_INDEX_BAR1_SIZE, 12345),
+        ]);
+        let n = rewrite_fb_info_v2(&mut b, 10 * GIB, 3 * GIB);
+        assert_eq!(n, 3);
+        let p = Nv2080CtrlFbGetInfoV2Params::read(&b).unwrap();
+        assert_eq!(p.fb_info_list[0].data, (10 * GIB / 1024) as u32);
+        assert_eq!(p.fb_info_list[1].data, (10 * GIB / 1024) as u32);
+        assert_eq!(p.fb_info_list[2].data, (7 * GIB / 1024) as u32);
+        assert_eq!(p.fb_info_list[3].data, 12345);
+    }
+
+    #[test]
+    fn v2_over_cap_and_real_is_smaller() {
+        let mut b = v2(&[(NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE, 100), (NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE, 1000)]);
+        // used above cap: free saturates at 0.
+        assert_eq!(rewrite_fb_info_v2(&mut b, GIB, 2 * GIB), 1);
+        let p = Nv2080CtrlFbGetInfoV2Params::read(&b).unwrap();
+        assert_eq!(p.fb_info_list[0].data, 0);
+        // real total (1000 KiB) below the cap stays.
+        assert_eq!(p.fb_info_list[1].data, 1000);
+    }
+
+    #[test]
+    fn v2_bogus_count_is_clamped() {
+        let mut b = v2(&[(NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE, 100)]);
+        b[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let _ = rewrite_fb_info_v2(&mut b, 0, 0);
+        let _ = rewrite_fb_info_v2(&mut b[..7], 0, 0);
+        assert_eq!(rewrite_fb_info_v2(&mut [], 0, 0), 0);
+    }
+
+    #[test]
+    fn vid_heap_info() {
+        let mut h = Nvos32::ZERO;
+        h.function = NVOS32_FUNCTION_INFO;
+        h.total = 80 * GIB;
+        h.free = 70 * GIB;
+        let mut b = [0u8; 184];
+        assert!(h.write(&mut b));
+        assert!(rewrite_vid_heap_info(&mut b, 8 * GIB, 6 * GIB));
+        let r = Nvos32::read(&b).unwrap();
+        assert_eq!((r.total, r.free), (8 * GIB, 2 * GIB));
+        // Not INFO: untouched.
+        h.function = 2;
+        assert!(h.write(&mut b));
+        assert!(!rewrite_vid_heap_info(&mut b, 8 * GIB, 6 * GIB));
+        assert_eq!(Nvos32::read(&b).unwrap().total, 80 * GIB);
+    }
+}
