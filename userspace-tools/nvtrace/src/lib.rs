@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! nvtrace: a recorder (LD_PRELOAD, `csrc/nvtrace_preload.c`) and a decoder of
+//! the ioctl/mmap traffic of a process on NVIDIA's device nodes.
+//!
+//! The recorder writes raw bytes only ([`format`] documents the file); the
+//! listing and the statistics decode them with `fakegpu_core::nvabi`, the
+//! same decoder the kernel module uses ([`listing`]).
+
+pub mod format;
+pub mod listing;
+
+/// Path of the recorder library built with this crate.
+pub const PRELOAD_SO: &str = env!("NVTRACE_SO");
+/// Path of the lever-study harness library built with this crate.
+pub const LEVER_SO: &str = env!("NVLEVER_SO");
+
+/// Reads a trace file, decompressing `.zst` (through the `zstd` program) and
+/// `.xz` (through `xz`).
+pub fn read_trace_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let prog = match path.extension().and_then(|e| e.to_str()) {
+        Some("zst") => Some("zstd"),
+        Some("xz") => Some("xz"),
+        _ => None,
+    };
+    match prog {
+        None => std::fs::read(path),
+        Some(p) => {
+            let out = std::process::Command::new(p).arg("-dc").arg(path).output()?;
+            if !out.status.success() {
+                return Err(std::io::Error::other(format!("{p} -dc {} failed", path.display())));
+            }
+            Ok(out.stdout)
+        }
+    }
+}
