@@ -405,7 +405,7 @@ impl SizeRule {
         match self {
             SizeRule::Exact(n) => size == n,
             SizeRule::Either(a, b) => size == a || size == b,
-            SizeRule::Multiple(n) => n != 0 && size != 0 && size % n == 0,
+            SizeRule::Multiple(n) => size != 0 && matches!(size.checked_rem(n), Some(0)),
             SizeRule::AtLeast(n) => size >= n,
             SizeRule::Any => true,
         }

@@ -12,7 +12,7 @@
 //! - [`class`]: RM classes and their allocation parameters;
 //! - [`ctrl`]: RM controls and their parameters;
 //! - [`uvm`]: `/dev/nvidia-uvm` ioctls;
-//! - [`decode`]: the decoder and the classifier;
+//! - [`mod@decode`]: the decoder and the classifier;
 //! - [`rewrite`]: memory-info reply rewriting.
 //!
 //! # What is verified

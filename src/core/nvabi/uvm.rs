@@ -9,8 +9,12 @@
 //! table. Each handler stores its result in `rmStatus` and returns 0.
 //!
 //! The sizes in [`UVM_IOCTLS`] are checked by the layout test against
-//! `sizeof(<NAME>_PARAMS)`; whether 580's dispatch table (`uvm.c`) routes
-//! every listed command was taken from the research notes, not re-checked.
+//! `sizeof(<NAME>_PARAMS)`. The set of commands equals the dispatch tables
+//! of 580.142: the 45 `UVM_ROUTE_CMD_*` entries plus `UVM_DEINITIALIZE` of
+//! `uvm.c`, and the 7 tools commands of `uvm_tools.c` (compared by script,
+//! not by a test). The tools file has its own switch, which answers
+//! `-EINVAL` to anything else; [`UvmIoctl::tools`] says which file a
+//! command belongs to.
 
 abi_consts! {
     /// UVM commands.
@@ -73,6 +77,16 @@ abi_consts! {
         UVM_DISABLE_SYSTEM_WIDE_ATOMICS = 55;
         /// Tools: event tracker (uvmFd @44), on nvidia-uvm-tools.
         UVM_TOOLS_INIT_EVENT_TRACKER = 56;
+        /// Tools: notification threshold (nvidia-uvm-tools).
+        UVM_TOOLS_SET_NOTIFICATION_THRESHOLD = 57;
+        /// Tools: enable events (nvidia-uvm-tools).
+        UVM_TOOLS_EVENT_QUEUE_ENABLE_EVENTS = 58;
+        /// Tools: disable events (nvidia-uvm-tools).
+        UVM_TOOLS_EVENT_QUEUE_DISABLE_EVENTS = 59;
+        /// Tools: enable counters (nvidia-uvm-tools).
+        UVM_TOOLS_ENABLE_COUNTERS = 60;
+        /// Tools: disable counters (nvidia-uvm-tools).
+        UVM_TOOLS_DISABLE_COUNTERS = 61;
         /// Tools: read process memory.
         UVM_TOOLS_READ_PROCESS_MEMORY = 62;
         /// Tools: write process memory.
@@ -417,6 +431,11 @@ uvm_table! {
     UVM_ENABLE_SYSTEM_WIDE_ATOMICS, 20, false;
     UVM_DISABLE_SYSTEM_WIDE_ATOMICS, 20, false;
     UVM_TOOLS_INIT_EVENT_TRACKER, UvmToolsInitEventTrackerParams::SIZE, true;
+    UVM_TOOLS_SET_NOTIFICATION_THRESHOLD, 8, true;
+    UVM_TOOLS_EVENT_QUEUE_ENABLE_EVENTS, 16, true;
+    UVM_TOOLS_EVENT_QUEUE_DISABLE_EVENTS, 16, true;
+    UVM_TOOLS_ENABLE_COUNTERS, 16, true;
+    UVM_TOOLS_DISABLE_COUNTERS, 16, true;
     UVM_TOOLS_READ_PROCESS_MEMORY, 40, false;
     UVM_TOOLS_WRITE_PROCESS_MEMORY, 40, false;
     UVM_TOOLS_GET_PROCESSOR_UUID_TABLE, 16, false;

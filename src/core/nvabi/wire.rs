@@ -3,7 +3,7 @@
 //! Reading and writing ABI structures as little-endian bytes, without
 //! `unsafe`, allocation or panics.
 //!
-//! Every ABI structure is declared once with [`wire_struct!`], which produces:
+//! Every ABI structure is declared once with `wire_struct!`, which produces:
 //!
 //! - a `#[repr(C)]` struct whose padding is spelled out as fields, so that
 //!   the Rust layout has no implicit padding (asserted: the sum of the field
@@ -17,7 +17,7 @@
 //!   test that compiles C assertions against NVIDIA's headers and by tracing
 //!   tools that want to print fields by name.
 //!
-//! Constants are declared with [`abi_consts!`], which also produces a table
+//! Constants are declared with `abi_consts!`, which also produces a table
 //! of (name, value) pairs, used for name lookups (tracing) and by the same
 //! layout test (every constant's name is the C macro or enumerator name).
 
