@@ -1,0 +1,48 @@
+# fakegpu — top-level entry points.
+#
+#   make            build fakegpu.ko (against KDIR, default: the cached test kernel)
+#   make test       build everything and run every test (host, QEMU guest, harness)
+#   make demo       boot the demo VM with the module loaded (interactive shell)
+#   make vm-run SCRIPT=path [ARGS="..."]   run a script inside the test VM
+#   make fuzz       run the core decoder's fuzz target for longer
+#   make clean      remove build outputs (the cache in ~/.cache/fakegpu stays)
+#
+# KDIR: a Rust-enabled, built kernel tree to build the module against, e.g.
+#   make KDIR=/lib/modules/$(uname -r)/build
+# Without KDIR the module is built in the cached Debian 13 build root against
+# the cached test kernel (both made on first use; needs root for debootstrap).
+
+.PHONY: all modules test demo vm-run fuzz clean kernel toolchain guest
+
+all: modules
+
+modules:
+	@scripts/build-modules
+
+toolchain:
+	@scripts/bootstrap-toolchain
+
+kernel:
+	@scripts/build-kernel
+
+guest:
+	@scripts/build-modules --tests && scripts/build-guest
+
+test:
+	@scripts/test
+
+demo:
+	@scripts/demo
+
+vm-run:
+	@test -n "$(SCRIPT)" || { echo "usage: make vm-run SCRIPT=path [ARGS=...]"; exit 2; }
+	@scripts/vm-run $(SCRIPT) $(ARGS)
+
+fuzz:
+	@scripts/fuzz $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build userspace-tools/target src/core/target
+	for d in src tests/kmod/splat tests/nvsim; do \
+	  [ -d $$d ] && (cd $$d && rm -f *.o *.ko *.mod *.mod.c .*.cmd modules.order Module.symvers *.rmeta .*.d); \
+	done; true

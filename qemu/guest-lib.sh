@@ -1,0 +1,45 @@
+# shellcheck shell=sh
+# Helpers shared by the guest's init and tests (busybox sh).
+
+MODDIR=/lib/modules/fakegpu
+
+# Modules loaded at boot, in order. nvsim (the simulated NVIDIA driver) is
+# loaded first when the image carries it.
+load_modules() {
+    for m in nvsim fakegpu; do
+        [ -f $MODDIR/$m.ko ] || continue
+        insmod $MODDIR/$m.ko || { echo "FATAL: insmod $m failed"; return 1; }
+    done
+}
+
+unload_modules() {
+    ok=0
+    for m in fakegpu nvsim; do
+        grep -q "^$m " /proc/modules || continue
+        rmmod $m || { echo "FAIL: rmmod $m"; ok=1; }
+    done
+    return $ok
+}
+
+# Reports objects kmemleak finds unreferenced since the boot-time `clear`.
+check_kmemleak() {
+    k=/sys/kernel/debug/kmemleak
+    [ -w $k ] || return 0
+    # kmemleak reports only objects older than 5 s.
+    sleep 6
+    echo scan >$k; echo scan >$k
+    if [ -s $k ]; then
+        echo "kmemleak: unreferenced objects found:"
+        cat $k
+        return 1
+    fi
+    return 0
+}
+
+# --- assertions for guest tests -------------------------------------------
+fail() { echo "assertion failed: $*" >&2; exit 1; }
+assert_eq() { [ "$1" = "$2" ] || fail "${3:-values differ}: got '$1', want '$2'"; }
+assert_file() { [ -e "$1" ] || fail "missing $1"; }
+assert_no_file() { [ ! -e "$1" ] || fail "unexpected $1"; }
+# Runs a command that must fail.
+assert_fails() { if "$@" 2>/dev/null; then fail "succeeded but should fail: $*"; fi; }

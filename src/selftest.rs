@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit tests run when the module loads in a kernel with `CONFIG_KUNIT`:
+//! they run the pure core's shared test vectors inside the kernel, proving
+//! that the code the host tests is the code the module runs, compiled by
+//! the kernel's toolchain with its flags.
+
+#[kernel::prelude::kunit_tests(fakegpu_core)]
+mod tests {
+    use crate::fgcore::{ledger::Ledger, quantity};
+
+    #[test]
+    fn quantity_vectors() {
+        for (input, want) in quantity::VECTORS {
+            assert_eq!(quantity::parse_bytes(input.as_bytes()), *want);
+        }
+    }
+
+    #[test]
+    fn ledger_caps_exactly() {
+        let mut l = Ledger::new(100);
+        assert!(l.charge(60).is_ok());
+        assert!(l.charge(41).is_err());
+        assert!(l.charge(40).is_ok());
+        assert_eq!(l.used(), 100);
+        assert_eq!(l.refused(), 1);
+        assert!(l.uncharge(100).is_ok());
+        assert_eq!(l.peak(), 100);
+    }
+}
