@@ -13,7 +13,7 @@
 
 #![cfg_attr(not(any(test, MODULE)), no_std)]
 #![forbid(unsafe_code)]
-#![allow(unreachable_pub, dead_code)]
+#![allow(unreachable_pub, dead_code, unused_imports)]
 
 pub mod ledger;
 pub mod nvabi;
