@@ -16,5 +16,6 @@
 #![allow(unreachable_pub, dead_code, unused_imports)]
 
 pub mod ledger;
+pub mod mgmt;
 pub mod nvabi;
 pub mod quantity;
