@@ -14,22 +14,25 @@ pub const PRELOAD_SO: &str = env!("NVTRACE_SO");
 /// Path of the lever-study harness library built with this crate.
 pub const LEVER_SO: &str = env!("NVLEVER_SO");
 
-/// Reads a trace file, decompressing `.zst` (through the `zstd` program) and
-/// `.xz` (through `xz`).
+/// Reads a trace file, decompressing `.zst` in process (pure-Rust `ruzstd`,
+/// so no `zstd` program is needed) and `.xz` through the `xz` program.
 pub fn read_trace_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    let prog = match path.extension().and_then(|e| e.to_str()) {
-        Some("zst") => Some("zstd"),
-        Some("xz") => Some("xz"),
-        _ => None,
-    };
-    match prog {
-        None => std::fs::read(path),
-        Some(p) => {
-            let out = std::process::Command::new(p).arg("-dc").arg(path).output()?;
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("zst") => {
+            let f = std::io::BufReader::new(std::fs::File::open(path)?);
+            let mut d = ruzstd::decoding::StreamingDecoder::new(f)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut d, &mut out)?;
+            Ok(out)
+        }
+        Some("xz") => {
+            let out = std::process::Command::new("xz").arg("-dc").arg(path).output()?;
             if !out.status.success() {
-                return Err(std::io::Error::other(format!("{p} -dc {} failed", path.display())));
+                return Err(std::io::Error::other(format!("xz -dc {} failed", path.display())));
             }
             Ok(out.stdout)
         }
+        _ => std::fs::read(path),
     }
 }

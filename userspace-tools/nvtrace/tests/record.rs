@@ -114,10 +114,6 @@ fn torn_last_record_is_tolerated() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
-fn have_zstd() -> bool {
-    Command::new("zstd").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
-}
-
 fn traces_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/traces")
 }
@@ -135,10 +131,6 @@ fn load(rel: &str) -> Vec<format::Trace> {
 
 #[test]
 fn h100_captures_parse_and_decode() {
-    if !have_zstd() {
-        eprintln!("zstd not installed: skipping the H100 capture test");
-        return;
-    }
     for cap in ["01-cuda-init", "02-torch-alloc", "03-cuda-vmm", "04-managed", "05-nvidia-smi", "06-torch-matmul", "07-two-procs"] {
         let ts = load(cap);
         assert!(!ts.is_empty(), "{cap}");
