@@ -5,17 +5,24 @@
 //! This crate is the kernel glue. All logic that needs no kernel lives in
 //! [`fgcore`] (`src/core/`), a `no_std` cargo package compiled into this
 //! module from the same source that is unit-, property- and fuzz-tested on
-//! the host. All `unsafe` code is confined to the FFI edge files
-//! ([`sysfs`]); the rest of the crate uses safe APIs only.
+//! the host. `unsafe` code is confined to the FFI edge files: [`sysfs`]
+//! (kobjects and attributes), [`miscdev`] (the proxy nodes' file
+//! operations) and [`vendor`] (calling the vendor's files); [`context`],
+//! [`mgmt`] and [`proxy`] use safe APIs only.
 
-use kernel::prelude::*;
+use kernel::{bindings, module::this_module, prelude::*};
 
 #[path = "core/lib.rs"]
 #[allow(missing_docs, clippy::all)]
 pub(crate) mod fgcore;
 
+mod context;
+mod mgmt;
+mod miscdev;
+mod proxy;
 mod selftest;
 mod sysfs;
+mod vendor;
 
 module! {
     type: FakeGpu,
@@ -30,30 +37,50 @@ pub(crate) const VERSION: &str = "0.1.0";
 
 /// The loaded module.
 struct FakeGpu {
-    /// `/sys/kernel/fakegpu/`; dropping it removes the directory.
-    _root: sysfs::Dir,
+    // Fields drop in order: contexts directory before the root.
+    _mgmt: mgmt::Management,
 }
-
-fn show_version(_dir: sysfs::DirKey, out: &mut sysfs::ShowBuf<'_>) -> Result {
-    out.line(format_args!("{VERSION}"))
-}
-
-/// `/sys/kernel/fakegpu/version` (read-only, world-readable).
-static VERSION_ATTR: sysfs::Attr = sysfs::Attr::read_only(c"version", show_version);
-static ROOT_ATTRS: sysfs::AttrList<1> = sysfs::AttrList::new([&VERSION_ATTR]);
-static ROOT_GROUP: sysfs::Group = sysfs::Group::new(&ROOT_ATTRS);
 
 impl kernel::Module for FakeGpu {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let root = sysfs::Dir::new_in_kernel_kobj(c"fakegpu")?;
-        root.add_group(&ROOT_GROUP)?;
+        // SAFETY: the module initializer runs once, before any use.
+        unsafe { context::CONTEXTS.init() };
+        let m = mgmt::Management::new()?;
         pr_info!("fakegpu {VERSION} loaded: /sys/kernel/fakegpu\n");
-        Ok(Self { _root: root })
+        Ok(Self { _mgmt: m })
     }
 }
 
 impl Drop for FakeGpu {
     fn drop(&mut self) {
         pr_info!("fakegpu {VERSION} unloaded\n");
+    }
+}
+
+/// A reference on this module: while one exists the module cannot be
+/// unloaded (`rmmod` fails with `EBUSY`). Each context holds one.
+///
+/// # Invariants
+///
+/// Holds one reference taken by `try_module_get`.
+pub(crate) struct ModuleRef(());
+
+impl ModuleRef {
+    /// Takes a reference; fails if the module is being unloaded.
+    pub(crate) fn get() -> Result<Self> {
+        // SAFETY: `THIS_MODULE` of a loaded module is valid.
+        if unsafe { bindings::try_module_get(this_module::<LocalModule>().as_ptr()) } {
+            // INVARIANT: the reference was taken.
+            Ok(Self(()))
+        } else {
+            Err(ENODEV)
+        }
+    }
+}
+
+impl Drop for ModuleRef {
+    fn drop(&mut self) {
+        // SAFETY: we hold a reference (type invariant) and give it back once.
+        unsafe { bindings::module_put(this_module::<LocalModule>().as_ptr()) };
     }
 }

@@ -33,6 +33,13 @@ impl ShowBuf<'_> {
     }
 }
 
+impl ShowBuf<'_> {
+    /// Appends formatted text without a newline.
+    pub(crate) fn text(&mut self, args: fmt::Arguments<'_>) -> Result {
+        fmt::Write::write_fmt(self, args).map_err(|_| EFBIG)
+    }
+}
+
 impl fmt::Write for ShowBuf<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
@@ -232,6 +239,15 @@ impl Dir {
         // never freed; reading the pointer is a plain load.
         let parent = unsafe { bindings::kernel_kobj };
         Self::create(name, parent)
+    }
+
+    /// Another owner of the same directory (takes a kobject reference).
+    pub(crate) fn clone_ref(&self) -> Self {
+        // SAFETY: `kobj` is live (type invariant); `kobject_get` returns it
+        // with one more reference, which the new value owns.
+        let kobj = unsafe { bindings::kobject_get(self.kobj.as_ptr()) };
+        // INVARIANT: the new value owns the reference just taken.
+        Self { kobj: NonNull::new(kobj).unwrap_or(self.kobj) }
     }
 
     /// Creates a subdirectory `name` of this directory.

@@ -95,6 +95,17 @@ impl Ledger {
         }
     }
 
+    /// Replaces a charge of `reserved` bytes, made before the vendor was
+    /// asked, by the `actual` bytes the vendor allocated. The difference is
+    /// taken even past the cap: the memory exists, and the ledger must match
+    /// the vendor (the cap then refuses further charges until it is back).
+    pub fn settle(&mut self, reserved: u64, actual: u64) {
+        self.used = self.used.saturating_sub(reserved).saturating_add(actual);
+        if self.used > self.peak {
+            self.peak = self.used;
+        }
+    }
+
     /// Changes the cap. Raising takes effect at once; lowering below the
     /// current usage refuses new charges but takes nothing back.
     pub fn set_limit(&mut self, limit: u64) {
@@ -146,6 +157,20 @@ mod tests {
         assert!(l.charge(1).is_err());
         l.uncharge(40).unwrap();
         assert_eq!(l.charge(10), Ok(()));
+    }
+
+    #[test]
+    fn settle_counts_what_the_vendor_allocated() {
+        let mut l = Ledger::new(100);
+        l.charge(60).unwrap();
+        l.settle(60, 64);
+        assert_eq!((l.used(), l.peak()), (64, 64));
+        l.charge(36).unwrap();
+        l.settle(36, 40);
+        assert_eq!((l.used(), l.available()), (104, 0));
+        assert!(l.charge(1).is_err());
+        l.settle(40, 0);
+        assert_eq!((l.used(), l.peak()), (64, 104));
     }
 
     #[test]

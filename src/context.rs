@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Contexts: one per container. A context owns its proxy nodes, its sysfs
+//! directory and its memory ledger; the registry maps names to contexts.
+//!
+//! Lock order: `CONTEXTS` before `Context::inner`. Neither is held while
+//! registering or dropping nodes (`misc_mtx`, taken by the open path) or a
+//! sysfs directory (which waits for running `show`/`store` callbacks, which
+//! take `CONTEXTS`).
+
+use crate::{
+    fgcore::{ledger::Ledger, mgmt::GpuList},
+    miscdev::NodeRegistration,
+    proxy::{Node, NodeKind},
+    sysfs,
+    vendor::VendorPath,
+};
+use kernel::{
+    fmt,
+    new_mutex,
+    prelude::*,
+    str::CString,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, Mutex,
+    },
+};
+
+/// Where the vendor's nodes are (the host's paths).
+pub(crate) const VENDOR_CTL: &CStr = c"/dev/nvidiactl";
+pub(crate) const VENDOR_UVM: &CStr = c"/dev/nvidia-uvm";
+
+/// The vendor's paths a context opens, resolved at creation.
+pub(crate) struct VendorPaths {
+    pub(crate) ctl: VendorPath,
+    /// Indexed by the container's GPU number.
+    pub(crate) gpus: KVec<VendorPath>,
+    pub(crate) uvm: VendorPath,
+}
+
+/// State of a context that changes under its lock.
+pub(crate) struct ContextInner {
+    pub(crate) ledger: Ledger,
+    /// Processes (tgid, in the initial pid namespace) with files open, and
+    /// how many each.
+    pub(crate) pids: KVec<(i32, u32)>,
+}
+
+/// One container's share of the GPU.
+#[pin_data]
+pub(crate) struct Context {
+    pub(crate) name: CString,
+    pub(crate) gpus: GpuList,
+    pub(crate) paths: VendorPaths,
+    #[pin]
+    pub(crate) inner: Mutex<ContextInner>,
+    /// Set when destroyed: opens fail and calls on open files get `ENODEV`.
+    dead: Atomic<u32>,
+    pub(crate) open_files: Atomic<u32>,
+}
+
+impl Context {
+    /// Whether the context was destroyed.
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead.load(Relaxed) != 0
+    }
+}
+
+/// A live context and what is registered for it.
+struct Entry {
+    ctx: Arc<Context>,
+    /// Its sysfs directory, `contexts/NAME/`.
+    dir: sysfs::Dir,
+    /// Its nodes.
+    _nodes: KVec<Pin<KBox<NodeRegistration>>>,
+    /// Holds the module while the context exists.
+    _module: crate::ModuleRef,
+}
+
+/// All contexts.
+pub(crate) struct ContextList {
+    entries: KVec<Entry>,
+    /// `/sys/kernel/fakegpu/contexts/`, while the module is loaded.
+    dir: Option<sysfs::Dir>,
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: `init` is called in the module initializer, before first use.
+    pub(crate) unsafe(uninit) static CONTEXTS: Mutex<ContextList> = ContextList { entries: KVec::new(), dir: None };
+}
+
+/// Sets (or, with `None`, removes) the `contexts/` directory.
+pub(crate) fn set_contexts_dir(dir: Option<sysfs::Dir>) {
+    let old = core::mem::replace(&mut CONTEXTS.lock().dir, dir);
+    // Dropped without the lock held.
+    drop(old);
+}
+
+fn node_name(ctx: &str, node: fmt::Arguments<'_>) -> Result<CString> {
+    CString::try_from_fmt(fmt!("fakegpu/{ctx}/{node}"))
+}
+
+/// Creates a context: resolves the vendor's nodes, registers ours, adds the
+/// sysfs directory. All or nothing.
+pub(crate) fn create(spec: &crate::fgcore::mgmt::CreateSpec<'_>, ctx_group: &'static sysfs::Group) -> Result {
+    if lookup(spec.name).is_some() {
+        pr_warn!("create {}: a context of that name exists\n", spec.name);
+        return Err(EEXIST);
+    }
+    let module = crate::ModuleRef::get()?;
+    let ctl = VendorPath::resolve(VENDOR_CTL).inspect_err(|_| {
+        pr_warn!("create {}: vendor node {} not found\n", spec.name, VENDOR_CTL.to_str().unwrap_or("?"));
+    })?;
+    let uvm = VendorPath::resolve(VENDOR_UVM).inspect_err(|_| {
+        pr_warn!("create {}: vendor node {} not found\n", spec.name, VENDOR_UVM.to_str().unwrap_or("?"));
+    })?;
+    let mut gpu_paths = KVec::with_capacity(spec.gpus.len(), GFP_KERNEL)?;
+    for host in spec.gpus.iter() {
+        let path = CString::try_from_fmt(fmt!("/dev/nvidia{host}"))?;
+        let p = VendorPath::resolve(&path).map_err(|_| {
+            pr_warn!("create {}: GPU {host} does not exist (no /dev/nvidia{host})\n", spec.name);
+            ENODEV
+        })?;
+        gpu_paths.push(p, GFP_KERNEL)?;
+    }
+    let limit = spec.mem_limit.unwrap_or(u64::MAX);
+    let ctx: Arc<Context> = Arc::pin_init(
+        try_pin_init!(Context {
+            name: CString::try_from_fmt(fmt!("{}", spec.name))?,
+            gpus: spec.gpus,
+            paths: VendorPaths { ctl, gpus: gpu_paths, uvm },
+            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new() }, "Context::inner"),
+            dead: Atomic::new(0),
+            open_files: Atomic::new(0),
+        }),
+        GFP_KERNEL,
+    )?;
+
+    let mut nodes = KVec::with_capacity(spec.gpus.len() + 2, GFP_KERNEL)?;
+    let mut add = |kind: NodeKind, name: CString| -> Result {
+        let node = Arc::new(Node { ctx: ctx.clone(), kind }, GFP_KERNEL)?;
+        nodes.push(NodeRegistration::register(name, node)?, GFP_KERNEL)?;
+        Ok(())
+    };
+    add(NodeKind::Ctl, node_name(spec.name, fmt!("nvidiactl"))?)?;
+    for local in 0..spec.gpus.len() as u32 {
+        add(NodeKind::Gpu(local), node_name(spec.name, fmt!("nvidia{local}"))?)?;
+    }
+    add(NodeKind::Uvm, node_name(spec.name, fmt!("nvidia-uvm"))?)?;
+
+    let parent = CONTEXTS.lock().dir.as_ref().map(sysfs::Dir::clone_ref).ok_or(ENODEV)?;
+    let dir = parent.new_child(&ctx.name)?;
+    drop(parent);
+    dir.add_group(ctx_group)?;
+
+    let mut list = CONTEXTS.lock();
+    if list.entries.iter().any(|e| e.ctx.name.to_bytes() == spec.name.as_bytes()) {
+        // Lost a race with another create of the same name: undo outside the lock.
+        drop(list);
+        drop((dir, nodes));
+        return Err(EEXIST);
+    }
+    list.entries.push(Entry { ctx, dir, _nodes: nodes, _module: module }, GFP_KERNEL)?;
+    Ok(())
+}
+
+/// Destroys a context: it disappears from the registry, its nodes and sysfs
+/// directory go, and files still open fail every call with `ENODEV` until
+/// closed (their charges are released when they close).
+pub(crate) fn destroy(name: &str) -> Result {
+    let entry = {
+        let mut list = CONTEXTS.lock();
+        let i = list.entries.iter().position(|e| e.ctx.name.to_bytes() == name.as_bytes()).ok_or_else(|| {
+            pr_warn!("destroy {name}: no such context\n");
+            ENOENT
+        })?;
+        list.entries.remove(i)?
+    };
+    entry.ctx.dead.store(1, Relaxed);
+    // Nodes and directory go here, with no lock held.
+    drop(entry);
+    Ok(())
+}
+
+/// The context named `name`.
+pub(crate) fn lookup(name: &str) -> Option<Arc<Context>> {
+    let list = CONTEXTS.lock();
+    list.entries.iter().find(|e| e.ctx.name.to_bytes() == name.as_bytes()).map(|e| e.ctx.clone())
+}
+
+/// The context whose sysfs directory is `key`.
+pub(crate) fn by_dir(key: sysfs::DirKey) -> Option<Arc<Context>> {
+    let list = CONTEXTS.lock();
+    list.entries.iter().find(|e| e.dir.key() == key).map(|e| e.ctx.clone())
+}
+
+

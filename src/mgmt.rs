@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The management interface in sysfs, `/sys/kernel/fakegpu/` (documented
+//! file by file in `Documentation/ABI/testing/`):
+//!
+//! - `version` (r): the module's version;
+//! - `create` (w): `NAME key=value...` creates a context and its nodes;
+//! - `destroy` (w): `NAME` removes it;
+//! - `contexts/NAME/`: `gpus`, `mem_limit_bytes` (rw), `mem_used_bytes`,
+//!   `mem_peak_bytes`, `alloc_refused`, `open_files`, `pids`.
+//!
+//! Writes need `CAP_SYS_ADMIN` (beyond the files' root-only modes); bad
+//! input is refused with an errno and a log line saying why.
+
+use crate::{
+    context,
+    fgcore::{mgmt as parse, quantity},
+    sysfs::{Attr, AttrList, Dir, DirKey, Group, ShowBuf},
+    VERSION,
+};
+use kernel::{bindings, prelude::*, sync::atomic::Relaxed};
+
+/// `CAP_SYS_ADMIN`.
+const CAP_SYS_ADMIN: i32 = 21;
+
+fn require_admin() -> Result {
+    // SAFETY: `capable` only reads the current task's credentials.
+    if unsafe { bindings::capable(CAP_SYS_ADMIN) } {
+        Ok(())
+    } else {
+        Err(EPERM)
+    }
+}
+
+/// The module's sysfs directory. `contexts/` is kept by the context
+/// registry (new contexts go below it) and given back on drop.
+pub(crate) struct Management {
+    _root: Dir,
+}
+
+impl Management {
+    /// Creates `/sys/kernel/fakegpu/` and `contexts/`.
+    pub(crate) fn new() -> Result<Self> {
+        let root = Dir::new_in_kernel_kobj(c"fakegpu")?;
+        root.add_group(&ROOT_GROUP)?;
+        context::set_contexts_dir(Some(root.new_child(c"contexts")?));
+        Ok(Self { _root: root })
+    }
+}
+
+impl Drop for Management {
+    fn drop(&mut self) {
+        // `contexts/` goes before its parent.
+        context::set_contexts_dir(None);
+    }
+}
+
+fn show_version(_: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    out.line(format_args!("{VERSION}"))
+}
+
+fn store_create(_: DirKey, input: &[u8]) -> Result {
+    require_admin()?;
+    let spec = parse::parse_create(input).map_err(|e| {
+        pr_warn!("create: {}\n", e.reason());
+        EINVAL
+    })?;
+    context::create(&spec, &CTX_GROUP)?;
+    pr_info!("context {} created\n", spec.name);
+    Ok(())
+}
+
+fn store_destroy(_: DirKey, input: &[u8]) -> Result {
+    require_admin()?;
+    let name = parse::parse_destroy(input).map_err(|e| {
+        pr_warn!("destroy: {}\n", e.reason());
+        EINVAL
+    })?;
+    context::destroy(name)?;
+    pr_info!("context {name} destroyed\n");
+    Ok(())
+}
+
+static VERSION_ATTR: Attr = Attr::read_only(c"version", show_version);
+static CREATE_ATTR: Attr = Attr::write_only(c"create", store_create);
+static DESTROY_ATTR: Attr = Attr::write_only(c"destroy", store_destroy);
+static ROOT_ATTRS: AttrList<3> = AttrList::new([&VERSION_ATTR, &CREATE_ATTR, &DESTROY_ATTR]);
+static ROOT_GROUP: Group = Group::new(&ROOT_ATTRS);
+
+fn ctx_of(key: DirKey) -> Result<kernel::sync::Arc<context::Context>> {
+    context::by_dir(key).ok_or(ENODEV)
+}
+
+fn show_gpus(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let ctx = ctx_of(key)?;
+    let mut first = true;
+    for g in ctx.gpus.iter() {
+        out.text(format_args!("{}{g}", if first { "" } else { "," }))?;
+        first = false;
+    }
+    out.line(format_args!(""))
+}
+
+fn show_mem_limit(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let v = ctx_of(key)?.inner.lock().ledger.limit();
+    out.line(format_args!("{v}"))
+}
+
+fn store_mem_limit(key: DirKey, input: &[u8]) -> Result {
+    require_admin()?;
+    let v = quantity::parse_bytes(input).map_err(|_| {
+        pr_warn!("mem_limit_bytes: invalid quantity\n");
+        EINVAL
+    })?;
+    ctx_of(key)?.inner.lock().ledger.set_limit(v);
+    Ok(())
+}
+
+fn show_mem_used(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let v = ctx_of(key)?.inner.lock().ledger.used();
+    out.line(format_args!("{v}"))
+}
+
+fn show_mem_peak(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let v = ctx_of(key)?.inner.lock().ledger.peak();
+    out.line(format_args!("{v}"))
+}
+
+fn show_alloc_refused(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let v = ctx_of(key)?.inner.lock().ledger.refused();
+    out.line(format_args!("{v}"))
+}
+
+fn show_open_files(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let v = ctx_of(key)?.open_files.load(Relaxed);
+    out.line(format_args!("{v}"))
+}
+
+fn show_pids(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let ctx = ctx_of(key)?;
+    let inner = ctx.inner.lock();
+    for (pid, _) in inner.pids.iter() {
+        out.line(format_args!("{pid}"))?;
+    }
+    Ok(())
+}
+
+static GPUS_ATTR: Attr = Attr::read_only(c"gpus", show_gpus);
+static MEM_LIMIT_ATTR: Attr = Attr::read_write(c"mem_limit_bytes", show_mem_limit, store_mem_limit);
+static MEM_USED_ATTR: Attr = Attr::read_only(c"mem_used_bytes", show_mem_used);
+static MEM_PEAK_ATTR: Attr = Attr::read_only(c"mem_peak_bytes", show_mem_peak);
+static ALLOC_REFUSED_ATTR: Attr = Attr::read_only(c"alloc_refused", show_alloc_refused);
+static OPEN_FILES_ATTR: Attr = Attr::read_only(c"open_files", show_open_files);
+static PIDS_ATTR: Attr = Attr::read_only(c"pids", show_pids);
+static CTX_ATTRS: AttrList<7> = AttrList::new([
+    &GPUS_ATTR,
+    &MEM_LIMIT_ATTR,
+    &MEM_USED_ATTR,
+    &MEM_PEAK_ATTR,
+    &ALLOC_REFUSED_ATTR,
+    &OPEN_FILES_ATTR,
+    &PIDS_ATTR,
+]);
+/// The files of one context's directory.
+pub(crate) static CTX_GROUP: Group = Group::new(&CTX_ATTRS);

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The proxy: what happens to each call a container makes on our nodes.
+//!
+//! Every call is decoded by the pure core ([`crate::fgcore::nvabi`]); the
+//! policy then forwards it to the vendor's file unchanged, refuses it, or
+//! forwards it with accounting (memory allocations are charged before the
+//! vendor sees them and settled at the size the vendor allocated), and
+//! rewrites memory-info replies so the container sees its cap as the card.
+//! Parameter blocks stay in user memory: the vendor copies them itself.
+
+use crate::{
+    context::Context,
+    fgcore::nvabi::{
+        self,
+        decode::{AllocParams, Body, CallClass, Decoded, FileKind, NestedRef},
+        status::{NV_ERR_INVALID_ARGUMENT, NV_ERR_NO_MEMORY, NV_OK},
+    },
+    vendor::VendorFile,
+};
+use kernel::{
+    bindings,
+    fs::File,
+    new_mutex,
+    prelude::*,
+    sync::{atomic::Relaxed, Arc, Mutex},
+    uaccess::{UserPtr, UserSlice},
+};
+
+/// Largest parameter block the vendor accepts (`NV_ABSOLUTE_MAX_IOCTL_SIZE`).
+const MAX_PARAMS: usize = 16384;
+
+/// Which vendor node a proxy node stands for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeKind {
+    /// `nvidiactl`.
+    Ctl,
+    /// `nvidiaN`, by the container's GPU number.
+    Gpu(u32),
+    /// `nvidia-uvm`.
+    Uvm,
+}
+
+/// A proxy node: a context and which of its nodes.
+pub(crate) struct Node {
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) kind: NodeKind,
+}
+
+/// An RM object made through this file, tracked for frees.
+#[derive(Clone, Copy)]
+struct Obj {
+    client: u32,
+    handle: u32,
+    parent: u32,
+    /// Bytes charged for it (0 for objects that hold no memory).
+    bytes: u64,
+}
+
+/// One open proxy file.
+#[pin_data]
+pub(crate) struct ProxyFile {
+    ctx: Arc<Context>,
+    kind: NodeKind,
+    vendor: VendorFile,
+    tgid: i32,
+    /// Objects allocated through this file.
+    #[pin]
+    objects: Mutex<KVec<Obj>>,
+}
+
+impl ProxyFile {
+    /// Opens the vendor's node behind `node` for `file`.
+    pub(crate) fn open(node: &Arc<Node>, file: &File) -> Result<Arc<Self>> {
+        let ctx = &node.ctx;
+        if ctx.is_dead() {
+            return Err(ENODEV);
+        }
+        let path = match node.kind {
+            NodeKind::Ctl => &ctx.paths.ctl,
+            NodeKind::Uvm => &ctx.paths.uvm,
+            NodeKind::Gpu(i) => ctx.paths.gpus.get(i as usize).ok_or(ENODEV)?,
+        };
+        let vendor = path.open(file)?;
+        let tgid = kernel::current!().tgid();
+        let pf = Arc::pin_init(
+            try_pin_init!(ProxyFile {
+                ctx: ctx.clone(),
+                kind: node.kind,
+                vendor,
+                tgid,
+                objects <- new_mutex!(KVec::new(), "ProxyFile::objects"),
+            }),
+            GFP_KERNEL,
+        )?;
+        {
+            let mut inner = ctx.inner.lock();
+            match inner.pids.iter_mut().find(|(p, _)| *p == tgid) {
+                Some((_, n)) => *n += 1,
+                None => inner.pids.push((tgid, 1), GFP_KERNEL)?,
+            }
+        }
+        ctx.open_files.add(1, Relaxed);
+        Ok(pf)
+    }
+
+    /// The last reference to the file went: the vendor frees what its
+    /// clients held, so every byte charged through it is returned.
+    pub(crate) fn release(self: Arc<Self>) {
+        let bytes: u64 = self.objects.lock().iter().map(|o| o.bytes).sum();
+        let mut inner = self.ctx.inner.lock();
+        if inner.ledger.uncharge(bytes).is_err() {
+            pr_err!("context {}: ledger underflow on close\n", self.ctx.name.to_str().unwrap_or("?"));
+        }
+        if let Some(i) = inner.pids.iter().position(|(p, _)| *p == self.tgid) {
+            match inner.pids.get_mut(i) {
+                Some((_, n)) if *n > 1 => *n -= 1,
+                _ => {
+                    let _ = inner.pids.remove(i);
+                }
+            }
+        }
+        drop(inner);
+        self.ctx.open_files.fetch_sub(1, Relaxed);
+    }
+
+    fn file_kind(&self) -> FileKind {
+        match self.kind {
+            NodeKind::Ctl => FileKind::Ctl,
+            NodeKind::Gpu(_) => FileKind::Gpu,
+            NodeKind::Uvm => FileKind::Uvm,
+        }
+    }
+
+    /// An ioctl from the container.
+    pub(crate) fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+        if self.ctx.is_dead() {
+            return Err(ENODEV);
+        }
+        let kind = self.file_kind();
+        let size = match kind {
+            FileKind::Uvm | FileKind::UvmTools => nvabi::uvm::uvm_param_size(cmd).ok_or(EINVAL)?,
+            _ => kernel::ioctl::_IOC_SIZE(cmd),
+        };
+        if size > MAX_PARAMS {
+            return Err(EINVAL);
+        }
+        let mut params = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+        read_user(arg, &mut params)?;
+        let d = nvabi::decode(kind, cmd, &params);
+        match nvabi::classify(&d) {
+            CallClass::Refuse => self.refuse(&d, arg, &mut params),
+            CallClass::AllocMemoryObject { .. } => self.alloc_memory(&d, cmd, arg, &mut params),
+            CallClass::AllocObject { .. } => self.alloc_object(&d, cmd, arg, &mut params),
+            CallClass::Free { h_client, h_object } => self.free(cmd, arg, &d, &mut params, h_client, h_object),
+            CallClass::MemoryInfo => self.memory_info(&d, cmd, arg, &mut params),
+            _ => self.vendor.ioctl(cmd, arg),
+        }
+    }
+
+    /// Refuses a call the decoder does not know or the vendor would refuse:
+    /// forwarding it would make any disagreement between our decoder and the
+    /// vendor a way around the cap.
+    fn refuse(&self, d: &Decoded, arg: usize, params: &mut [u8]) -> Result<isize> {
+        match d.body {
+            Body::Unknown => pr_warn!(
+                "context {}: refused unknown call {}\n",
+                self.ctx.name.to_str().unwrap_or("?"),
+                d.name()
+            ),
+            _ => {}
+        }
+        // Framing errors are errnos at the vendor too.
+        if matches!(d.body, Body::Rejected(_) | Body::Short { .. }) {
+            return Err(EINVAL);
+        }
+        if d.write_status(params, NV_ERR_INVALID_ARGUMENT) {
+            write_user(arg, params)?;
+            return Ok(0);
+        }
+        Err(EINVAL)
+    }
+
+    /// RM_ALLOC of a memory class: reserve, forward, settle.
+    fn alloc_memory(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
+        let Body::Alloc(a) = d.body else { return self.vendor.ioctl(cmd, arg) };
+        if a.serialized {
+            return self.refuse(d, arg, params);
+        }
+        let nested = read_nested(&a.params)?;
+        let requested = match nvabi::decode_alloc_params(a.h_class, &nested) {
+            AllocParams::Memory(m) if m.consumes_vidmem => m.size,
+            AllocParams::Memory(_) => 0,
+            // A memory class whose parameters we cannot read: refuse.
+            _ => return self.refuse(d, arg, params),
+        };
+        if requested > 0 {
+            let mut inner = self.ctx.inner.lock();
+            if inner.ledger.charge(requested).is_err() {
+                drop(inner);
+                // The vendor's own answer to an allocation it cannot satisfy.
+                if d.write_status(params, NV_ERR_NO_MEMORY) {
+                    write_user(arg, params)?;
+                    return Ok(0);
+                }
+                return Err(ENOMEM);
+            }
+        }
+        let ret = self.vendor.ioctl(cmd, arg);
+        let after = read_back(arg, params.len());
+        let outcome = match (&ret, &after) {
+            (Ok(_), Ok(outer)) if status_of(d, outer) == Some(NV_OK) => {
+                let actual = match read_nested(&a.params) {
+                    Ok(n) if requested > 0 => nvabi::decode::memory_alloc_result_size(&n).unwrap_or(requested),
+                    _ => requested,
+                };
+                nvabi::decode::alloc_result_handle(outer).map(|h| (h, actual))
+            }
+            _ => None,
+        };
+        match outcome {
+            Some((handle, actual)) => {
+                self.ctx.inner.lock().ledger.settle(requested, actual);
+                self.track(Obj { client: a.h_client, handle, parent: a.h_parent, bytes: actual })?;
+            }
+            None => {
+                let _ = self.ctx.inner.lock().ledger.uncharge(requested);
+            }
+        }
+        ret
+    }
+
+    /// RM_ALLOC of a class that holds no memory itself: forward, and track
+    /// the object so frees of its parents are followed.
+    fn alloc_object(&self, d: &Decoded, cmd: u32, arg: usize, _params: &mut [u8]) -> Result<isize> {
+        let ret = self.vendor.ioctl(cmd, arg)?;
+        if let Body::Alloc(a) = d.body {
+            let outer = read_back(arg, d.size)?;
+            if status_of(d, &outer) == Some(NV_OK) {
+                if let Some(handle) = nvabi::decode::alloc_result_handle(&outer) {
+                    // A client is its own root: the RM returns its handle.
+                    let parent = if a.class == 0x41 { handle } else { a.h_parent };
+                    let client = if a.class == 0x41 { handle } else { a.h_client };
+                    self.track(Obj { client, handle, parent, bytes: 0 })?;
+                }
+            }
+        }
+        Ok(ret)
+    }
+
+    fn track(&self, o: Obj) -> Result {
+        self.objects.lock().push(o, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// RM_FREE: forward; if the vendor freed, uncharge the object and every
+    /// object below it (the RM frees subtrees; a client frees all).
+    fn free(&self, cmd: u32, arg: usize, d: &Decoded, _params: &mut [u8], client: u32, object: u32) -> Result<isize> {
+        let ret = self.vendor.ioctl(cmd, arg)?;
+        let outer = read_back(arg, d.size)?;
+        if status_of(d, &outer) != Some(NV_OK) {
+            return Ok(ret);
+        }
+        let mut freed: u64 = 0;
+        {
+            let mut objs = self.objects.lock();
+            // Mark the subtree: repeat until no object's parent is marked.
+            let mut doomed = KVec::<u32>::new();
+            doomed.push(object, GFP_KERNEL)?;
+            loop {
+                let before = doomed.len();
+                for o in objs.iter() {
+                    if o.client == client && doomed.contains(&o.parent) && !doomed.contains(&o.handle) {
+                        doomed.push(o.handle, GFP_KERNEL)?;
+                    }
+                }
+                if doomed.len() == before {
+                    break;
+                }
+            }
+            objs.retain(|o| {
+                let gone = o.client == client && (object == client || doomed.contains(&o.handle));
+                if gone {
+                    freed += o.bytes;
+                }
+                !gone
+            });
+        }
+        if freed > 0 && self.ctx.inner.lock().ledger.uncharge(freed).is_err() {
+            pr_err!("context {}: ledger underflow on free\n", self.ctx.name.to_str().unwrap_or("?"));
+        }
+        Ok(ret)
+    }
+
+    /// A memory-info query: forward, then make the reply show the cap as
+    /// the card's size and cap − used as free.
+    fn memory_info(&self, d: &Decoded, cmd: u32, arg: usize, _params: &mut [u8]) -> Result<isize> {
+        let ret = self.vendor.ioctl(cmd, arg)?;
+        let mut outer = read_back(arg, d.size)?;
+        if status_of(d, &outer) != Some(NV_OK) {
+            return Ok(ret);
+        }
+        let (cap, used) = {
+            let inner = self.ctx.inner.lock();
+            (inner.ledger.limit(), inner.ledger.used())
+        };
+        let nref = d.nested();
+        let mut nested = match &nref {
+            Some(n) => read_nested(n)?,
+            None => KVec::new(),
+        };
+        if nvabi::rewrite_memory_info(d, &mut outer, &mut nested, cap, used) > 0 {
+            if let Some(n) = nref {
+                write_user(n.ptr as usize, &nested)?;
+            }
+            write_user(arg, &outer)?;
+        }
+        Ok(ret)
+    }
+
+    /// Hands an mmap to the vendor.
+    ///
+    /// # Safety
+    ///
+    /// `vma` is the vma being set up for this file by the VFS.
+    pub(crate) unsafe fn mmap(&self, vma: *mut bindings::vm_area_struct) -> Result {
+        if self.ctx.is_dead() {
+            return Err(ENODEV);
+        }
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { self.vendor.mmap(vma) }
+    }
+
+    /// Forwards poll.
+    ///
+    /// # Safety
+    ///
+    /// `pt` is the poll table of this poll call.
+    pub(crate) unsafe fn poll(&self, pt: *mut bindings::poll_table_struct) -> bindings::__poll_t {
+        if self.ctx.is_dead() {
+            // EPOLLERR
+            return 0x0008;
+        }
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { self.vendor.poll(pt) }
+    }
+}
+
+fn status_of(d: &Decoded, outer: &[u8]) -> Option<u32> {
+    let off = d.status_offset()?;
+    let b = outer.get(off..off + 4)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn read_user(addr: usize, buf: &mut [u8]) -> Result {
+    UserSlice::new(UserPtr::from_addr(addr), buf.len()).reader().read_slice(buf)
+}
+
+fn write_user(addr: usize, buf: &[u8]) -> Result {
+    UserSlice::new(UserPtr::from_addr(addr), buf.len()).writer().write_slice(buf)
+}
+
+fn read_back(addr: usize, len: usize) -> Result<KVec<u8>> {
+    let mut v = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    read_user(addr, &mut v)?;
+    Ok(v)
+}
+
+fn read_nested(n: &NestedRef) -> Result<KVec<u8>> {
+    if n.ptr == 0 || n.size == 0 {
+        return Ok(KVec::new());
+    }
+    if n.size > MAX_PARAMS {
+        return Err(EINVAL);
+    }
+    read_back(n.ptr as usize, n.size)
+}
