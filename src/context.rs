@@ -56,6 +56,9 @@ pub(crate) struct Context {
     pub(crate) inner: Mutex<ContextInner>,
     /// Set when destroyed: opens fail and calls on open files get `ENODEV`.
     dead: Atomic<u32>,
+    /// Set when a vendor file escaped fd translation: opens are refused
+    /// until the context is destroyed.
+    compromised: Atomic<u32>,
     pub(crate) open_files: Atomic<u32>,
 }
 
@@ -63,6 +66,16 @@ impl Context {
     /// Whether the context was destroyed.
     pub(crate) fn is_dead(&self) -> bool {
         self.dead.load(Relaxed) != 0
+    }
+
+    /// Whether a vendor file escaped (see [`crate::proxy`]'s fd translation).
+    pub(crate) fn is_compromised(&self) -> bool {
+        self.compromised.load(Relaxed) != 0
+    }
+
+    /// Refuses further opens until the context is destroyed.
+    pub(crate) fn mark_compromised(&self) {
+        self.compromised.store(1, Relaxed);
     }
 }
 
@@ -131,6 +144,7 @@ pub(crate) fn create(spec: &crate::fgcore::mgmt::CreateSpec<'_>, ctx_group: &'st
             paths: VendorPaths { ctl, gpus: gpu_paths, uvm },
             inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new() }, "Context::inner"),
             dead: Atomic::new(0),
+            compromised: Atomic::new(0),
             open_files: Atomic::new(0),
         }),
         GFP_KERNEL,

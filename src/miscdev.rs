@@ -18,7 +18,7 @@ use crate::proxy::{Node, ProxyFile};
 use kernel::{
     bindings,
     ffi::{c_int, c_uint, c_ulong},
-    fs::File,
+    fs::{File, LocalFile},
     module::this_module,
     prelude::*,
     str::CString,
@@ -104,6 +104,18 @@ impl PinnedDrop for NodeRegistration {
         // returns no open can be running on it or start.
         unsafe { bindings::misc_deregister(self.misc.get()) };
     }
+}
+
+/// The proxy file behind `file`, if `file` is one of ours.
+pub(crate) fn as_proxy(file: &LocalFile) -> Option<kernel::sync::ArcBorrow<'_, ProxyFile>> {
+    // SAFETY: reading `f_op` of a file we hold a reference to.
+    let fops = unsafe { (*file.as_ptr()).f_op };
+    if !core::ptr::eq(fops, &PROXY_FOPS.0) {
+        return None;
+    }
+    // SAFETY: our fops: `private_data` holds the `Arc` stored by
+    // `proxy_open`, alive as long as the file, which `file` keeps.
+    Some(unsafe { Arc::<ProxyFile>::borrow((*file.as_ptr()).private_data.cast()) })
 }
 
 /// # Safety

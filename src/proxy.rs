@@ -13,22 +13,43 @@ use crate::{
     context::Context,
     fgcore::nvabi::{
         self,
-        decode::{AllocParams, Body, CallClass, Decoded, FileKind, NestedRef},
+        decode::{AllocParams, Body, CallClass, Decoded, FdField, FdRole, FileKind, NestedRef},
         status::{NV_ERR_INVALID_ARGUMENT, NV_ERR_NO_MEMORY, NV_OK},
     },
     vendor::VendorFile,
 };
 use kernel::{
     bindings,
-    fs::File,
+    fs::{
+        file::{flags::O_CLOEXEC, FileDescriptorReservation},
+        File, LocalFile,
+    },
     new_mutex,
     prelude::*,
-    sync::{atomic::Relaxed, Arc, Mutex},
+    sync::{aref::ARef, atomic::Relaxed, Arc, Mutex},
     uaccess::{UserPtr, UserSlice},
 };
 
 /// Largest parameter block the vendor accepts (`NV_ABSOLUTE_MAX_IOCTL_SIZE`).
 const MAX_PARAMS: usize = 16384;
+
+/// What fd translation did.
+enum Xlate {
+    /// Nothing to translate.
+    Untouched,
+    /// The call was refused (status written).
+    Refused,
+    /// A temporary fd names the vendor file.
+    Installed(TempFd),
+}
+
+/// A temporary fd of the vendor's file in the caller's table.
+struct TempFd {
+    fd: u32,
+    original: i32,
+    target: Arc<ProxyFile>,
+    baseline: i64,
+}
 
 /// Which vendor node a proxy node stands for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -75,6 +96,9 @@ impl ProxyFile {
         let ctx = &node.ctx;
         if ctx.is_dead() {
             return Err(ENODEV);
+        }
+        if ctx.is_compromised() {
+            return Err(EPERM);
         }
         let path = match node.kind {
             NodeKind::Ctl => &ctx.paths.ctl,
@@ -148,14 +172,102 @@ impl ProxyFile {
         let mut params = KVec::from_elem(0u8, size, GFP_KERNEL)?;
         read_user(arg, &mut params)?;
         let d = nvabi::decode(kind, cmd, &params);
-        match nvabi::classify(&d) {
-            CallClass::Refuse => self.refuse(&d, arg, &mut params),
-            CallClass::AllocMemoryObject { .. } => self.alloc_memory(&d, cmd, arg, &mut params),
-            CallClass::AllocObject { .. } => self.alloc_object(&d, cmd, arg, &mut params),
-            CallClass::Free { h_client, h_object } => self.free(cmd, arg, &d, &mut params, h_client, h_object),
-            CallClass::MemoryInfo => self.memory_info(&d, cmd, arg, &mut params),
+        let xlate = match d.fd() {
+            Some(field) => match self.translate_fd(&d, field, arg, &mut params)? {
+                Xlate::Refused => return Ok(0),
+                Xlate::Installed(t) => Some((field, t)),
+                Xlate::Untouched => None,
+            },
+            None => None,
+        };
+        let ret = self.dispatch(&d, cmd, arg, &mut params);
+        match xlate {
+            Some((field, temp)) => {
+                let restored = self.untranslate_fd(&d, field, arg, temp);
+                ret.and_then(|v| restored.map(|()| v))
+            }
+            None => ret,
+        }
+    }
+
+    fn dispatch(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
+        match nvabi::classify(d) {
+            CallClass::Refuse => self.refuse(d, arg, params),
+            CallClass::AllocMemoryObject { .. } => self.alloc_memory(d, cmd, arg, params),
+            CallClass::AllocObject { .. } => self.alloc_object(d, cmd, arg, params),
+            CallClass::Free { h_client, h_object } => self.free(cmd, arg, d, params, h_client, h_object),
+            CallClass::MemoryInfo => self.memory_info(d, cmd, arg, params),
             _ => self.vendor.ioctl(cmd, arg),
         }
+    }
+
+    /// fd translation. A parameter that names one of our proxy files must
+    /// name the vendor's file when the vendor sees it: the vendor looks the
+    /// number up in the caller's fd table and checks it is its own file. So
+    /// the vendor file is installed in the caller's table under a fresh
+    /// number for the duration of the call, the block is rewritten to name
+    /// it, and both are undone afterwards (see `untranslate_fd`).
+    fn translate_fd(&self, d: &Decoded, field: FdField, arg: usize, params: &mut [u8]) -> Result<Xlate> {
+        if !matches!(field.role, FdRole::NvCtl | FdRole::NvGpu | FdRole::NvCtlOrGpu | FdRole::Uvm | FdRole::UvmRmCtrl) {
+            return Ok(Xlate::Untouched);
+        }
+        let Some(fd) = field.fd().and_then(|v| u32::try_from(v).ok()) else {
+            return Ok(Xlate::Untouched);
+        };
+        // Not an fd, or not ours: the vendor gives its own answer.
+        let Ok(caller) = LocalFile::fget(fd) else { return Ok(Xlate::Untouched) };
+        let Some(target) = crate::miscdev::as_proxy(&caller) else { return Ok(Xlate::Untouched) };
+        if !Arc::ptr_eq(&target.ctx, &self.ctx) {
+            // Another context's file: never let one container act on another's.
+            pr_warn!("context {}: refused a call naming another context's file\n", self.ctx_name());
+            if d.write_status(params, NV_ERR_INVALID_ARGUMENT) {
+                write_user(arg, params)?;
+                return Ok(Xlate::Refused);
+            }
+            return Err(EINVAL);
+        }
+        let vendor: ARef<File> = target.vendor.file().clone();
+        let baseline = target.vendor.refs();
+        let reservation = FileDescriptorReservation::get_unused_fd_flags(O_CLOEXEC)?;
+        let temp = reservation.reserved_fd();
+        if !field.write(params, temp as i32) {
+            return Err(EINVAL);
+        }
+        write_user(arg, params)?;
+        reservation.fd_install(vendor);
+        Ok(Xlate::Installed(TempFd { fd: temp, original: fd as i32, target: target.into(), baseline }))
+    }
+
+    /// Undoes `translate_fd`: the caller's block names its own fd again,
+    /// the temporary number is closed, and any reference to the vendor file
+    /// taken meanwhile (a racing `dup`, `fork`, or fd passing) is treated
+    /// as an escape attempt: the process group is killed and the context
+    /// refuses further opens until it is destroyed.
+    fn untranslate_fd(&self, d: &Decoded, field: FdField, arg: usize, t: TempFd) -> Result {
+        let restored = (|| -> Result {
+            let mut outer = read_back(arg, d.size)?;
+            if field.write(&mut outer, t.original) {
+                write_user(arg, &outer)?;
+            }
+            Ok(())
+        })();
+        let closed = crate::vendor::close_fd_if(t.fd, &t.target.vendor);
+        // The vendor may keep one reference for itself (UVM registrations).
+        let allowed = if field.role == FdRole::Uvm { 1 } else { 0 };
+        if !closed || t.target.vendor.refs() > t.baseline + allowed {
+            self.ctx.mark_compromised();
+            pr_err!(
+                "context {}: the vendor's file escaped during fd translation (pid {}); killing its process group and refusing new opens\n",
+                self.ctx_name(),
+                kernel::current!().tgid()
+            );
+            crate::vendor::kill_current_pgrp();
+        }
+        restored
+    }
+
+    fn ctx_name(&self) -> &str {
+        self.ctx.name.to_str().unwrap_or("?")
     }
 
     /// Refuses a call the decoder does not know or the vendor would refuse:

@@ -107,6 +107,18 @@ impl VendorFile {
         &self.file
     }
 
+    /// The file's reference counter, raw (`file_ref_t`'s encoding: only
+    /// differences between two readings mean something).
+    pub(crate) fn refs(&self) -> i64 {
+        // SAFETY: the file is live; a racy read of an atomic counter.
+        unsafe { core::ptr::read_volatile(&(*self.file.as_ptr()).f_ref.refcnt.counter) }
+    }
+
+    /// Whether `file` is this vendor file.
+    pub(crate) fn is(&self, file: *const bindings::file) -> bool {
+        core::ptr::eq(self.file.as_ptr(), file)
+    }
+
     /// Calls the vendor's ioctl with the caller's argument (a user pointer
     /// the vendor copies from and to), as `vfs_ioctl` would.
     pub(crate) fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
@@ -164,5 +176,35 @@ impl VendorFile {
             -(bindings::ENODEV as c_int)
         };
         to_result(ret)
+    }
+}
+
+/// Removes `fd` from the current process's fd table, if it still refers to
+/// `vendor`, and drops that reference. Returns whether it did.
+pub(crate) fn close_fd_if(fd: u32, vendor: &VendorFile) -> bool {
+    // SAFETY: `file_close_fd` takes the fd out of the table and returns the
+    // file with the table's reference (or NULL), which we own.
+    let f = unsafe { bindings::file_close_fd(fd) };
+    if f.is_null() {
+        return false;
+    }
+    let ours = vendor.is(f);
+    // SAFETY: we own the reference `file_close_fd` handed over. `filp_close`
+    // would also flush; the files we install have no flush.
+    unsafe { bindings::fput(f) };
+    ours
+}
+
+/// Sends SIGKILL to the current process's process group.
+pub(crate) fn kill_current_pgrp() {
+    // `task_pgrp()` (an inline): the group's `struct pid`, stable under RCU.
+    let _rcu = kernel::sync::rcu::read_lock();
+    // SAFETY: the current task and its `signal` are live while it runs; the
+    // pid it points to is protected by the RCU read lock we hold, and
+    // `kill_pgrp` takes its own locks.
+    unsafe {
+        let signal = (*bindings::get_current()).signal;
+        let pgrp = (*signal).pids[bindings::pid_type_PIDTYPE_PGID as usize];
+        bindings::kill_pgrp(pgrp, 9, 1);
     }
 }
