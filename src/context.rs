@@ -9,7 +9,7 @@
 //! take `CONTEXTS`).
 
 use crate::{
-    fgcore::{ledger::Ledger, mgmt::GpuList},
+    fgcore::{ledger::Ledger, mgmt::GpuList, visibility::VisibleIds},
     miscdev::NodeRegistration,
     proxy::{Node, NodeKind},
     sysfs,
@@ -44,6 +44,8 @@ pub(crate) struct ContextInner {
     /// Processes (tgid, in the initial pid namespace) with files open, and
     /// how many each.
     pub(crate) pids: KVec<(i32, u32)>,
+    /// Vendor GPU ids the container was shown (and may attach).
+    pub(crate) visible: VisibleIds,
 }
 
 /// One container's share of the GPU.
@@ -142,7 +144,7 @@ pub(crate) fn create(spec: &crate::fgcore::mgmt::CreateSpec<'_>, ctx_group: &'st
             name: CString::try_from_fmt(fmt!("{}", spec.name))?,
             gpus: spec.gpus,
             paths: VendorPaths { ctl, gpus: gpu_paths, uvm },
-            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new() }, "Context::inner"),
+            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY }, "Context::inner"),
             dead: Atomic::new(0),
             compromised: Atomic::new(0),
             open_files: Atomic::new(0),

@@ -11,6 +11,7 @@
 
 use crate::{
     context::Context,
+    fgcore::visibility::{attach_allowed, filter_card_info},
     fgcore::nvabi::{
         self,
         decode::{AllocParams, Body, CallClass, Decoded, FdField, FdRole, FileKind, NestedRef},
@@ -191,6 +192,17 @@ impl ProxyFile {
     }
 
     fn dispatch(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
+        match d.body {
+            Body::CardInfo { .. } => return self.card_info(d, cmd, arg),
+            Body::AttachGpus { .. } => {
+                let allowed = attach_allowed(params, &self.ctx.inner.lock().visible);
+                if !allowed {
+                    pr_warn!("context {}: refused attaching a GPU outside the context\n", self.ctx_name());
+                    return Err(EINVAL);
+                }
+            }
+            _ => {}
+        }
         match nvabi::classify(d) {
             CallClass::Refuse => self.refuse(d, arg, params),
             CallClass::AllocMemoryObject { .. } => self.alloc_memory(d, cmd, arg, params),
@@ -401,6 +413,18 @@ impl ProxyFile {
         if freed > 0 && self.ctx.inner.lock().ledger.uncharge(freed).is_err() {
             pr_err!("context {}: ledger underflow on free\n", self.ctx.name.to_str().unwrap_or("?"));
         }
+        Ok(ret)
+    }
+
+    /// CARD_INFO: the container sees its GPUs only, numbered from 0.
+    fn card_info(&self, d: &Decoded, cmd: u32, arg: usize) -> Result<isize> {
+        let ret = self.vendor.ioctl(cmd, arg)?;
+        let mut list = read_back(arg, d.size)?;
+        {
+            let mut inner = self.ctx.inner.lock();
+            filter_card_info(&mut list, &self.ctx.gpus, &mut inner.visible);
+        }
+        write_user(arg, &list)?;
         Ok(ret)
     }
 

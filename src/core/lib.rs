@@ -19,3 +19,4 @@ pub mod ledger;
 pub mod mgmt;
 pub mod nvabi;
 pub mod quantity;
+pub mod visibility;

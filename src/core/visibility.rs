@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! GPU visibility: a container sees only its context's GPUs, numbered from
+//! 0 in the context's order, as its nodes are.
+//!
+//! `NV_ESC_CARD_INFO` returns one 72-byte `nv_ioctl_card_info_t` per GPU.
+//! [`filter_card_info`] rewrites the vendor's reply in place: the entries of
+//! the context's GPUs come first, in the container's order, with
+//! `minor_number` set to the container's number; every other entry is
+//! zeroed (not valid). `gpu_id`s are kept (they are opaque ids that later
+//! calls name), and [`VisibleIds`] remembers them so that
+//! `NV_ESC_ATTACH_GPUS_TO_FD` can be limited to them.
+
+use super::mgmt::GpuList;
+
+/// Size of one card-info entry.
+pub const CARD_INFO_SIZE: usize = 72;
+const OFF_VALID: usize = 0;
+const OFF_GPU_ID: usize = 16;
+const OFF_MINOR: usize = 56;
+
+/// The vendor GPU ids a container may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisibleIds {
+    ids: [u32; 64],
+    len: usize,
+}
+
+impl VisibleIds {
+    /// None yet.
+    pub const EMPTY: Self = Self { ids: [0; 64], len: 0 };
+
+    /// Whether `id` may be named.
+    pub fn contains(&self, id: u32) -> bool {
+        self.ids.iter().take(self.len).any(|&i| i == id)
+    }
+
+    fn add(&mut self, id: u32) {
+        if !self.contains(id) {
+            if let Some(slot) = self.ids.get_mut(self.len) {
+                *slot = id;
+                self.len += 1;
+            }
+        }
+    }
+}
+
+fn rd32(b: &[u8], off: usize) -> Option<u32> {
+    let s = b.get(off..off + 4)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn wr32(b: &mut [u8], off: usize, v: u32) {
+    if let Some(s) = b.get_mut(off..off + 4) {
+        s.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+fn swap_entries(buf: &mut [u8], i: usize, j: usize) {
+    if i == j {
+        return;
+    }
+    let (lo, hi) = if i < j { (i, j) } else { (j, i) };
+    let (a, b) = buf.split_at_mut(hi * CARD_INFO_SIZE);
+    if let (Some(x), Some(y)) = (a.get_mut(lo * CARD_INFO_SIZE..(lo + 1) * CARD_INFO_SIZE), b.get_mut(..CARD_INFO_SIZE)) {
+        x.swap_with_slice(y);
+    }
+}
+
+/// Rewrites a CARD_INFO reply for a context with `gpus`; adds the visible
+/// GPUs' ids to `visible`. Returns how many GPUs the container sees.
+pub fn filter_card_info(buf: &mut [u8], gpus: &GpuList, visible: &mut VisibleIds) -> usize {
+    let n = buf.len() / CARD_INFO_SIZE;
+    let mut placed = 0;
+    for host in gpus.iter() {
+        // Find the valid entry of this host GPU at or after `placed`.
+        let found = (placed..n).find(|&j| {
+            let e = j * CARD_INFO_SIZE;
+            buf.get(e + OFF_VALID).copied().unwrap_or(0) != 0 && rd32(buf, e + OFF_MINOR) == Some(host)
+        });
+        if let Some(j) = found {
+            swap_entries(buf, placed, j);
+            let e = placed * CARD_INFO_SIZE;
+            wr32(buf, e + OFF_MINOR, placed as u32);
+            if let Some(id) = rd32(buf, e + OFF_GPU_ID) {
+                visible.add(id);
+            }
+            placed += 1;
+        }
+    }
+    for b in buf.iter_mut().skip(placed * CARD_INFO_SIZE) {
+        *b = 0;
+    }
+    placed
+}
+
+/// Whether every GPU id of an ATTACH_GPUS_TO_FD block is visible.
+pub fn attach_allowed(ids: &[u8], visible: &VisibleIds) -> bool {
+    ids.chunks_exact(4).all(|c| visible.contains(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+}
+
+#[cfg(all(test, not(MODULE)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(minor: u32, id: u32) -> [u8; CARD_INFO_SIZE] {
+        let mut e = [0u8; CARD_INFO_SIZE];
+        e[0] = 1;
+        e[OFF_GPU_ID..OFF_GPU_ID + 4].copy_from_slice(&id.to_le_bytes());
+        e[OFF_MINOR..OFF_MINOR + 4].copy_from_slice(&minor.to_le_bytes());
+        e[40] = minor as u8 + 7; // some other field that must travel along
+        e
+    }
+
+    fn card_list(entries: &[[u8; CARD_INFO_SIZE]], slots: usize) -> std::vec::Vec<u8> {
+        let mut v = std::vec![0u8; slots * CARD_INFO_SIZE];
+        for (i, e) in entries.iter().enumerate() {
+            v[i * CARD_INFO_SIZE..(i + 1) * CARD_INFO_SIZE].copy_from_slice(e);
+        }
+        v
+    }
+
+    #[test]
+    fn shows_only_the_contexts_gpus_renumbered() {
+        let mut buf = card_list(&[entry(0, 0x100), entry(1, 0x200), entry(2, 0x300)], 8);
+        let mut vis = VisibleIds::EMPTY;
+        let gpus = GpuList::parse(b"2,0").unwrap();
+        assert_eq!(filter_card_info(&mut buf, &gpus, &mut vis), 2);
+        assert_eq!(rd32(&buf, OFF_GPU_ID), Some(0x300));
+        assert_eq!(rd32(&buf, OFF_MINOR), Some(0));
+        assert_eq!(buf[40], 9);
+        assert_eq!(rd32(&buf, CARD_INFO_SIZE + OFF_GPU_ID), Some(0x100));
+        assert_eq!(rd32(&buf, CARD_INFO_SIZE + OFF_MINOR), Some(1));
+        assert!(buf[2 * CARD_INFO_SIZE..].iter().all(|&b| b == 0));
+        assert!(vis.contains(0x300) && vis.contains(0x100) && !vis.contains(0x200));
+        assert!(attach_allowed(&0x300u32.to_le_bytes(), &vis));
+        assert!(!attach_allowed(&[0x00, 0x02, 0, 0, 0x00, 0x01, 0, 0], &vis));
+    }
+
+    #[test]
+    fn missing_gpu_is_not_invented() {
+        let mut buf = card_list(&[entry(0, 0x100)], 2);
+        let mut vis = VisibleIds::EMPTY;
+        assert_eq!(filter_card_info(&mut buf, &GpuList::parse(b"1").unwrap(), &mut vis), 0);
+        assert!(buf.iter().all(|&b| b == 0));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_never_leaks_other_gpus(
+            raw in proptest::collection::vec(any::<u8>(), 0..600),
+            list in proptest::collection::vec(0u32..8, 1..4),
+        ) {
+            let mut seen = std::collections::BTreeSet::new();
+            let list: std::vec::Vec<u32> = list.into_iter().filter(|x| seen.insert(*x)).collect();
+            let text = list.iter().map(|x| std::format!("{x}")).collect::<std::vec::Vec<_>>().join(",");
+            let gpus = GpuList::parse(text.as_bytes()).unwrap();
+            let mut buf = raw.clone();
+            let mut vis = VisibleIds::EMPTY;
+            let n = filter_card_info(&mut buf, &gpus, &mut vis);
+            prop_assert!(n <= gpus.len());
+            // Every visible entry came from one of the context's GPUs.
+            for i in 0..n {
+                let id = rd32(&buf, i * CARD_INFO_SIZE + OFF_GPU_ID).unwrap();
+                let from = (0..raw.len() / CARD_INFO_SIZE).find(|&j| {
+                    rd32(&raw, j * CARD_INFO_SIZE + OFF_GPU_ID) == Some(id)
+                        && raw[j * CARD_INFO_SIZE] != 0
+                        && gpus.contains(rd32(&raw, j * CARD_INFO_SIZE + OFF_MINOR).unwrap())
+                });
+                prop_assert!(from.is_some());
+            }
+            // Everything after the visible entries is zeroed.
+            prop_assert!(buf.iter().skip(n * CARD_INFO_SIZE).all(|&b| b == 0));
+        }
+    }
+}
