@@ -120,6 +120,29 @@ abi_consts! {
         BLACKWELL_DMA_COPY_B = 0xcab5;
         /// MIG partition reference (takes a capability fd; see notes §6.2).
         AMPERE_SMC_PARTITION_REF = 0xc637;
+        /// MIG configuration session (nvidia-smi; takes a capability fd).
+        AMPERE_SMC_CONFIG_SESSION = 0xc639;
+        /// MIG monitor session (nvidia-smi; takes a capability fd).
+        AMPERE_SMC_MONITOR_SESSION = 0xc640;
+        /// RM user shared data (RUSD): a page the RM keeps updated and the
+        /// client maps (`NV00DE_SHARED_DATA`, which **includes the PMA's
+        /// total and free memory**). Allocated and mapped by CUDA and nvidia-smi.
+        RM_USER_SHARED_DATA = 0xde;
+        /// Legacy display common object (nvidia-smi allocates it).
+        NV04_DISPLAY_COMMON = 0x73;
+        /// "Binary API" object: a handle for controls whose parameters are
+        /// opaque, passed to GSP as they are.
+        NV2081_BINAPI = 0x2081;
+        /// Subdevice diagnostics (nvidia-smi: inforom checks).
+        NV20_SUBDEVICE_DIAG = 0x208f;
+        /// Third-party P2P (GPUDirect RDMA) object; CUDA allocates one per context.
+        NV50_THIRD_PARTY_P2P = 0x503c;
+        /// SM debugger session (CUDA allocates one per context for exception masks).
+        GT200_DEBUGGER = 0x83de;
+        /// Subdevice "master" (PMC) object.
+        GF100_SUBDEVICE_MASTER = 0x90e6;
+        /// Confidential-computing query object.
+        NV_CONFIDENTIAL_COMPUTE = 0xcb33;
     }
 }
 
@@ -464,6 +487,80 @@ wire_struct! {
     @1 priv_: u8 = "bPriv";
 }
 
+wire_struct! {
+    /// `NVB0B5_ALLOCATION_PARAMETERS` (8 bytes): the copy-engine classes
+    /// (`*_DMA_COPY_*`), optional.
+    NvB0b5AllocationParameters = "NVB0B5_ALLOCATION_PARAMETERS", size 8;
+    /// Version.
+    @0 version: u32 = "version";
+    /// Copy engine (`NV2080_ENGINE_TYPE_COPY*`).
+    @4 engine_type: u32 = "engineType";
+}
+
+wire_struct! {
+    /// `NVC637_ALLOCATION_PARAMETERS` (16 bytes): `AMPERE_SMC_PARTITION_REF`.
+    NvC637AllocationParameters = "NVC637_ALLOCATION_PARAMETERS", size 16;
+    /// A `/dev/nvidia-caps/nvidia-capN` fd (`nv_cap_validate_and_dup_fd`).
+    @0 cap_descriptor: u64 = "capDescriptor";
+    /// MIG GPU instance (swizzle id).
+    @8 swizz_id: u32 = "swizzId";
+    /// Padding.
+    @12 pad0: u32 = "";
+}
+
+wire_struct! {
+    /// `NVC639_ALLOCATION_PARAMETERS` (8 bytes): `AMPERE_SMC_CONFIG_SESSION`.
+    NvC639AllocationParameters = "NVC639_ALLOCATION_PARAMETERS", size 8;
+    /// A `/dev/nvidia-caps/nvidia-capN` fd (MIG config capability).
+    @0 cap_descriptor: u64 = "capDescriptor";
+}
+
+wire_struct! {
+    /// `NVC640_ALLOCATION_PARAMETERS` (8 bytes): `AMPERE_SMC_MONITOR_SESSION`.
+    NvC640AllocationParameters = "NVC640_ALLOCATION_PARAMETERS", size 8;
+    /// A `/dev/nvidia-caps/nvidia-capN` fd (MIG monitor capability).
+    @0 cap_descriptor: u64 = "capDescriptor";
+}
+
+wire_struct! {
+    /// `NV00DE_ALLOC_PARAMETERS` (8 bytes): `RM_USER_SHARED_DATA`.
+    Nv00deAllocParameters = "NV00DE_ALLOC_PARAMETERS", size 8;
+    /// Data the RM should poll from the start (`NV00DE_RUSD_POLL_*`), 0 for none.
+    @0 polled_data_mask: u64 = "polledDataMask";
+}
+
+wire_struct! {
+    /// `NV2081_ALLOC_PARAMETERS` (4 bytes): `NV2081_BINAPI`, optional.
+    Nv2081AllocParameters = "NV2081_ALLOC_PARAMETERS", size 4;
+    /// Reserved.
+    @0 reserved: u32 = "reserved";
+}
+
+wire_struct! {
+    /// `NV503C_ALLOC_PARAMETERS` (4 bytes): `NV50_THIRD_PARTY_P2P`, optional.
+    Nv503cAllocParameters = "NV503C_ALLOC_PARAMETERS", size 4;
+    /// `NV503C_ALLOC_PARAMETERS_FLAGS_TYPE_*` (proprietary, BAR1, NVLink).
+    @0 flags: u32 = "flags";
+}
+
+wire_struct! {
+    /// `NV83DE_ALLOC_PARAMETERS` (12 bytes): `GT200_DEBUGGER`, required.
+    Nv83deAllocParameters = "NV83DE_ALLOC_PARAMETERS", size 12;
+    /// Must be 0.
+    @0 h_debugger_client_obsolete: u32 = "hDebuggerClient_Obsolete";
+    /// Client being debugged.
+    @4 h_app_client: u32 = "hAppClient";
+    /// Its compute (or 3D) object.
+    @8 h_class3d_object: u32 = "hClass3dObject";
+}
+
+wire_struct! {
+    /// `NV_CONFIDENTIAL_COMPUTE_ALLOC_PARAMS` (4 bytes): `NV_CONFIDENTIAL_COMPUTE`, optional.
+    NvConfidentialComputeAllocParams = "NV_CONFIDENTIAL_COMPUTE_ALLOC_PARAMS", size 4;
+    /// Client.
+    @0 h_client: u32 = "hClient";
+}
+
 /// How a class takes allocation parameters (`resource_list.h`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamSpec {
@@ -518,6 +615,10 @@ pub enum ClassKind {
     Compute,
     /// A copy engine object.
     Copy,
+    /// A session that takes an nvidia-caps capability fd (MIG).
+    CapSession,
+    /// `RM_USER_SHARED_DATA`: a mappable page with live memory figures.
+    SharedData,
     /// Anything else.
     Other,
 }
@@ -551,6 +652,7 @@ macro_rules! classes {
 const MEM: ParamSpec = P::Required(NvMemoryAllocationParams::SIZE);
 const CHAN: ParamSpec = P::Required(NvChannelAllocParams::SIZE);
 const GR: ParamSpec = P::Optional(NvGrAllocationParameters::SIZE);
+const CE: ParamSpec = P::Optional(NvB0b5AllocationParameters::SIZE);
 
 classes! {
     NV01_ROOT, Client, P::Optional(4);
@@ -597,12 +699,22 @@ classes! {
     HOPPER_COMPUTE_A, Compute, GR;
     BLACKWELL_COMPUTE_A, Compute, GR;
     BLACKWELL_COMPUTE_B, Compute, GR;
-    AMPERE_DMA_COPY_A, Copy, P::Undeclared;
-    AMPERE_DMA_COPY_B, Copy, P::Undeclared;
-    HOPPER_DMA_COPY_A, Copy, P::Undeclared;
-    BLACKWELL_DMA_COPY_A, Copy, P::Undeclared;
-    BLACKWELL_DMA_COPY_B, Copy, P::Undeclared;
-    AMPERE_SMC_PARTITION_REF, Other, P::Undeclared;
+    AMPERE_DMA_COPY_A, Copy, CE;
+    AMPERE_DMA_COPY_B, Copy, CE;
+    HOPPER_DMA_COPY_A, Copy, CE;
+    BLACKWELL_DMA_COPY_A, Copy, CE;
+    BLACKWELL_DMA_COPY_B, Copy, CE;
+    AMPERE_SMC_PARTITION_REF, CapSession, P::Required(NvC637AllocationParameters::SIZE);
+    AMPERE_SMC_CONFIG_SESSION, CapSession, P::Required(NvC639AllocationParameters::SIZE);
+    AMPERE_SMC_MONITOR_SESSION, CapSession, P::Required(NvC640AllocationParameters::SIZE);
+    RM_USER_SHARED_DATA, SharedData, P::Required(Nv00deAllocParameters::SIZE);
+    NV04_DISPLAY_COMMON, Other, P::None;
+    NV2081_BINAPI, Other, P::Optional(Nv2081AllocParameters::SIZE);
+    NV20_SUBDEVICE_DIAG, Other, P::None;
+    NV50_THIRD_PARTY_P2P, Other, P::Optional(Nv503cAllocParameters::SIZE);
+    GT200_DEBUGGER, Other, P::Required(Nv83deAllocParameters::SIZE);
+    GF100_SUBDEVICE_MASTER, Other, P::None;
+    NV_CONFIDENTIAL_COMPUTE, Other, P::Optional(NvConfidentialComputeAllocParams::SIZE);
 }
 
 /// Facts about `class`, if it is one of [`CLASSES`].
@@ -672,6 +784,27 @@ mod tests {
         assert_eq!(NvChannelAllocParams::read(&b), Some(c));
         assert_eq!(b[32 + 28], 9);
         assert_eq!(&b[328 + 28..328 + 32], &0xabcdu32.to_le_bytes());
+    }
+
+    #[test]
+    fn capture_classes_decode() {
+        use crate::nvabi::decode::{decode_alloc_params, AllocParams, FdRole};
+        let mut b = [0u8; 8];
+        b[..8].copy_from_slice(&17u64.to_le_bytes());
+        match decode_alloc_params(AMPERE_SMC_MONITOR_SESSION, &b) {
+            AllocParams::CapSession { fd, swizz_id: None } => {
+                assert_eq!((fd.offset, fd.width, fd.value, fd.role), (0, 8, 17, FdRole::NvCap))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(decode_alloc_params(HOPPER_DMA_COPY_A, &[]), AllocParams::Copy(None));
+        assert_eq!(
+            decode_alloc_params(HOPPER_DMA_COPY_A, &[1, 0, 0, 0, 2, 0, 0, 0]),
+            AllocParams::Copy(Some(NvB0b5AllocationParameters { version: 1, engine_type: 2 }))
+        );
+        assert_eq!(decode_alloc_params(RM_USER_SHARED_DATA, &[0u8; 7]), AllocParams::Short { need: 8, got: 7 });
+        assert_eq!(decode_alloc_params(GT200_DEBUGGER, &[0u8; 12]), AllocParams::Other { class: GT200_DEBUGGER });
+        assert_eq!(decode_alloc_params(GF100_SUBDEVICE_MASTER, &[]), AllocParams::NoParams);
     }
 
     #[test]

@@ -111,7 +111,339 @@ abi_consts! {
         NVA06F_CTRL_CMD_STOP_CHANNEL = 0xa06f0112;
         /// Channel: doorbell token.
         NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN = 0xc36f0108;
+        // Controls seen in the H100 captures (CUDA 13, PyTorch, nvidia-smi):
+        // queries and settings with no fd and no memory effect. Sizes in
+        // CONTROL_PARAM_SIZES.
+        /// Driver build version (deprecated form: three user pointers to string buffers the RM writes).
+        NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION = 0x101;
+        /// P2P capabilities between GPUs.
+        NV0000_CTRL_CMD_SYSTEM_GET_P2P_CAPS_MATRIX = 0x13a;
+        /// System feature bits.
+        NV0000_CTRL_CMD_SYSTEM_GET_FEATURES = 0x1f0;
+        /// GPU id info (v1; holds a user pointer to a name buffer).
+        NV0000_CTRL_CMD_GPU_GET_ID_INFO = 0x202;
+        /// Detach GPUs (nvidia-smi at exit).
+        NV0000_CTRL_CMD_GPU_DETACH_IDS = 0x216;
+        /// PCI ids of a GPU.
+        NV0000_CTRL_CMD_GPU_GET_PCI_INFO = 0x21b;
+        /// Drain state of a GPU.
+        NV0000_CTRL_CMD_GPU_QUERY_DRAIN_STATE = 0x279;
+        /// Whether stream memory operations are enabled.
+        NV0000_CTRL_CMD_GPU_GET_MEMOP_ENABLE = 0x27b;
+        /// Active device ids (GPUs and MIG devices).
+        NV0000_CTRL_CMD_GPU_GET_ACTIVE_DEVICE_IDS = 0x288;
+        /// Start attaching a GPU.
+        NV0000_CTRL_CMD_GPU_ASYNC_ATTACH_ID = 0x289;
+        /// Sync-boost groups.
+        NV0000_CTRL_CMD_SYNC_GPU_BOOST_GROUP_INFO = 0xa04;
+        /// Share policy inherited by the client's objects.
+        NV0000_CTRL_CMD_CLIENT_SET_INHERITED_SHARE_POLICY = 0xd04;
+        /// Persistence mode.
+        NV0080_CTRL_CMD_GPU_QUERY_SW_STATE_PERSISTENCE = 0x800288;
+        /// Virtualization mode.
+        NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE = 0x800289;
+        /// FB capability bits (no sizes).
+        NV0080_CTRL_CMD_FB_GET_CAPS_V2 = 0x801307;
+        /// Host capability bits.
+        NV0080_CTRL_CMD_HOST_GET_CAPS_V2 = 0x801402;
+        /// Hardware channel ids of channels (two user pointers to lists).
+        NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST = 0x80170d;
+        /// CUDA clock limit on/off.
+        NV0080_CTRL_CMD_PERF_CUDA_LIMIT_SET_CONTROL = 0x801909;
+        /// Which RUSD fields the RM should keep polling.
+        NV00DE_CTRL_CMD_REQUEST_DATA_POLL = 0xde0001;
+        /// Simulation/emulation type.
+        NV2080_CTRL_CMD_GPU_GET_SIMULATION_INFO = 0x20800119;
+        /// ECC status and counts.
+        NV2080_CTRL_CMD_GPU_QUERY_ECC_STATUS = 0x2080012f;
+        /// Compute mode (default, exclusive, prohibited).
+        NV2080_CTRL_CMD_GPU_QUERY_COMPUTE_MODE_RULES = 0x20800131;
+        /// ECC configuration.
+        NV2080_CTRL_CMD_GPU_QUERY_ECC_CONFIGURATION = 0x20800133;
+        /// InfoROM object version.
+        NV2080_CTRL_CMD_GPU_GET_INFOROM_OBJECT_VERSION = 0x2080014b;
+        /// InfoROM ECC support (no parameters).
+        NV2080_CTRL_CMD_GPU_QUERY_INFOROM_ECC_SUPPORT = 0x20800157;
+        /// NVLink fabric probe state.
+        NV2080_CTRL_CMD_GET_GPU_FABRIC_PROBE_INFO = 0x208001a3;
+        /// GPU/CPU timestamp pairs.
+        NV2080_CTRL_CMD_TIMER_GET_GPU_CPU_TIME_CORRELATION_INFO = 0x20800406;
+        /// GR engine info (list at a user pointer).
+        NV2080_CTRL_CMD_GR_GET_INFO = 0x20801201;
+        /// Size of a channel's GR context buffers (declared: [`Nv2080CtrlGrGetCtxBufferSizeParams`]).
+        NV2080_CTRL_CMD_GR_GET_CTX_BUFFER_SIZE = 0x20801218;
+        /// SM numbering.
+        NV2080_CTRL_CMD_GR_GET_GLOBAL_SM_ORDER = 0x2080121b;
+        /// GR capability bits.
+        NV2080_CTRL_CMD_GR_GET_CAPS_V2 = 0x20801227;
+        /// GPC mask.
+        NV2080_CTRL_CMD_GR_GET_GPC_MASK = 0x2080122a;
+        /// TPC mask of a GPC.
+        NV2080_CTRL_CMD_GR_GET_TPC_MASK = 0x2080122b;
+        /// SM issue rates.
+        NV2080_CTRL_CMD_GR_GET_SM_ISSUE_RATE_MODIFIER = 0x20801230;
+        /// DRAM encryption support (no sizes).
+        NV2080_CTRL_CMD_FB_QUERY_DRAM_ENCRYPTION_INFOROM_SUPPORT = 0x20801357;
+        /// Architecture and implementation.
+        NV2080_CTRL_CMD_MC_GET_ARCH_INFO = 0x20801701;
+        /// PCI ids.
+        NV2080_CTRL_CMD_BUS_GET_PCI_INFO = 0x20801801;
+        /// Bus info (deprecated form: list at a user pointer).
+        NV2080_CTRL_CMD_BUS_GET_INFO = 0x20801802;
+        /// PCI BAR sizes (BAR1 is not FB size).
+        NV2080_CTRL_CMD_BUS_GET_PCI_BAR_INFO = 0x20801803;
+        /// Bus info (inline list).
+        NV2080_CTRL_CMD_BUS_GET_INFO_V2 = 0x20801823;
+        /// PCIe atomics.
+        NV2080_CTRL_CMD_BUS_GET_PCIE_SUPPORTED_GPU_ATOMICS = 0x2080182a;
+        /// C2C link info.
+        NV2080_CTRL_CMD_BUS_GET_C2C_INFO = 0x2080182b;
+        /// Clock boost request.
+        NV2080_CTRL_CMD_PERF_BOOST = 0x2080200a;
+        /// Utilization samples (nvidia-smi pmon).
+        NV2080_CTRL_CMD_PERF_GET_GPUMON_PERFMON_UTIL_SAMPLES_V2 = 0x20802096;
+        /// Release the client's watchdog requests (no parameters).
+        NV2080_CTRL_CMD_RC_RELEASE_WATCHDOG_REQUESTS = 0x2080220c;
+        /// Soft-disable the RC watchdog (no parameters).
+        NV2080_CTRL_CMD_RC_SOFT_DISABLE_WATCHDOG = 0x20802210;
+        /// Copy-engine capabilities.
+        NV2080_CTRL_CMD_CE_GET_ALL_CAPS = 0x20802a0a;
+        /// NVLink status.
+        NV2080_CTRL_CMD_NVLINK_GET_NVLINK_STATUS = 0x20803002;
+        /// GSP features.
+        NV2080_CTRL_CMD_GSP_GET_FEATURES = 0x20803601;
+        /// GR floorsweeping info.
+        NV2080_CTRL_CMD_GRMGR_GET_GR_FS_INFO = 0x20803801;
+        /// InfoROM checksum check (diag object).
+        NV208F_CTRL_CMD_GPU_VERIFY_INFOROM = 0x208f1105;
+        /// Register a VA space with the P2P object.
+        NV503C_CTRL_CMD_REGISTER_VA_SPACE = 0x503c0102;
+        /// Register existing vidmem for P2P (no new memory; declared: [`Nv503cCtrlRegisterVidmemParams`]).
+        NV503C_CTRL_CMD_REGISTER_VIDMEM = 0x503c0104;
+        /// Unregister P2P vidmem.
+        NV503C_CTRL_CMD_UNREGISTER_VIDMEM = 0x503c0105;
+        /// SM exception mask of a debugger session.
+        NV83DE_CTRL_CMD_DEBUG_SET_EXCEPTION_MASK = 0x83de0309;
+        /// Engine id of an object on a channel (any GPFIFO channel class).
+        NV906F_CTRL_GET_CLASS_ENGINEID = 0x906f0101;
+        /// Error-containment interrupt mask.
+        NV90E6_CTRL_CMD_MASTER_GET_VIRTUAL_FUNCTION_ERROR_CONT_INTR_MASK = 0x90e60102;
+        /// Confidential-computing capabilities.
+        NV_CONF_COMPUTE_CTRL_CMD_SYSTEM_GET_CAPABILITIES = 0xcb330101;
     }
+}
+
+/// A control's parameter block: the C type the RM's export table copies
+/// (`paramSize` in `src/nvidia/generated/g_*_nvoc.c`, 580.142) and its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlSize {
+    /// The command.
+    pub cmd: u32,
+    /// Its C name.
+    pub name: &'static str,
+    /// The C type of its parameters (empty: the control takes none).
+    pub c_type: &'static str,
+    /// `sizeof` that type (0 with no parameters). The RM fails a call whose
+    /// `paramsSize` differs (`NV_ERR_INVALID_PARAM_STRUCT`).
+    pub size: usize,
+}
+
+macro_rules! control_sizes {
+    ($( $c:ident, $t:literal, $n:expr; )*) => {
+        /// Parameter sizes of the controls in [`CONTROL_CMDS`] that are not
+        /// decoded field by field (checked against the headers by the
+        /// layout test, and against the captures by the replay tests).
+        pub const CONTROL_PARAM_SIZES: &[ControlSize] = &[
+            $( ControlSize { cmd: $c, name: stringify!($c), c_type: $t, size: $n }, )*
+        ];
+    };
+}
+
+control_sizes! {
+    NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION, "NV0000_CTRL_SYSTEM_GET_BUILD_VERSION_PARAMS", 40;
+    NV0000_CTRL_CMD_SYSTEM_GET_P2P_CAPS_MATRIX, "NV0000_CTRL_SYSTEM_GET_P2P_CAPS_MATRIX_PARAMS", 1352;
+    NV0000_CTRL_CMD_SYSTEM_GET_FEATURES, "NV0000_CTRL_SYSTEM_GET_FEATURES_PARAMS", 4;
+    NV0000_CTRL_CMD_GPU_GET_ID_INFO, "NV0000_CTRL_GPU_GET_ID_INFO_PARAMS", 40;
+    NV0000_CTRL_CMD_GPU_DETACH_IDS, "NV0000_CTRL_GPU_DETACH_IDS_PARAMS", 128;
+    NV0000_CTRL_CMD_GPU_GET_PCI_INFO, "NV0000_CTRL_GPU_GET_PCI_INFO_PARAMS", 12;
+    NV0000_CTRL_CMD_GPU_QUERY_DRAIN_STATE, "NV0000_CTRL_GPU_QUERY_DRAIN_STATE_PARAMS", 12;
+    NV0000_CTRL_CMD_GPU_GET_MEMOP_ENABLE, "NV0000_CTRL_GPU_GET_MEMOP_ENABLE_PARAMS", 4;
+    NV0000_CTRL_CMD_GPU_GET_ACTIVE_DEVICE_IDS, "NV0000_CTRL_GPU_GET_ACTIVE_DEVICE_IDS_PARAMS", 3076;
+    NV0000_CTRL_CMD_GPU_ASYNC_ATTACH_ID, "NV0000_CTRL_GPU_ASYNC_ATTACH_ID_PARAMS", 4;
+    NV0000_CTRL_CMD_SYNC_GPU_BOOST_GROUP_INFO, "NV0000_SYNC_GPU_BOOST_GROUP_INFO_PARAMS", 2244;
+    NV0000_CTRL_CMD_CLIENT_SET_INHERITED_SHARE_POLICY, "NV0000_CTRL_CLIENT_SET_INHERITED_SHARE_POLICY_PARAMS", 12;
+    NV0080_CTRL_CMD_GPU_QUERY_SW_STATE_PERSISTENCE, "NV0080_CTRL_GPU_QUERY_SW_STATE_PERSISTENCE_PARAMS", 4;
+    NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE, "NV0080_CTRL_GPU_GET_VIRTUALIZATION_MODE_PARAMS", 8;
+    NV0080_CTRL_CMD_FB_GET_CAPS_V2, "NV0080_CTRL_FB_GET_CAPS_V2_PARAMS", 3;
+    NV0080_CTRL_CMD_HOST_GET_CAPS_V2, "NV0080_CTRL_HOST_GET_CAPS_V2_PARAMS", 3;
+    NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, "NV0080_CTRL_FIFO_GET_CHANNELLIST_PARAMS", 24;
+    NV0080_CTRL_CMD_PERF_CUDA_LIMIT_SET_CONTROL, "NV0080_CTRL_PERF_CUDA_LIMIT_CONTROL_PARAMS", 1;
+    NV00DE_CTRL_CMD_REQUEST_DATA_POLL, "NV00DE_CTRL_REQUEST_DATA_POLL_PARAMS", 8;
+    NV2080_CTRL_CMD_GPU_GET_SIMULATION_INFO, "NV2080_CTRL_GPU_GET_SIMULATION_INFO_PARAMS", 4;
+    NV2080_CTRL_CMD_GPU_QUERY_ECC_STATUS, "NV2080_CTRL_GPU_QUERY_ECC_STATUS_PARAMS", 1464;
+    NV2080_CTRL_CMD_GPU_QUERY_COMPUTE_MODE_RULES, "NV2080_CTRL_GPU_QUERY_COMPUTE_MODE_RULES_PARAMS", 4;
+    NV2080_CTRL_CMD_GPU_QUERY_ECC_CONFIGURATION, "NV2080_CTRL_GPU_QUERY_ECC_CONFIGURATION_PARAMS", 8;
+    NV2080_CTRL_CMD_GPU_GET_INFOROM_OBJECT_VERSION, "NV2080_CTRL_GPU_GET_INFOROM_OBJECT_VERSION_PARAMS", 5;
+    NV2080_CTRL_CMD_GPU_QUERY_INFOROM_ECC_SUPPORT, "", 0;
+    NV2080_CTRL_CMD_GET_GPU_FABRIC_PROBE_INFO, "NV2080_CTRL_CMD_GET_GPU_FABRIC_PROBE_INFO_PARAMS", 56;
+    NV2080_CTRL_CMD_TIMER_GET_GPU_CPU_TIME_CORRELATION_INFO, "NV2080_CTRL_TIMER_GET_GPU_CPU_TIME_CORRELATION_INFO_PARAMS", 264;
+    NV2080_CTRL_CMD_GR_GET_INFO, "NV2080_CTRL_GR_GET_INFO_PARAMS", 32;
+    NV2080_CTRL_CMD_GR_GET_CTX_BUFFER_SIZE, "NV2080_CTRL_GR_GET_CTX_BUFFER_SIZE_PARAMS", 16;
+    NV2080_CTRL_CMD_GR_GET_GLOBAL_SM_ORDER, "NV2080_CTRL_GR_GET_GLOBAL_SM_ORDER_PARAMS", 9240;
+    NV2080_CTRL_CMD_GR_GET_CAPS_V2, "NV2080_CTRL_GR_GET_CAPS_V2_PARAMS", 48;
+    NV2080_CTRL_CMD_GR_GET_GPC_MASK, "NV2080_CTRL_GR_GET_GPC_MASK_PARAMS", 24;
+    NV2080_CTRL_CMD_GR_GET_TPC_MASK, "NV2080_CTRL_GR_GET_TPC_MASK_PARAMS", 24;
+    NV2080_CTRL_CMD_GR_GET_SM_ISSUE_RATE_MODIFIER, "NV2080_CTRL_GR_GET_SM_ISSUE_RATE_MODIFIER_PARAMS", 32;
+    NV2080_CTRL_CMD_FB_QUERY_DRAM_ENCRYPTION_INFOROM_SUPPORT, "NV2080_CTRL_FB_DRAM_ENCRYPTION_INFOROM_SUPPORT_PARAMS", 4;
+    NV2080_CTRL_CMD_MC_GET_ARCH_INFO, "NV2080_CTRL_MC_GET_ARCH_INFO_PARAMS", 16;
+    NV2080_CTRL_CMD_BUS_GET_PCI_INFO, "NV2080_CTRL_BUS_GET_PCI_INFO_PARAMS", 16;
+    NV2080_CTRL_CMD_BUS_GET_INFO, "NV2080_CTRL_BUS_GET_INFO_PARAMS", 16;
+    NV2080_CTRL_CMD_BUS_GET_PCI_BAR_INFO, "NV2080_CTRL_BUS_GET_PCI_BAR_INFO_PARAMS", 200;
+    NV2080_CTRL_CMD_BUS_GET_INFO_V2, "NV2080_CTRL_BUS_GET_INFO_V2_PARAMS", 420;
+    NV2080_CTRL_CMD_BUS_GET_PCIE_SUPPORTED_GPU_ATOMICS, "NV2080_CTRL_CMD_BUS_GET_PCIE_SUPPORTED_GPU_ATOMICS_PARAMS", 112;
+    NV2080_CTRL_CMD_BUS_GET_C2C_INFO, "NV2080_CTRL_CMD_BUS_GET_C2C_INFO_PARAMS", 28;
+    NV2080_CTRL_CMD_PERF_BOOST, "NV2080_CTRL_PERF_BOOST_PARAMS", 8;
+    NV2080_CTRL_CMD_PERF_GET_GPUMON_PERFMON_UTIL_SAMPLES_V2, "NV2080_CTRL_PERF_GET_GPUMON_PERFMON_UTIL_SAMPLES_V2_PARAMS", 55888;
+    NV2080_CTRL_CMD_RC_RELEASE_WATCHDOG_REQUESTS, "", 0;
+    NV2080_CTRL_CMD_RC_SOFT_DISABLE_WATCHDOG, "", 0;
+    NV2080_CTRL_CMD_CE_GET_ALL_CAPS, "NV2080_CTRL_CE_GET_ALL_CAPS_PARAMS", 136;
+    NV2080_CTRL_CMD_NVLINK_GET_NVLINK_STATUS, "NV2080_CTRL_CMD_NVLINK_GET_NVLINK_STATUS_PARAMS", 13344;
+    NV2080_CTRL_CMD_GSP_GET_FEATURES, "NV2080_CTRL_GSP_GET_FEATURES_PARAMS", 72;
+    NV2080_CTRL_CMD_GRMGR_GET_GR_FS_INFO, "NV2080_CTRL_GRMGR_GET_GR_FS_INFO_PARAMS", 1928;
+    NV208F_CTRL_CMD_GPU_VERIFY_INFOROM, "NV208F_CTRL_GPU_VERIFY_INFOROM_PARAMS", 8;
+    NV503C_CTRL_CMD_REGISTER_VA_SPACE, "NV503C_CTRL_REGISTER_VA_SPACE_PARAMS", 16;
+    NV503C_CTRL_CMD_REGISTER_VIDMEM, "NV503C_CTRL_REGISTER_VIDMEM_PARAMS", 32;
+    NV503C_CTRL_CMD_UNREGISTER_VIDMEM, "NV503C_CTRL_UNREGISTER_VIDMEM_PARAMS", 4;
+    NV83DE_CTRL_CMD_DEBUG_SET_EXCEPTION_MASK, "NV83DE_CTRL_DEBUG_SET_EXCEPTION_MASK_PARAMS", 4;
+    NV906F_CTRL_GET_CLASS_ENGINEID, "NV906F_CTRL_GET_CLASS_ENGINEID_PARAMS", 16;
+    NV90E6_CTRL_CMD_MASTER_GET_VIRTUAL_FUNCTION_ERROR_CONT_INTR_MASK, "NV90E6_CTRL_MASTER_GET_VIRTUAL_FUNCTION_ERROR_CONT_INTR_MASK_PARAMS", 8;
+    NV_CONF_COMPUTE_CTRL_CMD_SYSTEM_GET_CAPABILITIES, "NV_CONF_COMPUTE_CTRL_CMD_SYSTEM_GET_CAPABILITIES_PARAMS", 6;
+}
+
+/// A control seen in the captures whose command is **not in NVIDIA's open
+/// headers** (580.142): either an NVOC export without a public macro, a
+/// "GSS legacy" command (category with bit 0x80 set: the RM forwards the
+/// block to GSP unexamined, `IsGssLegacyCall` in
+/// `src/nvidia/interface/deprecated/rmapi_deprecated_control.c`), or a
+/// control of the opaque `NV2081_BINAPI` class. The names are ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UndocumentedControl {
+    /// The command.
+    pub cmd: u32,
+    /// Our name for it.
+    pub name: &'static str,
+    /// `paramsSize` the captures carry (not checkable against a header).
+    pub observed_size: usize,
+    /// Who sends it and what is known.
+    pub note: &'static str,
+}
+
+/// `RM_GSS_LEGACY_MASK`: category bit of the controls the RM passes to GSP
+/// as opaque blocks (`rmapi_deprecated.h`).
+pub const RM_GSS_LEGACY_MASK: u32 = 0x8000;
+
+/// Whether the RM treats `cmd` as a GSS-legacy control (opaque to the
+/// open-source RM, handled by GSP firmware).
+pub const fn is_gss_legacy(cmd: u32) -> bool {
+    cmd & RM_GSS_LEGACY_MASK != 0
+}
+
+/// Controls of the captures that the open headers do not define.
+pub const UNDOCUMENTED_CONTROLS: &[UndocumentedControl] = &[
+    UndocumentedControl {
+        cmd: 0x2080_0145,
+        name: "NV2080_CTRL_CMD_GPU_ACQUIRE_COMPUTE_MODE_RESERVATION",
+        observed_size: 0,
+        note: "CUDA; NVOC export subdeviceCtrlCmdGpuAcquireComputeModeReservation, paramSize 0",
+    },
+    UndocumentedControl { cmd: 0x2080_8159, name: "NV2080_GSS_LEGACY_GPU_0x59", observed_size: 332, note: "CUDA init; GPU category, GSS legacy" },
+    UndocumentedControl { cmd: 0x2080_8162, name: "NV2080_GSS_LEGACY_GPU_0x62", observed_size: 1, note: "CUDA init; GPU category, GSS legacy" },
+    UndocumentedControl { cmd: 0x2080_852e, name: "NV2080_GSS_LEGACY_THERMAL_0x2E", observed_size: 528, note: "nvidia-smi; thermal category, GSS legacy" },
+    UndocumentedControl { cmd: 0x2080_852f, name: "NV2080_GSS_LEGACY_THERMAL_0x2F", observed_size: 776, note: "nvidia-smi; thermal category, GSS legacy (answered NOT_SUPPORTED)" },
+    UndocumentedControl { cmd: 0x2080_9001, name: "NV2080_GSS_LEGACY_CLK_0x01", observed_size: 8, note: "PyTorch; clock category, GSS legacy" },
+    UndocumentedControl { cmd: 0x2080_9009, name: "NV2080_GSS_LEGACY_CLK_0x09", observed_size: 8, note: "PyTorch, nvidia-smi; clock category, GSS legacy" },
+    UndocumentedControl { cmd: 0x2080_9038, name: "NV2080_GSS_LEGACY_CLK_0x38", observed_size: 4, note: "CUDA init; clock category, GSS legacy" },
+    UndocumentedControl { cmd: 0x2080_9064, name: "NV2080_GSS_LEGACY_CLK_0x64", observed_size: 520, note: "PyTorch, nvidia-smi; clock category, GSS legacy" },
+    UndocumentedControl { cmd: 0x2080_a026, name: "NV2080_GSS_LEGACY_PERF_0x26", observed_size: 532, note: "PyTorch; perf category, GSS legacy" },
+    UndocumentedControl { cmd: 0x2080_a084, name: "NV2080_GSS_LEGACY_PERF_0x84", observed_size: 4, note: "PyTorch; perf category, GSS legacy" },
+    UndocumentedControl { cmd: 0x2080_a612, name: "NV2080_GSS_LEGACY_PMGR_0x12", observed_size: 11680, note: "nvidia-smi; power-management category, GSS legacy" },
+    UndocumentedControl { cmd: 0x2080_a618, name: "NV2080_GSS_LEGACY_PMGR_0x18", observed_size: 8620, note: "nvidia-smi; power-management category, GSS legacy" },
+    UndocumentedControl { cmd: 0x2081_0108, name: "NV2081_BINAPI_CTRL_0x08", observed_size: 992, note: "CUDA init, on an NV2081_BINAPI object" },
+    UndocumentedControl { cmd: 0x2081_0110, name: "NV2081_BINAPI_CTRL_0x10", observed_size: 1, note: "nvidia-smi, on an NV2081_BINAPI object" },
+];
+
+/// The undocumented control with this command, if it is one.
+pub fn undocumented_control(cmd: u32) -> Option<&'static UndocumentedControl> {
+    UNDOCUMENTED_CONTROLS.iter().find(|u| u.cmd == cmd)
+}
+
+/// The declared parameter size of a control of [`CONTROL_PARAM_SIZES`].
+pub fn control_param_size(cmd: u32) -> Option<usize> {
+    CONTROL_PARAM_SIZES.iter().find(|c| c.cmd == cmd).map(|c| c.size)
+}
+
+/// Whether this ABI knows the command (a declared constant, with or
+/// without a decoded parameter block, or an undocumented control of the
+/// captures).
+pub fn control_known(cmd: u32) -> bool {
+    CONTROL_CMDS.iter().any(|c| c.value == u64::from(cmd)) || undocumented_control(cmd).is_some()
+}
+
+wire_struct! {
+    /// `NV2080_CTRL_GR_GET_CTX_BUFFER_SIZE_PARAMS` (16 bytes): the size of
+    /// the GR context buffers the RM allocates for a channel (CUDA asks
+    /// once per compute channel).
+    Nv2080CtrlGrGetCtxBufferSizeParams = "NV2080_CTRL_GR_GET_CTX_BUFFER_SIZE_PARAMS", size 16;
+    /// Channel.
+    @0 h_channel: u32 = "hChannel";
+    /// Padding.
+    @4 pad0: u32 = "";
+    /// OUT total bytes.
+    @8 total_buffer_size: u64 = "totalBufferSize";
+}
+
+wire_struct! {
+    /// `NV00DE_CTRL_REQUEST_DATA_POLL_PARAMS` (8 bytes).
+    Nv00deCtrlRequestDataPollParams = "NV00DE_CTRL_REQUEST_DATA_POLL_PARAMS", size 8;
+    /// RUSD fields to keep polling (`NV00DE_RUSD_POLL_*`).
+    @0 polled_data_mask: u64 = "polledDataMask";
+}
+
+wire_struct! {
+    /// `NV503C_CTRL_REGISTER_VIDMEM_PARAMS` (32 bytes): registers existing
+    /// video memory with a third-party P2P object (no new memory).
+    Nv503cCtrlRegisterVidmemParams = "NV503C_CTRL_REGISTER_VIDMEM_PARAMS", size 32;
+    /// The memory object.
+    @0 h_memory: u32 = "hMemory";
+    /// Padding.
+    @4 pad0: u32 = "";
+    /// GPU VA.
+    @8 address: u64 = "address";
+    /// Size.
+    @16 size: u64 = "size";
+    /// Offset into the memory.
+    @24 offset: u64 = "offset";
+}
+
+wire_struct! {
+    /// `NV0000_CTRL_SYSTEM_GET_BUILD_VERSION_PARAMS` (40 bytes): a
+    /// deprecated control with embedded user pointers (string buffers the
+    /// RM fills, `rmapi_deprecated_control.c`).
+    Nv0000CtrlSystemGetBuildVersionParams = "NV0000_CTRL_SYSTEM_GET_BUILD_VERSION_PARAMS", size 40;
+    /// IN/OUT size of each buffer.
+    @0 size_of_strings: u32 = "sizeOfStrings";
+    /// Padding.
+    @4 pad0: u32 = "";
+    /// User pointer: driver version string.
+    @8 p_driver_version_buffer: u64 = "pDriverVersionBuffer";
+    /// User pointer: branch version string.
+    @16 p_version_buffer: u64 = "pVersionBuffer";
+    /// User pointer: title string.
+    @24 p_title_buffer: u64 = "pTitleBuffer";
+    /// Changelist.
+    @32 changelist_number: u32 = "changelistNumber";
+    /// Official changelist.
+    @36 official_changelist_number: u32 = "officialChangelistNumber";
 }
 
 abi_consts! {
@@ -540,7 +872,13 @@ wire_struct! {
 
 /// The C name of a control command, or `"<unknown control>"`.
 pub fn control_name(cmd: u32) -> &'static str {
-    super::wire::const_name(CONTROL_CMDS, u64::from(cmd)).unwrap_or("<unknown control>")
+    match super::wire::const_name(CONTROL_CMDS, u64::from(cmd)) {
+        Some(n) => n,
+        None => match undocumented_control(cmd) {
+            Some(u) => u.name,
+            None => "<unknown control>",
+        },
+    }
 }
 
 /// The class a control command belongs to (`cmd >> 16`).
@@ -576,6 +914,31 @@ mod tests {
         assert_eq!(&b[4..12], &[0x16, 0, 0, 0, 0xd2, 0x04, 0, 0]);
         assert_eq!(&b[4 + 8 * 127..4 + 8 * 127 + 4], &[9, 0, 0, 0]);
         assert_eq!(Nv2080CtrlFbGetInfoV2Params::read(&b), Some(p));
+    }
+
+    #[test]
+    fn capture_controls_are_known_and_sized() {
+        use crate::nvabi::decode::{decode_control_params, ControlParams};
+        // A size-table control: exact size decodes as Other, anything else is BadSize.
+        assert_eq!(decode_control_params(NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, &[0u8; 24]), ControlParams::Other);
+        assert_eq!(
+            decode_control_params(NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, &[0u8; 23]),
+            ControlParams::BadSize { need: 24, got: 23 }
+        );
+        assert_eq!(decode_control_params(NV2080_CTRL_CMD_RC_SOFT_DISABLE_WATCHDOG, &[]), ControlParams::Other);
+        // Undocumented controls are known (sizes unverified), names are ours.
+        assert_eq!(decode_control_params(0x2080_8159, &[0u8; 3]), ControlParams::Other);
+        assert_eq!(control_name(0x2081_0108), "NV2081_BINAPI_CTRL_0x08");
+        assert!(is_gss_legacy(0x2080_a612) && !is_gss_legacy(NV2080_CTRL_CMD_FB_GET_INFO_V2));
+        assert_eq!(decode_control_params(0x2080_01ff, &[]), ControlParams::Unknown);
+        for c in CONTROL_PARAM_SIZES {
+            assert!(control_known(c.cmd), "{}", c.name);
+            assert_eq!(control_name(c.cmd), c.name);
+        }
+        for u in UNDOCUMENTED_CONTROLS {
+            assert!(!CONTROL_CMDS.iter().any(|c| c.value == u64::from(u.cmd)), "{}", u.name);
+        }
+        assert_eq!(Nv2080CtrlGrGetCtxBufferSizeParams::SIZE, 16);
     }
 
     #[test]

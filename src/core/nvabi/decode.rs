@@ -67,6 +67,10 @@ pub enum FdRole {
     Uvm,
     /// `rmCtrlFd` of UVM calls: carried but not validated by UVM in 580.
     UvmRmCtrl,
+    /// A real `/dev/nvidia-caps/nvidia-capN` file (`capDescriptor`;
+    /// `nv_cap_validate_and_dup_fd` checks `f_op` and the minor, and dups
+    /// it into the caller). Never a proxy fd: the caps nodes are not proxied.
+    NvCap,
 }
 
 /// An fd inside a parameter block.
@@ -981,6 +985,27 @@ pub enum AllocParams {
     Usermode(Option<class::NvHopperUsermodeAParams>),
     /// A compute object with optional `NV_GR_ALLOCATION_PARAMETERS`.
     Compute(Option<class::NvGrAllocationParameters>),
+    /// A copy-engine object with optional `NVB0B5_ALLOCATION_PARAMETERS`.
+    Copy(Option<class::NvB0b5AllocationParameters>),
+    /// A MIG session or partition reference: carries a capability fd.
+    CapSession {
+        /// `capDescriptor` (offset 0, 8 bytes, role [`FdRole::NvCap`]).
+        fd: FdField,
+        /// `swizzId` for `AMPERE_SMC_PARTITION_REF`.
+        swizz_id: Option<u32>,
+    },
+    /// `RM_USER_SHARED_DATA`. Its mapping (`RM_MAP_MEMORY` of this object,
+    /// then `mmap`) exposes the PMA's total and free memory, which no ioctl
+    /// rewrite can reach.
+    SharedData {
+        /// `polledDataMask`.
+        polled_data_mask: u64,
+    },
+    /// A known class whose declared parameters hold nothing fakegpu acts on.
+    Other {
+        /// The class.
+        class: u32,
+    },
     /// The class takes no parameters, or optional ones were not given.
     NoParams,
     /// The class is not known, or its parameters are not declared here.
@@ -1119,6 +1144,20 @@ fn alloc_params_typed(class: u32, kind: ClassKind, n: &[u8]) -> Option<AllocPara
         ClassKind::Compute => {
             AllocParams::Compute(if present { Some(NvGrAllocationParameters::read(n)?) } else { None })
         }
+        ClassKind::Copy => AllocParams::Copy(if present { Some(NvB0b5AllocationParameters::read(n)?) } else { None }),
+        ClassKind::CapSession => AllocParams::CapSession {
+            // capDescriptor is the first field of NVC637/C639/C640.
+            fd: FdField::u64_at(n, 0, FdRole::NvCap)?,
+            swizz_id: if class == AMPERE_SMC_PARTITION_REF {
+                Some(rd_u32(n, offset_of!(NvC637AllocationParameters, swizz_id))?)
+            } else {
+                None
+            },
+        },
+        ClassKind::SharedData => {
+            AllocParams::SharedData { polled_data_mask: Nv00deAllocParameters::read(n)?.polled_data_mask }
+        }
+        ClassKind::Other => AllocParams::Other { class },
         _ => AllocParams::Unknown { class },
     })
 }
@@ -1294,7 +1333,7 @@ pub enum ControlParams {
 }
 
 /// Size of a decoded control's parameter block.
-fn control_param_size(cmd: u32) -> Option<usize> {
+fn decoded_control_size(cmd: u32) -> Option<usize> {
     Some(match cmd {
         NV2080_CTRL_CMD_FB_GET_INFO_V2 => Nv2080CtrlFbGetInfoV2Params::SIZE,
         NV2080_CTRL_CMD_FB_GET_INFO => Nv2080CtrlFbGetInfoParams::SIZE,
@@ -1323,14 +1362,17 @@ fn control_param_size(cmd: u32) -> Option<usize> {
 
 /// Decodes a control's parameters (`nested` = the `paramsSize` bytes at `params`).
 pub fn decode_control_params(cmd: u32, nested: &[u8]) -> ControlParams {
-    let need = match control_param_size(cmd) {
+    let need = match decoded_control_size(cmd) {
         Some(n) => n,
         None => {
-            return if ctrl::CONTROL_CMDS.iter().any(|c| c.value == u64::from(cmd)) {
-                ControlParams::Other
-            } else {
-                ControlParams::Unknown
-            }
+            // Known but not decoded field by field: check the size where
+            // the headers give one (the RM itself fails a mismatch).
+            return match ctrl::control_param_size(cmd) {
+                Some(n) if n != nested.len() => ControlParams::BadSize { need: n, got: nested.len() },
+                Some(_) => ControlParams::Other,
+                None if ctrl::control_known(cmd) => ControlParams::Other,
+                None => ControlParams::Unknown,
+            };
         }
     };
     if nested.len() != need {
@@ -1433,6 +1475,7 @@ impl Nested {
     pub fn fd(&self) -> Option<FdField> {
         match self {
             Nested::Alloc(AllocParams::Event { fd, .. }) => *fd,
+            Nested::Alloc(AllocParams::CapSession { fd, .. }) => Some(*fd),
             Nested::Control(ControlParams::WithFd { fd, .. }) => Some(*fd),
             Nested::Xfer(d) => d.fd(),
             _ => None,
