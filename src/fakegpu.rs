@@ -30,6 +30,17 @@ module! {
     authors: ["fakegpu developers"],
     description: "Share one GPU between containers: memory caps, compute slices, proxy nodes",
     license: "GPL",
+    params: {
+        permissive: bool {
+            default: false,
+            description: "Pass through calls of unknown ABIs and unsupported driver versions instead of refusing them (for bring-up only: it lets a container bypass the caps)",
+        },
+    },
+}
+
+/// Whether the module runs in permissive mode (module parameter).
+pub(crate) fn permissive() -> bool {
+    module_parameters::permissive.value()
 }
 
 /// Version of the module and of its sysfs ABI, as `version` reports it.

@@ -86,6 +86,8 @@ pub(crate) struct ProxyFile {
     kind: NodeKind,
     vendor: VendorFile,
     tgid: i32,
+    /// Whether the vendor driver's ABI is in the supported table.
+    abi_ok: bool,
     /// Objects allocated through this file.
     #[pin]
     objects: Mutex<KVec<Obj>>,
@@ -108,12 +110,24 @@ impl ProxyFile {
         };
         let vendor = path.open(file)?;
         let tgid = kernel::current!().tgid();
+        let (module, version) = vendor.driver();
+        let abi_ok = crate::fgcore::drivers::lookup(module, version).is_some();
+        if !abi_ok {
+            pr_warn!(
+                "context {}: vendor driver '{}' version '{}' is not a supported ABI (supported: 580.x){}\n",
+                ctx.name.to_str().unwrap_or("?"),
+                core::str::from_utf8(module).unwrap_or("?"),
+                core::str::from_utf8(version).unwrap_or("?"),
+                if crate::permissive() { "; permissive mode: passing calls through" } else { "; its calls are refused" }
+            );
+        }
         let pf = Arc::pin_init(
             try_pin_init!(ProxyFile {
                 ctx: ctx.clone(),
                 kind: node.kind,
                 vendor,
                 tgid,
+                abi_ok,
                 objects <- new_mutex!(KVec::new(), "ProxyFile::objects"),
             }),
             GFP_KERNEL,
@@ -162,6 +176,12 @@ impl ProxyFile {
         if self.ctx.is_dead() {
             return Err(ENODEV);
         }
+        if !self.abi_ok {
+            if crate::permissive() {
+                return self.vendor.ioctl(cmd, arg);
+            }
+            return Err(EPROTONOSUPPORT);
+        }
         let kind = self.file_kind();
         let size = match kind {
             FileKind::Uvm | FileKind::UvmTools => nvabi::uvm::uvm_param_size(cmd).ok_or(EINVAL)?,
@@ -204,7 +224,7 @@ impl ProxyFile {
             _ => {}
         }
         match nvabi::classify(d) {
-            CallClass::Refuse => self.refuse(d, arg, params),
+            CallClass::Refuse => self.refuse(d, cmd, arg, params),
             CallClass::AllocMemoryObject { .. } => self.alloc_memory(d, cmd, arg, params),
             CallClass::AllocObject { .. } => self.alloc_object(d, cmd, arg, params),
             CallClass::Free { h_client, h_object } => self.free(cmd, arg, d, params, h_client, h_object),
@@ -285,7 +305,10 @@ impl ProxyFile {
     /// Refuses a call the decoder does not know or the vendor would refuse:
     /// forwarding it would make any disagreement between our decoder and the
     /// vendor a way around the cap.
-    fn refuse(&self, d: &Decoded, arg: usize, params: &mut [u8]) -> Result<isize> {
+    fn refuse(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
+        if crate::permissive() && matches!(d.body, Body::Unknown) {
+            return self.vendor.ioctl(cmd, arg);
+        }
         match d.body {
             Body::Unknown => pr_warn!(
                 "context {}: refused unknown call {}\n",
@@ -309,14 +332,14 @@ impl ProxyFile {
     fn alloc_memory(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
         let Body::Alloc(a) = d.body else { return self.vendor.ioctl(cmd, arg) };
         if a.serialized {
-            return self.refuse(d, arg, params);
+            return self.refuse(d, cmd, arg, params);
         }
         let nested = read_nested(&a.params)?;
         let requested = match nvabi::decode_alloc_params(a.h_class, &nested) {
             AllocParams::Memory(m) if m.consumes_vidmem => m.size,
             AllocParams::Memory(_) => 0,
             // A memory class whose parameters we cannot read: refuse.
-            _ => return self.refuse(d, arg, params),
+            _ => return self.refuse(d, cmd, arg, params),
         };
         if requested > 0 {
             let mut inner = self.ctx.inner.lock();

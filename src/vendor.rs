@@ -107,6 +107,24 @@ impl VendorFile {
         &self.file
     }
 
+    /// The kernel module that owns the vendor file's operations: its name
+    /// and `MODULE_VERSION` (empty when built in or unversioned).
+    pub(crate) fn driver(&self) -> (&[u8], &[u8]) {
+        let owner = self.fops().owner;
+        if owner.is_null() {
+            return (b"", b"");
+        }
+        // SAFETY: the owner module is pinned while its file is open (the
+        // VFS took a reference at open); `name` is a NUL-terminated array
+        // and `version`, when set, a static string of the module.
+        unsafe {
+            let name = CStr::from_char_ptr((*owner).name.as_ptr()).to_bytes();
+            let v = (*owner).version;
+            let version = if v.is_null() { &b""[..] } else { CStr::from_char_ptr(v).to_bytes() };
+            (name, version)
+        }
+    }
+
     /// The file's reference counter, raw (`file_ref_t`'s encoding: only
     /// differences between two readings mean something).
     pub(crate) fn refs(&self) -> i64 {
