@@ -13,7 +13,9 @@
 //! - [`ctrl`]: RM controls and their parameters;
 //! - [`uvm`]: `/dev/nvidia-uvm` ioctls;
 //! - [`mod@decode`]: the decoder and the classifier;
-//! - [`rewrite`]: memory-info reply rewriting.
+//! - [`rewrite`]: memory-info reply rewriting;
+//! - [`kapi`]: the kernel-side RM API blocks (`nvidia_get_rm_ops`);
+//! - [`sim`]: what nvsim's simulated engine reads (USERD, doorbell, entries).
 //!
 //! # What is verified
 //!
@@ -35,8 +37,10 @@ pub mod class;
 pub mod ctrl;
 pub mod decode;
 pub mod escape;
+pub mod kapi;
 pub mod rewrite;
 pub mod rm;
+pub mod sim;
 pub mod status;
 pub mod uvm;
 

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! RM controls (RM_CONTROL / NV04_CONTROL) that nvsim answers.
+//!
+//! Rules as in resserv: the control must exist for the object's class
+//! (else `NV_ERR_NOT_SUPPORTED`), a control with a fixed parameter size
+//! needs exactly that `paramsSize` (else `NV_ERR_INVALID_PARAM_STRUCT`),
+//! and controls that need the NICE access right need root, CAP_SYS_NICE or
+//! a kernel caller (else `NV_ERR_INSUFFICIENT_PERMISSIONS`).
+
+use crate::{
+    fgcore::nvabi::{class::*, ctrl::*, status::*, wire::Wire},
+    gpu::{self, Gpu},
+    rm::{Caller, Data, RmState},
+};
+use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
+
+/// `NV0000_CTRL_GPU_INVALID_ID`.
+const INVALID_ID: u32 = 0xffff_ffff;
+
+fn fixed<T: Wire>(params: &[u8]) -> core::result::Result<T, u32> {
+    if params.len() != T::SIZE {
+        return Err(NV_ERR_INVALID_PARAM_STRUCT);
+    }
+    T::read(params).ok_or(NV_ERR_INVALID_PARAM_STRUCT)
+}
+
+fn put<T: Wire>(v: &T, params: &mut [u8]) -> u32 {
+    v.write(params);
+    NV_OK
+}
+
+fn copy_str(dst: &mut [u8], s: &[u8]) {
+    let n = s.len().min(dst.len().saturating_sub(1));
+    dst[..n].copy_from_slice(&s[..n]);
+    for b in dst[n..].iter_mut() {
+        *b = 0;
+    }
+}
+
+/// Runs control `cmd` on object `h_object` of client `h_client`.
+pub(crate) fn control(rm: &mut RmState, caller: &Caller, h_client: u32, h_object: u32, cmd: u32, params: &mut [u8]) -> u32 {
+    let ci = match rm.client_for(caller, h_client) {
+        Ok(i) => i,
+        Err(s) => return s,
+    };
+    // The object: the client itself, or one of its objects.
+    let (class, gpu_idx, data) = if h_object == h_client {
+        (NV01_ROOT_CLIENT, u32::MAX, Data::Plain)
+    } else {
+        match rm.client(ci).obj(h_object) {
+            Some(o) => (o.class, o.gpu, o.data.clone()),
+            None => return NV_ERR_INVALID_OBJECT_HANDLE,
+        }
+    };
+    let r = match (class, control_class(cmd)) {
+        (NV01_ROOT_CLIENT, 0x0000) => client_control(rm, cmd, params),
+        (NV20_SUBDEVICE_0, 0x2080) => match rm.gpu(gpu_idx).cloned() {
+            Some(g) => subdevice_control(rm, caller, &g, cmd, params),
+            None => Err(NV_ERR_INVALID_DEVICE),
+        },
+        (NV01_DEVICE_0, 0x0080) => device_control(cmd, params),
+        (KEPLER_CHANNEL_GROUP_A, 0xa06c) => match &data {
+            Data::Tsg(t) => tsg_control(caller, &t.gpu, t.id, cmd, params),
+            _ => Err(NV_ERR_INVALID_OBJECT_HANDLE),
+        },
+        (HOPPER_CHANNEL_GPFIFO_A, 0xc36f) if cmd == NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN => match &data {
+            Data::Channel(c) => fixed::<NvC36fCtrlGpfifoGetWorkSubmitTokenParams>(params)
+                .map(|_| put(&NvC36fCtrlGpfifoGetWorkSubmitTokenParams { work_submit_token: c.chid }, params)),
+            _ => Err(NV_ERR_INVALID_OBJECT_HANDLE),
+        },
+        _ => Err(NV_ERR_NOT_SUPPORTED),
+    };
+    r.unwrap_or_else(|s| s)
+}
+
+type CtlResult = core::result::Result<u32, u32>;
+
+fn client_control(rm: &RmState, cmd: u32, params: &mut [u8]) -> CtlResult {
+    match cmd {
+        NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS => {
+            let mut p = fixed::<Nv0000CtrlGpuGetAttachedIdsParams>(params)?;
+            p.gpu_ids = [INVALID_ID; 32];
+            for (i, g) in rm.gpus.iter().enumerate().take(32) {
+                p.gpu_ids[i] = g.gpu_id();
+            }
+            Ok(put(&p, params))
+        }
+        NV0000_CTRL_CMD_GPU_GET_PROBED_IDS => {
+            let mut p = fixed::<Nv0000CtrlGpuGetProbedIdsParams>(params)?;
+            p.gpu_ids = [INVALID_ID; 32];
+            p.excluded_gpu_ids = [INVALID_ID; 32];
+            p.gpu_flags = [0; 32];
+            for (i, g) in rm.gpus.iter().enumerate().take(32) {
+                p.gpu_ids[i] = g.gpu_id();
+            }
+            Ok(put(&p, params))
+        }
+        NV0000_CTRL_CMD_GPU_GET_UUID_FROM_GPU_ID => {
+            let mut p = fixed::<Nv0000CtrlGpuGetUuidFromGpuIdParams>(params)?;
+            let g = rm.gpus.iter().find(|g| g.gpu_id() == p.gpu_id).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            p.gpu_uuid = [0; 256];
+            if p.flags & 0x3 == 0 {
+                // ASCII
+                let s = g.uuid_ascii();
+                p.gpu_uuid[..s.len()].copy_from_slice(&s);
+                p.uuid_str_len = s.len() as u32 + 1;
+            } else {
+                p.gpu_uuid[..16].copy_from_slice(&g.uuid);
+                p.uuid_str_len = 16;
+            }
+            Ok(put(&p, params))
+        }
+        _ => Err(NV_ERR_NOT_SUPPORTED),
+    }
+}
+
+fn device_control(cmd: u32, _params: &mut [u8]) -> CtlResult {
+    match cmd {
+        _ => Err(NV_ERR_NOT_SUPPORTED),
+    }
+}
+
+/// Value of one FB_GET_INFO index, as nvidia.ko reports it (KiB for sizes).
+fn fb_info(g: &Gpu, index: u32) -> Option<u32> {
+    let kib = |b: u64| u32::try_from(b >> 10).unwrap_or(u32::MAX);
+    let total = g.vram;
+    let free = total - g.heap_used();
+    Some(match index {
+        NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE
+        | NV2080_CTRL_FB_INFO_INDEX_TOTAL_RAM_SIZE
+        | NV2080_CTRL_FB_INFO_INDEX_USABLE_RAM_SIZE
+        | NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE
+        | NV2080_CTRL_FB_INFO_INDEX_MAPPABLE_HEAP_SIZE => kib(total),
+        NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE | NV2080_CTRL_FB_INFO_INDEX_LARGEST_FREE_REGION_SIZE_KB => kib(free),
+        NV2080_CTRL_FB_INFO_INDEX_BAR1_SIZE | NV2080_CTRL_FB_INFO_INDEX_BAR1_AVAIL_SIZE => kib(total),
+        NV2080_CTRL_FB_INFO_INDEX_BAR1_MAX_CONTIGUOUS_AVAIL_SIZE => kib(total),
+        NV2080_CTRL_FB_INFO_INDEX_FB_TAX_SIZE_KB
+        | NV2080_CTRL_FB_INFO_INDEX_HEAP_BASE_KB
+        | NV2080_CTRL_FB_INFO_INDEX_HEAP_START
+        | NV2080_CTRL_FB_INFO_INDEX_LARGEST_FREE_REGION_BASE_KB
+        | NV2080_CTRL_FB_INFO_INDEX_VISTA_RESERVED_HEAP_SIZE
+        | NV2080_CTRL_FB_INFO_INDEX_HEAP_OFFLINE_SIZE
+        | NV2080_CTRL_FB_INFO_INDEX_PROTECTED_MEM_SIZE_TOTAL_KB
+        | NV2080_CTRL_FB_INFO_INDEX_PROTECTED_MEM_SIZE_FREE_KB => 0,
+        NV2080_CTRL_FB_INFO_INDEX_NUMA_NODE_ID => u32::MAX,
+        _ => return None,
+    })
+}
+
+fn subdevice_control(rm: &RmState, caller: &Caller, g: &Arc<Gpu>, cmd: u32, params: &mut [u8]) -> CtlResult {
+    match cmd {
+        NV2080_CTRL_CMD_FB_GET_INFO_V2 => {
+            let mut p = fixed::<Nv2080CtrlFbGetInfoV2Params>(params)?;
+            let n = p.fb_info_list_size as usize;
+            if n > NV2080_CTRL_FB_INFO_MAX_LIST_SIZE as usize {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            for e in p.fb_info_list[..n].iter_mut() {
+                e.data = fb_info(g, e.index).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            }
+            Ok(put(&p, params))
+        }
+        NV2080_CTRL_CMD_GPU_GET_NAME_STRING => {
+            let mut p = fixed::<Nv2080CtrlGpuGetNameStringParams>(params)?;
+            if p.gpu_name_string_flags != 0 {
+                // Only ASCII is simulated.
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            copy_str(&mut p.gpu_name_string, gpu::GPU_NAME.as_bytes());
+            Ok(put(&p, params))
+        }
+        NV2080_CTRL_CMD_GPU_GET_SHORT_NAME_STRING => {
+            let mut p = fixed::<Nv2080CtrlGpuGetShortNameStringParams>(params)?;
+            copy_str(&mut p.gpu_short_name_string, gpu::GPU_SHORT_NAME.as_bytes());
+            Ok(put(&p, params))
+        }
+        NV2080_CTRL_CMD_GPU_GET_GID_INFO => {
+            let mut p = fixed::<Nv2080CtrlGpuGetGidInfoParams>(params)?;
+            p.data = [0; 256];
+            // NV2080_GPU_CMD_GPU_GET_GID_FLAGS_FORMAT (1:0): 0 ASCII, 2 binary.
+            if p.flags & 0x3 == 2 {
+                p.data[..16].copy_from_slice(&g.uuid);
+                p.length = 16;
+            } else {
+                let s = g.uuid_ascii();
+                p.data[..s.len()].copy_from_slice(&s);
+                p.length = s.len() as u32 + 1;
+            }
+            Ok(put(&p, params))
+        }
+        NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS => {
+            let p = fixed::<Nv2080CtrlFifoDisableChannelsParams>(params)?;
+            if p.num_channels > 64 || (p.p_runlist_preempt_event != 0 && caller.os != crate::rm::Os::Kernel) {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            // Resolve every (client, channel) pair first: all or nothing.
+            let mut chids: KVec<u32> = KVec::new();
+            for i in 0..p.num_channels as usize {
+                let (hc, hch) = (p.h_client_list[i], p.h_channel_list[i]);
+                let c = rm.clients.iter().find(|c| c.handle == hc).ok_or(NV_ERR_INVALID_CLIENT)?;
+                let Some(Data::Channel(ch)) = c.obj(hch).map(|o| &o.data) else {
+                    return Err(NV_ERR_INVALID_CHANNEL);
+                };
+                if !Arc::ptr_eq(&ch.gpu, g) {
+                    return Err(NV_ERR_INVALID_CHANNEL);
+                }
+                chids.push(ch.chid, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+            }
+            if g.profile.channel_disable_effective {
+                for chid in chids.iter() {
+                    g.engine.set_chan_disabled(*chid, p.disable != 0);
+                }
+            }
+            Ok(NV_OK)
+        }
+        _ => Err(NV_ERR_NOT_SUPPORTED),
+    }
+}
+
+fn tsg_control(caller: &Caller, g: &Arc<Gpu>, id: u32, cmd: u32, params: &mut [u8]) -> CtlResult {
+    let e = &g.engine;
+    match cmd {
+        NVA06C_CTRL_CMD_GPFIFO_SCHEDULE => {
+            let p = fixed::<NvA06fCtrlGpfifoScheduleParams>(params)?;
+            e.set_enabled(id, p.enable != 0);
+            Ok(NV_OK)
+        }
+        NVA06C_CTRL_CMD_SET_TIMESLICE => {
+            let p = fixed::<NvA06cCtrlTimesliceParams>(params)?;
+            if p.timeslice_us == 0 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            e.set_timeslice(id, p.timeslice_us);
+            Ok(NV_OK)
+        }
+        NVA06C_CTRL_CMD_GET_TIMESLICE => {
+            fixed::<NvA06cCtrlTimesliceParams>(params)?;
+            let us = e.timeslice(id).ok_or(NV_ERR_INVALID_STATE)?;
+            Ok(put(&NvA06cCtrlTimesliceParams { timeslice_us: us }, params))
+        }
+        NVA06C_CTRL_CMD_PREEMPT => {
+            let p = fixed::<NvA06cCtrlPreemptParams>(params)?;
+            if p.manual_timeout != 0 && p.timeout_us > 1_000_000 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            e.preempt(id);
+            Ok(NV_OK)
+        }
+        NVA06C_CTRL_CMD_GET_INFO => {
+            fixed::<NvA06cCtrlGetInfoParams>(params)?;
+            Ok(put(&NvA06cCtrlGetInfoParams { tsg_id: id }, params))
+        }
+        NVA06C_CTRL_CMD_SET_INTERLEAVE_LEVEL => {
+            let p = fixed::<NvA06cCtrlInterleaveLevelParams>(params)?;
+            if !caller.has_nice() {
+                return Err(NV_ERR_INSUFFICIENT_PERMISSIONS);
+            }
+            if p.tsg_interleave_level > 2 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            e.interleave(id, Some(p.tsg_interleave_level));
+            Ok(NV_OK)
+        }
+        NVA06C_CTRL_CMD_GET_INTERLEAVE_LEVEL => {
+            fixed::<NvA06cCtrlInterleaveLevelParams>(params)?;
+            let l = e.interleave(id, None).ok_or(NV_ERR_INVALID_STATE)?;
+            Ok(put(&NvA06cCtrlInterleaveLevelParams { tsg_interleave_level: l }, params))
+        }
+        _ => Err(NV_ERR_NOT_SUPPORTED),
+    }
+}
+
+/// Largest control parameter block nvsim copies (the RM's limit is 1 MiB;
+/// nvsim's controls are far smaller, and a larger block is refused).
+pub(crate) const MAX_PARAMS: usize = 16 * PAGE_SIZE;

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/sys/kernel/debug/nvsim/`: what the engines and heaps did, for tests
+//! that measure shares exactly.
+//!
+//! ```text
+//! nvsim/profile                 the behaviour profile of the engines
+//! nvsim/gpu<N>/heap             total_bytes / used_bytes / free_bytes
+//! nvsim/gpu<N>/engine           busy_us, switches, doorbell_rings, tsgs, channels
+//! nvsim/gpu<N>/tsgs             one line per channel group (busy_us is engine time)
+//! nvsim/gpu<N>/channels         one line per channel (get, put, entries done)
+//! nvsim/gpu<N>/clients          engine time per (client, pid), kept after the client is freed
+//! ```
+
+use crate::gpu::Gpu;
+use core::fmt;
+use kernel::{debugfs, prelude::*, str::CString, sync::Arc};
+
+#[derive(Clone, Copy)]
+enum What {
+    Profile,
+    Heap,
+    Engine,
+    Tsgs,
+    Channels,
+    Clients,
+}
+
+/// One debugfs file's contents.
+struct View {
+    gpu: Arc<Gpu>,
+    what: What,
+}
+
+impl fmt::Debug for View {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = &self.gpu;
+        match self.what {
+            What::Profile => writeln!(f, "{:#?}", g.profile),
+            What::Heap => {
+                let used = g.heap_used();
+                writeln!(f, "total_bytes {}\nused_bytes {}\nfree_bytes {}", g.vram, used, g.vram - used)
+            }
+            What::Engine => g.engine.fmt_summary(f),
+            What::Tsgs => g.engine.fmt_tsgs(f),
+            What::Channels => g.engine.fmt_chans(f),
+            What::Clients => g.engine.fmt_clients(f),
+        }
+    }
+}
+
+/// The directory and its files; removed on drop.
+pub(crate) struct DebugFs {
+    _files: KVec<Pin<KBox<debugfs::File<View>>>>,
+    _dirs: KVec<debugfs::Dir>,
+}
+
+impl DebugFs {
+    /// Creates the files for `gpus`.
+    pub(crate) fn new(gpus: &KVec<Arc<Gpu>>) -> Result<Self> {
+        let root = debugfs::Dir::new(c"nvsim");
+        let mut files = KVec::new();
+        let mut dirs = KVec::new();
+        if let Some(g0) = gpus.first() {
+            let v = View { gpu: g0.clone(), what: What::Profile };
+            files.push(KBox::pin_init(root.read_only_file(c"profile", v), GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        for g in gpus.iter() {
+            let name = CString::try_from_fmt(fmt!("gpu{}", g.index))?;
+            let d = root.subdir(&name);
+            for (n, w) in [
+                (c"heap", What::Heap),
+                (c"engine", What::Engine),
+                (c"tsgs", What::Tsgs),
+                (c"channels", What::Channels),
+                (c"clients", What::Clients),
+            ] {
+                let v = View { gpu: g.clone(), what: w };
+                files.push(KBox::pin_init(d.read_only_file(n, v), GFP_KERNEL)?, GFP_KERNEL)?;
+            }
+            dirs.push(d, GFP_KERNEL)?;
+        }
+        dirs.push(root, GFP_KERNEL)?;
+        Ok(DebugFs { _files: files, _dirs: dirs })
+    }
+}

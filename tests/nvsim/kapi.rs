@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kernel-side RM API (FFI edge): `nvidia_get_rm_ops` (exported by
+//! `nvsim_exports.c`) with nvidia.ko's signature and semantics, so the
+//! fakegpu proxy can own kernel RM clients and act on a container's
+//! objects (dup, then controls) exactly as it would against the real
+//! driver.
+//!
+//! ```c
+//! NV_STATUS nvidia_get_rm_ops(nvidia_modeset_rm_ops_t *rm_ops);
+//! // rm_ops->version_string must be "580.159.04"; on a mismatch the
+//! // driver's string is written back and NV_ERR_GENERIC returned.
+//! // Then: rm_ops->op(sp, nvidia_kernel_rmapi_ops_t *ops) with
+//! // ops->op = NV01_FREE (NVOS00), NV04_ALLOC (NVOS64), NV04_CONTROL (NVOS54)
+//! // or NV04_DUP_OBJECT (NVOS55); parameter pointers are kernel pointers.
+//! ```
+//!
+//! Kernel callers run at kernel privilege: they may use any client's
+//! objects and dup any object (unless they pass the
+//! REJECT_KERNEL_DUP_PRIVILEGE flag); their own clients belong to no file
+//! and live until freed (or until nvsim is unloaded).
+
+use crate::{
+    ctrl,
+    fgcore::nvabi::{class::class_info, kapi::*, rm::*, status::*, wire::Wire},
+    file::caller,
+    rm::{Os, RM},
+};
+use kernel::{
+    ffi::{c_char, c_int, c_void},
+    prelude::*,
+};
+
+/// `nvidia_modeset_rm_ops_t` (x86_64, 72 bytes).
+#[repr(C)]
+pub(crate) struct RmOps {
+    version_string: *const c_char,
+    allow_write_combining: u8,
+    _pad: [u8; 7],
+    alloc_stack: Option<unsafe extern "C" fn(*mut *mut c_void) -> c_int>,
+    free_stack: Option<unsafe extern "C" fn(*mut c_void)>,
+    enumerate_gpus: Option<unsafe extern "C" fn(*mut u8) -> u32>,
+    open_gpu: Option<unsafe extern "C" fn(u32, *mut c_void) -> c_int>,
+    close_gpu: Option<unsafe extern "C" fn(u32, *mut c_void)>,
+    op: Option<unsafe extern "C" fn(*mut c_void, *mut c_void)>,
+    set_callbacks: Option<unsafe extern "C" fn(*const c_void) -> c_int>,
+}
+
+const _: () = assert!(core::mem::size_of::<RmOps>() == 72);
+
+/// The driver's version string, NUL-terminated for C.
+static VERSION_C: &CStr = c"580.159.04";
+const _: () = assert!(VERSION_C.to_bytes().len() == crate::NV_VERSION_STRING.len());
+
+/// Called by the exported `nvidia_get_rm_ops`.
+///
+/// # Safety
+///
+/// `ops` must point to a writable `nvidia_modeset_rm_ops_t` whose
+/// `version_string` is null or a NUL-terminated string.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn nvsim_rust_get_rm_ops(ops: *mut RmOps) -> u32 {
+    if ops.is_null() {
+        return NV_ERR_INVALID_ARGUMENT;
+    }
+    // SAFETY: `ops` is valid (function contract).
+    let ops = unsafe { &mut *ops };
+    let matches = !ops.version_string.is_null()
+        // SAFETY: a NUL-terminated string (function contract).
+        && unsafe { CStr::from_char_ptr(ops.version_string) }.to_bytes() == VERSION_C.to_bytes();
+    if !matches {
+        ops.version_string = VERSION_C.as_char_ptr();
+        return NV_ERR_GENERIC;
+    }
+    ops.allow_write_combining = 0;
+    ops.alloc_stack = Some(alloc_stack);
+    ops.free_stack = Some(free_stack);
+    ops.enumerate_gpus = Some(enumerate_gpus);
+    ops.open_gpu = Some(open_gpu);
+    ops.close_gpu = Some(close_gpu);
+    ops.op = Some(op);
+    ops.set_callbacks = Some(set_callbacks);
+    NV_OK
+}
+
+unsafe extern "C" fn alloc_stack(sp: *mut *mut c_void) -> c_int {
+    // No alternate stacks on x86_64: sp = NULL, success.
+    if !sp.is_null() {
+        // SAFETY: a valid out pointer (API contract).
+        unsafe { *sp = core::ptr::null_mut() };
+    }
+    0
+}
+
+unsafe extern "C" fn free_stack(_sp: *mut c_void) {}
+
+unsafe extern "C" fn enumerate_gpus(info: *mut u8) -> u32 {
+    let rm = RM.lock();
+    let n = rm.gpus.len().min(NVIDIA_MAX_GPUS);
+    if info.is_null() {
+        return n as u32;
+    }
+    // SAFETY: `info` is an array of NVIDIA_MAX_GPUS `nv_gpu_info_t` (API contract).
+    let out = unsafe { core::slice::from_raw_parts_mut(info, NVIDIA_MAX_GPUS * NvGpuInfo::SIZE) };
+    for i in 0..n {
+        let g = &rm.gpus[i];
+        let mut v = NvGpuInfo::ZERO;
+        v.gpu_id = g.gpu_id();
+        v.pci_bus = g.bus();
+        v.write(&mut out[i * NvGpuInfo::SIZE..]);
+    }
+    n as u32
+}
+
+unsafe extern "C" fn open_gpu(gpu_id: u32, _sp: *mut c_void) -> c_int {
+    if RM.lock().gpus.iter().any(|g| g.gpu_id() == gpu_id) {
+        0
+    } else {
+        ENODEV.to_errno()
+    }
+}
+
+unsafe extern "C" fn close_gpu(_gpu_id: u32, _sp: *mut c_void) {}
+
+unsafe extern "C" fn set_callbacks(_cb: *const c_void) -> c_int {
+    // nvidia-modeset holds the only registration.
+    EBUSY.to_errno()
+}
+
+/// Copies `n` bytes from kernel address `p` (0 or `n == 0`: nothing).
+///
+/// # Safety
+///
+/// A non-null `p` must be valid for `n` bytes of reads.
+unsafe fn kread(p: u64, n: usize) -> Option<KVec<u8>> {
+    let mut v = KVec::from_elem(0u8, n, GFP_KERNEL).ok()?;
+    if n > 0 && p != 0 {
+        // SAFETY: valid for `n` bytes (function contract); `v` holds `n` bytes.
+        unsafe { core::ptr::copy_nonoverlapping(p as usize as *const u8, v.as_mut_ptr(), n) };
+    }
+    Some(v)
+}
+
+/// Copies `data` to kernel address `p`.
+///
+/// # Safety
+///
+/// A non-null `p` must be valid for `data.len()` bytes of writes.
+unsafe fn kwrite(p: u64, data: &[u8]) {
+    if p != 0 && !data.is_empty() {
+        // SAFETY: valid for `data.len()` bytes (function contract).
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p as usize as *mut u8, data.len()) };
+    }
+}
+
+unsafe extern "C" fn op(_sp: *mut c_void, cmd: *mut c_void) {
+    if cmd.is_null() {
+        return;
+    }
+    // SAFETY: `cmd` points to an `nvidia_kernel_rmapi_ops_t` (API contract).
+    let block = unsafe { core::slice::from_raw_parts_mut(cmd.cast::<u8>(), NvKernelRmapiOps::SIZE) };
+    let Some(mut ops) = NvKernelRmapiOps::read(block) else { return };
+    let c = caller(Os::Kernel);
+    let params = &mut ops.params;
+    match ops.op {
+        NV01_FREE => {
+            let Some(mut p) = Nvos00::read(params) else { return };
+            let mut freed = KVec::new();
+            p.status = RM.lock().free(&c, p.h_root, p.h_object_old, &mut freed);
+            drop(freed);
+            p.write(params);
+        }
+        NV04_ALLOC => {
+            let Some(mut p) = Nvos64::read(params) else { return };
+            let n = class_info(p.h_class).and_then(|i| i.params.copy_size(p.p_alloc_parms == 0)).unwrap_or(0);
+            // SAFETY: `pAllocParms` is a kernel pointer to the class's parameters (API contract).
+            p.status = match unsafe { kread(p.p_alloc_parms, n) } {
+                None => NV_ERR_NO_MEMORY,
+                Some(_) if n > 0 && p.p_alloc_parms == 0 => NV_ERR_INVALID_ARGUMENT,
+                Some(mut buf) => {
+                    let h_root = if class_info(p.h_class).map(|i| i.kind) == Some(crate::fgcore::nvabi::class::ClassKind::Client) {
+                        0
+                    } else {
+                        p.h_root
+                    };
+                    let s = RM.lock().alloc(&c, h_root, p.h_object_parent, &mut p.h_object_new, p.h_class, &mut buf);
+                    if s == NV_OK {
+                        // SAFETY: as above, writable.
+                        unsafe { kwrite(p.p_alloc_parms, &buf) };
+                    }
+                    s
+                }
+            };
+            p.write(params);
+        }
+        NV04_CONTROL => {
+            let Some(mut p) = Nvos54::read(params) else { return };
+            let n = p.params_size as usize;
+            p.status = if n > ctrl::MAX_PARAMS || (n > 0 && p.params == 0) {
+                NV_ERR_INVALID_ARGUMENT
+            } else {
+                // SAFETY: `params` is a kernel pointer to `paramsSize` bytes (API contract).
+                match unsafe { kread(p.params, n) } {
+                    None => NV_ERR_NO_MEMORY,
+                    Some(mut buf) => {
+                        let s = ctrl::control(&mut RM.lock(), &c, p.h_client, p.h_object, p.cmd, &mut buf);
+                        if s == NV_OK {
+                            // SAFETY: as above, writable.
+                            unsafe { kwrite(p.params, &buf) };
+                        }
+                        s
+                    }
+                }
+            };
+            p.write(params);
+        }
+        NV04_DUP_OBJECT => {
+            let Some(mut p) = Nvos55::read(params) else { return };
+            p.status =
+                RM.lock().dup(&c, p.h_client, p.h_parent, &mut p.h_object, p.h_client_src, p.h_object_src, p.flags);
+            p.write(params);
+        }
+        _ => return,
+    }
+    ops.write(block);
+}

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nvsim: the exported kernel-side RM API. Exporting a symbol from Rust is
+ * awkward, so the exports are these one-line wrappers around `extern "C"`
+ * functions of the Rust crate (kapi.rs). The name and the signature are
+ * those of nvidia.ko (kernel-open/common/inc/nv-modeset-interface.h), so a
+ * module that resolves `nvidia_get_rm_ops` works against either driver.
+ */
+#include <linux/export.h>
+#include <linux/module.h>
+#include <linux/types.h>
+
+/* NV_STATUS nvidia_get_rm_ops(nvidia_modeset_rm_ops_t *rm_ops); see kapi.rs. */
+u32 nvsim_rust_get_rm_ops(void *rm_ops);
+
+u32 nvidia_get_rm_ops(void *rm_ops)
+{
+	return nvsim_rust_get_rm_ops(rm_ops);
+}
+EXPORT_SYMBOL_GPL(nvidia_get_rm_ops);

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! nvsim: a simulated NVIDIA kernel driver for fakegpu's tests.
+//!
+//! It registers `/dev/nvidiactl` (195:255), `/dev/nvidia0..N-1` (195:0..)
+//! and `/dev/nvidia-uvm` (dynamic major) as character devices, speaks the
+//! RM ioctl ABI of driver 580 for the subset CUDA uses (structures from the
+//! shared core, [`fgcore::nvabi`]), keeps RM clients and object trees with
+//! the real driver's ownership rules, accounts a simulated VRAM heap, and
+//! runs one engine thread per GPU that executes work submitted through
+//! mapped memory and a doorbell, with a runlist scheduler over channel
+//! groups that behaves as the real H100 was measured to ([`profile`]).
+//!
+//! Layout: the FFI edge is [`chrdev`] (cdev, class, file operations, mmap),
+//! [`kthread`], [`mem`] (pages and their kernel mappings), [`kapi`] (the
+//! exported kernel RM API) and [`debugfs`]; [`rm`], [`ctrl`], [`file`],
+//! [`uvm`] and [`engine`] are safe domain code.
+
+use kernel::prelude::*;
+
+#[path = "../../src/core/lib.rs"]
+#[allow(missing_docs, clippy::all, unreachable_pub)]
+pub(crate) mod fgcore;
+
+mod chrdev;
+mod ctrl;
+mod debugfs;
+mod engine;
+mod file;
+mod gpu;
+mod kapi;
+mod kthread;
+mod mem;
+mod profile;
+mod rm;
+mod uvm;
+
+module! {
+    type: NvSim,
+    name: "nvsim",
+    authors: ["fakegpu developers"],
+    description: "Simulated NVIDIA driver (RM ioctl ABI of driver 580) for fakegpu's tests",
+    license: "GPL",
+    params: {
+        num_gpus: u32 {
+            default: 2,
+            description: "Number of simulated GPUs (1..16)",
+        },
+        vram_mib: u32 {
+            default: 16384,
+            description: "Video memory per GPU, MiB",
+        },
+        profile: u32 {
+            default: 0,
+            description: "Engine behaviour profile: 0 = H100 with driver 580.159.04 as measured, 1 = nominal (controls do what their names say)",
+        },
+    },
+}
+
+/// The driver version nvsim claims (that of the measured H100 host).
+pub(crate) const NV_VERSION_STRING: &str = "580.159.04";
+
+/// The loaded module. Fields drop in declaration order: device nodes first
+/// (no new opens), then the debugfs files, then the engines.
+struct NvSim {
+    _nodes: chrdev::Nodes,
+    _debugfs: debugfs::DebugFs,
+    engines: KVec<kthread::Thread>,
+}
+
+impl kernel::Module for NvSim {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let n = module_parameters::num_gpus.value();
+        let vram = u64::from(module_parameters::vram_mib.value()) << 20;
+        let prof = profile::by_index(module_parameters::profile.value()).ok_or(EINVAL)?;
+        if n == 0 || n > 16 || vram == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: called once, before any other use of the RM state.
+        unsafe { rm::RM.init() };
+        let mut gpus = KVec::new();
+        for i in 0..n {
+            gpus.push(gpu::Gpu::new(i, vram, prof)?, GFP_KERNEL)?;
+        }
+        let mut engines = KVec::new();
+        for g in gpus.iter() {
+            engines.push(kthread::Thread::spawn(g.clone(), engine::run, g.index)?, GFP_KERNEL)?;
+        }
+        let mut shared = KVec::new();
+        for g in gpus.iter() {
+            shared.push(g.clone(), GFP_KERNEL)?;
+        }
+        rm::RM.lock().set_gpus(shared);
+        let dbg = debugfs::DebugFs::new(&gpus)?;
+        let nodes = chrdev::Nodes::register(module, n)?;
+        pr_info!("nvsim {NV_VERSION_STRING} loaded: {n} GPU(s) x {} MiB, profile {}\n", vram >> 20, prof.name);
+        Ok(NvSim { _nodes: nodes, _debugfs: dbg, engines })
+    }
+}
+
+impl Drop for NvSim {
+    fn drop(&mut self) {
+        // No file is open (they pin the module); free what kernel clients left.
+        let left = rm::RM.lock().teardown();
+        drop(left);
+        for t in self.engines.iter_mut() {
+            t.stop();
+        }
+        pr_info!("nvsim unloaded\n");
+    }
+}
