@@ -1,0 +1,144 @@
+//! fgtest: workloads for fakegpu's in-guest tests.
+//!
+//! - `fgtest fuzz-ioctl DIR ITERS SEED [UID]`: drops to UID (default 65534,
+//!   nobody), opens every node in DIR (a context's `/dev/fakegpu/NAME`) and
+//!   issues ITERS random ioctls: real escape numbers and random ones, with
+//!   random sizes and bytes, and random (often wild) pointers inside the
+//!   blocks. It must not crash the kernel; errors are expected. Prints the
+//!   counts of each errno seen.
+//! - `fgtest hold PATH SECS`: opens PATH and keeps it open for SECS.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::process::ExitCode;
+
+/// A small deterministic generator (xorshift64*), so a failing run can be
+/// repeated with its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// `_IOWR('F', nr, size)`.
+fn nv_iowr(nr: u32, size: u32) -> u32 {
+    (3 << 30) | ((size & 0x3fff) << 16) | ((b'F' as u32) << 8) | nr
+}
+
+fn open(path: &str) -> Option<i32> {
+    let c = CString::new(path).ok()?;
+    // SAFETY: `c` is a valid C string.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    (fd >= 0).then_some(fd)
+}
+
+fn drop_privileges(uid: u32) -> Result<(), String> {
+    // SAFETY: plain system calls on the current process.
+    unsafe {
+        if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(uid) != 0 || libc::setuid(uid) != 0 {
+            return Err(format!("cannot drop to uid {uid}: {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> {
+    drop_privileges(uid)?;
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{dir}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path().display().to_string()))
+        .collect();
+    let fds: Vec<i32> = names.iter().filter_map(|n| open(n)).collect();
+    if fds.is_empty() {
+        return Err(format!("no node of {dir} could be opened as uid {uid}"));
+    }
+    let mut rng = Rng(seed | 1);
+    // A writable area the random blocks live in, and which pointers inside
+    // them may point into.
+    let mut arena = vec![0u8; 64 * 1024];
+    let arena_addr = arena.as_mut_ptr() as u64;
+    // Escapes CUDA uses, so that decoding goes deep, not only "unknown".
+    let escapes: [(u32, u32); 12] = [
+        (0x2b, 32), (0x2b, 48), (0x29, 16), (0x2a, 32), (0x34, 28), (0x4a, 184),
+        (0xc8, 72 * 4), (0xc9, 4), (0xd2, 72), (0xcf, 4), (0x4e, 56), (0x27, 56),
+    ];
+    let mut seen: BTreeMap<i32, u64> = BTreeMap::new();
+    for _ in 0..iters {
+        let fd = fds[rng.below(fds.len() as u64) as usize];
+        let cmd = match rng.below(4) {
+            0 => rng.next() as u32,
+            1 => rng.next() as u32 & 0xff,
+            _ => {
+                let (nr, size) = escapes[rng.below(escapes.len() as u64) as usize];
+                let size = if rng.below(8) == 0 { rng.below(512) as u32 } else { size };
+                nv_iowr(nr, size)
+            }
+        };
+        let off = rng.below(60 * 1024) as usize & !7;
+        for b in arena[off..off + 512].iter_mut() {
+            *b = rng.next() as u8;
+        }
+        // Plant pointers: into the arena, wild, or null.
+        for k in 0..8 {
+            let p = match rng.below(3) {
+                0 => arena_addr + rng.below(60 * 1024),
+                1 => rng.next(),
+                _ => 0,
+            };
+            let at = off + 8 * (rng.below(60) as usize) + k;
+            if at + 8 <= arena.len() && rng.below(2) == 0 {
+                arena[at & !7..(at & !7) + 8].copy_from_slice(&p.to_le_bytes());
+            }
+        }
+        let arg = if rng.below(16) == 0 { rng.next() } else { arena_addr + off as u64 };
+        // SAFETY: the kernel validates every user pointer; the arena is ours.
+        let r = unsafe { libc::ioctl(fd, cmd as _, arg as usize) };
+        let e = if r < 0 { std::io::Error::last_os_error().raw_os_error().unwrap_or(-1) } else { 0 };
+        *seen.entry(e).or_default() += 1;
+    }
+    for fd in fds {
+        // SAFETY: our fd.
+        unsafe { libc::close(fd) };
+    }
+    let summary: Vec<String> = seen.iter().map(|(e, n)| format!("errno {e}: {n}")).collect();
+    println!("fuzz-ioctl: {iters} calls as uid {uid}, seed {seed}: {}", summary.join(", "));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let res = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["fuzz-ioctl", dir, iters, seed, rest @ ..] => {
+            let uid = rest.first().and_then(|u| u.parse().ok()).unwrap_or(65534);
+            match (iters.parse(), seed.parse()) {
+                (Ok(i), Ok(s)) => fuzz_ioctl(dir, i, s, uid),
+                _ => Err("ITERS and SEED are numbers".into()),
+            }
+        }
+        ["hold", path, secs] => match (open(path), secs.parse::<u64>()) {
+            (Some(_fd), Ok(s)) => {
+                std::thread::sleep(std::time::Duration::from_secs(s));
+                Ok(())
+            }
+            _ => Err(format!("cannot open {path}")),
+        },
+        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS".into()),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fgtest: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
