@@ -398,3 +398,4 @@ fn a_wrong_usage_in_the_rewrite_is_visible() {
     // Round-down to KiB: a usage that is not a KiB multiple shows up too.
     assert_eq!(get(&rewrite(m, m.used_all + 1), HEAP_FREE).unwrap(), CAP - m.used_all - 1024);
 }
+
