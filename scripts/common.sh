@@ -21,12 +21,38 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 hash_of() { printf '%s' "$*" | sha256sum | cut -c1-16; }
 
+# Where the kernel toolchain comes from: "root" (default: the Debian 13
+# build root in the cache) or "host" (a host that already has rustc >= 1.85
+# with rust-src, bindgen >= 0.71.1, clang/libclang >= 17, lld, llvm, cpio
+# and a static busybox; scripts/bootstrap-toolchain checks them).
+FAKEGPU_TOOLCHAIN=${FAKEGPU_TOOLCHAIN:-root}
+case "$FAKEGPU_TOOLCHAIN" in root|host) ;; *) echo "FAKEGPU_TOOLCHAIN must be root or host" >&2; exit 2 ;; esac
+
+# What identifies the toolchain in cache keys (the package list for the
+# build root, the tool versions for the host).
+toolchain_id() {
+    if [ "$FAKEGPU_TOOLCHAIN" = host ]; then
+        echo "host $(rustc --version) $(bindgen --version 2>&1) $(clang --version | head -1)"
+    else
+        echo "$FAKEGPU_ROOT_PKGS"
+    fi
+}
+
+# The static busybox that goes into the guest image.
+busybox_path() {
+    if [ "$FAKEGPU_TOOLCHAIN" = host ]; then command -v busybox; else echo "$(root_dir)/usr/bin/busybox"; fi
+}
+
 # Path of the build root for the current package list.
 root_dir() { echo "$FAKEGPU_CACHE/root-$(hash_of "$FAKEGPU_SUITE $FAKEGPU_ROOT_PKGS")"; }
 
 # Run a command inside the build root, with /dev, /proc, /sys and the
 # project and cache directories bind-mounted at the same paths as outside.
 in_root() {
+    if [ "$FAKEGPU_TOOLCHAIN" = host ]; then
+        "$@"
+        return
+    fi
     local root; root=$(root_dir)
     [ -f "$root/.fakegpu-ready" ] || die "build root missing: run scripts/bootstrap-toolchain"
     unshare --mount --propagation private -- bash -c '
