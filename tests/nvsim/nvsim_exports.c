@@ -18,3 +18,10 @@ u32 nvidia_get_rm_ops(void *rm_ops)
 	return nvsim_rust_get_rm_ops(rm_ops);
 }
 EXPORT_SYMBOL_GPL(nvidia_get_rm_ops);
+
+/*
+ * The driver version nvsim simulates. fakegpu identifies the vendor driver
+ * by the module owning the vendor file's operations and this version, and
+ * refuses ABIs it does not know (src/core/drivers.rs).
+ */
+MODULE_VERSION("580.159.04");

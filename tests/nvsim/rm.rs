@@ -681,7 +681,11 @@ impl RmState {
     /// Forgets a mapping recorded by `map_memory` (when the file refused it).
     pub(crate) fn forget_mapping(&mut self, h_client: u32, addr: u64) {
         if let Some(ci) = self.client_index(h_client) {
-            self.clients[ci].maps.retain(|m| m.addr != addr);
+            let maps = &mut self.clients[ci].maps;
+            // The record just added: the last one with this address.
+            if let Some(i) = maps.iter().rposition(|m| m.addr == addr) {
+                let _ = maps.remove(i);
+            }
         }
     }
 
@@ -695,12 +699,13 @@ impl RmState {
         if c.obj(h_memory).is_none() {
             return NV_ERR_OBJECT_NOT_FOUND;
         }
-        let before = c.maps.len();
-        c.maps.retain(|m| !(m.h_memory == h_memory && m.addr == addr));
-        if c.maps.len() == before {
-            return NV_ERR_INVALID_ARGUMENT;
+        match c.maps.iter().position(|m| m.h_memory == h_memory && m.addr == addr) {
+            Some(i) => {
+                let _ = c.maps.remove(i);
+                NV_OK
+            }
+            None => NV_ERR_INVALID_ARGUMENT,
         }
-        NV_OK
     }
 
     /// Looks up object `h` of client `h_client` for UVM, which dups RM

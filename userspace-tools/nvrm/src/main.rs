@@ -1,0 +1,203 @@
+//! `nvrm`: a CLI over the nvrm library.
+//!
+//! ```text
+//! nvrm [--dev DIR] info [-o json]
+//! nvrm [--dev DIR] alloc SIZE... [--gpu N] [--hold SECS]
+//! nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [-o json]
+//! nvrm script FILE|-          (see `script.rs`)
+//! ```
+
+mod script;
+
+use fakegpu_core::nvabi::sim::Entry;
+use nvrm::{parse_size, uuid_string, Channel, Error, Session};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: nvrm [--dev DIR] info [-o json]\n       nvrm [--dev DIR] alloc SIZE... [--gpu N] [--hold SECS]\n       nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [-o json]\n       nvrm script FILE|-"
+    );
+    ExitCode::from(2)
+}
+
+struct Args {
+    rest: Vec<String>,
+}
+
+impl Args {
+    fn flag(&mut self, name: &str) -> bool {
+        if let Some(i) = self.rest.iter().position(|a| a == name) {
+            self.rest.remove(i);
+            true
+        } else {
+            false
+        }
+    }
+    fn opt(&mut self, name: &str) -> Option<String> {
+        let i = self.rest.iter().position(|a| a == name)?;
+        if i + 1 >= self.rest.len() {
+            return None;
+        }
+        let v = self.rest.remove(i + 1);
+        self.rest.remove(i);
+        Some(v)
+    }
+}
+
+fn main() -> ExitCode {
+    let mut a = Args { rest: std::env::args().skip(1).collect() };
+    let dir = a.opt("--dev").unwrap_or_else(|| "/dev".to_string());
+    if a.rest.is_empty() {
+        return usage();
+    }
+    let cmd = a.rest.remove(0);
+    let r = match cmd.as_str() {
+        "info" => info(&dir, &mut a),
+        "alloc" => alloc(&dir, &mut a),
+        "burn" => burn(&dir, &mut a),
+        "script" => match a.rest.first() {
+            Some(f) => script::run_path(f),
+            None => return usage(),
+        },
+        _ => return usage(),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nvrm {cmd}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+fn json_mode(a: &mut Args) -> bool {
+    matches!(a.opt("-o").as_deref(), Some("json"))
+}
+
+fn info(dir: &str, a: &mut Args) -> CmdResult {
+    let json = json_mode(a);
+    let probe = nvrm::Ctl::open(&format!("{dir}/nvidiactl"))?;
+    let version = probe.query_version().unwrap_or_default();
+    let cards = probe.card_info()?;
+    drop(probe);
+    let mut rows = Vec::new();
+    for c in &cards {
+        let s = Session::open(dir, c.minor)?;
+        let m = s.mem_info()?;
+        rows.push((c.minor, s.name()?, uuid_string(&s.uuid()?), m));
+    }
+    if json {
+        let gpus: Vec<String> = rows
+            .iter()
+            .map(|(i, name, uuid, m)| {
+                format!(
+                    "{{\"index\":{i},\"name\":\"{name}\",\"uuid\":\"{uuid}\",\"memory\":{{\"total\":{},\"used\":{},\"free\":{}}}}}",
+                    m.total,
+                    m.used(),
+                    m.free
+                )
+            })
+            .collect();
+        println!("{{\"driver_version\":\"{version}\",\"gpus\":[{}]}}", gpus.join(","));
+    } else {
+        println!("driver version: {version}");
+        for (i, name, uuid, m) in &rows {
+            println!(
+                "GPU {i}: {name} ({uuid})\n  memory: total {} MiB, used {} MiB, free {} MiB",
+                m.total >> 20,
+                m.used() >> 20,
+                m.free >> 20
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn alloc(dir: &str, a: &mut Args) -> CmdResult {
+    let gpu: u32 = a.opt("--gpu").map(|s| s.parse()).transpose()?.unwrap_or(0);
+    let hold: f64 = a.opt("--hold").map(|s| s.parse()).transpose()?.unwrap_or(0.0);
+    if a.rest.is_empty() {
+        return Ok(usage());
+    }
+    let s = Session::open(dir, gpu)?;
+    let mut held = Vec::new();
+    let mut refused = false;
+    for arg in &a.rest {
+        let size = parse_size(arg).ok_or_else(|| format!("bad size {arg:?}"))?;
+        match s.alloc_vidmem(size) {
+            Ok((h, got)) => {
+                println!("alloc {size} -> NV_OK handle {h:#x} size {got}");
+                held.push(h);
+            }
+            Err(Error::Rm(st)) => {
+                println!("alloc {size} -> {st}");
+                refused = true;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if hold > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(hold));
+    }
+    for h in held {
+        s.free(s.device, h)?;
+    }
+    Ok(if refused { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn burn(dir: &str, a: &mut Args) -> CmdResult {
+    let gpu: u32 = a.opt("--gpu").map(|s| s.parse()).transpose()?.unwrap_or(0);
+    let busy: u32 = a.opt("--busy-us").ok_or("--busy-us is required")?.parse()?;
+    let secs: f64 = a.opt("--for").ok_or("--for is required")?.parse()?;
+    let slice: Option<u64> = a.opt("--timeslice-us").map(|s| s.parse()).transpose()?;
+    let sync = a.flag("--sync");
+    let depth: u32 = if sync { 1 } else { a.opt("--depth").map(|s| s.parse()).transpose()?.unwrap_or(8) };
+    let json = json_mode(a);
+    let s = Session::open(dir, gpu)?;
+    let mut ch = Channel::new(&s)?;
+    if let Some(t) = slice {
+        s.set_timeslice(ch.tsg, t)?;
+    }
+    let timeslice = s.timeslice(ch.tsg)?;
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    let mut submitted: u64 = 0;
+    let mut last_get = ch.get();
+    let mut completed: u64 = 0;
+    while Instant::now() < end {
+        let get = ch.get();
+        completed += u64::from((get + nvrm::layout::ENTRIES - last_get) % nvrm::layout::ENTRIES);
+        last_get = get;
+        let pending = ch.pending();
+        if pending < depth.min(nvrm::layout::ENTRIES - 1) {
+            let n = depth - pending;
+            let entries: Vec<Entry> = (0..n).map(|_| Entry::Busy(busy)).collect();
+            ch.push(&entries);
+            ch.ring();
+            submitted += u64::from(n);
+        } else {
+            std::thread::sleep(Duration::from_micros(u64::from(busy.clamp(50, 2000)) / 2));
+        }
+    }
+    let elapsed = start.elapsed();
+    let get = ch.get();
+    completed += u64::from((get + nvrm::layout::ENTRIES - last_get) % nvrm::layout::ENTRIES);
+    let engine_us = completed * u64::from(busy);
+    let el_us = elapsed.as_micros() as u64;
+    let rate = completed as f64 / elapsed.as_secs_f64();
+    if json {
+        println!(
+            "{{\"gpu\":{gpu},\"tsg\":{},\"timeslice_us\":{timeslice},\"busy_us\":{busy},\"depth\":{depth},\"submitted\":{submitted},\"completed\":{completed},\"engine_us\":{engine_us},\"elapsed_us\":{el_us},\"entries_per_s\":{rate:.1}}}",
+            ch.tsg
+        );
+    } else {
+        println!("gpu {gpu} tsg {:#x} timeslice_us {timeslice} busy_us {busy} depth {depth}", ch.tsg);
+        println!("submitted {submitted} completed {completed}");
+        println!("engine_us {engine_us} elapsed_us {el_us} share {:.3}", engine_us as f64 / el_us.max(1) as f64);
+        println!("throughput {rate:.1} entries/s");
+    }
+    Ok(ExitCode::SUCCESS)
+}
