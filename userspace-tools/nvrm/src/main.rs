@@ -4,6 +4,7 @@
 //! nvrm [--dev DIR] info [-o json]
 //! nvrm [--dev DIR] alloc SIZE... [--gpu N] [--hold SECS]
 //! nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [-o json]
+//! nvrm [--dev DIR] stress [--threads N] [--iters N] [--gpu N]
 //! nvrm script FILE|-          (see `script.rs`)
 //! ```
 
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
         "info" => info(&dir, &mut a),
         "alloc" => alloc(&dir, &mut a),
         "burn" => burn(&dir, &mut a),
+        "stress" => stress(&dir, &mut a),
         "script" => match a.rest.first() {
             Some(f) => script::run_path(f),
             None => return usage(),
@@ -200,4 +202,65 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
         println!("throughput {rate:.1} entries/s");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// N threads on one client allocate and free video memory and channel
+/// groups concurrently; every status must be NV_OK and nothing may leak.
+fn stress(dir: &str, a: &mut Args) -> CmdResult {
+    let gpu: u32 = a.opt("--gpu").map(|s| s.parse()).transpose()?.unwrap_or(0);
+    let threads: u32 = a.opt("--threads").map(|s| s.parse()).transpose()?.unwrap_or(32);
+    let iters: u32 = a.opt("--iters").map(|s| s.parse()).transpose()?.unwrap_or(50);
+    let s = std::sync::Arc::new(Session::open(dir, gpu)?);
+    let before = s.mem_info()?;
+    let failures = std::sync::atomic::AtomicU32::new(0);
+    std::thread::scope(|sc| {
+        for t in 0..threads {
+            let s = s.clone();
+            let failures = &failures;
+            sc.spawn(move || {
+                let mut held = Vec::new();
+                for i in 0..iters {
+                    let size = 4096u64 << ((t + i) % 10);
+                    match s.alloc_vidmem(size) {
+                        Ok((h, _)) => held.push(h),
+                        Err(e) => {
+                            eprintln!("thread {t}: alloc {size}: {e}");
+                            failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    if i % 8 == 7 {
+                        match s.alloc_tsg() {
+                            Ok(tsg) => {
+                                let _ = s.set_timeslice(tsg, 1000 + u64::from(t));
+                                if let Err(e) = s.free(s.device, tsg) {
+                                    eprintln!("thread {t}: free tsg: {e}");
+                                    failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
+                            Err(e) => {
+                                eprintln!("thread {t}: tsg: {e}");
+                                failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    if held.len() > 3 {
+                        let h = held.remove(0);
+                        if let Err(e) = s.free(s.device, h) {
+                            eprintln!("thread {t}: free: {e}");
+                            failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
+                for h in held {
+                    if s.free(s.device, h).is_err() {
+                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let after = s.mem_info()?;
+    let f = failures.load(std::sync::atomic::Ordering::Relaxed);
+    println!("threads {threads} iters {iters} failures {f} free_before {} free_after {}", before.free, after.free);
+    Ok(if f == 0 && before.free == after.free { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
