@@ -11,6 +11,7 @@
 use crate::{
     fgcore::{ledger::Ledger, mgmt::GpuList, visibility::VisibleIds},
     miscdev::NodeRegistration,
+    objects::ObjectTable,
     proxy::{Node, NodeKind},
     sysfs,
     vendor::VendorPath,
@@ -46,6 +47,8 @@ pub(crate) struct ContextInner {
     pub(crate) pids: KVec<(i32, u32)>,
     /// Vendor GPU ids the container was shown (and may attach).
     pub(crate) visible: VisibleIds,
+    /// RM objects and the memory behind them.
+    pub(crate) objects: ObjectTable,
 }
 
 /// One container's share of the GPU.
@@ -58,6 +61,8 @@ pub(crate) struct Context {
     pub(crate) inner: Mutex<ContextInner>,
     /// Set when destroyed: opens fail and calls on open files get `ENODEV`.
     dead: Atomic<u32>,
+    /// Source of the ids of the context's proxy files.
+    next_file: Atomic<u64>,
     /// Set when a vendor file escaped fd translation: opens are refused
     /// until the context is destroyed.
     compromised: Atomic<u32>,
@@ -68,6 +73,11 @@ impl Context {
     /// Whether the context was destroyed.
     pub(crate) fn is_dead(&self) -> bool {
         self.dead.load(Relaxed) != 0
+    }
+
+    /// A new id for a proxy file of this context.
+    pub(crate) fn next_file_id(&self) -> u64 {
+        self.next_file.fetch_add(1, Relaxed)
     }
 
     /// Whether a vendor file escaped (see [`crate::proxy`]'s fd translation).
@@ -144,8 +154,9 @@ pub(crate) fn create(spec: &crate::fgcore::mgmt::CreateSpec<'_>, ctx_group: &'st
             name: CString::try_from_fmt(fmt!("{}", spec.name))?,
             gpus: spec.gpus,
             paths: VendorPaths { ctl, gpus: gpu_paths, uvm },
-            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY }, "Context::inner"),
+            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY, objects: ObjectTable::new() }, "Context::inner"),
             dead: Atomic::new(0),
+            next_file: Atomic::new(1),
             compromised: Atomic::new(0),
             open_files: Atomic::new(0),
         }),

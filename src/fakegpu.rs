@@ -19,6 +19,7 @@ pub(crate) mod fgcore;
 mod context;
 mod mgmt;
 mod miscdev;
+mod objects;
 mod proxy;
 mod selftest;
 mod sysfs;

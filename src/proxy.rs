@@ -14,7 +14,7 @@ use crate::{
     fgcore::visibility::{attach_allowed, filter_card_info},
     fgcore::nvabi::{
         self,
-        decode::{AllocParams, Body, CallClass, Decoded, FdField, FdRole, FileKind, NestedRef},
+        decode::{AllocParams, Body, CallClass, Decoded, FdField, FdRole, FileKind, HeapAlloc, NestedRef},
         status::{NV_ERR_INVALID_ARGUMENT, NV_ERR_NO_MEMORY, NV_OK},
     },
     vendor::VendorFile,
@@ -25,9 +25,8 @@ use kernel::{
         file::{flags::O_CLOEXEC, FileDescriptorReservation},
         File, LocalFile,
     },
-    new_mutex,
     prelude::*,
-    sync::{aref::ARef, atomic::Relaxed, Arc, Mutex},
+    sync::{aref::ARef, atomic::Relaxed, Arc},
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -69,16 +68,6 @@ pub(crate) struct Node {
     pub(crate) kind: NodeKind,
 }
 
-/// An RM object made through this file, tracked for frees.
-#[derive(Clone, Copy)]
-struct Obj {
-    client: u32,
-    handle: u32,
-    parent: u32,
-    /// Bytes charged for it (0 for objects that hold no memory).
-    bytes: u64,
-}
-
 /// One open proxy file.
 #[pin_data]
 pub(crate) struct ProxyFile {
@@ -88,9 +77,8 @@ pub(crate) struct ProxyFile {
     tgid: i32,
     /// Whether the vendor driver's ABI is in the supported table.
     abi_ok: bool,
-    /// Objects allocated through this file.
-    #[pin]
-    objects: Mutex<KVec<Obj>>,
+    /// Identifies the file in the context's object table.
+    id: u64,
 }
 
 impl ProxyFile {
@@ -128,7 +116,7 @@ impl ProxyFile {
                 vendor,
                 tgid,
                 abi_ok,
-                objects <- new_mutex!(KVec::new(), "ProxyFile::objects"),
+                id: ctx.next_file_id(),
             }),
             GFP_KERNEL,
         )?;
@@ -146,8 +134,8 @@ impl ProxyFile {
     /// The last reference to the file went: the vendor frees what its
     /// clients held, so every byte charged through it is returned.
     pub(crate) fn release(self: Arc<Self>) {
-        let bytes: u64 = self.objects.lock().iter().map(|o| o.bytes).sum();
         let mut inner = self.ctx.inner.lock();
+        let bytes = inner.objects.close_file(self.id);
         if inner.ledger.uncharge(bytes).is_err() {
             pr_err!("context {}: ledger underflow on close\n", self.ctx.name.to_str().unwrap_or("?"));
         }
@@ -228,6 +216,17 @@ impl ProxyFile {
             CallClass::AllocMemoryObject { .. } => self.alloc_memory(d, cmd, arg, params),
             CallClass::AllocObject { .. } => self.alloc_object(d, cmd, arg, params),
             CallClass::Free { h_client, h_object } => self.free(cmd, arg, d, params, h_client, h_object),
+            CallClass::HeapFree { h_client, h_memory } => self.free(cmd, arg, d, params, h_client, h_memory),
+            CallClass::HeapAlloc(h) => match d.body {
+                Body::VidHeap(v) => self.heap_alloc(d, h, v.h_client, v.h_parent, cmd, arg, params),
+                _ => self.refuse(d, cmd, arg, params),
+            },
+            _ if matches!(d.body, Body::Dup { .. }) => match d.body {
+                Body::Dup { h_client, h_parent, h_client_src, h_object_src, .. } => {
+                    self.dup(d, cmd, arg, h_client, h_parent, (h_client_src, h_object_src))
+                }
+                _ => self.vendor.ioctl(cmd, arg),
+            },
             CallClass::MemoryInfo => self.memory_info(d, cmd, arg, params),
             _ => self.vendor.ioctl(cmd, arg),
         }
@@ -365,13 +364,54 @@ impl ProxyFile {
             }
             _ => None,
         };
+        let mut inner = self.ctx.inner.lock();
         match outcome {
             Some((handle, actual)) => {
-                self.ctx.inner.lock().ledger.settle(requested, actual);
-                self.track(Obj { client: a.h_client, handle, parent: a.h_parent, bytes: actual })?;
+                inner.ledger.settle(requested, actual);
+                if actual > 0 {
+                    if inner.objects.add_memory(self.id, a.h_client, handle, a.h_parent, actual).is_err() {
+                        pr_err!("context {}: out of memory tracking an allocation\n", self.ctx_name());
+                    }
+                } else {
+                    let _ = inner.objects.add_object(self.id, a.h_client, handle, a.h_parent);
+                }
             }
             None => {
-                let _ = self.ctx.inner.lock().ledger.uncharge(requested);
+                let _ = inner.ledger.uncharge(requested);
+            }
+        }
+        ret
+    }
+
+    /// VID_HEAP_CONTROL allocation (the legacy heap interface): the size is
+    /// in the outer block; charged like RM_ALLOC of video memory.
+    fn heap_alloc(&self, d: &Decoded, h: HeapAlloc, h_client: u32, h_parent: u32, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
+        let requested = if h.class == NV01_MEMORY_LOCAL_USER { h.size } else { 0 };
+        if requested > 0 && self.ctx.inner.lock().ledger.charge(requested).is_err() {
+            if d.write_status(params, NV_ERR_NO_MEMORY) {
+                write_user(arg, params)?;
+                return Ok(0);
+            }
+            return Err(ENOMEM);
+        }
+        let ret = self.vendor.ioctl(cmd, arg);
+        let outcome = match (&ret, read_back(arg, params.len())) {
+            (Ok(_), Ok(outer)) if status_of(d, &outer) == Some(NV_OK) => {
+                let actual = if requested > 0 { rd_u64(&outer, h.size_offset).unwrap_or(requested) } else { 0 };
+                rd_u32(&outer, h.h_memory_offset).map(|handle| (handle, actual))
+            }
+            _ => None,
+        };
+        let mut inner = self.ctx.inner.lock();
+        match outcome {
+            Some((handle, actual)) => {
+                inner.ledger.settle(requested, actual);
+                if inner.objects.add_memory(self.id, h_client, handle, h_parent, actual).is_err() {
+                    pr_err!("context {}: out of memory tracking an allocation\n", self.ctx_name());
+                }
+            }
+            None => {
+                let _ = inner.ledger.uncharge(requested);
             }
         }
         ret
@@ -386,55 +426,40 @@ impl ProxyFile {
             if status_of(d, &outer) == Some(NV_OK) {
                 if let Some(handle) = nvabi::decode::alloc_result_handle(&outer) {
                     // A client is its own root: the RM returns its handle.
-                    let parent = if a.class == 0x41 { handle } else { a.h_parent };
-                    let client = if a.class == 0x41 { handle } else { a.h_client };
-                    self.track(Obj { client, handle, parent, bytes: 0 })?;
+                    let is_client = a.class == NV01_ROOT_CLIENT;
+                    let (client, parent) = if is_client { (handle, handle) } else { (a.h_client, a.h_parent) };
+                    self.ctx.inner.lock().objects.add_object(self.id, client, handle, parent)?;
                 }
             }
         }
         Ok(ret)
     }
 
-    fn track(&self, o: Obj) -> Result {
-        self.objects.lock().push(o, GFP_KERNEL)?;
-        Ok(())
+    /// RM_DUP_OBJECT: a new handle to an existing object; duplicated memory
+    /// stays charged until its last handle goes.
+    fn dup(&self, d: &Decoded, cmd: u32, arg: usize, client: u32, parent: u32, src: (u32, u32)) -> Result<isize> {
+        let ret = self.vendor.ioctl(cmd, arg)?;
+        let outer = read_back(arg, d.size)?;
+        if status_of(d, &outer) == Some(NV_OK) {
+            if let Some(handle) = rd_u32(&outer, NVOS55_H_OBJECT) {
+                self.ctx.inner.lock().objects.add_dup(self.id, client, handle, parent, src)?;
+            }
+        }
+        Ok(ret)
     }
 
-    /// RM_FREE: forward; if the vendor freed, uncharge the object and every
-    /// object below it (the RM frees subtrees; a client frees all).
+    /// RM_FREE (and VID_HEAP FREE): forward; if the vendor freed, drop the
+    /// object and its subtree, and uncharge memory no handle refers to.
     fn free(&self, cmd: u32, arg: usize, d: &Decoded, _params: &mut [u8], client: u32, object: u32) -> Result<isize> {
         let ret = self.vendor.ioctl(cmd, arg)?;
         let outer = read_back(arg, d.size)?;
         if status_of(d, &outer) != Some(NV_OK) {
             return Ok(ret);
         }
-        let mut freed: u64 = 0;
-        {
-            let mut objs = self.objects.lock();
-            // Mark the subtree: repeat until no object's parent is marked.
-            let mut doomed = KVec::<u32>::new();
-            doomed.push(object, GFP_KERNEL)?;
-            loop {
-                let before = doomed.len();
-                for o in objs.iter() {
-                    if o.client == client && doomed.contains(&o.parent) && !doomed.contains(&o.handle) {
-                        doomed.push(o.handle, GFP_KERNEL)?;
-                    }
-                }
-                if doomed.len() == before {
-                    break;
-                }
-            }
-            objs.retain(|o| {
-                let gone = o.client == client && (object == client || doomed.contains(&o.handle));
-                if gone {
-                    freed += o.bytes;
-                }
-                !gone
-            });
-        }
-        if freed > 0 && self.ctx.inner.lock().ledger.uncharge(freed).is_err() {
-            pr_err!("context {}: ledger underflow on free\n", self.ctx.name.to_str().unwrap_or("?"));
+        let mut inner = self.ctx.inner.lock();
+        let freed = inner.objects.free(client, object)?;
+        if inner.ledger.uncharge(freed).is_err() {
+            pr_err!("context {}: ledger underflow on free\n", self.ctx_name());
         }
         Ok(ret)
     }
@@ -505,10 +530,24 @@ impl ProxyFile {
     }
 }
 
+/// Offset of `hObject` (IN/OUT) in NVOS55.
+const NVOS55_H_OBJECT: usize = 8;
+/// `NV01_ROOT_CLIENT`, the class every client is allocated as.
+const NV01_ROOT_CLIENT: u32 = 0x41;
+/// `NV01_MEMORY_LOCAL_USER`: video memory.
+const NV01_MEMORY_LOCAL_USER: u32 = 0x40;
+
+fn rd_u32(b: &[u8], off: usize) -> Option<u32> {
+    let s = b.get(off..off.checked_add(4)?)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn rd_u64(b: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from(rd_u32(b, off)?) | (u64::from(rd_u32(b, off.checked_add(4)?)?) << 32))
+}
+
 fn status_of(d: &Decoded, outer: &[u8]) -> Option<u32> {
-    let off = d.status_offset()?;
-    let b = outer.get(off..off + 4)?;
-    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    rd_u32(outer, d.status_offset()?)
 }
 
 fn read_user(addr: usize, buf: &mut [u8]) -> Result {

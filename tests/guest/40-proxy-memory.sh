@@ -21,8 +21,8 @@ in_container() {
         [ -e /dev/nvidia1 ] && mount --bind /dev/null /dev/nvidia1
         exec "$@"' sh "$c" "$@"
 }
-wait_for() {   # wait_for CMD-THAT-SUCCEEDS (10 s)
-    i=0; while ! eval "$1"; do i=$((i+1)); [ $i -lt 100 ] || fail "timed out: $1"; sleep 0.1; done
+wait_for() {   # wait_for CMD-THAT-SUCCEEDS (30 s)
+    i=0; while ! eval "$1"; do i=$((i+1)); [ $i -lt 300 ] || fail "timed out: $1 (m1 used $(used m1 2>/dev/null), nvsim gpu0 $(heap_used 0), base $base0)"; sleep 0.1; done
 }
 
 base0=$(heap_used 0); base1=$(heap_used 1)

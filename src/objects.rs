@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The RM objects a context's containers made, and the GPU memory behind
+//! them, so that every way memory goes away uncharges exactly what the
+//! vendor freed: a free of the object, a free of an ancestor (the RM frees
+//! subtrees; freeing a client frees all of it), the close of the file that
+//! owns the client (or its process's death), and duplicates: memory
+//! duplicated into another client (RM_DUP_OBJECT) lives until its last
+//! handle is freed, so the charge stays until then.
+//!
+//! The table is per context, under the context's lock, together with the
+//! ledger it feeds.
+
+use kernel::prelude::*;
+
+/// One object: a handle in a client, made through a file of the context.
+#[derive(Clone, Copy)]
+struct Obj {
+    /// The proxy file it was made through.
+    file: u64,
+    client: u32,
+    handle: u32,
+    parent: u32,
+    /// The memory allocation it refers to (0: none).
+    alloc: u64,
+}
+
+/// GPU memory charged to the context, referred to by one or more objects.
+#[derive(Clone, Copy)]
+struct Alloc {
+    id: u64,
+    bytes: u64,
+}
+
+/// Objects and allocations of one context.
+pub(crate) struct ObjectTable {
+    objs: KVec<Obj>,
+    allocs: KVec<Alloc>,
+    next_alloc: u64,
+}
+
+impl ObjectTable {
+    /// An empty table.
+    pub(crate) const fn new() -> Self {
+        Self { objs: KVec::new(), allocs: KVec::new(), next_alloc: 1 }
+    }
+
+    /// Records an object that holds no memory of its own (a client is its
+    /// own parent).
+    pub(crate) fn add_object(&mut self, file: u64, client: u32, handle: u32, parent: u32) -> Result {
+        self.objs.push(Obj { file, client, handle, parent, alloc: 0 }, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Records a memory object of `bytes` (already charged to the ledger).
+    pub(crate) fn add_memory(&mut self, file: u64, client: u32, handle: u32, parent: u32, bytes: u64) -> Result {
+        let id = self.next_alloc;
+        self.allocs.push(Alloc { id, bytes }, GFP_KERNEL)?;
+        if let Err(e) = self.objs.push(Obj { file, client, handle, parent, alloc: id }, GFP_KERNEL) {
+            self.allocs.pop();
+            return Err(e.into());
+        }
+        self.next_alloc += 1;
+        Ok(())
+    }
+
+    /// Records a duplicate of `(src_client, src_handle)`: it refers to the
+    /// same memory, if any.
+    pub(crate) fn add_dup(&mut self, file: u64, client: u32, handle: u32, parent: u32, src: (u32, u32)) -> Result {
+        let alloc = self.objs.iter().find(|o| (o.client, o.handle) == src).map_or(0, |o| o.alloc);
+        self.objs.push(Obj { file, client, handle, parent, alloc }, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// The RM freed `handle` of `client` (all of the client if `handle` is
+    /// the client): drops the subtree; returns the bytes no object refers
+    /// to any more.
+    pub(crate) fn free(&mut self, client: u32, handle: u32) -> Result<u64> {
+        let mut doomed = KVec::<u32>::new();
+        doomed.push(handle, GFP_KERNEL)?;
+        if handle != client {
+            loop {
+                let before = doomed.len();
+                for o in self.objs.iter() {
+                    if o.client == client && doomed.contains(&o.parent) && !doomed.contains(&o.handle) {
+                        doomed.push(o.handle, GFP_KERNEL)?;
+                    }
+                }
+                if doomed.len() == before {
+                    break;
+                }
+            }
+        }
+        self.objs.retain(|o| !(o.client == client && (handle == client || doomed.contains(&o.handle))));
+        Ok(self.collect())
+    }
+
+    /// The file closed: the vendor freed every client it owned (the clients
+    /// made through it) with all their objects. Returns the bytes no object
+    /// refers to any more.
+    pub(crate) fn close_file(&mut self, file: u64) -> u64 {
+        // Mark the file's clients, then drop every object of a marked client
+        // (without allocating: this runs on release, which cannot fail).
+        const DOOMED: u64 = u64::MAX;
+        for o in self.objs.iter_mut() {
+            if o.file == file && o.handle == o.client {
+                o.file = DOOMED;
+            }
+        }
+        let mut i = 0;
+        while i < self.objs.len() {
+            let o = self.objs[i];
+            let doomed = o.file != DOOMED
+                && self.objs.iter().any(|c| c.file == DOOMED && c.client == o.client && c.handle == o.client);
+            if doomed {
+                let _ = self.objs.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.objs.retain(|o| o.file != DOOMED);
+        self.collect()
+    }
+
+    /// Drops allocations no object refers to; returns their bytes.
+    fn collect(&mut self) -> u64 {
+        let mut freed = 0u64;
+        let objs = &self.objs;
+        self.allocs.retain(|a| {
+            let live = objs.iter().any(|o| o.alloc == a.id);
+            if !live {
+                freed = freed.saturating_add(a.bytes);
+            }
+            live
+        });
+        freed
+    }
+}
