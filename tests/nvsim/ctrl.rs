@@ -4,7 +4,8 @@
 //!
 //! Rules as in resserv: the control must exist for the object's class
 //! (else `NV_ERR_NOT_SUPPORTED`), a control with a fixed parameter size
-//! needs exactly that `paramsSize` (else `NV_ERR_INVALID_PARAM_STRUCT`),
+//! needs exactly that `paramsSize` (else `NV_ERR_INVALID_ARGUMENT`, as
+//! measured), an unknown object is `NV_ERR_OBJECT_NOT_FOUND`,
 //! and controls that need the NICE access right need root, CAP_SYS_NICE or
 //! a kernel caller (else `NV_ERR_INSUFFICIENT_PERMISSIONS`).
 
@@ -19,10 +20,12 @@ use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 const INVALID_ID: u32 = 0xffff_ffff;
 
 fn fixed<T: Wire>(params: &[u8]) -> core::result::Result<T, u32> {
+    // A `paramsSize` other than the control's: NV_ERR_INVALID_ARGUMENT, as
+    // the H100 with 580.159.04 answered (tests/fidelity).
     if params.len() != T::SIZE {
-        return Err(NV_ERR_INVALID_PARAM_STRUCT);
+        return Err(NV_ERR_INVALID_ARGUMENT);
     }
-    T::read(params).ok_or(NV_ERR_INVALID_PARAM_STRUCT)
+    T::read(params).ok_or(NV_ERR_INVALID_ARGUMENT)
 }
 
 fn put<T: Wire>(v: &T, params: &mut [u8]) -> u32 {
@@ -50,7 +53,7 @@ pub(crate) fn control(rm: &mut RmState, caller: &Caller, h_client: u32, h_object
     } else {
         match rm.client(ci).obj(h_object) {
             Some(o) => (o.class, o.gpu, o.data.clone()),
-            None => return NV_ERR_INVALID_OBJECT_HANDLE,
+            None => return NV_ERR_OBJECT_NOT_FOUND,
         }
     };
     let r = match (class, control_class(cmd)) {

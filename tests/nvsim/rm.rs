@@ -412,8 +412,13 @@ impl RmState {
                 need_parent(is_dev_or_subdev(pclass))?;
                 let mut p = class::NvMemoryAllocationParams::read(params).ok_or(NV_ERR_INVALID_ARGUMENT)?;
                 let vid = class == NV01_MEMORY_LOCAL_USER;
+                // Order as measured on the H100 (tests/fidelity): a zero
+                // size first, then a zero owner, then everything else.
                 if p.size == 0 {
                     return Err(NV_ERR_INVALID_ARGUMENT);
+                }
+                if p.owner == 0 {
+                    return Err(NV_ERR_INVALID_OWNER);
                 }
                 if vid && (p.flags & NVOS32_ALLOC_FLAGS_VIRTUAL != 0 || attr_location(p.attr) == NVOS32_ATTR_LOCATION_PCI) {
                     return Err(NV_ERR_INVALID_ARGUMENT);
@@ -449,7 +454,11 @@ impl RmState {
             }
             KEPLER_CHANNEL_GROUP_A => {
                 need_parent(pclass == NV01_DEVICE_0)?;
-                class::NvChannelGroupAllocationParameters::read(params).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+                let p = class::NvChannelGroupAllocationParameters::read(params).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+                // NV2080_ENGINE_TYPE_NULL is refused (H100: NV_ERR_INVALID_ARGUMENT).
+                if p.engine_type == 0 {
+                    return Err(NV_ERR_INVALID_ARGUMENT);
+                }
                 let gpu = self.gpu(pgpu).ok_or(NV_ERR_INVALID_DEVICE)?.clone();
                 let id = gpu
                     .engine
@@ -513,6 +522,9 @@ impl RmState {
 
     /// RM_FREE / NV01_FREE: frees `h_old` and its subtree, or the client.
     pub(crate) fn free(&mut self, caller: &Caller, h_root: u32, h_old: u32, out: &mut Freed) -> u32 {
+        if self.client_index(h_root).is_none() {
+            return NV_ERR_INVALID_OBJECT_HANDLE;
+        }
         let ci = match self.client_for(caller, h_root) {
             Ok(i) => i,
             Err(s) => return s,

@@ -58,13 +58,10 @@ pub(crate) fn ioctl(nv: &NvFile, cmd: u32, arg: usize) -> Result<isize> {
     match cmd {
         UVM_INITIALIZE => {
             let mut p = UvmInitializeParams::read(&buf).ok_or(EINVAL)?;
+            // A second INITIALIZE of the same file succeeds (H100).
             p.rm_status = nv.with_uvm(|s| {
-                if s.initialized {
-                    NV_ERR_ILLEGAL_ACTION
-                } else {
-                    s.initialized = true;
-                    NV_OK
-                }
+                s.initialized = true;
+                NV_OK
             });
             p.write(&mut buf);
         }

@@ -495,7 +495,16 @@ pub struct Session {
     pub gpu: u32,
     /// Directory of the nodes (`/dev`).
     pub dir: String,
+    /// `/dev/nvidia<gpu>`, held open as CUDA does (opening it brings the
+    /// GPU up on the real driver, which a device allocation needs).
+    _gpu_file: Gpu,
 }
+
+/// `owner` of memory allocations: the driver refuses 0 (`NV_ERR_INVALID_OWNER`).
+pub const OWNER: u32 = 0x6e76_726d;
+/// `NV2080_ENGINE_TYPE_GRAPHICS` (GR0), the engine of compute channel groups;
+/// the driver refuses `NV2080_ENGINE_TYPE_NULL`.
+pub const ENGINE_TYPE_GRAPHICS: u32 = 1;
 
 /// The version nvrm asks for (that of the H100 host nvsim imitates).
 pub const VERSION: &str = "580.159.04";
@@ -504,6 +513,7 @@ impl Session {
     /// Opens `<dir>/nvidiactl`, checks the version (falling back to the
     /// driver's own), and allocates client, device `gpu` and its subdevice.
     pub fn open(dir: &str, gpu: u32) -> Result<Session> {
+        let gpu_file = Gpu::open(&format!("{dir}/nvidia{gpu}"))?;
         let ctl = Ctl::open(&format!("{dir}/nvidiactl"))?;
         if let Err((_, theirs)) = ctl.check_version(VERSION) {
             ctl.check_version(&theirs).map_err(|(e, _)| e)?;
@@ -514,7 +524,7 @@ impl Session {
         let device = ctl.alloc(client, client, class::NV01_DEVICE_0, Some(&mut dp))?;
         let mut sp = class::Nv2080AllocParameters::ZERO;
         let subdevice = ctl.alloc(client, device, class::NV20_SUBDEVICE_0, Some(&mut sp))?;
-        Ok(Session { ctl, client, device, subdevice, gpu, dir: dir.to_string() })
+        Ok(Session { ctl, client, device, subdevice, gpu, dir: dir.to_string(), _gpu_file: gpu_file })
     }
 
     /// FB_GET_INFO_V2 for RAM_SIZE, HEAP_SIZE and HEAP_FREE.
@@ -567,6 +577,7 @@ impl Session {
     /// (handle, size the driver allocated).
     pub fn alloc_vidmem(&self, size: u64) -> Result<(u32, u64)> {
         let mut p = class::NvMemoryAllocationParams::ZERO;
+        p.owner = OWNER;
         p.size = size;
         p.numa_node = -1;
         let h = self.ctl.alloc(self.client, self.device, class::NV01_MEMORY_LOCAL_USER, Some(&mut p))?;
@@ -595,6 +606,7 @@ impl Session {
     /// Allocates a channel group under the device.
     pub fn alloc_tsg(&self) -> Result<u32> {
         let mut p = class::NvChannelGroupAllocationParameters::ZERO;
+        p.engine_type = ENGINE_TYPE_GRAPHICS;
         self.ctl.alloc(self.client, self.device, class::KEPLER_CHANNEL_GROUP_A, Some(&mut p))
     }
 
