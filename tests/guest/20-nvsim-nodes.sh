@@ -16,6 +16,9 @@ grep -q '^195 nvidiactl$' /proc/devices || fail "no 195 nvidiactl"
 assert_eq "$(head -1 /sys/kernel/debug/nvsim/gpu0/heap)" "total_bytes 17179869184" "gpu0 heap"
 grep -q 'h100-580.159.04' /sys/kernel/debug/nvsim/profile || fail "profile"
 dmesg | grep -q 'nvsim 580.159.04 loaded: 2 GPU' || fail "no load line"
+# The exported kernel RM API (nvidia_get_rm_ops) passed its load-time self-test.
+dmesg | grep -q 'nvsim: kernel RM API self-test passed' || fail "kernel RM API self-test"
+grep -q ' nvidia_get_rm_ops' /proc/kallsyms || fail "nvidia_get_rm_ops not exported"
 # Unload refused while a node is open (fops.owner pins the module).
 rmmod fakegpu 2>/dev/null
 exec 3</dev/nvidiactl

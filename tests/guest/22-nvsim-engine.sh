@@ -14,6 +14,10 @@ cat /tmp/b0
 done0=$(sed -n 's/^submitted [0-9]* completed //p' /tmp/b0)
 [ "$done0" -gt 100 ] || fail "engine ran too little alone: $done0 entries"
 
+# Work is seen only through the doorbell: GPPut advanced without a ring runs nothing.
+nvrm burn --gpu 1 --busy-us 100 --for 0.5 --no-doorbell >/tmp/bn || fail "burn --no-doorbell"
+grep -q '^submitted 8 completed 0$' /tmp/bn || { cat /tmp/bn; fail "work ran without a doorbell"; }
+
 share() {   # share SLICE_A SLICE_B BURN_ARGS... -> prints "a b" engine µs over a common window
     sa=$1; sb=$2; shift 2
     nvrm burn --gpu 0 --timeslice-us $sa --for 6 "$@" >/tmp/ba & pa=$!

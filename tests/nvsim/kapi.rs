@@ -224,3 +224,120 @@ unsafe extern "C" fn op(_sp: *mut c_void, cmd: *mut c_void) {
     }
     ops.write(block);
 }
+
+/// Exercises the exported API as a client module would (at load time):
+/// the version handshake, a kernel client with device, subdevice, video
+/// memory, a control, a channel group with SET_TIMESLICE, a dup of the
+/// memory into a second kernel client, and frees. Returns the first failure.
+pub(crate) fn self_test() -> core::result::Result<(), &'static str> {
+    use crate::fgcore::nvabi::{class::*, ctrl::*};
+    // SAFETY: all-zero is a valid `RmOps` (null pointers, no callbacks).
+    let mut ops: RmOps = unsafe { core::mem::zeroed() };
+    ops.version_string = c"1.0".as_char_ptr();
+    // SAFETY: `ops` is writable and its version string NUL-terminated.
+    if unsafe { nvsim_rust_get_rm_ops(&mut ops) } != NV_ERR_GENERIC || ops.version_string != VERSION_C.as_char_ptr() {
+        return Err("version mismatch not reported");
+    }
+    // SAFETY: as above; now with the driver's own string.
+    if unsafe { nvsim_rust_get_rm_ops(&mut ops) } != NV_OK {
+        return Err("handshake");
+    }
+    let opf = ops.op.ok_or("no op")?;
+    let call = |op: u32, params: &[u8]| -> KVec<u8> {
+        let mut b = KVec::from_elem(0u8, NvKernelRmapiOps::SIZE, GFP_KERNEL).unwrap_or_default();
+        if b.len() == NvKernelRmapiOps::SIZE {
+            b[..4].copy_from_slice(&op.to_le_bytes());
+            b[8..8 + params.len()].copy_from_slice(params);
+            // SAFETY: `b` is a 72-byte `nvidia_kernel_rmapi_ops_t` whose
+            // parameter pointers (set by the callers below) point at live
+            // kernel buffers of the sizes the op reads.
+            unsafe { opf(core::ptr::null_mut(), b.as_mut_ptr().cast()) };
+        }
+        b
+    };
+    let alloc = |root: u32, parent: u32, class: u32, params: &mut [u8]| -> core::result::Result<u32, u32> {
+        let mut p = Nvos64::ZERO;
+        (p.h_root, p.h_object_parent, p.h_class) = (root, parent, class);
+        p.p_alloc_parms = if params.is_empty() { 0 } else { params.as_mut_ptr() as usize as u64 };
+        p.params_size = params.len() as u32;
+        let mut b = [0u8; 48];
+        p.write(&mut b);
+        let out = Nvos64::read(&call(NV04_ALLOC, &b)[8..]).ok_or(NV_ERR_GENERIC)?;
+        if out.status == NV_OK { Ok(out.h_object_new) } else { Err(out.status) }
+    };
+    let control = |client: u32, obj: u32, cmd: u32, params: &mut [u8]| -> u32 {
+        let mut p = Nvos54::ZERO;
+        (p.h_client, p.h_object, p.cmd) = (client, obj, cmd);
+        p.params = params.as_mut_ptr() as usize as u64;
+        p.params_size = params.len() as u32;
+        let mut b = [0u8; 32];
+        p.write(&mut b);
+        Nvos54::read(&call(NV04_CONTROL, &b)[8..]).map_or(NV_ERR_GENERIC, |o| o.status)
+    };
+    let free = |client: u32, obj: u32| -> u32 {
+        let mut b = [0u8; 16];
+        Nvos00 { h_root: client, h_object_parent: 0, h_object_old: obj, status: 0 }.write(&mut b);
+        Nvos00::read(&call(NV01_FREE, &b)[8..]).map_or(NV_ERR_GENERIC, |o| o.status)
+    };
+    let used0 = RM.lock().gpu(0).map(|g| g.heap_used()).ok_or("no gpu")?;
+    let mut h = [0u8; 4];
+    let c1 = alloc(0, 0, NV01_ROOT_CLIENT, &mut h).map_err(|_| "client")?;
+    let c2 = alloc(0, 0, NV01_ROOT_CLIENT, &mut h).map_err(|_| "client 2")?;
+    let mut dp = [0u8; 56];
+    let d1 = alloc(c1, c1, NV01_DEVICE_0, &mut dp).map_err(|_| "device")?;
+    let d2 = alloc(c2, c2, NV01_DEVICE_0, &mut dp).map_err(|_| "device 2")?;
+    let mut sp = [0u8; 4];
+    let s1 = alloc(c1, d1, NV20_SUBDEVICE_0, &mut sp).map_err(|_| "subdevice")?;
+    let mut mp = [0u8; 128];
+    let mut m = NvMemoryAllocationParams::ZERO;
+    (m.owner, m.size) = (1, 1 << 20);
+    m.write(&mut mp);
+    let mem = alloc(c1, d1, NV01_MEMORY_LOCAL_USER, &mut mp).map_err(|_| "vidmem")?;
+    let mut fb = [0u8; 1028];
+    let mut q = Nv2080CtrlFbGetInfoV2Params::ZERO;
+    q.fb_info_list_size = 1;
+    q.fb_info_list[0].index = NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE;
+    q.write(&mut fb);
+    if control(c1, s1, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut fb) != NV_OK {
+        return Err("FB_GET_INFO_V2");
+    }
+    let mut tp = [0u8; 20];
+    tp[12] = 1; // engineType GR0
+    let tsg = alloc(c1, d1, KEPLER_CHANNEL_GROUP_A, &mut tp).map_err(|_| "tsg")?;
+    let mut ts = 4000u64.to_le_bytes();
+    if control(c1, tsg, NVA06C_CTRL_CMD_SET_TIMESLICE, &mut ts) != NV_OK {
+        return Err("SET_TIMESLICE");
+    }
+    // Dup the memory and the TSG into the second client (kernel privilege).
+    let mut b = [0u8; 28];
+    Nvos55 { h_client: c2, h_parent: d2, h_object: 0, h_client_src: c1, h_object_src: mem, flags: 0, status: 0 }.write(&mut b);
+    let dup = Nvos55::read(&call(NV04_DUP_OBJECT, &b)[8..]).ok_or("dup")?;
+    if dup.status != NV_OK {
+        return Err("dup memory");
+    }
+    Nvos55 { h_client: c2, h_parent: d2, h_object: 0, h_client_src: c1, h_object_src: tsg, flags: 0, status: 0 }.write(&mut b);
+    let tdup = Nvos55::read(&call(NV04_DUP_OBJECT, &b)[8..]).ok_or("dup")?;
+    let mut ts = [0u8; 8];
+    if tdup.status != NV_OK || control(c2, tdup.h_object, NVA06C_CTRL_CMD_GET_TIMESLICE, &mut ts) != NV_OK {
+        return Err("dup tsg");
+    }
+    if u64::from_le_bytes(ts) != 4000 {
+        return Err("dup shares the TSG");
+    }
+    if free(c1, c1) != NV_OK {
+        return Err("free client");
+    }
+    // The dup keeps the memory charged until it goes.
+    let used1 = RM.lock().gpu(0).map(|g| g.heap_used()).ok_or("no gpu")?;
+    if used1 != used0 + (1 << 20) {
+        return Err("dup keeps memory");
+    }
+    if free(c2, c2) != NV_OK {
+        return Err("free client 2");
+    }
+    let used2 = RM.lock().gpu(0).map(|g| g.heap_used()).ok_or("no gpu")?;
+    if used2 != used0 {
+        return Err("heap back");
+    }
+    Ok(())
+}

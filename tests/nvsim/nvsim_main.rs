@@ -91,6 +91,13 @@ impl kernel::Module for NvSim {
             shared.push(g.clone(), GFP_KERNEL)?;
         }
         rm::RM.lock().set_gpus(shared);
+        match kapi::self_test() {
+            Ok(()) => pr_info!("kernel RM API self-test passed\n"),
+            Err(what) => {
+                pr_err!("kernel RM API self-test failed: {what}\n");
+                return Err(EINVAL);
+            }
+        }
         let dbg = debugfs::DebugFs::new(&gpus)?;
         let nodes = chrdev::Nodes::register(module, n)?;
         pr_info!("nvsim {NV_VERSION_STRING} loaded: {n} GPU(s) x {} MiB, profile {}\n", vram >> 20, prof.name);

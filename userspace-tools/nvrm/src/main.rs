@@ -3,7 +3,7 @@
 //! ```text
 //! nvrm [--dev DIR] info [-o json]
 //! nvrm [--dev DIR] alloc SIZE... [--gpu N] [--hold SECS]
-//! nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [-o json]
+//! nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [--no-doorbell] [-o json]
 //! nvrm [--dev DIR] stress [--threads N] [--iters N] [--gpu N]
 //! nvrm script FILE|-          (see `script.rs`)
 //! ```
@@ -156,6 +156,8 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
     let secs: f64 = a.opt("--for").ok_or("--for is required")?.parse()?;
     let slice: Option<u64> = a.opt("--timeslice-us").map(|s| s.parse()).transpose()?;
     let sync = a.flag("--sync");
+    // Write entries and GPPut but never ring: the engine must not see them.
+    let no_ring = a.flag("--no-doorbell");
     let depth: u32 = if sync { 1 } else { a.opt("--depth").map(|s| s.parse()).transpose()?.unwrap_or(8) };
     let json = json_mode(a);
     let s = Session::open(dir, gpu)?;
@@ -178,7 +180,9 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
             let n = depth - pending;
             let entries: Vec<Entry> = (0..n).map(|_| Entry::Busy(busy)).collect();
             ch.push(&entries);
-            ch.ring();
+            if !no_ring {
+                ch.ring();
+            }
             submitted += u64::from(n);
         } else {
             std::thread::sleep(Duration::from_micros(u64::from(busy.clamp(50, 2000)) / 2));
