@@ -14,6 +14,12 @@ load_modules() {
 
 unload_modules() {
     ok=0
+    # Contexts a failed test left behind would hold the module.
+    for c in /sys/kernel/fakegpu/contexts/*; do
+        [ -d "$c" ] || continue
+        echo "note: destroying leftover context ${c##*/}"
+        echo "${c##*/}" >/sys/kernel/fakegpu/destroy || ok=1
+    done
     for m in fakegpu nvsim; do
         grep -q "^$m " /proc/modules || continue
         rmmod $m || { echo "FAIL: rmmod $m"; ok=1; }

@@ -66,7 +66,7 @@ echo 1G >$F/contexts/m1/mem_limit_bytes
 in_container m1 nvrm alloc 700Mi >/dev/null || fail "alloc after raising"
 
 # kill -9 returns every byte.
-kill -9 $holder; wait $holder 2>/dev/null
+kill -9 $holder; wait $holder 2>/dev/null || true   # 137: killed, as intended
 wait_for '[ "$(used m1)" = 0 ]'
 assert_eq "$(heap_used 0)" "$base0" "nvsim heap after kill -9"
 
@@ -76,7 +76,7 @@ holder=$!
 wait_for '[ "$(used m2)" = "$((100*MiB))" ]'
 echo m2 >$F/destroy || fail "destroy m2"
 assert_no_file /dev/fakegpu/m2
-wait $holder 2>/dev/null
+wait $holder 2>/dev/null || true
 wait_for '[ "$(heap_used 1)" = "$base1" ]'
 
 echo m1 >$F/destroy && echo m3 >$F/destroy || fail destroy
