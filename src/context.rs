@@ -114,11 +114,19 @@ kernel::sync::global_lock! {
     pub(crate) unsafe(uninit) static CONTEXTS: Mutex<ContextList> = ContextList { entries: KVec::new(), dir: None };
 }
 
-/// Sets (or, with `None`, removes) the `contexts/` directory.
+/// Sets (or, with `None`, removes) the `contexts/` directory. Removing it
+/// (module unload) also frees the registry's storage: a `static` is never
+/// dropped, so its vector's buffer would otherwise outlive the module.
 pub(crate) fn set_contexts_dir(dir: Option<sysfs::Dir>) {
-    let old = core::mem::replace(&mut CONTEXTS.lock().dir, dir);
+    let mut list = CONTEXTS.lock();
+    let unloading = dir.is_none();
+    let old_dir = core::mem::replace(&mut list.dir, dir);
+    // No context can exist at unload (each holds the module).
+    let old_entries = if unloading { core::mem::take(&mut list.entries) } else { KVec::new() };
+    drop(list);
     // Dropped without the lock held.
-    drop(old);
+    drop(old_entries);
+    drop(old_dir);
 }
 
 fn node_name(ctx: &str, node: fmt::Arguments<'_>) -> Result<CString> {

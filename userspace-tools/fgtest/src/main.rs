@@ -7,6 +7,10 @@
 //!   blocks. It must not crash the kernel; errors are expected. Prints the
 //!   counts of each errno seen.
 //! - `fgtest hold PATH SECS`: opens PATH and keeps it open for SECS.
+//! - `fgtest alloc-race DIR THREADS SIZE HOLD`: one RM session per thread on
+//!   the nodes in DIR; all threads start together and allocate SIZE bytes of
+//!   video memory until refused; prints the number granted, holds everything
+//!   for HOLD seconds, then frees by exiting.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -115,6 +119,46 @@ fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> 
     Ok(())
 }
 
+fn alloc_race(dir: &str, threads: usize, size: u64, hold: u64) -> Result<(), String> {
+    let sessions: Vec<nvrm::Session> = (0..threads)
+        .map(|_| nvrm::Session::open(dir, 0).map_err(|e| format!("session: {e:?}")))
+        .collect::<Result<_, _>>()?;
+    let start = std::sync::Barrier::new(threads);
+    let results: Vec<(u64, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = sessions
+            .iter()
+            .map(|sess| {
+                let start = &start;
+                s.spawn(move || {
+                    start.wait();
+                    let mut granted = 0u64;
+                    loop {
+                        match sess.alloc_vidmem(size) {
+                            Ok(_) => granted += 1,
+                            Err(e) => return (granted, format!("{e:?}")),
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or((0, "panicked".into()))).collect()
+    });
+    let granted: u64 = results.iter().map(|r| r.0).sum();
+    let mut refusals: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, e) in &results {
+        *refusals.entry(e.as_str()).or_default() += 1;
+    }
+    println!("granted={granted} bytes={}", granted * size);
+    for (e, n) in refusals {
+        println!("refusal {n}x: {e}");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    std::thread::sleep(std::time::Duration::from_secs(hold));
+    drop(sessions);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let res = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -125,6 +169,10 @@ fn main() -> ExitCode {
                 _ => Err("ITERS and SEED are numbers".into()),
             }
         }
+        ["alloc-race", dir, threads, size, hold] => match (threads.parse(), size.parse(), hold.parse()) {
+            (Ok(t), Ok(sz), Ok(h)) => alloc_race(dir, t, sz, h),
+            _ => Err("THREADS, SIZE and HOLD are numbers".into()),
+        },
         ["hold", path, secs] => match (open(path), secs.parse::<u64>()) {
             (Some(_fd), Ok(s)) => {
                 std::thread::sleep(std::time::Duration::from_secs(s));
@@ -132,7 +180,7 @@ fn main() -> ExitCode {
             }
             _ => Err(format!("cannot open {path}")),
         },
-        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS".into()),
+        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD".into()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
