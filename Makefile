@@ -5,6 +5,7 @@
 #   make demo       boot the demo VM with the module loaded (interactive shell)
 #   make vm-run SCRIPT=path [ARGS="..."]   run a script inside the test VM
 #   make fuzz       run the core decoder's fuzz target for longer
+#   make bench      the proxy's cost per call (direct vs proxied, on nvsim, in the VM)
 #   make clean      remove build outputs (the cache in ~/.cache/fakegpu stays)
 #
 # KDIR: a Rust-enabled, built kernel tree to build the module against, e.g.
@@ -12,7 +13,7 @@
 # Without KDIR the module is built in the cached Debian 13 build root against
 # the cached test kernel (both made on first use; needs root for debootstrap).
 
-.PHONY: all modules test demo vm-run fuzz clean kernel toolchain guest
+.PHONY: all modules test demo vm-run fuzz bench clean kernel toolchain guest
 
 all: modules
 
@@ -40,6 +41,9 @@ vm-run:
 
 fuzz:
 	@scripts/fuzz $(FUZZ_SECONDS)
+
+bench:
+	@scripts/vm-run tests/bench/proxy.sh $(BENCH_ITERS)
 
 clean:
 	rm -rf build userspace-tools/target src/core/target
