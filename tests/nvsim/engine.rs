@@ -39,6 +39,8 @@ use kernel::{
 const MAX_CHUNK_US: u64 = 500;
 /// Doorbell poll period while idle, µs.
 const IDLE_POLL_US: i64 = 200;
+/// Sleep while idle with no doorbell object on the GPU, µs.
+const IDLE_NO_DOORBELL_US: i64 = 5000;
 /// Channel ids (work-submit tokens) start here.
 const FIRST_CHID: u32 = 1;
 
@@ -452,12 +454,16 @@ pub(crate) fn run(gpu: &Gpu) {
                     g.switches += 1;
                 }
             }
-            p.map(|id| (id, g.last_tsg.replace(id)))
+            p.map(|id| (id, g.last_tsg.replace(id))).ok_or(g.doorbells.is_empty())
         };
-        let Some((tsg, last)) = picked else {
-            fsleep(Delta::from_micros(IDLE_POLL_US));
-            pace.reset();
-            continue;
+        let (tsg, last) = match picked {
+            Ok(x) => x,
+            Err(no_doorbells) => {
+                // With no doorbell mapped nothing can be submitted: poll slowly.
+                fsleep(Delta::from_micros(if no_doorbells { IDLE_NO_DOORBELL_US } else { IDLE_POLL_US }));
+                pace.reset();
+                continue;
+            }
         };
         if last.is_some_and(|l| l != tsg) && gpu.profile.switch_cost_us > 0 {
             pace.advance(u64::from(gpu.profile.switch_cost_us));
