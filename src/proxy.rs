@@ -11,7 +11,7 @@
 
 use crate::{
     context::Context,
-    fgcore::visibility::{attach_allowed, filter_card_info},
+    fgcore::visibility::{attach_allowed, filter_card_info, filter_gpu_ids, VisibleIds},
     fgcore::nvabi::{
         self,
         decode::{AllocParams, Body, CallClass, Decoded, FdField, FdRole, FileKind, HeapAlloc, NestedRef},
@@ -202,6 +202,17 @@ impl ProxyFile {
     fn dispatch(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
         match d.body {
             Body::CardInfo { .. } => return self.card_info(d, cmd, arg),
+            Body::Control(c) if matches!(c.cmd, CMD_GPU_GET_ATTACHED_IDS | CMD_GPU_GET_PROBED_IDS) => {
+                return self.gpu_id_list(d, c.cmd, &c.params, cmd, arg);
+            }
+            Body::Control(c) if matches!(c.cmd, CMD_GPU_GET_ID_INFO | CMD_GPU_GET_ID_INFO_V2) => {
+                // The GPU id is the first field of both parameter blocks.
+                let nested = read_nested(&c.params)?;
+                let visible = rd_u32(&nested, 0).is_some_and(|id| self.ctx.inner.lock().visible.contains(id));
+                if !visible {
+                    return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
+                }
+            }
             Body::AttachGpus { .. } => {
                 let allowed = attach_allowed(params, &self.ctx.inner.lock().visible);
                 if !allowed {
@@ -464,6 +475,38 @@ impl ProxyFile {
         Ok(ret)
     }
 
+    /// GPU_GET_ATTACHED_IDS / GET_PROBED_IDS: only the context's GPUs.
+    fn gpu_id_list(&self, d: &Decoded, ctrl: u32, n: &NestedRef, cmd: u32, arg: usize) -> Result<isize> {
+        let ret = self.vendor.ioctl(cmd, arg)?;
+        let outer = read_back(arg, d.size)?;
+        if status_of(d, &outer) != Some(NV_OK) {
+            return Ok(ret);
+        }
+        let mut list = read_nested(n)?;
+        {
+            let inner = self.ctx.inner.lock();
+            // Both start with `gpuIds[32]`; PROBED_IDS has `excludedGpuIds[32]`
+            // at 128 (none of the context's) and `gpuFlags[32]` at 256.
+            if ctrl == CMD_GPU_GET_PROBED_IDS {
+                filter_gpu_ids(&mut list, 0, 32, Some(256), &inner.visible);
+                filter_gpu_ids(&mut list, 128, 32, None, &VisibleIds::EMPTY);
+            } else {
+                filter_gpu_ids(&mut list, 0, 32, None, &inner.visible);
+            }
+        }
+        write_user(n.ptr as usize, &list)?;
+        Ok(ret)
+    }
+
+    /// Refuses a call with an RM status, as the vendor would.
+    fn refuse_with(&self, d: &Decoded, arg: usize, params: &mut [u8], status: u32) -> Result<isize> {
+        if d.write_status(params, status) {
+            write_user(arg, params)?;
+            return Ok(0);
+        }
+        Err(EINVAL)
+    }
+
     /// CARD_INFO: the container sees its GPUs only, numbered from 0.
     fn card_info(&self, d: &Decoded, cmd: u32, arg: usize) -> Result<isize> {
         let ret = self.vendor.ioctl(cmd, arg)?;
@@ -529,6 +572,12 @@ impl ProxyFile {
         unsafe { self.vendor.poll(pt) }
     }
 }
+
+/// NV0000 GPU id controls (root client).
+const CMD_GPU_GET_ATTACHED_IDS: u32 = 0x201;
+const CMD_GPU_GET_ID_INFO: u32 = 0x202;
+const CMD_GPU_GET_ID_INFO_V2: u32 = 0x205;
+const CMD_GPU_GET_PROBED_IDS: u32 = 0x214;
 
 /// Offset of `hObject` (IN/OUT) in NVOS55.
 const NVOS55_H_OBJECT: usize = 8;

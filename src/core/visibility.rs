@@ -99,6 +99,36 @@ pub fn attach_allowed(ids: &[u8], visible: &VisibleIds) -> bool {
     ids.chunks_exact(4).all(|c| visible.contains(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
 }
 
+/// The id the RM uses for an empty slot in GPU id lists.
+pub const INVALID_GPU_ID: u32 = 0xffff_ffff;
+
+/// Rewrites a list of `count` GPU ids (little-endian u32s at `off` in
+/// `buf`, e.g. GPU_GET_ATTACHED_IDS / GET_PROBED_IDS replies): the visible
+/// ids stay, in order, moved to the front; every other slot becomes
+/// [`INVALID_GPU_ID`]. `companion`, if given, is the offset of a parallel
+/// u32 array (per-GPU flags) moved along with the ids.
+pub fn filter_gpu_ids(buf: &mut [u8], off: usize, count: usize, companion: Option<usize>, visible: &VisibleIds) {
+    let mut out = 0;
+    for i in 0..count {
+        let Some(id) = rd32(buf, off + 4 * i) else { return };
+        if id != INVALID_GPU_ID && visible.contains(id) {
+            wr32(buf, off + 4 * out, id);
+            if let Some(c) = companion {
+                if let Some(v) = rd32(buf, c + 4 * i) {
+                    wr32(buf, c + 4 * out, v);
+                }
+            }
+            out += 1;
+        }
+    }
+    for i in out..count {
+        wr32(buf, off + 4 * i, INVALID_GPU_ID);
+        if let Some(c) = companion {
+            wr32(buf, c + 4 * i, 0);
+        }
+    }
+}
+
 #[cfg(all(test, not(MODULE)))]
 mod tests {
     use super::*;
@@ -136,6 +166,23 @@ mod tests {
         assert!(vis.contains(0x300) && vis.contains(0x100) && !vis.contains(0x200));
         assert!(attach_allowed(&0x300u32.to_le_bytes(), &vis));
         assert!(!attach_allowed(&[0x00, 0x02, 0, 0, 0x00, 0x01, 0, 0], &vis));
+    }
+
+    #[test]
+    fn gpu_id_lists_keep_only_visible_ids() {
+        let mut vis = VisibleIds::EMPTY;
+        vis.add(0x300);
+        vis.add(0x100);
+        let mut b = std::vec![0u8; 32];
+        for (i, id) in [0x100u32, 0x200, 0x300, INVALID_GPU_ID].iter().enumerate() {
+            b[4 * i..4 * i + 4].copy_from_slice(&id.to_le_bytes());
+            b[16 + 4 * i..16 + 4 * i + 4].copy_from_slice(&(i as u32 + 1).to_le_bytes());
+        }
+        filter_gpu_ids(&mut b, 0, 4, Some(16), &vis);
+        let ids: std::vec::Vec<u32> = (0..4).map(|i| rd32(&b, 4 * i).unwrap()).collect();
+        let flags: std::vec::Vec<u32> = (0..4).map(|i| rd32(&b, 16 + 4 * i).unwrap()).collect();
+        assert_eq!(ids, [0x100, 0x300, INVALID_GPU_ID, INVALID_GPU_ID]);
+        assert_eq!(flags, [1, 3, 0, 0]);
     }
 
     #[test]
