@@ -98,6 +98,20 @@ pub enum Node {
 }
 
 impl Node {
+    /// The decoder's file kind for this node, if it is one the decoder knows.
+    pub fn file_kind(self) -> Option<fakegpu_core::nvabi::FileKind> {
+        use fakegpu_core::nvabi::FileKind;
+        match self {
+            Node::Ctl => Some(FileKind::Ctl),
+            Node::Gpu => Some(FileKind::Gpu),
+            Node::Uvm => Some(FileKind::Uvm),
+            Node::UvmTools => Some(FileKind::UvmTools),
+            _ => None,
+        }
+    }
+}
+
+impl Node {
     fn from_u8(v: u8) -> Node {
         match v {
             1 => Node::Ctl,

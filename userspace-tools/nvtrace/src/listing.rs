@@ -3,24 +3,14 @@
 //! through `fakegpu_core::nvabi`. Anything the decoder cannot place is
 //! flagged with `!!` in the listing and counted under "undecoded" in stats.
 
-use crate::format::{Body, Ioctl, Node, Record, Trace, MARKER_CMD};
+use crate::format::{Body, Ioctl, Record, Trace, MARKER_CMD};
 use fakegpu_core::nvabi::{
     self, class, ctrl,
     decode::{Body as DBody, Nested},
-    uvm, Decoded, FileKind,
+    uvm, Decoded,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-fn file_kind(n: Node) -> Option<FileKind> {
-    match n {
-        Node::Ctl => Some(FileKind::Ctl),
-        Node::Gpu => Some(FileKind::Gpu),
-        Node::Uvm => Some(FileKind::Uvm),
-        Node::UvmTools => Some(FileKind::UvmTools),
-        _ => None,
-    }
-}
 
 /// What the decoder made of one ioctl.
 pub struct IoctlView {
@@ -49,7 +39,7 @@ pub fn view(io: &Ioctl, rec_flags: u16) -> IoctlView {
     if rec_flags & crate::format::IF_SIZE_UNKNOWN != 0 {
         flags.push("recorder did not know the size".into());
     }
-    let Some(fk) = file_kind(io.node) else {
+    let Some(fk) = io.node.file_kind() else {
         return IoctlView { decoded: None, name: format!("{}:0x{:x}", io.node.name(), io.cmd), detail: None, status: None, flags: vec!["node not decoded".into()] };
     };
     let d = nvabi::decode(fk, io.cmd, &io.before);

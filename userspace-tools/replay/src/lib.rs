@@ -371,16 +371,6 @@ fn live_clients(p: &ProcState) -> usize {
     p.clients_by_fd.values().map(Vec::len).sum()
 }
 
-fn file_kind(n: Node) -> Option<FileKind> {
-    match n {
-        Node::Ctl => Some(FileKind::Ctl),
-        Node::Gpu => Some(FileKind::Gpu),
-        Node::Uvm => Some(FileKind::Uvm),
-        Node::UvmTools => Some(FileKind::UvmTools),
-        _ => None,
-    }
-}
-
 fn rd_u32(b: &[u8], o: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
 }
@@ -393,7 +383,7 @@ fn rd_u64(b: &[u8], o: usize) -> Option<u64> {
 /// nested call for XFER. Returns what was not known, if anything.
 pub fn unknowns_of(io: &Ioctl) -> Vec<String> {
     let mut v = Vec::new();
-    let Some(fk) = file_kind(io.node) else {
+    let Some(fk) = io.node.file_kind() else {
         v.push(format!("node {:?} not decoded (cmd 0x{:x})", io.node, io.cmd));
         return v;
     };
@@ -485,7 +475,7 @@ fn on_ioctl(
     used_all: u64,
     opts: Options,
 ) {
-    let Some(fk) = file_kind(io.node) else { return };
+    let Some(fk) = io.node.file_kind() else { return };
     let outer = nvabi::decode(fk, io.cmd, &io.before);
     // XFER: the real call is the inner one, whose block is nested[0] and
     // whose own nested block follows.
