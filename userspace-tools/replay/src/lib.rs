@@ -31,9 +31,9 @@ use fakegpu_core::ledger::Ledger;
 use fakegpu_core::nvabi::{
     self, class,
     decode::{alloc_result_handle, AllocParams, Body, Nested},
-    CallClass, Decoded, FileKind,
+    CallClass, Decoded,
 };
-use nvtrace::format::{self, Body as RBody, Ioctl, Node, Trace};
+use nvtrace::format::{self, Body as RBody, Ioctl, Trace};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
