@@ -262,11 +262,7 @@ impl ProxyFile {
         if !Arc::ptr_eq(&target.ctx, &self.ctx) {
             // Another context's file: never let one container act on another's.
             pr_warn!("context {}: refused a call naming another context's file\n", self.ctx_name());
-            if d.write_status(params, NV_ERR_INVALID_ARGUMENT) {
-                write_user(arg, params)?;
-                return Ok(Xlate::Refused);
-            }
-            return Err(EINVAL);
+            return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT).map(|_| Xlate::Refused);
         }
         let vendor: ARef<File> = target.vendor.file().clone();
         let baseline = target.vendor.refs();
@@ -331,11 +327,7 @@ impl ProxyFile {
         if matches!(d.body, Body::Rejected(_) | Body::Short { .. }) {
             return Err(EINVAL);
         }
-        if d.write_status(params, NV_ERR_INVALID_ARGUMENT) {
-            write_user(arg, params)?;
-            return Ok(0);
-        }
-        Err(EINVAL)
+        self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT)
     }
 
     /// RM_ALLOC of a memory class: reserve, forward, settle.
@@ -351,17 +343,8 @@ impl ProxyFile {
             // A memory class whose parameters we cannot read: refuse.
             _ => return self.refuse(d, cmd, arg, params),
         };
-        if requested > 0 {
-            let mut inner = self.ctx.inner.lock();
-            if inner.ledger.charge(requested).is_err() {
-                drop(inner);
-                // The vendor's own answer to an allocation it cannot satisfy.
-                if d.write_status(params, NV_ERR_NO_MEMORY) {
-                    write_user(arg, params)?;
-                    return Ok(0);
-                }
-                return Err(ENOMEM);
-            }
+        if let Some(refused) = self.reserve(d, arg, params, requested)? {
+            return Ok(refused);
         }
         let ret = self.vendor.ioctl(cmd, arg);
         let after = read_back(arg, params.len());
@@ -371,60 +354,61 @@ impl ProxyFile {
                     Ok(n) if requested > 0 => nvabi::decode::memory_alloc_result_size(&n).unwrap_or(requested),
                     _ => requested,
                 };
-                nvabi::decode::alloc_result_handle(outer).map(|h| (h, actual))
+                nvabi::decode::alloc_result_handle(outer).map(|h| (a.h_client, h, a.h_parent, actual))
             }
             _ => None,
         };
-        let mut inner = self.ctx.inner.lock();
-        match outcome {
-            Some((handle, actual)) => {
-                inner.ledger.settle(requested, actual);
-                if actual > 0 {
-                    if inner.objects.add_memory(self.id, a.h_client, handle, a.h_parent, actual).is_err() {
-                        pr_err!("context {}: out of memory tracking an allocation\n", self.ctx_name());
-                    }
-                } else {
-                    let _ = inner.objects.add_object(self.id, a.h_client, handle, a.h_parent);
-                }
-            }
-            None => {
-                let _ = inner.ledger.uncharge(requested);
-            }
-        }
+        self.settle(requested, outcome);
         ret
+    }
+
+    /// Reserves `requested` bytes under the cap before the vendor is asked.
+    /// Over the cap, answers the call with the vendor's own out-of-memory
+    /// status and returns the ioctl's result (`Some`).
+    fn reserve(&self, d: &Decoded, arg: usize, params: &mut [u8], requested: u64) -> Result<Option<isize>> {
+        if requested == 0 || self.ctx.inner.lock().ledger.charge(requested).is_ok() {
+            return Ok(None);
+        }
+        self.refuse_with(d, arg, params, NV_ERR_NO_MEMORY).map(Some)
+    }
+
+    /// After the vendor answered an allocation reserved with `reserve`: on
+    /// success (`done` = client, handle, parent, bytes allocated) the charge
+    /// becomes what the vendor allocated and the object is tracked; on
+    /// failure the reservation is returned.
+    fn settle(&self, requested: u64, done: Option<(u32, u32, u32, u64)>) {
+        let mut inner = self.ctx.inner.lock();
+        let Some((client, handle, parent, actual)) = done else {
+            let _ = inner.ledger.uncharge(requested);
+            return;
+        };
+        inner.ledger.settle(requested, actual);
+        let tracked = if actual > 0 {
+            inner.objects.add_memory(self.id, client, handle, parent, actual)
+        } else {
+            inner.objects.add_object(self.id, client, handle, parent)
+        };
+        if tracked.is_err() {
+            pr_err!("context {}: out of memory tracking an allocation\n", self.ctx_name());
+        }
     }
 
     /// VID_HEAP_CONTROL allocation (the legacy heap interface): the size is
     /// in the outer block; charged like RM_ALLOC of video memory.
     fn heap_alloc(&self, d: &Decoded, h: HeapAlloc, h_client: u32, h_parent: u32, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
         let requested = if h.class == NV01_MEMORY_LOCAL_USER { h.size } else { 0 };
-        if requested > 0 && self.ctx.inner.lock().ledger.charge(requested).is_err() {
-            if d.write_status(params, NV_ERR_NO_MEMORY) {
-                write_user(arg, params)?;
-                return Ok(0);
-            }
-            return Err(ENOMEM);
+        if let Some(refused) = self.reserve(d, arg, params, requested)? {
+            return Ok(refused);
         }
         let ret = self.vendor.ioctl(cmd, arg);
         let outcome = match (&ret, read_back(arg, params.len())) {
             (Ok(_), Ok(outer)) if status_of(d, &outer) == Some(NV_OK) => {
                 let actual = if requested > 0 { rd_u64(&outer, h.size_offset).unwrap_or(requested) } else { 0 };
-                rd_u32(&outer, h.h_memory_offset).map(|handle| (handle, actual))
+                rd_u32(&outer, h.h_memory_offset).map(|handle| (h_client, handle, h_parent, actual))
             }
             _ => None,
         };
-        let mut inner = self.ctx.inner.lock();
-        match outcome {
-            Some((handle, actual)) => {
-                inner.ledger.settle(requested, actual);
-                if inner.objects.add_memory(self.id, h_client, handle, h_parent, actual).is_err() {
-                    pr_err!("context {}: out of memory tracking an allocation\n", self.ctx_name());
-                }
-            }
-            None => {
-                let _ = inner.ledger.uncharge(requested);
-            }
-        }
+        self.settle(requested, outcome);
         ret
     }
 
