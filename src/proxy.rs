@@ -338,7 +338,8 @@ impl ProxyFile {
         }
         let nested = read_nested(&a.params)?;
         let requested = match nvabi::decode_alloc_params(a.h_class, &nested) {
-            AllocParams::Memory(m) if m.consumes_vidmem => m.size,
+            // What the driver will allocate, so rounding cannot pass the cap.
+            AllocParams::Memory(m) if m.consumes_vidmem => crate::fgcore::drivers::round_vidmem(m.size).unwrap_or(u64::MAX),
             AllocParams::Memory(_) => 0,
             // A memory class whose parameters we cannot read: refuse.
             _ => return self.refuse(d, cmd, arg, params),
@@ -396,7 +397,7 @@ impl ProxyFile {
     /// VID_HEAP_CONTROL allocation (the legacy heap interface): the size is
     /// in the outer block; charged like RM_ALLOC of video memory.
     fn heap_alloc(&self, d: &Decoded, h: HeapAlloc, h_client: u32, h_parent: u32, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
-        let requested = if h.class == NV01_MEMORY_LOCAL_USER { h.size } else { 0 };
+        let requested = if h.class == NV01_MEMORY_LOCAL_USER { crate::fgcore::drivers::round_vidmem(h.size).unwrap_or(u64::MAX) } else { 0 };
         if let Some(refused) = self.reserve(d, arg, params, requested)? {
             return Ok(refused);
         }
@@ -414,7 +415,51 @@ impl ProxyFile {
 
     /// RM_ALLOC of a class that holds no memory itself: forward, and track
     /// the object so frees of its parents are followed.
-    fn alloc_object(&self, d: &Decoded, cmd: u32, arg: usize, _params: &mut [u8]) -> Result<isize> {
+    fn alloc_object(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
+        if let Body::Alloc(a) = d.body {
+            if a.class == NV01_DEVICE_0 {
+                return self.alloc_device(d, &a.params, cmd, arg, params);
+            }
+        }
+        self.forward_alloc_object(d, cmd, arg)
+    }
+
+    /// NV01_DEVICE_0: the container's device instance N is the context's
+    /// N-th GPU. The instance in the caller's parameter block is rewritten
+    /// to the host's for the call and restored after it (the RM numbers
+    /// devices as the driver numbers its GPUs, `/dev/nvidiaN`); an instance
+    /// beyond the context's GPUs is refused as the vendor refuses a device
+    /// it does not have.
+    fn alloc_device(&self, d: &Decoded, n: &NestedRef, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
+        let mut nested = read_nested(n)?;
+        // Without parameters the RM takes instance 0.
+        let local = if nested.is_empty() { 0 } else { rd_u32(&nested, 0).ok_or(EINVAL)? };
+        let Some(host) = self.ctx.gpus.host_index(local) else {
+            return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
+        };
+        if nested.is_empty() {
+            if host != 0 {
+                return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
+            }
+            return self.forward_alloc_object(d, cmd, arg);
+        }
+        if host == local {
+            return self.forward_alloc_object(d, cmd, arg);
+        }
+        nested[..4].copy_from_slice(&host.to_le_bytes());
+        write_user(n.ptr as usize, &nested)?;
+        let ret = self.forward_alloc_object(d, cmd, arg);
+        // The caller sees its own numbering again.
+        let restored = read_nested(n).and_then(|mut b| {
+            if let Some(f) = b.get_mut(..4) {
+                f.copy_from_slice(&local.to_le_bytes());
+            }
+            write_user(n.ptr as usize, &b)
+        });
+        ret.and_then(|v| restored.map(|()| v))
+    }
+
+    fn forward_alloc_object(&self, d: &Decoded, cmd: u32, arg: usize) -> Result<isize> {
         let ret = self.vendor.ioctl(cmd, arg)?;
         if let Body::Alloc(a) = d.body {
             let outer = read_back(arg, d.size)?;
@@ -565,6 +610,8 @@ const CMD_GPU_GET_PROBED_IDS: u32 = 0x214;
 
 /// Offset of `hObject` (IN/OUT) in NVOS55.
 const NVOS55_H_OBJECT: usize = 8;
+/// `NV01_DEVICE_0`.
+const NV01_DEVICE_0: u32 = 0x80;
 /// `NV01_ROOT_CLIENT`, the class every client is allocated as.
 const NV01_ROOT_CLIENT: u32 = 0x41;
 /// `NV01_MEMORY_LOCAL_USER`: video memory.

@@ -36,9 +36,31 @@ pub fn lookup(module: &[u8], version: &[u8]) -> Option<&'static DriverAbi> {
         .find(|d| d.module.as_bytes() == module && version.starts_with(d.version_prefix.as_bytes()))
 }
 
+/// The size the 580 driver allocates for a video-memory request of `size`
+/// bytes (measured on the H100, tests/fidelity/h100-580.159.04/): 64 KiB
+/// granules up to 2 MiB (1 B, 4 KiB and 64 KiB all become 64 KiB), 2 MiB
+/// granules above (2 MiB + 1 B becomes 4 MiB; CUDA's 4,325,376 B becomes
+/// 6 MiB in the captures). The proxy reserves this much before asking the
+/// vendor, so rounding can never carry a context past its cap. `None` on
+/// overflow.
+pub fn round_vidmem(size: u64) -> Option<u64> {
+    const SMALL: u64 = 64 << 10;
+    const LARGE: u64 = 2 << 20;
+    size.checked_next_multiple_of(if size > LARGE { LARGE } else { SMALL })
+}
+
 #[cfg(all(test, not(MODULE)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vidmem_rounding_as_measured() {
+        for (req, got) in [(1, 65536), (4096, 65536), (65536, 65536), (1 << 20, 1 << 20), (2097153, 4 << 20), (64 << 20, 64 << 20), (4325376, 6 << 20), (72116352, 70 << 20), (432537600, 414 << 20)] {
+            assert_eq!(round_vidmem(req), Some(got), "{req}");
+        }
+        assert_eq!(round_vidmem(0), Some(0));
+        assert_eq!(round_vidmem(u64::MAX), None);
+    }
 
     #[test]
     fn table() {

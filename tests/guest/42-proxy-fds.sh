@@ -34,3 +34,27 @@ grep -q fds-done /tmp/fds.out || { cat /tmp/fds.out; fail "script did not finish
 dmesg | grep -q "refused a call naming another context's file" || fail "no log line for the cross-context fd"
 dmesg | grep -q "escaped" && fail "a false escape report"
 echo fa >$F/destroy && echo fb >$F/destroy
+
+# Device instances: in a context of host GPU 1, device 0 is host GPU 1
+# (its memory comes from GPU 1's heap), and device 1 does not exist.
+heap_used() { awk '/^used_bytes/ {print $2}' /sys/kernel/debug/nvsim/gpu$1/heap; }
+echo "fc gpus=1" >$F/create || fail create
+h0=$(heap_used 0); h1=$(heap_used 1)
+cat >/tmp/dev.nvrm <<SCRIPT
+open ctl /dev/fakegpu/fc/nvidiactl
+open gpu /dev/fakegpu/fc/nvidia0
+version ctl
+client c ctl
+device d ctl \$c \$c 0
+expect NV_OK
+device d1 ctl \$c \$c 1
+expect NV_ERR_INVALID_ARGUMENT
+alloc m ctl \$c \$d 0x40 size=4Mi
+expect NV_OK
+echo dev-done
+SCRIPT
+nvrm script /tmp/dev.nvrm >/tmp/dev.out 2>&1 || { cat /tmp/dev.out; fail "device script"; }
+grep -q dev-done /tmp/dev.out || { cat /tmp/dev.out; fail "device script did not finish"; }
+assert_eq "$(heap_used 0)" "$h0" "GPU 0's heap untouched"
+assert_eq "$(cat $F/contexts/fc/mem_used_bytes)" "0" "freed at exit"
+echo fc >$F/destroy

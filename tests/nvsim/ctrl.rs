@@ -265,11 +265,9 @@ fn tsg_control(caller: &Caller, g: &Arc<Gpu>, id: u32, cmd: u32, params: &mut [u
             e.interleave(id, Some(p.tsg_interleave_level));
             Ok(NV_OK)
         }
-        NVA06C_CTRL_CMD_GET_INTERLEAVE_LEVEL => {
-            fixed::<NvA06cCtrlInterleaveLevelParams>(params)?;
-            let l = e.interleave(id, None).ok_or(NV_ERR_INVALID_STATE)?;
-            Ok(put(&NvA06cCtrlInterleaveLevelParams { tsg_interleave_level: l }, params))
-        }
+        // The H100 with driver 580 answers NV_ERR_NOT_SUPPORTED to reading
+        // a channel group's interleave level (fidelity run).
+        NVA06C_CTRL_CMD_GET_INTERLEAVE_LEVEL => Err(NV_ERR_NOT_SUPPORTED),
         _ => Err(NV_ERR_NOT_SUPPORTED),
     }
 }

@@ -424,7 +424,7 @@ impl RmState {
                     return Err(NV_ERR_INVALID_ARGUMENT);
                 }
                 let gpu = self.gpu(pgpu).ok_or(NV_ERR_INVALID_DEVICE)?.clone();
-                let size = round_alloc(p.size).ok_or(NV_ERR_NO_MEMORY)?;
+                let size = round_alloc(p.size, vid).ok_or(NV_ERR_NO_MEMORY)?;
                 if vid && !gpu.charge(size) {
                     return Err(NV_ERR_NO_MEMORY);
                 }
@@ -539,7 +539,9 @@ impl RmState {
         }
         let c = &mut self.clients[ci];
         if c.obj(h_old).is_none() {
-            return NV_ERR_OBJECT_NOT_FOUND;
+            // The H100 answers NV_OK to freeing a handle the (live) client
+            // does not have (a second free; CUDA does it too).
+            return NV_OK;
         }
         // Mark the subtree: repeat until no object's parent is newly marked.
         let mut doomed: KVec<u32> = KVec::new();
@@ -737,6 +739,12 @@ impl RmState {
 }
 
 /// Rounds a video/system memory size as the allocator does (4 KiB pages).
-fn round_alloc(size: u64) -> Option<u64> {
-    size.checked_next_multiple_of(PAGE_SIZE as u64)
+/// The allocated size: video memory as the H100 rounds it (shared with the
+/// proxy: `fgcore::drivers::round_vidmem`), system memory in pages.
+fn round_alloc(size: u64, vidmem: bool) -> Option<u64> {
+    if vidmem {
+        crate::fgcore::drivers::round_vidmem(size)
+    } else {
+        size.checked_next_multiple_of(PAGE_SIZE as u64)
+    }
 }
