@@ -155,21 +155,19 @@ impl Drop for CtlView {
     }
 }
 
-/// Runs the script at `path` (`-` for stdin).
+/// Runs the script at `path` (`-` for stdin, executed line by line as it
+/// arrives, so a test can act between two calls).
 pub fn run_path(path: &str) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let text = if path == "-" {
-        let mut s = String::new();
-        for l in io::stdin().lock().lines() {
-            s.push_str(&l?);
-            s.push('\n');
-        }
-        s
+    let lines: Box<dyn Iterator<Item = io::Result<String>>> = if path == "-" {
+        Box::new(io::stdin().lock().lines())
     } else {
-        std::fs::read_to_string(path)?
+        let text = std::fs::read_to_string(path)?;
+        Box::new(text.lines().map(|l| Ok(l.to_string())).collect::<Vec<_>>().into_iter())
     };
     let mut env = Env { vars: HashMap::new(), files: HashMap::new(), maps: HashMap::new(), last: Last::None };
     let mut failed = false;
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in lines.enumerate() {
+        let line = line?;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -189,6 +187,8 @@ pub fn run_path(path: &str) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 failed = true;
             }
         }
+        use std::io::Write as _;
+        let _ = io::stdout().flush();
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
