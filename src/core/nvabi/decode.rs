@@ -761,46 +761,27 @@ fn vid_heap_call(p: &[u8]) -> Option<VidHeapCall> {
     let h = Nvos32::read(p)?;
     let data = p.get(NVOS32_DATA_OFFSET..)?;
     let base = NVOS32_DATA_OFFSET;
+    // The three sized allocation functions share their fields under
+    // different layouts.
+    macro_rules! heap_alloc {
+        ($t:ty) => {{
+            let a = <$t>::read(data)?;
+            Some(HeapAlloc {
+                class: heap_alloc_class(a.flags, a.attr, a.attr2),
+                h_memory: a.h_memory,
+                h_memory_offset: base + offset_of!($t, h_memory),
+                size: a.size,
+                size_offset: base + offset_of!($t, size),
+                flags: a.flags,
+                attr: a.attr,
+                attr2: a.attr2,
+            })
+        }};
+    }
     let alloc = match h.function {
-        NVOS32_FUNCTION_ALLOC_SIZE => {
-            let a = Nvos32AllocSize::read(data)?;
-            Some(HeapAlloc {
-                class: heap_alloc_class(a.flags, a.attr, a.attr2),
-                h_memory: a.h_memory,
-                h_memory_offset: base + offset_of!(Nvos32AllocSize, h_memory),
-                size: a.size,
-                size_offset: base + offset_of!(Nvos32AllocSize, size),
-                flags: a.flags,
-                attr: a.attr,
-                attr2: a.attr2,
-            })
-        }
-        NVOS32_FUNCTION_ALLOC_TILED_PITCH_HEIGHT => {
-            let a = Nvos32AllocTiledPitchHeight::read(data)?;
-            Some(HeapAlloc {
-                class: heap_alloc_class(a.flags, a.attr, a.attr2),
-                h_memory: a.h_memory,
-                h_memory_offset: base + offset_of!(Nvos32AllocTiledPitchHeight, h_memory),
-                size: a.size,
-                size_offset: base + offset_of!(Nvos32AllocTiledPitchHeight, size),
-                flags: a.flags,
-                attr: a.attr,
-                attr2: a.attr2,
-            })
-        }
-        NVOS32_FUNCTION_ALLOC_SIZE_RANGE => {
-            let a = Nvos32AllocSizeRange::read(data)?;
-            Some(HeapAlloc {
-                class: heap_alloc_class(a.flags, a.attr, a.attr2),
-                h_memory: a.h_memory,
-                h_memory_offset: base + offset_of!(Nvos32AllocSizeRange, h_memory),
-                size: a.size,
-                size_offset: base + offset_of!(Nvos32AllocSizeRange, size),
-                flags: a.flags,
-                attr: a.attr,
-                attr2: a.attr2,
-            })
-        }
+        NVOS32_FUNCTION_ALLOC_SIZE => heap_alloc!(Nvos32AllocSize),
+        NVOS32_FUNCTION_ALLOC_TILED_PITCH_HEIGHT => heap_alloc!(Nvos32AllocTiledPitchHeight),
+        NVOS32_FUNCTION_ALLOC_SIZE_RANGE => heap_alloc!(Nvos32AllocSizeRange),
         _ => None,
     };
     let free_h_memory = if h.function == NVOS32_FUNCTION_FREE {
