@@ -11,6 +11,17 @@
 
 use crate::{
     context::Context,
+    fgcore::nvabi::{
+        class::{NV01_DEVICE_0, NV01_MEMORY_LOCAL_USER, NV01_ROOT_CLIENT},
+        ctrl::{
+            NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS as CMD_GPU_GET_ATTACHED_IDS,
+            NV0000_CTRL_CMD_GPU_GET_ID_INFO as CMD_GPU_GET_ID_INFO,
+            NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2 as CMD_GPU_GET_ID_INFO_V2,
+            NV0000_CTRL_CMD_GPU_GET_PROBED_IDS as CMD_GPU_GET_PROBED_IDS,
+        },
+        rm::Nvos55,
+        wire::{rd_u32, rd_u64},
+    },
     fgcore::visibility::{attach_allowed, filter_card_info, filter_gpu_ids, VisibleIds},
     fgcore::nvabi::{
         self,
@@ -481,7 +492,7 @@ impl ProxyFile {
         let ret = self.vendor.ioctl(cmd, arg)?;
         let outer = read_back(arg, d.size)?;
         if status_of(d, &outer) == Some(NV_OK) {
-            if let Some(handle) = rd_u32(&outer, NVOS55_H_OBJECT) {
+            if let Some(handle) = rd_u32(&outer, core::mem::offset_of!(Nvos55, h_object)) {
                 self.ctx.inner.lock().objects.add_dup(self.id, client, handle, parent, src)?;
             }
         }
@@ -600,30 +611,6 @@ impl ProxyFile {
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.vendor.poll(pt) }
     }
-}
-
-/// NV0000 GPU id controls (root client).
-const CMD_GPU_GET_ATTACHED_IDS: u32 = 0x201;
-const CMD_GPU_GET_ID_INFO: u32 = 0x202;
-const CMD_GPU_GET_ID_INFO_V2: u32 = 0x205;
-const CMD_GPU_GET_PROBED_IDS: u32 = 0x214;
-
-/// Offset of `hObject` (IN/OUT) in NVOS55.
-const NVOS55_H_OBJECT: usize = 8;
-/// `NV01_DEVICE_0`.
-const NV01_DEVICE_0: u32 = 0x80;
-/// `NV01_ROOT_CLIENT`, the class every client is allocated as.
-const NV01_ROOT_CLIENT: u32 = 0x41;
-/// `NV01_MEMORY_LOCAL_USER`: video memory.
-const NV01_MEMORY_LOCAL_USER: u32 = 0x40;
-
-fn rd_u32(b: &[u8], off: usize) -> Option<u32> {
-    let s = b.get(off..off.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-fn rd_u64(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from(rd_u32(b, off)?) | (u64::from(rd_u32(b, off.checked_add(4)?)?) << 32))
 }
 
 fn status_of(d: &Decoded, outer: &[u8]) -> Option<u32> {

@@ -45,15 +45,11 @@ impl VisibleIds {
     }
 }
 
-fn rd32(b: &[u8], off: usize) -> Option<u32> {
-    let s = b.get(off..off + 4)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
+use super::nvabi::wire::{rd_u32 as rd32, wr_u32};
 
 fn wr32(b: &mut [u8], off: usize, v: u32) {
-    if let Some(s) = b.get_mut(off..off + 4) {
-        s.copy_from_slice(&v.to_le_bytes());
-    }
+    // Out of range writes are skipped, as the slices they would fill.
+    let _ = wr_u32(b, off, v);
 }
 
 fn swap_entries(buf: &mut [u8], i: usize, j: usize) {
