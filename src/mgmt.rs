@@ -14,7 +14,7 @@
 
 use crate::{
     context,
-    fgcore::{mgmt as parse, quantity},
+    fgcore::{ledger::Ledger, mgmt as parse, quantity},
     sysfs::{Attr, AttrList, Dir, DirKey, Group, ShowBuf},
     VERSION,
 };
@@ -101,9 +101,14 @@ fn show_gpus(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
     out.line(format_args!(""))
 }
 
-fn show_mem_limit(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
-    let v = ctx_of(key)?.inner.lock().ledger.limit();
+/// Shows one value of a context's ledger.
+fn show_ledger(key: DirKey, out: &mut ShowBuf<'_>, value: fn(&Ledger) -> u64) -> Result {
+    let v = value(&ctx_of(key)?.inner.lock().ledger);
     out.line(format_args!("{v}"))
+}
+
+fn show_mem_limit(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    show_ledger(key, out, Ledger::limit)
 }
 
 fn store_mem_limit(key: DirKey, input: &[u8]) -> Result {
@@ -117,18 +122,15 @@ fn store_mem_limit(key: DirKey, input: &[u8]) -> Result {
 }
 
 fn show_mem_used(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
-    let v = ctx_of(key)?.inner.lock().ledger.used();
-    out.line(format_args!("{v}"))
+    show_ledger(key, out, Ledger::used)
 }
 
 fn show_mem_peak(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
-    let v = ctx_of(key)?.inner.lock().ledger.peak();
-    out.line(format_args!("{v}"))
+    show_ledger(key, out, Ledger::peak)
 }
 
 fn show_alloc_refused(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
-    let v = ctx_of(key)?.inner.lock().ledger.refused();
-    out.line(format_args!("{v}"))
+    show_ledger(key, out, Ledger::refused)
 }
 
 fn show_open_files(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
