@@ -1,0 +1,264 @@
+//! CDI (Container Device Interface) specs for contexts: one transient spec
+//! per context, `<cdi_dir>/fakegpu.io-vgpu_NAME.json`, kind
+//! `fakegpu.io/vgpu`, device `NAME`, mapping the context's nodes
+//! (`/dev/fakegpu/NAME/*`, hostPath) to the vendor's paths in the container
+//! (`/dev/nvidiactl`, `/dev/nvidia0..`, `/dev/nvidia-uvm`), with type, major
+//! and minor taken from the host nodes. The driver libraries' mounts, hooks
+//! and env come from NVIDIA's own spec when there is one (its device nodes
+//! are left out: they would bypass the proxy).
+
+use crate::error::{Error, Kind, Result};
+use crate::sysfs::Sysfs;
+use serde_json::{json, Map, Value};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// The CDI vendor.
+pub const VENDOR: &str = "fakegpu.io";
+/// The CDI class.
+pub const CLASS: &str = "vgpu";
+/// The CDI kind, `vendor/class`.
+pub const KIND: &str = "fakegpu.io/vgpu";
+/// The default directory for generated (transient) specs.
+pub const DEFAULT_CDI_DIR: &str = "/var/run/cdi";
+/// The static spec directory (searched for NVIDIA's spec).
+pub const STATIC_CDI_DIR: &str = "/etc/cdi";
+/// The lowest cdiVersion our own fields need (deviceNodes hostPath: 0.5.0).
+pub const MIN_CDI_VERSION: &str = "0.5.0";
+
+/// The fully qualified CDI device name: `fakegpu.io/vgpu=NAME`.
+pub fn device_name(name: &str) -> String {
+    format!("{KIND}={name}")
+}
+
+/// The spec's file name: `fakegpu.io-vgpu_NAME.json` (the CDI library's
+/// transient spec name).
+pub fn spec_file_name(name: &str) -> String {
+    format!("{VENDOR}-{CLASS}_{}.json", name.replace('/', "_"))
+}
+
+/// The spec's path in `cdi_dir`.
+pub fn spec_path(cdi_dir: &Path, name: &str) -> PathBuf {
+    cdi_dir.join(spec_file_name(name))
+}
+
+/// Where NVIDIA's spec comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NvidiaSpec {
+    /// Search `nvidia.{yaml,json}`, then `nvidia*.{yaml,json}`, in these
+    /// directories in order (the first found wins).
+    Search(Vec<PathBuf>),
+    /// This file.
+    File(PathBuf),
+    /// None: only the device nodes.
+    None,
+}
+
+impl NvidiaSpec {
+    /// The default search: the transient directory (which wins in CDI's
+    /// own priority), then `/etc/cdi`.
+    pub fn default_for(cdi_dir: &Path) -> NvidiaSpec {
+        let mut dirs = vec![cdi_dir.to_path_buf()];
+        if cdi_dir != Path::new(STATIC_CDI_DIR) {
+            dirs.push(PathBuf::from(STATIC_CDI_DIR));
+        }
+        NvidiaSpec::Search(dirs)
+    }
+
+    /// The file this resolves to, if any.
+    pub fn find(&self) -> Option<PathBuf> {
+        match self {
+            NvidiaSpec::None => None,
+            NvidiaSpec::File(p) => Some(p.clone()),
+            NvidiaSpec::Search(dirs) => {
+                for d in dirs {
+                    for f in ["nvidia.yaml", "nvidia.json"] {
+                        if d.join(f).is_file() {
+                            return Some(d.join(f));
+                        }
+                    }
+                    let mut others: Vec<PathBuf> = fs::read_dir(d)
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| {
+                            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                            n.starts_with("nvidia") && (n.ends_with(".yaml") || n.ends_with(".json")) && p.is_file()
+                        })
+                        .collect();
+                    others.sort();
+                    if let Some(p) = others.into_iter().next() {
+                        return Some(p);
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Reads a CDI spec (JSON or YAML, by extension).
+pub fn read_spec_file(path: &Path) -> Result<Value> {
+    let text = fs::read_to_string(path).map_err(|e| Error::new(Kind::Cdi, format!("cannot read CDI spec {}: {e}", path.display())))?;
+    let v: Value = if path.extension().and_then(|e| e.to_str()) == Some("json") {
+        serde_json::from_str(&text).map_err(|e| Error::new(Kind::Cdi, format!("{} is not valid JSON: {e}", path.display())))?
+    } else {
+        serde_yaml::from_str(&text).map_err(|e| Error::new(Kind::Cdi, format!("{} is not valid YAML: {e}", path.display())))?
+    };
+    if !v.is_object() {
+        return Err(Error::new(Kind::Cdi, format!("{} is not a CDI spec (not an object)", path.display())));
+    }
+    Ok(v)
+}
+
+fn version_tuple(v: &str) -> (u32, u32, u32) {
+    let mut it = v.trim_start_matches('v').split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+/// Type, major and minor of a device node (stat, following links).
+pub fn node_info(path: &Path) -> Result<(&'static str, u64, u64)> {
+    let md = fs::metadata(path).map_err(|e| {
+        Error::new(Kind::NotFound, format!("cannot stat {}: {e}", path.display())).hint("is the context's node there? `ls -l` the directory; is devtmpfs mounted on /dev?")
+    })?;
+    let ft = md.file_type();
+    let t = if ft.is_char_device() {
+        "c"
+    } else if ft.is_block_device() {
+        "b"
+    } else {
+        return Err(Error::new(Kind::Cdi, format!("{} is not a device node", path.display())));
+    };
+    let dev = md.rdev();
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    Ok((t, major, minor))
+}
+
+/// Builds the spec for context `name` (without writing it).
+pub fn build_spec(sysfs: &Sysfs, name: &str, nvidia: &NvidiaSpec) -> Result<Value> {
+    check_device_name(name)?;
+    let nodes = sysfs.node_paths(name)?;
+    let mut device_nodes = Vec::new();
+    for host in &nodes {
+        let file = host.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+        let (t, major, minor) = node_info(host)?;
+        device_nodes.push(json!({
+            "path": format!("/dev/{file}"),
+            "hostPath": host.to_string_lossy(),
+            "type": t,
+            "major": major,
+            "minor": minor,
+            "permissions": "rw",
+        }));
+    }
+    let mut version = MIN_CDI_VERSION.to_string();
+    let mut edits = Map::new();
+    let mut env: Vec<Value> = Vec::new();
+    if let Some(path) = nvidia.find() {
+        let theirs = read_spec_file(&path)?;
+        if let Some(v) = theirs.get("cdiVersion").and_then(|v| v.as_str()) {
+            if version_tuple(v) > version_tuple(&version) {
+                version = v.to_string();
+            }
+        }
+        if let Some(ce) = theirs.get("containerEdits").and_then(|c| c.as_object()) {
+            for key in ["mounts", "hooks"] {
+                if let Some(a) = ce.get(key).and_then(|a| a.as_array()) {
+                    if !a.is_empty() {
+                        edits.insert(key.to_string(), Value::Array(a.clone()));
+                    }
+                }
+            }
+            if let Some(a) = ce.get("env").and_then(|a| a.as_array()) {
+                env.extend(a.iter().filter(|e| e.as_str().is_some()).cloned());
+            }
+        }
+    }
+    // Keeps NVIDIA's legacy hook from injecting the real nodes a second time.
+    if !env.iter().any(|e| e.as_str().is_some_and(|s| s.starts_with("NVIDIA_VISIBLE_DEVICES="))) {
+        env.insert(0, json!("NVIDIA_VISIBLE_DEVICES=void"));
+    }
+    edits.insert("env".to_string(), Value::Array(env));
+    let mut ordered = Map::new();
+    for k in ["env", "mounts", "hooks"] {
+        if let Some(v) = edits.remove(k) {
+            ordered.insert(k.to_string(), v);
+        }
+    }
+    Ok(json!({
+        "cdiVersion": version,
+        "kind": KIND,
+        "devices": [{
+            "name": name,
+            "containerEdits": { "deviceNodes": device_nodes },
+        }],
+        "containerEdits": Value::Object(ordered),
+    }))
+}
+
+/// CDI device names: `[A-Za-z0-9][A-Za-z0-9_.:-]*`, ending alphanumeric.
+fn check_device_name(name: &str) -> Result<()> {
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_.:-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(Kind::Cdi, format!("'{name}' cannot be a CDI device name (it must start and end with a letter or digit)"))
+            .hint("name the context with a letter or digit at both ends"))
+    }
+}
+
+/// Writes `content` to `path` atomically: a temporary file in the same
+/// directory (named so CDI loaders ignore it), fsync, rename.
+pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error, what: &str| {
+        Error::new(Kind::Cdi, format!("cannot {what} {}: {e}", path.display())).hint("is the CDI directory writable? (--cdi-dir moves it; writing /var/run/cdi needs root)")
+    };
+    fs::create_dir_all(dir).map_err(|e| fail(e, "create the directory of"))?;
+    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().and_then(|f| f.to_str()).unwrap_or("spec"), std::process::id()));
+    let r = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(content)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = r {
+        let _ = fs::remove_file(&tmp);
+        return Err(fail(e, "write"));
+    }
+    Ok(())
+}
+
+/// Writes the spec of context `name` to `cdi_dir` (NVIDIA's spec searched
+/// in `cdi_dir` and `/etc/cdi`); returns its path.
+pub fn write_spec(cdi_dir: &Path, sysfs: &Sysfs, name: &str) -> Result<PathBuf> {
+    write_spec_with(cdi_dir, sysfs, name, &NvidiaSpec::default_for(cdi_dir))
+}
+
+/// [`write_spec`] with NVIDIA's spec chosen by the caller.
+pub fn write_spec_with(cdi_dir: &Path, sysfs: &Sysfs, name: &str, nvidia: &NvidiaSpec) -> Result<PathBuf> {
+    let spec = build_spec(sysfs, name, nvidia)?;
+    let path = spec_path(cdi_dir, name);
+    let mut text = serde_json::to_string_pretty(&spec).expect("JSON values serialize");
+    text.push('\n');
+    write_atomic(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+/// Removes the spec of context `name` from `cdi_dir` (fine if there is none).
+pub fn remove_spec(cdi_dir: &Path, name: &str) -> Result<()> {
+    let p = spec_path(cdi_dir, name);
+    match fs::remove_file(&p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::new(Kind::Cdi, format!("cannot remove {}: {e}", p.display()))),
+    }
+}
