@@ -1,0 +1,192 @@
+//! Serving the plugins, registering with the kubelet and registering again
+//! when the kubelet restarts, and polling the devices' health.
+//!
+//! Kubelet restarts: the kubelet deletes every socket in its device-plugin
+//! directory when it starts and re-creates `kubelet.sock`. Each resource's
+//! loop polls (every `watch_interval`) its own socket and `kubelet.sock`'s
+//! inode: when its socket is gone it serves on a new one and registers
+//! again; when `kubelet.sock` is a new file it registers again.
+
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::UnixListenerStream;
+
+use crate::api::v1beta1::device_plugin_server::DevicePluginServer;
+use crate::api::v1beta1::registration_client::RegistrationClient;
+use crate::api::v1beta1::{Device, RegisterRequest};
+use crate::config::Profile;
+use crate::plugin::{device_list, options, profile_healthy, ResourcePlugin, Shared};
+use crate::{API_VERSION, KUBELET_SOCKET};
+
+/// Where and how often.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The kubelet's device-plugin directory.
+    pub kubelet_dir: PathBuf,
+    /// How often the health of the module and GPUs is checked.
+    pub health_interval: Duration,
+    /// How often the sockets are checked for a kubelet restart.
+    pub watch_interval: Duration,
+}
+
+/// A shutdown signal: `true` once the plugin should stop.
+pub type Shutdown = watch::Receiver<bool>;
+
+pub(crate) async fn stopped(mut s: Shutdown) {
+    while !*s.borrow_and_update() {
+        if s.changed().await.is_err() {
+            // The sender is gone: nobody can ask us to stop any more.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Sleeps `d`; true if shutdown came first.
+async fn sleep_or_stop(d: Duration, s: &Shutdown) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = stopped(s.clone()) => true,
+    }
+}
+
+/// A file's identity: device, inode and change time (an inode number alone
+/// is often reused at once for a re-created file).
+fn inode(p: &Path) -> Option<(u64, u64, i64, i64)> {
+    std::fs::symlink_metadata(p).ok().map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
+}
+
+/// Registers `profile`'s socket with the kubelet at `kubelet_sock`.
+pub async fn register(kubelet_sock: &Path, profile: &Profile) -> Result<(), String> {
+    let ch = crate::uds::connect(kubelet_sock).await.map_err(|e| format!("cannot connect to {}: {e}", kubelet_sock.display()))?;
+    let mut c = RegistrationClient::new(ch);
+    let req = RegisterRequest {
+        version: API_VERSION.to_string(),
+        endpoint: profile.socket_name(),
+        resource_name: profile.resource.clone(),
+        options: Some(options()),
+    };
+    tokio::time::timeout(Duration::from_secs(10), c.register(req))
+        .await
+        .map_err(|_| "Register timed out".to_string())?
+        .map_err(|s| format!("Register refused: {}", s.message()))?;
+    Ok(())
+}
+
+/// Serves one resource until shutdown: binds its socket, registers, and does
+/// both again after a kubelet restart.
+pub async fn run_resource(
+    shared: Arc<Shared>,
+    profile: Profile,
+    devices: watch::Receiver<Vec<Device>>,
+    opts: Options,
+    shutdown: Shutdown,
+) {
+    let sock = opts.kubelet_dir.join(profile.socket_name());
+    let kubelet_sock = opts.kubelet_dir.join(KUBELET_SOCKET);
+    let tag = profile.resource.clone();
+    loop {
+        let _ = std::fs::remove_file(&sock);
+        let listener = match UnixListener::bind(&sock) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("fakegpu-device-plugin: {tag}: cannot listen on {}: {e}", sock.display());
+                if sleep_or_stop(opts.watch_interval, &shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let my_inode = inode(&sock);
+        // Ends this server's ListAndWatch streams and the server itself.
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let plugin = Arc::new(ResourcePlugin { shared: shared.clone(), profile: profile.clone(), devices: devices.clone(), stop: stop_rx.clone() });
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(DevicePluginServer::new(plugin))
+                .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stopped(stop_rx)),
+        );
+        eprintln!("fakegpu-device-plugin: {tag}: serving on {}", sock.display());
+
+        let mut registered_with = None;
+        let quit = loop {
+            if inode(&sock) != my_inode {
+                eprintln!("fakegpu-device-plugin: {tag}: {} was removed (kubelet restart): serving anew", sock.display());
+                break false;
+            }
+            let k = inode(&kubelet_sock);
+            if k.is_some() && k != registered_with {
+                match register(&kubelet_sock, &profile).await {
+                    Ok(()) => {
+                        eprintln!("fakegpu-device-plugin: {tag}: registered with the kubelet as {}", profile.socket_name());
+                        registered_with = k;
+                    }
+                    Err(e) => eprintln!("fakegpu-device-plugin: {tag}: {e}; trying again"),
+                }
+            }
+            if sleep_or_stop(opts.watch_interval, &shutdown).await {
+                break true;
+            }
+        };
+        let _ = stop_tx.send(true);
+        if tokio::time::timeout(Duration::from_secs(5), server).await.is_err() {
+            eprintln!("fakegpu-device-plugin: {tag}: the old server did not stop in 5 s");
+        }
+        if quit {
+            if inode(&sock) == my_inode {
+                let _ = std::fs::remove_file(&sock);
+            }
+            return;
+        }
+    }
+}
+
+/// Polls the health of every profile and publishes a changed device list.
+pub async fn run_health(shared: Arc<Shared>, senders: Vec<watch::Sender<Vec<Device>>>, interval: Duration, shutdown: Shutdown) {
+    loop {
+        for (p, tx) in shared.config.profiles.iter().zip(&senders) {
+            let b = shared.backend.clone();
+            let p2 = p.clone();
+            let healthy = tokio::task::spawn_blocking(move || profile_healthy(&*b, &p2)).await.unwrap_or(false);
+            let list = device_list(p, healthy);
+            tx.send_if_modified(|cur| {
+                if *cur == list {
+                    return false;
+                }
+                eprintln!("fakegpu-device-plugin: {}: devices now {}", p.resource, if healthy { "Healthy" } else { "Unhealthy" });
+                *cur = list;
+                true
+            });
+        }
+        if sleep_or_stop(interval, &shutdown).await {
+            return;
+        }
+    }
+}
+
+/// Runs everything until shutdown: the health poller, one server per
+/// profile, and the reconciler (if given).
+pub async fn run(shared: Arc<Shared>, opts: Options, reconcile: Option<crate::reconcile::Options>, shutdown: Shutdown) -> io::Result<()> {
+    std::fs::create_dir_all(&opts.kubelet_dir)?;
+    let mut senders = Vec::new();
+    let mut tasks = Vec::new();
+    for p in &shared.config.profiles {
+        let healthy = profile_healthy(&*shared.backend, p);
+        let (tx, rx) = watch::channel(device_list(p, healthy));
+        senders.push(tx);
+        tasks.push(tokio::spawn(run_resource(shared.clone(), p.clone(), rx, opts.clone(), shutdown.clone())));
+    }
+    tasks.push(tokio::spawn(run_health(shared.clone(), senders, opts.health_interval, shutdown.clone())));
+    if let Some(r) = reconcile {
+        tasks.push(tokio::spawn(crate::reconcile::run(shared.clone(), r, shutdown.clone())));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
