@@ -16,3 +16,6 @@ pub use sysfs::{ContextInfo, CreateSpec, Priority, Sysfs, UpdateSpec};
 
 /// This tool's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod cli;
+pub mod gpus;
+pub mod metrics;

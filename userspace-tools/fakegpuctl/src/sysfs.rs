@@ -335,9 +335,10 @@ impl Sysfs {
         if writes.is_empty() {
             return Err(Error::usage("nothing to update").hint("give --mem, --compute, --weight or --priority"));
         }
+        // Read every old value first, so a failure can put them all back.
+        let olds = writes.iter().map(|(p, _)| read_attr(p).map(|s| s.trim().to_string())).collect::<Result<Vec<_>>>()?;
         let mut done: Vec<(PathBuf, String)> = Vec::new();
-        for (path, value) in writes {
-            let old = read_attr(&path)?;
+        for ((path, value), old) in writes.into_iter().zip(olds) {
             if let Err(e) = self.write(&path, &value) {
                 for (p, v) in done.iter().rev() {
                     let _ = self.write(p, v);
