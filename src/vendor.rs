@@ -34,34 +34,58 @@ const S_IFCHR: u32 = 0o020000;
 /// `DEFAULT_POLLMASK` (`EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM`).
 const DEFAULT_POLLMASK: bindings::__poll_t = 0x0001 | 0x0004 | 0x0040 | 0x0100;
 
-/// A path to a vendor device node, resolved once.
+/// `MNT_NODEV` of `include/linux/mount.h`.
+const MNT_NODEV: c_int = 0x02;
+
+/// A path to a vendor device node, resolved once, on a private mount of
+/// our own that forbids opening device nodes.
+///
+/// Files are opened through it with `dentry_open`, which does not check
+/// `nodev`; but a file opened through it that a container manages to see
+/// (for example as `/proc/<pid>/fd/N` while an fd is translated) cannot be
+/// opened again through that magic link: the VFS refuses to open a device
+/// node on a `nodev` mount (`may_open_dev`), so no second, unproxied
+/// vendor file can come of it.
 ///
 /// # Invariants
 ///
-/// `path` holds a reference on its mount and dentry (from `kern_path`),
-/// dropped once in `Drop`.
+/// `mnt` is a long-term private clone (`clone_private_mount`) of the mount
+/// the node was found on, rooted at the node's dentry, with `MNT_NODEV`
+/// set; we own it and release it once with `kern_unmount` in `Drop`.
 pub(crate) struct VendorPath {
-    path: bindings::path,
+    mnt: NonNull<bindings::vfsmount>,
 }
 
-// SAFETY: a `struct path` reference may be used and dropped from any thread.
+// SAFETY: a long-term mount may be used and released from any thread.
 unsafe impl Send for VendorPath {}
-// SAFETY: shared use only reads the path (`dentry_open`).
+// SAFETY: shared use only reads the mount (`dentry_open`).
 unsafe impl Sync for VendorPath {}
 
 impl VendorPath {
-    /// Resolves `name` in the caller's mount namespace. The node must be a
-    /// character device.
+    /// Resolves `name` in the caller's mount namespace (which must be the
+    /// one the caller administers: the clone needs CAP_SYS_ADMIN over it).
+    /// The node must be a character device.
     pub(crate) fn resolve(name: &CStr) -> Result<Self> {
         // SAFETY: all-zeroes is a valid empty `struct path`.
         let mut path: bindings::path = unsafe { core::mem::zeroed() };
         // SAFETY: `name` is a valid C string; `path` is writable.
         to_result(unsafe { kern_path(name.as_char_ptr(), LOOKUP_FOLLOW, &mut path) })?;
-        // INVARIANT: `kern_path` succeeded, so we hold the references.
-        let this = Self { path };
-        // SAFETY: the dentry is live while we hold the path; a positive
-        // dentry of a resolved path has an inode.
-        let mode = unsafe { (*(*this.path.dentry).d_inode).i_mode };
+        // SAFETY: `kern_path` succeeded: we hold references on the path's
+        // mount and dentry, a positive dentry with an inode. The clone
+        // takes its own references; ours are dropped once, right after.
+        let (mode, mnt) = unsafe {
+            let mode = (*(*path.dentry).d_inode).i_mode;
+            let mnt = bindings::clone_private_mount(&path);
+            bindings::path_put(&path);
+            (mode, mnt)
+        };
+        let mnt = NonNull::new(from_err_ptr(mnt)?).ok_or(ENODEV)?;
+        // SAFETY: the clone is ours alone (in no namespace, reachable by no
+        // path walk until files are opened through it), so setting a flag
+        // races with nobody.
+        unsafe { (*mnt.as_ptr()).mnt_flags |= MNT_NODEV };
+        // INVARIANT: a private clone we own, rooted at the node, nodev.
+        let this = Self { mnt };
         if u32::from(mode) & S_IFMT != S_IFCHR {
             return Err(ENODEV);
         }
@@ -72,9 +96,11 @@ impl VendorPath {
     /// opener's credentials.
     pub(crate) fn open(&self, opener: &File) -> Result<VendorFile> {
         let flags = opener.flags() as c_int;
-        // SAFETY: `path` is live (type invariant); the credentials are those
-        // of a live file.
-        let raw = from_err_ptr(unsafe { bindings::dentry_open(&self.path, flags, opener.cred().as_ptr()) })?;
+        let mnt = self.mnt.as_ptr();
+        // SAFETY: the mount is live (type invariant) and pins its root.
+        let path = bindings::path { mnt, dentry: unsafe { (*mnt).mnt_root } };
+        // SAFETY: `path` is live; the credentials are those of a live file.
+        let raw = from_err_ptr(unsafe { bindings::dentry_open(&path, flags, opener.cred().as_ptr()) })?;
         let raw = NonNull::new(raw).ok_or(ENODEV)?;
         // SAFETY: `dentry_open` returned a new file with one reference, in no
         // fd table, which we take over; no `fdget_pos` can exist on it.
@@ -85,8 +111,9 @@ impl VendorPath {
 
 impl Drop for VendorPath {
     fn drop(&mut self) {
-        // SAFETY: we hold the references (type invariant) and drop them once.
-        unsafe { bindings::path_put(&self.path) };
+        // SAFETY: we own the long-term mount (type invariant) and release it
+        // once; open files keep their own references to it.
+        unsafe { bindings::kern_unmount(self.mnt.as_ptr()) };
     }
 }
 
@@ -224,5 +251,125 @@ pub(crate) fn kill_current_pgrp() {
         let signal = (*bindings::get_current()).signal;
         let pgrp = (*signal).pids[bindings::pid_type_PIDTYPE_PGID as usize];
         bindings::kill_pgrp(pgrp, 9, 1);
+    }
+}
+
+/// `NR_OPEN_DEFAULT`: the fd slots of a table's embedded array.
+const NR_OPEN_DEFAULT: u32 = 64;
+
+/// A private fd table the current thread runs on while the vendor looks up
+/// a translated fd (see `docs/fd-translation.md`).
+///
+/// The vendor finds fds in `current->files`. Installing its file in the
+/// caller's own table would show it to every thread sharing that table, to
+/// `/proc/<pid>/fd` and to `pidfd_getfd`. Instead, for the duration of one
+/// call, the calling thread alone runs on a fresh, empty table that holds
+/// nothing but the vendor file:
+///
+/// - other threads keep their (shared) table and never see the number;
+/// - `/proc/<pid>/task/<tid>/fd` shows it, but a device node cannot be
+///   reopened through that link (the vendor file lives on a `nodev` mount,
+///   see [`VendorPath`]);
+/// - `pidfd_getfd` and `kcmp` on the thread, and `/proc/<pid>/mem`, wait for
+///   the task's `exec_update_lock`, which we hold for writing meanwhile.
+///
+/// # Invariants
+///
+/// While a `PrivateFds` exists: `task` is the current task and runs on
+/// `table` (`task->files == table`), `saved` is the table it ran on before,
+/// and we hold `task->signal->exec_update_lock` for writing. `table` is
+/// initialized like `init_files`, with its embedded fdtable; nobody else
+/// holds a reference to it (its count stays 1). Not `Send`: it must be
+/// dropped by the thread that made it.
+pub(crate) struct PrivateFds {
+    table: KBox<bindings::files_struct>,
+    saved: *mut bindings::files_struct,
+    task: *mut bindings::task_struct,
+}
+
+impl PrivateFds {
+    /// Switches the current thread to a private, empty fd table.
+    pub(crate) fn enter() -> Result<Self> {
+        // SAFETY: `get_current` is always valid in process context.
+        let task = unsafe { bindings::get_current() };
+        let table = KBox::<bindings::files_struct>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
+        // SAFETY: all-zeroes is a valid bit pattern for `files_struct`
+        // (integers, pointers, locks to be initialized below).
+        let mut table = unsafe { table.assume_init() };
+        let t: *mut bindings::files_struct = &mut *table;
+        // SAFETY: `t` points at our zeroed, boxed (so not moving) table. We
+        // initialize it as `INIT_FILES` does: count 1, the embedded fdtable
+        // of NR_OPEN_DEFAULT slots, an initialized lock and wait queue.
+        unsafe {
+            (*t).count.counter = 1;
+            bindings::__init_waitqueue_head(
+                &raw mut (*t).resize_wait,
+                c"fakegpu_private_fds.resize_wait".as_char_ptr(),
+                kernel::static_lock_class!().as_ptr(),
+            );
+            bindings::__spin_lock_init(
+                &raw mut (*t).file_lock,
+                c"fakegpu_private_fds.file_lock".as_char_ptr(),
+                kernel::static_lock_class!().as_ptr(),
+            );
+            let fdt = &raw mut (*t).fdtab;
+            (*fdt).max_fds = NR_OPEN_DEFAULT;
+            (*fdt).fd = (&raw mut (*t).fd_array).cast();
+            (*fdt).close_on_exec = (&raw mut (*t).close_on_exec_init).cast();
+            (*fdt).open_fds = (&raw mut (*t).open_fds_init).cast();
+            (*fdt).full_fds_bits = (&raw mut (*t).full_fds_bits_init).cast();
+            (*t).fdt = fdt;
+        }
+        // SAFETY: the current task's `signal` is live while it runs.
+        let sem = unsafe { &raw mut (*(*task).signal).exec_update_lock };
+        // SAFETY: `sem` is a live rwsem; released in `Drop`.
+        to_result(unsafe { bindings::down_write_killable(sem) })?;
+        // SAFETY: `task_lock` (the task's `alloc_lock`) orders the switch
+        // against every reader of another task's `files` (`fget_task`,
+        // `/proc`, `kcmp`); the task itself is this thread.
+        let saved = unsafe {
+            bindings::spin_lock(&raw mut (*task).alloc_lock);
+            let saved = (*task).files;
+            (*task).files = t;
+            bindings::spin_unlock(&raw mut (*task).alloc_lock);
+            saved
+        };
+        // INVARIANT: the task runs on `table`, `saved` was its table, and we
+        // hold the rwsem for writing.
+        Ok(Self { table, saved, task })
+    }
+}
+
+impl Drop for PrivateFds {
+    fn drop(&mut self) {
+        let t: *mut bindings::files_struct = &mut *self.table;
+        let task = self.task;
+        // SAFETY: as in `enter`: switching back under `task_lock`; after it,
+        // no reader can reach `t` any more (they all go through
+        // `task->files` under that lock).
+        unsafe {
+            bindings::spin_lock(&raw mut (*task).alloc_lock);
+            (*task).files = self.saved;
+            bindings::spin_unlock(&raw mut (*task).alloc_lock);
+        }
+        // Whatever is still in the table (normally nothing: the caller closed
+        // its temporary fd) is released; the table never grows past its
+        // embedded array for the one fd we install.
+        // SAFETY: the table is ours alone now (type invariant, switched
+        // back); its slots hold file references owned by the table.
+        unsafe {
+            if !core::ptr::eq((*t).fdt, &raw const (*t).fdtab) {
+                pr_err!("fakegpu: private fd table grew; its array is leaked\n");
+            } else {
+                for slot in (*t).fd_array.iter_mut() {
+                    if !slot.is_null() {
+                        bindings::fput(*slot);
+                        *slot = core::ptr::null_mut();
+                    }
+                }
+            }
+            // SAFETY: taken for writing in `enter` (type invariant).
+            bindings::up_write(&raw mut (*(*task).signal).exec_update_lock);
+        }
     }
 }

@@ -14,6 +14,10 @@
 //!   the nodes in DIR; all threads start together and allocate SIZE bytes of
 //!   video memory until refused; prints the number granted, holds everything
 //!   for HOLD seconds, then frees by exiting.
+//! - `fgtest fd-race DIR SECS VENDOR_MAJOR [UID]`: races dup, /proc/self/fd,
+//!   SCM_RIGHTS and pidfd_getfd against fd-carrying calls (see `fdrace`).
+
+mod fdrace;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -247,6 +251,14 @@ fn main() -> ExitCode {
             Ok(b) => bench(direct, proxied, b),
             _ => Err("BATCHES is a number".into()),
         },
+        ["fd-race", dir, secs, major, rest @ ..] => match (secs.parse(), major.parse()) {
+            (Ok(s), Ok(m)) => match rest.first().map(|u| u.parse::<u32>()) {
+                Some(Ok(uid)) => drop_privileges(uid).and_then(|()| fdrace::fd_race(dir, s, m)),
+                Some(Err(_)) => Err("UID is a number".into()),
+                None => fdrace::fd_race(dir, s, m),
+            },
+            _ => Err("SECS and VENDOR_MAJOR are numbers".into()),
+        },
         ["hold", path, secs] => match (open(path), secs.parse::<u64>()) {
             (Some(_fd), Ok(s)) => {
                 std::thread::sleep(std::time::Duration::from_secs(s));
@@ -254,7 +266,7 @@ fn main() -> ExitCode {
             }
             _ => Err(format!("cannot open {path}")),
         },
-        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench DIRECT_DIR PROXY_DIR BATCHES".into()),
+        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench DIRECT_DIR PROXY_DIR BATCHES | fgtest fd-race DIR SECS VENDOR_MAJOR [UID]".into()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
