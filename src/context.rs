@@ -67,6 +67,9 @@ pub(crate) struct Context {
     /// until the context is destroyed.
     compromised: Atomic<u32>,
     pub(crate) open_files: Atomic<u32>,
+    /// Compute share: the doorbell gate and the scheduler's figures.
+    #[pin]
+    pub(crate) compute: crate::compute::Compute,
 }
 
 impl Context {
@@ -167,9 +170,14 @@ pub(crate) fn create(spec: &crate::fgcore::mgmt::CreateSpec<'_>, ctx_group: &'st
             next_file: Atomic::new(1),
             compromised: Atomic::new(0),
             open_files: Atomic::new(0),
+            compute <- crate::compute::Compute::new(),
         }),
         GFP_KERNEL,
     )?;
+
+    ctx.compute.set_limit_pct(spec.compute.limit_pct);
+    ctx.compute.set_weight(spec.compute.weight);
+    ctx.compute.set_priority(spec.compute.priority);
 
     let mut nodes = KVec::with_capacity(spec.gpus.len() + 2, GFP_KERNEL)?;
     let mut add = |kind: NodeKind, name: CString| -> Result {
@@ -212,9 +220,21 @@ pub(crate) fn destroy(name: &str) -> Result {
         list.entries.remove(i)?
     };
     entry.ctx.dead.store(1, Relaxed);
+    // Held submitters are let go with an error.
+    entry.ctx.compute.kill();
     // Nodes and directory go here, with no lock held.
     drop(entry);
     Ok(())
+}
+
+/// Every live context (for the compute scheduler).
+pub(crate) fn all() -> Result<KVec<Arc<Context>>> {
+    let list = CONTEXTS.lock();
+    let mut v = KVec::with_capacity(list.entries.len(), GFP_KERNEL)?;
+    for e in list.entries.iter() {
+        v.push(e.ctx.clone(), GFP_KERNEL)?;
+    }
+    Ok(v)
 }
 
 /// The context named `name`.

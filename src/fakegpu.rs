@@ -16,7 +16,10 @@ use kernel::{bindings, module::this_module, prelude::*};
 #[allow(missing_docs, clippy::all)]
 pub(crate) mod fgcore;
 
+mod compute;
 mod context;
+mod doorbell;
+mod kthread;
 mod mgmt;
 mod miscdev;
 mod objects;
@@ -36,6 +39,10 @@ module! {
             default: false,
             description: "Pass through calls of unknown ABIs and unsupported driver versions instead of refusing them (for bring-up only: it lets a container bypass the caps)",
         },
+        sched_period_ms: u32 {
+            default: 50,
+            description: "Compute scheduler period in ms (1-1000): each busy context gets its share of every period; 50 ms keeps the drain overshoot near 1 point on an H100 (docs/compute-levers.md)",
+        },
     },
 }
 
@@ -49,22 +56,31 @@ pub(crate) const VERSION: &str = "0.1.0";
 
 /// The loaded module.
 struct FakeGpu {
-    // Fields drop in order: contexts directory before the root.
+    // Fields drop in order: the management interface (no context exists at
+    // unload), then the scheduler thread.
     _mgmt: mgmt::Management,
+    _sched: compute::Running,
 }
 
 impl kernel::Module for FakeGpu {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // SAFETY: the module initializer runs once, before any use.
-        unsafe { context::CONTEXTS.init() };
+        unsafe {
+            context::CONTEXTS.init();
+            doorbell::DOORBELLS.init();
+            compute::SCHED.init();
+        }
+        let period = module_parameters::sched_period_ms.value();
+        let sched = compute::start(period)?;
         let m = mgmt::Management::new()?;
-        pr_info!("fakegpu {VERSION} loaded: /sys/kernel/fakegpu\n");
-        Ok(Self { _mgmt: m })
+        pr_info!("fakegpu {VERSION} loaded: /sys/kernel/fakegpu, scheduler period {} ms\n", period.clamp(1, 1000));
+        Ok(Self { _mgmt: m, _sched: sched })
     }
 }
 
 impl Drop for FakeGpu {
     fn drop(&mut self) {
+        doorbell::release_registry();
         pr_info!("fakegpu {VERSION} unloaded\n");
     }
 }

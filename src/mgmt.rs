@@ -14,7 +14,7 @@
 
 use crate::{
     context,
-    fgcore::{ledger::Ledger, mgmt as parse, quantity},
+    fgcore::{ledger::Ledger, mgmt as parse, quantity, sched},
     sysfs::{Attr, AttrList, Dir, DirKey, Group, ShowBuf},
     VERSION,
 };
@@ -147,6 +147,56 @@ fn show_pids(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
     Ok(())
 }
 
+fn show_compute_limit(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    out.line(format_args!("{}", ctx_of(key)?.compute.params().limit_pct))
+}
+
+fn store_compute_limit(key: DirKey, input: &[u8]) -> Result {
+    require_admin()?;
+    let v = sched::parse_pct(input).ok_or_else(|| {
+        pr_warn!("compute_limit_pct: not a percentage 1-100\n");
+        EINVAL
+    })?;
+    ctx_of(key)?.compute.set_limit_pct(v);
+    Ok(())
+}
+
+fn show_compute_weight(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    out.line(format_args!("{}", ctx_of(key)?.compute.params().weight))
+}
+
+fn store_compute_weight(key: DirKey, input: &[u8]) -> Result {
+    require_admin()?;
+    let v = sched::parse_weight(input).ok_or_else(|| {
+        pr_warn!("compute_weight: not a weight 1-{}\n", sched::MAX_WEIGHT);
+        EINVAL
+    })?;
+    ctx_of(key)?.compute.set_weight(v);
+    Ok(())
+}
+
+fn show_priority(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    out.line(format_args!("{}", ctx_of(key)?.compute.params().priority.name()))
+}
+
+fn store_priority(key: DirKey, input: &[u8]) -> Result {
+    require_admin()?;
+    let p = sched::Priority::parse(input).ok_or_else(|| {
+        pr_warn!("priority: not 'high' or 'normal'\n");
+        EINVAL
+    })?;
+    ctx_of(key)?.compute.set_priority(p);
+    Ok(())
+}
+
+fn show_compute_used(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    out.line(format_args!("{}", ctx_of(key)?.compute.used_us()))
+}
+
+fn show_throttled(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    out.line(format_args!("{}", ctx_of(key)?.compute.throttled_us()))
+}
+
 static GPUS_ATTR: Attr = Attr::read_only(c"gpus", show_gpus);
 static MEM_LIMIT_ATTR: Attr = Attr::read_write(c"mem_limit_bytes", show_mem_limit, store_mem_limit);
 static MEM_USED_ATTR: Attr = Attr::read_only(c"mem_used_bytes", show_mem_used);
@@ -154,7 +204,12 @@ static MEM_PEAK_ATTR: Attr = Attr::read_only(c"mem_peak_bytes", show_mem_peak);
 static ALLOC_REFUSED_ATTR: Attr = Attr::read_only(c"alloc_refused", show_alloc_refused);
 static OPEN_FILES_ATTR: Attr = Attr::read_only(c"open_files", show_open_files);
 static PIDS_ATTR: Attr = Attr::read_only(c"pids", show_pids);
-static CTX_ATTRS: AttrList<7> = AttrList::new([
+static COMPUTE_LIMIT_ATTR: Attr = Attr::read_write(c"compute_limit_pct", show_compute_limit, store_compute_limit);
+static COMPUTE_WEIGHT_ATTR: Attr = Attr::read_write(c"compute_weight", show_compute_weight, store_compute_weight);
+static PRIORITY_ATTR: Attr = Attr::read_write(c"priority", show_priority, store_priority);
+static COMPUTE_USED_ATTR: Attr = Attr::read_only(c"compute_used_us", show_compute_used);
+static THROTTLED_ATTR: Attr = Attr::read_only(c"throttled_us", show_throttled);
+static CTX_ATTRS: AttrList<12> = AttrList::new([
     &GPUS_ATTR,
     &MEM_LIMIT_ATTR,
     &MEM_USED_ATTR,
@@ -162,6 +217,11 @@ static CTX_ATTRS: AttrList<7> = AttrList::new([
     &ALLOC_REFUSED_ATTR,
     &OPEN_FILES_ATTR,
     &PIDS_ATTR,
+    &COMPUTE_LIMIT_ATTR,
+    &COMPUTE_WEIGHT_ATTR,
+    &PRIORITY_ATTR,
+    &COMPUTE_USED_ATTR,
+    &THROTTLED_ATTR,
 ]);
 /// The files of one context's directory.
 pub(crate) static CTX_GROUP: Group = Group::new(&CTX_ATTRS);

@@ -23,6 +23,9 @@ struct Obj {
     parent: u32,
     /// The memory allocation it refers to (0: none).
     alloc: u64,
+    /// A usermode (doorbell) object: its mapping is gated by the compute
+    /// scheduler.
+    usermode: bool,
 }
 
 /// GPU memory charged to the context, referred to by one or more objects.
@@ -48,15 +51,26 @@ impl ObjectTable {
     /// Records an object that holds no memory of its own (a client is its
     /// own parent).
     pub(crate) fn add_object(&mut self, file: u64, client: u32, handle: u32, parent: u32) -> Result {
-        self.objs.push(Obj { file, client, handle, parent, alloc: 0 }, GFP_KERNEL)?;
+        self.objs.push(Obj { file, client, handle, parent, alloc: 0, usermode: false }, GFP_KERNEL)?;
         Ok(())
+    }
+
+    /// Records a usermode (doorbell) object.
+    pub(crate) fn add_usermode(&mut self, file: u64, client: u32, handle: u32, parent: u32) -> Result {
+        self.objs.push(Obj { file, client, handle, parent, alloc: 0, usermode: true }, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Whether `handle` of `client` is a usermode (doorbell) object.
+    pub(crate) fn is_usermode(&self, client: u32, handle: u32) -> bool {
+        self.objs.iter().any(|o| o.client == client && o.handle == handle && o.usermode)
     }
 
     /// Records a memory object of `bytes` (already charged to the ledger).
     pub(crate) fn add_memory(&mut self, file: u64, client: u32, handle: u32, parent: u32, bytes: u64) -> Result {
         let id = self.next_alloc;
         self.allocs.push(Alloc { id, bytes }, GFP_KERNEL)?;
-        if let Err(e) = self.objs.push(Obj { file, client, handle, parent, alloc: id }, GFP_KERNEL) {
+        if let Err(e) = self.objs.push(Obj { file, client, handle, parent, alloc: id, usermode: false }, GFP_KERNEL) {
             self.allocs.pop();
             return Err(e.into());
         }
@@ -68,7 +82,7 @@ impl ObjectTable {
     /// same memory, if any.
     pub(crate) fn add_dup(&mut self, file: u64, client: u32, handle: u32, parent: u32, src: (u32, u32)) -> Result {
         let alloc = self.objs.iter().find(|o| (o.client, o.handle) == src).map_or(0, |o| o.alloc);
-        self.objs.push(Obj { file, client, handle, parent, alloc }, GFP_KERNEL)?;
+        self.objs.push(Obj { file, client, handle, parent, alloc, usermode: false }, GFP_KERNEL)?;
         Ok(())
     }
 

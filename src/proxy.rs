@@ -12,7 +12,7 @@
 use crate::{
     context::Context,
     fgcore::nvabi::{
-        class::{NV01_DEVICE_0, NV01_MEMORY_LOCAL_USER, NV01_ROOT_CLIENT},
+        class::{ClassKind, NV01_DEVICE_0, NV01_MEMORY_LOCAL_USER, NV01_ROOT_CLIENT},
         ctrl::{
             NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS as CMD_GPU_GET_ATTACHED_IDS,
             NV0000_CTRL_CMD_GPU_GET_ID_INFO as CMD_GPU_GET_ID_INFO,
@@ -22,13 +22,14 @@ use crate::{
         rm::Nvos55,
         wire::{rd_u32, rd_u64},
     },
+    fgcore::sched,
     fgcore::visibility::{attach_allowed, filter_card_info, filter_gpu_ids, VisibleIds},
     fgcore::nvabi::{
         self,
         decode::{AllocParams, Body, CallClass, Decoded, FdField, FdRole, FileKind, HeapAlloc, NestedRef},
         status::{NV_ERR_INVALID_ARGUMENT, NV_ERR_NO_MEMORY, NV_OK},
     },
-    vendor::VendorFile,
+    vendor::{PrivateFds, VendorFile},
 };
 use kernel::{
     bindings,
@@ -54,12 +55,15 @@ enum Xlate {
     Installed(TempFd),
 }
 
-/// A temporary fd of the vendor's file in the caller's table.
+/// A temporary fd of the vendor's file, in a private table the calling
+/// thread runs on for the duration of the call.
 struct TempFd {
     fd: u32,
     original: i32,
     target: Arc<ProxyFile>,
     baseline: i64,
+    /// Dropped last: switches the thread back to its own table.
+    private: PrivateFds,
 }
 
 /// Which vendor node a proxy node stands for.
@@ -90,6 +94,9 @@ pub(crate) struct ProxyFile {
     abi_ok: bool,
     /// Identifies the file in the context's object table.
     id: u64,
+    /// RM_MAP_MEMORY of a usermode (doorbell) object named this file: its
+    /// next mmap is a doorbell mapping, gated by the compute scheduler.
+    doorbell_next: kernel::sync::atomic::Atomic<u32>,
 }
 
 impl ProxyFile {
@@ -128,6 +135,7 @@ impl ProxyFile {
                 tgid,
                 abi_ok,
                 id: ctx.next_file_id(),
+                doorbell_next: kernel::sync::atomic::Atomic::new(0),
             }),
             GFP_KERNEL,
         )?;
@@ -201,6 +209,9 @@ impl ProxyFile {
             None => None,
         };
         let ret = self.dispatch(&d, cmd, arg, &mut params);
+        if let (Ok(_), Some((_, temp))) = (&ret, &xlate) {
+            self.note_doorbell_map(&d, arg, &temp.target);
+        }
         match xlate {
             Some((field, temp)) => {
                 let restored = self.untranslate_fd(&d, field, arg, temp);
@@ -222,6 +233,16 @@ impl ProxyFile {
                 let visible = rd_u32(&nested, 0).is_some_and(|id| self.ctx.inner.lock().visible.contains(id));
                 if !visible {
                     return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
+                }
+            }
+            Body::Control(c) if c.cmd >> 16 == 0xa06c || c.cmd >> 16 == 0xa06f || c.cmd >> 16 == 0x2080 => {
+                let filtered = match read_nested(&c.params) {
+                    Ok(nested) => sched::filtered_control(c.cmd, &nested),
+                    Err(_) => sched::filtered_control(c.cmd, &[]),
+                };
+                if filtered {
+                    // The share is the scheduler's: answered, not applied.
+                    return self.refuse_with(d, arg, params, NV_OK);
                 }
             }
             Body::AttachGpus { .. } => {
@@ -254,12 +275,23 @@ impl ProxyFile {
         }
     }
 
+    /// After a successful RM_MAP_MEMORY of a usermode (doorbell) object,
+    /// marks the file that receives the mapping.
+    fn note_doorbell_map(&self, d: &Decoded, arg: usize, target: &ProxyFile) {
+        let Body::MapMemory { h_client, h_memory, .. } = d.body else { return };
+        let ok = read_back(arg, d.size).ok().is_some_and(|outer| status_of(d, &outer) == Some(NV_OK));
+        if ok && self.ctx.inner.lock().objects.is_usermode(h_client, h_memory) {
+            target.doorbell_next.store(1, Relaxed);
+        }
+    }
+
     /// fd translation. A parameter that names one of our proxy files must
     /// name the vendor's file when the vendor sees it: the vendor looks the
-    /// number up in the caller's fd table and checks it is its own file. So
-    /// the vendor file is installed in the caller's table under a fresh
-    /// number for the duration of the call, the block is rewritten to name
-    /// it, and both are undone afterwards (see `untranslate_fd`).
+    /// number up in the calling thread's fd table and checks it is its own
+    /// file. So for the duration of the call the thread runs on a private
+    /// table ([`PrivateFds`]) holding the vendor file under a fresh number,
+    /// the block is rewritten to name it, and all of it is undone afterwards
+    /// (see `untranslate_fd`).
     fn translate_fd(&self, d: &Decoded, field: FdField, arg: usize, params: &mut [u8]) -> Result<Xlate> {
         if !matches!(field.role, FdRole::NvCtl | FdRole::NvGpu | FdRole::NvCtlOrGpu | FdRole::Uvm | FdRole::UvmRmCtrl) {
             return Ok(Xlate::Untouched);
@@ -277,6 +309,9 @@ impl ProxyFile {
         }
         let vendor: ARef<File> = target.vendor.file().clone();
         let baseline = target.vendor.refs();
+        // From here to `untranslate_fd`, this thread alone runs on a private
+        // table; the caller's own table never holds the vendor's file.
+        let private = PrivateFds::enter()?;
         let reservation = FileDescriptorReservation::get_unused_fd_flags(O_CLOEXEC)?;
         let temp = reservation.reserved_fd();
         if !field.write(params, temp as i32) {
@@ -284,7 +319,7 @@ impl ProxyFile {
         }
         write_user(arg, params)?;
         reservation.fd_install(vendor);
-        Ok(Xlate::Installed(TempFd { fd: temp, original: fd as i32, target: target.into(), baseline }))
+        Ok(Xlate::Installed(TempFd { fd: temp, original: fd as i32, target: target.into(), baseline, private }))
     }
 
     /// Undoes `translate_fd`: the caller's block names its own fd again,
@@ -303,7 +338,9 @@ impl ProxyFile {
         let closed = crate::vendor::close_fd_if(t.fd, &t.target.vendor);
         // The vendor may keep one reference for itself (UVM registrations).
         let allowed = if field.role == FdRole::Uvm { 1 } else { 0 };
-        if !closed || t.target.vendor.refs() > t.baseline + allowed {
+        let escaped = !closed || t.target.vendor.refs() > t.baseline + allowed;
+        drop(t.private);
+        if escaped {
             self.ctx.mark_compromised();
             pr_err!(
                 "context {}: the vendor's file escaped during fd translation (pid {}); killing its process group and refusing new opens\n",
@@ -479,7 +516,13 @@ impl ProxyFile {
                     // A client is its own root: the RM returns its handle.
                     let is_client = a.class == NV01_ROOT_CLIENT;
                     let (client, parent) = if is_client { (handle, handle) } else { (a.h_client, a.h_parent) };
-                    self.ctx.inner.lock().objects.add_object(self.id, client, handle, parent)?;
+                    let usermode = nvabi::class::class_info(a.class).is_some_and(|c| c.kind == ClassKind::Usermode);
+                    let mut inner = self.ctx.inner.lock();
+                    if usermode {
+                        inner.objects.add_usermode(self.id, client, handle, parent)?;
+                    } else {
+                        inner.objects.add_object(self.id, client, handle, parent)?;
+                    }
                 }
             }
         }
@@ -595,7 +638,15 @@ impl ProxyFile {
             return Err(ENODEV);
         }
         // SAFETY: forwarded from the caller's contract.
-        unsafe { self.vendor.mmap(vma) }
+        unsafe { self.vendor.mmap(vma) }?;
+        if self.doorbell_next.xchg(0, Relaxed) != 0 {
+            // SAFETY: `vma` is the vma being set up, and the vendor's mmap
+            // succeeded on it (caller's contract, above).
+            if let Err(e) = unsafe { crate::doorbell::gate_vma(&self.ctx, vma) } {
+                pr_warn!("context {}: doorbell mapping not gated ({:?}); compute limits do not hold for it\n", self.ctx_name(), e);
+            }
+        }
+        Ok(())
     }
 
     /// Forwards poll.

@@ -20,4 +20,5 @@ pub mod ledger;
 pub mod mgmt;
 pub mod nvabi;
 pub mod quantity;
+pub mod sched;
 pub mod visibility;

@@ -130,6 +130,8 @@ pub struct CreateSpec<'a> {
     pub gpus: GpuList,
     /// Its memory cap in bytes, `None` for no cap.
     pub mem_limit: Option<u64>,
+    /// Its compute settings (`compute=`, `weight=`, `priority=`).
+    pub compute: super::sched::Params,
 }
 
 /// Why management input was refused. Each maps to an errno in the module
@@ -149,6 +151,9 @@ pub enum MgmtError {
     BadGpuList,
     /// A bad quantity.
     BadQuantity(QuantityError),
+    /// A bad `compute=` (1-100), `weight=` (1-1000) or `priority=`
+    /// (`high`, `normal`).
+    BadCompute,
     /// Input that is not UTF-8 or has control characters.
     BadInput,
 }
@@ -159,7 +164,8 @@ impl MgmtError {
         match self {
             Self::MissingName => "no context name given",
             Self::BadName => "invalid context name (1-32 of [A-Za-z0-9_.-], not starting with '.' or '-')",
-            Self::UnknownKey => "unknown key (known: gpus=, mem=)",
+            Self::UnknownKey => "unknown key (known: gpus=, mem=, compute=, weight=, priority=)",
+            Self::BadCompute => "invalid compute setting (compute=1..100, weight=1..1000, priority=high|normal)",
             Self::DuplicateKey => "key given twice",
             Self::BadGpuList => "invalid gpus= list (indices 0-63, e.g. 0 or 0,1 or 0-3, no repeats)",
             Self::BadQuantity(QuantityError::Overflow) => "quantity too large",
@@ -193,6 +199,7 @@ pub fn parse_create(input: &[u8]) -> Result<CreateSpec<'_>, MgmtError> {
     check_name(name)?;
     let mut gpus = None;
     let mut mem_limit = None;
+    let (mut pct, mut weight, mut priority) = (None, None, None);
     for word in words {
         let (key, value) = word.split_once('=').ok_or(MgmtError::UnknownKey)?;
         match key {
@@ -208,6 +215,17 @@ pub fn parse_create(input: &[u8]) -> Result<CreateSpec<'_>, MgmtError> {
                 }
                 mem_limit = Some(parse_bytes(value.as_bytes()).map_err(MgmtError::BadQuantity)?);
             }
+            "compute" | "weight" | "priority" => {
+                let v = value.as_bytes();
+                let dup = match key {
+                    "compute" => pct.replace(super::sched::parse_pct(v).ok_or(MgmtError::BadCompute)?).is_some(),
+                    "weight" => weight.replace(super::sched::parse_weight(v).ok_or(MgmtError::BadCompute)?).is_some(),
+                    _ => priority.replace(super::sched::Priority::parse(v).ok_or(MgmtError::BadCompute)?).is_some(),
+                };
+                if dup {
+                    return Err(MgmtError::DuplicateKey);
+                }
+            }
             _ => return Err(MgmtError::UnknownKey),
         }
     }
@@ -215,7 +233,13 @@ pub fn parse_create(input: &[u8]) -> Result<CreateSpec<'_>, MgmtError> {
         Some(g) => g,
         None => GpuList::single(0).ok_or(MgmtError::BadGpuList)?,
     };
-    Ok(CreateSpec { name, gpus, mem_limit })
+    let d = super::sched::Params::DEFAULT;
+    let compute = super::sched::Params {
+        limit_pct: pct.unwrap_or(d.limit_pct),
+        weight: weight.unwrap_or(d.weight),
+        priority: priority.unwrap_or(d.priority),
+    };
+    Ok(CreateSpec { name, gpus, mem_limit, compute })
 }
 
 /// Parses the name written to `destroy` (surrounding blanks ignored).
@@ -247,6 +271,10 @@ mod tests {
         assert_eq!(s.gpus.host_index(0), Some(3));
         assert_eq!(s.gpus.local_index(1), Some(2));
         assert_eq!(s.mem_limit, Some(512 << 20));
+        assert_eq!(s.compute, super::super::sched::Params::DEFAULT);
+        let s = parse_create(b"c compute=30 weight=2 priority=high").unwrap();
+        let want = super::super::sched::Params { limit_pct: 30, weight: 2, priority: super::super::sched::Priority::High };
+        assert_eq!(s.compute, want);
     }
 
     #[test]
@@ -263,6 +291,13 @@ mod tests {
             (b"a mem", UnknownKey),
             (b"a cpus=1", UnknownKey),
             (b"a mem=1G mem=2G", DuplicateKey),
+            (b"a compute=0", BadCompute),
+            (b"a compute=101", BadCompute),
+            (b"a weight=0", BadCompute),
+            (b"a weight=1001", BadCompute),
+            (b"a priority=urgent", BadCompute),
+            (b"a compute=30 compute=40", DuplicateKey),
+            (b"a priority=high priority=high", DuplicateKey),
             (b"a gpus=0 gpus=1", DuplicateKey),
             (b"a gpus=", BadGpuList),
             (b"a gpus=0,0", BadGpuList),

@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Compute time slices: each context's doorbell gate and the scheduler that
+//! opens and shuts the gates of every physical GPU, period after period.
+//!
+//! The lever (`docs/compute-levers.md`): a container submits GPU work by
+//! writing its channel's token to the doorbell of a mapped usermode object
+//! (class 0xc661 on Hopper). Those mappings go through the proxy's mmap, so
+//! the module owns their page tables: shutting a context's gate zaps the
+//! doorbell PTEs, and the next doorbell write faults into
+//! [`crate::doorbell`], which holds the submitter (sleeping interruptibly)
+//! until the gate opens again, then re-inserts the page. Work already queued
+//! drains; nothing is lost.
+//!
+//! Every period (module parameter `sched_period_ms`) the scheduler thread
+//! asks the pure policy ([`crate::fgcore::sched::plan`]) for each busy
+//! context's share of each GPU, then opens the contexts' gates one after the
+//! other for their share (time division). A context is busy if it rang its
+//! doorbell during the last period or a submitter of it is held now: at the
+//! start of every period each context's doorbell pages are zapped again
+//! ("armed"), so the first ring of a period faults once and is seen, even
+//! while the gate is open. A held submitter of a context that has no share
+//! in the running period wakes the scheduler at once when it deserves the
+//! GPU now (high priority over normal ones, or a GPU nobody else uses).
+//!
+//! Accounting is the scheduler's own grants: `compute_used_us` is the open
+//! time of a context's windows in periods it was busy; `throttled_us` sums
+//! the time its submitters spent held. Queued work that runs after a gate
+//! shut (the drain) is not seen by these figures; see the docs.
+//!
+//! Lock order: a context's `gate` is taken with mmap or VMA locks held (in
+//! the fault path); the scheduler takes a `gate` only with no mm lock held,
+//! and an mm lock only with `mmap_read_trylock` (never waiting), so a
+//! submitter held in a fault cannot deadlock the scheduler.
+
+use crate::{
+    context::{self, Context},
+    fgcore::sched::{plan, Demand, Params, Priority, MAX_PER_GPU},
+};
+use kernel::{
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, CondVar, Mutex,
+    },
+    time::{Delta, Instant, Monotonic},
+};
+
+/// A context's gate.
+pub(crate) struct Gate {
+    /// Whether the context may submit now.
+    open: bool,
+    /// The context was destroyed: held submitters get an error.
+    dead: bool,
+}
+
+/// Compute state of one context.
+#[pin_data]
+pub(crate) struct Compute {
+    #[pin]
+    gate: Mutex<Gate>,
+    /// Held submitters wait here for `gate.open` or `gate.dead`.
+    #[pin]
+    opened: CondVar,
+    limit_pct: Atomic<u32>,
+    weight: Atomic<u32>,
+    high: Atomic<u32>,
+    /// Rang the doorbell since the period started (a fault was taken).
+    active: Atomic<u32>,
+    /// Submitters held in the fault path now.
+    waiters: Atomic<u32>,
+    used_us: Atomic<u64>,
+    throttled_us: Atomic<u64>,
+}
+
+impl Compute {
+    /// Open gate, no cap, weight 1, normal priority.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            gate <- new_mutex!(Gate { open: true, dead: false }),
+            opened <- new_condvar!(),
+            limit_pct: Atomic::new(100),
+            weight: Atomic::new(1),
+            high: Atomic::new(0),
+            active: Atomic::new(0),
+            waiters: Atomic::new(0),
+            used_us: Atomic::new(0),
+            throttled_us: Atomic::new(0),
+        })
+    }
+
+    /// The settings.
+    pub(crate) fn params(&self) -> Params {
+        let priority = if self.high.load(Relaxed) != 0 { Priority::High } else { Priority::Normal };
+        Params { limit_pct: self.limit_pct.load(Relaxed), weight: self.weight.load(Relaxed), priority }
+    }
+
+    /// Sets the hard cap (validated by the caller); effective next period.
+    pub(crate) fn set_limit_pct(&self, v: u32) {
+        self.limit_pct.store(v, Relaxed);
+    }
+
+    /// Sets the weight (validated by the caller); effective next period.
+    pub(crate) fn set_weight(&self, v: u32) {
+        self.weight.store(v, Relaxed);
+    }
+
+    /// Sets the priority; effective next period.
+    pub(crate) fn set_priority(&self, p: Priority) {
+        self.high.store(u32::from(p == Priority::High), Relaxed);
+    }
+
+    /// GPU time granted while busy, µs.
+    pub(crate) fn used_us(&self) -> u64 {
+        self.used_us.load(Relaxed)
+    }
+
+    /// Time submitters spent held, µs (summed over submitters).
+    pub(crate) fn throttled_us(&self) -> u64 {
+        self.throttled_us.load(Relaxed)
+    }
+
+    /// Releases every held submitter with an error, for good (destroy).
+    pub(crate) fn kill(&self) {
+        self.gate.lock().dead = true;
+        self.opened.notify_all();
+    }
+
+    /// Called from a doorbell fault: waits until the gate is open, then
+    /// runs `insert` (the PTE re-insertion) under the gate lock, so a
+    /// concurrent shut either comes first (and we wait) or zaps after us.
+    pub(crate) fn pass<R>(&self, insert: impl FnOnce() -> R) -> core::result::Result<R, Held> {
+        self.active.store(1, Relaxed);
+        let mut g = self.gate.lock();
+        if g.dead {
+            return Err(Held::Dead);
+        }
+        if !g.open {
+            self.waiters.fetch_add(1, Relaxed);
+            kick();
+            let start = Instant::<Monotonic>::now();
+            let mut interrupted = false;
+            while !g.open && !g.dead {
+                if self.opened.wait_interruptible(&mut g) {
+                    interrupted = true;
+                    break;
+                }
+            }
+            let held = start.elapsed().as_micros_ceil().max(0) as u64;
+            self.throttled_us.fetch_add(held, Relaxed);
+            self.waiters.fetch_sub(1, Relaxed);
+            if g.dead {
+                return Err(Held::Dead);
+            }
+            if interrupted && !g.open {
+                return Err(Held::Signal);
+            }
+        }
+        Ok(insert())
+    }
+
+    fn set_open(&self, open: bool) {
+        let mut g = self.gate.lock();
+        g.open = open;
+        drop(g);
+        if open {
+            self.opened.notify_all();
+        }
+    }
+}
+
+/// Why a held submitter was let go without the page.
+pub(crate) enum Held {
+    /// The context was destroyed.
+    Dead,
+    /// A signal is pending; the access is retried after it.
+    Signal,
+}
+
+/// The scheduler: one kernel thread for all GPUs (each GPU's plan is
+/// independent; the thread only merges their timelines).
+#[pin_data]
+pub(crate) struct Sched {
+    #[pin]
+    kicked: Mutex<bool>,
+    #[pin]
+    cv: CondVar,
+    period_us: u64,
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: `init` is called in the module initializer, before first use.
+    pub(crate) unsafe(uninit) static SCHED: Mutex<Option<Arc<Sched>>> = None;
+}
+
+/// Wakes the scheduler: a submitter was held; it may deserve the GPU now.
+fn kick() {
+    let s = SCHED.lock().clone();
+    if let Some(s) = s {
+        *s.kicked.lock() = true;
+        s.cv.notify_all();
+    }
+}
+
+/// The running scheduler thread; stopped when dropped.
+pub(crate) struct Running {
+    thread: crate::kthread::Thread,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.thread.stop();
+        *SCHED.lock() = None;
+    }
+}
+
+/// Starts the scheduler with a period of `period_ms` (clamped to 1..=1000).
+pub(crate) fn start(period_ms: u32) -> Result<Running> {
+    let period_us = u64::from(period_ms.clamp(1, 1000)) * 1000;
+    let s = Arc::pin_init(
+        pin_init!(Sched { kicked <- new_mutex!(false), cv <- new_condvar!(), period_us }),
+        GFP_KERNEL,
+    )?;
+    *SCHED.lock() = Some(s.clone());
+    let thread = crate::kthread::Thread::spawn(c"fakegpu-sched", move || run(&s))?;
+    Ok(Running { thread })
+}
+
+/// One context's place in the running period.
+struct Slot {
+    ctx: Arc<Context>,
+    gpu: u32,
+    busy: bool,
+    /// Window within the period, µs from its start.
+    start: u64,
+    len: u64,
+    open: bool,
+}
+
+impl Sched {
+    /// Sleeps until `deadline` or a kick; returns whether kicked.
+    fn sleep_until(&self, deadline: Instant<Monotonic>) -> bool {
+        let mut k = self.kicked.lock();
+        loop {
+            if *k {
+                *k = false;
+                return true;
+            }
+            if crate::kthread::should_stop() {
+                return false;
+            }
+            let left = deadline - Instant::<Monotonic>::now();
+            if left.as_nanos() <= 0 {
+                return false;
+            }
+            let j = kernel::time::msecs_to_jiffies(left.as_millis_ceil().max(1) as u32);
+            let _ = self.cv.wait_interruptible_timeout(&mut k, j);
+        }
+    }
+}
+
+fn run(s: &Sched) {
+    let mut rotate = 0usize;
+    while !crate::kthread::should_stop() {
+        let mut slots = match plan_period(s.period_us, rotate) {
+            Ok(v) => v,
+            Err(_) => {
+                s.sleep_until(Instant::<Monotonic>::now() + Delta::from_micros(s.period_us as i64));
+                continue;
+            }
+        };
+        rotate = rotate.wrapping_add(1);
+        run_period(s, &mut slots);
+    }
+    // Leave nobody held: contexts are gone at unload, but be safe.
+    for c in context::all().unwrap_or_default().iter() {
+        c.compute.set_open(true);
+    }
+}
+
+/// Plans one period: every context's window on its GPU.
+fn plan_period(period_us: u64, rotate: usize) -> Result<KVec<Slot>> {
+    let all = context::all()?;
+    let mut slots = KVec::with_capacity(all.len(), GFP_KERNEL)?;
+    let mut gpus: KVec<u32> = KVec::new();
+    for c in all.iter() {
+        let gpu = c.gpus.iter().next().unwrap_or(0);
+        if !gpus.contains(&gpu) {
+            gpus.push(gpu, GFP_KERNEL)?;
+        }
+    }
+    let mut demands: KVec<Demand> = KVec::new();
+    let mut out: KVec<u64> = KVec::new();
+    let mut members: KVec<Arc<Context>> = KVec::new();
+    for &gpu in gpus.iter() {
+        demands.clear();
+        members.clear();
+        for c in all.iter().filter(|c| c.gpus.iter().next().unwrap_or(0) == gpu).take(MAX_PER_GPU) {
+            let cs = &c.compute;
+            let busy = cs.active.xchg(0, Relaxed) != 0 || cs.waiters.load(Relaxed) != 0;
+            demands.push(Demand { params: cs.params(), busy }, GFP_KERNEL)?;
+            members.push(c.clone(), GFP_KERNEL)?;
+        }
+        out.clear();
+        for _ in 0..demands.len() {
+            out.push(0, GFP_KERNEL)?;
+        }
+        plan(period_us, &demands, &mut out);
+        // Windows one after the other, starting from a rotating context so
+        // that nobody always goes first (or last, behind others' drain).
+        let n = members.len();
+        let mut t = 0;
+        for k in 0..n {
+            let i = (k + rotate) % n;
+            let len = out[i];
+            slots.push(
+                Slot { ctx: members[i].clone(), gpu, busy: demands[i].busy, start: t, len, open: false },
+                GFP_KERNEL,
+            )?;
+            t += len;
+        }
+    }
+    Ok(slots)
+}
+
+/// Runs one period: arms every doorbell, then opens and shuts the windows
+/// in time. Ends early (the caller plans again at once) when a held
+/// submitter deserves the GPU now.
+fn run_period(s: &Sched, slots: &mut [Slot]) {
+    let t0 = Instant::<Monotonic>::now();
+    // Arm: shut every gate and zap every doorbell, so the first ring of the
+    // period is seen. Windows that start at 0 open right after.
+    for sl in slots.iter() {
+        sl.ctx.compute.set_open(false);
+        crate::doorbell::zap_context(&sl.ctx);
+    }
+    loop {
+        let now_us = t0.elapsed().as_micros_ceil().max(0) as u64;
+        let mut next = s.period_us;
+        for sl in slots.iter_mut() {
+            if sl.len == 0 {
+                continue;
+            }
+            let end = sl.start + sl.len;
+            if !sl.open && now_us >= sl.start && now_us < end {
+                sl.open = true;
+                sl.ctx.compute.set_open(true);
+            }
+            if sl.open && now_us >= end {
+                close(sl, sl.len);
+            }
+            if now_us < sl.start {
+                next = next.min(sl.start);
+            } else if now_us < end {
+                next = next.min(end);
+            }
+        }
+        if now_us >= s.period_us {
+            break;
+        }
+        let kicked = s.sleep_until(t0 + Delta::from_micros(next as i64));
+        if crate::kthread::should_stop() {
+            break;
+        }
+        if kicked && deserves_now(slots) {
+            let now_us = t0.elapsed().as_micros_ceil().max(0) as u64;
+            for sl in slots.iter_mut().filter(|sl| sl.open) {
+                close(sl, now_us.saturating_sub(sl.start));
+            }
+            return;
+        }
+    }
+    for sl in slots.iter_mut().filter(|sl| sl.open) {
+        close(sl, sl.len);
+    }
+}
+
+/// Shuts a slot's window after `ran` µs of it, charging them if busy.
+fn close(sl: &mut Slot, ran: u64) {
+    sl.open = false;
+    sl.ctx.compute.set_open(false);
+    crate::doorbell::zap_context(&sl.ctx);
+    if sl.busy {
+        sl.ctx.compute.used_us.fetch_add(ran.min(sl.len), Relaxed);
+    }
+}
+
+/// Whether a held submitter should get the GPU before the period ends: it
+/// is high priority and its GPU had no high-priority share this period, or
+/// its GPU had no busy context at all (idle GPU: work-conserving).
+fn deserves_now(slots: &[Slot]) -> bool {
+    let waiting = |sl: &Slot| sl.ctx.compute.waiters.load(Relaxed) != 0 && sl.len == 0;
+    slots.iter().filter(|sl| waiting(sl)).any(|w| {
+        let same = || slots.iter().filter(|o| o.gpu == w.gpu);
+        let idle_gpu = same().all(|o| o.len == 0);
+        let high = w.ctx.compute.params().priority == Priority::High;
+        let high_served = same().any(|o| o.len > 0 && o.ctx.compute.params().priority == Priority::High);
+        idle_gpu || (high && !high_served)
+    })
+}

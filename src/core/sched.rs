@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The compute scheduler's policy: how one period of one physical GPU is
+//! divided between the contexts that share it.
+//!
+//! The lever (see `docs/compute-levers.md`) is each context's doorbell: a
+//! context can submit work only while its gate is open. Every period the
+//! kernel glue asks [`plan`] for each context's open time, then opens the
+//! gates one after the other (time division: at most one context of a GPU
+//! is open at a time, so the split does not depend on the hardware's own
+//! timeslices) and holds each context's submitters while its gate is shut.
+//!
+//! Rules, in order:
+//!
+//! 1. Only contexts with work take part ([`Demand::busy`]: they rang their
+//!    doorbell in the last period, or a submitter of theirs is held now).
+//!    Idle capacity goes to whoever has work (work-conserving).
+//! 2. While any busy context has [`Priority::High`], normal ones get nothing.
+//! 3. The period is split in proportion to the weights, and no context gets
+//!    more than its hard cap (`limit_pct` of the period, even alone); what a
+//!    capped context cannot take is shared again among the others (water
+//!    filling).
+//!
+//! Everything is integer µs; rounding never hands out more than the period.
+
+/// Highest accepted weight.
+pub const MAX_WEIGHT: u32 = 1000;
+
+/// Scheduling priority of a context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Shares the GPU by weight.
+    Normal,
+    /// Holds normal contexts back while it has work.
+    High,
+}
+
+impl Priority {
+    /// Parses the sysfs spelling (`high` or `normal`, one trailing newline
+    /// allowed).
+    pub fn parse(s: &[u8]) -> Option<Self> {
+        let s = s.strip_suffix(b"\n").unwrap_or(s);
+        match s {
+            b"high" => Some(Self::High),
+            b"normal" => Some(Self::Normal),
+            _ => None,
+        }
+    }
+
+    /// The sysfs spelling.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::High => "high",
+            Self::Normal => "normal",
+        }
+    }
+}
+
+/// A context's compute settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// Hard cap, percent of the GPU (1..=100).
+    pub limit_pct: u32,
+    /// Share among busy contexts (1..=[`MAX_WEIGHT`]).
+    pub weight: u32,
+    /// Priority.
+    pub priority: Priority,
+}
+
+impl Params {
+    /// No cap, weight 1, normal priority.
+    pub const DEFAULT: Self = Self { limit_pct: 100, weight: 1, priority: Priority::Normal };
+
+    /// Whether the values are in range.
+    pub const fn valid(&self) -> bool {
+        self.limit_pct >= 1 && self.limit_pct <= 100 && self.weight >= 1 && self.weight <= MAX_WEIGHT
+    }
+}
+
+/// Parses a percentage for `compute_limit_pct` (1..=100).
+pub fn parse_pct(s: &[u8]) -> Option<u32> {
+    parse_u32(s).filter(|v| (1..=100).contains(v))
+}
+
+/// Parses a weight for `compute_weight` (1..=[`MAX_WEIGHT`]).
+pub fn parse_weight(s: &[u8]) -> Option<u32> {
+    parse_u32(s).filter(|v| (1..=MAX_WEIGHT).contains(v))
+}
+
+fn parse_u32(s: &[u8]) -> Option<u32> {
+    let s = s.strip_suffix(b"\n").unwrap_or(s);
+    if s.is_empty() || s.len() > 9 {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// Channel-group scheduling controls a tenant could use to change its own
+/// share (timeslice, interleave level, realtime, runlist policy, and
+/// disabling its own scheduling). The proxy answers them `NV_OK` without
+/// forwarding: CUDA sets a timeslice at context creation and must not fail,
+/// but the share is the scheduler's to decide. `params` is the control's
+/// parameter block (only GPFIFO_SCHEDULE looks at it: enabling is
+/// forwarded, since channels do not run until enabled).
+pub fn filtered_control(cmd: u32, params: &[u8]) -> bool {
+    use super::nvabi::ctrl::*;
+    match cmd {
+        NVA06C_CTRL_CMD_SET_TIMESLICE
+        | NVA06C_CTRL_CMD_SET_INTERLEAVE_LEVEL
+        | NVA06C_CTRL_CMD_MAKE_REALTIME
+        | NVA06C_CTRL_CMD_INTERNAL_SET_TIMESLICE
+        | NVA06C_CTRL_CMD_INTERNAL_GPFIFO_SCHEDULE
+        | NVA06F_CTRL_CMD_SET_INTERLEAVE_LEVEL
+        | NV2080_CTRL_CMD_FIFO_RUNLIST_SET_SCHED_POLICY => true,
+        // `bEnable` is the first byte of the parameters.
+        NVA06C_CTRL_CMD_GPFIFO_SCHEDULE | NVA06F_CTRL_CMD_GPFIFO_SCHEDULE => params.first() == Some(&0),
+        _ => false,
+    }
+}
+
+/// One context's input to a period's plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Demand {
+    /// Its settings.
+    pub params: Params,
+    /// Whether it has work (rang its doorbell last period, or is held now).
+    pub busy: bool,
+}
+
+/// Open time per context for one period of `period_us`: `out[i]` is the
+/// µs context `inputs[i]` may submit. `out` must be as long as `inputs`
+/// (extra entries are left alone; missing ones, and contexts beyond
+/// [`MAX_PER_GPU`], are not planned). Returns
+/// the total handed out (never more than `period_us`).
+pub fn plan(period_us: u64, inputs: &[Demand], out: &mut [u64]) -> u64 {
+    let n = inputs.len().min(out.len()).min(MAX_PER_GPU);
+    let (inputs, out) = (&inputs[..n], &mut out[..n]);
+    let high = inputs.iter().any(|d| d.busy && d.params.priority == Priority::High);
+    let eligible = |d: &Demand| d.busy && d.params.valid() && (!high || d.params.priority == Priority::High);
+    let cap = |d: &Demand| period_us * u64::from(d.params.limit_pct) / 100;
+    for o in out.iter_mut() {
+        *o = 0;
+    }
+    // Water filling: each round shares what is left among the unfrozen
+    // eligible contexts by weight; a context whose share reaches its cap is
+    // frozen at the cap and the round is redone without it. At most n
+    // rounds, each O(n).
+    let mut frozen_total: u64 = 0;
+    let mut is_frozen = FrozenSet::new();
+    loop {
+        let left = period_us - frozen_total;
+        let weights: u64 = inputs
+            .iter()
+            .enumerate()
+            .filter(|(i, d)| eligible(d) && !is_frozen.get(*i))
+            .map(|(_, d)| u64::from(d.params.weight))
+            .sum();
+        if weights == 0 {
+            break;
+        }
+        let mut froze_one = false;
+        for (i, d) in inputs.iter().enumerate() {
+            if !eligible(d) || is_frozen.get(i) {
+                continue;
+            }
+            let share = left * u64::from(d.params.weight) / weights;
+            if share >= cap(d) {
+                out[i] = cap(d);
+                frozen_total += cap(d);
+                is_frozen.set(i);
+                froze_one = true;
+            }
+        }
+        if !froze_one {
+            for (i, d) in inputs.iter().enumerate() {
+                if eligible(d) && !is_frozen.get(i) {
+                    out[i] = left * u64::from(d.params.weight) / weights;
+                }
+            }
+            break;
+        }
+    }
+    out.iter().sum()
+}
+
+/// A set of indices below [`MAX_PER_GPU`], without allocation.
+struct FrozenSet([u64; 4]);
+
+/// Most contexts one GPU's plan considers.
+pub const MAX_PER_GPU: usize = 256;
+
+impl FrozenSet {
+    const CAP: usize = MAX_PER_GPU;
+    const fn new() -> Self {
+        Self([0; 4])
+    }
+    fn get(&self, i: usize) -> bool {
+        i < Self::CAP && self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+    fn set(&mut self, i: usize) {
+        if i < Self::CAP {
+            self.0[i / 64] |= 1 << (i % 64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn d(limit_pct: u32, weight: u32, high: bool, busy: bool) -> Demand {
+        let priority = if high { Priority::High } else { Priority::Normal };
+        Demand { params: Params { limit_pct, weight, priority }, busy }
+    }
+
+    fn run(period: u64, ins: &[Demand]) -> Vec<u64> {
+        let mut out = vec![u64::MAX; ins.len()];
+        let total = plan(period, ins, &mut out);
+        assert_eq!(total, out.iter().sum::<u64>());
+        out
+    }
+
+    #[test]
+    fn alone_capped() {
+        for pct in [10, 30, 50, 70, 100] {
+            assert_eq!(run(50_000, &[d(pct, 1, false, true)]), vec![500 * u64::from(pct)]);
+        }
+    }
+
+    #[test]
+    fn weights_split() {
+        assert_eq!(run(50_000, &[d(100, 1, false, true), d(100, 3, false, true)]), vec![12_500, 37_500]);
+        assert_eq!(
+            run(80_000, &[d(100, 1, false, true), d(100, 1, false, true), d(100, 2, false, true), d(100, 4, false, true)]),
+            vec![10_000, 10_000, 20_000, 40_000]
+        );
+    }
+
+    #[test]
+    fn idle_gets_nothing_and_others_absorb() {
+        assert_eq!(run(50_000, &[d(100, 1, false, false), d(100, 3, false, true)]), vec![0, 50_000]);
+    }
+
+    #[test]
+    fn cap_spills_to_others() {
+        // 1:1, but the first may have only 20 %: the second takes the rest.
+        assert_eq!(run(50_000, &[d(20, 1, false, true), d(100, 1, false, true)]), vec![10_000, 40_000]);
+        // Both capped below a full GPU: the rest stays idle.
+        assert_eq!(run(50_000, &[d(30, 1, false, true), d(40, 5, false, true)]), vec![15_000, 20_000]);
+    }
+
+    #[test]
+    fn high_priority_holds_normal_back() {
+        assert_eq!(run(50_000, &[d(100, 9, false, true), d(100, 1, true, true)]), vec![0, 50_000]);
+        // An idle high context holds nobody back.
+        assert_eq!(run(50_000, &[d(100, 1, false, true), d(100, 1, true, false)]), vec![50_000, 0]);
+        // A capped high context: normal ones still wait (the rule is strict).
+        assert_eq!(run(50_000, &[d(100, 1, false, true), d(50, 1, true, true)]), vec![0, 25_000]);
+    }
+
+    #[test]
+    fn filtered_controls() {
+        assert!(filtered_control(0xa06c0103, &[0; 8]));
+        assert!(filtered_control(0xa06c0107, &[0; 4]));
+        assert!(filtered_control(0x20801115, &[]));
+        assert!(filtered_control(0xa06c0101, &[0, 0, 0]));
+        assert!(!filtered_control(0xa06c0101, &[1, 0, 0]));
+        assert!(filtered_control(0xa06f0103, &[0, 0, 0]));
+        assert!(!filtered_control(0xa06c0104, &[0; 8]), "GET_TIMESLICE is forwarded");
+        assert!(!filtered_control(0xa06c0105, &[0; 8]), "PREEMPT is forwarded");
+        assert!(!filtered_control(0x2080110b, &[0; 8]), "FIFO_DISABLE_CHANNELS only stops the caller");
+    }
+
+    #[test]
+    fn parsers() {
+        assert_eq!(parse_pct(b"30\n"), Some(30));
+        assert_eq!(parse_pct(b"0"), None);
+        assert_eq!(parse_pct(b"101"), None);
+        assert_eq!(parse_pct(b""), None);
+        assert_eq!(parse_pct(b"3x"), None);
+        assert_eq!(parse_weight(b"1000"), Some(1000));
+        assert_eq!(parse_weight(b"1001"), None);
+        assert_eq!(parse_weight(b"99999999999"), None);
+        assert_eq!(Priority::parse(b"high\n"), Some(Priority::High));
+        assert_eq!(Priority::parse(b"normal"), Some(Priority::Normal));
+        assert_eq!(Priority::parse(b"urgent"), None);
+    }
+
+    fn demand() -> impl Strategy<Value = Demand> {
+        (1u32..=100, 1u32..=MAX_WEIGHT, any::<bool>(), any::<bool>()).prop_map(|(l, w, h, b)| d(l, w, h, b))
+    }
+
+    proptest! {
+        #[test]
+        fn invariants(period in 1u64..1_000_000, ins in proptest::collection::vec(demand(), 0..40)) {
+            let out = run(period, &ins);
+            let high = ins.iter().any(|x| x.busy && x.params.priority == Priority::High);
+            // Never more than the period, nobody above its cap, idle and
+            // held-back contexts get nothing.
+            prop_assert!(out.iter().sum::<u64>() <= period);
+            for (x, o) in ins.iter().zip(&out) {
+                prop_assert!(*o <= period * u64::from(x.params.limit_pct) / 100);
+                if !x.busy || (high && x.params.priority == Priority::Normal) {
+                    prop_assert_eq!(*o, 0);
+                }
+            }
+            // Work-conserving: if some eligible context is below its cap,
+            // the period is handed out up to rounding (one µs per context).
+            let elig: Vec<_> = ins.iter().zip(&out).filter(|(x, _)| x.busy && (!high || x.params.priority == Priority::High)).collect();
+            let below_cap = elig.iter().any(|(x, o)| **o + (elig.len() as u64) < period * u64::from(x.params.limit_pct) / 100);
+            if below_cap {
+                prop_assert!(out.iter().sum::<u64>() + elig.len() as u64 >= period);
+            }
+            // Proportional among the uncapped: w_j * o_i ≈ w_i * o_j.
+            for (a, oa) in &elig {
+                for (b, ob) in &elig {
+                    let capa = period * u64::from(a.params.limit_pct) / 100;
+                    let capb = period * u64::from(b.params.limit_pct) / 100;
+                    if **oa < capa && **ob < capb {
+                        let l = u128::from(**oa) * u128::from(b.params.weight);
+                        let r = u128::from(**ob) * u128::from(a.params.weight);
+                        let tol = u128::from(a.params.weight.max(b.params.weight)) * 2;
+                        prop_assert!(l.abs_diff(r) <= tol * u128::from(MAX_WEIGHT), "{} {} {:?} {:?}", oa, ob, a, b);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The doorbell FFI edge: a container's usermode (doorbell) mappings, whose
+//! page-table entries the compute scheduler removes to hold the container's
+//! submitters, and the fault handler that puts them back.
+//!
+//! The vendor maps the doorbell as a PFN mapping with no fault handler: a
+//! zapped entry would be a SIGBUS. So right after the vendor's mmap the
+//! proxy takes the vma over ([`gate_vma`]): it remembers the vendor's
+//! `vm_ops`, `vm_private_data` and the PFN and protection of every page,
+//! and installs [`GATED_OPS`], which forwards `open`/`close` to the
+//! vendor's and adds a `fault` that waits at the context's gate and then
+//! re-inserts the remembered PFN. Splitting and moving such a vma is
+//! refused, and it is not inherited across fork (`VM_DONTCOPY`): a CUDA
+//! context does not survive fork either.
+//!
+//! Records live in one registry, keyed by vma. Lock order: mmap lock (or the
+//! VMA lock of a fault) → `DOORBELLS` → a context's gate. The scheduler
+//! takes an mm's lock only with `mmap_read_trylock`, with nothing else held.
+
+use crate::{context::Context, ModuleRef};
+use kernel::{
+    bindings,
+    ffi::{c_int, c_ulong},
+    prelude::*,
+    sync::Arc,
+};
+
+/// `VM_FAULT_SIGBUS`, `VM_FAULT_NOPAGE` of `include/linux/mm_types.h`.
+const VM_FAULT_SIGBUS: bindings::vm_fault_t = 0x000002;
+const VM_FAULT_NOPAGE: bindings::vm_fault_t = 0x000100;
+/// Most pages of one doorbell mapping we take over (the H100's usermode
+/// region is 64 KiB).
+const MAX_PAGES: usize = 64;
+
+/// One gated vma.
+///
+/// # Invariants
+///
+/// `vma` is a live vma of `mm` whose `vm_ops` is [`GATED_OPS`] for as long
+/// as the record is in [`DOORBELLS`] (it is removed by our `close`, under
+/// the mm's write lock). We hold a reference on `mm` (`mmgrab`), dropped in
+/// `Drop`.
+pub(crate) struct Record {
+    vma: *mut bindings::vm_area_struct,
+    mm: *mut bindings::mm_struct,
+    orig_ops: *const bindings::vm_operations_struct,
+    start: usize,
+    pfns: KVec<c_ulong>,
+    prot: bindings::pgprot_t,
+    ctx: Arc<Context>,
+    /// Our `vm_ops` must outlive every gated vma: hold the module.
+    _module: ModuleRef,
+}
+
+// SAFETY: the raw pointers are only dereferenced under the locks the
+// invariant names; the record itself may move between threads.
+unsafe impl Send for Record {}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        // SAFETY: the reference taken in `gate_vma` (type invariant).
+        unsafe { bindings::mmdrop(self.mm) };
+    }
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: `init` is called in the module initializer, before first use.
+    pub(crate) unsafe(uninit) static DOORBELLS: Mutex<KVec<Record>> = KVec::new();
+}
+
+/// Frees the registry's storage at unload (it is empty then: every record
+/// holds the module).
+pub(crate) fn release_registry() {
+    let old = core::mem::take(&mut *DOORBELLS.lock());
+    drop(old);
+}
+
+/// `vm_operations_struct` is plain function pointers.
+struct Ops(bindings::vm_operations_struct);
+// SAFETY: a static table of function pointers, never written.
+unsafe impl Sync for Ops {}
+
+static GATED_OPS: Ops = Ops(bindings::vm_operations_struct {
+    open: Some(gated_open),
+    close: Some(gated_close),
+    may_split: Some(gated_refuse_split),
+    mremap: Some(gated_refuse_mremap),
+    fault: Some(gated_fault),
+    // SAFETY: all-zeroes is a valid `vm_operations_struct` (no callbacks).
+    ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+});
+
+/// Takes a freshly mapped doorbell vma over for `ctx`.
+///
+/// # Safety
+///
+/// `vma` must be the vma being set up by the proxy's mmap handler, after
+/// the vendor's mmap succeeded on it (its mm's write lock is held).
+pub(crate) unsafe fn gate_vma(ctx: &Arc<Context>, vma: *mut bindings::vm_area_struct) -> Result {
+    // SAFETY: `vma` is live and locked for writing (caller).
+    let (start, end, flags, mm) = unsafe {
+        let v = kernel::mm::virt::VmaNew::from_raw(vma);
+        (v.start(), v.end(), v.flags(), (*vma).vm_mm)
+    };
+    if flags & bindings::VM_PFNMAP == 0 {
+        pr_warn!("fakegpu: a doorbell mapping is not a PFN mapping; compute gating is off for it\n");
+        return Err(ENOTSUPP);
+    }
+    let pages = (end - start) / kernel::page::PAGE_SIZE;
+    if pages == 0 || pages > MAX_PAGES {
+        return Err(EINVAL);
+    }
+    let module = ModuleRef::get()?;
+    let mut pfns = KVec::with_capacity(pages, GFP_KERNEL)?;
+    // SAFETY: the mmap write lock is held (caller); `follow_pfnmap_start`
+    // reads the PTE the vendor's mmap just installed, and `_end` releases
+    // the PTE lock it took.
+    let prot = unsafe {
+        let mut prot = (*vma).vm_page_prot;
+        for i in 0..pages {
+            let mut args: bindings::follow_pfnmap_args = core::mem::zeroed();
+            args.vma = vma;
+            args.address = (start + i * kernel::page::PAGE_SIZE) as c_ulong;
+            if bindings::follow_pfnmap_start(&mut args) != 0 {
+                return Err(EFAULT);
+            }
+            let pfn = args.pfn;
+            prot = args.pgprot;
+            bindings::follow_pfnmap_end(&mut args);
+            pfns.push(pfn, GFP_KERNEL)?;
+        }
+        prot
+    };
+    let mut reg = DOORBELLS.lock();
+    reg.reserve(1, GFP_KERNEL)?;
+    // SAFETY: the vma is ours to set up (caller); the mm lives while its
+    // vma does, and `mmgrab` keeps the struct for the record.
+    let orig_ops = unsafe {
+        let v = kernel::mm::virt::VmaNew::from_raw(vma);
+        v.set_dontcopy();
+        bindings::mmgrab(mm);
+        let orig = (*vma).vm_ops;
+        (*vma).vm_ops = &GATED_OPS.0;
+        orig
+    };
+    // INVARIANT: the vma now has our ops; we hold the mm reference.
+    reg.push(Record { vma, mm, orig_ops, start, pfns, prot, ctx: ctx.clone(), _module: module }, GFP_KERNEL)?;
+    Ok(())
+}
+
+/// Zaps the doorbell pages of every gated vma of `ctx`, so that its next
+/// doorbell write faults. An mm whose lock is contended is skipped this
+/// time (the caller zaps again next period).
+pub(crate) fn zap_context(ctx: &Arc<Context>) {
+    // Collect the mms first: their locks cannot be taken under DOORBELLS.
+    let mut mms: KVec<*mut bindings::mm_struct> = KVec::new();
+    {
+        let reg = DOORBELLS.lock();
+        for r in reg.iter().filter(|r| Arc::ptr_eq(&r.ctx, ctx)) {
+            if !mms.contains(&r.mm) && mms.push(r.mm, GFP_ATOMIC).is_ok() {
+                // SAFETY: the record holds a reference; this one is ours
+                // until the `mmdrop` below.
+                unsafe { bindings::mmgrab(r.mm) };
+            }
+        }
+    }
+    for &mm in mms.iter() {
+        // SAFETY: `mm` is referenced by us; trylock never waits.
+        if unsafe { bindings::mmap_read_trylock(mm) } {
+            {
+                let reg = DOORBELLS.lock();
+                for r in reg.iter().filter(|r| r.mm == mm && Arc::ptr_eq(&r.ctx, ctx)) {
+                    let len = r.pfns.len() * kernel::page::PAGE_SIZE;
+                    // SAFETY: the record is registered, so its vma is live
+                    // (it leaves the registry only in `close`, under the
+                    // mm's write lock, which our read lock excludes).
+                    unsafe { bindings::zap_special_vma_range(r.vma, r.start as c_ulong, len as c_ulong) };
+                }
+            }
+            // SAFETY: locked above.
+            unsafe { bindings::mmap_read_unlock(mm) };
+        }
+        // SAFETY: the reference taken above.
+        unsafe { bindings::mmdrop(mm) };
+    }
+}
+
+unsafe extern "C" fn gated_open(vma: *mut bindings::vm_area_struct) {
+    // Only reached for copies we did not refuse (none expected: no fork
+    // copy, no split, no move); forward to the vendor all the same.
+    let orig = {
+        let reg = DOORBELLS.lock();
+        // SAFETY: a new vma copied from one of ours carries our ops; the
+        // vendor's table of the original applies to it.
+        reg.iter().find(|r| unsafe { (*r.vma).vm_private_data == (*vma).vm_private_data }).map(|r| r.orig_ops)
+    };
+    if let Some(o) = orig.filter(|o| !o.is_null()) {
+        // SAFETY: the vendor's own callback, for a vma of its mapping.
+        if let Some(f) = unsafe { (*o).open } {
+            unsafe { f(vma) };
+        }
+    }
+}
+
+unsafe extern "C" fn gated_close(vma: *mut bindings::vm_area_struct) {
+    let rec = {
+        let mut reg = DOORBELLS.lock();
+        let i = reg.iter().position(|r| core::ptr::eq(r.vma, vma));
+        i.and_then(|i| reg.remove(i).ok())
+    };
+    if let Some(r) = rec {
+        if !r.orig_ops.is_null() {
+            // SAFETY: the vendor's own callback, for its vma, under the
+            // mm's write lock as the VFS calls it.
+            if let Some(f) = unsafe { (*r.orig_ops).close } {
+                unsafe { f(vma) };
+            }
+        }
+        drop(r);
+    }
+}
+
+unsafe extern "C" fn gated_refuse_split(_vma: *mut bindings::vm_area_struct, _addr: c_ulong) -> c_int {
+    -(bindings::EINVAL as c_int)
+}
+
+unsafe extern "C" fn gated_refuse_mremap(_vma: *mut bindings::vm_area_struct) -> c_int {
+    -(bindings::EINVAL as c_int)
+}
+
+unsafe extern "C" fn gated_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+    // SAFETY: the mm core passes a live fault description whose vma is
+    // locked (mmap or VMA read lock) for the whole call.
+    let (vma, addr) = unsafe { ((*vmf).__bindgen_anon_1.vma, (*vmf).__bindgen_anon_1.address as usize) };
+    let found = {
+        let reg = DOORBELLS.lock();
+        reg.iter().find(|r| core::ptr::eq(r.vma, vma)).and_then(|r| {
+            let page = addr.checked_sub(r.start)? / kernel::page::PAGE_SIZE;
+            Some((r.ctx.clone(), *r.pfns.get(page)?, r.prot))
+        })
+    };
+    let Some((ctx, pfn, prot)) = found else { return VM_FAULT_SIGBUS };
+    let page_addr = addr & !(kernel::page::PAGE_SIZE - 1);
+    // SAFETY: the vma is locked for the call (above) and is a PFN mapping
+    // of the vendor's; the PFN and protection are the vendor's own for
+    // this page.
+    let insert = || unsafe { bindings::vmf_insert_pfn_prot(vma, page_addr as c_ulong, pfn, prot) };
+    match ctx.compute.pass(insert) {
+        Ok(r) => r,
+        // Destroyed: the submitter gets an error.
+        Err(crate::compute::Held::Dead) => VM_FAULT_SIGBUS,
+        // A signal: the access is retried once it is handled (or the
+        // process dies of it).
+        Err(crate::compute::Held::Signal) => VM_FAULT_NOPAGE,
+    }
+}
