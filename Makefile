@@ -2,7 +2,9 @@
 #
 #   make            build fakegpu.ko (against KDIR, default: the cached test kernel)
 #   make test       build everything and run every test (host, QEMU guest, harness)
-#   make demo       boot the demo VM with the module loaded (interactive shell)
+#   make demo       boot the demo VM: two containers share GPU 0 (fakegpuctl,
+#                   top, a refused over-cap allocation), then power off;
+#                   make demo SHELL_AFTER=1 leaves a shell in the VM afterwards
 #   make vm-run SCRIPT=path [ARGS="..."]   run a script inside the test VM
 #   make fuzz       run the core decoder's fuzz target for longer
 #   make bench      the proxy's cost per call (direct vs proxied, on nvsim, in the VM)
@@ -33,7 +35,7 @@ test:
 	@scripts/test
 
 demo:
-	@scripts/demo
+	@SHELL_AFTER=$(SHELL_AFTER) scripts/demo
 
 vm-run:
 	@test -n "$(SCRIPT)" || { echo "usage: make vm-run SCRIPT=path [ARGS=...]"; exit 2; }
