@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! nvsim/profile                 the behaviour profile of the engines
+//! nvsim/mem                     live page-backed objects (backings) and PFN-mapped vmas holding one (pfnmap_vmas)
 //! nvsim/gpu<N>/heap             total_bytes / used_bytes / free_bytes
 //! nvsim/gpu<N>/engine           busy_us, switches, doorbell_rings, tsgs, channels
 //! nvsim/gpu<N>/tsgs             one line per channel group (busy_us is engine time)
@@ -19,6 +20,7 @@ use kernel::{debugfs, prelude::*, str::CString, sync::Arc};
 #[derive(Clone, Copy)]
 enum What {
     Profile,
+    Mem,
     Heap,
     Engine,
     Tsgs,
@@ -37,6 +39,7 @@ impl fmt::Debug for View {
         let g = &self.gpu;
         match self.what {
             What::Profile => writeln!(f, "{:#?}", g.profile),
+            What::Mem => crate::mem::fmt_counts(f),
             What::Heap => {
                 let used = g.heap_used();
                 writeln!(f, "total_bytes {}\nused_bytes {}\nfree_bytes {}", g.vram, used, g.vram - used)
@@ -64,6 +67,8 @@ impl DebugFs {
         if let Some(g0) = gpus.first() {
             let v = View { gpu: g0.clone(), what: What::Profile };
             files.push(KBox::pin_init(root.read_only_file(c"profile", v), GFP_KERNEL)?, GFP_KERNEL)?;
+            let v = View { gpu: g0.clone(), what: What::Mem };
+            files.push(KBox::pin_init(root.read_only_file(c"mem", v), GFP_KERNEL)?, GFP_KERNEL)?;
         }
         for g in gpus.iter() {
             let name = CString::try_from_fmt(fmt!("gpu{}", g.index))?;

@@ -46,6 +46,8 @@ struct MmapCtx {
     backing: Arc<Backing>,
     first: usize,
     pages: usize,
+    /// Map as the vendor maps registers (usermode): a PFN mapping.
+    pfnmap: bool,
 }
 
 /// What REGISTER_FD linked this file to.
@@ -145,7 +147,11 @@ impl NvFile {
             Kind::Ctl if want > ctx.pages => return Err(ERANGE),
             _ => want,
         };
-        ctx.backing.map_into(vma, ctx.first, count)
+        if ctx.pfnmap {
+            Backing::map_pfn_into(&ctx.backing, vma, ctx.first, count)
+        } else {
+            ctx.backing.map_into(vma, ctx.first, count)
+        }
     }
 
     /// `unlocked_ioctl`.
@@ -426,7 +432,7 @@ impl NvFile {
             return;
         }
         p.p_linear_address = g.addr;
-        t.mmap = Some(MmapCtx { backing: g.backing, first: g.first_page, pages: g.pages });
+        t.mmap = Some(MmapCtx { backing: g.backing, first: g.first_page, pages: g.pages, pfnmap: g.pfnmap });
         p.status = NV_OK;
     }
 }

@@ -198,6 +198,8 @@ pub(crate) struct Granted {
     pub(crate) first_page: usize,
     pub(crate) pages: usize,
     pub(crate) addr: u64,
+    /// The usermode (doorbell) region: mapped as a PFN mapping.
+    pub(crate) pfnmap: bool,
 }
 
 /// What the mapping's fd must be.
@@ -655,6 +657,7 @@ impl RmState {
         if m.gpu != dev.gpu {
             return Err(NV_ERR_INVALID_DEVICE);
         }
+        let pfnmap = matches!(m.data, Data::Usermode(_));
         let (backing, sysmem) = match &m.data {
             Data::Memory(mo) => {
                 if length == 0 || offset.checked_add(length).is_none_or(|e| e > mo.size) {
@@ -689,7 +692,7 @@ impl RmState {
         if self.clients[ci].maps.push(Mapping { h_memory: h_mem, addr }, GFP_KERNEL).is_err() {
             return Err(NV_ERR_NO_MEMORY);
         }
-        Ok(Granted { backing, first_page, pages, addr })
+        Ok(Granted { backing, first_page, pages, addr, pfnmap })
     }
 
     /// Forgets a mapping recorded by `map_memory` (when the file refused it).

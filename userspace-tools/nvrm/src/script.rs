@@ -22,6 +22,7 @@
 //! map M CTL C DEV MEM OFF LEN F    RM_MAP_MEMORY onto file F; $M is the cookie
 //! unmap CTL C DEV MEM M
 //! mmap V F LEN                 mmap file F; then read32/write32 V OFF [VAL]
+//! fork-write32 V OFF VAL       a forked child (inheriting the mappings) writes VAL, exits; NV_OK if it exited 0
 //! munmap V
 //! uvm-init U | uvm-mm U U2 | uvm-gpu U GPU CTLFD C | uvm-va U GPU CTLFD C VA | uvm-channel U GPU CTLFD C CH
 //! expect WHAT                  last result: NV_OK, an NV_ERR_* name, or an errno (EINVAL, EBADF, ...)
@@ -459,6 +460,34 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             let m = env.maps.get(arg(1)?).ok_or("no such mapping")?;
             m.write_u32(env.val(arg(2)?)? as usize, env.val(arg(3)?)? as u32);
             Ok(false)
+        }
+        "fork-write32" => {
+            // Exercises a mapping's life across fork: the child's copy of
+            // the vma is opened, written through and closed at its exit.
+            let m = env.maps.get(arg(1)?).ok_or("no such mapping")?;
+            let (off, v) = (env.val(arg(2)?)? as usize, env.val(arg(3)?)? as u32);
+            // SAFETY: script mode is single-threaded; the child only stores
+            // to the mapping and calls `_exit`.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                m.write_u32(off, v);
+                // SAFETY: ends the child without running the parent's
+                // destructors (which would unmap and close) or flushing stdio.
+                unsafe { libc::_exit(0) };
+            }
+            if pid < 0 {
+                env.last = Last::Errno(io::Error::last_os_error().raw_os_error().unwrap_or(0));
+                return Ok(true);
+            }
+            let mut st = 0;
+            // SAFETY: waits for our own child; `st` is a valid out pointer.
+            if unsafe { libc::waitpid(pid, &mut st, 0) } != pid || !libc::WIFEXITED(st) || libc::WEXITSTATUS(st) != 0 {
+                println!("child status {st:#x}");
+                env.last = Last::Errno(libc::EFAULT);
+            } else {
+                env.last = Last::Status(Status::OK);
+            }
+            Ok(true)
         }
         "uvm-init" | "uvm-mm" | "uvm-gpu" | "uvm-va" | "uvm-channel" => {
             let fd = env.fd(arg(1)?)?;
