@@ -77,10 +77,14 @@ pub fn uuids(vendor_dev: &Path) -> BTreeMap<u32, String> {
     probe(vendor_dev).map(|i| i.gpus.into_iter().map(|g| (g.index, g.uuid)).collect()).unwrap_or_default()
 }
 
+/// Per GPU: the contexts using it and the sum of their caps (`None` if one
+/// has no cap).
+pub type GpuUsage = BTreeMap<u32, (Vec<String>, Option<u64>)>;
+
 /// Per GPU index: the contexts using it, and the sum of their memory limits
 /// (`None` in the sum if one of them has no cap).
-pub fn usage_by_gpu(sysfs: &Sysfs) -> Result<BTreeMap<u32, (Vec<String>, Option<u64>)>> {
-    let mut m: BTreeMap<u32, (Vec<String>, Option<u64>)> = BTreeMap::new();
+pub fn usage_by_gpu(sysfs: &Sysfs) -> Result<GpuUsage> {
+    let mut m = GpuUsage::new();
     for name in sysfs.list()? {
         let c = match sysfs.context(&name) {
             Ok(c) => c,

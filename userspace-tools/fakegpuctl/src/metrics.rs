@@ -135,8 +135,7 @@ impl Exporter {
     /// Serves `listener`, one connection at a time; stops after
     /// `max_requests` if given.
     pub fn serve(&mut self, listener: TcpListener, max_requests: Option<u64>) -> Result<()> {
-        let mut n = 0u64;
-        for conn in listener.incoming() {
+        for (n, conn) in (1u64..).zip(listener.incoming()) {
             match conn {
                 Ok(s) => {
                     if let Err(e) = self.handle(s) {
@@ -145,7 +144,6 @@ impl Exporter {
                 }
                 Err(e) => eprintln!("fakegpuctl metrics: accept failed: {e}"),
             }
-            n += 1;
             if max_requests.is_some_and(|m| n >= m) {
                 break;
             }

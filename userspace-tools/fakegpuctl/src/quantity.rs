@@ -84,7 +84,7 @@ pub fn format_bytes(b: u64) -> String {
     const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     for (u, m) in UNITS {
         if b >= m {
-            if b % m == 0 {
+            if (b / m) * m == b {
                 return format!("{} {u}", b / m);
             }
             return format!("{:.1} {u}", b as f64 / m as f64);

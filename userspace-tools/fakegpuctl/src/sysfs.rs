@@ -302,7 +302,7 @@ impl Sysfs {
                 // Perhaps the module does not know the compute keys: find
                 // out with a plain create, and take that back at once.
                 let plain = CreateSpec { compute_pct: None, weight: None, priority: None, ..spec.clone() };
-                self.write(&self.root.join("create"), &create_line(name, &plain))?;
+                self.write(&self.root.join("create"), &create_line(name, &plain)).map_err(|e| create_error(e, name, spec))?;
                 let supported = self.context_dir(name).join("compute_limit_pct").exists();
                 self.destroy(name)?;
                 Err(if supported { e } else { no_compute() })

@@ -14,6 +14,7 @@ pub struct Tree {
 static N: AtomicU32 = AtomicU32::new(0);
 
 impl Tree {
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Tree {
         let dir = std::env::temp_dir().join(format!("fakegpuctl-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
         let _ = fs::remove_dir_all(&dir);
