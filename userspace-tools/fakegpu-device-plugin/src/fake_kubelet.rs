@@ -65,7 +65,8 @@ pub fn res_file(resource: &str) -> String {
 }
 
 fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
 }
@@ -124,8 +125,9 @@ impl Registration for Reg {
             return Err(Status::invalid_argument("bad resource name or endpoint"));
         }
         let res = res_file(&req.resource_name);
-        append(&self.opts.state.join("registrations"), &format!("{} {}", req.resource_name, req.endpoint))
-            .and_then(|_| write_atomic(&self.opts.state.join("endpoints").join(&res), &req.endpoint))
+        // The endpoint first: a registration counted is one that can be used.
+        write_atomic(&self.opts.state.join("endpoints").join(&res), &req.endpoint)
+            .and_then(|_| append(&self.opts.state.join("registrations"), &format!("{} {}", req.resource_name, req.endpoint)))
             .map_err(|e| Status::internal(e.to_string()))?;
         eprintln!("fake-kubelet: {} registered at {}", req.resource_name, req.endpoint);
         let (opts, stop) = (self.opts.clone(), self.stop.clone());

@@ -103,6 +103,10 @@ pub async fn run_resource(
             }
         };
         let my_inode = inode(&sock);
+        if my_inode.is_none() {
+            // Removed between bind and stat (a kubelet starting): again.
+            continue;
+        }
         // Ends this server's ListAndWatch streams and the server itself.
         let (stop_tx, stop_rx) = watch::channel(false);
         let plugin = Arc::new(ResourcePlugin { shared: shared.clone(), profile: profile.clone(), devices: devices.clone(), stop: stop_rx.clone() });

@@ -235,7 +235,7 @@ async fn registers_again_after_kubelet_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frees_contexts_no_pod_holds() {
-    let e = start_plugin("free", Duration::from_millis(300));
+    let e = start_plugin("free", Duration::from_millis(1000));
     let k = FakeKubelet::start(e.kubelet_opts(true)).await.unwrap();
     wait("registered", || fk::registrations(&e.state, R1) == 1 && fk::registrations(&e.state, R2) == 1).await;
     // A context nobody allocated through us, and one of another tool.
@@ -255,7 +255,7 @@ async fn frees_contexts_no_pod_holds() {
     // Pod p1 goes, but a process still has the context open: kept.
     e.mem.with(|s| s.contexts.get_mut("k8s-vgpu-1gi-1").unwrap().open_files = 2);
     fk::delete_pod(&e.state, "p1").unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(has("k8s-vgpu-1gi-1"));
     // The files close: freed, its CDI spec with it.
     e.mem.with(|s| s.contexts.get_mut("k8s-vgpu-1gi-1").unwrap().open_files = 0);
