@@ -65,10 +65,14 @@ assert_eq "$(cat $F/contexts/t2/gpus)" "1,0"
 assert_file /dev/fakegpu/t2/nvidia1
 expect 0 fakegpuctl list --json
 assert_eq "$(grep -c '"name": "t[12]"' /tmp/out)" "2" "contexts in list"
+# gpus: the contexts on each GPU and the sum of their caps (GPU 0 first).
+expect 0 fakegpuctl gpus -o json
+assert_eq "$(jget mem_limits_sum_bytes)" "$((1073741824 + 1000000000))" "caps on GPU 0"
+sed -n '/"index": 0,/,/"index": 1,/p' /tmp/out | tr -d ' \n' | grep -q '"contexts":\["t1","t2"\]' || { cat /tmp/out; fail "contexts of GPU 0"; }
 expect 0 fakegpuctl list
 grep -q "^t1 .*1 GiB" /tmp/out || { cat /tmp/out; fail "list table"; }
 
-in_container t1 nvrm alloc 300Mi --hold 6 >/dev/null &
+in_container t1 nvrm alloc 300Mi --hold 60 >/dev/null &
 holder=$!
 i=0; while [ "$(cat $F/contexts/t1/mem_used_bytes)" != "$((300*MiB))" ]; do
     i=$((i+1)); [ $i -lt 200 ] || fail "holder did not allocate"; sleep 0.1; done
@@ -106,7 +110,9 @@ if grep -v '^#' /tmp/scrape | grep -v -E '^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$'; the
 # Serving needs sockets: without them, a clear error.
 expect 1 fakegpuctl metrics --listen 127.0.0.1:19455
 grep -q "cannot listen on 127.0.0.1:19455" /tmp/err || { cat /tmp/err; fail "listen error message"; }
-wait $holder
+# Done with the holder: end it (its pid is in sysfs) and wait for it.
+kill $(cat $F/contexts/t1/pids)
+wait $holder || true
 
 # --- update ------------------------------------------------------------------
 expect 0 fakegpuctl update t1 --mem 2Gi -o json
@@ -126,6 +132,14 @@ expect 2 fakegpuctl update t1 --compute 0
 expect 2 fakegpuctl update t1 --mem 12XB
 expect 4 fakegpuctl update nope --mem 1Gi
 expect 4 fakegpuctl delete nope
+# Without CAP_SYS_ADMIN (a user namespace): permission denied, exit 6.
+if unshare -U true 2>/dev/null; then
+    expect 6 unshare -U fakegpuctl create t3 --mem 1Gi
+    grep -q "hint: run as root" /tmp/err || { cat /tmp/err; fail "permission hint"; }
+    expect 6 unshare -U fakegpuctl delete t1
+else
+    echo "note: no user namespaces in this kernel: permission errors not checked"
+fi
 assert_eq "$(contexts)" "$before" "contexts after bad input"
 assert_eq "$(cat $F/contexts/t1/mem_limit_bytes)" "2147483648" "t1's cap after bad input"
 
