@@ -8,6 +8,7 @@
 #   make vm-run SCRIPT=path [ARGS="..."]   run a script inside the test VM
 #   make fuzz       run the core decoder's fuzz target for longer
 #   make bench      the proxy's cost per call (direct vs proxied, on nvsim, in the VM)
+#                   and the compute scheduler's accuracy (caps, weights, priority, overhead)
 #   make clean      remove build outputs (the cache in ~/.cache/fakegpu stays)
 #
 # KDIR: a Rust-enabled, built kernel tree to build the module against, e.g.
@@ -46,6 +47,7 @@ fuzz:
 
 bench:
 	@scripts/vm-run tests/bench/proxy.sh $(BENCH_ITERS)
+	@FAKEGPU_VM_NOBUILD=1 FAKEGPU_VM_TIMEOUT=900 scripts/vm-run tests/bench/sched.sh $(BENCH_SECS)
 
 clean:
 	rm -rf build userspace-tools/target src/core/target

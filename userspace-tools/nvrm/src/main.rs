@@ -3,7 +3,9 @@
 //! ```text
 //! nvrm [--dev DIR] info [-o json]
 //! nvrm [--dev DIR] alloc SIZE... [--gpu N] [--hold SECS]
-//! nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [--no-doorbell] [-o json]
+//! nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [--spin] [--no-doorbell] [-o json]
+//! nvrm [--dev DIR] latency --gpu N --busy-us U --count C --gap-ms G: C times, after G ms idle, submits one
+//!   entry of U µs and times ring-to-completion; prints p50/p99/max (ms)
 //! nvrm [--dev DIR] stress [--threads N] [--iters N] [--gpu N]
 //! nvrm script FILE|-          (see `script.rs`)
 //! ```
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: nvrm [--dev DIR] info [-o json]\n       nvrm [--dev DIR] alloc SIZE... [--gpu N] [--hold SECS]\n       nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [-o json]\n       nvrm script FILE|-"
+        "usage: nvrm [--dev DIR] info [-o json]\n       nvrm [--dev DIR] alloc SIZE... [--gpu N] [--hold SECS]\n       nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [-o json]\n       nvrm [--dev DIR] latency --gpu N --busy-us U --count C --gap-ms G\n       nvrm script FILE|-"
     );
     ExitCode::from(2)
 }
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         "info" => info(&dir, &mut a),
         "alloc" => alloc(&dir, &mut a),
         "burn" => burn(&dir, &mut a),
+        "latency" => latency(&dir, &mut a),
         "stress" => stress(&dir, &mut a),
         "script" => match a.rest.first() {
             Some(f) => script::run_path(f),
@@ -158,6 +161,9 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
     let sync = a.flag("--sync");
     // Write entries and GPPut but never ring: the engine must not see them.
     let no_ring = a.flag("--no-doorbell");
+    // Poll for completions with sched_yield instead of sleeping: keeps a
+    // shallow queue full where sleeps are coarse (the TCG test VM).
+    let spin = a.flag("--spin");
     let depth: u32 = if sync { 1 } else { a.opt("--depth").map(|s| s.parse()).transpose()?.unwrap_or(8) };
     let json = json_mode(a);
     let s = Session::open(dir, gpu)?;
@@ -184,6 +190,8 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
                 ch.ring();
             }
             submitted += u64::from(n);
+        } else if spin {
+            std::thread::yield_now();
         } else {
             std::thread::sleep(Duration::from_micros(u64::from(busy.clamp(50, 2000)) / 2));
         }
@@ -267,4 +275,32 @@ fn stress(dir: &str, a: &mut Args) -> CmdResult {
     let f = failures.load(std::sync::atomic::Ordering::Relaxed);
     println!("threads {threads} iters {iters} failures {f} free_before {} free_after {}", before.free, after.free);
     Ok(if f == 0 && before.free == after.free { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Submission latency: after an idle gap, one entry is submitted and rung;
+/// the time until the engine completes it is what a short job waits (held
+/// at the doorbell while others own the GPU, plus their drain, plus the
+/// entry itself).
+fn latency(dir: &str, a: &mut Args) -> CmdResult {
+    let gpu: u32 = a.opt("--gpu").map(|s| s.parse()).transpose()?.unwrap_or(0);
+    let busy: u32 = a.opt("--busy-us").ok_or("--busy-us is required")?.parse()?;
+    let count: usize = a.opt("--count").ok_or("--count is required")?.parse()?;
+    let gap: u64 = a.opt("--gap-ms").ok_or("--gap-ms is required")?.parse()?;
+    let s = Session::open(dir, gpu)?;
+    let mut ch = Channel::new(&s)?;
+    let mut ms: Vec<f64> = Vec::with_capacity(count);
+    for _ in 0..count {
+        std::thread::sleep(Duration::from_millis(gap));
+        let start = Instant::now();
+        ch.push(&[Entry::Busy(busy)]);
+        ch.ring();
+        while ch.pending() > 0 {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(|x, y| x.total_cmp(y));
+    let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    println!("latency n {} p50 {:.2} p99 {:.2} max {:.2} ms", ms.len(), pct(0.5), pct(0.99), pct(1.0));
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,101 @@
+# `make bench` part 2: accuracy of the compute scheduler, in the VM, with
+# nvsim's engine. Prints configured vs achieved per context:
+#   - hard caps alone (10, 30, 50, 70 %), 10 s each;
+#   - weights 1:1, 1:3, 1:1:2:4 between busy contexts, 10 s each;
+#   - absorption: of two 1:1 contexts one stops; how long until the other
+#     runs alone (in periods);
+#   - priority: submission latency of a high-priority context while two
+#     normal ones saturate the engine (p50/p99);
+#   - overhead: total engine throughput of a 2-context mix through the
+#     scheduler vs the same mix directly on nvsim.
+# Shares are measured by the workloads themselves (entries completed x
+# their size / wall time), not by the scheduler's own figures.
+. /usr/lib/fakegpu/guest-lib.sh
+F=/sys/kernel/fakegpu
+SECS=${1:-10}
+BUSY=500
+DEPTH=2
+period=$(cat /sys/module/fakegpu/parameters/sched_period_ms)
+in_container() {
+    c=$1; shift
+    unshare -m sh -c '
+        c=$1; shift
+        mount --bind /dev/fakegpu/$c/nvidiactl /dev/nvidiactl || exit 90
+        mount --bind /dev/fakegpu/$c/nvidia0 /dev/nvidia0 || exit 90
+        mount --bind /dev/fakegpu/$c/nvidia-uvm /dev/nvidia-uvm || exit 90
+        exec "$@"' sh "$c" "$@"
+}
+share() { sed -n 's/.* share \([0-9.]*\)$/\1/p' "$1"; }
+burn() { c=$1; secs=$2; shift 2; in_container $c nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --spin --for $secs "$@"; }
+row() { printf '%-28s %-10s %10s %10s %8s\n' "$@"; }
+pp() { awk -v a="$1" -v t="$2" 'BEGIN { printf "%+.1f", (a - t) * 100 }'; }
+
+echo "compute scheduler accuracy: period ${period} ms, entries ${BUSY} us, queue depth ${DEPTH}, ${SECS} s windows"
+row "scenario" "context" "target" "achieved" "err(pp)"
+
+# Hard caps alone.
+for pct in 10 30 50 70; do
+    echo "cap gpus=0 compute=$pct" >$F/create
+    burn cap $SECS >/tmp/b || fail "burn cap $pct"
+    a=$(share /tmp/b); t=$(awk -v p=$pct 'BEGIN { print p / 100 }')
+    row "cap $pct% alone" cap "$t" "$a" "$(pp "$a" "$t")"
+    echo cap >$F/destroy
+done
+
+# Weights.
+weights() {   # weights W1 W2 ...
+    n=0; sum=0
+    for w in "$@"; do n=$((n+1)); sum=$((sum+w)); echo "w$n gpus=0 weight=$w" >$F/create; done
+    i=0; for w in "$@"; do i=$((i+1)); burn w$i $SECS >/tmp/w$i & eval p$i=\$!; done
+    i=0; for w in "$@"; do i=$((i+1)); eval wait \$p$i || fail "burn w$i"; done
+    i=0; for w in "$@"; do
+        i=$((i+1)); a=$(share /tmp/w$i); t=$(awk -v w=$w -v s=$sum 'BEGIN { printf "%.3f", w / s }')
+        row "weights $(echo "$@" | tr ' ' ':')" "w$i (w=$w)" "$t" "$a" "$(pp "$a" "$t")"
+    done
+    i=0; for w in "$@"; do i=$((i+1)); echo w$i >$F/destroy; done
+}
+weights 1 1
+weights 1 3
+weights 1 1 2 4
+
+# Absorption: a and b at 1:1; a stops after half the run. Sample b's
+# granted time every period; count periods from a's stop until b is
+# granted (nearly) a whole period.
+echo "a gpus=0" >$F/create; echo "b gpus=0" >$F/create
+burn b 6 >/tmp/ab & pb=$!
+burn a 3 >/tmp/aa & pa=$!
+wait $pa; stop=$(cut -d' ' -f1 /proc/uptime)
+last=$(cat $F/contexts/b/compute_used_us); periods=0; absorbed=""
+while [ $periods -lt 40 ]; do
+    sleep "$(awk -v p=$period 'BEGIN { print p / 1000 }')"
+    now=$(cat $F/contexts/b/compute_used_us); periods=$((periods+1))
+    d=$((now - last)); last=$now
+    if [ $d -ge $((period * 900)) ]; then absorbed=$periods; break; fi
+done
+wait $pb
+row "absorb (1:1, one stops)" b "<=2 per" "${absorbed:-none} per" ""
+echo a >$F/destroy; echo b >$F/destroy
+
+# Priority latency.
+echo "n1 gpus=0" >$F/create; echo "n2 gpus=0" >$F/create; echo "hi gpus=0 priority=high" >$F/create
+burn n1 20 >/dev/null & q1=$!
+burn n2 20 >/dev/null & q2=$!
+sleep 1
+in_container hi nvrm latency --gpu 0 --busy-us $BUSY --count 40 --gap-ms 200 >/tmp/lat || fail latency
+kill $q1 $q2 2>/dev/null; wait $q1 $q2 2>/dev/null || true
+echo "priority: high-priority submission while 2 normal contexts saturate (drain ${DEPTH} x ${BUSY} us): $(cat /tmp/lat)"
+for c in n1 n2 hi; do echo $c >$F/destroy; done
+
+# Overhead: the same 2-context 1:1 mix directly on nvsim and through the
+# scheduler; total engine throughput.
+nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --spin --for $SECS >/tmp/d1 & r1=$!
+nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --spin --for $SECS >/tmp/d2 & r2=$!
+wait $r1 $r2
+direct=$(awk -v a="$(share /tmp/d1)" -v b="$(share /tmp/d2)" 'BEGIN { print a + b }')
+echo "o1 gpus=0" >$F/create; echo "o2 gpus=0" >$F/create
+burn o1 $SECS >/tmp/o1 & r1=$!
+burn o2 $SECS >/tmp/o2 & r2=$!
+wait $r1 $r2
+sched=$(awk -v a="$(share /tmp/o1)" -v b="$(share /tmp/o2)" 'BEGIN { print a + b }')
+echo o1 >$F/destroy; echo o2 >$F/destroy
+echo "overhead: engine busy direct $direct, through the scheduler $sched, loss $(awk -v d=$direct -v s=$sched 'BEGIN { printf "%.1f", (d - s) / d * 100 }') %"

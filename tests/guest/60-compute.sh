@@ -1,0 +1,103 @@
+# Compute time slices, end to end in "containers" (own mount namespace, the
+# context's nodes bind-mounted at the vendor's paths), with nvsim's engine:
+# a hard cap alone, a live change of it, weights between two busy contexts,
+# priority, the tenant's own scheduling controls filtered, kill -9 of a
+# held submitter, and destroy while a submitter is held. Shares are the
+# burners' own engine time (entries completed x their size) over the run,
+# relative to the same burner alone through an uncapped context (under TCG
+# the burner itself cannot keep nvsim's engine full).
+. /usr/lib/fakegpu/guest-lib.sh
+[ -d /sys/kernel/debug/nvsim ] || { echo "nvsim not loaded"; exit 77; }
+F=/sys/kernel/fakegpu
+period=$(dmesg | sed -n 's/.*scheduler period \([0-9]*\) ms.*/\1/p' | tail -1)
+in_container() {
+    c=$1; shift
+    unshare -m sh -c '
+        c=$1; shift
+        mount --bind /dev/fakegpu/$c/nvidiactl /dev/nvidiactl || exit 90
+        mount --bind /dev/fakegpu/$c/nvidia0 /dev/nvidia0 || exit 90
+        mount --bind /dev/fakegpu/$c/nvidia-uvm /dev/nvidia-uvm || exit 90
+        exec "$@"' sh "$c" "$@"
+}
+raw() { sed -n 's/.* share \([0-9.]*\)$/\1/p' "$1"; }
+share() { awk -v s="$(raw "$1")" -v b="$base" 'BEGIN { printf "%.3f", s / b }'; }
+# in_range VALUE LO HI WHAT
+in_range() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }' || fail "$4: $1 not in [$2, $3]"; }
+burn() { c=$1; secs=$2; shift 2; in_container $c nvrm burn --gpu 0 --busy-us 500 --depth 2 --for $secs "$@"; }
+
+echo "period ${period} ms"
+# Defaults and validation.
+echo "k1 gpus=0 compute=30" >$F/create || fail create
+assert_eq "$(cat $F/contexts/k1/compute_limit_pct)" "30" "compute= at create"
+assert_eq "$(cat $F/contexts/k1/compute_weight)" "1" "default weight"
+assert_eq "$(cat $F/contexts/k1/priority)" "normal" "default priority"
+for bad in 0 101 x ""; do
+    echo "$bad" >$F/contexts/k1/compute_limit_pct 2>/dev/null && fail "compute_limit_pct accepted '$bad'"
+done
+echo 1001 >$F/contexts/k1/compute_weight 2>/dev/null && fail "weight 1001 accepted"
+echo urgent >$F/contexts/k1/priority 2>/dev/null && fail "priority urgent accepted"
+echo "kx gpus=0 compute=0" >$F/create 2>/dev/null && fail "compute=0 accepted at create"
+[ -d $F/contexts/kx ] && fail "half-created kx"
+
+# The burner alone, uncapped: the reference.
+echo "k0 gpus=0" >$F/create || fail create
+burn k0 3 >/tmp/b0 || { cat /tmp/b0; fail "burn k0"; }
+base=$(raw /tmp/b0)
+echo "reference (alone, uncapped): engine share $base"
+awk -v b="$base" 'BEGIN { exit !(b > 0.02) }' || fail "the reference burner is too slow ($base)"
+echo k0 >$F/destroy
+
+# A hard cap alone: 30 %, then live 70 %.
+burn k1 4 >/tmp/b1 || { cat /tmp/b1; fail "burn k1"; }
+cat /tmp/b1
+in_range "$(share /tmp/b1)" 0.22 0.38 "k1 alone at 30 %"
+[ "$(cat $F/contexts/k1/throttled_us)" -gt 0 ] || fail "no throttled time at 30 %"
+used=$(cat $F/contexts/k1/compute_used_us)
+in_range "$used" 800000 1800000 "k1 compute_used_us after 4 s at 30 %"
+echo 70 >$F/contexts/k1/compute_limit_pct
+burn k1 3 >/tmp/b1 || fail "burn k1 at 70"
+in_range "$(share /tmp/b1)" 0.60 0.80 "k1 alone at 70 % (live change)"
+echo 100 >$F/contexts/k1/compute_limit_pct
+
+# Weights 1:3 between two busy contexts.
+echo "k2 gpus=0 weight=3" >$F/create || fail create k2
+burn k1 4 >/tmp/w1 & p1=$!
+burn k2 4 >/tmp/w2 & p2=$!
+wait $p1 || fail "burn k1 (weights)"; wait $p2 || fail "burn k2 (weights)"
+s1=$(share /tmp/w1); s2=$(share /tmp/w2)
+echo "weights 1:3 -> $s1 : $s2"
+in_range "$s1" 0.17 0.33 "k1 at weight 1 of 4"
+in_range "$s2" 0.62 0.85 "k2 at weight 3 of 4"
+
+# Priority: k2 high holds k1 back while it has work.
+echo high >$F/contexts/k2/priority
+burn k1 4 >/tmp/w1 & p1=$!
+burn k2 4 >/tmp/w2 & p2=$!
+wait $p1 || fail "burn k1 (priority)"; wait $p2 || fail "burn k2 (priority)"
+s1=$(share /tmp/w1); s2=$(share /tmp/w2)
+echo "normal vs high -> $s1 : $s2"
+in_range "$s2" 0.80 1.00 "high-priority k2"
+in_range "$s1" 0.00 0.12 "normal k1 beside a busy high one"
+echo normal >$F/contexts/k2/priority
+
+# The tenant's own timeslice is answered, not applied.
+burn k1 1 --timeslice-us 123 >/tmp/t1 || { cat /tmp/t1; fail "burn with its own timeslice"; }
+grep -q "timeslice_us 123 " /tmp/t1 && fail "the tenant's SET_TIMESLICE reached nvsim"
+grep -q " 123 " /sys/kernel/debug/nvsim/gpu0/tsgs && fail "a TSG with the tenant's timeslice exists"
+
+# kill -9 of a held submitter: it dies, everything is released.
+echo 5 >$F/contexts/k1/compute_limit_pct
+burn k1 60 >/dev/null 2>&1 & pk=$!
+i=0; while [ "$(cat $F/contexts/k1/throttled_us)" -lt 2000000 ]; do i=$((i+1)); [ $i -lt 100 ] || fail "k1 never held"; sleep 0.1; done
+kill -9 $pk; wait $pk 2>/dev/null || true
+i=0; while [ "$(cat $F/contexts/k1/open_files)" != 0 ]; do i=$((i+1)); [ $i -lt 100 ] || fail "files of the killed submitter stay open"; sleep 0.1; done
+assert_eq "$(cat $F/contexts/k1/mem_used_bytes)" "0" "k1 ledger after kill -9"
+
+# Destroy while a submitter is held: it gets an error and exits.
+burn k1 60 >/tmp/d1 2>&1 & pd=$!
+sleep 1
+echo k1 >$F/destroy || fail "destroy k1"
+i=0; while kill -0 $pd 2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || fail "held submitter not released by destroy"; sleep 0.1; done
+wait $pd && fail "the held submitter of a destroyed context exited 0"
+echo k2 >$F/destroy
+echo "compute ok"
