@@ -55,6 +55,8 @@ start_kubelet() {
     kubelet=$!
 }
 fk() { fake-kubelet "$@" --dir $D --state $S; }
+# (the TCG guest can be slow when the host is busy: generous time limits)
+T=60
 no_dir() { [ ! -d "$1" ]; }
 
 # The configuration check.
@@ -67,12 +69,12 @@ assert_fails fakegpu-device-plugin --config $W/bad.toml --check-config
 fakegpu-device-plugin --config $W/config.toml --kubelet-dir $D --pod-resources-socket $P \
     --health-interval 0.2 --watch-interval 0.2 --reconcile-interval 0.5 --free-grace 2 >$W/plugin.log 2>&1 &
 plugin=$!
-until_ok 20 test -S $D/fakegpu-vgpu-1gi.sock
+until_ok $T test -S $D/fakegpu-vgpu-1gi.sock
 start_kubelet
-fake-kubelet wait-registered --state $S --resource $R1 || fail "$R1 did not register"
-fake-kubelet wait-registered --state $S --resource $R2 || fail "$R2 did not register"
+fake-kubelet wait-registered --timeout $T --state $S --resource $R1 || fail "$R1 did not register"
+fake-kubelet wait-registered --timeout $T --state $S --resource $R2 || fail "$R2 did not register"
 assert_eq "$(grep -c . $S/registrations)" "2" "registrations"
-fake-kubelet wait-devices --state $S --resource $R1 --health Healthy
+fake-kubelet wait-devices --timeout $T --state $S --resource $R1 --health Healthy
 assert_eq "$(fake-kubelet devices --state $S --resource $R1 | tr '\n' ' ')" "vgpu-1gi-0 Healthy vgpu-1gi-1 Healthy " "device list"
 assert_eq "$(fake-kubelet devices --state $S --resource $R2 | tr '\n' ' ')" "vgpu-512mi-0 Healthy " "device list"
 assert_eq "$(fake-kubelet options --state $S --resource $R1)" "pre_start_required=false get_preferred_allocation_available=true"
@@ -80,11 +82,11 @@ assert_eq "$(fake-kubelet options --state $S --resource $R1)" "pre_start_require
 # Health: the module unloaded makes every device Unhealthy, loaded again
 # Healthy (only while no context holds the module).
 if [ -z "$(ls $F/contexts)" ] && rmmod fakegpu; then
-    fake-kubelet wait-devices --state $S --resource $R1 --health Unhealthy
-    fake-kubelet wait-devices --state $S --resource $R2 --health Unhealthy
+    fake-kubelet wait-devices --timeout $T --state $S --resource $R1 --health Unhealthy
+    fake-kubelet wait-devices --timeout $T --state $S --resource $R2 --health Unhealthy
     insmod $MODDIR/fakegpu.ko
-    fake-kubelet wait-devices --state $S --resource $R1 --health Healthy
-    fake-kubelet wait-devices --state $S --resource $R2 --health Healthy
+    fake-kubelet wait-devices --timeout $T --state $S --resource $R1 --health Healthy
+    fake-kubelet wait-devices --timeout $T --state $S --resource $R2 --health Healthy
 else
     echo "note: contexts exist, module unload not tried"
 fi
@@ -130,15 +132,15 @@ assert_no_file $F/contexts/k8s-vgpu-1gi-0
 # plugin serves again and registers again; the contexts stay.
 kill $kubelet; wait $kubelet || true
 start_kubelet
-fake-kubelet wait-registered --state $S --resource $R1 --count 2 || fail "$R1 did not register again"
-fake-kubelet wait-registered --state $S --resource $R2 --count 2 || fail "$R2 did not register again"
+fake-kubelet wait-registered --timeout $T --state $S --resource $R1 --count 2 || fail "$R1 did not register again"
+fake-kubelet wait-registered --timeout $T --state $S --resource $R2 --count 2 || fail "$R2 did not register again"
 test -S $D/fakegpu-vgpu-1gi.sock || fail "plugin socket missing after the restart"
 assert_file $C
 grep -q "removed (kubelet restart)" $W/plugin.log || fail "the plugin did not notice the restart"
 
 # Freeing: vgpu-512mi-0 is held by no pod: destroyed after the grace time,
 # its CDI spec removed. vgpu-1gi-1 is held by p1: kept.
-until_ok 30 no_dir $F/contexts/k8s-vgpu-512mi-0
+until_ok $T no_dir $F/contexts/k8s-vgpu-512mi-0
 assert_no_file $W/cdi/fakegpu.io-vgpu_k8s-vgpu-512mi-0.json
 assert_file $C
 # p1 goes while a process still has the context open: kept until it closes.
@@ -148,7 +150,7 @@ sleep 3
 assert_file $C
 assert_eq "$(cat $C/open_files)" "1"
 exec 3<&-
-until_ok 30 no_dir $C
+until_ok $T no_dir $C
 assert_no_file $spec
 grep -q "freed context k8s-vgpu-1gi-1" $W/plugin.log || fail "no log line for the freeing"
 

@@ -73,8 +73,10 @@ fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
 
 fn append(path: &Path, line: &str) -> io::Result<()> {
     use std::io::Write;
+    // One write(2) of the whole line: concurrent Registers append whole
+    // lines (writeln! would write the line and its newline separately).
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    writeln!(f, "{line}")
+    f.write_all(format!("{line}\n").as_bytes())
 }
 
 async fn stopped(mut s: watch::Receiver<bool>) {

@@ -101,11 +101,12 @@ pub async fn reconcile_once(shared: &Arc<Shared>, opts: &Options) -> Result<Vec<
         let open = |ctx: &str| b.open_files(ctx).unwrap_or(0);
         let mut freed = Vec::new();
         for ctx in to_free(&shared.config, &contexts, &used, &recent, &open) {
+            // The spec first: no spec is left naming a destroyed context.
+            if let Err(e) = b.remove_cdi(&ctx) {
+                eprintln!("fakegpu-device-plugin: {ctx}: {e}");
+            }
             match b.destroy(&ctx) {
                 Ok(()) => {
-                    if let Err(e) = b.remove_cdi(&ctx) {
-                        eprintln!("fakegpu-device-plugin: {ctx}: {e}");
-                    }
                     eprintln!("fakegpu-device-plugin: freed context {ctx}: no pod holds its device");
                     if let Some(id) = device_of_context(&ctx) {
                         shared.allocated_at.lock().unwrap().remove(id);
@@ -125,6 +126,9 @@ pub async fn reconcile_once(shared: &Arc<Shared>, opts: &Options) -> Result<Vec<
 pub async fn run(shared: Arc<Shared>, opts: Options, shutdown: Shutdown) {
     let mut last_err = None;
     loop {
+        if *shutdown.borrow() {
+            return;
+        }
         match reconcile_once(&shared, &opts).await {
             Ok(_) => last_err = None,
             Err(e) => {
