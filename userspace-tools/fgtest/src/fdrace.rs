@@ -7,12 +7,12 @@
 //! opens `DIR/nvidia0`, registers the ctl fd on it (`NV_ESC_REGISTER_FD`,
 //! an fd-carrying call) and closes it. Meanwhile, in the same process:
 //!
-//! - `scan`: `fstat`s and `dup`s every fd number 0..128 of the shared table;
+//! - `scan`: `fstat`s and `dup`s every fd number 0..16 of the shared table;
 //! - `proc`: lists `/proc/self/fd` and `/proc/self/task/*/fd` and opens every
 //!   entry, as a process of the same user could;
-//! - `scm`: passes every fd number 0..64 over a unix socket (`SCM_RIGHTS`)
+//! - `scm`: passes every fd number 0..16 over a unix socket (`SCM_RIGHTS`)
 //!   and looks at what arrives;
-//! - `pidfd`: `pidfd_getfd` on the caller thread itself, fds 0..64.
+//! - `pidfd`: `pidfd_getfd` on the caller thread itself, fds 0..16.
 //!
 //! Any file obtained whose device major is VENDOR_MAJOR is the vendor's: an
 //! escape (the tool prints it and exits 1). The caller's calls must all
@@ -24,6 +24,11 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// fd numbers probed. The temporary number of the earlier design was the
+/// lowest free one, a few above the caller's open files: a short range is
+/// probed far more often than a long one, which is what an attacker does.
+const SCAN: RawFd = 16;
 
 #[derive(Default)]
 struct Counts {
@@ -58,7 +63,7 @@ fn close(fd: RawFd) {
 }
 
 fn scan(c: &Counts, major: u32) {
-    for fd in 0..128 {
+    for fd in 0..SCAN {
         c.scans.fetch_add(1, Relaxed);
         if is_vendor(fd, major) {
             escape(c, "fstat of the shared table", fd);
@@ -150,7 +155,7 @@ fn recv_fd(sock: RawFd) -> Option<RawFd> {
 }
 
 fn scm(c: &Counts, major: u32, pair: [RawFd; 2]) {
-    for fd in 0..64 {
+    for fd in 0..SCAN {
         if !send_fd(pair[0], fd) {
             continue;
         }
@@ -165,7 +170,7 @@ fn scm(c: &Counts, major: u32, pair: [RawFd; 2]) {
 }
 
 fn pidfd_scan(c: &Counts, major: u32, pidfd: RawFd) {
-    for fd in 0..64 {
+    for fd in 0..SCAN {
         // SAFETY: plain system call; failures are expected.
         let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) } as RawFd;
         if got >= 0 {

@@ -76,6 +76,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// A doorbell write taking this long (µs) was held at a shut gate.
+const HELD_US: u64 = 1000;
+
 type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 fn json_mode(a: &mut Args) -> bool {
@@ -175,6 +178,7 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(secs);
     let mut submitted: u64 = 0;
+    let mut held_us: u64 = 0;
     let mut last_get = ch.get();
     let mut completed: u64 = 0;
     while Instant::now() < end {
@@ -187,7 +191,14 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
             let entries: Vec<Entry> = (0..n).map(|_| Entry::Busy(busy)).collect();
             ch.push(&entries);
             if !no_ring {
+                // A ring that takes long was held at a shut doorbell gate
+                // (the fault sleeps until the gate opens).
+                let t = Instant::now();
                 ch.ring();
+                let d = t.elapsed().as_micros() as u64;
+                if d >= HELD_US {
+                    held_us += d;
+                }
             }
             submitted += u64::from(n);
         } else if spin {
@@ -202,9 +213,10 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
     let engine_us = completed * u64::from(busy);
     let el_us = elapsed.as_micros() as u64;
     let rate = completed as f64 / elapsed.as_secs_f64();
+    let duty = 1.0 - held_us as f64 / el_us.max(1) as f64;
     if json {
         println!(
-            "{{\"gpu\":{gpu},\"tsg\":{},\"timeslice_us\":{timeslice},\"busy_us\":{busy},\"depth\":{depth},\"submitted\":{submitted},\"completed\":{completed},\"engine_us\":{engine_us},\"elapsed_us\":{el_us},\"entries_per_s\":{rate:.1}}}",
+            "{{\"gpu\":{gpu},\"tsg\":{},\"timeslice_us\":{timeslice},\"busy_us\":{busy},\"depth\":{depth},\"submitted\":{submitted},\"completed\":{completed},\"engine_us\":{engine_us},\"elapsed_us\":{el_us},\"entries_per_s\":{rate:.1},\"held_us\":{held_us},\"duty\":{duty:.3}}}",
             ch.tsg
         );
     } else {
@@ -212,6 +224,7 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
         println!("submitted {submitted} completed {completed}");
         println!("engine_us {engine_us} elapsed_us {el_us} share {:.3}", engine_us as f64 / el_us.max(1) as f64);
         println!("throughput {rate:.1} entries/s");
+        println!("held_us {held_us} duty {duty:.3}");
     }
     Ok(ExitCode::SUCCESS)
 }
