@@ -1,5 +1,5 @@
 # The Kubernetes device plugin against the real module and nvsim, driven by
-# a fake kubelet (fake-kubelet, from the plugin's crate): registration of
+# a fake kubelet (`fakegpu-device-plugin fake-kubelet`): registration of
 # one resource per profile, the device list and its health following the
 # module (unloaded: Unhealthy), Allocate creating the context with the
 # profile's limits and its CDI spec and answering CDI names and device
@@ -51,10 +51,11 @@ until_ok() {
     while ! "$@" 2>/dev/null; do n=$((n-1)); [ $n -gt 0 ] || fail "timed out: $*"; sleep 0.1; done
 }
 start_kubelet() {
-    fake-kubelet serve --dir $D --state $S --pod-resources $P >>$W/kubelet.log 2>&1 &
+    fakegpu-device-plugin fake-kubelet serve --dir $D --state $S --pod-resources $P >>$W/kubelet.log 2>&1 &
     kubelet=$!
 }
-fk() { fake-kubelet "$@" --dir $D --state $S; }
+kc() { fakegpu-device-plugin fake-kubelet "$@"; }
+fk() { kc "$@" --dir $D --state $S; }
 # (the TCG guest can be slow when the host is busy: generous time limits)
 T=60
 no_dir() { [ ! -d "$1" ]; }
@@ -71,22 +72,22 @@ fakegpu-device-plugin --config $W/config.toml --kubelet-dir $D --pod-resources-s
 plugin=$!
 until_ok $T test -S $D/fakegpu-vgpu-1gi.sock
 start_kubelet
-fake-kubelet wait-registered --timeout $T --state $S --resource $R1 || fail "$R1 did not register"
-fake-kubelet wait-registered --timeout $T --state $S --resource $R2 || fail "$R2 did not register"
+kc wait-registered --timeout $T --state $S --resource $R1 || fail "$R1 did not register"
+kc wait-registered --timeout $T --state $S --resource $R2 || fail "$R2 did not register"
 assert_eq "$(grep -c . $S/registrations)" "2" "registrations"
-fake-kubelet wait-devices --timeout $T --state $S --resource $R1 --health Healthy
-assert_eq "$(fake-kubelet devices --state $S --resource $R1 | tr '\n' ' ')" "vgpu-1gi-0 Healthy vgpu-1gi-1 Healthy " "device list"
-assert_eq "$(fake-kubelet devices --state $S --resource $R2 | tr '\n' ' ')" "vgpu-512mi-0 Healthy " "device list"
-assert_eq "$(fake-kubelet options --state $S --resource $R1)" "pre_start_required=false get_preferred_allocation_available=true"
+kc wait-devices --timeout $T --state $S --resource $R1 --health Healthy
+assert_eq "$(kc devices --state $S --resource $R1 | tr '\n' ' ')" "vgpu-1gi-0 Healthy vgpu-1gi-1 Healthy " "device list"
+assert_eq "$(kc devices --state $S --resource $R2 | tr '\n' ' ')" "vgpu-512mi-0 Healthy " "device list"
+assert_eq "$(kc options --state $S --resource $R1)" "pre_start_required=false get_preferred_allocation_available=true"
 
 # Health: the module unloaded makes every device Unhealthy, loaded again
 # Healthy (only while no context holds the module).
 if [ -z "$(ls $F/contexts)" ] && rmmod fakegpu; then
-    fake-kubelet wait-devices --timeout $T --state $S --resource $R1 --health Unhealthy
-    fake-kubelet wait-devices --timeout $T --state $S --resource $R2 --health Unhealthy
+    kc wait-devices --timeout $T --state $S --resource $R1 --health Unhealthy
+    kc wait-devices --timeout $T --state $S --resource $R2 --health Unhealthy
     insmod $MODDIR/fakegpu.ko
-    fake-kubelet wait-devices --timeout $T --state $S --resource $R1 --health Healthy
-    fake-kubelet wait-devices --timeout $T --state $S --resource $R2 --health Healthy
+    kc wait-devices --timeout $T --state $S --resource $R1 --health Healthy
+    kc wait-devices --timeout $T --state $S --resource $R2 --health Healthy
 else
     echo "note: contexts exist, module unload not tried"
 fi
@@ -132,8 +133,8 @@ assert_no_file $F/contexts/k8s-vgpu-1gi-0
 # plugin serves again and registers again; the contexts stay.
 kill $kubelet; wait $kubelet || true
 start_kubelet
-fake-kubelet wait-registered --timeout $T --state $S --resource $R1 --count 2 || fail "$R1 did not register again"
-fake-kubelet wait-registered --timeout $T --state $S --resource $R2 --count 2 || fail "$R2 did not register again"
+kc wait-registered --timeout $T --state $S --resource $R1 --count 2 || fail "$R1 did not register again"
+kc wait-registered --timeout $T --state $S --resource $R2 --count 2 || fail "$R2 did not register again"
 test -S $D/fakegpu-vgpu-1gi.sock || fail "plugin socket missing after the restart"
 assert_file $C
 grep -q "removed (kubelet restart)" $W/plugin.log || fail "the plugin did not notice the restart"

@@ -18,13 +18,15 @@
 //! - [`server`]: serving, registering with the kubelet, re-registering after
 //!   a kubelet restart, health polling;
 //! - [`reconcile`]: freeing contexts whose device is no longer allocated;
-//! - [`fake_kubelet`]: a kubelet stand-in for the tests (also the
-//!   `fake-kubelet` binary).
+//! - [`fake_kubelet`]: a kubelet stand-in for the tests, and
+//!   [`fake_kubelet_cli`] its command line (`fakegpu-device-plugin
+//!   fake-kubelet ...`).
 
 pub mod api;
 pub mod backend;
 pub mod config;
 pub mod fake_kubelet;
+pub mod fake_kubelet_cli;
 pub mod plugin;
 pub mod reconcile;
 pub mod server;

@@ -12,6 +12,7 @@ use fakegpu_device_plugin::plugin::Shared;
 use fakegpu_device_plugin::{reconcile, server, DEFAULT_KUBELET_DIR, DEFAULT_POD_RESOURCES_SOCKET};
 
 const USAGE: &str = "usage: fakegpu-device-plugin --config FILE [options]
+       fakegpu-device-plugin fake-kubelet COMMAND ...   (a kubelet stand-in for tests)
 
   --config FILE              profiles (TOML, see docs/device-plugin.md)
   --check-config             check the file, print the resources and exit
@@ -90,6 +91,10 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("fake-kubelet") {
+        return fakegpu_device_plugin::fake_kubelet_cli::main(&argv[2..]);
+    }
     let a = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -1,5 +1,8 @@
-//! fake-kubelet: a kubelet stand-in for testing the device plugin (see
-//! fakegpu_device_plugin::fake_kubelet). Subcommands:
+//! `fakegpu-device-plugin fake-kubelet ...`: the command line of the
+//! kubelet stand-in ([`crate::fake_kubelet`]) for tests and trying the
+//! plugin by hand. It is a subcommand of the plugin's binary rather than a
+//! binary of its own, to spare the guest build a second fat-LTO link of the
+//! gRPC stack. Subcommands:
 //!
 //!   serve --dir D --state S [--pod-resources SOCK]   until SIGTERM/SIGINT
 //!   wait-registered --state S --resource R [--count N] [--timeout SECS]
@@ -14,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use fakegpu_device_plugin::fake_kubelet as fk;
+use crate::fake_kubelet as fk;
 
 #[derive(Default)]
 struct A {
@@ -125,10 +128,10 @@ async fn run(cmd: &str, a: A) -> Result<(), String> {
     }
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+/// Runs `fake-kubelet ARGS` (the arguments after the subcommand's name).
+pub fn main(args: &[String]) -> ExitCode {
     let Some(cmd) = args.first().cloned() else {
-        eprintln!("usage: fake-kubelet serve|wait-registered|wait-devices|devices|options|allocate|preferred|delete-pod ...");
+        eprintln!("usage: fakegpu-device-plugin fake-kubelet serve|wait-registered|wait-devices|devices|options|allocate|preferred|delete-pod ...");
         return ExitCode::from(2);
     };
     let a = match parse(&args[1..]) {
@@ -138,7 +141,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fake-kubelet: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match rt.block_on(run(&cmd, a)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
