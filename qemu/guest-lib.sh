@@ -51,3 +51,17 @@ assert_file() { [ -e "$1" ] || fail "missing $1"; }
 assert_no_file() { [ ! -e "$1" ] || fail "unexpected $1"; }
 # Runs a command that must fail.
 assert_fails() { if "$@" 2>/dev/null; then fail "succeeded but should fail: $*"; fi; }
+
+# --- "containers" ----------------------------------------------------------
+# in_container CTX CMD...: runs CMD in its own mount namespace with CTX's
+# nodes bind-mounted at the vendor's paths (/dev/nvidiactl, /dev/nvidia0,
+# /dev/nvidia-uvm) and the host's second GPU node hidden, as a container
+# runtime does. Exits 90 if a bind mount fails.
+in_container() {
+    _c=$1; shift
+    unshare -m sh -c '
+        c=$1; shift
+        for n in nvidiactl nvidia0 nvidia-uvm; do mount --bind /dev/fakegpu/$c/$n /dev/$n || exit 90; done
+        [ -e /dev/nvidia1 ] && mount --bind /dev/null /dev/nvidia1
+        exec "$@"' sh "$_c" "$@"
+}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The kthread FFI edge: a kernel thread running a closure until asked to
-//! stop (the compute scheduler's thread).
+//! stop (the compute scheduler's thread; nvsim's engines use the same file).
 
 use kernel::{bindings, ffi::c_void, prelude::*, types::ForeignOwnable};
 
@@ -37,11 +37,11 @@ unsafe extern "C" fn trampoline<F: FnOnce() + Send + 'static>(data: *mut c_void)
 
 impl Thread {
     /// Starts `body` in a thread named `name`.
-    pub(crate) fn spawn<F: FnOnce() + Send + 'static>(name: &'static CStr, body: F) -> Result<Thread> {
+    pub(crate) fn spawn<F: FnOnce() + Send + 'static>(name: &CStr, body: F) -> Result<Thread> {
         let data = KBox::new(body, GFP_KERNEL)?.into_foreign();
         // SAFETY: `trampoline` has the signature kthread expects; `data`
         // stays valid until the thread reclaims it; the format is "%s" with
-        // a static C string.
+        // a C string, copied into the task's name before the call returns.
         let task = unsafe {
             bindings::kthread_create_on_node(Some(trampoline::<F>), data, bindings::NUMA_NO_NODE, c"%s".as_char_ptr(), name.as_char_ptr())
         };

@@ -8,37 +8,38 @@
 #     normal ones saturate the engine (p50/p99);
 #   - overhead: total engine throughput of a 2-context mix through the
 #     scheduler vs the same mix directly on nvsim.
-# Shares are measured by the workloads themselves (entries completed x
-# their size / wall time), not by the scheduler's own figures.
+# Two figures per context, both measured by the workloads themselves, not
+# by the scheduler: the duty cycle (fraction of the run the burner's
+# doorbell writes were not held at a shut gate) and the engine share
+# (entries completed x their size / wall time), relative to the same burner
+# alone through an uncapped context.
 . /usr/lib/fakegpu/guest-lib.sh
 F=/sys/kernel/fakegpu
 SECS=${1:-10}
 BUSY=500
 DEPTH=2
 period=$(cat /sys/module/fakegpu/parameters/sched_period_ms)
-in_container() {
-    c=$1; shift
-    unshare -m sh -c '
-        c=$1; shift
-        mount --bind /dev/fakegpu/$c/nvidiactl /dev/nvidiactl || exit 90
-        mount --bind /dev/fakegpu/$c/nvidia0 /dev/nvidia0 || exit 90
-        mount --bind /dev/fakegpu/$c/nvidia-uvm /dev/nvidia-uvm || exit 90
-        exec "$@"' sh "$c" "$@"
-}
-share() { sed -n 's/.* share \([0-9.]*\)$/\1/p' "$1"; }
-burn() { c=$1; secs=$2; shift 2; in_container $c nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --spin --for $secs "$@"; }
-row() { printf '%-28s %-10s %10s %10s %8s\n' "$@"; }
+raw() { sed -n 's/.* share \([0-9.]*\)$/\1/p' "$1"; }
+duty() { sed -n 's/^held_us [0-9]* duty \([0-9.]*\)$/\1/p' "$1"; }
+share() { awk -v s="$(raw "$1")" -v b="$base" 'BEGIN { printf "%.3f", s / b }'; }
+burn() { c=$1; secs=$2; shift 2; in_container $c nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --for $secs "$@"; }
+row() { printf '%-24s %-10s %7s %7s %8s %8s %8s\n' "$@"; }
 pp() { awk -v a="$1" -v t="$2" 'BEGIN { printf "%+.1f", (a - t) * 100 }'; }
 
 echo "compute scheduler accuracy: period ${period} ms, entries ${BUSY} us, queue depth ${DEPTH}, ${SECS} s windows"
-row "scenario" "context" "target" "achieved" "err(pp)"
+echo "ref gpus=0" >$F/create
+burn ref $SECS >/tmp/ref || fail "reference burn"
+base=$(raw /tmp/ref)
+echo ref >$F/destroy
+echo "reference: the burner alone, uncapped, keeps nvsim's engine $(awk -v b=$base 'BEGIN { printf "%.1f", b * 100 }') % busy"
+row "scenario" "context" "target" "duty" "err(pp)" "share" "err(pp)"
 
 # Hard caps alone.
 for pct in 10 30 50 70; do
     echo "cap gpus=0 compute=$pct" >$F/create
     burn cap $SECS >/tmp/b || fail "burn cap $pct"
-    a=$(share /tmp/b); t=$(awk -v p=$pct 'BEGIN { print p / 100 }')
-    row "cap $pct% alone" cap "$t" "$a" "$(pp "$a" "$t")"
+    d=$(duty /tmp/b); a=$(share /tmp/b); t=$(awk -v p=$pct 'BEGIN { printf "%.3f", p / 100 }')
+    row "cap $pct% alone" cap "$t" "$d" "$(pp "$d" "$t")" "$a" "$(pp "$a" "$t")"
     echo cap >$F/destroy
 done
 
@@ -49,8 +50,8 @@ weights() {   # weights W1 W2 ...
     i=0; for w in "$@"; do i=$((i+1)); burn w$i $SECS >/tmp/w$i & eval p$i=\$!; done
     i=0; for w in "$@"; do i=$((i+1)); eval wait \$p$i || fail "burn w$i"; done
     i=0; for w in "$@"; do
-        i=$((i+1)); a=$(share /tmp/w$i); t=$(awk -v w=$w -v s=$sum 'BEGIN { printf "%.3f", w / s }')
-        row "weights $(echo "$@" | tr ' ' ':')" "w$i (w=$w)" "$t" "$a" "$(pp "$a" "$t")"
+        i=$((i+1)); d=$(duty /tmp/w$i); a=$(share /tmp/w$i); t=$(awk -v w=$w -v s=$sum 'BEGIN { printf "%.3f", w / s }')
+        row "weights $(echo "$@" | tr ' ' ':')" "w$i (w=$w)" "$t" "$d" "$(pp "$d" "$t")" "$a" "$(pp "$a" "$t")"
     done
     i=0; for w in "$@"; do i=$((i+1)); echo w$i >$F/destroy; done
 }
@@ -73,7 +74,7 @@ while [ $periods -lt 40 ]; do
     if [ $d -ge $((period * 900)) ]; then absorbed=$periods; break; fi
 done
 wait $pb
-row "absorb (1:1, one stops)" b "<=2 per" "${absorbed:-none} per" ""
+echo "absorption: after a stops, b is granted a whole period after ${absorbed:-more than 40} period(s) (target: within 2)"
 echo a >$F/destroy; echo b >$F/destroy
 
 # Priority latency.
@@ -88,14 +89,14 @@ for c in n1 n2 hi; do echo $c >$F/destroy; done
 
 # Overhead: the same 2-context 1:1 mix directly on nvsim and through the
 # scheduler; total engine throughput.
-nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --spin --for $SECS >/tmp/d1 & r1=$!
-nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --spin --for $SECS >/tmp/d2 & r2=$!
+nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --for $SECS >/tmp/d1 & r1=$!
+nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --for $SECS >/tmp/d2 & r2=$!
 wait $r1 $r2
-direct=$(awk -v a="$(share /tmp/d1)" -v b="$(share /tmp/d2)" 'BEGIN { print a + b }')
+direct=$(awk -v a="$(raw /tmp/d1)" -v b="$(raw /tmp/d2)" 'BEGIN { print a + b }')
 echo "o1 gpus=0" >$F/create; echo "o2 gpus=0" >$F/create
 burn o1 $SECS >/tmp/o1 & r1=$!
 burn o2 $SECS >/tmp/o2 & r2=$!
 wait $r1 $r2
-sched=$(awk -v a="$(share /tmp/o1)" -v b="$(share /tmp/o2)" 'BEGIN { print a + b }')
+sched=$(awk -v a="$(raw /tmp/o1)" -v b="$(raw /tmp/o2)" 'BEGIN { print a + b }')
 echo o1 >$F/destroy; echo o2 >$F/destroy
 echo "overhead: engine busy direct $direct, through the scheduler $sched, loss $(awk -v d=$direct -v s=$sched 'BEGIN { printf "%.1f", (d - s) / d * 100 }') %"

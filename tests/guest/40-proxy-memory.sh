@@ -10,17 +10,6 @@ F=/sys/kernel/fakegpu
 MiB=1048576
 heap_used() { awk '/^used_bytes/ {print $2}' /sys/kernel/debug/nvsim/gpu$1/heap; }
 used() { cat $F/contexts/$1/mem_used_bytes; }
-# in_container CTX CMD...: runs CMD with CTX's nodes at /dev/nvidia*.
-in_container() {
-    c=$1; shift
-    unshare -m sh -c '
-        c=$1; shift
-        mount --bind /dev/fakegpu/$c/nvidiactl /dev/nvidiactl || exit 90
-        mount --bind /dev/fakegpu/$c/nvidia0 /dev/nvidia0 || exit 90
-        mount --bind /dev/fakegpu/$c/nvidia-uvm /dev/nvidia-uvm || exit 90
-        [ -e /dev/nvidia1 ] && mount --bind /dev/null /dev/nvidia1
-        exec "$@"' sh "$c" "$@"
-}
 wait_for() {   # wait_for CMD-THAT-SUCCEEDS (30 s)
     i=0; while ! eval "$1"; do i=$((i+1)); [ $i -lt 300 ] || fail "timed out: $1 (m1 used $(used m1 2>/dev/null), nvsim gpu0 $(heap_used 0), base $base0)"; sleep 0.1; done
 }

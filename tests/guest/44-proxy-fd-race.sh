@@ -15,17 +15,10 @@ heap_used() { awk '/^used_bytes/ {print $2}' /sys/kernel/debug/nvsim/gpu$1/heap;
 base=$(heap_used 0)
 echo "race gpus=0 mem=1G" >$F/create || fail create
 chmod 666 /dev/fakegpu/race/* 2>/dev/null || true
-in_container() {
-    unshare -m sh -c '
-        mount --bind /dev/fakegpu/race/nvidiactl /dev/nvidiactl || exit 90
-        mount --bind /dev/fakegpu/race/nvidia0 /dev/nvidia0 || exit 90
-        mount --bind /dev/fakegpu/race/nvidia-uvm /dev/nvidia-uvm || exit 90
-        exec "$@"' sh "$@"
-}
 for who in root nobody; do
     if [ $who = root ]; then uid=""; else uid=65534; fi
     # Its own session: a detected escape kills the caller's process group.
-    in_container setsid fgtest fd-race /dev 8 195 $uid >/tmp/race.out 2>&1 || { cat /tmp/race.out; fail "fd race as $who"; }
+    in_container race setsid fgtest fd-race /dev 8 195 $uid >/tmp/race.out 2>&1 || { cat /tmp/race.out; fail "fd race as $who"; }
     cat /tmp/race.out
     grep -q "escapes 0" /tmp/race.out || fail "escape as $who"
     calls=$(sed -n 's/^fd-race: \([0-9]*\) fd-carrying calls.*/\1/p' /tmp/race.out)

@@ -22,14 +22,6 @@ jget() {
     sed -n "s/^ *\"$1\": \(.*\)\$/\1/p" "${2:-/tmp/out}" | head -1 | sed 's/,$//; s/^"\(.*\)"$/\1/'
 }
 contexts() { ls $F/contexts | tr '\n' ' '; }
-in_container() {
-    c=$1; shift
-    unshare -m sh -c '
-        c=$1; shift
-        for n in nvidiactl nvidia0 nvidia-uvm; do mount --bind /dev/fakegpu/$c/$n /dev/$n || exit 90; done
-        [ -e /dev/nvidia1 ] && mount --bind /dev/null /dev/nvidia1
-        exec "$@"' sh "$c" "$@"
-}
 
 # Contexts other tests may have left (they are not ours to remove).
 initial=$(contexts)

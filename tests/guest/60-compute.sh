@@ -11,15 +11,6 @@
 [ -d /sys/kernel/debug/nvsim ] || { echo "nvsim not loaded"; exit 77; }
 F=/sys/kernel/fakegpu
 period=$(dmesg | sed -n 's/.*scheduler period \([0-9]*\) ms.*/\1/p' | tail -1)
-in_container() {
-    c=$1; shift
-    unshare -m sh -c '
-        c=$1; shift
-        mount --bind /dev/fakegpu/$c/nvidiactl /dev/nvidiactl || exit 90
-        mount --bind /dev/fakegpu/$c/nvidia0 /dev/nvidia0 || exit 90
-        mount --bind /dev/fakegpu/$c/nvidia-uvm /dev/nvidia-uvm || exit 90
-        exec "$@"' sh "$c" "$@"
-}
 duty() { sed -n 's/^held_us [0-9]* duty \([0-9.]*\)$/\1/p' "$1"; }
 raw() { sed -n 's/.* share \([0-9.]*\)$/\1/p' "$1"; }
 share() { awk -v s="$(raw "$1")" -v b="$base" 'BEGIN { printf "%.3f", s / b }'; }

@@ -16,7 +16,7 @@
 //! exported kernel RM API) and [`debugfs`]; [`rm`], [`ctrl`], [`file`],
 //! [`uvm`] and [`engine`] are safe domain code.
 
-use kernel::prelude::*;
+use kernel::{prelude::*, str::CString};
 
 #[path = "../../src/core/lib.rs"]
 #[allow(missing_docs, clippy::all, unreachable_pub)]
@@ -29,6 +29,7 @@ mod engine;
 mod file;
 mod gpu;
 mod kapi;
+#[path = "../../src/kthread.rs"]
 mod kthread;
 mod mem;
 mod profile;
@@ -84,7 +85,9 @@ impl kernel::Module for NvSim {
         }
         let mut engines = KVec::new();
         for g in gpus.iter() {
-            engines.push(kthread::Thread::spawn(g.clone(), engine::run, g.index)?, GFP_KERNEL)?;
+            let name = CString::try_from_fmt(fmt!("nvsim/{}", g.index))?;
+            let gpu = g.clone();
+            engines.push(kthread::Thread::spawn(&name, move || engine::run(&gpu))?, GFP_KERNEL)?;
         }
         let mut shared = KVec::new();
         for g in gpus.iter() {

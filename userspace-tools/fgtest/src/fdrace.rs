@@ -106,47 +106,51 @@ fn proc_scan(c: &Counts, major: u32) {
     }
 }
 
+/// A one-byte message with room for one fd of ancillary data.
+struct Msg {
+    byte: [u8; 1],
+    iov: libc::iovec,
+    cbuf: Vec<u8>,
+    hdr: libc::msghdr,
+}
+
+impl Msg {
+    fn new() -> Box<Msg> {
+        // SAFETY: CMSG_SPACE is a pure computation.
+        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+        // SAFETY: all-zeroes is a valid iovec and msghdr; the pointers are
+        // set below, into the box, which does not move.
+        let mut m = Box::new(Msg { byte: [0], iov: unsafe { std::mem::zeroed() }, cbuf: vec![0; space], hdr: unsafe { std::mem::zeroed() } });
+        m.iov = libc::iovec { iov_base: m.byte.as_mut_ptr().cast(), iov_len: 1 };
+        m.hdr.msg_iov = &mut m.iov;
+        m.hdr.msg_iovlen = 1;
+        m.hdr.msg_control = m.cbuf.as_mut_ptr().cast();
+        m.hdr.msg_controllen = space;
+        m
+    }
+}
+
 fn send_fd(sock: RawFd, fd: RawFd) -> bool {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    // SAFETY: CMSG_SPACE is a pure computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: a zeroed msghdr is valid; the pointers set below outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space;
+    let m = Msg::new();
     // SAFETY: the control buffer has room for one fd (CMSG_SPACE).
     unsafe {
-        let cm = libc::CMSG_FIRSTHDR(&msg);
+        let cm = libc::CMSG_FIRSTHDR(&m.hdr);
         (*cm).cmsg_level = libc::SOL_SOCKET;
         (*cm).cmsg_type = libc::SCM_RIGHTS;
         (*cm).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
         std::ptr::write_unaligned(libc::CMSG_DATA(cm).cast::<RawFd>(), fd);
-        libc::sendmsg(sock, &msg, libc::MSG_DONTWAIT) == 1
+        libc::sendmsg(sock, &m.hdr, libc::MSG_DONTWAIT) == 1
     }
 }
 
 fn recv_fd(sock: RawFd) -> Option<RawFd> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    // SAFETY: as in `send_fd`.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: as in `send_fd`.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space;
-    // SAFETY: `msg` describes live buffers; the cmsg is read only if present.
+    let mut m = Msg::new();
+    // SAFETY: `m` describes live buffers; the cmsg is read only if present.
     unsafe {
-        if libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) != 1 {
+        if libc::recvmsg(sock, &mut m.hdr, libc::MSG_CMSG_CLOEXEC) != 1 {
             return None;
         }
-        let cm = libc::CMSG_FIRSTHDR(&msg);
+        let cm = libc::CMSG_FIRSTHDR(&m.hdr);
         if cm.is_null() || (*cm).cmsg_type != libc::SCM_RIGHTS {
             return None;
         }
