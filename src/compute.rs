@@ -14,8 +14,10 @@
 //!
 //! Every period (module parameter `sched_period_ms`) the scheduler thread
 //! asks the pure policy ([`crate::fgcore::sched::plan`]) for each busy
-//! context's share of each GPU, then opens the contexts' gates one after the
-//! other for their share (time division). A context is busy if it rang its
+//! context's share of each GPU, then opens the busy contexts' gates together
+//! and shuts them one by one ([`crate::fgcore::sched::staircase`]), so that
+//! each gets its share while the engine stays busy as long as anybody may
+//! run. A context is busy if it rang its
 //! doorbell during the last period or a submitter of it is held now: at the
 //! start of every period each context's doorbell pages are zapped again
 //! ("armed"), so the first ring of a period faults once and is seen, even
@@ -35,7 +37,7 @@
 
 use crate::{
     context::{self, Context},
-    fgcore::sched::{plan, Demand, Params, Priority, MAX_PER_GPU},
+    fgcore::sched::{plan, staircase, Demand, Params, Priority, MAX_PER_GPU},
 };
 use kernel::{
     new_condvar, new_mutex,
@@ -235,6 +237,8 @@ struct Slot {
     /// Window within the period, µs from its start.
     start: u64,
     len: u64,
+    /// GPU time the plan gives it this period (what a full window charges).
+    share: u64,
     open: bool,
 }
 
@@ -261,16 +265,14 @@ impl Sched {
 }
 
 fn run(s: &Sched) {
-    let mut rotate = 0usize;
     while !crate::kthread::should_stop() {
-        let mut slots = match plan_period(s.period_us, rotate) {
+        let mut slots = match plan_period(s.period_us) {
             Ok(v) => v,
             Err(_) => {
                 s.sleep_until(Instant::<Monotonic>::now() + Delta::from_micros(s.period_us as i64));
                 continue;
             }
         };
-        rotate = rotate.wrapping_add(1);
         run_period(s, &mut slots);
     }
     // Leave nobody held: contexts are gone at unload, but be safe.
@@ -280,7 +282,7 @@ fn run(s: &Sched) {
 }
 
 /// Plans one period: every context's window on its GPU.
-fn plan_period(period_us: u64, rotate: usize) -> Result<KVec<Slot>> {
+fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
     let all = context::all()?;
     let mut slots = KVec::with_capacity(all.len(), GFP_KERNEL)?;
     let mut gpus: KVec<u32> = KVec::new();
@@ -307,18 +309,17 @@ fn plan_period(period_us: u64, rotate: usize) -> Result<KVec<Slot>> {
             out.push(0, GFP_KERNEL)?;
         }
         plan(period_us, &demands, &mut out);
-        // Windows one after the other, starting from a rotating context so
-        // that nobody always goes first (or last, behind others' drain).
-        let n = members.len();
-        let mut t = 0;
-        for k in 0..n {
-            let i = (k + rotate) % n;
-            let len = out[i];
+        // All gates open together and shut one by one (see `staircase`).
+        let mut close = KVec::with_capacity(out.len(), GFP_KERNEL)?;
+        for _ in 0..out.len() {
+            close.push(0u64, GFP_KERNEL)?;
+        }
+        staircase(&out, &mut close);
+        for (i, m) in members.iter().enumerate() {
             slots.push(
-                Slot { ctx: members[i].clone(), gpu, busy: demands[i].busy, start: t, len, open: false },
+                Slot { ctx: m.clone(), gpu, busy: demands[i].busy, start: 0, len: close[i], share: out[i], open: false },
                 GFP_KERNEL,
             )?;
-            t += len;
         }
     }
     Ok(slots)
@@ -376,13 +377,15 @@ fn run_period(s: &Sched, slots: &mut [Slot]) {
     }
 }
 
-/// Shuts a slot's window after `ran` µs of it, charging them if busy.
+/// Shuts a slot's window after `ran` µs of it, charging the part of its
+/// share that the window covered, if it was busy.
 fn close(sl: &mut Slot, ran: u64) {
     sl.open = false;
     sl.ctx.compute.set_open(false);
     crate::doorbell::zap_context(&sl.ctx);
-    if sl.busy {
-        sl.ctx.compute.used_us.fetch_add(ran.min(sl.len), Relaxed);
+    if sl.busy && sl.len > 0 {
+        let charged = sl.share.saturating_mul(ran.min(sl.len)) / sl.len;
+        sl.ctx.compute.used_us.fetch_add(charged, Relaxed);
     }
 }
 

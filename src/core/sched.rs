@@ -190,6 +190,43 @@ pub fn plan(period_us: u64, inputs: &[Demand], out: &mut [u64]) -> u64 {
     out.iter().sum()
 }
 
+/// Turns a plan's shares into gate close times: every context with a share
+/// opens at the start of the period and closes at `close[i]` µs. While k
+/// contexts are open the engine serves each about 1/k of the time (its own
+/// round robin with equal timeslices), so with the shares sorted
+/// s1 <= s2 <= ... <= sn, the k-th closes at
+/// t_k = t_(k-1) + (s_k - s_(k-1)) * (n - k + 1), and gets exactly s_k;
+/// t_n is the sum of the shares, never more than the period. This keeps the
+/// engine busy whenever anybody may run (a context that cannot use its part
+/// leaves it to the others still open), where one-after-the-other windows
+/// would leave it idle whenever the window's owner has too little queued.
+/// Contexts with no share get 0. `close` must be as long as `shares`.
+pub fn staircase(shares: &[u64], close: &mut [u64]) {
+    let n = shares.len().min(close.len()).min(MAX_PER_GPU);
+    let mut done = FrozenSet::new();
+    let open = shares[..n].iter().filter(|s| **s > 0).count() as u64;
+    let (mut t, mut prev, mut k) = (0u64, 0u64, 0u64);
+    for c in close[..n].iter_mut() {
+        *c = 0;
+    }
+    // Repeatedly take the smallest remaining share (n is small; no sort
+    // without allocation).
+    while k < open {
+        let mut best: Option<usize> = None;
+        for i in 0..n {
+            if shares[i] > 0 && !done.get(i) && best.is_none_or(|b| shares[i] < shares[b]) {
+                best = Some(i);
+            }
+        }
+        let Some(i) = best else { break };
+        done.set(i);
+        t += (shares[i] - prev) * (open - k);
+        prev = shares[i];
+        close[i] = t;
+        k += 1;
+    }
+}
+
 /// A set of indices below [`MAX_PER_GPU`], without allocation.
 struct FrozenSet([u64; 4]);
 
@@ -264,6 +301,47 @@ mod tests {
         assert_eq!(run(50_000, &[d(100, 1, false, true), d(100, 1, true, false)]), vec![50_000, 0]);
         // A capped high context: normal ones still wait (the rule is strict).
         assert_eq!(run(50_000, &[d(100, 1, false, true), d(50, 1, true, true)]), vec![0, 25_000]);
+    }
+
+    #[test]
+    fn staircase_close_times() {
+        let mut c = [0u64; 4];
+        staircase(&[12_500, 37_500], &mut c[..2]);
+        assert_eq!(&c[..2], &[25_000, 50_000]);
+        staircase(&[6_250, 6_250, 12_500, 25_000], &mut c);
+        assert_eq!(c, [25_000, 25_000, 37_500, 50_000]);
+        staircase(&[15_000, 0, 20_000], &mut c[..3]);
+        assert_eq!(&c[..3], &[30_000, 0, 35_000]);
+        staircase(&[15_000], &mut c[..1]);
+        assert_eq!(c[0], 15_000);
+    }
+
+    proptest! {
+        #[test]
+        fn staircase_gives_each_its_share(period in 1u64..1_000_000, ins in proptest::collection::vec(demand(), 0..30)) {
+            let out = run(period, &ins);
+            let mut close = vec![0u64; out.len()];
+            staircase(&out, &mut close);
+            // Never past the period; a share of 0 stays shut.
+            prop_assert!(close.iter().all(|c| *c <= period));
+            // Simulate equal sharing among the open ones, in 1 µs steps of
+            // fluid time: each gets its share (up to rounding).
+            let mut got = vec![0f64; out.len()];
+            let mut edges: Vec<u64> = close.iter().copied().filter(|c| *c > 0).collect();
+            edges.sort();
+            edges.dedup();
+            let mut t0 = 0u64;
+            for e in edges {
+                let open: Vec<usize> = (0..out.len()).filter(|i| close[*i] >= e && close[*i] > 0).collect();
+                for i in &open {
+                    got[*i] += (e - t0) as f64 / open.len() as f64;
+                }
+                t0 = e;
+            }
+            for (g, o) in got.iter().zip(&out) {
+                prop_assert!((g - *o as f64).abs() <= 1.0 + *o as f64 * 1e-9, "{} vs {}", g, o);
+            }
+        }
     }
 
     #[test]

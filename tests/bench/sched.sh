@@ -18,7 +18,7 @@ F=/sys/kernel/fakegpu
 SECS=${1:-10}
 BUSY=500
 DEPTH=2
-period=$(cat /sys/module/fakegpu/parameters/sched_period_ms)
+period=$(dmesg | sed -n 's/.*scheduler period \([0-9]*\) ms.*/\1/p' | tail -1)
 raw() { sed -n 's/.* share \([0-9.]*\)$/\1/p' "$1"; }
 duty() { sed -n 's/^held_us [0-9]* duty \([0-9.]*\)$/\1/p' "$1"; }
 share() { awk -v s="$(raw "$1")" -v b="$base" 'BEGIN { printf "%.3f", s / b }'; }
@@ -32,6 +32,8 @@ burn ref $SECS >/tmp/ref || fail "reference burn"
 base=$(raw /tmp/ref)
 echo ref >$F/destroy
 echo "reference: the burner alone, uncapped, keeps nvsim's engine $(awk -v b=$base 'BEGIN { printf "%.1f", b * 100 }') % busy"
+echo "caps: duty = fraction of the run the burner's doorbell was open; share = its engine time vs the reference"
+echo "weights: share = its part of the engine time the busy group got (the split)"
 row "scenario" "context" "target" "duty" "err(pp)" "share" "err(pp)"
 
 # Hard caps alone.
@@ -44,15 +46,18 @@ for pct in 10 30 50 70; do
 done
 
 # Weights.
-weights() {   # weights W1 W2 ...
+weights() {   # weights W1 W2 ...: the split of the engine time the group got
     n=0; sum=0
     for w in "$@"; do n=$((n+1)); sum=$((sum+w)); echo "w$n gpus=0 weight=$w" >$F/create; done
     i=0; for w in "$@"; do i=$((i+1)); burn w$i $SECS >/tmp/w$i & eval p$i=\$!; done
     i=0; for w in "$@"; do i=$((i+1)); eval wait \$p$i || fail "burn w$i"; done
+    tot=0; i=0; for w in "$@"; do i=$((i+1)); tot=$(awk -v a=$tot -v b="$(raw /tmp/w$i)" 'BEGIN { print a + b }'); done
     i=0; for w in "$@"; do
-        i=$((i+1)); d=$(duty /tmp/w$i); a=$(share /tmp/w$i); t=$(awk -v w=$w -v s=$sum 'BEGIN { printf "%.3f", w / s }')
-        row "weights $(echo "$@" | tr ' ' ':')" "w$i (w=$w)" "$t" "$d" "$(pp "$d" "$t")" "$a" "$(pp "$a" "$t")"
+        i=$((i+1)); d=$(duty /tmp/w$i); t=$(awk -v w=$w -v s=$sum 'BEGIN { printf "%.3f", w / s }')
+        a=$(awk -v r="$(raw /tmp/w$i)" -v t=$tot 'BEGIN { printf "%.3f", r / t }')
+        row "weights $(echo "$@" | tr ' ' ':')" "w$i (w=$w)" "$t" "$d" "" "$a" "$(pp "$a" "$t")"
     done
+    echo "   (engine busy in all: $(awk -v t=$tot 'BEGIN { printf "%.1f", t * 100 }') %; duty is gate-open time, longer than the share by design: all open together, shut one by one)"
     i=0; for w in "$@"; do i=$((i+1)); echo w$i >$F/destroy; done
 }
 weights 1 1

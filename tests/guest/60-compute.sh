@@ -66,7 +66,7 @@ echo "weights 1:3: granted $(cat $F/contexts/k1/compute_used_us) : $(cat $F/cont
 echo "weights 1:3: duty $(duty /tmp/w1) : $(duty /tmp/w2), engine share $(share /tmp/w1) : $(share /tmp/w2)"
 g1=$(( $(cat $F/contexts/k1/compute_used_us) - u1 )); g2=$(cat $F/contexts/k2/compute_used_us)
 in_range "$(awk -v a=$g1 -v b=$g2 'BEGIN { print b / a }')" 1.5 4.5 "granted k2/k1 at weights 3:1"
-in_range "$(awk -v a="$(duty /tmp/w1)" -v b="$(duty /tmp/w2)" 'BEGIN { print b - a }')" 0.15 1 "k2's duty over k1's at weights 3:1"
+in_range "$(awk -v a="$(raw /tmp/w1)" -v b="$(raw /tmp/w2)" 'BEGIN { print b / (a + b) }')" 0.6 0.9 "k2's part of the engine time at weights 3:1"
 
 # Priority: k2 high holds k1 back while it has work.
 echo high >$F/contexts/k2/priority
