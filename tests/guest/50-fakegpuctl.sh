@@ -91,11 +91,18 @@ expect 0 fakegpuctl top --once -o json
 grep -q '"iteration":1' /tmp/out || fail "top json"
 
 # --- metrics ------------------------------------------------------------------
-# The test kernel has no networking (no sockets): the scrape's text comes
-# from `metrics --once`, the same renderer the HTTP server answers with (its
-# HTTP side is tested on the host, tests/metrics.rs).
+# A real scrape over HTTP on the VM's loopback (Prometheus's GET /metrics),
+# then the same text from `metrics --once`.
+ip link set lo up
+fakegpuctl metrics --listen 127.0.0.1:19455 --max-requests 2 >/tmp/srv.out 2>&1 & srv=$!
+i=0; until wget -q -O /tmp/scrape http://127.0.0.1:19455/metrics 2>/dev/null; do
+    i=$((i+1)); [ $i -lt 50 ] || { cat /tmp/srv.out; fail "no metrics server on 127.0.0.1:19455"; }; sleep 0.1
+done
+wget -q -O /tmp/notfound http://127.0.0.1:19455/other 2>/dev/null && fail "a path other than /metrics answered"
+wait $srv || fail "metrics server did not end after --max-requests"
 expect 0 fakegpuctl metrics --once
-cp /tmp/out /tmp/scrape
+grep -v '^#' /tmp/out >/tmp/once.samples; grep -v '^#' /tmp/scrape >/tmp/http.samples
+cmp -s /tmp/once.samples /tmp/http.samples || { diff /tmp/once.samples /tmp/http.samples; fail "HTTP scrape and --once differ"; }
 grep -q "^fakegpu_vgpu_memory_used_bytes{vgpu=\"t1\",gpu=\"0\",UUID=\"$uuid0\"} $((300*MiB))\$" /tmp/scrape || { cat /tmp/scrape; fail "scrape: t1 used"; }
 grep -q "^fakegpu_vgpu_memory_limit_bytes{vgpu=\"t2\",gpu=\"1,0\",UUID=\"GPU-[^\"]*,$uuid0\"} 1000000000\$" /tmp/scrape || { cat /tmp/scrape; fail "scrape: t2 limit"; }
 grep -q "^fakegpu_vgpu_memory_peak_bytes{vgpu=\"t1\",.*} $((300*MiB))\$" /tmp/scrape || fail "scrape: t1 peak"
@@ -104,9 +111,9 @@ grep -q '^# HELP fakegpu_vgpu_memory_used_bytes ' /tmp/scrape || fail "scrape: H
 grep -q "^fakegpu_build_info{version=\"[0-9.]*\",module_version=\"$(cat $F/version)\"} 1\$" /tmp/scrape || fail "scrape: build_info"
 # Every sample line is NAME{LABELS} NUMBER.
 if grep -v '^#' /tmp/scrape | grep -v -E '^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$'; then fail "malformed sample lines"; fi
-# Serving needs sockets: without them, a clear error.
-expect 1 fakegpuctl metrics --listen 127.0.0.1:19455
-grep -q "cannot listen on 127.0.0.1:19455" /tmp/err || { cat /tmp/err; fail "listen error message"; }
+# An address that cannot be bound: a clear error.
+expect 1 fakegpuctl metrics --listen 192.0.2.1:19455
+grep -q "cannot listen on 192.0.2.1:19455" /tmp/err || { cat /tmp/err; fail "listen error message"; }
 # Done with the holder: end it (its pid is in sysfs) and wait for it.
 kill $(cat $F/contexts/t1/pids)
 wait $holder || true
