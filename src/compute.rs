@@ -234,8 +234,7 @@ struct Slot {
     ctx: Arc<Context>,
     gpu: u32,
     busy: bool,
-    /// Window within the period, µs from its start.
-    start: u64,
+    /// Its gate is open from the period's start for `len` µs.
     len: u64,
     /// GPU time the plan gives it this period (what a full window charges).
     share: u64,
@@ -317,7 +316,7 @@ fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
         staircase(&out, &mut close);
         for (i, m) in members.iter().enumerate() {
             slots.push(
-                Slot { ctx: m.clone(), gpu, busy: demands[i].busy, start: 0, len: close[i], share: out[i], open: false },
+                Slot { ctx: m.clone(), gpu, busy: demands[i].busy, len: close[i], share: out[i], open: false },
                 GFP_KERNEL,
             )?;
         }
@@ -325,36 +324,29 @@ fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
     Ok(slots)
 }
 
-/// Runs one period: arms every doorbell, then opens and shuts the windows
-/// in time. Ends early (the caller plans again at once) when a held
-/// submitter deserves the GPU now.
+/// Runs one period: arms every doorbell, opens every gate with a share and
+/// shuts each at the end of its window. Ends early (the caller plans again
+/// at once) when a held submitter deserves the GPU now.
 fn run_period(s: &Sched, slots: &mut [Slot]) {
     let t0 = Instant::<Monotonic>::now();
     // Arm: shut every gate and zap every doorbell, so the first ring of the
-    // period is seen. Windows that start at 0 open right after.
+    // period is seen; the gates with a share open right after.
     for sl in slots.iter() {
         sl.ctx.compute.set_open(false);
         crate::doorbell::zap_context(&sl.ctx);
     }
+    for sl in slots.iter_mut().filter(|sl| sl.len > 0) {
+        sl.open = true;
+        sl.ctx.compute.set_open(true);
+    }
     loop {
         let now_us = t0.elapsed().as_micros_ceil().max(0) as u64;
         let mut next = s.period_us;
-        for sl in slots.iter_mut() {
-            if sl.len == 0 {
-                continue;
-            }
-            let end = sl.start + sl.len;
-            if !sl.open && now_us >= sl.start && now_us < end {
-                sl.open = true;
-                sl.ctx.compute.set_open(true);
-            }
-            if sl.open && now_us >= end {
+        for sl in slots.iter_mut().filter(|sl| sl.open) {
+            if now_us >= sl.len {
                 close(sl, sl.len);
-            }
-            if now_us < sl.start {
-                next = next.min(sl.start);
-            } else if now_us < end {
-                next = next.min(end);
+            } else {
+                next = next.min(sl.len);
             }
         }
         if now_us >= s.period_us {
@@ -367,7 +359,7 @@ fn run_period(s: &Sched, slots: &mut [Slot]) {
         if kicked && deserves_now(slots) {
             let now_us = t0.elapsed().as_micros_ceil().max(0) as u64;
             for sl in slots.iter_mut().filter(|sl| sl.open) {
-                close(sl, now_us.saturating_sub(sl.start));
+                close(sl, now_us);
             }
             return;
         }

@@ -49,15 +49,9 @@ impl ObjectTable {
     }
 
     /// Records an object that holds no memory of its own (a client is its
-    /// own parent).
-    pub(crate) fn add_object(&mut self, file: u64, client: u32, handle: u32, parent: u32) -> Result {
-        self.objs.push(Obj { file, client, handle, parent, alloc: 0, usermode: false }, GFP_KERNEL)?;
-        Ok(())
-    }
-
-    /// Records a usermode (doorbell) object.
-    pub(crate) fn add_usermode(&mut self, file: u64, client: u32, handle: u32, parent: u32) -> Result {
-        self.objs.push(Obj { file, client, handle, parent, alloc: 0, usermode: true }, GFP_KERNEL)?;
+    /// own parent); `usermode` marks a usermode (doorbell) object.
+    pub(crate) fn add_object(&mut self, file: u64, client: u32, handle: u32, parent: u32, usermode: bool) -> Result {
+        self.objs.push(Obj { file, client, handle, parent, alloc: 0, usermode }, GFP_KERNEL)?;
         Ok(())
     }
 

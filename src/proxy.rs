@@ -235,12 +235,13 @@ impl ProxyFile {
                     return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
                 }
             }
-            Body::Control(c) if c.cmd >> 16 == 0xa06c || c.cmd >> 16 == 0xa06f || c.cmd >> 16 == 0x2080 => {
-                let filtered = match read_nested(&c.params) {
-                    Ok(nested) => sched::filtered_control(c.cmd, &nested),
-                    Err(_) => sched::filtered_control(c.cmd, &[]),
+            Body::Control(c) if sched::sched_control(c.cmd) != sched::SchedControl::Forward => {
+                // Only GPFIFO_SCHEDULE's answer depends on its parameters.
+                let nested = match sched::sched_control(c.cmd) {
+                    sched::SchedControl::AnswerIfDisabling => read_nested(&c.params).unwrap_or_default(),
+                    _ => KVec::new(),
                 };
-                if filtered {
+                if sched::filtered_control(c.cmd, &nested) {
                     // The share is the scheduler's: answered, not applied.
                     return self.refuse_with(d, arg, params, NV_OK);
                 }
@@ -435,7 +436,7 @@ impl ProxyFile {
         let tracked = if actual > 0 {
             inner.objects.add_memory(self.id, client, handle, parent, actual)
         } else {
-            inner.objects.add_object(self.id, client, handle, parent)
+            inner.objects.add_object(self.id, client, handle, parent, false)
         };
         if tracked.is_err() {
             pr_err!("context {}: out of memory tracking an allocation\n", self.ctx_name());
@@ -517,12 +518,7 @@ impl ProxyFile {
                     let is_client = a.class == NV01_ROOT_CLIENT;
                     let (client, parent) = if is_client { (handle, handle) } else { (a.h_client, a.h_parent) };
                     let usermode = nvabi::class::class_info(a.class).is_some_and(|c| c.kind == ClassKind::Usermode);
-                    let mut inner = self.ctx.inner.lock();
-                    if usermode {
-                        inner.objects.add_usermode(self.id, client, handle, parent)?;
-                    } else {
-                        inner.objects.add_object(self.id, client, handle, parent)?;
-                    }
+                    self.ctx.inner.lock().objects.add_object(self.id, client, handle, parent, usermode)?;
                 }
             }
         }

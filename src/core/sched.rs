@@ -102,14 +102,27 @@ fn parse_u32(s: &[u8]) -> Option<u32> {
     Some(v)
 }
 
+/// What the proxy does with a control call, as far as scheduling goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedControl {
+    /// Not a scheduling lever: forwarded.
+    Forward,
+    /// A tenant's lever on its own share: answered `NV_OK`, not forwarded.
+    Answer,
+    /// GPFIFO_SCHEDULE: answered when it disables (`bEnable`, the first
+    /// byte of the parameters, is 0), forwarded when it enables (channels
+    /// do not run until enabled).
+    AnswerIfDisabling,
+}
+
 /// Channel-group scheduling controls a tenant could use to change its own
 /// share (timeslice, interleave level, realtime, runlist policy, and
 /// disabling its own scheduling). The proxy answers them `NV_OK` without
 /// forwarding: CUDA sets a timeslice at context creation and must not fail,
-/// but the share is the scheduler's to decide. `params` is the control's
-/// parameter block (only GPFIFO_SCHEDULE looks at it: enabling is
-/// forwarded, since channels do not run until enabled).
-pub fn filtered_control(cmd: u32, params: &[u8]) -> bool {
+/// but the share is the scheduler's to decide. Only
+/// [`SchedControl::AnswerIfDisabling`] needs the parameters, so the proxy
+/// reads them for that case alone.
+pub fn sched_control(cmd: u32) -> SchedControl {
     use super::nvabi::ctrl::*;
     match cmd {
         NVA06C_CTRL_CMD_SET_TIMESLICE
@@ -118,10 +131,19 @@ pub fn filtered_control(cmd: u32, params: &[u8]) -> bool {
         | NVA06C_CTRL_CMD_INTERNAL_SET_TIMESLICE
         | NVA06C_CTRL_CMD_INTERNAL_GPFIFO_SCHEDULE
         | NVA06F_CTRL_CMD_SET_INTERLEAVE_LEVEL
-        | NV2080_CTRL_CMD_FIFO_RUNLIST_SET_SCHED_POLICY => true,
-        // `bEnable` is the first byte of the parameters.
-        NVA06C_CTRL_CMD_GPFIFO_SCHEDULE | NVA06F_CTRL_CMD_GPFIFO_SCHEDULE => params.first() == Some(&0),
-        _ => false,
+        | NV2080_CTRL_CMD_FIFO_RUNLIST_SET_SCHED_POLICY => SchedControl::Answer,
+        NVA06C_CTRL_CMD_GPFIFO_SCHEDULE | NVA06F_CTRL_CMD_GPFIFO_SCHEDULE => SchedControl::AnswerIfDisabling,
+        _ => SchedControl::Forward,
+    }
+}
+
+/// Whether control `cmd` with parameter block `params` is answered without
+/// being forwarded (see [`sched_control`]).
+pub fn filtered_control(cmd: u32, params: &[u8]) -> bool {
+    match sched_control(cmd) {
+        SchedControl::Forward => false,
+        SchedControl::Answer => true,
+        SchedControl::AnswerIfDisabling => params.first() == Some(&0),
     }
 }
 
