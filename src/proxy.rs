@@ -42,6 +42,12 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
+/// How long a reference to the vendor file seen after fd translation may
+/// take to go away before it counts as an escape (see `untranslate_fd`):
+/// up to 20 looks, 500 µs apart.
+const ESCAPE_SETTLE_TRIES: u32 = 20;
+const ESCAPE_SETTLE_US: i64 = 500;
+
 /// Largest parameter block the vendor accepts (`NV_ABSOLUTE_MAX_IOCTL_SIZE`).
 const MAX_PARAMS: usize = 16384;
 
@@ -339,8 +345,22 @@ impl ProxyFile {
         let closed = crate::vendor::close_fd_if(t.fd, &t.target.vendor);
         // The vendor may keep one reference for itself (UVM registrations).
         let allowed = if field.role == FdRole::Uvm { 1 } else { 0 };
-        let escaped = !closed || t.target.vendor.refs() > t.baseline + allowed;
+        let (target, baseline) = (t.target.clone(), t.baseline);
+        let over = || target.vendor.refs() > baseline + allowed;
+        let mut escaped = !closed || over();
         drop(t.private);
+        // A reader of /proc/<pid>/task/<tid>/fd (readdir, readlink) takes a
+        // short-lived reference on the files of the private table
+        // (`fget_task`); it cannot call into them and drops the reference
+        // at once, and now that the thread is back on its own table nobody
+        // can take a new one. Only a reference still held after that is
+        // an escape.
+        let mut tries = 0;
+        while escaped && closed && tries < ESCAPE_SETTLE_TRIES {
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(ESCAPE_SETTLE_US));
+            escaped = over();
+            tries += 1;
+        }
         if escaped {
             self.ctx.mark_compromised();
             pr_err!(
