@@ -56,6 +56,12 @@ pub(crate) struct TsgState {
     preempt_pending: bool,
     busy_us: u64,
     next_chan: usize,
+    /// Slices that ended early because the group ran out of work.
+    dry: u64,
+    /// Slices the group was given.
+    slices: u64,
+    /// Times the round robin passed the group over for having no work.
+    skipped: u64,
 }
 
 /// One channel.
@@ -148,6 +154,9 @@ impl Engine {
                 preempt_pending: false,
                 busy_us: 0,
                 next_chan: 0,
+                dry: 0,
+                slices: 0,
+                skipped: 0,
             },
             GFP_KERNEL,
         )?;
@@ -253,13 +262,14 @@ impl Engine {
     /// Writes the debugfs table of groups.
     pub(crate) fn fmt_tsgs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = self.inner.lock();
-        writeln!(f, "tsg client handle pid timeslice_us enabled interleave channels busy_us")?;
+        writeln!(f, "tsg client handle pid timeslice_us enabled interleave channels busy_us slices dry skipped")?;
         for t in g.tsgs.iter() {
             let n = g.chans.iter().filter(|c| c.tsg == t.id).count();
             writeln!(
                 f,
-                "{} {:#x} {:#x} {} {} {} {} {} {}",
-                t.id, t.h_client, t.h_tsg, t.tgid, t.timeslice_us, u8::from(t.enabled), t.interleave, n, t.busy_us
+                "{} {:#x} {:#x} {} {} {} {} {} {} {} {} {}",
+                t.id, t.h_client, t.h_tsg, t.tgid, t.timeslice_us, u8::from(t.enabled), t.interleave, n, t.busy_us,
+                t.slices, t.dry, t.skipped
             )?;
         }
         Ok(())
@@ -339,7 +349,12 @@ impl EngineInner {
             let t = &self.tsgs[idx];
             if self.tsg_runnable(t, gpu) {
                 self.rr = (idx + 1) % n;
-                return Some(t.id);
+                // Those passed over lost a turn to having no work.
+                let id = t.id;
+                for j in 0..k {
+                    self.tsgs[(idx + n - j - 1) % n].skipped += 1;
+                }
+                return Some(id);
             }
         }
         None
@@ -481,6 +496,7 @@ fn run_slice(gpu: &Gpu, tsg: u32, pace: &mut Pacer) {
     };
     if let Some(t) = eng.inner.lock().tsgs.iter_mut().find(|t| t.id == tsg) {
         t.preempt_pending = false;
+        t.slices += 1;
     }
     while left > 0 && !kthread::should_stop() {
         let step = {
@@ -505,7 +521,12 @@ fn run_slice(gpu: &Gpu, tsg: u32, pace: &mut Pacer) {
             }
             found
         };
-        let Some((chid, rem)) = step else { return };
+        let Some((chid, rem)) = step else {
+            if let Some(t) = eng.inner.lock().tsgs.iter_mut().find(|t| t.id == tsg) {
+                t.dry += 1;
+            }
+            return;
+        };
         let d = rem.min(left).min(MAX_CHUNK_US);
         pace.advance(d);
         left -= d;
