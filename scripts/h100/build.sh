@@ -9,9 +9,9 @@ gcc -O2 -Wall -shared -fPIC -o "$B/nvtrace.so" $S/nvtrace_preload.c -ldl -lpthre
 gcc -O2 -Wall -shared -fPIC -o "$B/nvlever.so" $S/nvlever_preload.c -ldl -lpthread
 C=scripts/h100/cuda
 pids=()
-for w in leverwork cap_init cap_vmm cap_managed cap_alloc; do
+for w in leverwork cap_init cap_vmm cap_managed cap_alloc cap_ipc; do
 	extra=""
-	[ $w = cap_vmm ] && extra="-lcuda"
+	case $w in cap_vmm|cap_ipc) extra="-lcuda";; esac
 	nvcc -O2 -arch=sm_90 -o "$B/$w" $C/$w.cu $extra -ldl &
 	pids+=($!)
 done

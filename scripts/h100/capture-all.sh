@@ -47,6 +47,8 @@ cap 04-managed "$B/cap_managed" 256
 cap 05-nvidia-smi bash -c 'nvidia-smi; echo ===; nvidia-smi -q -d MEMORY; echo ===; nvidia-smi pmon -c 1 -s um'
 cap 06-torch-matmul python3 $PY/torch_matmul.py
 cap 07-two-procs bash -c "$B/cap_alloc 512 1500 & $B/cap_alloc 1024 1500 & wait"
+cap 08-ipc-legacy "$B/cap_ipc" legacy 64
+cap 09-ipc-vmm "$B/cap_ipc" vmm 64
 
 du -sh "$T"/* | tee -a "$T/captures.log"
 python3 - "$W" "$OUT/traces.tar.xz" <<'PY'
