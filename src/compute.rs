@@ -72,6 +72,8 @@ pub(crate) struct Compute {
     active: Atomic<u32>,
     /// Submitters held in the fault path now.
     waiters: Atomic<u32>,
+    /// The last zap skipped an mm whose lock was contended: retry soon.
+    unzapped: Atomic<u32>,
     used_us: Atomic<u64>,
     throttled_us: Atomic<u64>,
 }
@@ -87,6 +89,7 @@ impl Compute {
             high: Atomic::new(0),
             active: Atomic::new(0),
             waiters: Atomic::new(0),
+            unzapped: Atomic::new(0),
             used_us: Atomic::new(0),
             throttled_us: Atomic::new(0),
         })
@@ -158,8 +161,16 @@ impl Compute {
             if interrupted && !g.open {
                 return Err(Held::Signal);
             }
+            // Passing counts for the period the gate opened in: a gate that
+            // opened is not re-armed, and this submitter may not fault again
+            // before the period ends.
+            self.active.store(1, Relaxed);
         }
         Ok(insert())
+    }
+
+    fn is_open(&self) -> bool {
+        self.gate.lock().open
     }
 
     fn set_open(&self, open: bool) {
@@ -324,29 +335,47 @@ fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
     Ok(slots)
 }
 
-/// Runs one period: arms every doorbell, opens every gate with a share and
-/// shuts each at the end of its window. Ends early (the caller plans again
-/// at once) when a held submitter deserves the GPU now.
+/// Runs one period: gives every context with a share an open gate from the
+/// period's start (a gate that was open stays open: its doorbells are only
+/// zapped again, "armed", so the first ring is seen; a held submitter is
+/// never made to wait for a gate that shuts and reopens at the boundary),
+/// shuts the others, and shuts each window at its end. A window that lasts
+/// the whole period is left open for the next period to decide. Ends early
+/// (the caller plans again at once) when a held submitter deserves the GPU
+/// now.
 fn run_period(s: &Sched, slots: &mut [Slot]) {
     let t0 = Instant::<Monotonic>::now();
-    // Arm: shut every gate and zap every doorbell, so the first ring of the
-    // period is seen; the gates with a share open right after.
-    for sl in slots.iter() {
-        sl.ctx.compute.set_open(false);
-        crate::doorbell::zap_context(&sl.ctx);
+    // Shut first the gates that lose the GPU, then open the new ones.
+    for sl in slots.iter_mut().filter(|sl| sl.len == 0) {
+        if sl.ctx.compute.is_open() {
+            shut(sl);
+        }
     }
     for sl in slots.iter_mut().filter(|sl| sl.len > 0) {
         sl.open = true;
-        sl.ctx.compute.set_open(true);
+        if sl.ctx.compute.is_open() {
+            // Arm: a shut gate's doorbells are already zapped.
+            zap(&sl.ctx);
+        } else {
+            sl.ctx.compute.set_open(true);
+        }
     }
     loop {
         let now_us = t0.elapsed().as_micros_ceil().max(0) as u64;
         let mut next = s.period_us;
-        for sl in slots.iter_mut().filter(|sl| sl.open) {
+        for sl in slots.iter_mut().filter(|sl| sl.open && sl.len < s.period_us) {
             if now_us >= sl.len {
-                close(sl, sl.len);
+                charge(sl, sl.len);
+                shut(sl);
             } else {
                 next = next.min(sl.len);
+            }
+        }
+        // A zap that skipped a contended mm (a shut gate's, or an arming)
+        // is retried every RETRY_ZAP_US until it holds.
+        for sl in slots.iter().filter(|sl| sl.ctx.compute.unzapped.load(Relaxed) != 0) {
+            if !zap(&sl.ctx) {
+                next = next.min(now_us + RETRY_ZAP_US);
             }
         }
         if now_us >= s.period_us {
@@ -359,26 +388,41 @@ fn run_period(s: &Sched, slots: &mut [Slot]) {
         if kicked && deserves_now(slots) {
             let now_us = t0.elapsed().as_micros_ceil().max(0) as u64;
             for sl in slots.iter_mut().filter(|sl| sl.open) {
-                close(sl, now_us);
+                charge(sl, now_us);
             }
             return;
         }
     }
     for sl in slots.iter_mut().filter(|sl| sl.open) {
-        close(sl, sl.len);
+        charge(sl, sl.len);
     }
 }
 
-/// Shuts a slot's window after `ran` µs of it, charging the part of its
-/// share that the window covered, if it was busy.
-fn close(sl: &mut Slot, ran: u64) {
+/// Charges a slot for `ran` µs of its window: the part of its share that
+/// the window covered, if it was busy.
+fn charge(sl: &mut Slot, ran: u64) {
     sl.open = false;
-    sl.ctx.compute.set_open(false);
-    crate::doorbell::zap_context(&sl.ctx);
     if sl.busy && sl.len > 0 {
         let charged = sl.share.saturating_mul(ran.min(sl.len)) / sl.len;
         sl.ctx.compute.used_us.fetch_add(charged, Relaxed);
     }
+}
+
+/// Shuts a slot's gate and zaps its doorbells.
+fn shut(sl: &mut Slot) {
+    sl.open = false;
+    sl.ctx.compute.set_open(false);
+    zap(&sl.ctx);
+}
+
+/// How soon a zap that skipped a contended mm is retried, µs.
+const RETRY_ZAP_US: u64 = 500;
+
+/// Zaps `ctx`'s doorbells; records (and returns) whether it is complete.
+fn zap(ctx: &Arc<Context>) -> bool {
+    let done = crate::doorbell::zap_context(ctx);
+    ctx.compute.unzapped.store(u32::from(!done), Relaxed);
+    done
 }
 
 /// Whether a held submitter should get the GPU before the period ends: it

@@ -146,13 +146,22 @@ pub(crate) unsafe fn gate_vma(ctx: &Arc<Context>, vma: *mut bindings::vm_area_st
     };
     // INVARIANT: the vma now has our ops; we hold the mm reference.
     reg.push(Record { vma, mm, orig_ops, start, pfns, prot, ctx: ctx.clone(), _module: module }, GFP_KERNEL)?;
+    drop(reg);
+    // The mapping starts armed: without the vendor's entries the first
+    // doorbell write faults, which marks the context busy, and waits there
+    // if its gate is shut. (A gate shut before this mmap zapped nothing.)
+    // SAFETY: the vma is live and its mm's write lock is held (caller);
+    // the range is the vma's own.
+    unsafe { bindings::zap_special_vma_range(vma, start as c_ulong, (end - start) as c_ulong) };
     Ok(())
 }
 
 /// Zaps the doorbell pages of every gated vma of `ctx`, so that its next
-/// doorbell write faults. An mm whose lock is contended is skipped this
-/// time (the caller zaps again next period).
-pub(crate) fn zap_context(ctx: &Arc<Context>) {
+/// doorbell write faults. An mm whose lock is contended (a writer holds or
+/// waits for it: an mmap or munmap of the tenant) is skipped; returns
+/// whether every mm was zapped, so the caller retries the others soon.
+pub(crate) fn zap_context(ctx: &Arc<Context>) -> bool {
+    let mut all = true;
     // Collect the mms first: their locks cannot be taken under DOORBELLS.
     let mut mms: KVec<*mut bindings::mm_struct> = KVec::new();
     {
@@ -180,10 +189,13 @@ pub(crate) fn zap_context(ctx: &Arc<Context>) {
             }
             // SAFETY: locked above.
             unsafe { bindings::mmap_read_unlock(mm) };
+        } else {
+            all = false;
         }
         // SAFETY: the reference taken above.
         unsafe { bindings::mmdrop(mm) };
     }
+    all
 }
 
 unsafe extern "C" fn gated_open(vma: *mut bindings::vm_area_struct) {

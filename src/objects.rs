@@ -55,6 +55,11 @@ impl ObjectTable {
         Ok(())
     }
 
+    /// Whether `client` is a client made through one of the context's files.
+    pub(crate) fn has_client(&self, client: u32) -> bool {
+        self.objs.iter().any(|o| o.client == client && o.handle == client)
+    }
+
     /// Whether `handle` of `client` is a usermode (doorbell) object.
     pub(crate) fn is_usermode(&self, client: u32, handle: u32) -> bool {
         self.objs.iter().any(|o| o.client == client && o.handle == handle && o.usermode)

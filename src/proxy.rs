@@ -27,7 +27,7 @@ use crate::{
     fgcore::nvabi::{
         self,
         decode::{AllocParams, Body, CallClass, Decoded, FdField, FdRole, FileKind, HeapAlloc, NestedRef},
-        status::{NV_ERR_INVALID_ARGUMENT, NV_ERR_NO_MEMORY, NV_OK},
+        status::{NV_ERR_INVALID_ARGUMENT, NV_ERR_INVALID_CLIENT, NV_ERR_NO_MEMORY, NV_OK},
     },
     vendor::{PrivateFds, VendorFile},
 };
@@ -273,7 +273,7 @@ impl ProxyFile {
             },
             _ if matches!(d.body, Body::Dup { .. }) => match d.body {
                 Body::Dup { h_client, h_parent, h_client_src, h_object_src, .. } => {
-                    self.dup(d, cmd, arg, h_client, h_parent, (h_client_src, h_object_src))
+                    self.dup(d, cmd, arg, params, h_client, h_parent, (h_client_src, h_object_src))
                 }
                 _ => self.vendor.ioctl(cmd, arg),
             },
@@ -546,8 +546,28 @@ impl ProxyFile {
     }
 
     /// RM_DUP_OBJECT: a new handle to an existing object; duplicated memory
-    /// stays charged until its last handle goes.
-    fn dup(&self, d: &Decoded, cmd: u32, arg: usize, client: u32, parent: u32, src: (u32, u32)) -> Result<isize> {
+    /// stays charged until its last handle goes. The source client must be
+    /// one of this context's: the RM lets any client dup a shareable object
+    /// of any other client by handle (that is how CUDA IPC opens another
+    /// process's memory, capture 08-ipc-legacy), so without this check a
+    /// container could map another container's memory by guessing handles.
+    /// A foreign client gets the status the RM gives a client that does not
+    /// exist.
+    #[allow(clippy::too_many_arguments)]
+    fn dup(
+        &self,
+        d: &Decoded,
+        cmd: u32,
+        arg: usize,
+        params: &mut [u8],
+        client: u32,
+        parent: u32,
+        src: (u32, u32),
+    ) -> Result<isize> {
+        if !self.ctx.inner.lock().objects.has_client(src.0) {
+            pr_warn!("context {}: refused a dup from a client outside the context\n", self.ctx_name());
+            return self.refuse_with(d, arg, params, NV_ERR_INVALID_CLIENT);
+        }
         let ret = self.vendor.ioctl(cmd, arg)?;
         let outer = read_back(arg, d.size)?;
         if status_of(d, &outer) == Some(NV_OK) {

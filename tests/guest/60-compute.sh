@@ -50,6 +50,12 @@ in_range "$(duty /tmp/b1)" 0.20 0.45 "k1's duty alone at 30 %"
 [ "$(cat $F/contexts/k1/throttled_us)" -gt 0 ] || fail "no throttled time at 30 %"
 used=$(cat $F/contexts/k1/compute_used_us)
 in_range "$used" 400000 1800000 "k1 compute_used_us after 4 s at 30 %"
+# A tenant whose other thread keeps its mm's lock busy (mmap + munmap
+# without pause) is held all the same: the scheduler never waits for that
+# lock, and a zap that finds it contended is retried within 0.5 ms.
+burn k1 3 --mmap-storm >/tmp/b1s || { cat /tmp/b1s; fail "burn k1 --mmap-storm"; }
+echo "cap 30 % beside an mmap storm: duty $(duty /tmp/b1s), $(grep mmap_storm /tmp/b1s)"
+in_range "$(duty /tmp/b1s)" 0.15 0.45 "k1's duty at 30 % beside an mmap storm"
 echo 70 >$F/contexts/k1/compute_limit_pct
 burn k1 3 >/tmp/b1 || fail "burn k1 at 70"
 echo "cap 70 % (live change): duty $(duty /tmp/b1), engine share vs alone $(share /tmp/b1)"

@@ -246,6 +246,13 @@ impl NvFile {
                 p.write(buf);
                 Ok(())
             }
+            NV_ESC_RM_SHARE => {
+                need(ctl && size == Nvos57::SIZE)?;
+                let mut p = Nvos57::read(buf).ok_or(EINVAL)?;
+                p.status = RM.lock().share(&caller(self.os()), p.h_client, p.h_object, &p.share_policy);
+                p.write(buf);
+                Ok(())
+            }
             NV_ESC_RM_MAP_MEMORY => {
                 need(ctl && size == Nvos33WithFd::SIZE)?;
                 let mut p = Nvos33WithFd::read(buf).ok_or(EINVAL)?;

@@ -19,6 +19,7 @@
 use crate::{
     fgcore::nvabi::{
         class::{self, *},
+        rm::RsSharePolicy,
         sim,
         status::*,
         wire::Wire,
@@ -181,6 +182,8 @@ pub(crate) struct Client {
     pub(crate) objs: KVec<Obj>,
     next_handle: u32,
     maps: KVec<Mapping>,
+    /// Objects shared with every client for dup (RM_SHARE, type ALL).
+    shared: KVec<u32>,
 }
 
 impl Client {
@@ -336,7 +339,7 @@ impl RmState {
             } else {
                 self.pick_client_handle()
             };
-            let c = Client { handle: h, os: caller.os, tgid: caller.tgid, objs: KVec::new(), next_handle: 0, maps: KVec::new() };
+            let c = Client { handle: h, os: caller.os, tgid: caller.tgid, objs: KVec::new(), next_handle: 0, maps: KVec::new(), shared: KVec::new() };
             if self.clients.push(c, GFP_KERNEL).is_err() {
                 return NV_ERR_NO_MEMORY;
             }
@@ -578,6 +581,39 @@ impl RmState {
         NV_OK
     }
 
+    /// RM_SHARE: changes an object's share policy. Modelled: type ALL
+    /// (1) with the DUP_OBJECT right (bit 0 of the access mask) lets every
+    /// client dup the object, and the REVOKE action (bit 0) takes that
+    /// back; the other types (per process, per client, per security token,
+    /// ...) are accepted and change nothing, since nvsim's default policy
+    /// (same process or same file) already is what CUDA asks of them.
+    pub(crate) fn share(&mut self, caller: &Caller, h_client: u32, h_object: u32, policy: &RsSharePolicy) -> u32 {
+        let ci = match self.client_for(caller, h_client) {
+            Ok(i) => i,
+            Err(s) => return s,
+        };
+        let c = &mut self.clients[ci];
+        if h_object == h_client || c.obj(h_object).is_none() {
+            return NV_ERR_OBJECT_NOT_FOUND;
+        }
+        const RS_SHARE_TYPE_ALL: u16 = 1;
+        const RS_SHARE_TYPE_MAX: u16 = 8;
+        const RS_SHARE_ACTION_FLAG_REVOKE: u8 = 1;
+        const RS_ACCESS_DUP_OBJECT: u32 = 1;
+        if policy.type_ == 0 || policy.type_ >= RS_SHARE_TYPE_MAX {
+            return NV_ERR_INVALID_ARGUMENT;
+        }
+        if policy.type_ != RS_SHARE_TYPE_ALL || policy.access_mask & RS_ACCESS_DUP_OBJECT == 0 {
+            return NV_OK;
+        }
+        if policy.action & RS_SHARE_ACTION_FLAG_REVOKE != 0 {
+            c.shared.retain(|h| *h != h_object);
+        } else if !c.shared.contains(&h_object) && c.shared.push(h_object, GFP_KERNEL).is_err() {
+            return NV_ERR_NO_MEMORY;
+        }
+        NV_OK
+    }
+
     /// RM_DUP_OBJECT / NV04_DUP_OBJECT.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn dup(
@@ -598,9 +634,11 @@ impl RmState {
             return NV_ERR_INVALID_CLIENT;
         };
         let src = &self.clients[si];
-        // Share policy: by default the same process (or the same file);
-        // kernel callers may dup anything unless they opt out.
-        let same = src.tgid == caller.tgid || src.os == caller.os;
+        // Share policy: by default the same process (or the same file),
+        // or anybody once the owner shared the object (RM_SHARE, type ALL:
+        // what cudaIpcGetMemHandle does, capture 08-ipc-legacy); kernel
+        // callers may dup anything unless they opt out.
+        let same = src.tgid == caller.tgid || src.os == caller.os || src.shared.contains(&h_object_src);
         let allowed = match caller.os {
             Os::Kernel => same || flags & 1 == 0,
             Os::File(_) => same,

@@ -333,6 +333,21 @@ impl Ctl {
         Ok(p.h_object)
     }
 
+    /// RM_SHARE: shares `object` with every client for dup (`revoke`
+    /// takes that back), as cudaIpcGetMemHandle does.
+    pub fn share_all(&self, client: u32, object: u32, revoke: bool) -> io::Result<Status> {
+        let mut p = rm::Nvos57::ZERO;
+        p.h_client = client;
+        p.h_object = object;
+        p.share_policy.target = client;
+        p.share_policy.access_mask = 1; // RS_ACCESS_DUP_OBJECT
+        p.share_policy.type_ = 1; // RS_SHARE_TYPE_ALL
+        p.share_policy.action = u8::from(revoke); // RS_SHARE_ACTION_FLAG_REVOKE
+        let mut b = to_bytes(&p);
+        escape(self.as_raw_fd(), escape::NV_ESC_RM_SHARE, &mut b)?;
+        Ok(Status(from_bytes::<rm::Nvos57>(&b).status))
+    }
+
     /// RM_MAP_MEMORY with the mapping attached to file `fd`; returns the
     /// driver's address cookie (not a CPU address: mmap `fd` next).
     pub fn map_memory(&self, client: u32, device: u32, memory: u32, offset: u64, length: u64, fd: RawFd) -> Result<u64> {

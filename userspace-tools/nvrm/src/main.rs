@@ -3,7 +3,7 @@
 //! ```text
 //! nvrm [--dev DIR] info [-o json]
 //! nvrm [--dev DIR] alloc SIZE... [--gpu N] [--hold SECS]
-//! nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [--spin] [--no-doorbell] [-o json]
+//! nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [--spin] [--no-doorbell] [--mmap-storm] [-o json]
 //! nvrm [--dev DIR] latency --gpu N --busy-us U --count C --gap-ms G: C times, after G ms idle, submits one
 //!   entry of U µs and times ring-to-completion; prints p50/p99/max (ms)
 //! nvrm [--dev DIR] stress [--threads N] [--iters N] [--gpu N]
@@ -168,7 +168,37 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
     // shallow queue full where sleeps are coarse (the TCG test VM).
     let spin = a.flag("--spin");
     let depth: u32 = if sync { 1 } else { a.opt("--depth").map(|s| s.parse()).transpose()?.unwrap_or(8) };
+    // A second thread maps and unmaps memory without pause, so the mm's
+    // lock is often held for writing: the scheduler's zaps (which never
+    // wait for that lock) must still shut the doorbell.
+    let storm = a.flag("--mmap-storm");
     let json = json_mode(a);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stormer = storm.then(|| {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n: u64 = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: a fresh private anonymous mapping, unmapped at once;
+                // nothing else refers to it.
+                unsafe {
+                    let p = libc::mmap(
+                        std::ptr::null_mut(),
+                        1 << 16,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    );
+                    if p != libc::MAP_FAILED {
+                        libc::munmap(p, 1 << 16);
+                    }
+                }
+                n += 1;
+            }
+            n
+        })
+    });
     let s = Session::open(dir, gpu)?;
     let mut ch = Channel::new(&s)?;
     if let Some(t) = slice {
@@ -208,6 +238,8 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
         }
     }
     let elapsed = start.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let storms = stormer.map(|t| t.join().unwrap_or(0));
     let get = ch.get();
     completed += u64::from((get + nvrm::layout::ENTRIES - last_get) % nvrm::layout::ENTRIES);
     let engine_us = completed * u64::from(busy);
@@ -225,6 +257,9 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
         println!("engine_us {engine_us} elapsed_us {el_us} share {:.3}", engine_us as f64 / el_us.max(1) as f64);
         println!("throughput {rate:.1} entries/s");
         println!("held_us {held_us} duty {duty:.3}");
+        if let Some(n) = storms {
+            println!("mmap_storm {n} map+unmap");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

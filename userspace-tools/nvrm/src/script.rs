@@ -15,6 +15,7 @@
 //! channel CH CTL C T MEM       HOPPER_CHANNEL_GPFIFO_A with USERD/ring in MEM (nvrm::layout)
 //! free CTL C OBJ
 //! dup H CTL C PARENT SRC_CLIENT SRC_OBJ [FLAGS]
+//! share CTL C OBJ | unshare CTL C OBJ  RM_SHARE with every client for dup (as CUDA IPC does), or revoke it
 //! timeslice CTL C T [US]       GET (and SET) the timeslice
 //! meminfo CTL C S              FB_GET_INFO_V2: total/heap/free
 //! control CTL C OBJ CMD SIZE   a control with a zeroed block of SIZE bytes
@@ -26,7 +27,7 @@
 //! munmap V
 //! uvm-init U | uvm-mm U U2 | uvm-gpu U GPU CTLFD C | uvm-va U GPU CTLFD C VA | uvm-channel U GPU CTLFD C CH
 //! expect WHAT                  last result: NV_OK, an NV_ERR_* name, or an errno (EINVAL, EBADF, ...)
-//! echo TEXT...
+//! echo TEXT...                  (a word naming a variable prints its value)
 //! ```
 //! `$NAME` expands to a variable; numbers are decimal or 0x-hex; GPU is an
 //! index whose UUID is read from the subdevice of the current session-less
@@ -222,7 +223,15 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
     let arg = |i: usize| w.get(i).copied().ok_or_else(|| format!("{}: missing argument {i}", w[0]));
     match w[0] {
         "echo" => {
-            println!("{}", w[1..].join(" "));
+            // Words naming a variable print its value (hex).
+            let words: Vec<String> = w[1..]
+                .iter()
+                .map(|x| match x.strip_prefix('$').and_then(|v| env.vars.get(v)) {
+                    Some(v) => format!("{v:#x}"),
+                    None => x.to_string(),
+                })
+                .collect();
+            println!("{}", words.join(" "));
             Ok(false)
         }
         "expect" => {
@@ -355,6 +364,13 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             if let Some(h) = env.rm(r) {
                 env.vars.insert(arg(1)?.to_string(), u64::from(h));
             }
+            Ok(true)
+        }
+        "share" | "unshare" => {
+            let c = env.ctl(arg(1)?)?;
+            let r = c.share_all(env.h(arg(2)?)?, env.h(arg(3)?)?, w[0] == "unshare");
+            drop(c);
+            env.status(r);
             Ok(true)
         }
         "timeslice" => {
