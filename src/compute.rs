@@ -169,6 +169,17 @@ impl Compute {
         Ok(insert())
     }
 
+    /// Runs `f` under the gate's lock if the gate is open (the scheduler
+    /// cannot shut it meanwhile); `None` if it is shut.
+    pub(crate) fn if_open<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        let g = self.gate.lock();
+        if g.open && !g.dead {
+            Some(f())
+        } else {
+            None
+        }
+    }
+
     fn is_open(&self) -> bool {
         self.gate.lock().open
     }
@@ -225,6 +236,7 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.thread.stop();
         *SCHED.lock() = None;
+        crate::kapi::release();
     }
 }
 
@@ -276,6 +288,8 @@ impl Sched {
 
 fn run(s: &Sched) {
     while !crate::kthread::should_stop() {
+        let any_channels = context::all().is_ok_and(|all| all.iter().any(|c| c.inner.lock().objects.has_channels()));
+        crate::kapi::release_if_idle(any_channels);
         let mut slots = match plan_period(s.period_us) {
             Ok(v) => v,
             Err(_) => {
@@ -287,6 +301,7 @@ fn run(s: &Sched) {
     }
     // Leave nobody held: contexts are gone at unload, but be safe.
     for c in context::all().unwrap_or_default().iter() {
+        crate::kapi::set_channels(c, false);
         c.compute.set_open(true);
     }
 }
@@ -357,6 +372,8 @@ fn run_period(s: &Sched, slots: &mut [Slot]) {
             // Arm: a shut gate's doorbells are already zapped.
             zap(&sl.ctx);
         } else {
+            // Its channels run again, then its submitters may add work.
+            crate::kapi::set_channels(&sl.ctx, false);
             sl.ctx.compute.set_open(true);
         }
     }
@@ -408,11 +425,15 @@ fn charge(sl: &mut Slot, ran: u64) {
     }
 }
 
-/// Shuts a slot's gate and zaps its doorbells.
+/// Shuts a slot's gate, zaps its doorbells and stops its channels, so
+/// that the work it queued does not run on in the others' time.
 fn shut(sl: &mut Slot) {
     sl.open = false;
     sl.ctx.compute.set_open(false);
     zap(&sl.ctx);
+    if crate::stop_channels() {
+        crate::kapi::set_channels(&sl.ctx, true);
+    }
 }
 
 /// How soon a zap that skipped a contended mm is retried, µs.

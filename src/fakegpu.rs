@@ -19,6 +19,7 @@ pub(crate) mod fgcore;
 mod compute;
 mod context;
 mod doorbell;
+mod kapi;
 mod kthread;
 mod mgmt;
 mod miscdev;
@@ -39,6 +40,10 @@ module! {
             default: false,
             description: "Pass through calls of unknown ABIs and unsupported driver versions instead of refusing them (for bring-up only: it lets a container bypass the caps)",
         },
+        stop_channels: bool {
+            default: true,
+            description: "Stop a context's channels (FIFO_DISABLE_CHANNELS through the vendor's kernel RM API) when its gate shuts, so the work it queued does not run on in the others' time (the drain)",
+        },
         sched_period_ms: u32 {
             default: 50,
             description: "Compute scheduler period in ms (1-1000): each busy context gets its share of every period; 50 ms keeps the drain overshoot near 1 point on an H100 (docs/compute-levers.md)",
@@ -49,6 +54,11 @@ module! {
 /// Whether the module runs in permissive mode (module parameter).
 pub(crate) fn permissive() -> bool {
     module_parameters::permissive.value()
+}
+
+/// Whether the scheduler stops a shut context's channels (module parameter).
+pub(crate) fn stop_channels() -> bool {
+    module_parameters::stop_channels.value()
 }
 
 /// Version of the module and of its sysfs ABI, as `version` reports it.
@@ -69,6 +79,7 @@ impl kernel::Module for FakeGpu {
             context::CONTEXTS.init();
             doorbell::DOORBELLS.init();
             compute::SCHED.init();
+            kapi::KAPI.init();
         }
         let period = module_parameters::sched_period_ms.value();
         let sched = compute::start(period)?;

@@ -23,9 +23,22 @@ struct Obj {
     parent: u32,
     /// The memory allocation it refers to (0: none).
     alloc: u64,
+    /// What the scheduler needs to know of it.
+    kind: Kind,
+}
+
+/// What kind of object an [`ObjectTable`] entry is, where it matters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Anything else.
+    Plain,
     /// A usermode (doorbell) object: its mapping is gated by the compute
     /// scheduler.
-    usermode: bool,
+    Usermode,
+    /// A GPFIFO channel: the scheduler stops and resumes it.
+    Channel,
+    /// A device (NV01_DEVICE_0) of the host's GPU with this index.
+    Device(u32),
 }
 
 /// GPU memory charged to the context, referred to by one or more objects.
@@ -49,10 +62,36 @@ impl ObjectTable {
     }
 
     /// Records an object that holds no memory of its own (a client is its
-    /// own parent); `usermode` marks a usermode (doorbell) object.
-    pub(crate) fn add_object(&mut self, file: u64, client: u32, handle: u32, parent: u32, usermode: bool) -> Result {
-        self.objs.push(Obj { file, client, handle, parent, alloc: 0, usermode }, GFP_KERNEL)?;
+    /// own parent).
+    pub(crate) fn add_object(&mut self, file: u64, client: u32, handle: u32, parent: u32, kind: Kind) -> Result {
+        self.objs.push(Obj { file, client, handle, parent, alloc: 0, kind }, GFP_KERNEL)?;
         Ok(())
+    }
+
+    /// Appends `(host GPU, client, channel)` for every channel of the
+    /// context whose device is known (a channel's ancestors in its client
+    /// lead to its device).
+    pub(crate) fn channels(&self, out: &mut KVec<(u32, u32, u32)>) -> Result {
+        for o in self.objs.iter().filter(|o| o.kind == Kind::Channel) {
+            let mut at = o.parent;
+            // Channel -> channel group -> device; a few levels at most.
+            for _ in 0..4 {
+                match self.objs.iter().find(|p| p.client == o.client && p.handle == at) {
+                    Some(Obj { kind: Kind::Device(gpu), .. }) => {
+                        out.push((*gpu, o.client, o.handle), GFP_KERNEL)?;
+                        break;
+                    }
+                    Some(p) if p.handle != p.parent => at = p.parent,
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the context has a channel.
+    pub(crate) fn has_channels(&self) -> bool {
+        self.objs.iter().any(|o| o.kind == Kind::Channel)
     }
 
     /// Whether `client` is a client made through one of the context's files.
@@ -62,14 +101,14 @@ impl ObjectTable {
 
     /// Whether `handle` of `client` is a usermode (doorbell) object.
     pub(crate) fn is_usermode(&self, client: u32, handle: u32) -> bool {
-        self.objs.iter().any(|o| o.client == client && o.handle == handle && o.usermode)
+        self.objs.iter().any(|o| o.client == client && o.handle == handle && o.kind == Kind::Usermode)
     }
 
     /// Records a memory object of `bytes` (already charged to the ledger).
     pub(crate) fn add_memory(&mut self, file: u64, client: u32, handle: u32, parent: u32, bytes: u64) -> Result {
         let id = self.next_alloc;
         self.allocs.push(Alloc { id, bytes }, GFP_KERNEL)?;
-        if let Err(e) = self.objs.push(Obj { file, client, handle, parent, alloc: id, usermode: false }, GFP_KERNEL) {
+        if let Err(e) = self.objs.push(Obj { file, client, handle, parent, alloc: id, kind: Kind::Plain }, GFP_KERNEL) {
             self.allocs.pop();
             return Err(e.into());
         }
@@ -81,7 +120,7 @@ impl ObjectTable {
     /// same memory, if any.
     pub(crate) fn add_dup(&mut self, file: u64, client: u32, handle: u32, parent: u32, src: (u32, u32)) -> Result {
         let alloc = self.objs.iter().find(|o| (o.client, o.handle) == src).map_or(0, |o| o.alloc);
-        self.objs.push(Obj { file, client, handle, parent, alloc, usermode: false }, GFP_KERNEL)?;
+        self.objs.push(Obj { file, client, handle, parent, alloc, kind: Kind::Plain }, GFP_KERNEL)?;
         Ok(())
     }
 

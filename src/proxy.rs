@@ -11,6 +11,7 @@
 
 use crate::{
     context::Context,
+    objects::Kind,
     fgcore::nvabi::{
         class::{ClassKind, NV01_DEVICE_0, NV01_MEMORY_LOCAL_USER, NV01_ROOT_CLIENT},
         ctrl::{
@@ -18,8 +19,10 @@ use crate::{
             NV0000_CTRL_CMD_GPU_GET_ID_INFO as CMD_GPU_GET_ID_INFO,
             NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2 as CMD_GPU_GET_ID_INFO_V2,
             NV0000_CTRL_CMD_GPU_GET_PROBED_IDS as CMD_GPU_GET_PROBED_IDS,
+            NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, Nv2080CtrlFifoDisableChannelsParams,
         },
         rm::Nvos55,
+        wire::Wire,
         wire::{rd_u32, rd_u64},
     },
     fgcore::sched,
@@ -241,6 +244,9 @@ impl ProxyFile {
                     return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
                 }
             }
+            Body::Control(c) if c.cmd == NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS => {
+                return self.disable_channels(d, cmd, arg, params, &c.params);
+            }
             Body::Control(c) if sched::sched_control(c.cmd) != sched::SchedControl::Forward => {
                 // Only GPFIFO_SCHEDULE's answer depends on its parameters.
                 let nested = match sched::sched_control(c.cmd) {
@@ -456,7 +462,7 @@ impl ProxyFile {
         let tracked = if actual > 0 {
             inner.objects.add_memory(self.id, client, handle, parent, actual)
         } else {
-            inner.objects.add_object(self.id, client, handle, parent, false)
+            inner.objects.add_object(self.id, client, handle, parent, Kind::Plain)
         };
         if tracked.is_err() {
             pr_err!("context {}: out of memory tracking an allocation\n", self.ctx_name());
@@ -490,7 +496,7 @@ impl ProxyFile {
                 return self.alloc_device(d, &a.params, cmd, arg, params);
             }
         }
-        self.forward_alloc_object(d, cmd, arg)
+        self.forward_alloc_object(d, cmd, arg, None)
     }
 
     /// NV01_DEVICE_0: the container's device instance N is the context's
@@ -510,14 +516,14 @@ impl ProxyFile {
             if host != 0 {
                 return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
             }
-            return self.forward_alloc_object(d, cmd, arg);
+            return self.forward_alloc_object(d, cmd, arg, Some(host));
         }
         if host == local {
-            return self.forward_alloc_object(d, cmd, arg);
+            return self.forward_alloc_object(d, cmd, arg, Some(host));
         }
         nested[..4].copy_from_slice(&host.to_le_bytes());
         write_user(n.ptr as usize, &nested)?;
-        let ret = self.forward_alloc_object(d, cmd, arg);
+        let ret = self.forward_alloc_object(d, cmd, arg, Some(host));
         // The caller sees its own numbering again.
         let restored = read_nested(n).and_then(|mut b| {
             if let Some(f) = b.get_mut(..4) {
@@ -528,7 +534,9 @@ impl ProxyFile {
         ret.and_then(|v| restored.map(|()| v))
     }
 
-    fn forward_alloc_object(&self, d: &Decoded, cmd: u32, arg: usize) -> Result<isize> {
+    /// Forwards an RM_ALLOC of an object that takes no memory and records
+    /// it; `device` is the host GPU of an NV01_DEVICE_0.
+    fn forward_alloc_object(&self, d: &Decoded, cmd: u32, arg: usize, device: Option<u32>) -> Result<isize> {
         let ret = self.vendor.ioctl(cmd, arg)?;
         if let Body::Alloc(a) = d.body {
             let outer = read_back(arg, d.size)?;
@@ -537,12 +545,46 @@ impl ProxyFile {
                     // A client is its own root: the RM returns its handle.
                     let is_client = a.class == NV01_ROOT_CLIENT;
                     let (client, parent) = if is_client { (handle, handle) } else { (a.h_client, a.h_parent) };
-                    let usermode = nvabi::class::class_info(a.class).is_some_and(|c| c.kind == ClassKind::Usermode);
-                    self.ctx.inner.lock().objects.add_object(self.id, client, handle, parent, usermode)?;
+                    let kind = match (device, nvabi::class::class_info(a.class).map(|c| c.kind)) {
+                        (Some(gpu), _) => Kind::Device(gpu),
+                        (None, Some(ClassKind::Usermode)) => Kind::Usermode,
+                        (None, Some(ClassKind::Channel)) => Kind::Channel,
+                        _ => Kind::Plain,
+                    };
+                    self.ctx.inner.lock().objects.add_object(self.id, client, handle, parent, kind)?;
                 }
             }
         }
         Ok(ret)
+    }
+
+    /// FIFO_DISABLE_CHANNELS from a container. Every channel it names must
+    /// be of one of the context's clients (the RM would let it stop anybody's
+    /// channels). The scheduler stops a shut context's channels with the
+    /// same control, so the container's own re-enabling goes through only
+    /// while its gate is open (checked under the gate's lock, which the
+    /// scheduler's shut takes first); while shut it is answered `NV_OK` and
+    /// takes effect when the gate opens, which enables them all.
+    fn disable_channels(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8], n: &NestedRef) -> Result<isize> {
+        type P = Nv2080CtrlFifoDisableChannelsParams;
+        let nested = read_nested(n)?;
+        let Some(p) = P::read(&nested) else { return self.vendor.ioctl(cmd, arg) };
+        let count = (p.num_channels as usize).min(p.h_client_list.len());
+        let foreign = {
+            let inner = self.ctx.inner.lock();
+            p.h_client_list[..count].iter().any(|&c| !inner.objects.has_client(c))
+        };
+        if foreign {
+            pr_warn!("context {}: refused FIFO_DISABLE_CHANNELS naming a client outside the context\n", self.ctx_name());
+            return self.refuse_with(d, arg, params, NV_ERR_INVALID_CLIENT);
+        }
+        if p.disable != 0 {
+            return self.vendor.ioctl(cmd, arg);
+        }
+        match self.ctx.compute.if_open(|| self.vendor.ioctl(cmd, arg)) {
+            Some(r) => r,
+            None => self.refuse_with(d, arg, params, NV_OK),
+        }
     }
 
     /// RM_DUP_OBJECT: a new handle to an existing object; duplicated memory

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's own kernel RM client (FFI edge): through the vendor's
+//! exported kernel RM API (`nvidia_get_rm_ops`, which nvidia-modeset uses;
+//! nvsim exports the same symbol with the same signature) the compute
+//! scheduler stops and resumes a container's channels with
+//! `NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS` when its gate shuts and opens,
+//! so the work it queued before the gate shut does not run on in the other
+//! contexts' time (the drain; `docs/compute-levers.md` §3: on the H100 the
+//! control stops queued and running work at once and resumes within 1 ms).
+//!
+//! Kernel callers run at kernel privilege: the control names the
+//! container's own (client, channel) handles. The RM API takes kernel
+//! pointers for the nested parameters. The client holds a reference on the
+//! vendor module (`__symbol_get`) and is freed, and the reference dropped,
+//! when no context has channels any more ([`release_if_idle`]) and at
+//! unload, so the vendor's module can be unloaded when no container runs.
+
+use crate::fgcore::nvabi::{
+    class::{Nv0080AllocParameters, NV01_DEVICE_0, NV01_ROOT_CLIENT, NV20_SUBDEVICE_0},
+    ctrl::{Nv2080CtrlFifoDisableChannelsParams, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS},
+    kapi::{NvKernelRmapiOps, NV01_FREE, NV04_ALLOC, NV04_CONTROL, NV_KERNEL_RMAPI_OPS_PARAMS_OFFSET},
+    rm::{Nvos00, Nvos54, Nvos64},
+    status::{NV_ERR_GENERIC, NV_ERR_INVALID_ARGUMENT, NV_OK},
+    wire::Wire,
+};
+use kernel::{
+    bindings,
+    ffi::{c_char, c_int, c_void},
+    prelude::*,
+    str::CStr,
+};
+
+/// `nvidia_modeset_rm_ops_t` (x86_64, 72 bytes;
+/// `kernel-open/common/inc/nv-modeset-interface.h`).
+#[repr(C)]
+struct RmOps {
+    version_string: *const c_char,
+    allow_write_combining: u8,
+    _pad: [u8; 7],
+    alloc_stack: Option<unsafe extern "C" fn(*mut *mut c_void) -> c_int>,
+    free_stack: Option<unsafe extern "C" fn(*mut c_void)>,
+    enumerate_gpus: Option<unsafe extern "C" fn(*mut u8) -> u32>,
+    open_gpu: Option<unsafe extern "C" fn(u32, *mut c_void) -> c_int>,
+    close_gpu: Option<unsafe extern "C" fn(u32, *mut c_void)>,
+    op: Option<unsafe extern "C" fn(*mut c_void, *mut c_void)>,
+    set_callbacks: Option<unsafe extern "C" fn(*const c_void) -> c_int>,
+}
+
+const _: () = assert!(core::mem::size_of::<RmOps>() == 72);
+
+type GetRmOps = unsafe extern "C" fn(*mut RmOps) -> u32;
+
+/// The symbol the vendor exports.
+const SYMBOL: &CStr = c"nvidia_get_rm_ops";
+/// The version we first offer; the driver answers a mismatch with its own,
+/// which we accept if its ABI is one we support.
+const FIRST_VERSION: &CStr = c"580.159.04";
+
+/// A kernel RM client with a device and subdevice per GPU it was used on.
+///
+/// # Invariants
+///
+/// `op` and `free_stack` are the vendor's functions, valid while the module
+/// reference taken by `__symbol_get(SYMBOL)` is held, which is until `drop`.
+/// `client` is a live client of ours until `drop` frees it.
+pub(crate) struct Kapi {
+    op: unsafe extern "C" fn(*mut c_void, *mut c_void),
+    free_stack: Option<unsafe extern "C" fn(*mut c_void)>,
+    sp: *mut c_void,
+    client: u32,
+    /// (host GPU index, device handle, subdevice handle).
+    gpus: KVec<(u32, u32, u32)>,
+}
+
+// SAFETY: the vendor's RM API may be called from any thread; `sp` is the
+// (x86_64: null) stack pointer the API gave us, used by one caller at a
+// time (the global lock below).
+unsafe impl Send for Kapi {}
+
+kernel::sync::global_lock! {
+    // SAFETY: `init` is called in the module initializer, before first use.
+    pub(crate) unsafe(uninit) static KAPI: Mutex<Option<Kapi>> = None;
+}
+
+impl Kapi {
+    /// Resolves the vendor's kernel RM API and makes a client.
+    fn open() -> Result<Self> {
+        // SAFETY: `SYMBOL` is NUL-terminated; a non-null result holds a
+        // reference on the exporting module until `symbol_put_addr`.
+        let sym = unsafe { bindings::__symbol_get(SYMBOL.as_char_ptr()) };
+        if sym.is_null() {
+            return Err(ENODEV);
+        }
+        // SAFETY: the vendor's `nvidia_get_rm_ops` has this signature
+        // (nv-modeset-interface.h), as does nvsim's.
+        let get: GetRmOps = unsafe { core::mem::transmute::<*mut c_void, GetRmOps>(sym) };
+        // SAFETY: all-zero is a valid `RmOps` (null pointers, no callbacks).
+        let mut ops: RmOps = unsafe { core::mem::zeroed() };
+        ops.version_string = FIRST_VERSION.as_char_ptr();
+        // SAFETY: `ops` is writable and its version string NUL-terminated.
+        let mut status = unsafe { get(&mut ops) };
+        if status == NV_ERR_GENERIC && !ops.version_string.is_null() {
+            // SAFETY: the driver wrote back its own NUL-terminated version,
+            // a static string of its module (kept loaded by `sym`).
+            let theirs = unsafe { CStr::from_char_ptr(ops.version_string) };
+            if crate::fgcore::drivers::lookup(b"nvidia", theirs.to_bytes()).is_some() {
+                // SAFETY: as above, with the driver's own string.
+                status = unsafe { get(&mut ops) };
+            }
+        }
+        let op = match (status, ops.op) {
+            (NV_OK, Some(op)) => op,
+            _ => {
+                // SAFETY: the reference `__symbol_get` took.
+                unsafe { bindings::symbol_put_addr(sym) };
+                pr_warn!("fakegpu: the vendor's kernel RM API refused us (status {:#x}); channels are not stopped at gate close\n", status);
+                return Err(ENODEV);
+            }
+        };
+        let mut sp = core::ptr::null_mut();
+        if let Some(alloc_stack) = ops.alloc_stack {
+            // SAFETY: `sp` is a valid out pointer.
+            if unsafe { alloc_stack(&mut sp) } != 0 {
+                // SAFETY: the reference `__symbol_get` took.
+                unsafe { bindings::symbol_put_addr(sym) };
+                return Err(ENOMEM);
+            }
+        }
+        let mut k = Kapi { op, free_stack: ops.free_stack, sp, client: 0, gpus: KVec::new() };
+        let mut cp = [0u8; 4];
+        match k.alloc(0, 0, NV01_ROOT_CLIENT, &mut cp) {
+            // INVARIANT: a live client of ours from here on.
+            Ok(c) => k.client = c,
+            Err(s) => {
+                pr_warn!("fakegpu: kernel RM client: allocation failed ({:#x})\n", s);
+                return Err(ENODEV);
+            }
+        }
+        Ok(k)
+    }
+
+    /// Runs one RM API operation on a parameter block of the NVOS type
+    /// `op` names; returns the block as the RM left it.
+    fn call(&self, op: u32, params: &[u8]) -> [u8; 64] {
+        let mut b = [0u8; NvKernelRmapiOps::SIZE];
+        b[..4].copy_from_slice(&op.to_le_bytes());
+        let at = NV_KERNEL_RMAPI_OPS_PARAMS_OFFSET;
+        let n = params.len().min(64);
+        b[at..at + n].copy_from_slice(&params[..n]);
+        // SAFETY: `b` is an `nvidia_kernel_rmapi_ops_t`; the kernel pointers
+        // inside its parameters (set by our callers) point at live buffers
+        // of the sizes named next to them; `op` is valid (invariant).
+        unsafe { (self.op)(self.sp, b.as_mut_ptr().cast()) };
+        let mut out = [0u8; 64];
+        out.copy_from_slice(&b[at..at + 64]);
+        out
+    }
+
+    /// NV04_ALLOC; returns the new handle or the RM status.
+    fn alloc(&self, root: u32, parent: u32, class: u32, params: &mut [u8]) -> core::result::Result<u32, u32> {
+        let mut p = Nvos64::ZERO;
+        (p.h_root, p.h_object_parent, p.h_class) = (root, parent, class);
+        p.p_alloc_parms = if params.is_empty() { 0 } else { params.as_mut_ptr() as usize as u64 };
+        p.params_size = params.len() as u32;
+        let mut b = [0u8; Nvos64::SIZE];
+        p.write(&mut b);
+        let out = Nvos64::read(&self.call(NV04_ALLOC, &b)).ok_or(NV_ERR_GENERIC)?;
+        if out.status == NV_OK {
+            Ok(out.h_object_new)
+        } else {
+            Err(out.status)
+        }
+    }
+
+    /// NV04_CONTROL; returns the RM status.
+    fn control(&self, object: u32, cmd: u32, params: &mut [u8]) -> u32 {
+        let mut p = Nvos54::ZERO;
+        (p.h_client, p.h_object, p.cmd) = (self.client, object, cmd);
+        p.params = params.as_mut_ptr() as usize as u64;
+        p.params_size = params.len() as u32;
+        let mut b = [0u8; Nvos54::SIZE];
+        p.write(&mut b);
+        Nvos54::read(&self.call(NV04_CONTROL, &b)).map_or(NV_ERR_GENERIC, |o| o.status)
+    }
+
+    /// Our subdevice of host GPU `gpu`, made on first use.
+    fn subdevice(&mut self, gpu: u32) -> core::result::Result<u32, u32> {
+        if let Some(&(_, _, s)) = self.gpus.iter().find(|g| g.0 == gpu) {
+            return Ok(s);
+        }
+        let mut dp = [0u8; Nv0080AllocParameters::SIZE];
+        let mut d = Nv0080AllocParameters::ZERO;
+        d.device_id = gpu;
+        d.write(&mut dp);
+        let dev = self.alloc(self.client, self.client, NV01_DEVICE_0, &mut dp)?;
+        let mut sp = [0u8; 4];
+        let sub = self.alloc(self.client, dev, NV20_SUBDEVICE_0, &mut sp)?;
+        self.gpus.push((gpu, dev, sub), GFP_KERNEL).map_err(|_| NV_ERR_GENERIC)?;
+        Ok(sub)
+    }
+
+    /// Stops (`disable`) or resumes the channels `list` of host GPU `gpu`,
+    /// 64 per call; returns the first failing status.
+    fn disable_channels(&mut self, gpu: u32, list: &[(u32, u32)], disable: bool) -> u32 {
+        let sub = match self.subdevice(gpu) {
+            Ok(s) => s,
+            Err(s) => return s,
+        };
+        type P = Nv2080CtrlFifoDisableChannelsParams;
+        let mut status = NV_OK;
+        for chunk in list.chunks(64) {
+            let mut p = P::ZERO;
+            p.disable = u8::from(disable);
+            p.num_channels = chunk.len() as u32;
+            for (i, &(c, ch)) in chunk.iter().enumerate() {
+                p.h_client_list[i] = c;
+                p.h_channel_list[i] = ch;
+            }
+            let mut b = [0u8; P::SIZE];
+            p.write(&mut b);
+            let s = self.control(sub, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, &mut b);
+            if s != NV_OK && status == NV_OK {
+                status = s;
+            }
+        }
+        status
+    }
+}
+
+impl Drop for Kapi {
+    fn drop(&mut self) {
+        let mut b = [0u8; Nvos00::SIZE];
+        Nvos00 { h_root: self.client, h_object_parent: 0, h_object_old: self.client, status: 0 }.write(&mut b);
+        let _ = self.call(NV01_FREE, &b);
+        if let Some(f) = self.free_stack {
+            // SAFETY: the stack `alloc_stack` gave us, freed once.
+            unsafe { f(self.sp) };
+        }
+        // SAFETY: the reference `__symbol_get` took in `open` (invariant).
+        unsafe { bindings::__symbol_put(SYMBOL.as_char_ptr()) };
+    }
+}
+
+/// Stops (`disable`) or resumes the channels of `ctx`; opens the kernel
+/// client on first need. Failures are logged once per client and leave
+/// the gate alone in charge (no worse than without this).
+pub(crate) fn set_channels(ctx: &crate::context::Context, disable: bool) {
+    let mut list: KVec<(u32, u32, u32)> = KVec::new();
+    if ctx.inner.lock().objects.channels(&mut list).is_err() || list.is_empty() {
+        return;
+    }
+    let mut g = KAPI.lock();
+    if g.is_none() {
+        match Kapi::open() {
+            Ok(k) => *g = Some(k),
+            Err(_) => return,
+        }
+    }
+    let Some(k) = g.as_mut() else { return };
+    let mut gpus: KVec<u32> = KVec::new();
+    for &(gpu, _, _) in list.iter() {
+        if !gpus.contains(&gpu) && gpus.push(gpu, GFP_KERNEL).is_err() {
+            return;
+        }
+    }
+    let mut pairs: KVec<(u32, u32)> = KVec::new();
+    for &gpu in gpus.iter() {
+        pairs.clear();
+        for &(g2, c, ch) in list.iter().filter(|e| e.0 == gpu) {
+            let _ = g2;
+            if pairs.push((c, ch), GFP_KERNEL).is_err() {
+                return;
+            }
+        }
+        let s = k.disable_channels(gpu, &pairs, disable);
+        if s != NV_OK && s != NV_ERR_INVALID_ARGUMENT {
+            pr_debug!("fakegpu: FIFO_DISABLE_CHANNELS({}) on gpu {}: status {:#x}\n", u8::from(disable), gpu, s);
+        }
+    }
+}
+
+/// Frees the kernel client when no context has channels (so the vendor's
+/// module is not held while no container uses it).
+pub(crate) fn release_if_idle(any_channels: bool) {
+    if !any_channels {
+        release();
+    }
+}
+
+/// Frees the kernel client, if any (at unload).
+pub(crate) fn release() {
+    let old = KAPI.lock().take();
+    drop(old);
+}
