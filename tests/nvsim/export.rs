@@ -28,8 +28,7 @@ use crate::{
 };
 use kernel::prelude::*;
 
-/// `NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TYPE_RM`.
-const TYPE_RM: u32 = 1;
+const TYPE_RM: u32 = NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TYPE_RM;
 /// `NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TO_FD_FLAGS_EMPTY_FD` (bit 0).
 const FLAG_EMPTY_FD: u32 = 1;
 /// `NV_MAX_DEVICES`: the device instance of an fd prepared without a device.
