@@ -34,6 +34,8 @@
 //!                              (EFD: a file name, or a raw fd number such as that of /dev/null)
 //! send-fd PATH F               pass file F to the process in recv-fd PATH (unix socket, SCM_RIGHTS)
 //! recv-fd F PATH               listen at PATH, receive one fd as file F
+//! drop-uid UID                become UID (and group UID, no supplementary groups): the rest runs unprivileged
+//! write-pid PATH              write this process's pid to PATH (for a test that kills it)
 //! touch PATH | wait-file PATH  create a file / wait (up to 60 s) until it exists: orders two scripts
 //! expect WHAT                  last result: NV_OK, an NV_ERR_* name, or an errno (EINVAL, EBADF, ...)
 //! echo TEXT...
@@ -524,6 +526,9 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             let c = env.ctl(arg(if w[0] == "import" || w[0] == "imports" { 2 } else { 1 })?)?;
             let efd = |i: usize| -> Result<RawFd, String> {
                 let a = arg(i)?;
+                if let Some(n) = a.strip_prefix('-') {
+                    return Ok(-(num(n)? as RawFd));
+                }
                 env.fd(a).or_else(|_| env.val(a).map(|v| v as RawFd))
             };
             match w[0] {
@@ -591,6 +596,19 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
                 env.files.insert(arg(1)?.to_string(), f);
             }
             Ok(true)
+        }
+        "drop-uid" => {
+            let id = env.val(arg(1)?)? as libc::uid_t;
+            // SAFETY: plain credential system calls, single-threaded here.
+            let ok = unsafe { libc::setgroups(0, std::ptr::null()) == 0 && libc::setgid(id) == 0 && libc::setuid(id) == 0 };
+            if !ok {
+                return Err(format!("expected to become uid {id}: {}", io::Error::last_os_error()));
+            }
+            Ok(false)
+        }
+        "write-pid" => {
+            std::fs::write(arg(1)?, format!("{}\n", std::process::id())).map_err(|e| format!("write-pid: {e}"))?;
+            Ok(false)
         }
         "touch" => {
             std::fs::write(arg(1)?, b"").map_err(|e| format!("touch: {e}"))?;
