@@ -422,7 +422,8 @@ impl ProxyFile {
         if c.serialized || !dec::is_export_fd_control(c.cmd) || c.params.size > MAX_PARAMS {
             return Ok(None);
         }
-        let nested = read_nested(&c.params)?;
+        // An unreadable block: the vendor answers (NV_ERR_INVALID_POINTER).
+        let Ok(nested) = read_nested(&c.params) else { return Ok(None) };
         match dec::decode_control_params(c.cmd, &nested) {
             ControlParams::WithFd { fd, .. } => Ok(Some((c, nested, fd))),
             _ => Ok(None),
