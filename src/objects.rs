@@ -6,7 +6,10 @@
 //! subtrees; freeing a client frees all of it), the close of the file that
 //! owns the client (or its process's death), and duplicates: memory
 //! duplicated into another client (RM_DUP_OBJECT) lives until its last
-//! handle is freed, so the charge stays until then.
+//! handle is freed, so the charge stays until then; and export fds (the
+//! NV0000 OS_UNIX export controls): a slot of an export fd holds the
+//! memory exported into it until the slot is overwritten or that fd's file
+//! is released, and an import is a new handle to the same memory.
 //!
 //! The table is per context, under the context's lock, together with the
 //! ledger it feeds.
@@ -48,17 +51,27 @@ struct Alloc {
     bytes: u64,
 }
 
+/// A slot of an export fd holding an allocation.
+#[derive(Clone, Copy)]
+struct Slot {
+    /// The proxy file that is the export fd.
+    file: u64,
+    index: usize,
+    alloc: u64,
+}
+
 /// Objects and allocations of one context.
 pub(crate) struct ObjectTable {
     objs: KVec<Obj>,
     allocs: KVec<Alloc>,
+    slots: KVec<Slot>,
     next_alloc: u64,
 }
 
 impl ObjectTable {
     /// An empty table.
     pub(crate) const fn new() -> Self {
-        Self { objs: KVec::new(), allocs: KVec::new(), next_alloc: 1 }
+        Self { objs: KVec::new(), allocs: KVec::new(), slots: KVec::new(), next_alloc: 1 }
     }
 
     /// Records an object that holds no memory of its own (a client is its
@@ -124,6 +137,30 @@ impl ObjectTable {
         Ok(())
     }
 
+    /// An export into slot `index` of export fd `file` succeeded: the slot
+    /// now holds what `(client, handle)` refers to (`handle` 0: nothing).
+    /// Returns the bytes no object or slot refers to any more (what the
+    /// slot held before).
+    pub(crate) fn export(&mut self, file: u64, index: usize, client: u32, handle: u32) -> Result<u64> {
+        self.slots.retain(|s| !(s.file == file && s.index == index));
+        let alloc = match handle {
+            0 => 0,
+            h => self.objs.iter().find(|o| (o.client, o.handle) == (client, h)).map_or(0, |o| o.alloc),
+        };
+        if alloc != 0 {
+            self.slots.push(Slot { file, index, alloc }, GFP_KERNEL)?;
+        }
+        Ok(self.collect())
+    }
+
+    /// An import from slot `index` of export fd `export_file` made
+    /// `handle`: it refers to the slot's memory, if any.
+    pub(crate) fn import(&mut self, file: u64, client: u32, handle: u32, parent: u32, export_file: u64, index: usize) -> Result {
+        let alloc = self.slots.iter().find(|s| s.file == export_file && s.index == index).map_or(0, |s| s.alloc);
+        self.objs.push(Obj { file, client, handle, parent, alloc, kind: Kind::Plain }, GFP_KERNEL)?;
+        Ok(())
+    }
+
     /// The RM freed `handle` of `client` (all of the client if `handle` is
     /// the client): drops the subtree; returns the bytes no object refers
     /// to any more.
@@ -148,7 +185,8 @@ impl ObjectTable {
     }
 
     /// The file closed: the vendor freed every client it owned (the clients
-    /// made through it) with all their objects. Returns the bytes no object
+    /// made through it) with all their objects, and, if it was an export
+    /// fd, what its slots held. Returns the bytes no object
     /// refers to any more.
     pub(crate) fn close_file(&mut self, file: u64) -> u64 {
         // Mark the file's clients, then drop every object of a marked client
@@ -171,15 +209,17 @@ impl ObjectTable {
             }
         }
         self.objs.retain(|o| o.file != DOOMED);
+        // An export fd's slots go with its file.
+        self.slots.retain(|s| s.file != file);
         self.collect()
     }
 
     /// Drops allocations no object refers to; returns their bytes.
     fn collect(&mut self) -> u64 {
         let mut freed = 0u64;
-        let objs = &self.objs;
+        let (objs, slots) = (&self.objs, &self.slots);
         self.allocs.retain(|a| {
-            let live = objs.iter().any(|o| o.alloc == a.id);
+            let live = objs.iter().any(|o| o.alloc == a.id) || slots.iter().any(|s| s.alloc == a.id);
             if !live {
                 freed = freed.saturating_add(a.bytes);
             }

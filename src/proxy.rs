@@ -29,8 +29,11 @@ use crate::{
     fgcore::visibility::{attach_allowed, filter_card_info, filter_gpu_ids, VisibleIds},
     fgcore::nvabi::{
         self,
-        decode::{AllocParams, Body, CallClass, Decoded, FdField, FdRole, FileKind, HeapAlloc, NestedRef},
-        status::{NV_ERR_INVALID_ARGUMENT, NV_ERR_INVALID_CLIENT, NV_ERR_NO_MEMORY, NV_OK},
+        decode::{
+            self as dec, AllocParams, Body, CallClass, ControlCall, ControlParams, Decoded, ExportCall, FdField, FdRole, FileKind,
+            HeapAlloc, NestedRef,
+        },
+        status::{NV_ERR_INVALID_ARGUMENT, NV_ERR_INVALID_CLIENT, NV_ERR_INVALID_PARAMETER, NV_ERR_NO_MEMORY, NV_OK},
     },
     vendor::{PrivateFds, VendorFile},
 };
@@ -69,6 +72,10 @@ enum Xlate {
 struct TempFd {
     fd: u32,
     original: i32,
+    /// The user block holding the field (the ioctl's block, or a nested
+    /// one such as a control's parameters) and its length.
+    block_addr: usize,
+    block_len: usize,
     target: Arc<ProxyFile>,
     baseline: i64,
     /// Dropped last: switches the thread back to its own table.
@@ -209,21 +216,41 @@ impl ProxyFile {
         let mut params = KVec::from_elem(0u8, size, GFP_KERNEL)?;
         read_user(arg, &mut params)?;
         let d = nvabi::decode(kind, cmd, &params);
-        let xlate = match d.fd() {
-            Some(field) => match self.translate_fd(&d, field, arg, &mut params)? {
-                Xlate::Refused => return Ok(0),
-                Xlate::Installed(t) => Some((field, t)),
-                Xlate::Untouched => None,
-            },
+        // An fd in the ioctl's block, or in an export-fd control's
+        // parameters (a separate user block).
+        let export = self.export_control(&d)?;
+        let mut scratch = KVec::new();
+        let at = match (&export, d.fd()) {
+            (Some((c, nested, field)), _) => {
+                // Rewritten for the call; `nested` stays as the vendor read it.
+                scratch.extend_from_slice(nested, GFP_KERNEL)?;
+                Some((*field, c.params.ptr as usize, NV_ERR_INVALID_PARAMETER))
+            }
+            (None, Some(field)) => Some((field, arg, NV_ERR_INVALID_ARGUMENT)),
+            (None, None) => None,
+        };
+        let xlate = match at {
+            Some((field, addr, foreign)) => {
+                let block: &mut [u8] = if export.is_some() { &mut scratch } else { &mut params };
+                match self.translate_fd(&d, field, addr, block, arg, foreign)? {
+                    Xlate::Refused => return Ok(0),
+                    Xlate::Installed(t) => Some((field, t)),
+                    Xlate::Untouched => None,
+                }
+            }
             None => None,
         };
         let ret = self.dispatch(&d, cmd, arg, &mut params);
         if let (Ok(_), Some((_, temp))) = (&ret, &xlate) {
             self.note_doorbell_map(&d, arg, &temp.target);
         }
+        if let (Ok(_), Some((c, before, _))) = (&ret, &export) {
+            let target = xlate.as_ref().map(|(_, t)| t.target.id);
+            self.account_export(&d, c, before, target, arg);
+        }
         match xlate {
             Some((field, temp)) => {
-                let restored = self.untranslate_fd(&d, field, arg, temp);
+                let restored = self.untranslate_fd(field, temp);
                 ret.and_then(|v| restored.map(|()| v))
             }
             None => ret,
@@ -305,7 +332,11 @@ impl ProxyFile {
     /// table ([`PrivateFds`]) holding the vendor file under a fresh number,
     /// the block is rewritten to name it, and all of it is undone afterwards
     /// (see `untranslate_fd`).
-    fn translate_fd(&self, d: &Decoded, field: FdField, arg: usize, params: &mut [u8]) -> Result<Xlate> {
+    ///
+    /// `field` lies in `block`, the bytes of the user block at
+    /// `block_addr` (the ioctl's own block, `arg`, or a nested one); a
+    /// refusal is written to the ioctl's block with status `foreign`.
+    fn translate_fd(&self, d: &Decoded, field: FdField, block_addr: usize, block: &mut [u8], arg: usize, foreign: u32) -> Result<Xlate> {
         if !matches!(field.role, FdRole::NvCtl | FdRole::NvGpu | FdRole::NvCtlOrGpu | FdRole::Uvm | FdRole::UvmRmCtrl) {
             return Ok(Xlate::Untouched);
         }
@@ -318,7 +349,8 @@ impl ProxyFile {
         if !Arc::ptr_eq(&target.ctx, &self.ctx) {
             // Another context's file: never let one container act on another's.
             pr_warn!("context {}: refused a call naming another context's file\n", self.ctx_name());
-            return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT).map(|_| Xlate::Refused);
+            let mut outer = read_back(arg, d.size)?;
+            return self.refuse_with(d, arg, &mut outer, foreign).map(|_| Xlate::Refused);
         }
         let vendor: ARef<File> = target.vendor.file().clone();
         let baseline = target.vendor.refs();
@@ -327,12 +359,20 @@ impl ProxyFile {
         let private = PrivateFds::enter()?;
         let reservation = FileDescriptorReservation::get_unused_fd_flags(O_CLOEXEC)?;
         let temp = reservation.reserved_fd();
-        if !field.write(params, temp as i32) {
+        if !field.write(block, temp as i32) {
             return Err(EINVAL);
         }
-        write_user(arg, params)?;
+        write_user(block_addr, block)?;
         reservation.fd_install(vendor);
-        Ok(Xlate::Installed(TempFd { fd: temp, original: fd as i32, target: target.into(), baseline, private }))
+        Ok(Xlate::Installed(TempFd {
+            fd: temp,
+            original: fd as i32,
+            block_addr,
+            block_len: block.len(),
+            target: target.into(),
+            baseline,
+            private,
+        }))
     }
 
     /// Undoes `translate_fd`: the caller's block names its own fd again,
@@ -340,11 +380,11 @@ impl ProxyFile {
     /// taken meanwhile (a racing `dup`, `fork`, or fd passing) is treated
     /// as an escape attempt: the process group is killed and the context
     /// refuses further opens until it is destroyed.
-    fn untranslate_fd(&self, d: &Decoded, field: FdField, arg: usize, t: TempFd) -> Result {
+    fn untranslate_fd(&self, field: FdField, t: TempFd) -> Result {
         let restored = (|| -> Result {
-            let mut outer = read_back(arg, d.size)?;
-            if field.write(&mut outer, t.original) {
-                write_user(arg, &outer)?;
+            let mut block = read_back(t.block_addr, t.block_len)?;
+            if field.write(&mut block, t.original) {
+                write_user(t.block_addr, &block)?;
             }
             Ok(())
         })();
@@ -377,6 +417,69 @@ impl ProxyFile {
             crate::vendor::kill_current_pgrp();
         }
         restored
+    }
+
+    /// An export-fd control (NV0000 OS_UNIX, on a client handle): the
+    /// control, its parameters as read before the call, and the fd in them.
+    /// `None` for every other call, and for blocks the vendor refuses
+    /// (wrong size, serialized), which go on untranslated.
+    fn export_control(&self, d: &Decoded) -> Result<Option<(ControlCall, KVec<u8>, FdField)>> {
+        let Body::Control(c) = d.body else { return Ok(None) };
+        if c.serialized || !dec::is_export_fd_control(c.cmd) || c.params.size > MAX_PARAMS {
+            return Ok(None);
+        }
+        // An unreadable block: the vendor answers (NV_ERR_INVALID_POINTER).
+        let Ok(nested) = read_nested(&c.params) else { return Ok(None) };
+        match dec::decode_control_params(c.cmd, &nested) {
+            ControlParams::WithFd { fd, .. } => Ok(Some((c, nested, fd))),
+            _ => Ok(None),
+        }
+    }
+
+    /// After an export-fd control: if the vendor succeeded, the context's
+    /// object table follows it. An export makes the export fd's slots hold
+    /// the exported memory (which stays charged while a slot holds it); an
+    /// import is a new handle to a slot's memory, charged once for all its
+    /// handles, like a dup. `export_file` is the proxy file the fd named
+    /// (`None`: not one of ours, nothing to follow). `before` is the block
+    /// as the vendor read it; import results are read back after the call.
+    fn account_export(&self, d: &Decoded, c: &ControlCall, before: &[u8], export_file: Option<u64>, arg: usize) {
+        let Some(xf) = export_file else { return };
+        let ok = read_back(arg, d.size).ok().is_some_and(|outer| status_of(d, &outer) == Some(NV_OK));
+        if !ok {
+            return;
+        }
+        let tracked = match dec::export_call(c.cmd, before) {
+            Some(ExportCall::Export { first, count }) => {
+                let mut inner = self.ctx.inner.lock();
+                let mut freed = 0u64;
+                let mut r = Ok(());
+                for i in 0..count {
+                    let h = dec::export_call_object(c.cmd, before, i).unwrap_or(0);
+                    match inner.objects.export(xf, first + i, c.h_client, h) {
+                        Ok(b) => freed = freed.saturating_add(b),
+                        Err(e) => r = Err(e),
+                    }
+                }
+                if inner.ledger.uncharge(freed).is_err() {
+                    pr_err!("context {}: ledger underflow on export\n", self.ctx_name());
+                }
+                r
+            }
+            Some(ExportCall::Import { first, count, parent }) => read_nested(&c.params).and_then(|after| {
+                let mut inner = self.ctx.inner.lock();
+                for i in 0..count {
+                    if let Some(h) = dec::import_call_result(c.cmd, &after, i) {
+                        inner.objects.import(self.id, c.h_client, h, parent, xf, first + i)?;
+                    }
+                }
+                Ok(())
+            }),
+            None => Ok(()),
+        };
+        if tracked.is_err() {
+            pr_err!("context {}: out of memory tracking an export or import\n", self.ctx_name());
+        }
     }
 
     fn ctx_name(&self) -> &str {

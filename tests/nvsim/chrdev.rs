@@ -55,7 +55,11 @@ pub(crate) fn lookup_fd(fd: u32) -> Option<(ARef<File>, Arc<NvFile>)> {
     let local = LocalFile::fget(fd).ok()?;
     // SAFETY: the reference is only used to read `f_op`/`private_data` and
     // to keep the file alive; no `fdget_pos` is involved.
-    let file: ARef<File> = unsafe { LocalFile::assume_no_fdget_pos(local) };
+    nv_file_of(unsafe { LocalFile::assume_no_fdget_pos(local) })
+}
+
+/// The [`NvFile`] of `file`, if it is one of nvsim's files.
+fn nv_file_of(file: ARef<File>) -> Option<(ARef<File>, Arc<NvFile>)> {
     let raw = file.as_ptr();
     // SAFETY: `raw` is a valid file on which we hold a reference.
     let (fop, pd) = unsafe { ((*raw).f_op, (*raw).private_data) };
@@ -69,6 +73,28 @@ pub(crate) fn lookup_fd(fd: u32) -> Option<(ARef<File>, Arc<NvFile>)> {
     // while we hold a reference to the file.
     let nv: Arc<NvFile> = unsafe { <Arc<NvFile> as ForeignOwnable>::borrow(pd) }.into();
     Some((file, nv))
+}
+
+/// `nv_get_file_private(fd, ctl = TRUE, ..)` of nvidia.ko: `fget(fd)` in
+/// the caller's fd table, then the device-number check the vendor makes
+/// (major 195, minor 255: a ctl file). nvidia.ko then trusts
+/// `private_data`; nvsim also compares `f_op` (so that a foreign file with
+/// the same device number is never misread), which a real ctl file passes.
+pub(crate) fn lookup_ctl_fd(fd: i32) -> Option<(ARef<File>, Arc<NvFile>)> {
+    let fd = u32::try_from(fd).ok()?;
+    let local = LocalFile::fget(fd).ok()?;
+    // SAFETY: the reference is only used to read the inode's device number
+    // and to keep the file alive; no `fdget_pos` is involved.
+    let file: ARef<File> = unsafe { LocalFile::assume_no_fdget_pos(local) };
+    let raw = file.as_ptr();
+    // SAFETY: `raw` is a valid file on which we hold a reference; an open
+    // file's inode is live while the file is.
+    let rdev = unsafe { (*(*raw).f_inode).i_rdev };
+    if rdev != mkdev(NV_MAJOR, NV_CTL_MINOR) {
+        return None;
+    }
+    let (file, nv) = nv_file_of(file)?;
+    (nv.kind == Kind::Ctl).then_some((file, nv))
 }
 
 unsafe extern "C" fn nv_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {

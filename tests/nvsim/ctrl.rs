@@ -19,7 +19,7 @@ use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 /// `NV0000_CTRL_GPU_INVALID_ID`.
 const INVALID_ID: u32 = 0xffff_ffff;
 
-fn fixed<T: Wire>(params: &[u8]) -> core::result::Result<T, u32> {
+pub(crate) fn fixed<T: Wire>(params: &[u8]) -> core::result::Result<T, u32> {
     // A `paramsSize` other than the control's: NV_ERR_INVALID_ARGUMENT, as
     // the H100 with 580.159.04 answered (tests/fidelity).
     if params.len() != T::SIZE {
@@ -57,7 +57,10 @@ pub(crate) fn control(rm: &mut RmState, caller: &Caller, h_client: u32, h_object
         }
     };
     let r = match (class, control_class(cmd)) {
-        (NV01_ROOT_CLIENT, 0x0000) => client_control(rm, cmd, params),
+        (NV01_ROOT_CLIENT, 0x0000) => match crate::export::control(rm, ci, cmd, params) {
+            Some(r) => r,
+            None => client_control(rm, cmd, params),
+        },
         (NV20_SUBDEVICE_0, 0x2080) => match rm.gpu(gpu_idx).cloned() {
             Some(g) => subdevice_control(rm, caller, &g, cmd, params),
             None => Err(NV_ERR_INVALID_DEVICE),

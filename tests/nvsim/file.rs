@@ -59,6 +59,8 @@ struct Registered {
 
 struct FileInner {
     registered: Option<Registered>,
+    /// What this file holds as an export fd (released with the file).
+    export: Option<crate::export::ExportFd>,
     attached: bool,
     mmap: Option<MmapCtx>,
     uvm: UvmState,
@@ -105,7 +107,7 @@ impl NvFile {
                 id,
                 kind,
                 inner <- new_mutex!(
-                    FileInner { registered: None, attached: false, mmap: None, uvm: UvmState::new() },
+                    FileInner { registered: None, export: None, attached: false, mmap: None, uvm: UvmState::new() },
                     "NvFile::inner"
                 ),
             }? Error),
@@ -129,7 +131,13 @@ impl NvFile {
         }
         let freed = RM.lock().free_clients_of(self.id);
         drop(freed);
-        let reg = self.inner.lock().registered.take();
+        let (reg, export) = {
+            let mut inner = self.inner.lock();
+            (inner.registered.take(), inner.export.take())
+        };
+        // Exported objects go with the export fd (the vendor frees its
+        // export handles in `rm_cleanup_file_private`).
+        drop(export);
         drop(reg);
     }
 
@@ -287,6 +295,12 @@ impl NvFile {
         }
         inner.attached = true;
         Ok(())
+    }
+
+    /// Runs `f` on the export state of this file (lock order: the RM lock,
+    /// then this).
+    pub(crate) fn with_export<R>(&self, f: impl FnOnce(&mut Option<crate::export::ExportFd>) -> R) -> R {
+        f(&mut self.inner.lock().export)
     }
 
     /// Runs `f` on the UVM state of this file (never call with another

@@ -26,6 +26,7 @@ mod chrdev;
 mod ctrl;
 mod debugfs;
 mod engine;
+mod export;
 mod file;
 mod gpu;
 mod kapi;

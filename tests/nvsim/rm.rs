@@ -675,6 +675,35 @@ impl RmState {
         NV_OK
     }
 
+    /// The dup an import from an export fd makes (`RmImportObject`): like
+    /// [`Self::dup`], but from the export's reference, without the share
+    /// policy (holding the export fd is the permission).
+    pub(crate) fn import_dup(
+        &mut self,
+        ci: usize,
+        h_parent: u32,
+        h_object: &mut u32,
+        class: u32,
+        gpu: u32,
+        data: Data,
+    ) -> core::result::Result<(), u32> {
+        match self.clients[ci].obj(h_parent) {
+            Some(p) if p.gpu == gpu && is_dev_or_subdev(p.class) => {}
+            _ => return Err(NV_ERR_INVALID_OBJECT_PARENT),
+        }
+        let handle = self.new_handle(ci, *h_object)?;
+        self.clients[ci].objs.push(Obj { handle, parent: h_parent, class, gpu, data }, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+        *h_object = handle;
+        Ok(())
+    }
+
+    /// Takes object `h` (without children) out of client `ci`.
+    pub(crate) fn remove_obj(&mut self, ci: usize, h: u32) -> Option<Obj> {
+        let c = &mut self.clients[ci];
+        let i = c.objs.iter().position(|o| o.handle == h)?;
+        c.objs.remove(i).ok()
+    }
+
     /// RM_MAP_MEMORY: validates and returns the pages to attach to the
     /// target file's mmap context.
     #[allow(clippy::too_many_arguments)]

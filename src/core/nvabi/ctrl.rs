@@ -767,6 +767,9 @@ wire_struct! {
     @1040 dev_descriptor: u64 = "devDescriptor";
 }
 
+/// `NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TYPE_RM`: an RM object.
+pub const NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TYPE_RM: u32 = 1;
+
 wire_struct! {
     /// `NV0000_CTRL_OS_UNIX_EXPORT_OBJECT` (16 bytes).
     Nv0000CtrlOsUnixExportObject = "NV0000_CTRL_OS_UNIX_EXPORT_OBJECT", size 16;

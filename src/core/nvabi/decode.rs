@@ -33,7 +33,7 @@ use super::ctrl::{self, *};
 use super::escape::{self, Escape, NvIoctlXfer, Where};
 use super::rm::*;
 use super::uvm::{self, *};
-use super::wire::{rd_i32, rd_u32, rd_u64, rd_u8, wr_i32, wr_u32, wr_u64, Wire};
+use super::wire::{rd_i32, rd_u16, rd_u32, rd_u64, rd_u8, wr_i32, wr_u32, wr_u64, Wire};
 use core::mem::offset_of;
 
 /// Which device node a call was made on.
@@ -1436,6 +1436,121 @@ fn control_typed(cmd: u32, n: &[u8]) -> Option<ControlParams> {
         NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN => ControlParams::WorkSubmitToken { token: rd_u32(n, 0)? },
         _ => ControlParams::Other,
     })
+}
+
+/// Whether `cmd` is one of the NV0000 OS_UNIX controls that name an
+/// export fd (a ctl file holding exported objects): the fds a proxy
+/// translates inside control parameters.
+pub const fn is_export_fd_control(cmd: u32) -> bool {
+    matches!(
+        cmd,
+        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD
+            | NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD
+            | NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO
+            | NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD
+            | NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD
+            | NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD
+    )
+}
+
+/// `NV0000_CTRL_OS_UNIX_EXPORT_OBJECTS_TO_FD_MAX_OBJECTS`.
+pub const EXPORT_OBJECTS_MAX: usize = 512;
+/// `NV0000_CTRL_OS_UNIX_IMPORT_OBJECTS_TO_FD_MAX_OBJECTS`.
+pub const IMPORT_OBJECTS_MAX: usize = 128;
+
+/// What an export-fd control does to the slots of the export fd, when it
+/// succeeds (for accounting: exported memory lives as long as its slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportCall {
+    /// Slots `first..first + count` now hold the objects
+    /// [`export_call_object`] names (0: the slot is emptied).
+    Export {
+        /// First slot.
+        first: usize,
+        /// Slots written.
+        count: usize,
+    },
+    /// Slots `first..first + count` were imported as new handles of the
+    /// calling client under `parent` ([`import_call_result`]).
+    Import {
+        /// First slot.
+        first: usize,
+        /// Slots read.
+        count: usize,
+        /// Parent of the new handles.
+        parent: u32,
+    },
+}
+
+/// Decodes an export-fd control's parameters (`nested`, exactly the
+/// control's size) into its effect on the slots; `None` for other
+/// controls, wrong sizes, and counts the vendor refuses.
+pub fn export_call(cmd: u32, nested: &[u8]) -> Option<ExportCall> {
+    if decoded_control_size(cmd) != Some(nested.len()) {
+        return None;
+    }
+    match cmd {
+        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD => Some(ExportCall::Export { first: 0, count: 1 }),
+        NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD => {
+            type P = Nv0000CtrlOsUnixImportObjectFromFdParams;
+            let parent = rd_u32(nested, offset_of!(P, object) + offset_of!(Nv0000CtrlOsUnixExportObject, h_parent))?;
+            Some(ExportCall::Import { first: 0, count: 1, parent })
+        }
+        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD => {
+            type P = Nv0000CtrlOsUnixExportObjectsToFdParams;
+            let count = usize::from(rd_u16(nested, offset_of!(P, num_objects))?);
+            let first = usize::from(rd_u16(nested, offset_of!(P, index))?);
+            (count <= EXPORT_OBJECTS_MAX).then_some(ExportCall::Export { first, count })
+        }
+        NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD => {
+            type P = Nv0000CtrlOsUnixImportObjectsFromFdParams;
+            let count = usize::from(rd_u16(nested, offset_of!(P, num_objects))?);
+            let first = usize::from(rd_u16(nested, offset_of!(P, index))?);
+            let parent = rd_u32(nested, offset_of!(P, h_parent))?;
+            (count <= IMPORT_OBJECTS_MAX).then_some(ExportCall::Import { first, count, parent })
+        }
+        _ => None,
+    }
+}
+
+/// The handle an export control puts into slot `first + i` (0: the slot is
+/// emptied); `None` if `i` is out of the call's range.
+pub fn export_call_object(cmd: u32, nested: &[u8], i: usize) -> Option<u32> {
+    let Some(ExportCall::Export { count, .. }) = export_call(cmd, nested) else { return None };
+    if i >= count {
+        return None;
+    }
+    match cmd {
+        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD => {
+            type P = Nv0000CtrlOsUnixExportObjectToFdParams;
+            rd_u32(nested, offset_of!(P, object) + offset_of!(Nv0000CtrlOsUnixExportObject, h_object))
+        }
+        _ => rd_u32(nested, offset_of!(Nv0000CtrlOsUnixExportObjectsToFdParams, objects) + 4 * i),
+    }
+}
+
+/// After a successful import control (`nested` as the vendor wrote it
+/// back): the handle made for slot `first + i`, or `None` if nothing was
+/// imported there (an empty slot) or `i` is out of the call's range.
+pub fn import_call_result(cmd: u32, nested: &[u8], i: usize) -> Option<u32> {
+    let Some(ExportCall::Import { count, .. }) = export_call(cmd, nested) else { return None };
+    if i >= count {
+        return None;
+    }
+    match cmd {
+        NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD => {
+            type P = Nv0000CtrlOsUnixImportObjectFromFdParams;
+            rd_u32(nested, offset_of!(P, object) + offset_of!(Nv0000CtrlOsUnixExportObject, h_object))
+        }
+        _ => {
+            type P = Nv0000CtrlOsUnixImportObjectsFromFdParams;
+            // NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_TYPE_NONE: not imported.
+            if rd_u8(nested, offset_of!(P, object_types) + i)? == 0 {
+                return None;
+            }
+            rd_u32(nested, offset_of!(P, objects) + 4 * i)
+        }
+    }
 }
 
 /// A decoded nested block.

@@ -656,3 +656,140 @@ proptest! {
         rt::<UvmToolsInitEventTrackerParams>(&bytes)?;
     }
 }
+
+// Export-fd controls: what a successful call does to the export fd's slots.
+
+#[test]
+fn export_call_single_export_and_import() {
+    let mut e = Nv0000CtrlOsUnixExportObjectToFdParams::ZERO;
+    e.object.type_ = 1;
+    e.object.h_device = 0xd;
+    e.object.h_object = 0xcafe;
+    e.fd = 7;
+    let b = bytes(&e);
+    let cmd = NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD;
+    assert!(is_export_fd_control(cmd));
+    assert_eq!(export_call(cmd, &b), Some(ExportCall::Export { first: 0, count: 1 }));
+    assert_eq!(export_call_object(cmd, &b, 0), Some(0xcafe));
+    assert_eq!(export_call_object(cmd, &b, 1), None);
+    assert_eq!(import_call_result(cmd, &b, 0), None);
+    // The fd the proxy translates is the decoder's FdField.
+    match decode_control_params(cmd, &b) {
+        ControlParams::WithFd { fd, .. } => assert_eq!((fd.offset, fd.value, fd.role), (16, 7, FdRole::NvCtl)),
+        other => panic!("{other:?}"),
+    }
+
+    let mut i = Nv0000CtrlOsUnixImportObjectFromFdParams::ZERO;
+    i.fd = 9;
+    i.object.type_ = 1;
+    i.object.h_parent = 0xd2;
+    i.object.h_object = 0xbeef;
+    let b = bytes(&i);
+    let cmd = NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD;
+    assert_eq!(export_call(cmd, &b), Some(ExportCall::Import { first: 0, count: 1, parent: 0xd2 }));
+    assert_eq!(import_call_result(cmd, &b, 0), Some(0xbeef));
+    assert_eq!(export_call_object(cmd, &b, 0), None);
+    // A short or long block is not decoded (the RM refuses it).
+    assert_eq!(export_call(cmd, &b[..19]), None);
+    assert_eq!(export_call(cmd, &[0u8; 21]), None);
+}
+
+#[test]
+fn export_call_many() {
+    let mut e = Nv0000CtrlOsUnixExportObjectsToFdParams::ZERO;
+    e.fd = 3;
+    e.max_objects = 16;
+    e.index = 4;
+    e.num_objects = 3;
+    e.objects[0] = 0x11;
+    e.objects[2] = 0x33;
+    let cmd = NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD;
+    let b = bytes(&e);
+    assert_eq!(export_call(cmd, &b), Some(ExportCall::Export { first: 4, count: 3 }));
+    let got: Vec<_> = (0..4).map(|i| export_call_object(cmd, &b, i)).collect();
+    assert_eq!(got, vec![Some(0x11), Some(0), Some(0x33), None]);
+    e.num_objects = 513;
+    assert_eq!(export_call(cmd, &bytes(&e)), None, "over the vendor's maximum");
+
+    let mut i = Nv0000CtrlOsUnixImportObjectsFromFdParams::ZERO;
+    i.fd = 3;
+    i.h_parent = 0xd;
+    i.index = 1;
+    i.num_objects = 3;
+    i.objects = [0x100; 128];
+    i.object_types[0] = 1;
+    i.object_types[2] = 2;
+    let cmd = NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD;
+    let b = bytes(&i);
+    assert_eq!(export_call(cmd, &b), Some(ExportCall::Import { first: 1, count: 3, parent: 0xd }));
+    let got: Vec<_> = (0..4).map(|k| import_call_result(cmd, &b, k)).collect();
+    assert_eq!(got, vec![Some(0x100), None, Some(0x100), None]);
+    i.num_objects = 129;
+    assert_eq!(export_call(cmd, &bytes(&i)), None);
+
+    for cmd in [NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO, NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD] {
+        assert!(is_export_fd_control(cmd));
+        assert_eq!(export_call(cmd, &vec![0u8; 80]), None);
+    }
+    assert!(!is_export_fd_control(NV00E0_CTRL_CMD_EXPORT_MEM));
+    assert!(!is_export_fd_control(NV00FD_CTRL_CMD_ATTACH_GPU));
+}
+
+fn export_ctrl() -> impl Strategy<Value = u32> {
+    prop::sample::select(vec![
+        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD,
+        NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD,
+        NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO,
+        NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD,
+        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD,
+        NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD,
+        NV00E0_CTRL_CMD_EXPORT_MEM,
+        0x3d07,
+    ])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    /// Never panics; the range stays inside the vendor's bounds; objects
+    /// and results are reported exactly for `0..count`; every export-fd
+    /// control has its fd where the decoder says, as a ctl fd.
+    #[test]
+    fn export_call_is_bounded(cmd in export_ctrl(), exact in any::<bool>(),
+                              seed in prop::collection::vec(any::<u8>(), 0..2200), i in 0usize..600) {
+        let mut b = seed;
+        if exact {
+            let n = match cmd {
+                NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD => 24,
+                NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD => 20,
+                NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO => 80,
+                NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD => 76,
+                NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD => 2128,
+                NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD => 652,
+                _ => 16,
+            };
+            b.resize(n, 0x5a);
+        }
+        let call = export_call(cmd, &b);
+        let (obj, res) = (export_call_object(cmd, &b, i), import_call_result(cmd, &b, i));
+        match call {
+            Some(ExportCall::Export { count, .. }) => {
+                prop_assert!(count <= EXPORT_OBJECTS_MAX);
+                prop_assert_eq!(obj.is_some(), i < count);
+                prop_assert!(res.is_none());
+            }
+            Some(ExportCall::Import { count, .. }) => {
+                prop_assert!(count <= IMPORT_OBJECTS_MAX);
+                prop_assert!(obj.is_none());
+                if i >= count { prop_assert!(res.is_none()); }
+            }
+            None => prop_assert!(obj.is_none() && res.is_none()),
+        }
+        if is_export_fd_control(cmd) {
+            if let ControlParams::WithFd { fd, .. } = decode_control_params(cmd, &b) {
+                prop_assert_eq!(fd.role, FdRole::NvCtl);
+                prop_assert!(fd.offset + fd.width <= b.len());
+            }
+        }
+    }
+}

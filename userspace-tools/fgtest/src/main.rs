@@ -83,6 +83,24 @@ fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> 
         (0x2b, 32), (0x2b, 48), (0x29, 16), (0x2a, 32), (0x34, 28), (0x4a, 184),
         (0xc8, 72 * 4), (0xc9, 4), (0xd2, 72), (0xcf, 4), (0x4e, 56), (0x27, 56),
     ];
+    // Clients on the ctl nodes, so that the export-fd controls (whose ctl
+    // fd the proxy translates inside the control's parameters) get past the
+    // client check.
+    let clients: Vec<u32> = names
+        .iter()
+        .filter(|n| n.ends_with("nvidiactl"))
+        .filter_map(|n| nvrm::Ctl::open(n).ok())
+        .filter_map(|c| {
+            let h = c.alloc_client().ok()?;
+            // The client lives as long as the file: keep it open.
+            let fd: std::os::fd::OwnedFd = c.into();
+            std::mem::forget(fd);
+            Some(h)
+        })
+        .collect();
+    // Export-fd controls and their parameter sizes and fd offsets.
+    let export_ctrls: [(u32, usize, usize); 6] =
+        [(0x3d05, 24, 16), (0x3d06, 20, 0), (0x3d08, 80, 0), (0x3d0a, 76, 72), (0x3d0b, 2128, 0), (0x3d0c, 652, 0)];
     let mut seen: BTreeMap<i32, u64> = BTreeMap::new();
     for _ in 0..iters {
         let fd = fds[rng.below(fds.len() as u64) as usize];
@@ -110,6 +128,33 @@ fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> 
             if at + 8 <= arena.len() && rng.below(2) == 0 {
                 arena[at & !7..(at & !7) + 8].copy_from_slice(&p.to_le_bytes());
             }
+        }
+        if cmd == nv_iowr(0x2a, 32) && rng.below(3) == 0 {
+            // NVOS54 with an export-fd control: client, cmd, params, size;
+            // the nested fd one of ours, -1, or random.
+            let (ctrl, size, fd_at) = export_ctrls[rng.below(6) as usize];
+            let poff = 32 * 1024 + (rng.below(16 * 1024) as usize & !7);
+            for b in arena[poff..poff + size].iter_mut() {
+                *b = if rng.below(2) == 0 { 0 } else { rng.next() as u8 };
+            }
+            let fd = match rng.below(4) {
+                0 => -1,
+                1 => rng.next() as i32,
+                _ => fds[rng.below(fds.len() as u64) as usize],
+            };
+            arena[poff + fd_at..poff + fd_at + 4].copy_from_slice(&fd.to_le_bytes());
+            let client = match clients.get(rng.below(clients.len() as u64 + 1) as usize) {
+                Some(c) => *c,
+                None => rng.next() as u32,
+            };
+            let size = if rng.below(8) == 0 { rng.below(2200) as usize } else { size };
+            let b = &mut arena[off..off + 32];
+            b[0..4].copy_from_slice(&client.to_le_bytes());
+            b[4..8].copy_from_slice(&client.to_le_bytes());
+            b[8..12].copy_from_slice(&ctrl.to_le_bytes());
+            b[12..16].copy_from_slice(&0u32.to_le_bytes());
+            b[16..24].copy_from_slice(&(arena_addr + poff as u64).to_le_bytes());
+            b[24..28].copy_from_slice(&(size as u32).to_le_bytes());
         }
         let arg = if rng.below(16) == 0 { rng.next() } else { arena_addr + off as u64 };
         // SAFETY: the kernel validates every user pointer; the arena is ours.

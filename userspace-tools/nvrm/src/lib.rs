@@ -315,6 +315,70 @@ impl Ctl {
         Ok(s.check()?)
     }
 
+    /// NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD: makes the ctl file
+    /// `export_fd` an export fd holding `object` of `client` (on `device`,
+    /// or 0). Pass the fd to another process (e.g. with [`sys::send_fd`])
+    /// and import it there with [`Ctl::import_object_from_fd`].
+    pub fn export_object_to_fd(&self, client: u32, device: u32, object: u32, export_fd: RawFd) -> Result<()> {
+        let mut p = ctrl::Nv0000CtrlOsUnixExportObjectToFdParams::ZERO;
+        p.object.type_ = ctrl::NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TYPE_RM;
+        p.object.h_device = device;
+        p.object.h_object = object;
+        p.fd = export_fd;
+        self.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD, &mut p)
+    }
+
+    /// NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD: a new handle (`new`,
+    /// or 0 to let the RM pick) under `parent` of `client` for the object
+    /// in export fd `export_fd`; returns the handle.
+    pub fn import_object_from_fd(&self, client: u32, parent: u32, new: u32, export_fd: RawFd) -> Result<u32> {
+        let mut p = ctrl::Nv0000CtrlOsUnixImportObjectFromFdParams::ZERO;
+        p.fd = export_fd;
+        p.object.type_ = ctrl::NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TYPE_RM;
+        p.object.h_parent = parent;
+        p.object.h_object = new;
+        self.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD, &mut p)?;
+        Ok(p.object.h_object)
+    }
+
+    /// NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD: exports `objects` into
+    /// slots `index..` of `export_fd` (prepared for `max` objects of
+    /// `device` on the first call).
+    pub fn export_objects_to_fd(&self, client: u32, device: u32, export_fd: RawFd, max: u16, index: u16, objects: &[u32]) -> Result<()> {
+        let mut p = ctrl::Nv0000CtrlOsUnixExportObjectsToFdParams::ZERO;
+        p.fd = export_fd;
+        p.h_device = device;
+        p.max_objects = max;
+        p.index = index;
+        p.num_objects = objects.len() as u16;
+        for (d, s) in p.objects.iter_mut().zip(objects) {
+            *d = *s;
+        }
+        self.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD, &mut p)
+    }
+
+    /// NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD: imports slots
+    /// `index..index + count` of `export_fd` under `parent`; returns the
+    /// new handle per slot (`None` where the slot was empty).
+    pub fn import_objects_from_fd(&self, client: u32, parent: u32, export_fd: RawFd, index: u16, count: u16) -> Result<Vec<Option<u32>>> {
+        let mut p = ctrl::Nv0000CtrlOsUnixImportObjectsFromFdParams::ZERO;
+        p.fd = export_fd;
+        p.h_parent = parent;
+        p.index = index;
+        p.num_objects = count;
+        self.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD, &mut p)?;
+        Ok((0..usize::from(count).min(p.objects.len())).map(|i| (p.object_types[i] != 0).then_some(p.objects[i])).collect())
+    }
+
+    /// NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO of `export_fd`:
+    /// (maxObjects, deviceInstance).
+    pub fn export_object_info(&self, client: u32, export_fd: RawFd) -> Result<(u16, u32)> {
+        let mut p = ctrl::Nv0000CtrlOsUnixGetExportObjectInfoParams::ZERO;
+        p.fd = export_fd;
+        self.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO, &mut p)?;
+        Ok((p.max_objects, p.device_instance))
+    }
+
     /// RM_DUP_OBJECT; returns the new handle.
     pub fn dup(&self, client: u32, parent: u32, new: u32, src_client: u32, src_object: u32, flags: u32) -> Result<u32> {
         let p = rm::Nvos55 {

@@ -26,6 +26,18 @@
 //! fork-write32 V OFF VAL       a forked child (inheriting the mappings) writes VAL, exits; NV_OK if it exited 0
 //! munmap V
 //! uvm-init U | uvm-mm U U2 | uvm-gpu U GPU CTLFD C | uvm-va U GPU CTLFD C VA | uvm-channel U GPU CTLFD C CH
+//! export CTL C DEV OBJ EFD    EXPORT_OBJECT_TO_FD: ctl file EFD becomes an export fd holding OBJ
+//! exports CTL C DEV EFD MAX INDEX H...   EXPORT_OBJECTS_TO_FD (slots INDEX..; 0 empties a slot)
+//! import H CTL C PARENT EFD    IMPORT_OBJECT_FROM_FD; $H is the new handle
+//! imports P CTL C PARENT EFD INDEX COUNT   IMPORT_OBJECTS_FROM_FD; $P0.. are the new handles
+//! export-info CTL C EFD        GET_EXPORT_OBJECT_INFO: prints max_objects and device_instance
+//! create-export CTL C DEV EFD MAX   CREATE_EXPORT_OBJECT_FD
+//!                              (EFD: a file name, or a raw fd number such as that of /dev/null)
+//! send-fd PATH F               pass file F to the process in recv-fd PATH (unix socket, SCM_RIGHTS)
+//! recv-fd F PATH               listen at PATH, receive one fd as file F
+//! drop-uid UID                become UID (and group UID, no supplementary groups): the rest runs unprivileged
+//! write-pid PATH              write this process's pid to PATH (for a test that kills it)
+//! touch PATH | wait-file PATH  create a file / wait (up to 60 s) until it exists: orders two scripts
 //! expect WHAT                  last result: NV_OK, an NV_ERR_* name, or an errno (EINVAL, EBADF, ...)
 //! echo TEXT...                  (a word naming a variable prints its value)
 //! ```
@@ -525,6 +537,108 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             };
             env.status(r);
             Ok(true)
+        }
+        "export" | "exports" | "import" | "imports" | "export-info" | "create-export" => {
+            let c = env.ctl(arg(if w[0] == "import" || w[0] == "imports" { 2 } else { 1 })?)?;
+            let efd = |i: usize| -> Result<RawFd, String> {
+                let a = arg(i)?;
+                if let Some(n) = a.strip_prefix('-') {
+                    return Ok(-(num(n)? as RawFd));
+                }
+                env.fd(a).or_else(|_| env.val(a).map(|v| v as RawFd))
+            };
+            match w[0] {
+                "export" => {
+                    let r = c.export_object_to_fd(env.h(arg(2)?)?, env.h(arg(3)?)?, env.h(arg(4)?)?, efd(5)?);
+                    drop(c);
+                    env.rm(r);
+                }
+                "exports" => {
+                    let objs = w.get(7..).unwrap_or(&[]).iter().map(|s| env.h(s)).collect::<Result<Vec<_>, _>>()?;
+                    let (max, index) = (env.val(arg(5)?)? as u16, env.val(arg(6)?)? as u16);
+                    let r = c.export_objects_to_fd(env.h(arg(2)?)?, env.h(arg(3)?)?, efd(4)?, max, index, &objs);
+                    drop(c);
+                    env.rm(r);
+                }
+                "import" => {
+                    let r = c.import_object_from_fd(env.h(arg(3)?)?, env.h(arg(4)?)?, 0, efd(5)?);
+                    drop(c);
+                    if let Some(h) = env.rm(r) {
+                        env.vars.insert(arg(1)?.to_string(), u64::from(h));
+                    }
+                }
+                "imports" => {
+                    let (index, count) = (env.val(arg(6)?)? as u16, env.val(arg(7)?)? as u16);
+                    let r = c.import_objects_from_fd(env.h(arg(3)?)?, env.h(arg(4)?)?, efd(5)?, index, count);
+                    drop(c);
+                    if let Some(v) = env.rm(r) {
+                        for (i, h) in v.iter().enumerate() {
+                            if let Some(h) = h {
+                                println!("imported {i} {h:#x}");
+                                env.vars.insert(format!("{}{i}", arg(1)?), u64::from(*h));
+                            }
+                        }
+                    }
+                }
+                "export-info" => {
+                    let r = c.export_object_info(env.h(arg(2)?)?, efd(3)?);
+                    drop(c);
+                    if let Some((max, dev)) = env.rm(r) {
+                        println!("max_objects {max} device_instance {dev}");
+                    }
+                }
+                _ => {
+                    let mut p = ctrl::Nv0000CtrlOsUnixCreateExportObjectFdParams::ZERO;
+                    p.h_device = env.h(arg(3)?)?;
+                    p.fd = efd(4)?;
+                    p.max_objects = env.val(arg(5)?)? as u16;
+                    let client = env.h(arg(2)?)?;
+                    let r = c.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD, &mut p);
+                    drop(c);
+                    env.rm(r);
+                }
+            }
+            Ok(true)
+        }
+        "send-fd" => {
+            let fd = env.fd(arg(2)?)?;
+            let r = nvrm::sys::send_fd(arg(1)?, fd, 60_000);
+            env.io(r);
+            Ok(true)
+        }
+        "recv-fd" => {
+            if let Some(f) = env.io(nvrm::sys::recv_fd(arg(2)?)) {
+                env.vars.insert(arg(1)?.to_string(), f.as_raw_fd() as u64);
+                env.files.insert(arg(1)?.to_string(), f);
+            }
+            Ok(true)
+        }
+        "drop-uid" => {
+            let id = env.val(arg(1)?)? as libc::uid_t;
+            // SAFETY: plain credential system calls, single-threaded here.
+            let ok = unsafe { libc::setgroups(0, std::ptr::null()) == 0 && libc::setgid(id) == 0 && libc::setuid(id) == 0 };
+            if !ok {
+                return Err(format!("expected to become uid {id}: {}", io::Error::last_os_error()));
+            }
+            Ok(false)
+        }
+        "write-pid" => {
+            std::fs::write(arg(1)?, format!("{}\n", std::process::id())).map_err(|e| format!("write-pid: {e}"))?;
+            Ok(false)
+        }
+        "touch" => {
+            std::fs::write(arg(1)?, b"").map_err(|e| format!("touch: {e}"))?;
+            Ok(false)
+        }
+        "wait-file" => {
+            let start = std::time::Instant::now();
+            while !std::path::Path::new(arg(1)?).exists() {
+                if start.elapsed().as_secs() >= 60 {
+                    return Err(format!("expected {} to appear", arg(1)?));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(false)
         }
         other => Err(format!("unknown command {other}")),
     }

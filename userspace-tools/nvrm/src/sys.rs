@@ -93,3 +93,79 @@ impl Drop for Mapping {
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
+
+/// Sends `fd` over a connection to the unix socket at `path`
+/// (`SCM_RIGHTS`), retrying the connection for up to `wait_ms` while the
+/// receiver is not yet listening.
+pub fn send_fd(path: &str, fd: RawFd, wait_ms: u64) -> io::Result<()> {
+    use std::os::unix::net::UnixStream;
+    let start = std::time::Instant::now();
+    let s = loop {
+        match UnixStream::connect(path) {
+            Ok(s) => break s,
+            Err(e) if start.elapsed().as_millis() as u64 >= wait_ms => return Err(e),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    // SAFETY: CMSG_SPACE is a pure computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    // SAFETY: all-zero is a valid msghdr; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: `msg` has a control buffer of CMSG_SPACE(one fd) bytes, so the
+    // first header and its data fit.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
+    }
+    // SAFETY: a valid socket and message.
+    if unsafe { libc::sendmsg(s.as_raw_fd(), &msg, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // Wait for the receiver to close, so the fd is in its table when we return.
+    let _ = std::io::Read::read(&mut &s, &mut byte);
+    Ok(())
+}
+
+/// Listens on a unix socket at `path` (replacing a stale one), accepts one
+/// connection and receives one fd from it (`SCM_RIGHTS`).
+pub fn recv_fd(path: &str) -> io::Result<OwnedFd> {
+    use std::os::unix::net::UnixListener;
+    let _ = std::fs::remove_file(path);
+    let l = UnixListener::bind(path)?;
+    let (s, _) = l.accept()?;
+    let _ = std::fs::remove_file(path);
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    // SAFETY: CMSG_SPACE is a pure computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    // SAFETY: all-zero is a valid msghdr; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: a valid socket and message.
+    if unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `msg` was filled by recvmsg; the header, if any, lies in `cbuf`.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if c.is_null() || (*c).cmsg_level != libc::SOL_SOCKET || (*c).cmsg_type != libc::SCM_RIGHTS {
+            return Err(io::Error::from(io::ErrorKind::InvalidData));
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RawFd>());
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
