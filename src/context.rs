@@ -220,8 +220,16 @@ pub(crate) fn destroy(name: &str) -> Result {
         list.entries.remove(i)?
     };
     entry.ctx.dead.store(1, Relaxed);
-    // Held submitters are let go with an error.
+    // Held submitters are let go with an error, and a submitter that is
+    // not held now gets it at its next doorbell write: the doorbells are
+    // zapped (a contended mm is retried for a while).
     entry.ctx.compute.kill();
+    for _ in 0..100 {
+        if crate::doorbell::zap_context(&entry.ctx) {
+            break;
+        }
+        kernel::time::delay::fsleep(kernel::time::Delta::from_micros(500));
+    }
     // Nodes and directory go here, with no lock held.
     drop(entry);
     Ok(())

@@ -17,7 +17,7 @@
 F=/sys/kernel/fakegpu
 SECS=${1:-10}
 BUSY=500
-DEPTH=2
+DEPTH=${2:-2}
 period=$(dmesg | sed -n 's/.*scheduler period \([0-9]*\) ms.*/\1/p' | tail -1)
 raw() { sed -n 's/.* share \([0-9.]*\)$/\1/p' "$1"; }
 duty() { sed -n 's/^held_us [0-9]* duty \([0-9.]*\)$/\1/p' "$1"; }
@@ -33,7 +33,7 @@ base=$(raw /tmp/ref)
 echo ref >$F/destroy
 echo "reference: the burner alone, uncapped, keeps nvsim's engine $(awk -v b=$base 'BEGIN { printf "%.1f", b * 100 }') % busy"
 echo "caps: duty = fraction of the run the burner's doorbell was open; share = its engine time vs the reference"
-echo "weights: share = its part of the engine time the busy group got (the split)"
+echo "weights: share = its part of the engine time the busy group got over a common ${SECS} s window (nvsim's per-client engine time)"
 row "scenario" "context" "target" "duty" "err(pp)" "share" "err(pp)"
 
 # Hard caps alone.
@@ -45,19 +45,60 @@ for pct in 10 30 50 70; do
     echo cap >$F/destroy
 done
 
+# Engine time per context over a common window. Every burner runs until
+# stopped; the window starts once all of them are running and ends before
+# any is stopped (a burner that starts or ends late on a loaded host would
+# otherwise run alone for a while and skew the split). The figures are
+# nvsim's own per-client engine time (debugfs), read once per snapshot.
+clients=/sys/kernel/debug/nvsim/gpu0/clients
+snap() {   # snap PIDLIST... (each a comma-separated list) -> engine us per list
+    cat $clients >/tmp/clients.snap
+    for l in "$@"; do
+        awk -v l="$l" 'BEGIN { n = split(l, a, ","); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+                       ($2 in want) { t += $3 } END { printf "%d ", t }' /tmp/clients.snap
+    done
+    echo
+}
+pids_of() { tr '\n' ',' <$F/contexts/$1/pids | sed 's/,$//'; }
+uptime_us() { awk '{ printf "%d", $1 * 1000000 }' /proc/uptime; }
+# window SECS PIDLIST... -> "elapsed_us busy_1 busy_2 ..."
+window() {
+    w=$1; shift
+    wn=0
+    until snap "$@" | awk '{ for (i = 1; i <= NF; i++) if ($i == 0) exit 1 }' && [ $# -gt 0 ]; do
+        wn=$((wn+1)); [ $wn -lt 300 ] || fail "burners did not start"; sleep 0.1
+    done
+    sleep 1
+    t0=$(uptime_us); a=$(snap "$@")
+    sleep $w
+    t1=$(uptime_us); b=$(snap "$@")
+    echo "$((t1 - t0)) $(awk -v a="$a" -v b="$b" 'BEGIN { n = split(a, x, " "); split(b, y, " "); for (i = 1; i <= n; i++) printf "%d ", y[i] - x[i] }')"
+}
+ctx_pids_wait() {   # ctx_pids_wait CTX: waits until the context's burner has its nodes open
+    pn=0; until [ -n "$(cat $F/contexts/$1/pids)" ]; do pn=$((pn+1)); [ $pn -lt 300 ] || fail "no process in $1"; sleep 0.1; done
+}
+stop_ctx() { for c in "$@"; do kill $(cat $F/contexts/$c/pids) 2>/dev/null || true; done; }
+
 # Weights.
 weights() {   # weights W1 W2 ...: the split of the engine time the group got
     n=0; sum=0
     for w in "$@"; do n=$((n+1)); sum=$((sum+w)); echo "w$n gpus=0 weight=$w" >$F/create; done
-    i=0; for w in "$@"; do i=$((i+1)); burn w$i $SECS >/tmp/w$i & eval p$i=\$!; done
-    i=0; for w in "$@"; do i=$((i+1)); eval wait \$p$i || fail "burn w$i"; done
-    tot=0; i=0; for w in "$@"; do i=$((i+1)); tot=$(awk -v a=$tot -v b="$(raw /tmp/w$i)" 'BEGIN { print a + b }'); done
+    i=0; for w in "$@"; do i=$((i+1)); burn w$i 600 >/dev/null 2>&1 & done
+    lists=""; i=0; for w in "$@"; do i=$((i+1)); ctx_pids_wait w$i; lists="$lists $(pids_of w$i)"; done
+    set -- $(window $SECS $lists) "$@"
+    el=$1; shift
+    # Now: busy_1..busy_n, then the weights.
+    busy=""; for k in $(seq $n); do busy="$busy $1"; shift; done
+    i=0; for w in "$@"; do i=$((i+1)); stop_ctx w$i; done
+    wait
+    tot=$(echo $busy | awk '{ for (i = 1; i <= NF; i++) t += $i; print t }')
     i=0; for w in "$@"; do
-        i=$((i+1)); d=$(duty /tmp/w$i); t=$(awk -v w=$w -v s=$sum 'BEGIN { printf "%.3f", w / s }')
-        a=$(awk -v r="$(raw /tmp/w$i)" -v t=$tot 'BEGIN { printf "%.3f", r / t }')
-        row "weights $(echo "$@" | tr ' ' ':')" "w$i (w=$w)" "$t" "$d" "" "$a" "$(pp "$a" "$t")"
+        i=$((i+1)); b=$(echo $busy | cut -d' ' -f$i)
+        t=$(awk -v w=$w -v s=$sum 'BEGIN { printf "%.3f", w / s }')
+        a=$(awk -v r=$b -v t=$tot 'BEGIN { printf "%.3f", r / t }')
+        row "weights $(echo "$@" | tr ' ' ':')" "w$i (w=$w)" "$t" "" "" "$a" "$(pp "$a" "$t")"
     done
-    echo "   (engine busy in all: $(awk -v t=$tot 'BEGIN { printf "%.1f", t * 100 }') %; duty is gate-open time, longer than the share by design: all open together, shut one by one)"
+    echo "   (engine busy in all: $(awk -v t=$tot -v e=$el 'BEGIN { printf "%.1f", t / e * 100 }') % of the ${SECS} s window)"
     i=0; for w in "$@"; do i=$((i+1)); echo w$i >$F/destroy; done
 }
 weights 1 1
@@ -84,24 +125,28 @@ echo a >$F/destroy; echo b >$F/destroy
 
 # Priority latency.
 echo "n1 gpus=0" >$F/create; echo "n2 gpus=0" >$F/create; echo "hi gpus=0 priority=high" >$F/create
-burn n1 20 >/dev/null & q1=$!
-burn n2 20 >/dev/null & q2=$!
+burn n1 600 >/dev/null 2>&1 &
+burn n2 600 >/dev/null 2>&1 &
+ctx_pids_wait n1; ctx_pids_wait n2
 sleep 1
 in_container hi nvrm latency --gpu 0 --busy-us $BUSY --count 40 --gap-ms 200 >/tmp/lat || fail latency
-kill $q1 $q2 2>/dev/null; wait $q1 $q2 2>/dev/null || true
+stop_ctx n1 n2; wait
 echo "priority: high-priority submission while 2 normal contexts saturate (drain ${DEPTH} x ${BUSY} us): $(cat /tmp/lat)"
 for c in n1 n2 hi; do echo $c >$F/destroy; done
 
 # Overhead: the same 2-context 1:1 mix directly on nvsim and through the
-# scheduler; total engine throughput.
-nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --for $SECS >/tmp/d1 & r1=$!
-nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --for $SECS >/tmp/d2 & r2=$!
-wait $r1 $r2
-direct=$(awk -v a="$(raw /tmp/d1)" -v b="$(raw /tmp/d2)" 'BEGIN { print a + b }')
+# scheduler; total engine time over a common window.
+nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --for 600 >/dev/null & r1=$!
+nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --for 600 >/dev/null & r2=$!
+set -- $(window $SECS $r1 $r2)
+kill $r1 $r2; wait
+direct=$(awk -v e=$1 -v a=$2 -v b=$3 'BEGIN { print (a + b) / e }')
 echo "o1 gpus=0" >$F/create; echo "o2 gpus=0" >$F/create
-burn o1 $SECS >/tmp/o1 & r1=$!
-burn o2 $SECS >/tmp/o2 & r2=$!
-wait $r1 $r2
-sched=$(awk -v a="$(raw /tmp/o1)" -v b="$(raw /tmp/o2)" 'BEGIN { print a + b }')
+burn o1 600 >/dev/null 2>&1 &
+burn o2 600 >/dev/null 2>&1 &
+ctx_pids_wait o1; ctx_pids_wait o2
+set -- $(window $SECS $(pids_of o1) $(pids_of o2))
+stop_ctx o1 o2; wait
+sched=$(awk -v e=$1 -v a=$2 -v b=$3 'BEGIN { print (a + b) / e }')
 echo o1 >$F/destroy; echo o2 >$F/destroy
 echo "overhead: engine busy direct $direct, through the scheduler $sched, loss $(awk -v d=$direct -v s=$sched 'BEGIN { printf "%.1f", (d - s) / d * 100 }') %"

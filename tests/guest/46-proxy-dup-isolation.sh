@@ -10,6 +10,10 @@ F=/sys/kernel/fakegpu
 MiB=1048576
 heap_used() { awk '/^used_bytes/ {print $2}' /sys/kernel/debug/nvsim/gpu0/heap; }
 used() { cat $F/contexts/$1/mem_used_bytes; }
+# Files of earlier tests may still be closing (the vendor's files are
+# released asynchronously): wait for nvsim's heap to hold still.
+settle() { i=0; a=$(heap_used); while sleep 0.3; b=$(heap_used); [ "$a" != "$b" ]; do a=$b; i=$((i+1)); [ $i -lt 30 ] || break; done; }
+settle
 base=$(heap_used)
 echo "da gpus=0 mem=1G" >$F/create && echo "db gpus=0 mem=1G" >$F/create || fail create
 

@@ -2,11 +2,13 @@
 # context's nodes bind-mounted at the vendor's paths), with nvsim's engine:
 # a hard cap alone, a live change of it, weights between two busy contexts,
 # priority, the tenant's own scheduling controls filtered, kill -9 of a
-# held submitter, and destroy while a submitter is held. The figure checked
-# is each burner's own duty cycle: the fraction of the run its doorbell
-# writes were not held at a shut gate (measured in user space by timing
-# them). Engine shares are printed too; under TCG on a loaded host they
-# follow the burner's own pace, so `make bench` reports them.
+# held submitter, and destroy while a submitter is held. The figures
+# checked are each burner's engine share relative to the same burner alone
+# (the channels of a shut context are stopped, so its engine time follows
+# its gate) and its duty cycle: the fraction of the run its doorbell writes
+# were not held at a shut gate (measured in user space by timing them).
+# Bounds are loose (TCG on a loaded 2-core host); `make bench` reports the
+# accuracy.
 . /usr/lib/fakegpu/guest-lib.sh
 [ -d /sys/kernel/debug/nvsim ] || { echo "nvsim not loaded"; exit 77; }
 F=/sys/kernel/fakegpu
@@ -46,20 +48,24 @@ cat /tmp/b1
 echo "cap 30 %: duty $(duty /tmp/b1), engine share vs alone $(share /tmp/b1)"
 # Bounds allow for the VM's vCPUs being descheduled on a loaded 2-core
 # host (wakeups late by several ms); make bench reports the accuracy.
-in_range "$(duty /tmp/b1)" 0.20 0.45 "k1's duty alone at 30 %"
+in_range "$(share /tmp/b1)" 0.18 0.42 "k1's engine share alone at 30 %"
+in_range "$(duty /tmp/b1)" 0.15 0.55 "k1's duty alone at 30 %"
 [ "$(cat $F/contexts/k1/throttled_us)" -gt 0 ] || fail "no throttled time at 30 %"
 used=$(cat $F/contexts/k1/compute_used_us)
 in_range "$used" 400000 1800000 "k1 compute_used_us after 4 s at 30 %"
 # A tenant whose other thread keeps its mm's lock busy (mmap + munmap
-# without pause) is held all the same: the scheduler never waits for that
-# lock, and a zap that finds it contended is retried within 0.5 ms.
+# without pause) is capped all the same: the scheduler never waits for that
+# lock, so a doorbell zap can come late (a zap that finds the lock
+# contended is retried every 0.5 ms), but the channels of a shut context
+# are stopped, so its engine time stays at the cap. (The duty, the time its
+# doorbell was open, can be higher: it is printed, not checked.)
 burn k1 3 --mmap-storm >/tmp/b1s || { cat /tmp/b1s; fail "burn k1 --mmap-storm"; }
-echo "cap 30 % beside an mmap storm: duty $(duty /tmp/b1s), $(grep mmap_storm /tmp/b1s)"
-in_range "$(duty /tmp/b1s)" 0.15 0.45 "k1's duty at 30 % beside an mmap storm"
+echo "cap 30 % beside an mmap storm: duty $(duty /tmp/b1s), engine share vs alone $(share /tmp/b1s), $(grep mmap_storm /tmp/b1s)"
+in_range "$(share /tmp/b1s)" 0.10 0.45 "k1's engine share at 30 % beside an mmap storm"
 echo 70 >$F/contexts/k1/compute_limit_pct
 burn k1 3 >/tmp/b1 || fail "burn k1 at 70"
 echo "cap 70 % (live change): duty $(duty /tmp/b1), engine share vs alone $(share /tmp/b1)"
-in_range "$(duty /tmp/b1)" 0.55 0.85 "k1's duty alone at 70 % (live change)"
+in_range "$(share /tmp/b1)" 0.55 0.85 "k1's engine share alone at 70 % (live change)"
 echo 100 >$F/contexts/k1/compute_limit_pct
 
 # Weights 1:3 between two busy contexts.
@@ -93,7 +99,8 @@ grep -q " 123 " /sys/kernel/debug/nvsim/gpu0/tsgs && fail "a TSG with the tenant
 echo 5 >$F/contexts/k1/compute_limit_pct
 burn k1 60 >/dev/null 2>&1 & pk=$!
 i=0; while [ "$(cat $F/contexts/k1/throttled_us)" -lt 2000000 ]; do i=$((i+1)); [ $i -lt 100 ] || fail "k1 never held"; sleep 0.1; done
-kill -9 $pk; wait $pk 2>/dev/null || true
+# (The nvrm process itself: $pk is the shell that started it.)
+kill -9 $(cat $F/contexts/k1/pids) $pk; wait $pk 2>/dev/null || true
 i=0; while [ "$(cat $F/contexts/k1/open_files)" != 0 ]; do i=$((i+1)); [ $i -lt 100 ] || fail "files of the killed submitter stay open"; sleep 0.1; done
 assert_eq "$(cat $F/contexts/k1/mem_used_bytes)" "0" "k1 ledger after kill -9"
 
@@ -103,5 +110,7 @@ sleep 1
 echo k1 >$F/destroy || fail "destroy k1"
 i=0; while kill -0 $pd 2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || fail "held submitter not released by destroy"; sleep 0.1; done
 wait $pd && fail "the held submitter of a destroyed context exited 0"
+# No burner is left: every file of the module is closed, so it could unload.
+i=0; while ps -o comm | grep -q '^nvrm'; do i=$((i+1)); [ $i -lt 100 ] || fail "a burner survived"; sleep 0.1; done
 echo k2 >$F/destroy
 echo "compute ok"

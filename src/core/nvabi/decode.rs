@@ -1632,6 +1632,12 @@ pub enum CallClass {
 pub fn classify(d: &Decoded) -> CallClass {
     match &d.body {
         Body::Unknown | Body::Rejected(_) | Body::Short { .. } => CallClass::Refuse,
+        // The driver runs the inner call of an XFER as if it came alone, so
+        // forwarding one unread would let any call (a video-memory alloc, a
+        // dup) around the proxy's checks. The proxy does not unwrap XFER and
+        // no captured workload uses it on the 580 ABI (every RM escape's
+        // outer block is small): refused.
+        Body::Xfer { .. } => CallClass::Refuse,
         Body::Alloc(a) => match class::class_info(a.class).map(|c| c.kind) {
             Some(ClassKind::Memory) => CallClass::AllocMemoryObject { class: a.class },
             // Memory classes whose parameters are not declared: unknown sizes.

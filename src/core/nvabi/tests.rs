@@ -423,6 +423,9 @@ fn xfer_indirection() {
     let d = decode(FileKind::Ctl, cmd_for::<NvIoctlXfer>(NV_ESC_IOCTL_XFER_CMD), &bytes(&x));
     let n = d.nested().unwrap();
     assert_eq!((n.ptr_offset, n.ptr, n.size), (8, 0x4000, 32));
+    // The proxy does not unwrap XFER: the outer call is refused, or any
+    // call could be wrapped around its checks.
+    assert_eq!(classify(&d), CallClass::Refuse);
     let c = Nvos54 { h_client: 1, h_object: 2, cmd: NVA06C_CTRL_CMD_SET_TIMESLICE, flags: 0, params: 0, params_size: 8, status: 0 };
     match d.decode_nested(&bytes(&c)) {
         Nested::Xfer(inner) => {
