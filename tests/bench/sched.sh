@@ -1,23 +1,29 @@
 # `make bench` part 2: accuracy of the compute scheduler, in the VM, with
-# nvsim's engine. Prints configured vs achieved per context:
-#   - hard caps alone (10, 30, 50, 70 %), 10 s each;
-#   - weights 1:1, 1:3, 1:1:2:4 between busy contexts, 10 s each;
+# nvsim's engine. Usage: sched.sh [SECS (10)] [QUEUE_DEPTH (8)]. Prints
+# configured vs achieved per context:
+#   - hard caps alone (10, 30, 50, 70 %), SECS each: the duty cycle
+#     (fraction of the run the burner's doorbell writes were not held at a
+#     shut gate) and the engine share (entries completed x their size /
+#     wall time), relative to the same burner alone through an uncapped
+#     context; both measured by the workload itself;
+#   - weights 1:1, 1:3, 1:1:2:4 between busy contexts: each one's part of
+#     the engine time over a common SECS window, from nvsim's per-client
+#     engine time (every burner runs until stopped; the window starts once
+#     all of them run);
 #   - absorption: of two 1:1 contexts one stops; how long until the other
 #     runs alone (in periods);
 #   - priority: submission latency of a high-priority context while two
 #     normal ones saturate the engine (p50/p99);
-#   - overhead: total engine throughput of a 2-context mix through the
-#     scheduler vs the same mix directly on nvsim.
-# Two figures per context, both measured by the workloads themselves, not
-# by the scheduler: the duty cycle (fraction of the run the burner's
-# doorbell writes were not held at a shut gate) and the engine share
-# (entries completed x their size / wall time), relative to the same burner
-# alone through an uncapped context.
+#   - overhead: total engine time of a 2-context mix through the scheduler
+#     vs the same mix directly on nvsim, over a common window.
+# The default queue depth (8 x 500 us) keeps the engine busy alone (the
+# TCG VM's sleeps are coarse); the channels of a shut context are stopped,
+# so a deep queue does not drain into the others' time.
 . /usr/lib/fakegpu/guest-lib.sh
 F=/sys/kernel/fakegpu
 SECS=${1:-10}
 BUSY=500
-DEPTH=${2:-2}
+DEPTH=${2:-8}
 period=$(dmesg | sed -n 's/.*scheduler period \([0-9]*\) ms.*/\1/p' | tail -1)
 raw() { sed -n 's/.* share \([0-9.]*\)$/\1/p' "$1"; }
 duty() { sed -n 's/^held_us [0-9]* duty \([0-9.]*\)$/\1/p' "$1"; }
