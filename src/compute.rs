@@ -75,6 +75,10 @@ pub(crate) struct Compute {
     waiters: Atomic<u32>,
     /// The last zap skipped an mm whose lock was contended: retry soon.
     unzapped: Atomic<u32>,
+    /// Its channels were stopped at a shut while it was busy: it has work
+    /// queued that cannot run (and so no reason to ring its doorbell),
+    /// so it counts as busy until its gate opens again.
+    stopped: Atomic<u32>,
     /// Open time owed to the context (µs; negative: owed by it): what its
     /// windows lost to or gained from late wakeups of the scheduler, given
     /// back in the next periods (see `run_period`).
@@ -95,6 +99,7 @@ impl Compute {
             active: Atomic::new(0),
             waiters: Atomic::new(0),
             unzapped: Atomic::new(0),
+            stopped: Atomic::new(0),
             debt_us: Atomic::new(0),
             used_us: Atomic::new(0),
             throttled_us: Atomic::new(0),
@@ -136,6 +141,12 @@ impl Compute {
     pub(crate) fn kill(&self) {
         self.gate.lock().dead = true;
         self.opened.notify_all();
+    }
+
+    /// Whether the scheduler stopped the context's channels (and has not
+    /// re-enabled them); clears the mark.
+    pub(crate) fn take_stopped(&self) -> bool {
+        self.stopped.xchg(0, Relaxed) != 0
     }
 
     /// Called from a doorbell fault: waits until the gate is open, then
@@ -361,7 +372,9 @@ fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
         members.clear();
         for c in all.iter().filter(|c| c.gpus.iter().next().unwrap_or(0) == gpu).take(MAX_PER_GPU) {
             let cs = &c.compute;
-            let busy = cs.active.xchg(0, Relaxed) != 0 || cs.waiters.load(Relaxed) != 0;
+            let busy = cs.active.xchg(0, Relaxed) != 0
+                || cs.waiters.load(Relaxed) != 0
+                || cs.stopped.load(Relaxed) != 0;
             demands.push(Demand { params: cs.params(), busy }, GFP_KERNEL)?;
             members.push(c.clone(), GFP_KERNEL)?;
         }
@@ -436,7 +449,9 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
             zap(&sl.ctx);
         } else {
             // Its channels run again, then its submitters may add work.
-            crate::kapi::set_channels(&sl.ctx, false);
+            if sl.ctx.compute.stopped.xchg(0, Relaxed) != 0 {
+                crate::kapi::set_channels(&sl.ctx, false);
+            }
             sl.ctx.compute.set_open(true);
         }
     }
@@ -498,13 +513,17 @@ fn charge(sl: &mut Slot, ran: u64) {
     }
 }
 
-/// Shuts a slot's gate, zaps its doorbells and stops its channels, so
-/// that the work it queued does not run on in the others' time.
+/// Shuts a slot's gate and zaps its doorbells; if it was busy, also stops
+/// its channels, so that the work it queued does not run on in the others'
+/// time (it then counts as busy until it opens again: with its channels
+/// stopped and its queue full it may never ring its doorbell). A context
+/// that had no work keeps its channels running: nothing of its runs.
 fn shut(sl: &mut Slot) {
     sl.open = false;
     sl.ctx.compute.set_open(false);
     zap(&sl.ctx);
-    if crate::stop_channels() {
+    if sl.busy && crate::stop_channels() {
+        sl.ctx.compute.stopped.store(1, Relaxed);
         crate::kapi::set_channels(&sl.ctx, true);
     }
 }

@@ -230,6 +230,11 @@ pub(crate) fn destroy(name: &str) -> Result {
         }
         kernel::time::delay::fsleep(kernel::time::Delta::from_micros(500));
     }
+    // Stopped channels run again, so a submitter waiting for its queued
+    // work to complete gets on to its next doorbell write (and its error).
+    if entry.ctx.compute.take_stopped() {
+        crate::kapi::set_channels(&entry.ctx, false);
+    }
     // Nodes and directory go here, with no lock held.
     drop(entry);
     Ok(())

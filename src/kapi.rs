@@ -19,35 +19,18 @@
 use crate::fgcore::nvabi::{
     class::{Nv0080AllocParameters, NV01_DEVICE_0, NV01_ROOT_CLIENT, NV20_SUBDEVICE_0},
     ctrl::{Nv2080CtrlFifoDisableChannelsParams, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS},
-    kapi::{NvKernelRmapiOps, NV01_FREE, NV04_ALLOC, NV04_CONTROL, NV_KERNEL_RMAPI_OPS_PARAMS_OFFSET},
+    kapi::{NvKernelRmapiOps, RmOps, NV01_FREE, NV04_ALLOC, NV04_CONTROL, NV_KERNEL_RMAPI_OPS_PARAMS_OFFSET},
     rm::{Nvos00, Nvos54, Nvos64},
     status::{NV_ERR_GENERIC, NV_ERR_INVALID_ARGUMENT, NV_OK},
     wire::Wire,
 };
 use kernel::{
     bindings,
-    ffi::{c_char, c_int, c_void},
+    ffi::c_void,
     prelude::*,
     str::CStr,
 };
 
-/// `nvidia_modeset_rm_ops_t` (x86_64, 72 bytes;
-/// `kernel-open/common/inc/nv-modeset-interface.h`).
-#[repr(C)]
-struct RmOps {
-    version_string: *const c_char,
-    allow_write_combining: u8,
-    _pad: [u8; 7],
-    alloc_stack: Option<unsafe extern "C" fn(*mut *mut c_void) -> c_int>,
-    free_stack: Option<unsafe extern "C" fn(*mut c_void)>,
-    enumerate_gpus: Option<unsafe extern "C" fn(*mut u8) -> u32>,
-    open_gpu: Option<unsafe extern "C" fn(u32, *mut c_void) -> c_int>,
-    close_gpu: Option<unsafe extern "C" fn(u32, *mut c_void)>,
-    op: Option<unsafe extern "C" fn(*mut c_void, *mut c_void)>,
-    set_callbacks: Option<unsafe extern "C" fn(*const c_void) -> c_int>,
-}
-
-const _: () = assert!(core::mem::size_of::<RmOps>() == 72);
 
 type GetRmOps = unsafe extern "C" fn(*mut RmOps) -> u32;
 

@@ -5,9 +5,11 @@
 # held submitter, and destroy while a submitter is held. The figures
 # checked are each burner's engine share relative to the same burner alone
 # (the channels of a shut context are stopped, so its engine time follows
-# its gate) and its duty cycle: the fraction of the run its doorbell writes
-# were not held at a shut gate (measured in user space by timing them).
-# Bounds are loose (TCG on a loaded 2-core host); `make bench` reports the
+# its gate). Its duty cycle (the fraction of the run its doorbell writes
+# were not held at a shut gate, timed in user space) is printed, and checked
+# only where it must be high: a held-back context whose channels are
+# stopped with a full queue has no reason to ring, so a low duty is not
+# guaranteed. Bounds are loose (TCG on a loaded 2-core host); `make bench` reports the
 # accuracy.
 . /usr/lib/fakegpu/guest-lib.sh
 [ -d /sys/kernel/debug/nvsim ] || { echo "nvsim not loaded"; exit 77; }
@@ -49,7 +51,6 @@ echo "cap 30 %: duty $(duty /tmp/b1), engine share vs alone $(share /tmp/b1)"
 # Bounds allow for the VM's vCPUs being descheduled on a loaded 2-core
 # host (wakeups late by several ms); make bench reports the accuracy.
 in_range "$(share /tmp/b1)" 0.18 0.42 "k1's engine share alone at 30 %"
-in_range "$(duty /tmp/b1)" 0.15 0.55 "k1's duty alone at 30 %"
 [ "$(cat $F/contexts/k1/throttled_us)" -gt 0 ] || fail "no throttled time at 30 %"
 used=$(cat $F/contexts/k1/compute_used_us)
 in_range "$used" 400000 1800000 "k1 compute_used_us after 4 s at 30 %"
@@ -86,8 +87,11 @@ burn k1 4 >/tmp/w1 & p1=$!
 burn k2 4 >/tmp/w2 & p2=$!
 wait $p1 || fail "burn k1 (priority)"; wait $p2 || fail "burn k2 (priority)"
 echo "normal vs high: duty $(duty /tmp/w1) : $(duty /tmp/w2), engine share $(share /tmp/w1) : $(share /tmp/w2)"
+# (Engine shares: a held-back context whose channels are stopped with a
+# full queue has no reason to ring, so its duty can read high.)
 in_range "$(duty /tmp/w2)" 0.70 1.0 "high-priority k2's duty"
-in_range "$(duty /tmp/w1)" 0.0 0.15 "normal k1's duty beside a busy high one"
+in_range "$(share /tmp/w2)" 0.60 1.30 "high-priority k2's engine share"
+in_range "$(share /tmp/w1)" 0.0 0.15 "normal k1's engine share beside a busy high one"
 echo normal >$F/contexts/k2/priority
 
 # The tenant's own timeslice is answered, not applied.

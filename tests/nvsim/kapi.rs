@@ -27,26 +27,10 @@ use crate::{
     rm::{Os, RM},
 };
 use kernel::{
-    ffi::{c_char, c_int, c_void},
+    ffi::{c_int, c_void},
     prelude::*,
 };
 
-/// `nvidia_modeset_rm_ops_t` (x86_64, 72 bytes).
-#[repr(C)]
-pub(crate) struct RmOps {
-    version_string: *const c_char,
-    allow_write_combining: u8,
-    _pad: [u8; 7],
-    alloc_stack: Option<unsafe extern "C" fn(*mut *mut c_void) -> c_int>,
-    free_stack: Option<unsafe extern "C" fn(*mut c_void)>,
-    enumerate_gpus: Option<unsafe extern "C" fn(*mut u8) -> u32>,
-    open_gpu: Option<unsafe extern "C" fn(u32, *mut c_void) -> c_int>,
-    close_gpu: Option<unsafe extern "C" fn(u32, *mut c_void)>,
-    op: Option<unsafe extern "C" fn(*mut c_void, *mut c_void)>,
-    set_callbacks: Option<unsafe extern "C" fn(*const c_void) -> c_int>,
-}
-
-const _: () = assert!(core::mem::size_of::<RmOps>() == 72);
 
 /// The driver's version string, NUL-terminated for C.
 static VERSION_C: &CStr = c"580.159.04";

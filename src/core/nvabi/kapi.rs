@@ -6,10 +6,10 @@
 //! (`nvidia_kernel_rmapi_ops_t`, `src/nvidia/arch/nvalloc/unix/include/nv-kernel-rmapi-ops.h`),
 //! driver 580, x86_64.
 //!
-//! The ops table itself (`nvidia_modeset_rm_ops_t`) holds function
-//! pointers and belongs to whoever links against the driver; only the
-//! plain-data blocks are declared here. Parameter pointers inside the
-//! NVOS blocks of a kernel operation are **kernel** pointers.
+//! The ops table itself (`nvidia_modeset_rm_ops_t`, [`RmOps`]) holds
+//! function pointers: the driver (nvsim) fills it, the caller (fakegpu's
+//! kernel RM client) calls through it. Parameter pointers inside the NVOS
+//! blocks of a kernel operation are **kernel** pointers.
 //! Not checked by the layout test (the headers are not in its include set).
 
 abi_consts! {
@@ -78,6 +78,39 @@ wire_struct! {
 
 /// `NVIDIA_MAX_GPUS`: capacity of the `enumerate_gpus` array.
 pub const NVIDIA_MAX_GPUS: usize = 32;
+
+use core::ffi::{c_int, c_void};
+
+/// `nvidia_modeset_rm_ops_t` (x86_64, 72 bytes): what
+/// `NV_STATUS nvidia_get_rm_ops(nvidia_modeset_rm_ops_t *)` fills in.
+/// The caller sets `version_string`; on a mismatch the driver writes its
+/// own back and returns `NV_ERR_GENERIC`.
+#[repr(C)]
+pub struct RmOps {
+    /// The caller's driver version (in), the driver's on a mismatch (out):
+    /// a NUL-terminated `const char *` (the kernel's `char` is unsigned).
+    pub version_string: *const u8,
+    /// Whether write-combined mappings are allowed.
+    pub allow_write_combining: u8,
+    /// Padding.
+    pub pad: [u8; 7],
+    /// Allocates an alternate stack (`*sp`; NULL on x86_64).
+    pub alloc_stack: Option<unsafe extern "C" fn(*mut *mut c_void) -> c_int>,
+    /// Frees it.
+    pub free_stack: Option<unsafe extern "C" fn(*mut c_void)>,
+    /// Fills `nv_gpu_info_t[NVIDIA_MAX_GPUS]`; returns the count.
+    pub enumerate_gpus: Option<unsafe extern "C" fn(*mut u8) -> u32>,
+    /// Opens a GPU by id.
+    pub open_gpu: Option<unsafe extern "C" fn(u32, *mut c_void) -> c_int>,
+    /// Closes it.
+    pub close_gpu: Option<unsafe extern "C" fn(u32, *mut c_void)>,
+    /// Runs one `nvidia_kernel_rmapi_ops_t`.
+    pub op: Option<unsafe extern "C" fn(*mut c_void, *mut c_void)>,
+    /// Registers modeset callbacks.
+    pub set_callbacks: Option<unsafe extern "C" fn(*const c_void) -> c_int>,
+}
+
+const _: () = assert!(core::mem::size_of::<RmOps>() == 72);
 
 #[cfg(all(test, not(MODULE)))]
 mod tests {

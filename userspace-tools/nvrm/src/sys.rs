@@ -109,15 +109,8 @@ pub fn send_fd(path: &str, fd: RawFd, wait_ms: u64) -> io::Result<()> {
     };
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    // SAFETY: CMSG_SPACE is a pure computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: all-zero is a valid msghdr; the pointers set below outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
+    let mut cbuf = vec![0u8; fd_cmsg_space()];
+    let msg = fd_msghdr(&mut iov, &mut cbuf);
     // SAFETY: `msg` has a control buffer of CMSG_SPACE(one fd) bytes, so the
     // first header and its data fit.
     unsafe {
@@ -146,15 +139,8 @@ pub fn recv_fd(path: &str) -> io::Result<OwnedFd> {
     let _ = std::fs::remove_file(path);
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    // SAFETY: CMSG_SPACE is a pure computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: all-zero is a valid msghdr; the pointers set below outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
+    let mut cbuf = vec![0u8; fd_cmsg_space()];
+    let mut msg = fd_msghdr(&mut iov, &mut cbuf);
     // SAFETY: a valid socket and message.
     if unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) } < 0 {
         return Err(io::Error::last_os_error());
@@ -168,4 +154,22 @@ pub fn recv_fd(path: &str) -> io::Result<OwnedFd> {
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RawFd>());
         Ok(OwnedFd::from_raw_fd(fd))
     }
+}
+
+/// Control-buffer bytes for one fd (`CMSG_SPACE`).
+fn fd_cmsg_space() -> usize {
+    // SAFETY: CMSG_SPACE is a pure computation.
+    unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize }
+}
+
+/// A one-byte message with room for one fd; `iov` and `cbuf` must outlive
+/// every use of the returned header.
+fn fd_msghdr(iov: &mut libc::iovec, cbuf: &mut [u8]) -> libc::msghdr {
+    // SAFETY: all-zero is a valid msghdr.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = cbuf.len() as _;
+    msg
 }
