@@ -449,7 +449,7 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
             zap(&sl.ctx);
         } else {
             // Its channels run again, then its submitters may add work.
-            if sl.ctx.compute.stopped.xchg(0, Relaxed) != 0 {
+            if sl.ctx.compute.take_stopped() {
                 crate::kapi::set_channels(&sl.ctx, false);
             }
             sl.ctx.compute.set_open(true);
@@ -461,7 +461,6 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
         for sl in slots.iter_mut().filter(|sl| sl.open && sl.len < s.period_us) {
             if now_us >= sl.len {
                 charge(sl, sl.len);
-                sl.open_us = sl.opened_at.map_or(0, |t| t.elapsed().as_micros_ceil().max(0) as u64);
                 shut(sl);
             } else {
                 next = next.min(sl.len);
@@ -491,7 +490,6 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
     }
     for sl in slots.iter_mut().filter(|sl| sl.open) {
         charge(sl, sl.len);
-        sl.open_us = sl.opened_at.map_or(0, |t| t.elapsed().as_micros_ceil().max(0) as u64);
     }
     // Settle the debts: each short window was owed its planned fraction of
     // the time that really passed.
@@ -503,10 +501,12 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
     }
 }
 
-/// Charges a slot for `ran` µs of its window: the part of its share that
-/// the window covered, if it was busy.
+/// Ends a slot's window after `ran` µs of it: records how long its gate
+/// was really open and charges the part of its share that the window
+/// covered, if it was busy.
 fn charge(sl: &mut Slot, ran: u64) {
     sl.open = false;
+    sl.open_us = sl.opened_at.map_or(0, |t| t.elapsed().as_micros_ceil().max(0) as u64);
     if sl.busy && sl.len > 0 {
         let charged = sl.share.saturating_mul(ran.min(sl.len)) / sl.len;
         sl.ctx.compute.used_us.fetch_add(charged, Relaxed);
