@@ -56,6 +56,12 @@ pub(crate) struct Gate {
     open: bool,
     /// The context was destroyed: held submitters get an error.
     dead: bool,
+    /// When it last opened.
+    opened_at: Option<Instant<Monotonic>>,
+    /// Its channels may run: false from just before the scheduler stops
+    /// them until it resumes them (which can be after the gate opens), so
+    /// the tenant cannot re-enable them in between (see [`Compute::if_open`]).
+    run: bool,
 }
 
 /// Compute state of one context.
@@ -77,8 +83,16 @@ pub(crate) struct Compute {
     unzapped: Atomic<u32>,
     /// Its channels were stopped at a shut while it was busy: it has work
     /// queued that cannot run (and so no reason to ring its doorbell),
-    /// so it counts as busy until its gate opens again.
+    /// so it counts as busy until they run again. [`STOP_TRIED`] or, if
+    /// every stop succeeded, [`STOP_HELD`]; 0 when running.
     stopped: Atomic<u32>,
+    /// How long a held submitter takes to leave the fault once its gate
+    /// opens, µs (moving average, 0 until measured).
+    wake_us: Atomic<u64>,
+    /// How long stopping its channels takes, µs (moving average of the
+    /// calls that succeeded, 0 until measured): a window's shut starts
+    /// this much before its end, so the stop takes effect at the end.
+    stop_us: Atomic<u64>,
     /// Open time owed to the context (µs; negative: owed by it): what its
     /// windows lost to or gained from late wakeups of the scheduler, given
     /// back in the next periods (see `run_period`).
@@ -91,7 +105,7 @@ impl Compute {
     /// Open gate, no cap, weight 1, normal priority.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            gate <- new_mutex!(Gate { open: true, dead: false }),
+            gate <- new_mutex!(Gate { open: true, dead: false, opened_at: None, run: true }),
             opened <- new_condvar!(),
             limit_pct: Atomic::new(100),
             weight: Atomic::new(1),
@@ -100,6 +114,8 @@ impl Compute {
             waiters: Atomic::new(0),
             unzapped: Atomic::new(0),
             stopped: Atomic::new(0),
+            wake_us: Atomic::new(0),
+            stop_us: Atomic::new(0),
             debt_us: Atomic::new(0),
             used_us: Atomic::new(0),
             throttled_us: Atomic::new(0),
@@ -149,6 +165,12 @@ impl Compute {
         self.stopped.xchg(0, Relaxed) != 0
     }
 
+    /// Whether its channels are stopped and every stop succeeded (so the
+    /// channels, not the gate, decide when its work runs).
+    fn stop_held(&self) -> bool {
+        self.stopped.load(Relaxed) == STOP_HELD
+    }
+
     /// Called from a doorbell fault: waits until the gate is open, then
     /// runs `insert` (the PTE re-insertion) under the gate lock, so a
     /// concurrent shut either comes first (and we wait) or zaps after us.
@@ -178,6 +200,14 @@ impl Compute {
             if interrupted && !g.open {
                 return Err(Held::Signal);
             }
+            if let Some(t) = g.opened_at {
+                // Moving average (1/4 weight) of how late a held submitter
+                // gets going after its gate opened: what an early opening
+                // has to cover (see `run_period`).
+                let lat = t.elapsed().as_micros_ceil().clamp(1, 1_000_000) as u64;
+                let old = self.wake_us.load(Relaxed);
+                self.wake_us.store(if old == 0 { lat } else { (old * 3 + lat) / 4 }, Relaxed);
+            }
             // Passing counts for the period the gate opened in: a gate that
             // opened is not re-armed, and this submitter may not fault again
             // before the period ends.
@@ -186,11 +216,12 @@ impl Compute {
         Ok(insert())
     }
 
-    /// Runs `f` under the gate's lock if the gate is open (the scheduler
-    /// cannot shut it meanwhile); `None` if it is shut.
+    /// Runs `f` under the gate's lock if the gate is open and the
+    /// context's channels may run (the scheduler cannot shut it or stop
+    /// them meanwhile); `None` if not.
     pub(crate) fn if_open<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
         let g = self.gate.lock();
-        if g.open && !g.dead {
+        if g.open && g.run && !g.dead {
             Some(f())
         } else {
             None
@@ -201,8 +232,15 @@ impl Compute {
         self.gate.lock().open
     }
 
+    fn set_run(&self, run: bool) {
+        self.gate.lock().run = run;
+    }
+
     fn set_open(&self, open: bool) {
         let mut g = self.gate.lock();
+        if open && !g.open {
+            g.opened_at = Some(Instant::now());
+        }
         g.open = open;
         drop(g);
         if open {
@@ -274,14 +312,24 @@ struct Slot {
     ctx: Arc<Context>,
     gpu: u32,
     busy: bool,
-    /// Its gate is open from the period's start for `len` µs.
+    /// Its channels run (its gate is open) from `lead` µs into the period
+    /// for `len` µs.
     len: u64,
+    /// How early its gate opens before its channels resume (µs from the
+    /// period's start; see `run_period`), 0 for most.
+    lead: u64,
+    /// Its gate opened early; its channels resume at `lead`.
+    resume_pending: bool,
+    /// When its shut starts (µs from the period's start), once its window
+    /// started; `u64::MAX` while it has not, or if it stays open.
+    end: u64,
     /// GPU time the plan gives it this period (what a full window charges).
     share: u64,
     open: bool,
     /// The window the plan gave, before the debt was applied to `len`.
     planned: u64,
-    /// When its gate was opened (or found open) this period.
+    /// When its window started this period: its gate opened or was found
+    /// open, or (with a lead) its channels resumed.
     opened_at: Option<Instant<Monotonic>>,
     /// How long its gate was open this period, µs (set when shut).
     open_us: u64,
@@ -349,6 +397,7 @@ fn run(s: &Sched) {
     // Leave nobody held: contexts are gone at unload, but be safe.
     for c in context::all().unwrap_or_default().iter() {
         crate::kapi::set_channels(c, false);
+        c.compute.set_run(true);
         c.compute.set_open(true);
     }
 }
@@ -396,6 +445,9 @@ fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
                     gpu,
                     busy: demands[i].busy,
                     len: close[i],
+                    lead: 0,
+                    resume_pending: false,
+                    end: u64::MAX,
                     share: out[i],
                     open: false,
                     planned: close[i],
@@ -443,27 +495,56 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
     }
     for sl in slots.iter_mut().filter(|sl| sl.len > 0) {
         sl.open = true;
-        sl.opened_at = Some(Instant::<Monotonic>::now());
-        if sl.ctx.compute.is_open() {
-            // Arm: a shut gate's doorbells are already zapped.
+        let ctx = sl.ctx.clone();
+        let cs = &ctx.compute;
+        if cs.is_open() {
+            // Arm: a shut gate's doorbells are already zapped. (Channels
+            // left stopped by a period cut short run again now.)
             zap(&sl.ctx);
+            resume(sl);
+        } else if cs.stop_held() && sl.len < s.period_us {
+            // Its channels, not its gate, decide when its work runs: open
+            // the gate now and resume the channels a little later, so that
+            // the submitters held at the shut are back (their doorbell
+            // writes through, their work queued) when the window starts.
+            // Woken submitters take a while to get going (a moment on
+            // hardware, milliseconds in the test VM), and the window is
+            // theirs only while the channels run.
+            let wake = cs.wake_us.load(Relaxed);
+            if wake > 0 {
+                sl.lead = (2 * wake + LEAD_MARGIN_US).min(s.period_us / 10).min(s.period_us - sl.len);
+            }
+            sl.resume_pending = sl.lead > 0;
+            if !sl.resume_pending {
+                resume(sl);
+            }
+            cs.set_open(true);
         } else {
             // Its channels run again, then its submitters may add work.
-            if sl.ctx.compute.take_stopped() {
-                crate::kapi::set_channels(&sl.ctx, false);
-            }
-            sl.ctx.compute.set_open(true);
+            resume(sl);
+            cs.set_open(true);
+        }
+        if !sl.resume_pending {
+            set_end(sl, t0, s.period_us);
         }
     }
     loop {
         let now_us = t0.elapsed().as_micros_ceil().max(0) as u64;
         let mut next = s.period_us;
-        for sl in slots.iter_mut().filter(|sl| sl.open && sl.len < s.period_us) {
-            if now_us >= sl.len {
-                charge(sl, sl.len);
-                shut(sl);
+        for sl in slots.iter_mut().filter(|sl| sl.open && sl.resume_pending) {
+            if now_us >= sl.lead {
+                resume(sl);
+                set_end(sl, t0, s.period_us);
             } else {
-                next = next.min(sl.len);
+                next = next.min(sl.lead);
+            }
+        }
+        for sl in slots.iter_mut().filter(|sl| sl.open && sl.end != u64::MAX) {
+            if now_us >= sl.end {
+                shut(sl);
+                charge(sl, sl.len);
+            } else {
+                next = next.min(sl.end);
             }
         }
         // A zap that skipped a contended mm (a shut gate's, or an arming)
@@ -483,7 +564,10 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
         if kicked && deserves_now(slots) {
             let now_us = t0.elapsed().as_micros_ceil().max(0) as u64;
             for sl in slots.iter_mut().filter(|sl| sl.open) {
-                charge(sl, now_us);
+                // Still stopped channels keep their mark: the next
+                // period resumes them (the gate stays open).
+                sl.resume_pending = false;
+                charge(sl, now_us.saturating_sub(sl.lead));
             }
             return;
         }
@@ -501,9 +585,45 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
     }
 }
 
-/// Ends a slot's window after `ran` µs of it: records how long its gate
-/// was really open and charges the part of its share that the window
-/// covered, if it was busy.
+/// How long before its window's end a slot's shut starts, µs: the
+/// measured time a stop of its channels takes to return (the stop takes
+/// effect at about its return; a moment on hardware, about 1.5 ms in the
+/// test VM), at most half the window.
+fn shut_cost(sl: &Slot) -> u64 {
+    if sl.busy && crate::stop_channels() {
+        sl.ctx.compute.stop_us.load(Relaxed).min(sl.len / 2)
+    } else {
+        0
+    }
+}
+
+/// Sets when a slot whose window just started shuts: `len` after the
+/// start (resuming channels takes a while: 1.5 ms in the test VM), less
+/// the time the stop will take; never past the period. A window the plan
+/// lets run to the period's end stays open.
+fn set_end(sl: &mut Slot, t0: Instant<Monotonic>, period_us: u64) {
+    sl.end = if sl.lead + sl.len < period_us {
+        let started = sl.opened_at.map_or(0, |t| (t - t0).as_micros_ceil().max(0) as u64);
+        (started + sl.len - shut_cost(sl)).min(period_us)
+    } else {
+        u64::MAX
+    };
+}
+
+/// Resumes a slot's channels if the scheduler stopped them, and starts
+/// the clock of its window.
+fn resume(sl: &mut Slot) {
+    if sl.ctx.compute.take_stopped() {
+        crate::kapi::set_channels(&sl.ctx, false);
+    }
+    sl.ctx.compute.set_run(true);
+    sl.resume_pending = false;
+    sl.opened_at = Some(Instant::<Monotonic>::now());
+}
+
+/// Ends a slot's window after `ran` µs of it: records how long it really
+/// was open (its channels running) and charges the part of its share that
+/// the window covered, if it was busy.
 fn charge(sl: &mut Slot, ran: u64) {
     sl.open = false;
     sl.open_us = sl.opened_at.map_or(0, |t| t.elapsed().as_micros_ceil().max(0) as u64);
@@ -513,24 +633,44 @@ fn charge(sl: &mut Slot, ran: u64) {
     }
 }
 
-/// Shuts a slot's gate and zaps its doorbells; if it was busy, also stops
+/// Shuts a slot's gate and zaps its doorbells; if it was busy, first stops
 /// its channels, so that the work it queued does not run on in the others'
-/// time (it then counts as busy until it opens again: with its channels
-/// stopped and its queue full it may never ring its doorbell). A context
-/// that had no work keeps its channels running: nothing of its runs.
+/// time (it then counts as busy until they run again: with its channels
+/// stopped and its queue full it may never ring its doorbell), and
+/// records how long the stop took (see `shut_cost`). A context that had
+/// no work keeps its channels running: nothing of its runs.
 fn shut(sl: &mut Slot) {
     sl.open = false;
-    sl.ctx.compute.set_open(false);
-    zap(&sl.ctx);
+    let cs = &sl.ctx.compute;
     if sl.busy && crate::stop_channels() {
-        sl.ctx.compute.stopped.store(1, Relaxed);
-        crate::kapi::set_channels(&sl.ctx, true);
+        // The channels first: they end the window (the work queued stops
+        // where it is); the gate then holds the submitters.
+        let t = Instant::<Monotonic>::now();
+        cs.set_run(false);
+        cs.stopped.store(STOP_TRIED, Relaxed);
+        if crate::kapi::set_channels(&sl.ctx, true) {
+            cs.stopped.store(STOP_HELD, Relaxed);
+            let took = t.elapsed().as_micros_ceil().clamp(1, 1_000_000) as u64;
+            let old = cs.stop_us.load(Relaxed);
+            cs.stop_us.store(if old == 0 { took } else { (old * 3 + took) / 4 }, Relaxed);
+        }
     }
+    cs.set_open(false);
+    zap(&sl.ctx);
 }
 
 /// Below this much time to a deadline the scheduler sleeps on a
 /// high-resolution timer instead of waiting on its condition variable, µs.
 const SHORT_SLEEP_US: i64 = 2000;
+
+/// `Compute::stopped`: a stop was asked for; every stop succeeded.
+const STOP_TRIED: u32 = 1;
+const STOP_HELD: u32 = 2;
+
+/// Added to twice the measured wake latency of held submitters to make a
+/// gate's early opening (see `run_period`), µs. Bounded to a tenth of the
+/// period.
+const LEAD_MARGIN_US: u64 = 200;
 
 /// How soon a zap that skipped a contended mm is retried, µs.
 const RETRY_ZAP_US: u64 = 500;

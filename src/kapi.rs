@@ -228,40 +228,45 @@ impl Drop for Kapi {
 }
 
 /// Stops (`disable`) or resumes the channels of `ctx`; opens the kernel
-/// client on first need. A failing control is logged at debug level and
-/// leaves the gate alone in charge (no worse than without this).
-pub(crate) fn set_channels(ctx: &crate::context::Context, disable: bool) {
+/// client on first need. Returns whether the context has channels and
+/// every one of them was stopped (resumed). A failing control is logged at
+/// debug level and leaves the gate alone in charge (no worse than without
+/// this).
+pub(crate) fn set_channels(ctx: &crate::context::Context, disable: bool) -> bool {
     let mut list: KVec<(u32, u32, u32)> = KVec::new();
     if ctx.inner.lock().objects.channels(&mut list).is_err() || list.is_empty() {
-        return;
+        return false;
     }
     let mut g = KAPI.lock();
     if g.is_none() {
         match Kapi::open() {
             Ok(k) => *g = Some(k),
-            Err(_) => return,
+            Err(_) => return false,
         }
     }
-    let Some(k) = g.as_mut() else { return };
+    let Some(k) = g.as_mut() else { return false };
     let mut gpus: KVec<u32> = KVec::new();
     for &(gpu, _, _) in list.iter() {
         if !gpus.contains(&gpu) && gpus.push(gpu, GFP_KERNEL).is_err() {
-            return;
+            return false;
         }
     }
     let mut pairs: KVec<(u32, u32)> = KVec::new();
+    let mut all = true;
     for &gpu in gpus.iter() {
         pairs.clear();
         for &(_, c, ch) in list.iter().filter(|e| e.0 == gpu) {
             if pairs.push((c, ch), GFP_KERNEL).is_err() {
-                return;
+                return false;
             }
         }
         let s = k.disable_channels(gpu, &pairs, disable);
         if s != NV_OK {
+            all = false;
             pr_debug!("fakegpu: FIFO_DISABLE_CHANNELS({}) on gpu {}: status {:#x}\n", u8::from(disable), gpu, s);
         }
     }
+    all
 }
 
 /// Frees the kernel client when no context has channels (so the vendor's

@@ -1,11 +1,12 @@
 # `make bench` part 2: accuracy of the compute scheduler, in the VM, with
 # nvsim's engine. Usage: sched.sh [SECS (10)] [QUEUE_DEPTH (8)]. Prints
 # configured vs achieved per context:
-#   - hard caps alone (10, 30, 50, 70 %), SECS each: the duty cycle
-#     (fraction of the run the burner's doorbell writes were not held at a
-#     shut gate) and the engine share (entries completed x their size /
-#     wall time), relative to the same burner alone through an uncapped
-#     context; both measured by the workload itself;
+#   - hard caps alone (10, 30, 50, 70 %): the duty cycle (fraction of the
+#     run the burner's doorbell writes were not held at a shut gate, as the
+#     workload sees it) and the engine share: the context's engine time
+#     per wall time over a SECS window, from nvsim's per-client engine time
+#     (a cap is of the GPU, so it is not scaled by what the burner reaches
+#     alone, which the reference line reports);
 #   - weights 1:1, 1:3, 1:1:2:4 between busy contexts: each one's part of
 #     the engine time over a common SECS window, from nvsim's per-client
 #     engine time (every burner runs until stopped; the window starts once
@@ -27,7 +28,6 @@ DEPTH=${2:-8}
 period=$(dmesg | sed -n 's/.*scheduler period \([0-9]*\) ms.*/\1/p' | tail -1)
 raw() { sed -n 's/.* share \([0-9.]*\)$/\1/p' "$1"; }
 duty() { sed -n 's/^held_us [0-9]* duty \([0-9.]*\)$/\1/p' "$1"; }
-share() { awk -v s="$(raw "$1")" -v b="$base" 'BEGIN { printf "%.3f", s / b }'; }
 burn() { c=$1; secs=$2; shift 2; in_container $c nvrm burn --gpu 0 --busy-us $BUSY --depth $DEPTH --for $secs "$@"; }
 row() { printf '%-24s %-10s %7s %7s %8s %8s %8s\n' "$@"; }
 pp() { awk -v a="$1" -v t="$2" 'BEGIN { printf "%+.1f", (a - t) * 100 }'; }
@@ -38,18 +38,9 @@ burn ref $SECS >/tmp/ref || fail "reference burn"
 base=$(raw /tmp/ref)
 echo ref >$F/destroy
 echo "reference: the burner alone, uncapped, keeps nvsim's engine $(awk -v b=$base 'BEGIN { printf "%.1f", b * 100 }') % busy"
-echo "caps: duty = fraction of the run the burner's doorbell was open; share = its engine time vs the reference"
+echo "caps: duty = fraction of the run the burner's doorbell was open; share = its engine time per wall time over a ${SECS} s window (nvsim's per-client engine time)"
 echo "weights: share = its part of the engine time the busy group got over a common ${SECS} s window (nvsim's per-client engine time)"
 row "scenario" "context" "target" "duty" "err(pp)" "share" "err(pp)"
-
-# Hard caps alone.
-for pct in 10 30 50 70; do
-    echo "cap gpus=0 compute=$pct" >$F/create
-    burn cap $SECS >/tmp/b || fail "burn cap $pct"
-    d=$(duty /tmp/b); a=$(share /tmp/b); t=$(awk -v p=$pct 'BEGIN { printf "%.3f", p / 100 }')
-    row "cap $pct% alone" cap "$t" "$d" "$(pp "$d" "$t")" "$a" "$(pp "$a" "$t")"
-    echo cap >$F/destroy
-done
 
 # Engine time per context over a common window. Every burner runs until
 # stopped; the window starts once all of them are running and ends before
@@ -84,6 +75,21 @@ ctx_pids_wait() {   # ctx_pids_wait CTX: waits until the context's burner has it
     pn=0; until [ -n "$(cat $F/contexts/$1/pids)" ]; do pn=$((pn+1)); [ $pn -lt 300 ] || fail "no process in $1"; sleep 0.1; done
 }
 stop_ctx() { for c in "$@"; do kill $(cat $F/contexts/$c/pids) 2>/dev/null || true; done; }
+
+# Hard caps alone: the burner runs until stopped; over a SECS window, its
+# engine time (nvsim's per-client figure) per wall time is the achieved
+# share of the GPU; the duty cycle comes from the burner itself (the
+# fraction of its run its doorbell writes were not held).
+for pct in 10 30 50 70; do
+    echo "cap gpus=0 compute=$pct" >$F/create
+    burn cap $((SECS + 5)) >/tmp/b 2>&1 & bp=$!
+    ctx_pids_wait cap
+    set -- $(window $SECS $(pids_of cap))
+    wait $bp || fail "burn cap $pct"
+    d=$(duty /tmp/b); a=$(awk -v e=$1 -v b=$2 'BEGIN { printf "%.3f", b / e }'); t=$(awk -v p=$pct 'BEGIN { printf "%.3f", p / 100 }')
+    row "cap $pct% alone" cap "$t" "${d:-?}" "$([ -n "$d" ] && pp "$d" "$t")" "$a" "$(pp "$a" "$t")"
+    echo cap >$F/destroy
+done
 
 # Weights.
 weights() {   # weights W1 W2 ...: the split of the engine time the group got

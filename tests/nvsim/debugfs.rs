@@ -11,6 +11,7 @@
 //! nvsim/gpu<N>/tsgs             one line per channel group (busy_us is engine time)
 //! nvsim/gpu<N>/channels         one line per channel (get, put, entries done)
 //! nvsim/gpu<N>/clients          engine time per (client, pid), kept after the client is freed
+//! nvsim/gpu<N>/trace            the engine's last 1024 events (enable/disable, doorbell, run, idle)
 //! ```
 
 use crate::gpu::Gpu;
@@ -26,6 +27,7 @@ enum What {
     Tsgs,
     Channels,
     Clients,
+    Trace,
 }
 
 /// One debugfs file's contents.
@@ -48,6 +50,7 @@ impl fmt::Debug for View {
             What::Tsgs => g.engine.fmt_tsgs(f),
             What::Channels => g.engine.fmt_chans(f),
             What::Clients => g.engine.fmt_clients(f),
+            What::Trace => g.engine.fmt_trace(f),
         }
     }
 }
@@ -79,6 +82,7 @@ impl DebugFs {
                 (c"tsgs", What::Tsgs),
                 (c"channels", What::Channels),
                 (c"clients", What::Clients),
+                (c"trace", What::Trace),
             ] {
                 let v = View { gpu: g.clone(), what: w };
                 files.push(KBox::pin_init(d.read_only_file(n, v), GFP_KERNEL)?, GFP_KERNEL)?;

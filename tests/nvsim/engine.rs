@@ -62,6 +62,11 @@ pub(crate) struct TsgState {
     slices: u64,
     /// Times the round robin passed the group over for having no work.
     skipped: u64,
+    /// Re-enables of a channel of the group that had work, and the summed
+    /// µs from each until the engine next ran the group (diagnosis of the
+    /// cost of stopping channels).
+    resumes: u64,
+    resume_lat_us: u64,
 }
 
 /// One channel.
@@ -77,7 +82,15 @@ struct ChanState {
     put: u32,
     /// Remaining µs of the busy entry at `get`, once started.
     cur: Option<u64>,
-    disabled: bool,
+    /// FIFO_DISABLE_CHANNELS: disabled from this time on. The engine's
+    /// model time may lag the wall clock (see [`Clock`]); it runs the
+    /// channel up to this instant, as hardware would have.
+    off: Option<Instant<Monotonic>>,
+    /// Runnable from this time on: when it was enabled, or when the engine
+    /// learnt of work for it while it had none (never before it was known).
+    on: Instant<Monotonic>,
+    /// Re-enabled with work queued at this time, not run since.
+    resumed_at: Option<Instant<Monotonic>>,
     done: u64,
 }
 
@@ -108,6 +121,37 @@ pub(crate) struct EngineInner {
     total_busy_us: u64,
     switches: u64,
     doorbell_rings: u64,
+    /// Idle polls, and the µs they really slept.
+    idle_polls: u64,
+    idle_us: u64,
+    /// The last [`TRACE_LEN`] engine events (debugfs `trace`), a ring.
+    trace: KVec<Event>,
+    trace_next: usize,
+    epoch: Instant<Monotonic>,
+}
+
+/// Whether `a` is strictly before `b` (`Instant<Monotonic>` has no order).
+fn before(a: Instant<Monotonic>, b: Instant<Monotonic>) -> bool {
+    (b - a).as_nanos() > 0
+}
+
+/// The later of two times.
+fn later(a: Instant<Monotonic>, b: Instant<Monotonic>) -> Instant<Monotonic> {
+    if before(a, b) { b } else { a }
+}
+
+/// Events kept in the engine's trace.
+const TRACE_LEN: usize = 4096;
+
+/// One engine event: what happened, when (µs since the engine was made).
+#[derive(Clone, Copy)]
+struct Event {
+    t_us: u64,
+    what: u8,
+    a: u32,
+    b: u64,
+    /// R: how far the model was behind the wall clock, µs.
+    lag_us: i64,
 }
 
 /// The engine of one GPU.
@@ -133,6 +177,11 @@ impl Engine {
                 total_busy_us: 0,
                 switches: 0,
                 doorbell_rings: 0,
+                idle_polls: 0,
+                idle_us: 0,
+                trace: KVec::new(),
+                trace_next: 0,
+                epoch: Instant::now(),
             }, "Engine::inner"),
         })
     }
@@ -157,6 +206,8 @@ impl Engine {
                 dry: 0,
                 slices: 0,
                 skipped: 0,
+                resumes: 0,
+                resume_lat_us: 0,
             },
             GFP_KERNEL,
         )?;
@@ -189,7 +240,7 @@ impl Engine {
         // Channels start empty: GPGet = GPPut = 0.
         mem.write_u32(userd + sim::USERD_GP_GET, 0);
         g.chans.push(
-            ChanState { chid, tsg, h_client, mem, userd, ring, entries, get: 0, put: 0, cur: None, disabled: false, done: 0 },
+            ChanState { chid, tsg, h_client, mem, userd, ring, entries, get: 0, put: 0, cur: None, off: None, on: Instant::now(), resumed_at: None, done: 0 },
             GFP_KERNEL,
         )?;
         Ok(chid)
@@ -250,26 +301,71 @@ impl Engine {
 
     /// FIFO_DISABLE_CHANNELS for channel `chid`.
     pub(crate) fn set_chan_disabled(&self, chid: u32, disabled: bool) -> bool {
-        match self.inner.lock().chans.iter_mut().find(|c| c.chid == chid) {
+        let mut g = self.inner.lock();
+        let now = Instant::now();
+        match g.chans.iter_mut().find(|c| c.chid == chid) {
             Some(c) => {
-                c.disabled = disabled;
+                match (c.off.is_some(), disabled) {
+                    (false, true) => c.off = Some(now),
+                    (true, false) => {
+                        c.off = None;
+                        c.on = later(c.on, now);
+                        if EngineInner::has_work(c) {
+                            c.resumed_at = Some(now);
+                        }
+                    }
+                    _ => {}
+                }
+                let queued = u64::from((c.put + c.entries - c.get) % c.entries.max(1));
+                g.ev(if disabled { b'D' } else { b'E' }, chid, queued, 0);
                 true
             }
             None => false,
         }
     }
 
+    /// Writes the debugfs trace: the last events, oldest first, one per
+    /// line: `t_us event a b lag_us` (E/D: channel a enabled/disabled with
+    /// b entries queued; B: doorbell token a; R: channel a runs up to b µs,
+    /// the model lag_us behind the wall clock; C: that piece was cut to b µs
+    /// by a disable; I: idle poll slept b µs).
+    pub(crate) fn fmt_trace(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = self.inner.lock();
+        let n = g.trace.len();
+        let start = if n < TRACE_LEN { 0 } else { g.trace_next };
+        for k in 0..n {
+            let e = g.trace[(start + k) % n];
+            writeln!(f, "{} {} {} {} {}", e.t_us, e.what as char, e.a, e.b, e.lag_us)?;
+        }
+        Ok(())
+    }
+
     /// Writes the debugfs table of groups.
     pub(crate) fn fmt_tsgs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = self.inner.lock();
-        writeln!(f, "tsg client handle pid timeslice_us enabled interleave channels busy_us slices dry skipped")?;
+        writeln!(
+            f,
+            "tsg client handle pid timeslice_us enabled interleave channels busy_us slices dry skipped resumes resume_lat_us"
+        )?;
         for t in g.tsgs.iter() {
             let n = g.chans.iter().filter(|c| c.tsg == t.id).count();
             writeln!(
                 f,
-                "{} {:#x} {:#x} {} {} {} {} {} {} {} {} {}",
-                t.id, t.h_client, t.h_tsg, t.tgid, t.timeslice_us, u8::from(t.enabled), t.interleave, n, t.busy_us,
-                t.slices, t.dry, t.skipped
+                "{} {:#x} {:#x} {} {} {} {} {} {} {} {} {} {} {}",
+                t.id,
+                t.h_client,
+                t.h_tsg,
+                t.tgid,
+                t.timeslice_us,
+                u8::from(t.enabled),
+                t.interleave,
+                n,
+                t.busy_us,
+                t.slices,
+                t.dry,
+                t.skipped,
+                t.resumes,
+                t.resume_lat_us
             )?;
         }
         Ok(())
@@ -280,7 +376,7 @@ impl Engine {
         let g = self.inner.lock();
         writeln!(f, "chid tsg client get put disabled done")?;
         for c in g.chans.iter() {
-            writeln!(f, "{} {} {:#x} {} {} {} {}", c.chid, c.tsg, c.h_client, c.get, c.put, u8::from(c.disabled), c.done)?;
+            writeln!(f, "{} {} {:#x} {} {} {} {}", c.chid, c.tsg, c.h_client, c.get, c.put, u8::from(c.off.is_some()), c.done)?;
         }
         Ok(())
     }
@@ -301,16 +397,31 @@ impl Engine {
         writeln!(f, "busy_us {}", g.total_busy_us)?;
         writeln!(f, "switches {}", g.switches)?;
         writeln!(f, "doorbell_rings {}", g.doorbell_rings)?;
+        writeln!(f, "idle_polls {}", g.idle_polls)?;
+        writeln!(f, "idle_us {}", g.idle_us)?;
         writeln!(f, "tsgs {}", g.tsgs.len())?;
         writeln!(f, "channels {}", g.chans.len())
     }
 }
 
 impl EngineInner {
+    /// Records an event in the trace ring (best effort: dropped if the ring
+    /// cannot grow).
+    fn ev(&mut self, what: u8, a: u32, b: u64, lag_us: i64) {
+        let e = Event { t_us: self.epoch.elapsed().as_micros_ceil().max(0) as u64, what, a, b, lag_us };
+        if self.trace.len() < TRACE_LEN {
+            let _ = self.trace.push(e, GFP_ATOMIC);
+        } else {
+            self.trace[self.trace_next % TRACE_LEN] = e;
+        }
+        self.trace_next = (self.trace_next + 1) % TRACE_LEN;
+    }
+
     /// Consumes every doorbell write: refreshes `put` of the channel named by
     /// the token and of every channel of the doorbell's client (a second
     /// write before the engine looked may have replaced the first).
     fn poll_doorbells(&mut self) {
+        let now = Instant::now();
         let mut i = 0;
         while let Some(d) = self.doorbells.get(i) {
             i += 1;
@@ -320,10 +431,16 @@ impl EngineInner {
             };
             let owner = d.h_client;
             self.doorbell_rings += 1;
+            self.ev(b'B', token, 0, 0);
             for c in self.chans.iter_mut() {
                 if c.chid == token || c.h_client == owner {
                     if let Some(p) = c.mem.read_u32(c.userd + sim::USERD_GP_PUT) {
                         if p < c.entries {
+                            if !Self::has_work(c) && p != c.get {
+                                // Known from now on, not from when it was
+                                // written (the engine cannot know that).
+                                c.on = later(c.on, now);
+                            }
                             c.put = p;
                         }
                     }
@@ -332,22 +449,41 @@ impl EngineInner {
         }
     }
 
-    fn chan_runnable(c: &ChanState) -> bool {
-        !c.disabled && (c.cur.is_some() || c.get != c.put)
+    fn has_work(c: &ChanState) -> bool {
+        c.cur.is_some() || c.get != c.put
     }
 
-    fn tsg_runnable(&self, t: &TsgState, gpu: &Gpu) -> bool {
-        (t.enabled || !gpu.profile.schedule_disable_effective)
-            && self.chans.iter().any(|c| c.tsg == t.id && Self::chan_runnable(c))
+    /// Whether channel `c` may run at model time `at`.
+    fn chan_runnable(c: &ChanState, at: Instant<Monotonic>) -> bool {
+        Self::has_work(c) && !before(at, c.on) && c.off.is_none_or(|off| before(at, off))
     }
 
-    /// The next group with work, round robin from `rr`.
-    fn pick(&mut self, gpu: &Gpu) -> Option<u32> {
+    fn tsg_schedulable(t: &TsgState, gpu: &Gpu) -> bool {
+        t.enabled || !gpu.profile.schedule_disable_effective
+    }
+
+    fn tsg_runnable(&self, t: &TsgState, gpu: &Gpu, at: Instant<Monotonic>) -> bool {
+        Self::tsg_schedulable(t, gpu) && self.chans.iter().any(|c| c.tsg == t.id && Self::chan_runnable(c, at))
+    }
+
+    /// The earliest time after `at` at which a channel with work becomes
+    /// runnable (it was enabled, or its work became known, after `at`).
+    fn next_start(&self, gpu: &Gpu, at: Instant<Monotonic>) -> Option<Instant<Monotonic>> {
+        self.chans
+            .iter()
+            .filter(|c| Self::has_work(c) && before(at, c.on) && c.off.is_none_or(|off| before(c.on, off)))
+            .filter(|c| self.tsgs.iter().any(|t| t.id == c.tsg && Self::tsg_schedulable(t, gpu)))
+            .map(|c| c.on)
+            .reduce(|a, b| if before(b, a) { b } else { a })
+    }
+
+    /// The next group with work at model time `at`, round robin from `rr`.
+    fn pick(&mut self, gpu: &Gpu, at: Instant<Monotonic>) -> Option<u32> {
         let n = self.tsgs.len();
         for k in 0..n {
             let idx = (self.rr + k) % n;
             let t = &self.tsgs[idx];
-            if self.tsg_runnable(t, gpu) {
+            if self.tsg_runnable(t, gpu, at) {
                 self.rr = (idx + 1) % n;
                 // Those passed over lost a turn to having no work.
                 let id = t.id;
@@ -361,7 +497,7 @@ impl EngineInner {
     }
 
     /// Index in `chans` of the next runnable channel of group `tsg`.
-    fn next_chan(&mut self, tsg: u32) -> Option<usize> {
+    fn next_chan(&mut self, tsg: u32, at: Instant<Monotonic>) -> Option<usize> {
         let ti = self.tsgs.iter().position(|t| t.id == tsg)?;
         let members = self.chans.iter().filter(|c| c.tsg == tsg).count();
         if members == 0 {
@@ -371,7 +507,7 @@ impl EngineInner {
         for k in 0..members {
             let want = (start + k) % members;
             let ci = self.chans.iter().enumerate().filter(|(_, c)| c.tsg == tsg).nth(want).map(|(i, _)| i)?;
-            if Self::chan_runnable(&self.chans[ci]) {
+            if Self::chan_runnable(&self.chans[ci], at) {
                 // Stay on this channel until it runs dry (in order, like a PBDMA).
                 self.tsgs[ti].next_chan = want;
                 return Some(ci);
@@ -389,7 +525,7 @@ impl EngineInner {
 
     /// Executes zero-time entries of channel `ci` and starts the next busy
     /// one; returns the µs it still needs, or `None` if the channel ran dry.
-    fn prepare(c: &mut ChanState) -> Option<u64> {
+    fn prepare(c: &mut ChanState, at: Instant<Monotonic>) -> Option<u64> {
         loop {
             if let Some(rem) = c.cur {
                 if rem > 0 {
@@ -398,7 +534,7 @@ impl EngineInner {
                 Self::complete(c);
                 continue;
             }
-            if c.get == c.put || c.disabled {
+            if c.get == c.put || !Self::chan_runnable(c, at) {
                 return None;
             }
             let at = c.ring + c.get as usize * sim::GPFIFO_ENTRY_SIZE;
@@ -427,30 +563,44 @@ impl EngineInner {
     }
 }
 
-/// Keeps modelled engine time in step with the wall clock.
-struct Pacer {
-    anchor: Instant<Monotonic>,
-    virt_ns: i64,
+/// The engine's model time: where the simulated engine has got to.
+///
+/// Work takes modelled time (a busy entry of N µs is N µs), and the thread
+/// sleeps while the model is ahead of the wall clock. Its sleeps end late
+/// (under TCG by 0.3-1 ms), so the model runs up to about one sleep behind
+/// the wall clock and catches up without sleeping. Every outside event is
+/// therefore applied at its wall-clock time, not when the thread sees it:
+/// a channel disabled at T runs up to model time T (the running piece is
+/// cut there), one enabled at T runs from model time T on (an idle engine
+/// that learns of it late runs it from T), and work learnt from a doorbell
+/// runs from when the engine read the doorbell. So a channel gets exactly
+/// the engine time its enabled windows allow, as on hardware, however late
+/// the thread wakes.
+struct Clock {
+    model: Instant<Monotonic>,
 }
 
-impl Pacer {
+impl Clock {
+    /// Longest the model may fall behind before it gives up on the past
+    /// (the host stalled us): not made up in a burst.
+    const MAX_LAG_NS: i64 = 50_000_000;
+
     fn new() -> Self {
-        Pacer { anchor: Instant::now(), virt_ns: 0 }
+        Clock { model: Instant::now() }
     }
 
-    fn reset(&mut self) {
-        *self = Self::new();
+    fn at(&self) -> Instant<Monotonic> {
+        self.model
     }
 
-    /// Lets `us` of modelled time pass.
+    /// Lets `us` of modelled time pass (sleeps while the model is ahead).
     fn advance(&mut self, us: u64) {
-        self.virt_ns = self.virt_ns.saturating_add(i64::try_from(us).unwrap_or(i64::MAX).saturating_mul(1000));
-        let ahead = self.virt_ns - self.anchor.elapsed().as_nanos();
+        self.model = self.model + Delta::from_micros(i64::try_from(us).unwrap_or(i64::MAX));
+        let ahead = (self.model - Instant::now()).as_nanos();
         if ahead > 20_000 {
             fsleep(Delta::from_nanos(ahead));
-        } else if ahead < -50_000_000 {
-            // Far behind (the host stalled us): do not make it up in a burst.
-            self.reset();
+        } else if ahead < -Self::MAX_LAG_NS {
+            self.model = Instant::now();
         }
     }
 }
@@ -458,37 +608,57 @@ impl Pacer {
 /// The engine thread of `gpu`: runs until the thread is asked to stop.
 pub(crate) fn run(gpu: &Gpu) {
     let eng = &gpu.engine;
-    let mut pace = Pacer::new();
+    let mut clock = Clock::new();
     while !kthread::should_stop() {
         let picked = {
             let mut g = eng.inner.lock();
             g.poll_doorbells();
-            let p = g.pick(gpu);
-            if let Some(id) = p {
-                if g.last_tsg.is_some_and(|l| l != id) {
-                    g.switches += 1;
+            let at = clock.at();
+            match g.pick(gpu, at) {
+                Some(id) => {
+                    if g.last_tsg.is_some_and(|l| l != id) {
+                        g.switches += 1;
+                    }
+                    Ok((id, g.last_tsg.replace(id)))
                 }
+                // Nothing runnable at the model's time: skip ahead to the
+                // next time something is (never past the wall clock).
+                None => Err((g.next_start(gpu, at), g.doorbells.is_empty())),
             }
-            p.map(|id| (id, g.last_tsg.replace(id))).ok_or(g.doorbells.is_empty())
         };
         let (tsg, last) = match picked {
             Ok(x) => x,
-            Err(no_doorbells) => {
-                // With no doorbell mapped nothing can be submitted: poll slowly.
+            Err((Some(next), _)) => {
+                clock.model = next;
+                continue;
+            }
+            Err((None, no_doorbells)) => {
+                // Idle: the model catches up with the wall clock, then the
+                // doorbells are polled (slowly with none mapped: nothing
+                // can be submitted). What becomes runnable during the sleep
+                // runs from when it did (`next_start`).
+                let t = Instant::<Monotonic>::now();
+                clock.model = t;
                 fsleep(Delta::from_micros(if no_doorbells { IDLE_NO_DOORBELL_US } else { IDLE_POLL_US }));
-                pace.reset();
+                if !no_doorbells {
+                    let mut g = eng.inner.lock();
+                    let slept = t.elapsed().as_micros_ceil().max(0) as u64;
+                    g.idle_polls += 1;
+                    g.idle_us += slept;
+                    g.ev(b'I', 0, slept, 0);
+                }
                 continue;
             }
         };
         if last.is_some_and(|l| l != tsg) && gpu.profile.switch_cost_us > 0 {
-            pace.advance(u64::from(gpu.profile.switch_cost_us));
+            clock.advance(u64::from(gpu.profile.switch_cost_us));
         }
-        run_slice(gpu, tsg, &mut pace);
+        run_slice(gpu, tsg, &mut clock);
     }
 }
 
 /// Runs group `tsg` for at most its timeslice.
-fn run_slice(gpu: &Gpu, tsg: u32, pace: &mut Pacer) {
+fn run_slice(gpu: &Gpu, tsg: u32, clock: &mut Clock) {
     let eng = &gpu.engine;
     let mut left = match eng.timeslice(tsg) {
         Some(s) => s.max(1),
@@ -499,6 +669,7 @@ fn run_slice(gpu: &Gpu, tsg: u32, pace: &mut Pacer) {
         t.slices += 1;
     }
     while left > 0 && !kthread::should_stop() {
+        let start = clock.at();
         let step = {
             let mut g = eng.inner.lock();
             g.poll_doorbells();
@@ -510,35 +681,59 @@ fn run_slice(gpu: &Gpu, tsg: u32, pace: &mut Pacer) {
                 return;
             }
             let mut found = None;
-            while let Some(ci) = g.next_chan(tsg) {
-                match EngineInner::prepare(&mut g.chans[ci]) {
-                    Some(rem) => {
-                        found = Some((g.chans[ci].chid, rem));
-                        break;
+            while let Some(ci) = g.next_chan(tsg, start) {
+                if let Some(rem) = EngineInner::prepare(&mut g.chans[ci], start) {
+                    let c = &mut g.chans[ci];
+                    // A disable already known cuts the piece at its time.
+                    let until_off = c.off.map(|off| (off - start).as_micros_ceil().max(1) as u64);
+                    let resumed = c.resumed_at.take();
+                    found = Some((c.chid, rem, until_off, resumed));
+                    break;
+                }
+            }
+            let lag = (Instant::<Monotonic>::now() - start).as_micros_ceil();
+            if let Some((chid, rem, _, resumed)) = found {
+                g.ev(b'R', chid, rem.min(left).min(MAX_CHUNK_US), lag);
+                if let Some(r) = resumed {
+                    if let Some(t) = g.tsgs.iter_mut().find(|t| t.id == tsg) {
+                        t.resumes += 1;
+                        t.resume_lat_us += (start - r).as_micros_ceil().max(0) as u64;
                     }
-                    None => continue,
                 }
             }
             found
         };
-        let Some((chid, rem)) = step else {
+        let Some((chid, rem, until_off, _)) = step else {
             if let Some(t) = eng.inner.lock().tsgs.iter_mut().find(|t| t.id == tsg) {
                 t.dry += 1;
             }
             return;
         };
-        let d = rem.min(left).min(MAX_CHUNK_US);
-        pace.advance(d);
-        left -= d;
+        let d = rem.min(left).min(MAX_CHUNK_US).min(until_off.unwrap_or(u64::MAX));
+        clock.advance(d);
         let mut g = eng.inner.lock();
+        let mut ran = d;
         if let Some(c) = g.chans.iter_mut().find(|c| c.chid == chid) {
+            // A disable that came while the piece ran cuts it at its time.
+            if let Some(off) = c.off {
+                ran = ran.min((off - start).as_micros_ceil().max(0) as u64);
+            }
             if let Some(r) = c.cur.as_mut() {
-                *r = r.saturating_sub(d);
+                *r = r.saturating_sub(ran);
             }
             if c.cur == Some(0) {
                 EngineInner::complete(c);
             }
         }
-        g.charge(tsg, d);
+        if ran < d {
+            clock.model = start + Delta::from_micros(ran as i64);
+            g.ev(b'C', chid, ran, 0);
+        }
+        left = left.saturating_sub(ran);
+        g.charge(tsg, ran);
+        if ran < d {
+            // The channel is off now; the slice ends with it.
+            return;
+        }
     }
 }
