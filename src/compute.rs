@@ -15,9 +15,13 @@
 //! Every period (module parameter `sched_period_ms`) the scheduler thread
 //! asks the pure policy ([`crate::fgcore::sched::plan`]) for each busy
 //! context's share of each GPU, then opens the busy contexts' gates together
-//! and shuts them one by one ([`crate::fgcore::sched::staircase`]), so that
+//! and shuts them one by one ([`crate::fgcore::sched::staircase`], which
+//! allows for the engine time switching between them costs), so that
 //! each gets its share while the engine stays busy as long as anybody may
-//! run. A context is busy if it rang its
+//! run. A busy context's channels are stopped at its shut (the kernel RM
+//! client, [`crate::kapi`]) and resumed for its next window; its gate opens
+//! a little before that, so that its held submitters have queued their
+//! work when the window starts (`run_period`). A context is busy if it rang its
 //! doorbell during the last period or a submitter of it is held now: at the
 //! start of every period each context's doorbell pages are zapped again
 //! ("armed"), so the first ring of a period faults once and is seen, even
@@ -437,7 +441,7 @@ fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
         for _ in 0..out.len() {
             close.push(0u64, GFP_KERNEL)?;
         }
-        staircase(&out, &mut close);
+        staircase(period_us, crate::switch_loss_pct(), &mut out, &mut close);
         for (i, m) in members.iter().enumerate() {
             slots.push(
                 Slot {

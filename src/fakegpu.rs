@@ -48,6 +48,10 @@ module! {
             default: 50,
             description: "Compute scheduler period in ms (1-1000): each busy context gets its share of every period; 50 ms keeps the drain overshoot near 1 point on an H100 (docs/compute-levers.md)",
         },
+        sched_switch_loss_pct: u32 {
+            default: 18,
+            description: "Engine time lost to switching while two or more contexts run together, percent (0-90); the scheduler lengthens shared windows by it so weights hold. 18: H100, 1 ms timeslices, 0.23 ms per switch (docs/compute-levers.md)",
+        },
     },
 }
 
@@ -59,6 +63,12 @@ pub(crate) fn permissive() -> bool {
 /// Whether the scheduler stops a shut context's channels (module parameter).
 pub(crate) fn stop_channels() -> bool {
     module_parameters::stop_channels.value()
+}
+
+/// Engine time lost to switching between running contexts, percent
+/// (module parameter, clamped to 0..=90).
+pub(crate) fn switch_loss_pct() -> u32 {
+    module_parameters::sched_switch_loss_pct.value().min(90)
 }
 
 /// Version of the module and of its sysfs ABI, as `version` reports it.

@@ -213,22 +213,51 @@ pub fn plan(period_us: u64, inputs: &[Demand], out: &mut [u64]) -> u64 {
 }
 
 /// Turns a plan's shares into gate close times: every context with a share
-/// opens at the start of the period and closes at `close[i]` µs. While k
-/// contexts are open the engine serves each about 1/k of the time (its own
-/// round robin with equal timeslices), so with the shares sorted
-/// s1 <= s2 <= ... <= sn, the k-th closes at
-/// t_k = t_(k-1) + (s_k - s_(k-1)) * (n - k + 1), and gets exactly s_k;
-/// t_n is the sum of the shares, never more than the period. This keeps the
-/// engine busy whenever anybody may run (a context that cannot use its part
-/// leaves it to the others still open), where one-after-the-other windows
-/// would leave it idle whenever the window's owner has too little queued.
-/// Contexts with no share get 0. `close` must be as long as `shares`.
-pub fn staircase(shares: &[u64], close: &mut [u64]) {
+/// opens at the start of the period and closes at `close[i]` µs, the k-th
+/// smallest share after the (k-1)-th. While m >= 2 contexts are open the
+/// engine serves each about (1 - loss)/m of the time (its own round robin
+/// with equal timeslices, less what switching between them costs:
+/// `loss_pct`, 18 on the H100 with CUDA's 1 ms timeslices, lever study); a
+/// context open alone gets all of it. With the shares sorted s1 <= ... <=
+/// sn, the phase in which m = n - k + 1 are open lasts (s_k - s_(k-1)) /
+/// rate(m), so each gets exactly its share. That can take longer than the
+/// period: then every share is scaled down by one factor (the split stays
+/// in proportion; time lost to switching is nobody's) and `shares` is
+/// updated in place. The last close is never past `period_us`. This keeps
+/// the engine busy whenever anybody may run (a context that cannot use
+/// its part leaves it to the others still open), where one-after-the-other
+/// windows would leave it idle whenever the window's owner has too little
+/// queued. Contexts with no share get 0. `close` must be as long as
+/// `shares`.
+pub fn staircase(period_us: u64, loss_pct: u32, shares: &mut [u64], close: &mut [u64]) {
     let n = shares.len().min(close.len()).min(MAX_PER_GPU);
+    let loss = u64::from(loss_pct.min(90));
+    // Phase length for `d` µs of service each with `m` open (rounded up).
+    let phase = |d: u64, m: u64| if m >= 2 { (d * m * 100).div_ceil(100 - loss) } else { d };
+    let mut end = fill_stairs(&shares[..n], &mut close[..n], &phase);
+    if end > period_us {
+        for s in shares[..n].iter_mut() {
+            // Both below 2^32 (a period is at most 1000 s): no overflow.
+            *s = s.saturating_mul(period_us) / end;
+        }
+        end = fill_stairs(&shares[..n], &mut close[..n], &phase);
+        // Rounding up in `phase` may still overshoot by a few µs.
+        if end > period_us {
+            for c in close[..n].iter_mut() {
+                *c = (*c).min(period_us);
+            }
+        }
+    }
+}
+
+/// The close times of [`staircase`] for `shares` as they are, with phase
+/// lengths from `phase(service, open)`; returns the last close.
+fn fill_stairs(shares: &[u64], close: &mut [u64], phase: &impl Fn(u64, u64) -> u64) -> u64 {
+    let n = shares.len();
     let mut done = FrozenSet::new();
-    let open = shares[..n].iter().filter(|s| **s > 0).count() as u64;
+    let open = shares.iter().filter(|s| **s > 0).count() as u64;
     let (mut t, mut prev, mut k) = (0u64, 0u64, 0u64);
-    for c in close[..n].iter_mut() {
+    for c in close.iter_mut() {
         *c = 0;
     }
     // Repeatedly take the smallest remaining share (n is small; no sort
@@ -242,11 +271,12 @@ pub fn staircase(shares: &[u64], close: &mut [u64]) {
         }
         let Some(i) = best else { break };
         done.set(i);
-        t += (shares[i] - prev) * (open - k);
+        t += phase(shares[i] - prev, open - k);
         prev = shares[i];
         close[i] = t;
         k += 1;
     }
+    t
 }
 
 /// A set of indices below [`MAX_PER_GPU`], without allocation.
@@ -325,29 +355,61 @@ mod tests {
         assert_eq!(run(50_000, &[d(100, 1, false, true), d(50, 1, true, true)]), vec![0, 25_000]);
     }
 
+    fn stairs(period: u64, loss: u32, shares: &[u64]) -> (Vec<u64>, Vec<u64>) {
+        let mut s = shares.to_vec();
+        let mut c = vec![u64::MAX; s.len()];
+        staircase(period, loss, &mut s, &mut c);
+        (s, c)
+    }
+
     #[test]
     fn staircase_close_times() {
-        let mut c = [0u64; 4];
-        staircase(&[12_500, 37_500], &mut c[..2]);
-        assert_eq!(&c[..2], &[25_000, 50_000]);
-        staircase(&[6_250, 6_250, 12_500, 25_000], &mut c);
-        assert_eq!(c, [25_000, 25_000, 37_500, 50_000]);
-        staircase(&[15_000, 0, 20_000], &mut c[..3]);
-        assert_eq!(&c[..3], &[30_000, 0, 35_000]);
-        staircase(&[15_000], &mut c[..1]);
-        assert_eq!(c[0], 15_000);
+        // No switching loss: the shares add up to the last close.
+        assert_eq!(stairs(50_000, 0, &[12_500, 37_500]).1, [25_000, 50_000]);
+        assert_eq!(stairs(50_000, 0, &[6_250, 6_250, 12_500, 25_000]).1, [25_000, 25_000, 37_500, 50_000]);
+        assert_eq!(stairs(50_000, 0, &[15_000, 0, 20_000]).1, [30_000, 0, 35_000]);
+        assert_eq!(stairs(50_000, 0, &[15_000]).1, [15_000]);
+        // 20 % lost while two share: 1:3 needs 12.5 / 0.4 = 31.25 ms shared
+        // and 25 ms alone; scaled by 50 / 56.25 to fit the period.
+        let (s, c) = stairs(50_000, 20, &[12_500, 37_500]);
+        assert_eq!(s, [11_111, 33_333]);
+        assert_eq!(c, [27_778, 50_000]);
+        // Alone, nothing is lost: a cap's window is its share.
+        assert_eq!(stairs(50_000, 20, &[5_000]), (vec![5_000], vec![5_000]));
+        // Fits without scaling: shares and the lone close stay.
+        let (s, c) = stairs(50_000, 20, &[5_000, 10_000]);
+        assert_eq!(s, [5_000, 10_000]);
+        assert_eq!(c, [12_500, 17_500]);
     }
 
     proptest! {
         #[test]
-        fn staircase_gives_each_its_share(period in 1u64..1_000_000, ins in proptest::collection::vec(demand(), 0..30)) {
-            let out = run(period, &ins);
+        fn staircase_gives_each_its_share(
+            period in 1u64..1_000_000,
+            loss in 0u32..=40,
+            ins in proptest::collection::vec(demand(), 0..30),
+        ) {
+            let planned = run(period, &ins);
+            let mut out = planned.clone();
             let mut close = vec![0u64; out.len()];
-            staircase(&out, &mut close);
-            // Never past the period; a share of 0 stays shut.
+            staircase(period, loss, &mut out, &mut close);
+            // Never past the period; a share of 0 stays shut; shares are
+            // only ever scaled down, all by one factor.
             prop_assert!(close.iter().all(|c| *c <= period));
-            // Simulate equal sharing among the open ones, in 1 µs steps of
-            // fluid time: each gets its share (up to rounding).
+            for (o, p) in out.iter().zip(&planned) {
+                prop_assert!(o <= p && (*p > 0 || *o == 0));
+            }
+            let big = planned.iter().copied().max().unwrap_or(0);
+            if big > 1000 {
+                let i = planned.iter().position(|p| *p == big).unwrap();
+                let f = out[i] as f64 / big as f64;
+                for (o, p) in out.iter().zip(&planned) {
+                    prop_assert!((*o as f64 - *p as f64 * f).abs() <= 2.0, "{} vs {} x {}", o, p, f);
+                }
+            }
+            // Simulate the engine: while m open, each gets (1 - loss)/m of
+            // the time (all of it alone): each gets its (scaled) share up
+            // to rounding.
             let mut got = vec![0f64; out.len()];
             let mut edges: Vec<u64> = close.iter().copied().filter(|c| *c > 0).collect();
             edges.sort();
@@ -355,13 +417,14 @@ mod tests {
             let mut t0 = 0u64;
             for e in edges {
                 let open: Vec<usize> = (0..out.len()).filter(|i| close[*i] >= e && close[*i] > 0).collect();
+                let rate = if open.len() >= 2 { (100 - loss) as f64 / 100.0 / open.len() as f64 } else { 1.0 };
                 for i in &open {
-                    got[*i] += (e - t0) as f64 / open.len() as f64;
+                    got[*i] += (e - t0) as f64 * rate;
                 }
                 t0 = e;
             }
             for (g, o) in got.iter().zip(&out) {
-                prop_assert!((g - *o as f64).abs() <= 1.0 + *o as f64 * 1e-9, "{} vs {}", g, o);
+                prop_assert!((g - *o as f64).abs() <= 2.0 + *o as f64 * 1e-6, "{} vs {}", g, o);
             }
         }
     }

@@ -1,5 +1,5 @@
 # `make bench` part 2: accuracy of the compute scheduler, in the VM, with
-# nvsim's engine. Usage: sched.sh [SECS (10)] [QUEUE_DEPTH (8)]. Prints
+# nvsim's engine. Usage: sched.sh [SECS (10)] [QUEUE_DEPTH (16)]. Prints
 # configured vs achieved per context:
 #   - hard caps alone (10, 30, 50, 70 %): the duty cycle (fraction of the
 #     run the burner's doorbell writes were not held at a shut gate, as the
@@ -17,14 +17,17 @@
 #     normal ones saturate the engine (p50/p99);
 #   - overhead: total engine time of a 2-context mix through the scheduler
 #     vs the same mix directly on nvsim, over a common window.
-# The default queue depth (8 x 500 us) keeps the engine busy alone (the
-# TCG VM's sleeps are coarse); the channels of a shut context are stopped,
-# so a deep queue does not drain into the others' time.
+# The default queue depth (16 x 500 us = 8 ms) keeps each context busy:
+# in the TCG VM a burner process can wait several ms for a vCPU (with four
+# burners, nvsim's engine and the scheduler on two), and a shallower queue
+# runs dry in its window, which reads as the scheduler's error. The
+# channels of a shut context are stopped, so a deep queue does not drain
+# into the others' time.
 . /usr/lib/fakegpu/guest-lib.sh
 F=/sys/kernel/fakegpu
 SECS=${1:-10}
 BUSY=500
-DEPTH=${2:-8}
+DEPTH=${2:-16}
 period=$(dmesg | sed -n 's/.*scheduler period \([0-9]*\) ms.*/\1/p' | tail -1)
 raw() { sed -n 's/.* share \([0-9.]*\)$/\1/p' "$1"; }
 duty() { sed -n 's/^held_us [0-9]* duty \([0-9.]*\)$/\1/p' "$1"; }
