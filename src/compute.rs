@@ -591,8 +591,8 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
 
 /// How long before its window's end a slot's shut starts, µs: the
 /// measured time a stop of its channels takes to return (the stop takes
-/// effect at about its return; a moment on hardware, about 1.5 ms in the
-/// test VM), at most half the window.
+/// effect at about its return; 0.5-0.7 ms for 20 channels on the H100,
+/// about 1.5 ms in the test VM), at most half the window.
 fn shut_cost(sl: &Slot) -> u64 {
     if sl.busy && crate::stop_channels() {
         sl.ctx.compute.stop_us.load(Relaxed).min(sl.len / 2)

@@ -99,15 +99,12 @@ grep -q one-done $D/one.out || { cat $D/one.out; fail "one-process script did no
 settle 0 ex "all closed"
 
 # --- two processes of one container, the fd passed over a unix socket ----
-# run_pair WHO ORDER: ORDER is "exporter-first", "importer-first" or "kill".
-run_pair() {
-    who=$1; order=$2
-    rm -f $D/s.sock $D/p.*
-    drop=""; [ "$who" = nobody ] && drop="drop-uid 65534"
-    # In the kill run the importer keeps the export fd (its slot holds the memory).
-    keep=""; [ "$order" = kill ] || keep="close x"
-    cat >$D/p1.nvrm <<SCRIPT
-$drop
+# The start of an exporter's script: (after DROP, a line or nothing) a
+# client and device, 4 MiB allocated and exported to fd x, which is sent
+# over $D/s.sock.
+exporter_start() {
+    cat <<SCRIPT
+$1
 open ctl /dev/nvidiactl
 open x /dev/nvidiactl
 version ctl
@@ -119,6 +116,29 @@ export ctl \$c \$d \$m x
 expect NV_OK
 send-fd $D/s.sock x
 expect NV_OK
+SCRIPT
+}
+# The start of an importer's: a client and device, the export fd received as x.
+importer_start() {
+    cat <<SCRIPT
+$1
+open ctl /dev/nvidiactl
+version ctl
+client c ctl
+device d ctl \$c \$c 0
+recv-fd x $D/s.sock
+expect NV_OK
+SCRIPT
+}
+# run_pair WHO ORDER: ORDER is "exporter-first", "importer-first" or "kill".
+run_pair() {
+    who=$1; order=$2
+    rm -f $D/s.sock $D/p.*
+    drop=""; [ "$who" = nobody ] && drop="drop-uid 65534"
+    # In the kill run the importer keeps the export fd (its slot holds the memory).
+    keep=""; [ "$order" = kill ] || keep="close x"
+    exporter_start "$drop" >$D/p1.nvrm
+    cat >>$D/p1.nvrm <<SCRIPT
 close x
 write-pid $D/p.pid1
 touch $D/p.exported
@@ -129,14 +149,8 @@ touch $D/p.freed1
 wait-file $D/p.exit
 echo p1-done
 SCRIPT
-    cat >$D/p2.nvrm <<SCRIPT
-$drop
-open ctl /dev/nvidiactl
-version ctl
-client c ctl
-device d ctl \$c \$c 0
-recv-fd x $D/s.sock
-expect NV_OK
+    importer_start "$drop" >$D/p2.nvrm
+    cat >>$D/p2.nvrm <<SCRIPT
 export-info ctl \$c x
 expect NV_OK
 import h ctl \$c \$d x
@@ -193,30 +207,13 @@ done
 
 # --- another context's export fd is refused; nothing leaks ---------------
 rm -f $D/s.sock $D/p.*
-cat >$D/q1.nvrm <<SCRIPT
-drop-uid 65534
-open ctl /dev/nvidiactl
-open x /dev/nvidiactl
-version ctl
-client c ctl
-device d ctl \$c \$c 0
-alloc m ctl \$c \$d 0x40 size=4Mi
-expect NV_OK
-export ctl \$c \$d \$m x
-expect NV_OK
-send-fd $D/s.sock x
-expect NV_OK
+exporter_start "drop-uid 65534" >$D/q1.nvrm
+cat >>$D/q1.nvrm <<SCRIPT
 wait-file $D/p.exit
 echo q1-done
 SCRIPT
-cat >$D/q2.nvrm <<SCRIPT
-drop-uid 65534
-open ctl /dev/nvidiactl
-version ctl
-client c ctl
-device d ctl \$c \$c 0
-recv-fd x $D/s.sock
-expect NV_OK
+importer_start "drop-uid 65534" >$D/q2.nvrm
+cat >>$D/q2.nvrm <<SCRIPT
 import h ctl \$c \$d x
 expect NV_ERR_INVALID_PARAMETER
 export-info ctl \$c x

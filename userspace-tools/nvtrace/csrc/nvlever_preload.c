@@ -438,6 +438,20 @@ __attribute__((visibility("default"))) void nvlever_apply(void)
 	for (int i = 0; i < nbell; i++)
 		lg("bell addr=0x%llx len=%llu prot=%d", (unsigned long long)bells[i].addr,
 		   (unsigned long long)bells[i].len, bells[i].prot);
+	/* NVLEVER_DUMP=FILE: the channels' (client, handle) pairs, for a control
+	 * from another process (scripts/h100/xclient). Written whole, then renamed. */
+	const char *dump = getenv("NVLEVER_DUMP");
+	if (dump && *dump) {
+		char tmp[512];
+		snprintf(tmp, sizeof tmp, "%s.tmp", dump);
+		FILE *f = fopen(tmp, "w");
+		if (f) {
+			for (int i = 0; i < nchan; i++)
+				fprintf(f, "chan %x %x\n", chans[i].client, chans[i].handle);
+			fclose(f);
+			rename(tmp, dump);
+		}
+	}
 	struct sigaction sa = { 0 };
 	sa.sa_sigaction = segv;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
