@@ -31,36 +31,39 @@ static uint64_t rt_ns(void)
 static void put32(unsigned char *b, int off, uint32_t v) { memcpy(b + off, &v, 4); }
 static uint32_t get32(const unsigned char *b, int off) { uint32_t v; memcpy(&v, b + off, 4); return v; }
 
-/* NVOS21 (NV_ESC_RM_ALLOC, 32 bytes). Returns the RM status; *h the new handle. */
-static uint32_t rm_alloc(int fd, uint32_t root, uint32_t parent, uint32_t *h, uint32_t cls, void *p, uint32_t sz)
+/* NVOS21 (NV_ESC_RM_ALLOC) and NVOS54 (NV_ESC_RM_CONTROL) share a shape:
+ * four handles/words, the parameters' pointer at 16, their size at 24, the
+ * RM status at 28 (32 bytes). Returns the status (0xffffffff on an ioctl
+ * error); `w` gets the words back. */
+static uint32_t rm_call(int fd, unsigned long cmd, uint32_t w[4], void *p, uint32_t sz)
 {
 	unsigned char a[32] = { 0 };
-	put32(a, 0, root);
-	put32(a, 4, parent);
-	put32(a, 8, *h);
-	put32(a, 12, cls);
+	for (int i = 0; i < 4; i++)
+		put32(a, 4 * i, w[i]);
 	uint64_t ptr = (uint64_t)(uintptr_t)p;
 	memcpy(a + 16, &ptr, 8);
 	put32(a, 24, sz);
-	if (ioctl(fd, 0xc020462bUL, a) < 0)
+	if (ioctl(fd, cmd, a) < 0)
 		return 0xffffffffu;
-	*h = get32(a, 8);
+	for (int i = 0; i < 4; i++)
+		w[i] = get32(a, 4 * i);
 	return get32(a, 28);
 }
 
-/* NVOS54 (NV_ESC_RM_CONTROL, 32 bytes). */
+/* RM_ALLOC of class `cls` under `parent`; *h the new handle (0: the RM picks). */
+static uint32_t rm_alloc(int fd, uint32_t root, uint32_t parent, uint32_t *h, uint32_t cls, void *p, uint32_t sz)
+{
+	uint32_t w[4] = { root, parent, *h, cls };
+	uint32_t st = rm_call(fd, 0xc020462bUL, w, p, sz);
+	*h = w[2];
+	return st;
+}
+
+/* RM_CONTROL `cmd` on `obj`. */
 static uint32_t rm_control(int fd, uint32_t client, uint32_t obj, uint32_t cmd, void *p, uint32_t sz)
 {
-	unsigned char a[32] = { 0 };
-	put32(a, 0, client);
-	put32(a, 4, obj);
-	put32(a, 8, cmd);
-	uint64_t ptr = (uint64_t)(uintptr_t)p;
-	memcpy(a + 16, &ptr, 8);
-	put32(a, 24, sz);
-	if (ioctl(fd, 0xc020462aUL, a) < 0)
-		return 0xffffffffu;
-	return get32(a, 28);
+	uint32_t w[4] = { client, obj, cmd, 0 };
+	return rm_call(fd, 0xc020462aUL, w, p, sz);
 }
 
 static uint32_t clients[64], handles[64];
