@@ -54,14 +54,21 @@ assert_fails() { if "$@" 2>/dev/null; then fail "succeeded but should fail: $*";
 
 # --- "containers" ----------------------------------------------------------
 # in_container CTX CMD...: runs CMD in its own mount namespace with CTX's
-# nodes bind-mounted at the vendor's paths (/dev/nvidiactl, /dev/nvidia0,
-# /dev/nvidia-uvm) and the host's second GPU node hidden, as a container
-# runtime does. Exits 90 if a bind mount fails.
+# nodes bind-mounted at the vendor's paths (/dev/nvidiactl, /dev/nvidiaN
+# for each of its GPUs, /dev/nvidia-uvm) and the host's other GPU nodes
+# hidden, as a container runtime does. Exits 90 if a bind mount fails.
 in_container() {
     _c=$1; shift
     unshare -m sh -c '
         c=$1; shift
-        for n in nvidiactl nvidia0 nvidia-uvm; do mount --bind /dev/fakegpu/$c/$n /dev/$n || exit 90; done
-        [ -e /dev/nvidia1 ] && mount --bind /dev/null /dev/nvidia1
+        for n in nvidiactl nvidia-uvm; do mount --bind /dev/fakegpu/$c/$n /dev/$n || exit 90; done
+        for d in /dev/nvidia[0-9]*; do
+            n=${d#/dev/}
+            if [ -e /dev/fakegpu/$c/$n ]; then
+                mount --bind /dev/fakegpu/$c/$n $d || exit 90
+            else
+                mount --bind /dev/null $d
+            fi
+        done
         exec "$@"' sh "$_c" "$@"
 }

@@ -54,32 +54,33 @@ use kernel::{
     time::{Delta, Instant, Monotonic},
 };
 
-/// A context's gate.
+/// Host GPU indices a context's per-GPU state is kept for.
+const NGPU: usize = crate::fgcore::mgmt::MAX_GPUS as usize;
+
+/// A context's gates, one per host GPU (a bit each).
 pub(crate) struct Gate {
-    /// Whether the context may submit now.
-    open: bool,
+    /// The GPUs on which the context may submit now.
+    open: u64,
     /// The context was destroyed: held submitters get an error.
     dead: bool,
-    /// When it last opened.
-    opened_at: Option<Instant<Monotonic>>,
-    /// Its channels may run: false from just before the scheduler stops
-    /// them until it resumes them (which can be after the gate opens), so
-    /// the tenant cannot re-enable them in between (see [`Compute::if_open`]).
-    run: bool,
+    /// When each gate last opened.
+    opened_at: [Option<Instant<Monotonic>>; NGPU],
+    /// The GPUs on which its channels may run: a bit is clear from just
+    /// before the scheduler stops them until it resumes them (which can be
+    /// after the gate opens), so the tenant cannot re-enable them in
+    /// between (see [`Compute::if_open`]).
+    run: u64,
 }
 
-/// Compute state of one context.
-#[pin_data]
-pub(crate) struct Compute {
-    #[pin]
-    gate: Mutex<Gate>,
-    /// Held submitters wait here for `gate.open` or `gate.dead`.
-    #[pin]
-    opened: CondVar,
-    limit_pct: Atomic<u32>,
-    weight: Atomic<u32>,
-    high: Atomic<u32>,
-    /// Rang the doorbell since the period started (a fault was taken).
+/// The bit of host GPU `gpu` in [`Gate`]'s masks.
+const fn bit(gpu: u32) -> u64 {
+    1u64 << (gpu as usize % NGPU)
+}
+
+/// Compute state of one context on one host GPU.
+pub(crate) struct PerGpu {
+    /// Rang a doorbell on this GPU since the period started (a fault was
+    /// taken).
     active: Atomic<u32>,
     /// Submitters held in the fault path now.
     waiters: Atomic<u32>,
@@ -101,6 +102,36 @@ pub(crate) struct Compute {
     /// windows lost to or gained from late wakeups of the scheduler, given
     /// back in the next periods (see `run_period`).
     debt_us: Atomic<i64>,
+}
+
+impl PerGpu {
+    const fn new() -> Self {
+        Self {
+            active: Atomic::new(0),
+            waiters: Atomic::new(0),
+            unzapped: Atomic::new(0),
+            stopped: Atomic::new(0),
+            wake_us: Atomic::new(0),
+            stop_us: Atomic::new(0),
+            debt_us: Atomic::new(0),
+        }
+    }
+}
+
+/// Compute state of one context.
+#[pin_data]
+pub(crate) struct Compute {
+    #[pin]
+    gate: Mutex<Gate>,
+    /// Held submitters wait here for their GPU's bit in `gate.open`, or
+    /// for `gate.dead`.
+    #[pin]
+    opened: CondVar,
+    limit_pct: Atomic<u32>,
+    weight: Atomic<u32>,
+    high: Atomic<u32>,
+    /// Per host GPU (a multi-GPU context is scheduled on each of its GPUs).
+    per: [PerGpu; NGPU],
     used_us: Atomic<u64>,
     throttled_us: Atomic<u64>,
 }
@@ -109,21 +140,20 @@ impl Compute {
     /// Open gate, no cap, weight 1, normal priority.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            gate <- new_mutex!(Gate { open: true, dead: false, opened_at: None, run: true }),
+            gate <- new_mutex!(Gate { open: !0, dead: false, opened_at: [None; NGPU], run: !0 }),
             opened <- new_condvar!(),
             limit_pct: Atomic::new(100),
             weight: Atomic::new(1),
             high: Atomic::new(0),
-            active: Atomic::new(0),
-            waiters: Atomic::new(0),
-            unzapped: Atomic::new(0),
-            stopped: Atomic::new(0),
-            wake_us: Atomic::new(0),
-            stop_us: Atomic::new(0),
-            debt_us: Atomic::new(0),
+            per: [const { PerGpu::new() }; NGPU],
             used_us: Atomic::new(0),
             throttled_us: Atomic::new(0),
         })
+    }
+
+    /// Its state on host GPU `gpu`.
+    fn on(&self, gpu: u32) -> &PerGpu {
+        &self.per[gpu as usize % NGPU]
     }
 
     /// The settings.
@@ -163,33 +193,35 @@ impl Compute {
         self.opened.notify_all();
     }
 
-    /// Whether the scheduler stopped the context's channels (and has not
-    /// re-enabled them); clears the mark.
-    pub(crate) fn take_stopped(&self) -> bool {
-        self.stopped.xchg(0, Relaxed) != 0
+    /// Whether the scheduler stopped the context's channels on host GPU
+    /// `gpu` (and has not re-enabled them); clears the mark.
+    pub(crate) fn take_stopped(&self, gpu: u32) -> bool {
+        self.on(gpu).stopped.xchg(0, Relaxed) != 0
     }
 
-    /// Whether its channels are stopped and every stop succeeded (so the
-    /// channels, not the gate, decide when its work runs).
-    fn stop_held(&self) -> bool {
-        self.stopped.load(Relaxed) == STOP_HELD
+    /// Whether its channels on `gpu` are stopped and every stop succeeded
+    /// (so the channels, not the gate, decide when its work runs).
+    fn stop_held(&self, gpu: u32) -> bool {
+        self.on(gpu).stopped.load(Relaxed) == STOP_HELD
     }
 
-    /// Called from a doorbell fault: waits until the gate is open, then
-    /// runs `insert` (the PTE re-insertion) under the gate lock, so a
-    /// concurrent shut either comes first (and we wait) or zaps after us.
-    pub(crate) fn pass<R>(&self, insert: impl FnOnce() -> R) -> core::result::Result<R, Held> {
-        self.active.store(1, Relaxed);
+    /// Called from a fault on a doorbell of host GPU `gpu`: waits until
+    /// that gate is open, then runs `insert` (the PTE re-insertion) under
+    /// the gate lock, so a concurrent shut either comes first (and we wait)
+    /// or zaps after us.
+    pub(crate) fn pass<R>(&self, gpu: u32, insert: impl FnOnce() -> R) -> core::result::Result<R, Held> {
+        let pg = self.on(gpu);
+        pg.active.store(1, Relaxed);
         let mut g = self.gate.lock();
         if g.dead {
             return Err(Held::Dead);
         }
-        if !g.open {
-            self.waiters.fetch_add(1, Relaxed);
+        if g.open & bit(gpu) == 0 {
+            pg.waiters.fetch_add(1, Relaxed);
             kick();
             let start = Instant::<Monotonic>::now();
             let mut interrupted = false;
-            while !g.open && !g.dead {
+            while g.open & bit(gpu) == 0 && !g.dead {
                 if self.opened.wait_interruptible(&mut g) {
                     interrupted = true;
                     break;
@@ -197,55 +229,65 @@ impl Compute {
             }
             let held = start.elapsed().as_micros_ceil().max(0) as u64;
             self.throttled_us.fetch_add(held, Relaxed);
-            self.waiters.fetch_sub(1, Relaxed);
+            pg.waiters.fetch_sub(1, Relaxed);
             if g.dead {
                 return Err(Held::Dead);
             }
-            if interrupted && !g.open {
+            if interrupted && g.open & bit(gpu) == 0 {
                 return Err(Held::Signal);
             }
-            if let Some(t) = g.opened_at {
+            if let Some(t) = g.opened_at[gpu as usize % NGPU] {
                 // Moving average (1/4 weight) of how late a held submitter
                 // gets going after its gate opened: what an early opening
                 // has to cover (see `run_period`).
                 let lat = t.elapsed().as_micros_ceil().clamp(1, 1_000_000) as u64;
-                let old = self.wake_us.load(Relaxed);
-                self.wake_us.store(if old == 0 { lat } else { (old * 3 + lat) / 4 }, Relaxed);
+                let old = pg.wake_us.load(Relaxed);
+                pg.wake_us.store(if old == 0 { lat } else { (old * 3 + lat) / 4 }, Relaxed);
             }
             // Passing counts for the period the gate opened in: a gate that
             // opened is not re-armed, and this submitter may not fault again
             // before the period ends.
-            self.active.store(1, Relaxed);
+            pg.active.store(1, Relaxed);
         }
         Ok(insert())
     }
 
-    /// Runs `f` under the gate's lock if the gate is open and the
-    /// context's channels may run (the scheduler cannot shut it or stop
-    /// them meanwhile); `None` if not.
+    /// Runs `f` under the gates' lock if every gate of the context is open
+    /// and its channels may run everywhere (the scheduler cannot shut one
+    /// or stop them meanwhile); `None` if not. (Bits of GPUs the context
+    /// does not have are never cleared.)
     pub(crate) fn if_open<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
         let g = self.gate.lock();
-        if g.open && g.run && !g.dead {
+        if g.open == !0 && g.run == !0 && !g.dead {
             Some(f())
         } else {
             None
         }
     }
 
-    fn is_open(&self) -> bool {
-        self.gate.lock().open
+    fn is_open(&self, gpu: u32) -> bool {
+        self.gate.lock().open & bit(gpu) != 0
     }
 
-    fn set_run(&self, run: bool) {
-        self.gate.lock().run = run;
-    }
-
-    fn set_open(&self, open: bool) {
+    fn set_run(&self, gpu: u32, run: bool) {
         let mut g = self.gate.lock();
-        if open && !g.open {
-            g.opened_at = Some(Instant::now());
+        if run {
+            g.run |= bit(gpu);
+        } else {
+            g.run &= !bit(gpu);
         }
-        g.open = open;
+    }
+
+    fn set_open(&self, gpu: u32, open: bool) {
+        let mut g = self.gate.lock();
+        if open && g.open & bit(gpu) == 0 {
+            g.opened_at[gpu as usize % NGPU] = Some(Instant::now());
+        }
+        if open {
+            g.open |= bit(gpu);
+        } else {
+            g.open &= !bit(gpu);
+        }
         drop(g);
         if open {
             self.opened.notify_all();
@@ -339,6 +381,13 @@ struct Slot {
     open_us: u64,
 }
 
+impl Slot {
+    /// The context's state on the slot's GPU.
+    fn g(&self) -> &PerGpu {
+        self.ctx.compute.on(self.gpu)
+    }
+}
+
 impl Sched {
     /// Sleeps until `deadline` or a kick; returns whether kicked.
     fn sleep_until(&self, deadline: Instant<Monotonic>) -> bool {
@@ -400,9 +449,11 @@ fn run(s: &Sched) {
     }
     // Leave nobody held: contexts are gone at unload, but be safe.
     for c in context::all().unwrap_or_default().iter() {
-        crate::kapi::set_channels(c, false);
-        c.compute.set_run(true);
-        c.compute.set_open(true);
+        crate::kapi::set_channels(c, None, false);
+        for gpu in c.gpus.iter() {
+            c.compute.set_run(gpu, true);
+            c.compute.set_open(gpu, true);
+        }
     }
 }
 
@@ -412,9 +463,10 @@ fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
     let mut slots = KVec::with_capacity(all.len(), GFP_KERNEL)?;
     let mut gpus: KVec<u32> = KVec::new();
     for c in all.iter() {
-        let gpu = c.gpus.iter().next().unwrap_or(0);
-        if !gpus.contains(&gpu) {
-            gpus.push(gpu, GFP_KERNEL)?;
+        for gpu in c.gpus.iter() {
+            if !gpus.contains(&gpu) {
+                gpus.push(gpu, GFP_KERNEL)?;
+            }
         }
     }
     let mut demands: KVec<Demand> = KVec::new();
@@ -423,12 +475,12 @@ fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
     for &gpu in gpus.iter() {
         demands.clear();
         members.clear();
-        for c in all.iter().filter(|c| c.gpus.iter().next().unwrap_or(0) == gpu).take(MAX_PER_GPU) {
-            let cs = &c.compute;
-            let busy = cs.active.xchg(0, Relaxed) != 0
-                || cs.waiters.load(Relaxed) != 0
-                || cs.stopped.load(Relaxed) != 0;
-            demands.push(Demand { params: cs.params(), busy }, GFP_KERNEL)?;
+        for c in all.iter().filter(|c| c.gpus.iter().any(|g| g == gpu)).take(MAX_PER_GPU) {
+            let pg = c.compute.on(gpu);
+            let busy = pg.active.xchg(0, Relaxed) != 0
+                || pg.waiters.load(Relaxed) != 0
+                || pg.stopped.load(Relaxed) != 0;
+            demands.push(Demand { params: c.compute.params(), busy }, GFP_KERNEL)?;
             members.push(c.clone(), GFP_KERNEL)?;
         }
         out.clear();
@@ -483,30 +535,30 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
     let max_debt = (s.period_us / 4) as i64;
     for sl in slots.iter_mut() {
         if sl.busy && sl.planned > 0 && sl.planned < s.period_us {
-            let d = sl.ctx.compute.debt_us.load(Relaxed).clamp(-max_debt, max_debt);
+            let d = sl.g().debt_us.load(Relaxed).clamp(-max_debt, max_debt);
             // Never below half the plan: a window of 0 would read as "no
             // share" (and a held submitter would ask for a replan).
             sl.len = (sl.planned as i64 + d).clamp((sl.planned / 2).max(1) as i64, s.period_us as i64) as u64;
         } else {
-            sl.ctx.compute.debt_us.store(0, Relaxed);
+            sl.g().debt_us.store(0, Relaxed);
         }
     }
     // Shut first the gates that lose the GPU, then open the new ones.
     for sl in slots.iter_mut().filter(|sl| sl.len == 0) {
-        if sl.ctx.compute.is_open() {
+        if sl.ctx.compute.is_open(sl.gpu) {
             shut(sl);
         }
     }
     for sl in slots.iter_mut().filter(|sl| sl.len > 0) {
         sl.open = true;
-        let ctx = sl.ctx.clone();
+        let (ctx, gpu) = (sl.ctx.clone(), sl.gpu);
         let cs = &ctx.compute;
-        if cs.is_open() {
+        if cs.is_open(gpu) {
             // Arm: a shut gate's doorbells are already zapped. (Channels
             // left stopped by a period cut short run again now.)
-            zap(&sl.ctx);
+            zap(&sl.ctx, gpu);
             resume(sl);
-        } else if cs.stop_held() && sl.len < s.period_us {
+        } else if cs.stop_held(gpu) && sl.len < s.period_us {
             // Its channels, not its gate, decide when its work runs: open
             // the gate now and resume the channels a little later, so that
             // the submitters held at the shut are back (their doorbell
@@ -514,7 +566,7 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
             // Woken submitters take a while to get going (a moment on
             // hardware, milliseconds in the test VM), and the window is
             // theirs only while the channels run.
-            let wake = cs.wake_us.load(Relaxed);
+            let wake = cs.on(gpu).wake_us.load(Relaxed);
             if wake > 0 {
                 sl.lead = (2 * wake + LEAD_MARGIN_US).min(s.period_us / 10).min(s.period_us - sl.len);
             }
@@ -522,11 +574,11 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
             if !sl.resume_pending {
                 resume(sl);
             }
-            cs.set_open(true);
+            cs.set_open(gpu, true);
         } else {
             // Its channels run again, then its submitters may add work.
             resume(sl);
-            cs.set_open(true);
+            cs.set_open(gpu, true);
         }
         if !sl.resume_pending {
             set_end(sl, t0, s.period_us);
@@ -553,8 +605,8 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
         }
         // A zap that skipped a contended mm (a shut gate's, or an arming)
         // is retried every RETRY_ZAP_US until it holds.
-        for sl in slots.iter().filter(|sl| sl.ctx.compute.unzapped.load(Relaxed) != 0) {
-            if !zap(&sl.ctx) {
+        for sl in slots.iter().filter(|sl| sl.g().unzapped.load(Relaxed) != 0) {
+            if !zap(&sl.ctx, sl.gpu) {
                 next = next.min(now_us + RETRY_ZAP_US);
             }
         }
@@ -584,8 +636,8 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
     let real = (t0.elapsed().as_micros_ceil().max(1) as u64).saturating_add(gap_us.min(s.period_us));
     for sl in slots.iter().filter(|sl| sl.busy && sl.planned > 0 && sl.planned < s.period_us) {
         let owed = (sl.planned.saturating_mul(real) / s.period_us) as i64 - sl.open_us as i64;
-        let d = sl.ctx.compute.debt_us.load(Relaxed).saturating_add(owed);
-        sl.ctx.compute.debt_us.store(d.clamp(-max_debt, max_debt), Relaxed);
+        let d = sl.g().debt_us.load(Relaxed).saturating_add(owed);
+        sl.g().debt_us.store(d.clamp(-max_debt, max_debt), Relaxed);
     }
 }
 
@@ -595,7 +647,7 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
 /// about 1.5 ms in the test VM), at most half the window.
 fn shut_cost(sl: &Slot) -> u64 {
     if sl.busy && crate::stop_channels() {
-        sl.ctx.compute.stop_us.load(Relaxed).min(sl.len / 2)
+        sl.g().stop_us.load(Relaxed).min(sl.len / 2)
     } else {
         0
     }
@@ -617,10 +669,10 @@ fn set_end(sl: &mut Slot, t0: Instant<Monotonic>, period_us: u64) {
 /// Resumes a slot's channels if the scheduler stopped them, and starts
 /// the clock of its window.
 fn resume(sl: &mut Slot) {
-    if sl.ctx.compute.take_stopped() {
-        crate::kapi::set_channels(&sl.ctx, false);
+    if sl.ctx.compute.take_stopped(sl.gpu) {
+        crate::kapi::set_channels(&sl.ctx, Some(sl.gpu), false);
     }
-    sl.ctx.compute.set_run(true);
+    sl.ctx.compute.set_run(sl.gpu, true);
     sl.resume_pending = false;
     sl.opened_at = Some(Instant::<Monotonic>::now());
 }
@@ -650,17 +702,18 @@ fn shut(sl: &mut Slot) {
         // The channels first: they end the window (the work queued stops
         // where it is); the gate then holds the submitters.
         let t = Instant::<Monotonic>::now();
-        cs.set_run(false);
-        cs.stopped.store(STOP_TRIED, Relaxed);
-        if crate::kapi::set_channels(&sl.ctx, true) {
-            cs.stopped.store(STOP_HELD, Relaxed);
+        let pg = cs.on(sl.gpu);
+        cs.set_run(sl.gpu, false);
+        pg.stopped.store(STOP_TRIED, Relaxed);
+        if crate::kapi::set_channels(&sl.ctx, Some(sl.gpu), true) {
+            pg.stopped.store(STOP_HELD, Relaxed);
             let took = t.elapsed().as_micros_ceil().clamp(1, 1_000_000) as u64;
-            let old = cs.stop_us.load(Relaxed);
-            cs.stop_us.store(if old == 0 { took } else { (old * 3 + took) / 4 }, Relaxed);
+            let old = pg.stop_us.load(Relaxed);
+            pg.stop_us.store(if old == 0 { took } else { (old * 3 + took) / 4 }, Relaxed);
         }
     }
-    cs.set_open(false);
-    zap(&sl.ctx);
+    cs.set_open(sl.gpu, false);
+    zap(&sl.ctx, sl.gpu);
 }
 
 /// Below this much time to a deadline the scheduler sleeps on a
@@ -679,10 +732,11 @@ const LEAD_MARGIN_US: u64 = 200;
 /// How soon a zap that skipped a contended mm is retried, µs.
 const RETRY_ZAP_US: u64 = 500;
 
-/// Zaps `ctx`'s doorbells; records (and returns) whether it is complete.
-fn zap(ctx: &Arc<Context>) -> bool {
-    let done = crate::doorbell::zap_context(ctx);
-    ctx.compute.unzapped.store(u32::from(!done), Relaxed);
+/// Zaps `ctx`'s doorbells on host GPU `gpu`; records (and returns)
+/// whether it is complete.
+fn zap(ctx: &Arc<Context>, gpu: u32) -> bool {
+    let done = crate::doorbell::zap_context(ctx, gpu);
+    ctx.compute.on(gpu).unzapped.store(u32::from(!done), Relaxed);
     done
 }
 
@@ -690,7 +744,7 @@ fn zap(ctx: &Arc<Context>) -> bool {
 /// is high priority and its GPU had no high-priority share this period, or
 /// its GPU had no busy context at all (idle GPU: work-conserving).
 fn deserves_now(slots: &[Slot]) -> bool {
-    let waiting = |sl: &Slot| sl.ctx.compute.waiters.load(Relaxed) != 0 && sl.len == 0;
+    let waiting = |sl: &Slot| sl.g().waiters.load(Relaxed) != 0 && sl.len == 0;
     slots.iter().filter(|sl| waiting(sl)).any(|w| {
         let same = || slots.iter().filter(|o| o.gpu == w.gpu);
         let idle_gpu = same().all(|o| o.len == 0);

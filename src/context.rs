@@ -224,16 +224,18 @@ pub(crate) fn destroy(name: &str) -> Result {
     // not held now gets it at its next doorbell write: the doorbells are
     // zapped (a contended mm is retried for a while).
     entry.ctx.compute.kill();
-    for _ in 0..100 {
-        if crate::doorbell::zap_context(&entry.ctx) {
-            break;
+    for gpu in entry.ctx.gpus.iter() {
+        for _ in 0..100 {
+            if crate::doorbell::zap_context(&entry.ctx, gpu) {
+                break;
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(500));
         }
-        kernel::time::delay::fsleep(kernel::time::Delta::from_micros(500));
-    }
-    // Stopped channels run again, so a submitter waiting for its queued
-    // work to complete gets on to its next doorbell write (and its error).
-    if entry.ctx.compute.take_stopped() {
-        crate::kapi::set_channels(&entry.ctx, false);
+        // Stopped channels run again, so a submitter waiting for its queued
+        // work to complete gets on to its next doorbell write (and its error).
+        if entry.ctx.compute.take_stopped(gpu) {
+            crate::kapi::set_channels(&entry.ctx, Some(gpu), false);
+        }
     }
     // Nodes and directory go here, with no lock held.
     drop(entry);

@@ -49,6 +49,8 @@ pub(crate) struct Record {
     pfns: KVec<c_ulong>,
     prot: bindings::pgprot_t,
     ctx: Arc<Context>,
+    /// The host GPU whose doorbell this is (its gate is that GPU's).
+    gpu: u32,
     /// Our `vm_ops` must outlive every gated vma: hold the module.
     _module: ModuleRef,
 }
@@ -91,13 +93,13 @@ static GATED_OPS: Ops = Ops(bindings::vm_operations_struct {
     ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
 });
 
-/// Takes a freshly mapped doorbell vma over for `ctx`.
+/// Takes a freshly mapped doorbell vma of host GPU `gpu` over for `ctx`.
 ///
 /// # Safety
 ///
 /// `vma` must be the vma being set up by the proxy's mmap handler, after
 /// the vendor's mmap succeeded on it (its mm's write lock is held).
-pub(crate) unsafe fn gate_vma(ctx: &Arc<Context>, vma: *mut bindings::vm_area_struct) -> Result {
+pub(crate) unsafe fn gate_vma(ctx: &Arc<Context>, gpu: u32, vma: *mut bindings::vm_area_struct) -> Result {
     // SAFETY: `vma` is live and locked for writing (caller).
     let (start, end, flags, mm) = unsafe {
         let v = kernel::mm::virt::VmaNew::from_raw(vma);
@@ -145,7 +147,7 @@ pub(crate) unsafe fn gate_vma(ctx: &Arc<Context>, vma: *mut bindings::vm_area_st
         orig
     };
     // INVARIANT: the vma now has our ops; we hold the mm reference.
-    reg.push(Record { vma, mm, orig_ops, start, pfns, prot, ctx: ctx.clone(), _module: module }, GFP_KERNEL)?;
+    reg.push(Record { vma, mm, orig_ops, start, pfns, prot, ctx: ctx.clone(), gpu, _module: module }, GFP_KERNEL)?;
     drop(reg);
     // The mapping starts armed: without the vendor's entries the first
     // doorbell write faults, which marks the context busy, and waits there
@@ -156,17 +158,17 @@ pub(crate) unsafe fn gate_vma(ctx: &Arc<Context>, vma: *mut bindings::vm_area_st
     Ok(())
 }
 
-/// Zaps the doorbell pages of every gated vma of `ctx`, so that its next
-/// doorbell write faults. An mm whose lock is contended (a writer holds or
+/// Zaps the doorbell pages of every gated vma of `ctx` on host GPU `gpu`,
+/// so that its next doorbell write there faults. An mm whose lock is contended (a writer holds or
 /// waits for it: an mmap or munmap of the tenant) is skipped; returns
 /// whether every mm was zapped, so the caller retries the others soon.
-pub(crate) fn zap_context(ctx: &Arc<Context>) -> bool {
+pub(crate) fn zap_context(ctx: &Arc<Context>, gpu: u32) -> bool {
     let mut all = true;
     // Collect the mms first: their locks cannot be taken under DOORBELLS.
     let mut mms: KVec<*mut bindings::mm_struct> = KVec::new();
     {
         let reg = DOORBELLS.lock();
-        for r in reg.iter().filter(|r| Arc::ptr_eq(&r.ctx, ctx)) {
+        for r in reg.iter().filter(|r| r.gpu == gpu && Arc::ptr_eq(&r.ctx, ctx)) {
             if !mms.contains(&r.mm) && mms.push(r.mm, GFP_ATOMIC).is_ok() {
                 // SAFETY: the record holds a reference; this one is ours
                 // until the `mmdrop` below.
@@ -179,7 +181,7 @@ pub(crate) fn zap_context(ctx: &Arc<Context>) -> bool {
         if unsafe { bindings::mmap_read_trylock(mm) } {
             {
                 let reg = DOORBELLS.lock();
-                for r in reg.iter().filter(|r| r.mm == mm && Arc::ptr_eq(&r.ctx, ctx)) {
+                for r in reg.iter().filter(|r| r.mm == mm && r.gpu == gpu && Arc::ptr_eq(&r.ctx, ctx)) {
                     let len = r.pfns.len() * kernel::page::PAGE_SIZE;
                     // SAFETY: the record is registered, so its vma is live
                     // (it leaves the registry only in `close`, under the
@@ -249,16 +251,16 @@ unsafe extern "C" fn gated_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_f
         let reg = DOORBELLS.lock();
         reg.iter().find(|r| core::ptr::eq(r.vma, vma)).and_then(|r| {
             let page = addr.checked_sub(r.start)? / kernel::page::PAGE_SIZE;
-            Some((r.ctx.clone(), *r.pfns.get(page)?, r.prot))
+            Some((r.ctx.clone(), r.gpu, *r.pfns.get(page)?, r.prot))
         })
     };
-    let Some((ctx, pfn, prot)) = found else { return VM_FAULT_SIGBUS };
+    let Some((ctx, gpu, pfn, prot)) = found else { return VM_FAULT_SIGBUS };
     let page_addr = addr & !(kernel::page::PAGE_SIZE - 1);
     // SAFETY: the vma is locked for the call (above) and is a PFN mapping
     // of the vendor's; the PFN and protection are the vendor's own for
     // this page.
     let insert = || unsafe { bindings::vmf_insert_pfn_prot(vma, page_addr as c_ulong, pfn, prot) };
-    match ctx.compute.pass(insert) {
+    match ctx.compute.pass(gpu, insert) {
         Ok(r) => r,
         // Destroyed: the submitter gets an error.
         Err(crate::compute::Held::Dead) => VM_FAULT_SIGBUS,

@@ -227,14 +227,19 @@ impl Drop for Kapi {
     }
 }
 
-/// Stops (`disable`) or resumes the channels of `ctx`; opens the kernel
-/// client on first need. Returns whether the context has channels and
-/// every one of them was stopped (resumed). A failing control is logged at
+/// Stops (`disable`) or resumes the channels of `ctx` on host GPU `only`
+/// (`None`: on all its GPUs); opens the kernel client on first need.
+/// Returns whether the context has channels there and every one of them
+/// was stopped (resumed). A failing control is logged at
 /// debug level and leaves the gate alone in charge (no worse than without
 /// this).
-pub(crate) fn set_channels(ctx: &crate::context::Context, disable: bool) -> bool {
+pub(crate) fn set_channels(ctx: &crate::context::Context, only: Option<u32>, disable: bool) -> bool {
     let mut list: KVec<(u32, u32, u32)> = KVec::new();
-    if ctx.inner.lock().objects.channels(&mut list).is_err() || list.is_empty() {
+    if ctx.inner.lock().objects.channels(&mut list).is_err() {
+        return false;
+    }
+    list.retain(|e| only.is_none_or(|g| e.0 == g));
+    if list.is_empty() {
         return false;
     }
     let mut g = KAPI.lock();

@@ -86,20 +86,26 @@ impl ObjectTable {
     /// lead to its device).
     pub(crate) fn channels(&self, out: &mut KVec<(u32, u32, u32)>) -> Result {
         for o in self.objs.iter().filter(|o| o.kind == Kind::Channel) {
-            let mut at = o.parent;
-            // Channel -> channel group -> device; a few levels at most.
-            for _ in 0..4 {
-                match self.objs.iter().find(|p| p.client == o.client && p.handle == at) {
-                    Some(Obj { kind: Kind::Device(gpu), .. }) => {
-                        out.push((*gpu, o.client, o.handle), GFP_KERNEL)?;
-                        break;
-                    }
-                    Some(p) if p.handle != p.parent => at = p.parent,
-                    _ => break,
-                }
+            if let Some(gpu) = self.gpu_of(o.client, o.parent) {
+                out.push((gpu, o.client, o.handle), GFP_KERNEL)?;
             }
         }
         Ok(())
+    }
+
+    /// The host GPU of object `handle` of `client`: that of the device it
+    /// is, or is under (channel -> channel group -> device, usermode ->
+    /// subdevice -> device; a few levels at most); `None` if unknown.
+    pub(crate) fn gpu_of(&self, client: u32, handle: u32) -> Option<u32> {
+        let mut at = handle;
+        for _ in 0..5 {
+            match self.objs.iter().find(|p| p.client == client && p.handle == at) {
+                Some(Obj { kind: Kind::Device(gpu), .. }) => return Some(*gpu),
+                Some(p) if p.handle != p.parent => at = p.parent,
+                _ => return None,
+            }
+        }
+        None
     }
 
     /// Whether the context has a channel.

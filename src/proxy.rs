@@ -110,8 +110,9 @@ pub(crate) struct ProxyFile {
     abi_ok: bool,
     /// Identifies the file in the context's object table.
     id: u64,
-    /// RM_MAP_MEMORY of a usermode (doorbell) object named this file: its
-    /// next mmap is a doorbell mapping, gated by the compute scheduler.
+    /// RM_MAP_MEMORY of a usermode (doorbell) object of host GPU N named
+    /// this file (N + 1; 0: none): its next mmap is a doorbell mapping,
+    /// gated by the compute scheduler on that GPU.
     doorbell_next: kernel::sync::atomic::Atomic<u32>,
 }
 
@@ -320,8 +321,17 @@ impl ProxyFile {
     fn note_doorbell_map(&self, d: &Decoded, arg: usize, target: &ProxyFile) {
         let Body::MapMemory { h_client, h_memory, .. } = d.body else { return };
         let ok = read_back(arg, d.size).ok().is_some_and(|outer| status_of(d, &outer) == Some(NV_OK));
-        if ok && self.ctx.inner.lock().objects.is_usermode(h_client, h_memory) {
-            target.doorbell_next.store(1, Relaxed);
+        if !ok {
+            return;
+        }
+        let inner = self.ctx.inner.lock();
+        let objects = &inner.objects;
+        if objects.is_usermode(h_client, h_memory) {
+            // The doorbell's GPU, plus one (0: no doorbell mapping next);
+            // a usermode object always hangs under a device, but should
+            // that be unknown, the context's first GPU.
+            let gpu = objects.gpu_of(h_client, h_memory).or_else(|| self.ctx.gpus.iter().next()).unwrap_or(0);
+            target.doorbell_next.store(gpu + 1, Relaxed);
         }
     }
 
@@ -820,10 +830,11 @@ impl ProxyFile {
         }
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.vendor.mmap(vma) }?;
-        if self.doorbell_next.xchg(0, Relaxed) != 0 {
+        let next = self.doorbell_next.xchg(0, Relaxed);
+        if next != 0 {
             // SAFETY: `vma` is the vma being set up, and the vendor's mmap
             // succeeded on it (caller's contract, above).
-            if let Err(e) = unsafe { crate::doorbell::gate_vma(&self.ctx, vma) } {
+            if let Err(e) = unsafe { crate::doorbell::gate_vma(&self.ctx, next - 1, vma) } {
                 pr_warn!("context {}: doorbell mapping not gated ({:?}); compute limits do not hold for it\n", self.ctx_name(), e);
             }
         }

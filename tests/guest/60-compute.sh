@@ -1,8 +1,9 @@
 # Compute time slices, end to end in "containers" (own mount namespace, the
 # context's nodes bind-mounted at the vendor's paths), with nvsim's engine:
 # a hard cap alone, a live change of it, weights between two busy contexts,
-# priority, the tenant's own scheduling controls filtered, kill -9 of a
-# held submitter, and destroy while a submitter is held. The figures
+# priority, a context of two GPUs planned on each, the tenant's own
+# scheduling controls filtered, kill -9 of a held submitter, and destroy
+# while a submitter is held. The figures
 # checked are each burner's engine share relative to the same burner alone
 # (the channels of a shut context are stopped, so its engine time follows
 # its gate). Its duty cycle (the fraction of the run its doorbell writes
@@ -93,6 +94,20 @@ in_range "$(duty /tmp/w2)" 0.70 1.0 "high-priority k2's duty"
 in_range "$(share /tmp/w2)" 0.60 1.30 "high-priority k2's engine share"
 in_range "$(share /tmp/w1)" 0.0 0.15 "normal k1's engine share beside a busy high one"
 echo normal >$F/contexts/k2/priority
+
+# A context of two GPUs is scheduled on each: on its second GPU it is
+# planned with the contexts there (capped at 30 %, the other takes the
+# rest), not by its first GPU's plan (there it would be open 30 % of each
+# period beside a context never shut, and get about half of that).
+echo "mg gpus=0,1 compute=30" >$F/create || fail "create mg"
+echo "o1 gpus=1" >$F/create || fail "create o1"
+in_container mg nvrm burn --gpu 1 --busy-us 500 --depth 8 --for 4 >/tmp/mg & pm=$!
+in_container o1 nvrm burn --gpu 0 --busy-us 500 --depth 8 --for 4 >/tmp/o1 & po=$!
+wait $pm || { cat /tmp/mg; fail "burn mg on its second GPU"; }
+wait $po || { cat /tmp/o1; fail "burn o1"; }
+echo "second GPU: mg (cap 30 %) engine share $(raw /tmp/mg), o1 $(raw /tmp/o1)"
+in_range "$(awk -v a="$(raw /tmp/mg)" -v b="$(raw /tmp/o1)" 'BEGIN { print a / (a + b) }')" 0.2 0.42 "mg's part of its second GPU"
+echo mg >$F/destroy; echo o1 >$F/destroy
 
 # The tenant's own timeslice is answered, not applied.
 burn k1 1 --timeslice-us 123 >/tmp/t1 || { cat /tmp/t1; fail "burn with its own timeslice"; }
