@@ -72,9 +72,31 @@ pub(crate) struct Gate {
     run: u64,
 }
 
+/// Where host GPU `gpu`'s state is kept (host indices are below `NGPU`).
+const fn idx(gpu: u32) -> usize {
+    gpu as usize % NGPU
+}
+
 /// The bit of host GPU `gpu` in [`Gate`]'s masks.
 const fn bit(gpu: u32) -> u64 {
-    1u64 << (gpu as usize % NGPU)
+    1u64 << idx(gpu)
+}
+
+/// Sets or clears `gpu`'s bit in `mask`.
+fn set_bit(mask: &mut u64, gpu: u32, on: bool) {
+    if on {
+        *mask |= bit(gpu);
+    } else {
+        *mask &= !bit(gpu);
+    }
+}
+
+/// Adds the time since `since` to the moving average (weight 1/4) in
+/// `avg`, µs; the first sample is taken as it is.
+fn note_latency(avg: &Atomic<u64>, since: Instant<Monotonic>) {
+    let lat = since.elapsed().as_micros_ceil().clamp(1, 1_000_000) as u64;
+    let old = avg.load(Relaxed);
+    avg.store(if old == 0 { lat } else { (old * 3 + lat) / 4 }, Relaxed);
 }
 
 /// Compute state of one context on one host GPU.
@@ -153,7 +175,7 @@ impl Compute {
 
     /// Its state on host GPU `gpu`.
     fn on(&self, gpu: u32) -> &PerGpu {
-        &self.per[gpu as usize % NGPU]
+        &self.per[idx(gpu)]
     }
 
     /// The settings.
@@ -236,13 +258,11 @@ impl Compute {
             if interrupted && g.open & bit(gpu) == 0 {
                 return Err(Held::Signal);
             }
-            if let Some(t) = g.opened_at[gpu as usize % NGPU] {
-                // Moving average (1/4 weight) of how late a held submitter
-                // gets going after its gate opened: what an early opening
-                // has to cover (see `run_period`).
-                let lat = t.elapsed().as_micros_ceil().clamp(1, 1_000_000) as u64;
-                let old = pg.wake_us.load(Relaxed);
-                pg.wake_us.store(if old == 0 { lat } else { (old * 3 + lat) / 4 }, Relaxed);
+            if let Some(t) = g.opened_at[idx(gpu)] {
+                // How late a held submitter gets going after its gate
+                // opened: what an early opening has to cover (see
+                // `run_period`).
+                note_latency(&pg.wake_us, t);
             }
             // Passing counts for the period the gate opened in: a gate that
             // opened is not re-armed, and this submitter may not fault again
@@ -270,24 +290,15 @@ impl Compute {
     }
 
     fn set_run(&self, gpu: u32, run: bool) {
-        let mut g = self.gate.lock();
-        if run {
-            g.run |= bit(gpu);
-        } else {
-            g.run &= !bit(gpu);
-        }
+        set_bit(&mut self.gate.lock().run, gpu, run);
     }
 
     fn set_open(&self, gpu: u32, open: bool) {
         let mut g = self.gate.lock();
         if open && g.open & bit(gpu) == 0 {
-            g.opened_at[gpu as usize % NGPU] = Some(Instant::now());
+            g.opened_at[idx(gpu)] = Some(Instant::now());
         }
-        if open {
-            g.open |= bit(gpu);
-        } else {
-            g.open &= !bit(gpu);
-        }
+        set_bit(&mut g.open, gpu, open);
         drop(g);
         if open {
             self.opened.notify_all();
@@ -377,7 +388,8 @@ struct Slot {
     /// When its window started this period: its gate opened or was found
     /// open, or (with a lead) its channels resumed.
     opened_at: Option<Instant<Monotonic>>,
-    /// How long its gate was open this period, µs (set when shut).
+    /// How long its window really lasted this period (from its start to
+    /// the end of its shut, its channels' stop), µs (set by `charge`).
     open_us: u64,
 }
 
@@ -558,26 +570,27 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
             // left stopped by a period cut short run again now.)
             zap(&sl.ctx, gpu);
             resume(sl);
-        } else if cs.stop_held(gpu) && sl.len < s.period_us {
-            // Its channels, not its gate, decide when its work runs: open
-            // the gate now and resume the channels a little later, so that
-            // the submitters held at the shut are back (their doorbell
-            // writes through, their work queued) when the window starts.
-            // Woken submitters take a while to get going (a moment on
-            // hardware, milliseconds in the test VM), and the window is
-            // theirs only while the channels run.
-            let wake = cs.on(gpu).wake_us.load(Relaxed);
-            if wake > 0 {
-                sl.lead = (2 * wake + LEAD_MARGIN_US).min(s.period_us / 10).min(s.period_us - sl.len);
+        } else {
+            if cs.stop_held(gpu) && sl.len < s.period_us {
+                // Its channels, not its gate, decide when its work runs:
+                // open the gate now and resume the channels a little
+                // later, so that the submitters held at the shut are back
+                // (their doorbell writes through, their work queued) when
+                // the window starts. Woken submitters take a while to get
+                // going (a moment on hardware, milliseconds in the test
+                // VM), and the window is theirs only while the channels
+                // run.
+                let wake = cs.on(gpu).wake_us.load(Relaxed);
+                if wake > 0 {
+                    sl.lead = (2 * wake + LEAD_MARGIN_US).min(s.period_us / 10).min(s.period_us - sl.len);
+                }
             }
             sl.resume_pending = sl.lead > 0;
+            // Without a head start: its channels run again, then its
+            // submitters may add work.
             if !sl.resume_pending {
                 resume(sl);
             }
-            cs.set_open(gpu, true);
-        } else {
-            // Its channels run again, then its submitters may add work.
-            resume(sl);
             cs.set_open(gpu, true);
         }
         if !sl.resume_pending {
@@ -707,9 +720,7 @@ fn shut(sl: &mut Slot) {
         pg.stopped.store(STOP_TRIED, Relaxed);
         if crate::kapi::set_channels(&sl.ctx, Some(sl.gpu), true) {
             pg.stopped.store(STOP_HELD, Relaxed);
-            let took = t.elapsed().as_micros_ceil().clamp(1, 1_000_000) as u64;
-            let old = pg.stop_us.load(Relaxed);
-            pg.stop_us.store(if old == 0 { took } else { (old * 3 + took) / 4 }, Relaxed);
+            note_latency(&pg.stop_us, t);
         }
     }
     cs.set_open(sl.gpu, false);

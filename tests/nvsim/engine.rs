@@ -140,6 +140,11 @@ fn later(a: Instant<Monotonic>, b: Instant<Monotonic>) -> Instant<Monotonic> {
     if before(a, b) { b } else { a }
 }
 
+/// The earlier of two times.
+fn earlier(a: Instant<Monotonic>, b: Instant<Monotonic>) -> Instant<Monotonic> {
+    if before(b, a) { b } else { a }
+}
+
 /// Events kept in the engine's trace.
 const TRACE_LEN: usize = 4096;
 
@@ -474,7 +479,7 @@ impl EngineInner {
             .filter(|c| Self::has_work(c) && before(at, c.on) && c.off.is_none_or(|off| before(c.on, off)))
             .filter(|c| self.tsgs.iter().any(|t| t.id == c.tsg && Self::tsg_schedulable(t, gpu)))
             .map(|c| c.on)
-            .reduce(|a, b| if before(b, a) { b } else { a })
+            .reduce(earlier)
     }
 
     /// The next group with work at model time `at`, round robin from `rr`.
@@ -534,7 +539,7 @@ impl EngineInner {
                 Self::complete(c);
                 continue;
             }
-            if c.get == c.put || !Self::chan_runnable(c, at) {
+            if !Self::chan_runnable(c, at) {
                 return None;
             }
             let at = c.ring + c.get as usize * sim::GPFIFO_ENTRY_SIZE;
@@ -685,15 +690,15 @@ fn run_slice(gpu: &Gpu, tsg: u32, clock: &mut Clock) {
                 if let Some(rem) = EngineInner::prepare(&mut g.chans[ci], start) {
                     let c = &mut g.chans[ci];
                     // A disable already known cuts the piece at its time.
-                    let until_off = c.off.map(|off| (off - start).as_micros_ceil().max(1) as u64);
-                    let resumed = c.resumed_at.take();
-                    found = Some((c.chid, rem, until_off, resumed));
+                    let until_off = c.off.map_or(u64::MAX, |off| (off - start).as_micros_ceil().max(1) as u64);
+                    let d = rem.min(left).min(MAX_CHUNK_US).min(until_off);
+                    found = Some((c.chid, d, c.resumed_at.take()));
                     break;
                 }
             }
             let lag = (Instant::<Monotonic>::now() - start).as_micros_ceil();
-            if let Some((chid, rem, _, resumed)) = found {
-                g.ev(b'R', chid, rem.min(left).min(MAX_CHUNK_US), lag);
+            if let Some((chid, d, resumed)) = found {
+                g.ev(b'R', chid, d, lag);
                 if let Some(r) = resumed {
                     if let Some(t) = g.tsgs.iter_mut().find(|t| t.id == tsg) {
                         t.resumes += 1;
@@ -703,13 +708,12 @@ fn run_slice(gpu: &Gpu, tsg: u32, clock: &mut Clock) {
             }
             found
         };
-        let Some((chid, rem, until_off, _)) = step else {
+        let Some((chid, d, _)) = step else {
             if let Some(t) = eng.inner.lock().tsgs.iter_mut().find(|t| t.id == tsg) {
                 t.dry += 1;
             }
             return;
         };
-        let d = rem.min(left).min(MAX_CHUNK_US).min(until_off.unwrap_or(u64::MAX));
         clock.advance(d);
         let mut g = eng.inner.lock();
         let mut ran = d;
