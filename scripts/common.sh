@@ -65,3 +65,94 @@ in_root() {
         exec chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8 "$@"
     ' fakegpu-root "$root" "$FAKEGPU_ROOT" "$FAKEGPU_CACHE" "$@"
 }
+
+# content_key PATH... : a hash of the contents and names of every file
+# under PATH (relative to the project root) that git tracks or would track
+# (untracked files that are not ignored count, so a dirty tree gets its own
+# key). Build outputs are ignored by git, so they never enter a key.
+content_key() {
+    (
+        cd "$FAKEGPU_ROOT"
+        if git rev-parse --git-dir >/dev/null 2>&1; then
+            git ls-files -z -co --exclude-standard -- "$@" | sort -z | xargs -0 -r sha256sum 2>/dev/null
+        else
+            find "$@" -type f -not -path '*/target/*' -print0 | sort -z | xargs -0 -r sha256sum
+        fi
+    ) | sha256sum | cut -c1-16
+}
+
+# How each cached step fared, for the phase table of scripts/test:
+# cache_note STEP cached|built
+cache_note() {
+    [ -n "${FAKEGPU_CACHE_NOTES:-}" ] && echo "$1 $2" >>"$FAKEGPU_CACHE_NOTES"
+    return 0
+}
+
+# The workspace's own packages (path dependencies), whose outputs a cargo
+# target directory in the cache must rebuild when the sources change.
+FAKEGPU_LOCAL_CRATES="fakegpu-core fakegpu-core-fuzz fakegpuctl fgtest nvtrace replay nvrm fakegpu-device-plugin"
+
+# with_cargo_target PURPOSE KEY CMD... : runs CMD with CARGO_TARGET_DIR set
+# to the cache's target directory for PURPOSE (one per purpose, reused
+# across trees and clones, so dependencies are built once per machine),
+# under a lock held for the whole command. KEY names the exact inputs (see
+# content_key) plus the toolchain. If the directory's last successful run
+# had the same KEY, its outputs were built from these very bytes: they are
+# marked newer than the sources (a fresh clone's files are all new, which
+# would make cargo rebuild the workspace's crates) and cargo reuses them.
+# Otherwise the workspace's own crates' fingerprints are removed first, so
+# cargo rebuilds them whatever the files' times say; dependencies are
+# reused. The KEY is recorded only when CMD succeeds.
+with_cargo_target() {
+    local purpose=$1 key=$2; shift 2
+    local dir="$FAKEGPU_CACHE/cargo/$purpose"
+    mkdir -p "$dir"
+    key="$key $(rustc --version 2>/dev/null | tr ' ' _)"
+    (
+        flock 9
+        if [ "$(cat "$dir/.fakegpu-key" 2>/dev/null)" = "$key" ]; then
+            find "$dir" -mindepth 1 -exec touch -c -h {} + 2>/dev/null || true
+            cache_note "cargo:$purpose" cached
+        else
+            rm -f "$dir/.fakegpu-key"
+            local c
+            for c in $FAKEGPU_LOCAL_CRATES; do
+                find "$dir" -maxdepth 4 \( -path '*/.fingerprint/*' -o -path '*/build/*' \) -name "$c-*" -prune -exec rm -rf {} + 2>/dev/null || true
+            done
+            cache_note "cargo:$purpose" built
+        fi
+        CARGO_TARGET_DIR="$dir" "$@" || exit $?
+        echo "$key" >"$dir/.fakegpu-key"
+    ) 9>"$dir.lock"
+}
+
+# Which kernel the scripts build and boot: test (default) or bench (see
+# scripts/build-kernel).
+kernel_flavour() {
+    case "${FAKEGPU_KERNEL:-test}" in
+        test|bench) echo "${FAKEGPU_KERNEL:-test}" ;;
+        *) die "FAKEGPU_KERNEL must be test or bench (got '$FAKEGPU_KERNEL')" ;;
+    esac
+}
+
+# The config fragment of the current kernel flavour, on stdout: for bench,
+# qemu/kernel.config without the options qemu/bench.config names, then
+# qemu/bench.config.
+kernel_fragment() {
+    local base="$FAKEGPU_ROOT/qemu/kernel.config" over="$FAKEGPU_ROOT/qemu/bench.config"
+    if [ "$(kernel_flavour)" = test ]; then cat "$base"; return; fi
+    local opts
+    opts=$(sed -n 's/^\(CONFIG_[A-Z0-9_]*\)=.*/\1/p; s/^# \(CONFIG_[A-Z0-9_]*\) is not set/\1/p' "$over" | paste -sd'|')
+    grep -Ev "^(# )?($opts)[= ]" "$base"
+    cat "$over"
+}
+
+# The guest image of the current kernel flavour.
+guest_image() {
+    if [ "$(kernel_flavour)" = test ]; then echo "$FAKEGPU_ROOT/build/initramfs.cpio.gz"; else echo "$FAKEGPU_ROOT/build/initramfs-$(kernel_flavour).cpio.gz"; fi
+}
+
+# What in a guest's kernel log fails a run (scripts/qemu-run): an oops, a
+# KASAN or UBSAN report, a lockdep splat, a WARN, a Rust panic, a kmemleak
+# report, a failed KUnit case.
+FAKEGPU_SPLAT_RE='BUG:|WARNING:|Oops|Kernel panic|general protection fault|panicked at|UBSAN:|kmemleak: [0-9]+ new suspected|unreferenced object|Call Trace:|^[[:space:]]*(# )?not ok '

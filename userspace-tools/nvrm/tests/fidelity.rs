@@ -14,7 +14,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fidelity")
+    // Read when the test runs (cargo sets it for the test process), not
+    // baked in at build time: a test binary from the build cache then reads
+    // the fidelity data of the tree it runs for.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    dir.join("../../tests/fidelity")
 }
 
 /// `line -> status` of one run's sequence output.

@@ -35,11 +35,19 @@ use fakegpu_core::nvabi::{
 };
 use nvtrace::format::{self, Body as RBody, Ioctl, Trace};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The directory of the captures.
+///
+/// `FAKEGPU_TRACES` overrides it; else the tree the process runs for
+/// (`CARGO_MANIFEST_DIR` as cargo sets it when it runs a test or an
+/// example), else the tree it was built in.
 pub fn traces_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/traces")
+    if let Some(d) = std::env::var_os("FAKEGPU_TRACES") {
+        return PathBuf::from(d);
+    }
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    dir.join("../../tests/traces")
 }
 
 /// Every capture's name.
