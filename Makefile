@@ -7,8 +7,11 @@
 #                   make demo SHELL_AFTER=1 leaves a shell in the VM afterwards
 #   make vm-run SCRIPT=path [ARGS="..."]   run a script inside the test VM
 #   make fuzz       run the core decoder's fuzz target for longer
-#   make bench      the proxy's cost per call (direct vs proxied, on nvsim, in the VM)
-#                   and the compute scheduler's accuracy (caps, weights, priority, overhead)
+#   make bench      on the bench kernel (no KASAN/lockdep/kmemleak/Rust debug assertions):
+#                   the proxy's own cost per call (direct vs proxied, on nvsim, in the VM;
+#                   writes bench/results.json and bench/results.md) and the compute
+#                   scheduler's accuracy (caps, weights, priority, overhead);
+#                   make bench BENCH_KERNEL=test runs the same on the test kernel
 #   make clean      remove build outputs (the cache in ~/.cache/fakegpu stays)
 #
 # KDIR: a Rust-enabled, built kernel tree to build the module against, e.g.
@@ -45,12 +48,12 @@ vm-run:
 fuzz:
 	@scripts/fuzz $(FUZZ_SECONDS)
 
+BENCH_KERNEL ?= bench
 bench:
-	@scripts/vm-run tests/bench/proxy.sh $(BENCH_ITERS)
-	@FAKEGPU_VM_NOBUILD=1 FAKEGPU_VM_TIMEOUT=900 scripts/vm-run tests/bench/sched.sh $(BENCH_SECS)
+	@FAKEGPU_KERNEL=$(BENCH_KERNEL) scripts/bench $(BENCH_ITERS) $(BENCH_SECS)
 
 clean:
-	rm -rf build userspace-tools/target src/core/target
+	rm -rf build userspace-tools/target src/core/target src/core/fuzz/target
 	for d in src tests/kmod/splat tests/nvsim; do \
 	  [ -d $$d ] && (cd $$d && rm -f *.o *.ko *.mod *.mod.c .*.cmd modules.order Module.symvers *.rmeta .*.d); \
 	done; true
