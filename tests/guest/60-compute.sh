@@ -20,9 +20,18 @@ period=$(dmesg | sed -n 's/.*scheduler period \([0-9]*\) ms.*/\1/p' | tail -1)
 duty() { sed -n 's/^held_us [0-9]* duty \([0-9.]*\)$/\1/p' "$1"; }
 raw() { sed -n 's/.* share \([0-9.]*\)$/\1/p' "$1"; }
 share() { awk -v s="$(raw "$1")" -v b="$base" 'BEGIN { printf "%.3f", s / b }'; }
-burn() { c=$1; secs=$2; shift 2; in_container $c nvrm burn --gpu 0 --busy-us 500 --depth 2 --for $secs "$@"; }
-# A deeper queue, for two busy contexts side by side.
-burn_deep() { c=$1; secs=$2; shift 2; in_container $c nvrm burn --gpu 0 --busy-us 500 --depth 16 --for $secs "$@"; }
+# Queues are deep (16 x 500 us = 8 ms queued): a burner that waits for a
+# vCPU on a loaded host must not run dry, or alone it stays under its cap
+# whatever the scheduler does, and the cap check proves nothing (measured:
+# at depth 2 beside a kernel build, the burner alone reached 0.31 of the
+# engine, so a scheduler that ignored caps passed). The channels of a shut
+# context are stopped, so a deep queue does not drain into its shut time.
+burn() { c=$1; secs=$2; shift 2; in_container $c nvrm burn --gpu 0 --busy-us 500 --depth 16 --for $secs "$@"; }
+# Deeper still for two busy contexts side by side (each one's share must
+# follow the scheduler, not which burner got a vCPU).
+burn_deep() { c=$1; secs=$2; shift 2; in_container $c nvrm burn --gpu 0 --busy-us 500 --depth 32 --for $secs "$@"; }
+# Shallow, for a submitter that must ring (and be held) often.
+burn_shallow() { c=$1; secs=$2; shift 2; in_container $c nvrm burn --gpu 0 --busy-us 500 --depth 2 --for $secs "$@"; }
 
 echo "period ${period} ms"
 # Defaults and validation.
@@ -86,8 +95,7 @@ under_cap "$(raw /tmp/b1s)" 30 "k1 at 30 % beside an mmap storm"
 ran "$(raw /tmp/b1s)" "k1 at 30 % beside an mmap storm"
 echo 100 >$F/contexts/k1/compute_limit_pct
 
-# Weights 1:3 between two busy contexts (deep queues: a burner that waits
-# for a vCPU must not run dry, which would hand its time to the other).
+# Weights 1:3 between two busy contexts.
 echo "k2 gpus=0 weight=3" >$F/create || fail create k2
 u1=$(cat $F/contexts/k1/compute_used_us)
 burn_deep k1 4 >/tmp/w1 & p1=$!
@@ -116,8 +124,8 @@ echo normal >$F/contexts/k2/priority
 # capped (30 %) beside a context of that GPU alone.
 echo "mg gpus=0,1 compute=30" >$F/create || fail "create mg"
 echo "o1 gpus=1" >$F/create || fail "create o1"
-in_container mg nvrm burn --gpu 1 --busy-us 500 --depth 8 --for 4 >/tmp/mg & pm=$!
-in_container o1 nvrm burn --gpu 0 --busy-us 500 --depth 8 --for 4 >/tmp/o1 & po=$!
+in_container mg nvrm burn --gpu 1 --busy-us 500 --depth 16 --for 4 >/tmp/mg & pm=$!
+in_container o1 nvrm burn --gpu 0 --busy-us 500 --depth 16 --for 4 >/tmp/o1 & po=$!
 wait $pm || { cat /tmp/mg; fail "burn mg on its second GPU"; }
 wait $po || { cat /tmp/o1; fail "burn o1"; }
 echo "second GPU: mg (cap 30 %) engine share $(raw /tmp/mg), o1 $(raw /tmp/o1), mg's part $(awk -v a="$(raw /tmp/mg)" -v b="$(raw /tmp/o1)" 'BEGIN { printf "%.3f", a / (a + b) }')"
@@ -133,7 +141,7 @@ grep -q " 123 " /sys/kernel/debug/nvsim/gpu0/tsgs && fail "a TSG with the tenant
 
 # kill -9 of a held submitter: it dies, everything is released.
 echo 5 >$F/contexts/k1/compute_limit_pct
-burn k1 60 >/dev/null 2>&1 & pk=$!
+burn_shallow k1 60 >/dev/null 2>&1 & pk=$!
 i=0; while [ "$(cat $F/contexts/k1/throttled_us)" -lt 2000000 ]; do i=$((i+1)); [ $i -lt 100 ] || fail "k1 never held"; sleep 0.1; done
 # (The nvrm process itself: $pk is the shell that started it.)
 kill -9 $(cat $F/contexts/k1/pids) $pk; wait $pk 2>/dev/null || true
@@ -141,7 +149,7 @@ i=0; while [ "$(cat $F/contexts/k1/open_files)" != 0 ]; do i=$((i+1)); [ $i -lt 
 assert_eq "$(cat $F/contexts/k1/mem_used_bytes)" "0" "k1 ledger after kill -9"
 
 # Destroy while a submitter is held: it gets an error and exits.
-burn k1 60 >/tmp/d1 2>&1 & pd=$!
+burn_shallow k1 60 >/tmp/d1 2>&1 & pd=$!
 sleep 1
 echo k1 >$F/destroy || fail "destroy k1"
 i=0; while kill -0 $pd 2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || fail "held submitter not released by destroy"; sleep 0.1; done
