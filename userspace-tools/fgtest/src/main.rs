@@ -7,9 +7,11 @@
 //!   blocks. It must not crash the kernel; errors are expected. Prints the
 //!   counts of each errno seen.
 //! - `fgtest hold PATH SECS`: opens PATH and keeps it open for SECS.
-//! - `fgtest bench DIRECT_DIR PROXY_DIR BATCHES`: median ns per call of a
-//!   cheap control, alloc+free and map+unmap, on the vendor's nodes and on a
-//!   context's, in one run, and their ratio.
+//! - `fgtest bench [ITERS [SCHED_SECS]] [--parts LIST] [--dev DIR] [--sys DIR]`:
+//!   the proxy's own cost: median and p99 per call type on the vendor's
+//!   nodes and through a context's, how they scale with objects and
+//!   contexts, and the scheduler thread's CPU time (see `bench`); a table
+//!   and a JSON document. Run as root in the VM (it creates contexts).
 //! - `fgtest alloc-race DIR THREADS SIZE HOLD`: one RM session per thread on
 //!   the nodes in DIR; all threads start together and allocate SIZE bytes of
 //!   video memory until refused; prints the number granted, holds everything
@@ -17,6 +19,7 @@
 //! - `fgtest fd-race DIR SECS VENDOR_MAJOR [UID]`: races dup, /proc/self/fd,
 //!   SCM_RIGHTS and pidfd_getfd against fd-carrying calls (see `fdrace`).
 
+mod bench;
 mod fdrace;
 
 use std::collections::BTreeMap;
@@ -214,70 +217,6 @@ fn alloc_race(dir: &str, threads: usize, size: u64, hold: u64) -> Result<(), Str
 /// Median over batches of the mean time per call, in nanoseconds. The
 /// guest's clock may tick only every millisecond (TCG, no HPET), so calls
 /// are timed in batches of at least 100 ms, not one by one.
-fn median_ns(mut f: impl FnMut() -> Result<(), String>, batches: usize) -> Result<u64, String> {
-    // Calibrate: how many calls fill 100 ms.
-    let mut n = 1usize;
-    loop {
-        let s = std::time::Instant::now();
-        for _ in 0..n {
-            f()?;
-        }
-        if s.elapsed() >= std::time::Duration::from_millis(100) || n >= 1 << 20 {
-            break;
-        }
-        n *= 2;
-    }
-    let mut t = Vec::with_capacity(batches);
-    for _ in 0..batches.max(1) {
-        let s = std::time::Instant::now();
-        for _ in 0..n {
-            f()?;
-        }
-        t.push(s.elapsed().as_nanos() as u64 / n as u64);
-    }
-    t.sort_unstable();
-    Ok(t[t.len() / 2])
-}
-
-/// Median ns per call of a cheap control, alloc+free and map+unmap, on the
-/// nodes in `dir`.
-fn bench_dir(dir: &str, batches: usize) -> Result<[u64; 3], String> {
-    let e = |e: nvrm::Error| format!("{dir}: {e:?}");
-    let s = nvrm::Session::open(dir, 0).map_err(e)?;
-    let control = median_ns(|| s.name().map(|_| ()).map_err(e), batches)?;
-    let alloc = median_ns(
-        || {
-            let (h, _) = s.alloc_vidmem(2 << 20).map_err(e)?;
-            s.free(s.device, h).map_err(e)
-        },
-        batches,
-    )?;
-    let (mem, _) = s.alloc_vidmem(2 << 20).map_err(e)?;
-    // As CUDA does, each mapping gets a fresh GPU file (the mmap context
-    // belongs to the file), so the figure includes that open and close.
-    let map = median_ns(
-        || {
-            let g = s.open_gpu().map_err(|x| format!("{dir}: {x}"))?;
-            let addr = s.ctl.map_memory(s.client, s.device, mem, 0, 4096, std::os::fd::AsRawFd::as_raw_fd(&g)).map_err(e)?;
-            let m = nvrm::Mapping::new(&g, 4096).map_err(|x| x.to_string())?;
-            drop(m);
-            s.ctl.unmap_memory(s.client, s.device, mem, addr).map(|_| ()).map_err(|x| x.to_string())
-        },
-        batches,
-    )?;
-    Ok([control, alloc, map])
-}
-
-fn bench(direct: &str, proxied: &str, batches: usize) -> Result<(), String> {
-    let d = bench_dir(direct, batches)?;
-    let p = bench_dir(proxied, batches)?;
-    println!("{:<22} {:>12} {:>12} {:>7}", "median ns per call", "direct", "proxy", "ratio");
-    for (i, name) in ["control (GPU name)", "alloc+free 2 MiB", "map+unmap 4 KiB"].iter().enumerate() {
-        println!("{:<22} {:>12} {:>12} {:>7.2}", name, d[i], p[i], p[i] as f64 / d[i].max(1) as f64);
-    }
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let res = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -292,10 +231,7 @@ fn main() -> ExitCode {
             (Ok(t), Ok(sz), Ok(h)) => alloc_race(dir, t, sz, h),
             _ => Err("THREADS, SIZE and HOLD are numbers".into()),
         },
-        ["bench", direct, proxied, batches] => match batches.parse() {
-            Ok(b) => bench(direct, proxied, b),
-            _ => Err("BATCHES is a number".into()),
-        },
+        ["bench", rest @ ..] => bench::Opts::parse(rest).and_then(|o| bench::run(&o)),
         ["fd-race", dir, secs, major, rest @ ..] => match (secs.parse(), major.parse()) {
             (Ok(s), Ok(m)) => match rest.first().map(|u| u.parse::<u32>()) {
                 Some(Ok(uid)) => drop_privileges(uid).and_then(|()| fdrace::fd_race(dir, s, m)),
@@ -311,7 +247,7 @@ fn main() -> ExitCode {
             }
             _ => Err(format!("cannot open {path}")),
         },
-        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench DIRECT_DIR PROXY_DIR BATCHES | fgtest fd-race DIR SECS VENDOR_MAJOR [UID]".into()),
+        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench [ITERS [SCHED_SECS]] [--parts calls,objects,contexts,sched] | fgtest fd-race DIR SECS VENDOR_MAJOR [UID]".into()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -283,6 +283,21 @@ impl Ctl {
         self.alloc(0, 0, class::NV01_ROOT_CLIENT, Some(&mut h))
     }
 
+    /// Allocates device `gpu` (NV01_DEVICE_0) under `client`.
+    pub fn alloc_device(&self, client: u32, gpu: u32) -> Result<u32> {
+        let mut dp = class::Nv0080AllocParameters::ZERO;
+        dp.device_id = gpu;
+        self.alloc(client, client, class::NV01_DEVICE_0, Some(&mut dp))
+    }
+
+    /// Allocates a VA space (FERMI_VASPACE_A, default parameters) under
+    /// `parent` (a device or subdevice of `client`): an object that holds
+    /// no memory.
+    pub fn alloc_vaspace(&self, client: u32, parent: u32) -> Result<u32> {
+        let mut p = class::NvVaspaceAllocationParameters::ZERO;
+        self.alloc(client, parent, class::FERMI_VASPACE_A, Some(&mut p))
+    }
+
     /// RM_FREE.
     pub fn free(&self, client: u32, parent: u32, object: u32) -> io::Result<Status> {
         let p = rm::Nvos00 { h_root: client, h_object_parent: parent, h_object_old: object, status: 0 };
@@ -585,6 +600,9 @@ pub const OWNER: u32 = 0x6e76_726d;
 /// the driver refuses `NV2080_ENGINE_TYPE_NULL`.
 pub const ENGINE_TYPE_GRAPHICS: u32 = 1;
 
+/// Size of the usermode (doorbell) region one maps (`NVC661`'s window).
+pub const USERMODE_SIZE: usize = sim::USERMODE_SIZE as usize;
+
 /// The version nvrm asks for (that of the H100 host nvsim imitates).
 pub const VERSION: &str = "580.159.04";
 
@@ -598,9 +616,7 @@ impl Session {
             ctl.check_version(&theirs).map_err(|(e, _)| e)?;
         }
         let client = ctl.alloc_client()?;
-        let mut dp = class::Nv0080AllocParameters::ZERO;
-        dp.device_id = gpu;
-        let device = ctl.alloc(client, client, class::NV01_DEVICE_0, Some(&mut dp))?;
+        let device = ctl.alloc_device(client, gpu)?;
         let mut sp = class::Nv2080AllocParameters::ZERO;
         let subdevice = ctl.alloc(client, device, class::NV20_SUBDEVICE_0, Some(&mut sp))?;
         Ok(Session { ctl, client, device, subdevice, gpu, dir: dir.to_string(), _gpu_file: gpu_file })
@@ -633,6 +649,14 @@ impl Session {
         let mut p = ctrl::Nv2080CtrlGpuGetNameStringParams::ZERO;
         self.ctl.control(self.client, self.subdevice, ctrl::NV2080_CTRL_CMD_GPU_GET_NAME_STRING, &mut p)?;
         Ok(cstr(&p.gpu_name_string))
+    }
+
+    /// GPU_GET_SHORT_NAME_STRING (ASCII): the smallest GET control nvsim
+    /// answers that the proxy forwards untouched.
+    pub fn short_name(&self) -> Result<String> {
+        let mut p = ctrl::Nv2080CtrlGpuGetShortNameStringParams::ZERO;
+        self.ctl.control(self.client, self.subdevice, ctrl::NV2080_CTRL_CMD_GPU_GET_SHORT_NAME_STRING, &mut p)?;
+        Ok(cstr(&p.gpu_short_name_string))
     }
 
     /// GPU_GET_GID_INFO, binary form.
@@ -680,6 +704,12 @@ impl Session {
         self.ctl.map_memory(self.client, parent, memory, offset, length, g.as_raw_fd())?;
         let m = Mapping::new(&g, length as usize)?;
         Ok((g, m))
+    }
+
+    /// Allocates a usermode (doorbell) object under the subdevice.
+    pub fn alloc_usermode(&self) -> Result<u32> {
+        let mut p = class::NvHopperUsermodeAParams::ZERO;
+        self.ctl.alloc(self.client, self.subdevice, class::HOPPER_USERMODE_A, Some(&mut p))
     }
 
     /// Allocates a channel group under the device.
@@ -747,8 +777,7 @@ impl Channel {
         cp.gp_fifo_offset = layout::RING as u64;
         cp.gp_fifo_entries = layout::ENTRIES;
         let channel = s.ctl.alloc(s.client, tsg, class::HOPPER_CHANNEL_GPFIFO_A, Some(&mut cp))?;
-        let mut up = class::NvHopperUsermodeAParams::ZERO;
-        let usermode = s.ctl.alloc(s.client, s.subdevice, class::HOPPER_USERMODE_A, Some(&mut up))?;
+        let usermode = s.alloc_usermode()?;
         let (gd, doorbell) = s.map(s.subdevice, usermode, 0, sim::USERMODE_SIZE)?;
         let mut tp = ctrl::NvC36fCtrlGpfifoGetWorkSubmitTokenParams::ZERO;
         s.ctl.control(s.client, channel, ctrl::NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN, &mut tp)?;

@@ -63,7 +63,7 @@ impl Mapping {
     }
 
     fn at<T>(&self, off: usize) -> *mut T {
-        assert!(off % std::mem::align_of::<T>() == 0 && off + std::mem::size_of::<T>() <= self.len, "offset {off} out of the mapping");
+        assert!(off.is_multiple_of(std::mem::align_of::<T>()) && off + std::mem::size_of::<T>() <= self.len, "offset {off} out of the mapping");
         // SAFETY: checked in range just above.
         unsafe { self.ptr.add(off).cast() }
     }
