@@ -8,10 +8,9 @@
 # Prints a table and a JSON document between BENCH-JSON-BEGIN and
 # BENCH-JSON-END; scripts/bench-report turns a saved run into bench/.
 #
-# Usage: proxy.sh [ITERS (5000)] [SCHED_SECS (5)] [PARTS (all:
+# Usage: proxy.sh [ITERS (1000)] [SCHED_SECS (2)] [PARTS (all:
 # calls,objects,contexts,sched)]. ITERS is calls per call type and side;
-# the scaling rows take ITERS/5 (at most 8 s a side each). About 4 min in
-# the TCG VM on the KASAN test kernel at the defaults.
+# the scaling rows take ITERS/10 (at least 100; at most 5 s a side each).
 set -e
-echo "proxy bench: $(uname -r), iters ${1:-5000}, scheduler windows ${2:-5} s"
-fgtest bench "${1:-5000}" "${2:-5}" ${3:+--parts "$3"}
+echo "proxy bench: kernel $(uname -r), iters ${1:-1000}, scheduler windows ${2:-2} s"
+fgtest bench "${1:-1000}" "${2:-2}" ${3:+--parts "$3"}
