@@ -44,8 +44,7 @@ use crate::{
     fgcore::sched::{plan, staircase, Demand, Params, Priority, MAX_PER_GPU},
 };
 use kernel::{
-    bindings,
-    new_condvar, new_mutex,
+    bindings, new_condvar, new_mutex,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
@@ -180,8 +179,16 @@ impl Compute {
 
     /// The settings.
     pub(crate) fn params(&self) -> Params {
-        let priority = if self.high.load(Relaxed) != 0 { Priority::High } else { Priority::Normal };
-        Params { limit_pct: self.limit_pct.load(Relaxed), weight: self.weight.load(Relaxed), priority }
+        let priority = if self.high.load(Relaxed) != 0 {
+            Priority::High
+        } else {
+            Priority::Normal
+        };
+        Params {
+            limit_pct: self.limit_pct.load(Relaxed),
+            weight: self.weight.load(Relaxed),
+            priority,
+        }
     }
 
     /// Sets the hard cap (validated by the caller); effective next period.
@@ -231,7 +238,11 @@ impl Compute {
     /// that gate is open, then runs `insert` (the PTE re-insertion) under
     /// the gate lock, so a concurrent shut either comes first (and we wait)
     /// or zaps after us.
-    pub(crate) fn pass<R>(&self, gpu: u32, insert: impl FnOnce() -> R) -> core::result::Result<R, Held> {
+    pub(crate) fn pass<R>(
+        &self,
+        gpu: u32,
+        insert: impl FnOnce() -> R,
+    ) -> core::result::Result<R, Held> {
         let pg = self.on(gpu);
         pg.active.store(1, Relaxed);
         let mut g = self.gate.lock();
@@ -443,7 +454,8 @@ fn run(s: &Sched) {
     while !crate::kthread::should_stop() {
         // Every 20 periods: free the kernel RM client if no channel is left.
         if periods % 20 == 0 {
-            let any_channels = context::all().is_ok_and(|all| all.iter().any(|c| c.inner.lock().objects.has_channels()));
+            let any_channels = context::all()
+                .is_ok_and(|all| all.iter().any(|c| c.inner.lock().objects.has_channels()));
             crate::kapi::release_if_idle(any_channels);
         }
         periods = periods.wrapping_add(1);
@@ -487,12 +499,22 @@ fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
     for &gpu in gpus.iter() {
         demands.clear();
         members.clear();
-        for c in all.iter().filter(|c| c.gpus.iter().any(|g| g == gpu)).take(MAX_PER_GPU) {
+        for c in all
+            .iter()
+            .filter(|c| c.gpus.iter().any(|g| g == gpu))
+            .take(MAX_PER_GPU)
+        {
             let pg = c.compute.on(gpu);
             let busy = pg.active.xchg(0, Relaxed) != 0
                 || pg.waiters.load(Relaxed) != 0
                 || pg.stopped.load(Relaxed) != 0;
-            demands.push(Demand { params: c.compute.params(), busy }, GFP_KERNEL)?;
+            demands.push(
+                Demand {
+                    params: c.compute.params(),
+                    busy,
+                },
+                GFP_KERNEL,
+            )?;
             members.push(c.clone(), GFP_KERNEL)?;
         }
         out.clear();
@@ -550,7 +572,9 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
             let d = sl.g().debt_us.load(Relaxed).clamp(-max_debt, max_debt);
             // Never below half the plan: a window of 0 would read as "no
             // share" (and a held submitter would ask for a replan).
-            sl.len = (sl.planned as i64 + d).clamp((sl.planned / 2).max(1) as i64, s.period_us as i64) as u64;
+            sl.len = (sl.planned as i64 + d)
+                .clamp((sl.planned / 2).max(1) as i64, s.period_us as i64)
+                as u64;
         } else {
             sl.g().debt_us.store(0, Relaxed);
         }
@@ -582,7 +606,9 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
                 // run.
                 let wake = cs.on(gpu).wake_us.load(Relaxed);
                 if wake > 0 {
-                    sl.lead = (2 * wake + LEAD_MARGIN_US).min(s.period_us / 10).min(s.period_us - sl.len);
+                    sl.lead = (2 * wake + LEAD_MARGIN_US)
+                        .min(s.period_us / 10)
+                        .min(s.period_us - sl.len);
                 }
             }
             sl.resume_pending = sl.lead > 0;
@@ -646,8 +672,12 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
     }
     // Settle the debts: each short window was owed its planned fraction of
     // the time that really passed.
-    let real = (t0.elapsed().as_micros_ceil().max(1) as u64).saturating_add(gap_us.min(s.period_us));
-    for sl in slots.iter().filter(|sl| sl.busy && sl.planned > 0 && sl.planned < s.period_us) {
+    let real =
+        (t0.elapsed().as_micros_ceil().max(1) as u64).saturating_add(gap_us.min(s.period_us));
+    for sl in slots
+        .iter()
+        .filter(|sl| sl.busy && sl.planned > 0 && sl.planned < s.period_us)
+    {
         let owed = (sl.planned.saturating_mul(real) / s.period_us) as i64 - sl.open_us as i64;
         let d = sl.g().debt_us.load(Relaxed).saturating_add(owed);
         sl.g().debt_us.store(d.clamp(-max_debt, max_debt), Relaxed);
@@ -672,7 +702,9 @@ fn shut_cost(sl: &Slot) -> u64 {
 /// lets run to the period's end stays open.
 fn set_end(sl: &mut Slot, t0: Instant<Monotonic>, period_us: u64) {
     sl.end = if sl.lead + sl.len < period_us {
-        let started = sl.opened_at.map_or(0, |t| (t - t0).as_micros_ceil().max(0) as u64);
+        let started = sl
+            .opened_at
+            .map_or(0, |t| (t - t0).as_micros_ceil().max(0) as u64);
         (started + sl.len - shut_cost(sl)).min(period_us)
     } else {
         u64::MAX
@@ -695,7 +727,9 @@ fn resume(sl: &mut Slot) {
 /// the window covered, if it was busy.
 fn charge(sl: &mut Slot, ran: u64) {
     sl.open = false;
-    sl.open_us = sl.opened_at.map_or(0, |t| t.elapsed().as_micros_ceil().max(0) as u64);
+    sl.open_us = sl
+        .opened_at
+        .map_or(0, |t| t.elapsed().as_micros_ceil().max(0) as u64);
     if sl.busy && sl.len > 0 {
         let charged = sl.share.saturating_mul(ran.min(sl.len)) / sl.len;
         sl.ctx.compute.used_us.fetch_add(charged, Relaxed);
@@ -747,7 +781,10 @@ const RETRY_ZAP_US: u64 = 500;
 /// whether it is complete.
 fn zap(ctx: &Arc<Context>, gpu: u32) -> bool {
     let done = crate::doorbell::zap_context(ctx, gpu);
-    ctx.compute.on(gpu).unzapped.store(u32::from(!done), Relaxed);
+    ctx.compute
+        .on(gpu)
+        .unzapped
+        .store(u32::from(!done), Relaxed);
     done
 }
 
@@ -760,7 +797,8 @@ fn deserves_now(slots: &[Slot]) -> bool {
         let same = || slots.iter().filter(|o| o.gpu == w.gpu);
         let idle_gpu = same().all(|o| o.len == 0);
         let high = w.ctx.compute.params().priority == Priority::High;
-        let high_served = same().any(|o| o.len > 0 && o.ctx.compute.params().priority == Priority::High);
+        let high_served =
+            same().any(|o| o.len > 0 && o.ctx.compute.params().priority == Priority::High);
         idle_gpu || (high && !high_served)
     })
 }

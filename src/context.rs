@@ -17,8 +17,7 @@ use crate::{
     vendor::VendorPath,
 };
 use kernel::{
-    fmt,
-    new_mutex,
+    fmt, new_mutex,
     prelude::*,
     str::CString,
     sync::{
@@ -125,7 +124,11 @@ pub(crate) fn set_contexts_dir(dir: Option<sysfs::Dir>) {
     let unloading = dir.is_none();
     let old_dir = core::mem::replace(&mut list.dir, dir);
     // No context can exist at unload (each holds the module).
-    let old_entries = if unloading { core::mem::take(&mut list.entries) } else { KVec::new() };
+    let old_entries = if unloading {
+        core::mem::take(&mut list.entries)
+    } else {
+        KVec::new()
+    };
     drop(list);
     // Dropped without the lock held.
     drop(old_entries);
@@ -138,23 +141,37 @@ fn node_name(ctx: &str, node: fmt::Arguments<'_>) -> Result<CString> {
 
 /// Creates a context: resolves the vendor's nodes, registers ours, adds the
 /// sysfs directory. All or nothing.
-pub(crate) fn create(spec: &crate::fgcore::mgmt::CreateSpec<'_>, ctx_group: &'static sysfs::Group) -> Result {
+pub(crate) fn create(
+    spec: &crate::fgcore::mgmt::CreateSpec<'_>,
+    ctx_group: &'static sysfs::Group,
+) -> Result {
     if lookup(spec.name).is_some() {
         pr_warn!("create {}: a context of that name exists\n", spec.name);
         return Err(EEXIST);
     }
     let module = crate::ModuleRef::get()?;
     let ctl = VendorPath::resolve(VENDOR_CTL).inspect_err(|_| {
-        pr_warn!("create {}: vendor node {} not found\n", spec.name, VENDOR_CTL.to_str().unwrap_or("?"));
+        pr_warn!(
+            "create {}: vendor node {} not found\n",
+            spec.name,
+            VENDOR_CTL.to_str().unwrap_or("?")
+        );
     })?;
     let uvm = VendorPath::resolve(VENDOR_UVM).inspect_err(|_| {
-        pr_warn!("create {}: vendor node {} not found\n", spec.name, VENDOR_UVM.to_str().unwrap_or("?"));
+        pr_warn!(
+            "create {}: vendor node {} not found\n",
+            spec.name,
+            VENDOR_UVM.to_str().unwrap_or("?")
+        );
     })?;
     let mut gpu_paths = KVec::with_capacity(spec.gpus.len(), GFP_KERNEL)?;
     for host in spec.gpus.iter() {
         let path = CString::try_from_fmt(fmt!("/dev/nvidia{host}"))?;
         let p = VendorPath::resolve(&path).map_err(|_| {
-            pr_warn!("create {}: GPU {host} does not exist (no /dev/nvidia{host})\n", spec.name);
+            pr_warn!(
+                "create {}: GPU {host} does not exist (no /dev/nvidia{host})\n",
+                spec.name
+            );
             ENODEV
         })?;
         gpu_paths.push(p, GFP_KERNEL)?;
@@ -181,29 +198,55 @@ pub(crate) fn create(spec: &crate::fgcore::mgmt::CreateSpec<'_>, ctx_group: &'st
 
     let mut nodes = KVec::with_capacity(spec.gpus.len() + 2, GFP_KERNEL)?;
     let mut add = |kind: NodeKind, name: CString| -> Result {
-        let node = Arc::new(Node { ctx: ctx.clone(), kind }, GFP_KERNEL)?;
+        let node = Arc::new(
+            Node {
+                ctx: ctx.clone(),
+                kind,
+            },
+            GFP_KERNEL,
+        )?;
         nodes.push(NodeRegistration::register(name, node)?, GFP_KERNEL)?;
         Ok(())
     };
     add(NodeKind::Ctl, node_name(spec.name, fmt!("nvidiactl"))?)?;
     for local in 0..spec.gpus.len() as u32 {
-        add(NodeKind::Gpu(local), node_name(spec.name, fmt!("nvidia{local}"))?)?;
+        add(
+            NodeKind::Gpu(local),
+            node_name(spec.name, fmt!("nvidia{local}"))?,
+        )?;
     }
     add(NodeKind::Uvm, node_name(spec.name, fmt!("nvidia-uvm"))?)?;
 
-    let parent = CONTEXTS.lock().dir.as_ref().map(sysfs::Dir::clone_ref).ok_or(ENODEV)?;
+    let parent = CONTEXTS
+        .lock()
+        .dir
+        .as_ref()
+        .map(sysfs::Dir::clone_ref)
+        .ok_or(ENODEV)?;
     let dir = parent.new_child(&ctx.name)?;
     drop(parent);
     dir.add_group(ctx_group)?;
 
     let mut list = CONTEXTS.lock();
-    if list.entries.iter().any(|e| e.ctx.name.to_bytes() == spec.name.as_bytes()) {
+    if list
+        .entries
+        .iter()
+        .any(|e| e.ctx.name.to_bytes() == spec.name.as_bytes())
+    {
         // Lost a race with another create of the same name: undo outside the lock.
         drop(list);
         drop((dir, nodes));
         return Err(EEXIST);
     }
-    list.entries.push(Entry { ctx, dir, _nodes: nodes, _module: module }, GFP_KERNEL)?;
+    list.entries.push(
+        Entry {
+            ctx,
+            dir,
+            _nodes: nodes,
+            _module: module,
+        },
+        GFP_KERNEL,
+    )?;
     Ok(())
 }
 
@@ -213,10 +256,14 @@ pub(crate) fn create(spec: &crate::fgcore::mgmt::CreateSpec<'_>, ctx_group: &'st
 pub(crate) fn destroy(name: &str) -> Result {
     let entry = {
         let mut list = CONTEXTS.lock();
-        let i = list.entries.iter().position(|e| e.ctx.name.to_bytes() == name.as_bytes()).ok_or_else(|| {
-            pr_warn!("destroy {name}: no such context\n");
-            ENOENT
-        })?;
+        let i = list
+            .entries
+            .iter()
+            .position(|e| e.ctx.name.to_bytes() == name.as_bytes())
+            .ok_or_else(|| {
+                pr_warn!("destroy {name}: no such context\n");
+                ENOENT
+            })?;
         list.entries.remove(i)?
     };
     entry.ctx.dead.store(1, Relaxed);
@@ -255,13 +302,17 @@ pub(crate) fn all() -> Result<KVec<Arc<Context>>> {
 /// The context named `name`.
 pub(crate) fn lookup(name: &str) -> Option<Arc<Context>> {
     let list = CONTEXTS.lock();
-    list.entries.iter().find(|e| e.ctx.name.to_bytes() == name.as_bytes()).map(|e| e.ctx.clone())
+    list.entries
+        .iter()
+        .find(|e| e.ctx.name.to_bytes() == name.as_bytes())
+        .map(|e| e.ctx.clone())
 }
 
 /// The context whose sysfs directory is `key`.
 pub(crate) fn by_dir(key: sysfs::DirKey) -> Option<Arc<Context>> {
     let list = CONTEXTS.lock();
-    list.entries.iter().find(|e| e.dir.key() == key).map(|e| e.ctx.clone())
+    list.entries
+        .iter()
+        .find(|e| e.dir.key() == key)
+        .map(|e| e.ctx.clone())
 }
-
-

@@ -99,14 +99,20 @@ static GATED_OPS: Ops = Ops(bindings::vm_operations_struct {
 ///
 /// `vma` must be the vma being set up by the proxy's mmap handler, after
 /// the vendor's mmap succeeded on it (its mm's write lock is held).
-pub(crate) unsafe fn gate_vma(ctx: &Arc<Context>, gpu: u32, vma: *mut bindings::vm_area_struct) -> Result {
+pub(crate) unsafe fn gate_vma(
+    ctx: &Arc<Context>,
+    gpu: u32,
+    vma: *mut bindings::vm_area_struct,
+) -> Result {
     // SAFETY: `vma` is live and locked for writing (caller).
     let (start, end, flags, mm) = unsafe {
         let v = kernel::mm::virt::VmaNew::from_raw(vma);
         (v.start(), v.end(), v.flags(), (*vma).vm_mm)
     };
     if flags & bindings::VM_PFNMAP == 0 {
-        pr_warn!("fakegpu: a doorbell mapping is not a PFN mapping; compute gating is off for it\n");
+        pr_warn!(
+            "fakegpu: a doorbell mapping is not a PFN mapping; compute gating is off for it\n"
+        );
         return Err(ENOTSUPP);
     }
     let pages = (end - start) / kernel::page::PAGE_SIZE;
@@ -147,7 +153,20 @@ pub(crate) unsafe fn gate_vma(ctx: &Arc<Context>, gpu: u32, vma: *mut bindings::
         orig
     };
     // INVARIANT: the vma now has our ops; we hold the mm reference.
-    reg.push(Record { vma, mm, orig_ops, start, pfns, prot, ctx: ctx.clone(), gpu, _module: module }, GFP_KERNEL)?;
+    reg.push(
+        Record {
+            vma,
+            mm,
+            orig_ops,
+            start,
+            pfns,
+            prot,
+            ctx: ctx.clone(),
+            gpu,
+            _module: module,
+        },
+        GFP_KERNEL,
+    )?;
     drop(reg);
     // The mapping starts armed: without the vendor's entries the first
     // doorbell write faults, which marks the context busy, and waits there
@@ -168,7 +187,10 @@ pub(crate) fn zap_context(ctx: &Arc<Context>, gpu: u32) -> bool {
     let mut mms: KVec<*mut bindings::mm_struct> = KVec::new();
     {
         let reg = DOORBELLS.lock();
-        for r in reg.iter().filter(|r| r.gpu == gpu && Arc::ptr_eq(&r.ctx, ctx)) {
+        for r in reg
+            .iter()
+            .filter(|r| r.gpu == gpu && Arc::ptr_eq(&r.ctx, ctx))
+        {
             if !mms.contains(&r.mm) && mms.push(r.mm, GFP_ATOMIC).is_ok() {
                 // SAFETY: the record holds a reference; this one is ours
                 // until the `mmdrop` below.
@@ -181,12 +203,17 @@ pub(crate) fn zap_context(ctx: &Arc<Context>, gpu: u32) -> bool {
         if unsafe { bindings::mmap_read_trylock(mm) } {
             {
                 let reg = DOORBELLS.lock();
-                for r in reg.iter().filter(|r| r.mm == mm && r.gpu == gpu && Arc::ptr_eq(&r.ctx, ctx)) {
+                for r in reg
+                    .iter()
+                    .filter(|r| r.mm == mm && r.gpu == gpu && Arc::ptr_eq(&r.ctx, ctx))
+                {
                     let len = r.pfns.len() * kernel::page::PAGE_SIZE;
                     // SAFETY: the record is registered, so its vma is live
                     // (it leaves the registry only in `close`, under the
                     // mm's write lock, which our read lock excludes).
-                    unsafe { bindings::zap_special_vma_range(r.vma, r.start as c_ulong, len as c_ulong) };
+                    unsafe {
+                        bindings::zap_special_vma_range(r.vma, r.start as c_ulong, len as c_ulong)
+                    };
                 }
             }
             // SAFETY: locked above.
@@ -207,7 +234,9 @@ unsafe extern "C" fn gated_open(vma: *mut bindings::vm_area_struct) {
         let reg = DOORBELLS.lock();
         // SAFETY: a new vma copied from one of ours carries our ops; the
         // vendor's table of the original applies to it.
-        reg.iter().find(|r| unsafe { (*r.vma).vm_private_data == (*vma).vm_private_data }).map(|r| r.orig_ops)
+        reg.iter()
+            .find(|r| unsafe { (*r.vma).vm_private_data == (*vma).vm_private_data })
+            .map(|r| r.orig_ops)
     };
     if let Some(o) = orig.filter(|o| !o.is_null()) {
         // SAFETY: the vendor's own callback, for a vma of its mapping.
@@ -235,7 +264,10 @@ unsafe extern "C" fn gated_close(vma: *mut bindings::vm_area_struct) {
     }
 }
 
-unsafe extern "C" fn gated_refuse_split(_vma: *mut bindings::vm_area_struct, _addr: c_ulong) -> c_int {
+unsafe extern "C" fn gated_refuse_split(
+    _vma: *mut bindings::vm_area_struct,
+    _addr: c_ulong,
+) -> c_int {
     -(bindings::EINVAL as c_int)
 }
 
@@ -246,15 +278,24 @@ unsafe extern "C" fn gated_refuse_mremap(_vma: *mut bindings::vm_area_struct) ->
 unsafe extern "C" fn gated_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
     // SAFETY: the mm core passes a live fault description whose vma is
     // locked (mmap or VMA read lock) for the whole call.
-    let (vma, addr) = unsafe { ((*vmf).__bindgen_anon_1.vma, (*vmf).__bindgen_anon_1.address as usize) };
+    let (vma, addr) = unsafe {
+        (
+            (*vmf).__bindgen_anon_1.vma,
+            (*vmf).__bindgen_anon_1.address as usize,
+        )
+    };
     let found = {
         let reg = DOORBELLS.lock();
-        reg.iter().find(|r| core::ptr::eq(r.vma, vma)).and_then(|r| {
-            let page = addr.checked_sub(r.start)? / kernel::page::PAGE_SIZE;
-            Some((r.ctx.clone(), r.gpu, *r.pfns.get(page)?, r.prot))
-        })
+        reg.iter()
+            .find(|r| core::ptr::eq(r.vma, vma))
+            .and_then(|r| {
+                let page = addr.checked_sub(r.start)? / kernel::page::PAGE_SIZE;
+                Some((r.ctx.clone(), r.gpu, *r.pfns.get(page)?, r.prot))
+            })
     };
-    let Some((ctx, gpu, pfn, prot)) = found else { return VM_FAULT_SIGBUS };
+    let Some((ctx, gpu, pfn, prot)) = found else {
+        return VM_FAULT_SIGBUS;
+    };
     let page_addr = addr & !(kernel::page::PAGE_SIZE - 1);
     // SAFETY: the vma is locked for the call (above) and is a PFN mapping
     // of the vendor's; the PFN and protection are the vendor's own for

@@ -94,8 +94,14 @@ impl kernel::Module for FakeGpu {
         let period = module_parameters::sched_period_ms.value();
         let sched = compute::start(period)?;
         let m = mgmt::Management::new()?;
-        pr_info!("fakegpu {VERSION} loaded: /sys/kernel/fakegpu, scheduler period {} ms\n", period.clamp(1, 1000));
-        Ok(Self { _mgmt: m, _sched: sched })
+        pr_info!(
+            "fakegpu {VERSION} loaded: /sys/kernel/fakegpu, scheduler period {} ms\n",
+            period.clamp(1, 1000)
+        );
+        Ok(Self {
+            _mgmt: m,
+            _sched: sched,
+        })
     }
 }
 

@@ -19,17 +19,15 @@
 use crate::fgcore::nvabi::{
     class::{Nv0080AllocParameters, NV01_DEVICE_0, NV01_ROOT_CLIENT, NV20_SUBDEVICE_0},
     ctrl::{Nv2080CtrlFifoDisableChannelsParams, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS},
-    kapi::{NvKernelRmapiOps, RmOps, NV01_FREE, NV04_ALLOC, NV04_CONTROL, NV_KERNEL_RMAPI_OPS_PARAMS_OFFSET},
+    kapi::{
+        NvKernelRmapiOps, RmOps, NV01_FREE, NV04_ALLOC, NV04_CONTROL,
+        NV_KERNEL_RMAPI_OPS_PARAMS_OFFSET,
+    },
     rm::{Nvos00, Nvos54, Nvos64},
     status::{NV_ERR_GENERIC, NV_OK},
     wire::Wire,
 };
-use kernel::{
-    bindings,
-    ffi::c_void,
-    prelude::*,
-    str::CStr,
-};
+use kernel::{bindings, ffi::c_void, prelude::*, str::CStr};
 
 type GetRmOps = unsafe extern "C" fn(*mut RmOps) -> u32;
 
@@ -109,7 +107,13 @@ impl Kapi {
                 return Err(ENOMEM);
             }
         }
-        let mut k = Kapi { op, free_stack: ops.free_stack, sp, client: 0, gpus: KVec::new() };
+        let mut k = Kapi {
+            op,
+            free_stack: ops.free_stack,
+            sp,
+            client: 0,
+            gpus: KVec::new(),
+        };
         let mut cp = [0u8; 4];
         match k.alloc(0, 0, NV01_ROOT_CLIENT, &mut cp) {
             // INVARIANT: a live client of ours from here on.
@@ -140,10 +144,20 @@ impl Kapi {
     }
 
     /// NV04_ALLOC; returns the new handle or the RM status.
-    fn alloc(&self, root: u32, parent: u32, class: u32, params: &mut [u8]) -> core::result::Result<u32, u32> {
+    fn alloc(
+        &self,
+        root: u32,
+        parent: u32,
+        class: u32,
+        params: &mut [u8],
+    ) -> core::result::Result<u32, u32> {
         let mut p = Nvos64::ZERO;
         (p.h_root, p.h_object_parent, p.h_class) = (root, parent, class);
-        p.p_alloc_parms = if params.is_empty() { 0 } else { params.as_mut_ptr() as usize as u64 };
+        p.p_alloc_parms = if params.is_empty() {
+            0
+        } else {
+            params.as_mut_ptr() as usize as u64
+        };
         p.params_size = params.len() as u32;
         let mut b = [0u8; Nvos64::SIZE];
         p.write(&mut b);
@@ -178,7 +192,9 @@ impl Kapi {
         let dev = self.alloc(self.client, self.client, NV01_DEVICE_0, &mut dp)?;
         let mut sp = [0u8; 4];
         let sub = self.alloc(self.client, dev, NV20_SUBDEVICE_0, &mut sp)?;
-        self.gpus.push((gpu, dev, sub), GFP_KERNEL).map_err(|_| NV_ERR_GENERIC)?;
+        self.gpus
+            .push((gpu, dev, sub), GFP_KERNEL)
+            .map_err(|_| NV_ERR_GENERIC)?;
         Ok(sub)
     }
 
@@ -215,7 +231,13 @@ impl Drop for Kapi {
         // `client` is 0 when `open` failed to make one.
         if self.client != 0 {
             let mut b = [0u8; Nvos00::SIZE];
-            Nvos00 { h_root: self.client, h_object_parent: 0, h_object_old: self.client, status: 0 }.write(&mut b);
+            Nvos00 {
+                h_root: self.client,
+                h_object_parent: 0,
+                h_object_old: self.client,
+                status: 0,
+            }
+            .write(&mut b);
             let _ = self.call(NV01_FREE, &b);
         }
         if let Some(f) = self.free_stack {
@@ -233,7 +255,11 @@ impl Drop for Kapi {
 /// was stopped (resumed). A failing control is logged at
 /// debug level and leaves the gate alone in charge (no worse than without
 /// this).
-pub(crate) fn set_channels(ctx: &crate::context::Context, only: Option<u32>, disable: bool) -> bool {
+pub(crate) fn set_channels(
+    ctx: &crate::context::Context,
+    only: Option<u32>,
+    disable: bool,
+) -> bool {
     let mut list: KVec<(u32, u32, u32)> = KVec::new();
     if ctx.inner.lock().objects.channels(&mut list).is_err() {
         return false;
@@ -268,7 +294,12 @@ pub(crate) fn set_channels(ctx: &crate::context::Context, only: Option<u32>, dis
         let s = k.disable_channels(gpu, &pairs, disable);
         if s != NV_OK {
             all = false;
-            pr_debug!("fakegpu: FIFO_DISABLE_CHANNELS({}) on gpu {}: status {:#x}\n", u8::from(disable), gpu, s);
+            pr_debug!(
+                "fakegpu: FIFO_DISABLE_CHANNELS({}) on gpu {}: status {:#x}\n",
+                u8::from(disable),
+                gpu,
+                s
+            );
         }
     }
     all

@@ -21,7 +21,9 @@ unsafe impl Send for Thread {}
 // SAFETY: `&Thread` exposes nothing.
 unsafe impl Sync for Thread {}
 
-unsafe extern "C" fn trampoline<F: FnOnce() + Send + 'static>(data: *mut c_void) -> kernel::ffi::c_int {
+unsafe extern "C" fn trampoline<F: FnOnce() + Send + 'static>(
+    data: *mut c_void,
+) -> kernel::ffi::c_int {
     // SAFETY: `data` is the `KBox<F>` leaked by `spawn::<F>` for this
     // thread alone.
     let body = unsafe { KBox::<F>::from_foreign(data) };
@@ -43,7 +45,13 @@ impl Thread {
         // stays valid until the thread reclaims it; the format is "%s" with
         // a C string, copied into the task's name before the call returns.
         let task = unsafe {
-            bindings::kthread_create_on_node(Some(trampoline::<F>), data, bindings::NUMA_NO_NODE, c"%s".as_char_ptr(), name.as_char_ptr())
+            bindings::kthread_create_on_node(
+                Some(trampoline::<F>),
+                data,
+                bindings::NUMA_NO_NODE,
+                c"%s".as_char_ptr(),
+                name.as_char_ptr(),
+            )
         };
         if let Err(e) = kernel::error::from_err_ptr(task) {
             // SAFETY: the thread was not created, so `data` is still ours.

@@ -176,7 +176,10 @@ fn store_compute_weight(key: DirKey, input: &[u8]) -> Result {
 }
 
 fn show_priority(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
-    out.line(format_args!("{}", ctx_of(key)?.compute.params().priority.name()))
+    out.line(format_args!(
+        "{}",
+        ctx_of(key)?.compute.params().priority.name()
+    ))
 }
 
 fn store_priority(key: DirKey, input: &[u8]) -> Result {
@@ -204,8 +207,13 @@ static MEM_PEAK_ATTR: Attr = Attr::read_only(c"mem_peak_bytes", show_mem_peak);
 static ALLOC_REFUSED_ATTR: Attr = Attr::read_only(c"alloc_refused", show_alloc_refused);
 static OPEN_FILES_ATTR: Attr = Attr::read_only(c"open_files", show_open_files);
 static PIDS_ATTR: Attr = Attr::read_only(c"pids", show_pids);
-static COMPUTE_LIMIT_ATTR: Attr = Attr::read_write(c"compute_limit_pct", show_compute_limit, store_compute_limit);
-static COMPUTE_WEIGHT_ATTR: Attr = Attr::read_write(c"compute_weight", show_compute_weight, store_compute_weight);
+static COMPUTE_LIMIT_ATTR: Attr = Attr::read_write(
+    c"compute_limit_pct",
+    show_compute_limit,
+    store_compute_limit,
+);
+static COMPUTE_WEIGHT_ATTR: Attr =
+    Attr::read_write(c"compute_weight", show_compute_weight, store_compute_weight);
 static PRIORITY_ATTR: Attr = Attr::read_write(c"priority", show_priority, store_priority);
 static COMPUTE_USED_ATTR: Attr = Attr::read_only(c"compute_used_us", show_compute_used);
 static THROTTLED_ATTR: Attr = Attr::read_only(c"throttled_us", show_throttled);

@@ -144,7 +144,10 @@ unsafe extern "C" fn proxy_open(_inode: *mut bindings::inode, file: *mut binding
 /// # Safety
 ///
 /// Called once per file opened by [`proxy_open`], when its last reference goes.
-unsafe extern "C" fn proxy_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn proxy_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: private_data holds the `Arc` stored by `proxy_open`; release is
     // the last call on the file, so we take it back once.
     let pf = unsafe { Arc::<ProxyFile>::from_foreign((*file).private_data.cast()) };
@@ -177,7 +180,10 @@ unsafe extern "C" fn proxy_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_
 ///
 /// Called by the VFS's mmap on a file opened by [`proxy_open`], with the vma
 /// being set up.
-unsafe extern "C" fn proxy_mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+unsafe extern "C" fn proxy_mmap(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
     // SAFETY: our file (caller).
     let pf = unsafe { borrow_pf(file) };
     // SAFETY: `vma` is the vma being set up for this file (caller).
@@ -190,7 +196,10 @@ unsafe extern "C" fn proxy_mmap(file: *mut bindings::file, vma: *mut bindings::v
 /// # Safety
 ///
 /// Called by the VFS's poll on a file opened by [`proxy_open`].
-unsafe extern "C" fn proxy_poll(file: *mut bindings::file, pt: *mut bindings::poll_table_struct) -> bindings::__poll_t {
+unsafe extern "C" fn proxy_poll(
+    file: *mut bindings::file,
+    pt: *mut bindings::poll_table_struct,
+) -> bindings::__poll_t {
     // SAFETY: our file (caller).
     let pf = unsafe { borrow_pf(file) };
     // SAFETY: `pt` is the poll table of this call.

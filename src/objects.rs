@@ -71,13 +71,35 @@ pub(crate) struct ObjectTable {
 impl ObjectTable {
     /// An empty table.
     pub(crate) const fn new() -> Self {
-        Self { objs: KVec::new(), allocs: KVec::new(), slots: KVec::new(), next_alloc: 1 }
+        Self {
+            objs: KVec::new(),
+            allocs: KVec::new(),
+            slots: KVec::new(),
+            next_alloc: 1,
+        }
     }
 
     /// Records an object that holds no memory of its own (a client is its
     /// own parent).
-    pub(crate) fn add_object(&mut self, file: u64, client: u32, handle: u32, parent: u32, kind: Kind) -> Result {
-        self.objs.push(Obj { file, client, handle, parent, alloc: 0, kind }, GFP_KERNEL)?;
+    pub(crate) fn add_object(
+        &mut self,
+        file: u64,
+        client: u32,
+        handle: u32,
+        parent: u32,
+        kind: Kind,
+    ) -> Result {
+        self.objs.push(
+            Obj {
+                file,
+                client,
+                handle,
+                parent,
+                alloc: 0,
+                kind,
+            },
+            GFP_KERNEL,
+        )?;
         Ok(())
     }
 
@@ -99,8 +121,15 @@ impl ObjectTable {
     pub(crate) fn gpu_of(&self, client: u32, handle: u32) -> Option<u32> {
         let mut at = handle;
         for _ in 0..5 {
-            match self.objs.iter().find(|p| p.client == client && p.handle == at) {
-                Some(Obj { kind: Kind::Device(gpu), .. }) => return Some(*gpu),
+            match self
+                .objs
+                .iter()
+                .find(|p| p.client == client && p.handle == at)
+            {
+                Some(Obj {
+                    kind: Kind::Device(gpu),
+                    ..
+                }) => return Some(*gpu),
                 Some(p) if p.handle != p.parent => at = p.parent,
                 _ => return None,
             }
@@ -115,19 +144,40 @@ impl ObjectTable {
 
     /// Whether `client` is a client made through one of the context's files.
     pub(crate) fn has_client(&self, client: u32) -> bool {
-        self.objs.iter().any(|o| o.client == client && o.handle == client)
+        self.objs
+            .iter()
+            .any(|o| o.client == client && o.handle == client)
     }
 
     /// Whether `handle` of `client` is a usermode (doorbell) object.
     pub(crate) fn is_usermode(&self, client: u32, handle: u32) -> bool {
-        self.objs.iter().any(|o| o.client == client && o.handle == handle && o.kind == Kind::Usermode)
+        self.objs
+            .iter()
+            .any(|o| o.client == client && o.handle == handle && o.kind == Kind::Usermode)
     }
 
     /// Records a memory object of `bytes` (already charged to the ledger).
-    pub(crate) fn add_memory(&mut self, file: u64, client: u32, handle: u32, parent: u32, bytes: u64) -> Result {
+    pub(crate) fn add_memory(
+        &mut self,
+        file: u64,
+        client: u32,
+        handle: u32,
+        parent: u32,
+        bytes: u64,
+    ) -> Result {
         let id = self.next_alloc;
         self.allocs.push(Alloc { id, bytes }, GFP_KERNEL)?;
-        if let Err(e) = self.objs.push(Obj { file, client, handle, parent, alloc: id, kind: Kind::Plain }, GFP_KERNEL) {
+        if let Err(e) = self.objs.push(
+            Obj {
+                file,
+                client,
+                handle,
+                parent,
+                alloc: id,
+                kind: Kind::Plain,
+            },
+            GFP_KERNEL,
+        ) {
             self.allocs.pop();
             return Err(e.into());
         }
@@ -137,9 +187,30 @@ impl ObjectTable {
 
     /// Records a duplicate of `(src_client, src_handle)`: it refers to the
     /// same memory, if any.
-    pub(crate) fn add_dup(&mut self, file: u64, client: u32, handle: u32, parent: u32, src: (u32, u32)) -> Result {
-        let alloc = self.objs.iter().find(|o| (o.client, o.handle) == src).map_or(0, |o| o.alloc);
-        self.objs.push(Obj { file, client, handle, parent, alloc, kind: Kind::Plain }, GFP_KERNEL)?;
+    pub(crate) fn add_dup(
+        &mut self,
+        file: u64,
+        client: u32,
+        handle: u32,
+        parent: u32,
+        src: (u32, u32),
+    ) -> Result {
+        let alloc = self
+            .objs
+            .iter()
+            .find(|o| (o.client, o.handle) == src)
+            .map_or(0, |o| o.alloc);
+        self.objs.push(
+            Obj {
+                file,
+                client,
+                handle,
+                parent,
+                alloc,
+                kind: Kind::Plain,
+            },
+            GFP_KERNEL,
+        )?;
         Ok(())
     }
 
@@ -147,11 +218,21 @@ impl ObjectTable {
     /// now holds what `(client, handle)` refers to (`handle` 0: nothing).
     /// Returns the bytes no object or slot refers to any more (what the
     /// slot held before).
-    pub(crate) fn export(&mut self, file: u64, index: usize, client: u32, handle: u32) -> Result<u64> {
+    pub(crate) fn export(
+        &mut self,
+        file: u64,
+        index: usize,
+        client: u32,
+        handle: u32,
+    ) -> Result<u64> {
         self.slots.retain(|s| !(s.file == file && s.index == index));
         let alloc = match handle {
             0 => 0,
-            h => self.objs.iter().find(|o| (o.client, o.handle) == (client, h)).map_or(0, |o| o.alloc),
+            h => self
+                .objs
+                .iter()
+                .find(|o| (o.client, o.handle) == (client, h))
+                .map_or(0, |o| o.alloc),
         };
         if alloc != 0 {
             self.slots.push(Slot { file, index, alloc }, GFP_KERNEL)?;
@@ -161,9 +242,31 @@ impl ObjectTable {
 
     /// An import from slot `index` of export fd `export_file` made
     /// `handle`: it refers to the slot's memory, if any.
-    pub(crate) fn import(&mut self, file: u64, client: u32, handle: u32, parent: u32, export_file: u64, index: usize) -> Result {
-        let alloc = self.slots.iter().find(|s| s.file == export_file && s.index == index).map_or(0, |s| s.alloc);
-        self.objs.push(Obj { file, client, handle, parent, alloc, kind: Kind::Plain }, GFP_KERNEL)?;
+    pub(crate) fn import(
+        &mut self,
+        file: u64,
+        client: u32,
+        handle: u32,
+        parent: u32,
+        export_file: u64,
+        index: usize,
+    ) -> Result {
+        let alloc = self
+            .slots
+            .iter()
+            .find(|s| s.file == export_file && s.index == index)
+            .map_or(0, |s| s.alloc);
+        self.objs.push(
+            Obj {
+                file,
+                client,
+                handle,
+                parent,
+                alloc,
+                kind: Kind::Plain,
+            },
+            GFP_KERNEL,
+        )?;
         Ok(())
     }
 
@@ -177,7 +280,10 @@ impl ObjectTable {
             loop {
                 let before = doomed.len();
                 for o in self.objs.iter() {
-                    if o.client == client && doomed.contains(&o.parent) && !doomed.contains(&o.handle) {
+                    if o.client == client
+                        && doomed.contains(&o.parent)
+                        && !doomed.contains(&o.handle)
+                    {
                         doomed.push(o.handle, GFP_KERNEL)?;
                     }
                 }
@@ -186,7 +292,8 @@ impl ObjectTable {
                 }
             }
         }
-        self.objs.retain(|o| !(o.client == client && (handle == client || doomed.contains(&o.handle))));
+        self.objs
+            .retain(|o| !(o.client == client && (handle == client || doomed.contains(&o.handle))));
         Ok(self.collect())
     }
 
@@ -207,7 +314,10 @@ impl ObjectTable {
         while i < self.objs.len() {
             let o = self.objs[i];
             let doomed = o.file != DOOMED
-                && self.objs.iter().any(|c| c.file == DOOMED && c.client == o.client && c.handle == o.client);
+                && self
+                    .objs
+                    .iter()
+                    .any(|c| c.file == DOOMED && c.client == o.client && c.handle == o.client);
             if doomed {
                 let _ = self.objs.remove(i);
             } else {
@@ -225,7 +335,8 @@ impl ObjectTable {
         let mut freed = 0u64;
         let (objs, slots) = (&self.objs, &self.slots);
         self.allocs.retain(|a| {
-            let live = objs.iter().any(|o| o.alloc == a.id) || slots.iter().any(|s| s.alloc == a.id);
+            let live =
+                objs.iter().any(|o| o.alloc == a.id) || slots.iter().any(|s| s.alloc == a.id);
             if !live {
                 freed = freed.saturating_add(a.bytes);
             }

@@ -11,15 +11,26 @@
 
 use crate::{
     context::Context,
-    objects::Kind,
+    fgcore::nvabi::{
+        self,
+        decode::{
+            self as dec, AllocParams, Body, CallClass, ControlCall, ControlParams, Decoded,
+            ExportCall, FdField, FdRole, FileKind, HeapAlloc, NestedRef,
+        },
+        status::{
+            NV_ERR_INVALID_ARGUMENT, NV_ERR_INVALID_CLIENT, NV_ERR_INVALID_PARAMETER,
+            NV_ERR_NO_MEMORY, NV_OK,
+        },
+    },
     fgcore::nvabi::{
         class::{ClassKind, NV01_DEVICE_0, NV01_MEMORY_LOCAL_USER, NV01_ROOT_CLIENT},
         ctrl::{
+            Nv2080CtrlFifoDisableChannelsParams,
             NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS as CMD_GPU_GET_ATTACHED_IDS,
             NV0000_CTRL_CMD_GPU_GET_ID_INFO as CMD_GPU_GET_ID_INFO,
             NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2 as CMD_GPU_GET_ID_INFO_V2,
             NV0000_CTRL_CMD_GPU_GET_PROBED_IDS as CMD_GPU_GET_PROBED_IDS,
-            NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, Nv2080CtrlFifoDisableChannelsParams,
+            NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
         },
         rm::Nvos55,
         wire::Wire,
@@ -27,14 +38,7 @@ use crate::{
     },
     fgcore::sched,
     fgcore::visibility::{attach_allowed, filter_card_info, filter_gpu_ids, VisibleIds},
-    fgcore::nvabi::{
-        self,
-        decode::{
-            self as dec, AllocParams, Body, CallClass, ControlCall, ControlParams, Decoded, ExportCall, FdField, FdRole, FileKind,
-            HeapAlloc, NestedRef,
-        },
-        status::{NV_ERR_INVALID_ARGUMENT, NV_ERR_INVALID_CLIENT, NV_ERR_INVALID_PARAMETER, NV_ERR_NO_MEMORY, NV_OK},
-    },
+    objects::Kind,
     vendor::{PrivateFds, VendorFile},
 };
 use kernel::{
@@ -173,7 +177,10 @@ impl ProxyFile {
         let mut inner = self.ctx.inner.lock();
         let bytes = inner.objects.close_file(self.id);
         if inner.ledger.uncharge(bytes).is_err() {
-            pr_err!("context {}: ledger underflow on close\n", self.ctx.name.to_str().unwrap_or("?"));
+            pr_err!(
+                "context {}: ledger underflow on close\n",
+                self.ctx.name.to_str().unwrap_or("?")
+            );
         }
         if let Some(i) = inner.pids.iter().position(|(p, _)| *p == self.tgid) {
             match inner.pids.get_mut(i) {
@@ -232,7 +239,11 @@ impl ProxyFile {
         };
         let xlate = match at {
             Some((field, addr, foreign)) => {
-                let block: &mut [u8] = if export.is_some() { &mut scratch } else { &mut params };
+                let block: &mut [u8] = if export.is_some() {
+                    &mut scratch
+                } else {
+                    &mut params
+                };
                 match self.translate_fd(&d, field, addr, block, arg, foreign)? {
                     Xlate::Refused => return Ok(0),
                     Xlate::Installed(t) => Some((field, t)),
@@ -261,13 +272,16 @@ impl ProxyFile {
     fn dispatch(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
         match d.body {
             Body::CardInfo { .. } => return self.card_info(d, cmd, arg),
-            Body::Control(c) if matches!(c.cmd, CMD_GPU_GET_ATTACHED_IDS | CMD_GPU_GET_PROBED_IDS) => {
+            Body::Control(c)
+                if matches!(c.cmd, CMD_GPU_GET_ATTACHED_IDS | CMD_GPU_GET_PROBED_IDS) =>
+            {
                 return self.gpu_id_list(d, c.cmd, &c.params, cmd, arg);
             }
             Body::Control(c) if matches!(c.cmd, CMD_GPU_GET_ID_INFO | CMD_GPU_GET_ID_INFO_V2) => {
                 // The GPU id is the first field of both parameter blocks.
                 let nested = read_nested(&c.params)?;
-                let visible = rd_u32(&nested, 0).is_some_and(|id| self.ctx.inner.lock().visible.contains(id));
+                let visible =
+                    rd_u32(&nested, 0).is_some_and(|id| self.ctx.inner.lock().visible.contains(id));
                 if !visible {
                     return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
                 }
@@ -278,7 +292,9 @@ impl ProxyFile {
             Body::Control(c) if sched::sched_control(c.cmd) != sched::SchedControl::Forward => {
                 // Only GPFIFO_SCHEDULE's answer depends on its parameters.
                 let nested = match sched::sched_control(c.cmd) {
-                    sched::SchedControl::AnswerIfDisabling => read_nested(&c.params).unwrap_or_default(),
+                    sched::SchedControl::AnswerIfDisabling => {
+                        read_nested(&c.params).unwrap_or_default()
+                    }
                     _ => KVec::new(),
                 };
                 if sched::filtered_control(c.cmd, &nested) {
@@ -289,7 +305,10 @@ impl ProxyFile {
             Body::AttachGpus { .. } => {
                 let allowed = attach_allowed(params, &self.ctx.inner.lock().visible);
                 if !allowed {
-                    pr_warn!("context {}: refused attaching a GPU outside the context\n", self.ctx_name());
+                    pr_warn!(
+                        "context {}: refused attaching a GPU outside the context\n",
+                        self.ctx_name()
+                    );
                     return Err(EINVAL);
                 }
             }
@@ -299,16 +318,32 @@ impl ProxyFile {
             CallClass::Refuse => self.refuse(d, cmd, arg, params),
             CallClass::AllocMemoryObject { .. } => self.alloc_memory(d, cmd, arg, params),
             CallClass::AllocObject { .. } => self.alloc_object(d, cmd, arg, params),
-            CallClass::Free { h_client, h_object } => self.free(cmd, arg, d, params, h_client, h_object),
-            CallClass::HeapFree { h_client, h_memory } => self.free(cmd, arg, d, params, h_client, h_memory),
+            CallClass::Free { h_client, h_object } => {
+                self.free(cmd, arg, d, params, h_client, h_object)
+            }
+            CallClass::HeapFree { h_client, h_memory } => {
+                self.free(cmd, arg, d, params, h_client, h_memory)
+            }
             CallClass::HeapAlloc(h) => match d.body {
                 Body::VidHeap(v) => self.heap_alloc(d, h, v.h_client, v.h_parent, cmd, arg, params),
                 _ => self.refuse(d, cmd, arg, params),
             },
             _ if matches!(d.body, Body::Dup { .. }) => match d.body {
-                Body::Dup { h_client, h_parent, h_client_src, h_object_src, .. } => {
-                    self.dup(d, cmd, arg, params, h_client, h_parent, (h_client_src, h_object_src))
-                }
+                Body::Dup {
+                    h_client,
+                    h_parent,
+                    h_client_src,
+                    h_object_src,
+                    ..
+                } => self.dup(
+                    d,
+                    cmd,
+                    arg,
+                    params,
+                    h_client,
+                    h_parent,
+                    (h_client_src, h_object_src),
+                ),
                 _ => self.vendor.ioctl(cmd, arg),
             },
             CallClass::MemoryInfo => self.memory_info(d, cmd, arg, params),
@@ -319,8 +354,15 @@ impl ProxyFile {
     /// After a successful RM_MAP_MEMORY of a usermode (doorbell) object,
     /// marks the file that receives the mapping.
     fn note_doorbell_map(&self, d: &Decoded, arg: usize, target: &ProxyFile) {
-        let Body::MapMemory { h_client, h_memory, .. } = d.body else { return };
-        let ok = read_back(arg, d.size).ok().is_some_and(|outer| status_of(d, &outer) == Some(NV_OK));
+        let Body::MapMemory {
+            h_client, h_memory, ..
+        } = d.body
+        else {
+            return;
+        };
+        let ok = read_back(arg, d.size)
+            .ok()
+            .is_some_and(|outer| status_of(d, &outer) == Some(NV_OK));
         if !ok {
             return;
         }
@@ -330,7 +372,10 @@ impl ProxyFile {
             // The doorbell's GPU, plus one (0: no doorbell mapping next);
             // a usermode object always hangs under a device, but should
             // that be unknown, the context's first GPU.
-            let gpu = objects.gpu_of(h_client, h_memory).or_else(|| self.ctx.gpus.iter().next()).unwrap_or(0);
+            let gpu = objects
+                .gpu_of(h_client, h_memory)
+                .or_else(|| self.ctx.gpus.iter().next())
+                .unwrap_or(0);
             target.doorbell_next.store(gpu + 1, Relaxed);
         }
     }
@@ -346,21 +391,41 @@ impl ProxyFile {
     /// `field` lies in `block`, the bytes of the user block at
     /// `block_addr` (the ioctl's own block, `arg`, or a nested one); a
     /// refusal is written to the ioctl's block with status `foreign`.
-    fn translate_fd(&self, d: &Decoded, field: FdField, block_addr: usize, block: &mut [u8], arg: usize, foreign: u32) -> Result<Xlate> {
-        if !matches!(field.role, FdRole::NvCtl | FdRole::NvGpu | FdRole::NvCtlOrGpu | FdRole::Uvm | FdRole::UvmRmCtrl) {
+    fn translate_fd(
+        &self,
+        d: &Decoded,
+        field: FdField,
+        block_addr: usize,
+        block: &mut [u8],
+        arg: usize,
+        foreign: u32,
+    ) -> Result<Xlate> {
+        if !matches!(
+            field.role,
+            FdRole::NvCtl | FdRole::NvGpu | FdRole::NvCtlOrGpu | FdRole::Uvm | FdRole::UvmRmCtrl
+        ) {
             return Ok(Xlate::Untouched);
         }
         let Some(fd) = field.fd().and_then(|v| u32::try_from(v).ok()) else {
             return Ok(Xlate::Untouched);
         };
         // Not an fd, or not ours: the vendor gives its own answer.
-        let Ok(caller) = LocalFile::fget(fd) else { return Ok(Xlate::Untouched) };
-        let Some(target) = crate::miscdev::as_proxy(&caller) else { return Ok(Xlate::Untouched) };
+        let Ok(caller) = LocalFile::fget(fd) else {
+            return Ok(Xlate::Untouched);
+        };
+        let Some(target) = crate::miscdev::as_proxy(&caller) else {
+            return Ok(Xlate::Untouched);
+        };
         if !Arc::ptr_eq(&target.ctx, &self.ctx) {
             // Another context's file: never let one container act on another's.
-            pr_warn!("context {}: refused a call naming another context's file\n", self.ctx_name());
+            pr_warn!(
+                "context {}: refused a call naming another context's file\n",
+                self.ctx_name()
+            );
             let mut outer = read_back(arg, d.size)?;
-            return self.refuse_with(d, arg, &mut outer, foreign).map(|_| Xlate::Refused);
+            return self
+                .refuse_with(d, arg, &mut outer, foreign)
+                .map(|_| Xlate::Refused);
         }
         let vendor: ARef<File> = target.vendor.file().clone();
         let baseline = target.vendor.refs();
@@ -434,12 +499,16 @@ impl ProxyFile {
     /// `None` for every other call, and for blocks the vendor refuses
     /// (wrong size, serialized), which go on untranslated.
     fn export_control(&self, d: &Decoded) -> Result<Option<(ControlCall, KVec<u8>, FdField)>> {
-        let Body::Control(c) = d.body else { return Ok(None) };
+        let Body::Control(c) = d.body else {
+            return Ok(None);
+        };
         if c.serialized || !dec::is_export_fd_control(c.cmd) || c.params.size > MAX_PARAMS {
             return Ok(None);
         }
         // An unreadable block: the vendor answers (NV_ERR_INVALID_POINTER).
-        let Ok(nested) = read_nested(&c.params) else { return Ok(None) };
+        let Ok(nested) = read_nested(&c.params) else {
+            return Ok(None);
+        };
         match dec::decode_control_params(c.cmd, &nested) {
             ControlParams::WithFd { fd, .. } => Ok(Some((c, nested, fd))),
             _ => Ok(None),
@@ -453,9 +522,18 @@ impl ProxyFile {
     /// handles, like a dup. `export_file` is the proxy file the fd named
     /// (`None`: not one of ours, nothing to follow). `before` is the block
     /// as the vendor read it; import results are read back after the call.
-    fn account_export(&self, d: &Decoded, c: &ControlCall, before: &[u8], export_file: Option<u64>, arg: usize) {
+    fn account_export(
+        &self,
+        d: &Decoded,
+        c: &ControlCall,
+        before: &[u8],
+        export_file: Option<u64>,
+        arg: usize,
+    ) {
         let Some(xf) = export_file else { return };
-        let ok = read_back(arg, d.size).ok().is_some_and(|outer| status_of(d, &outer) == Some(NV_OK));
+        let ok = read_back(arg, d.size)
+            .ok()
+            .is_some_and(|outer| status_of(d, &outer) == Some(NV_OK));
         if !ok {
             return;
         }
@@ -476,11 +554,17 @@ impl ProxyFile {
                 }
                 r
             }
-            Some(ExportCall::Import { first, count, parent }) => read_nested(&c.params).and_then(|after| {
+            Some(ExportCall::Import {
+                first,
+                count,
+                parent,
+            }) => read_nested(&c.params).and_then(|after| {
                 let mut inner = self.ctx.inner.lock();
                 for i in 0..count {
                     if let Some(h) = dec::import_call_result(c.cmd, &after, i) {
-                        inner.objects.import(self.id, c.h_client, h, parent, xf, first + i)?;
+                        inner
+                            .objects
+                            .import(self.id, c.h_client, h, parent, xf, first + i)?;
                     }
                 }
                 Ok(())
@@ -488,7 +572,10 @@ impl ProxyFile {
             None => Ok(()),
         };
         if tracked.is_err() {
-            pr_err!("context {}: out of memory tracking an export or import\n", self.ctx_name());
+            pr_err!(
+                "context {}: out of memory tracking an export or import\n",
+                self.ctx_name()
+            );
         }
     }
 
@@ -520,14 +607,18 @@ impl ProxyFile {
 
     /// RM_ALLOC of a memory class: reserve, forward, settle.
     fn alloc_memory(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
-        let Body::Alloc(a) = d.body else { return self.vendor.ioctl(cmd, arg) };
+        let Body::Alloc(a) = d.body else {
+            return self.vendor.ioctl(cmd, arg);
+        };
         if a.serialized {
             return self.refuse(d, cmd, arg, params);
         }
         let nested = read_nested(&a.params)?;
         let requested = match nvabi::decode_alloc_params(a.h_class, &nested) {
             // What the driver will allocate, so rounding cannot pass the cap.
-            AllocParams::Memory(m) if m.consumes_vidmem => crate::fgcore::drivers::round_vidmem(m.size).unwrap_or(u64::MAX),
+            AllocParams::Memory(m) if m.consumes_vidmem => {
+                crate::fgcore::drivers::round_vidmem(m.size).unwrap_or(u64::MAX)
+            }
             AllocParams::Memory(_) => 0,
             // A memory class whose parameters we cannot read: refuse.
             _ => return self.refuse(d, cmd, arg, params),
@@ -540,10 +631,13 @@ impl ProxyFile {
         let outcome = match (&ret, &after) {
             (Ok(_), Ok(outer)) if status_of(d, outer) == Some(NV_OK) => {
                 let actual = match read_nested(&a.params) {
-                    Ok(n) if requested > 0 => nvabi::decode::memory_alloc_result_size(&n).unwrap_or(requested),
+                    Ok(n) if requested > 0 => {
+                        nvabi::decode::memory_alloc_result_size(&n).unwrap_or(requested)
+                    }
                     _ => requested,
                 };
-                nvabi::decode::alloc_result_handle(outer).map(|h| (a.h_client, h, a.h_parent, actual))
+                nvabi::decode::alloc_result_handle(outer)
+                    .map(|h| (a.h_client, h, a.h_parent, actual))
             }
             _ => None,
         };
@@ -554,7 +648,13 @@ impl ProxyFile {
     /// Reserves `requested` bytes under the cap before the vendor is asked.
     /// Over the cap, answers the call with the vendor's own out-of-memory
     /// status and returns the ioctl's result (`Some`).
-    fn reserve(&self, d: &Decoded, arg: usize, params: &mut [u8], requested: u64) -> Result<Option<isize>> {
+    fn reserve(
+        &self,
+        d: &Decoded,
+        arg: usize,
+        params: &mut [u8],
+        requested: u64,
+    ) -> Result<Option<isize>> {
         if requested == 0 || self.ctx.inner.lock().ledger.charge(requested).is_ok() {
             return Ok(None);
         }
@@ -573,26 +673,50 @@ impl ProxyFile {
         };
         inner.ledger.settle(requested, actual);
         let tracked = if actual > 0 {
-            inner.objects.add_memory(self.id, client, handle, parent, actual)
+            inner
+                .objects
+                .add_memory(self.id, client, handle, parent, actual)
         } else {
-            inner.objects.add_object(self.id, client, handle, parent, Kind::Plain)
+            inner
+                .objects
+                .add_object(self.id, client, handle, parent, Kind::Plain)
         };
         if tracked.is_err() {
-            pr_err!("context {}: out of memory tracking an allocation\n", self.ctx_name());
+            pr_err!(
+                "context {}: out of memory tracking an allocation\n",
+                self.ctx_name()
+            );
         }
     }
 
     /// VID_HEAP_CONTROL allocation (the legacy heap interface): the size is
     /// in the outer block; charged like RM_ALLOC of video memory.
-    fn heap_alloc(&self, d: &Decoded, h: HeapAlloc, h_client: u32, h_parent: u32, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
-        let requested = if h.class == NV01_MEMORY_LOCAL_USER { crate::fgcore::drivers::round_vidmem(h.size).unwrap_or(u64::MAX) } else { 0 };
+    fn heap_alloc(
+        &self,
+        d: &Decoded,
+        h: HeapAlloc,
+        h_client: u32,
+        h_parent: u32,
+        cmd: u32,
+        arg: usize,
+        params: &mut [u8],
+    ) -> Result<isize> {
+        let requested = if h.class == NV01_MEMORY_LOCAL_USER {
+            crate::fgcore::drivers::round_vidmem(h.size).unwrap_or(u64::MAX)
+        } else {
+            0
+        };
         if let Some(refused) = self.reserve(d, arg, params, requested)? {
             return Ok(refused);
         }
         let ret = self.vendor.ioctl(cmd, arg);
         let outcome = match (&ret, read_back(arg, params.len())) {
             (Ok(_), Ok(outer)) if status_of(d, &outer) == Some(NV_OK) => {
-                let actual = if requested > 0 { rd_u64(&outer, h.size_offset).unwrap_or(requested) } else { 0 };
+                let actual = if requested > 0 {
+                    rd_u64(&outer, h.size_offset).unwrap_or(requested)
+                } else {
+                    0
+                };
                 rd_u32(&outer, h.h_memory_offset).map(|handle| (h_client, handle, h_parent, actual))
             }
             _ => None,
@@ -618,10 +742,21 @@ impl ProxyFile {
     /// devices as the driver numbers its GPUs, `/dev/nvidiaN`); an instance
     /// beyond the context's GPUs is refused as the vendor refuses a device
     /// it does not have.
-    fn alloc_device(&self, d: &Decoded, n: &NestedRef, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
+    fn alloc_device(
+        &self,
+        d: &Decoded,
+        n: &NestedRef,
+        cmd: u32,
+        arg: usize,
+        params: &mut [u8],
+    ) -> Result<isize> {
         let mut nested = read_nested(n)?;
         // Without parameters the RM takes instance 0.
-        let local = if nested.is_empty() { 0 } else { rd_u32(&nested, 0).ok_or(EINVAL)? };
+        let local = if nested.is_empty() {
+            0
+        } else {
+            rd_u32(&nested, 0).ok_or(EINVAL)?
+        };
         let Some(host) = self.ctx.gpus.host_index(local) else {
             return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
         };
@@ -649,7 +784,13 @@ impl ProxyFile {
 
     /// Forwards an RM_ALLOC of an object that takes no memory and records
     /// it; `device` is the host GPU of an NV01_DEVICE_0.
-    fn forward_alloc_object(&self, d: &Decoded, cmd: u32, arg: usize, device: Option<u32>) -> Result<isize> {
+    fn forward_alloc_object(
+        &self,
+        d: &Decoded,
+        cmd: u32,
+        arg: usize,
+        device: Option<u32>,
+    ) -> Result<isize> {
         let ret = self.vendor.ioctl(cmd, arg)?;
         if let Body::Alloc(a) = d.body {
             let outer = read_back(arg, d.size)?;
@@ -657,14 +798,22 @@ impl ProxyFile {
                 if let Some(handle) = nvabi::decode::alloc_result_handle(&outer) {
                     // A client is its own root: the RM returns its handle.
                     let is_client = a.class == NV01_ROOT_CLIENT;
-                    let (client, parent) = if is_client { (handle, handle) } else { (a.h_client, a.h_parent) };
+                    let (client, parent) = if is_client {
+                        (handle, handle)
+                    } else {
+                        (a.h_client, a.h_parent)
+                    };
                     let kind = match (device, nvabi::class::class_info(a.class).map(|c| c.kind)) {
                         (Some(gpu), _) => Kind::Device(gpu),
                         (None, Some(ClassKind::Usermode)) => Kind::Usermode,
                         (None, Some(ClassKind::Channel)) => Kind::Channel,
                         _ => Kind::Plain,
                     };
-                    self.ctx.inner.lock().objects.add_object(self.id, client, handle, parent, kind)?;
+                    self.ctx
+                        .inner
+                        .lock()
+                        .objects
+                        .add_object(self.id, client, handle, parent, kind)?;
                 }
             }
         }
@@ -678,17 +827,31 @@ impl ProxyFile {
     /// while its gate is open (checked under the gate's lock, which the
     /// scheduler's shut takes first); while shut it is answered `NV_OK` and
     /// takes effect when the gate opens, which enables them all.
-    fn disable_channels(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8], n: &NestedRef) -> Result<isize> {
+    fn disable_channels(
+        &self,
+        d: &Decoded,
+        cmd: u32,
+        arg: usize,
+        params: &mut [u8],
+        n: &NestedRef,
+    ) -> Result<isize> {
         type P = Nv2080CtrlFifoDisableChannelsParams;
         let nested = read_nested(n)?;
-        let Some(p) = P::read(&nested) else { return self.vendor.ioctl(cmd, arg) };
+        let Some(p) = P::read(&nested) else {
+            return self.vendor.ioctl(cmd, arg);
+        };
         let count = (p.num_channels as usize).min(p.h_client_list.len());
         let foreign = {
             let inner = self.ctx.inner.lock();
-            p.h_client_list[..count].iter().any(|&c| !inner.objects.has_client(c))
+            p.h_client_list[..count]
+                .iter()
+                .any(|&c| !inner.objects.has_client(c))
         };
         if foreign {
-            pr_warn!("context {}: refused FIFO_DISABLE_CHANNELS naming a client outside the context\n", self.ctx_name());
+            pr_warn!(
+                "context {}: refused FIFO_DISABLE_CHANNELS naming a client outside the context\n",
+                self.ctx_name()
+            );
             return self.refuse_with(d, arg, params, NV_ERR_INVALID_CLIENT);
         }
         if p.disable != 0 {
@@ -720,14 +883,21 @@ impl ProxyFile {
         src: (u32, u32),
     ) -> Result<isize> {
         if !self.ctx.inner.lock().objects.has_client(src.0) {
-            pr_warn!("context {}: refused a dup from a client outside the context\n", self.ctx_name());
+            pr_warn!(
+                "context {}: refused a dup from a client outside the context\n",
+                self.ctx_name()
+            );
             return self.refuse_with(d, arg, params, NV_ERR_INVALID_CLIENT);
         }
         let ret = self.vendor.ioctl(cmd, arg)?;
         let outer = read_back(arg, d.size)?;
         if status_of(d, &outer) == Some(NV_OK) {
             if let Some(handle) = rd_u32(&outer, core::mem::offset_of!(Nvos55, h_object)) {
-                self.ctx.inner.lock().objects.add_dup(self.id, client, handle, parent, src)?;
+                self.ctx
+                    .inner
+                    .lock()
+                    .objects
+                    .add_dup(self.id, client, handle, parent, src)?;
             }
         }
         Ok(ret)
@@ -735,7 +905,15 @@ impl ProxyFile {
 
     /// RM_FREE (and VID_HEAP FREE): forward; if the vendor freed, drop the
     /// object and its subtree, and uncharge memory no handle refers to.
-    fn free(&self, cmd: u32, arg: usize, d: &Decoded, _params: &mut [u8], client: u32, object: u32) -> Result<isize> {
+    fn free(
+        &self,
+        cmd: u32,
+        arg: usize,
+        d: &Decoded,
+        _params: &mut [u8],
+        client: u32,
+        object: u32,
+    ) -> Result<isize> {
         let ret = self.vendor.ioctl(cmd, arg)?;
         let outer = read_back(arg, d.size)?;
         if status_of(d, &outer) != Some(NV_OK) {
@@ -750,7 +928,14 @@ impl ProxyFile {
     }
 
     /// GPU_GET_ATTACHED_IDS / GET_PROBED_IDS: only the context's GPUs.
-    fn gpu_id_list(&self, d: &Decoded, ctrl: u32, n: &NestedRef, cmd: u32, arg: usize) -> Result<isize> {
+    fn gpu_id_list(
+        &self,
+        d: &Decoded,
+        ctrl: u32,
+        n: &NestedRef,
+        cmd: u32,
+        arg: usize,
+    ) -> Result<isize> {
         let ret = self.vendor.ioctl(cmd, arg)?;
         let outer = read_back(arg, d.size)?;
         if status_of(d, &outer) != Some(NV_OK) {
@@ -773,7 +958,13 @@ impl ProxyFile {
     }
 
     /// Refuses a call with an RM status, as the vendor would.
-    fn refuse_with(&self, d: &Decoded, arg: usize, params: &mut [u8], status: u32) -> Result<isize> {
+    fn refuse_with(
+        &self,
+        d: &Decoded,
+        arg: usize,
+        params: &mut [u8],
+        status: u32,
+    ) -> Result<isize> {
         if d.write_status(params, status) {
             write_user(arg, params)?;
             return Ok(0);
@@ -861,11 +1052,15 @@ fn status_of(d: &Decoded, outer: &[u8]) -> Option<u32> {
 }
 
 fn read_user(addr: usize, buf: &mut [u8]) -> Result {
-    UserSlice::new(UserPtr::from_addr(addr), buf.len()).reader().read_slice(buf)
+    UserSlice::new(UserPtr::from_addr(addr), buf.len())
+        .reader()
+        .read_slice(buf)
 }
 
 fn write_user(addr: usize, buf: &[u8]) -> Result {
-    UserSlice::new(UserPtr::from_addr(addr), buf.len()).writer().write_slice(buf)
+    UserSlice::new(UserPtr::from_addr(addr), buf.len())
+        .writer()
+        .write_slice(buf)
 }
 
 fn read_back(addr: usize, len: usize) -> Result<KVec<u8>> {

@@ -74,7 +74,12 @@ pub(crate) struct Attr {
 unsafe impl Sync for Attr {}
 
 impl Attr {
-    const fn build(name: &'static CStr, mode: u16, show: Option<ShowFn>, store: Option<StoreFn>) -> Self {
+    const fn build(
+        name: &'static CStr,
+        mode: u16,
+        show: Option<ShowFn>,
+        store: Option<StoreFn>,
+    ) -> Self {
         // SAFETY: `kobj_attribute` is a C struct of pointers and integers,
         // for which all-zeroes is a valid value (no name, no callbacks).
         let mut raw: bindings::kobj_attribute = unsafe { core::mem::zeroed() };
@@ -184,7 +189,10 @@ impl<const N: usize> AttrList<N> {
             i += 1;
         }
         // INVARIANT: every pointer comes from a static `Attr`; `end` is NULL.
-        Self { ptrs, end: core::ptr::null() }
+        Self {
+            ptrs,
+            end: core::ptr::null(),
+        }
     }
 }
 
@@ -247,7 +255,9 @@ impl Dir {
         // with one more reference, which the new value owns.
         let kobj = unsafe { bindings::kobject_get(self.kobj.as_ptr()) };
         // INVARIANT: the new value owns the reference just taken.
-        Self { kobj: NonNull::new(kobj).unwrap_or(self.kobj) }
+        Self {
+            kobj: NonNull::new(kobj).unwrap_or(self.kobj),
+        }
     }
 
     /// Creates a subdirectory `name` of this directory.

@@ -98,9 +98,13 @@ impl VendorPath {
         let flags = opener.flags() as c_int;
         let mnt = self.mnt.as_ptr();
         // SAFETY: the mount is live (type invariant) and pins its root.
-        let path = bindings::path { mnt, dentry: unsafe { (*mnt).mnt_root } };
+        let path = bindings::path {
+            mnt,
+            dentry: unsafe { (*mnt).mnt_root },
+        };
         // SAFETY: `path` is live; the credentials are those of a live file.
-        let raw = from_err_ptr(unsafe { bindings::dentry_open(&path, flags, opener.cred().as_ptr()) })?;
+        let raw =
+            from_err_ptr(unsafe { bindings::dentry_open(&path, flags, opener.cred().as_ptr()) })?;
         let raw = NonNull::new(raw).ok_or(ENODEV)?;
         // SAFETY: `dentry_open` returned a new file with one reference, in no
         // fd table, which we take over; no `fdget_pos` can exist on it.
@@ -147,7 +151,11 @@ impl VendorFile {
         unsafe {
             let name = CStr::from_char_ptr((*owner).name.as_ptr()).to_bytes();
             let v = (*owner).version;
-            let version = if v.is_null() { &b""[..] } else { CStr::from_char_ptr(v).to_bytes() };
+            let version = if v.is_null() {
+                &b""[..]
+            } else {
+                CStr::from_char_ptr(v).to_bytes()
+            };
             (name, version)
         }
     }

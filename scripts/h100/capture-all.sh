@@ -49,6 +49,9 @@ cap 06-torch-matmul python3 $PY/torch_matmul.py
 cap 07-two-procs bash -c "$B/cap_alloc 512 1500 & $B/cap_alloc 1024 1500 & wait"
 cap 08-ipc-legacy "$B/cap_ipc" legacy 64
 cap 09-ipc-vmm "$B/cap_ipc" vmm 64
+cap 10-jax-matmul python3 $PY/jax_matmul.py
+cap 11-cupy-pools python3 $PY/cupy_pools.py
+cap 12-torch-train-nccl python3 $PY/torch_train_nccl.py
 
 du -sh "$T"/* | tee -a "$T/captures.log"
 python3 - "$W" "$OUT/traces.tar.xz" <<'PY'

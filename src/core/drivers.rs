@@ -21,10 +21,22 @@ pub struct DriverAbi {
 
 /// The table of supported driver ABIs.
 pub const SUPPORTED: &[DriverAbi] = &[
-    DriverAbi { module: "nvidia", version_prefix: "580.", abi: "r580" },
-    DriverAbi { module: "nvidia_uvm", version_prefix: "580.", abi: "r580" },
+    DriverAbi {
+        module: "nvidia",
+        version_prefix: "580.",
+        abi: "r580",
+    },
+    DriverAbi {
+        module: "nvidia_uvm",
+        version_prefix: "580.",
+        abi: "r580",
+    },
     // The simulated driver of the test VM speaks the 580 ABI.
-    DriverAbi { module: "nvsim", version_prefix: "580.", abi: "r580" },
+    DriverAbi {
+        module: "nvsim",
+        version_prefix: "580.",
+        abi: "r580",
+    },
 ];
 
 /// The entry for `module` at `version`, if supported. Dotted versions must
@@ -55,7 +67,17 @@ mod tests {
 
     #[test]
     fn vidmem_rounding_as_measured() {
-        for (req, got) in [(1, 65536), (4096, 65536), (65536, 65536), (1 << 20, 1 << 20), (2097153, 4 << 20), (64 << 20, 64 << 20), (4325376, 6 << 20), (72116352, 70 << 20), (432537600, 414 << 20)] {
+        for (req, got) in [
+            (1, 65536),
+            (4096, 65536),
+            (65536, 65536),
+            (1 << 20, 1 << 20),
+            (2097153, 4 << 20),
+            (64 << 20, 64 << 20),
+            (4325376, 6 << 20),
+            (72116352, 70 << 20),
+            (432537600, 414 << 20),
+        ] {
             assert_eq!(round_vidmem(req), Some(got), "{req}");
         }
         assert_eq!(round_vidmem(0), Some(0));
@@ -64,8 +86,14 @@ mod tests {
 
     #[test]
     fn table() {
-        assert_eq!(lookup(b"nvidia", b"580.159.04").map(|d| d.abi), Some("r580"));
-        assert_eq!(lookup(b"nvidia_uvm", b"580.65.06").map(|d| d.abi), Some("r580"));
+        assert_eq!(
+            lookup(b"nvidia", b"580.159.04").map(|d| d.abi),
+            Some("r580")
+        );
+        assert_eq!(
+            lookup(b"nvidia_uvm", b"580.65.06").map(|d| d.abi),
+            Some("r580")
+        );
         assert_eq!(lookup(b"nvsim", b"580.159.04").map(|d| d.abi), Some("r580"));
         assert!(lookup(b"nvidia", b"590.44.01").is_none());
         assert!(lookup(b"nvidia", b"5800.1").is_none());

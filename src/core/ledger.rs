@@ -33,7 +33,12 @@ pub struct OverLimit {
 impl Ledger {
     /// A ledger with the given cap and nothing charged.
     pub const fn new(limit: u64) -> Self {
-        Self { limit, used: 0, peak: 0, refused: 0 }
+        Self {
+            limit,
+            used: 0,
+            peak: 0,
+            refused: 0,
+        }
     }
 
     /// The cap, in bytes.
@@ -74,7 +79,9 @@ impl Ledger {
             }
             _ => {
                 self.refused = self.refused.saturating_add(1);
-                Err(OverLimit { available: self.available() })
+                Err(OverLimit {
+                    available: self.available(),
+                })
             }
         }
     }
@@ -88,7 +95,10 @@ impl Ledger {
                 Ok(())
             }
             None => {
-                let err = Underflow { used: self.used, returned: bytes };
+                let err = Underflow {
+                    used: self.used,
+                    returned: bytes,
+                };
                 self.used = 0;
                 Err(err)
             }
@@ -177,7 +187,13 @@ mod tests {
     fn underflow_is_reported_and_clamped() {
         let mut l = Ledger::new(100);
         l.charge(10).unwrap();
-        assert_eq!(l.uncharge(11), Err(Underflow { used: 10, returned: 11 }));
+        assert_eq!(
+            l.uncharge(11),
+            Err(Underflow {
+                used: 10,
+                returned: 11
+            })
+        );
         assert_eq!(l.used(), 0);
     }
 

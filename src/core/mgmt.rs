@@ -33,7 +33,10 @@ pub struct GpuList {
 
 impl GpuList {
     /// No GPUs.
-    pub const EMPTY: Self = Self { order: [0; MAX_GPUS as usize], len: 0 };
+    pub const EMPTY: Self = Self {
+        order: [0; MAX_GPUS as usize],
+        len: 0,
+    };
 
     /// The list holding only `index` (which must be below [`MAX_GPUS`]).
     pub fn single(index: u32) -> Option<Self> {
@@ -49,7 +52,10 @@ impl GpuList {
         if self.contains(index) {
             return Err(MgmtError::BadGpuList);
         }
-        let slot = self.order.get_mut(usize::from(self.len)).ok_or(MgmtError::BadGpuList)?;
+        let slot = self
+            .order
+            .get_mut(usize::from(self.len))
+            .ok_or(MgmtError::BadGpuList)?;
         *slot = index as u8;
         self.len += 1;
         Ok(())
@@ -114,7 +120,9 @@ fn parse_index(s: &[u8]) -> Result<u32, MgmtError> {
     if s.is_empty() || s.len() > 3 || !s.iter().all(u8::is_ascii_digit) {
         return Err(MgmtError::BadGpuList);
     }
-    let v = s.iter().fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'));
+    let v = s
+        .iter()
+        .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'));
     if v >= MAX_GPUS {
         return Err(MgmtError::BadGpuList);
     }
@@ -163,13 +171,21 @@ impl MgmtError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::MissingName => "no context name given",
-            Self::BadName => "invalid context name (1-32 of [A-Za-z0-9_.-], not starting with '.' or '-')",
+            Self::BadName => {
+                "invalid context name (1-32 of [A-Za-z0-9_.-], not starting with '.' or '-')"
+            }
             Self::UnknownKey => "unknown key (known: gpus=, mem=, compute=, weight=, priority=)",
-            Self::BadCompute => "invalid compute setting (compute=1..100, weight=1..1000, priority=high|normal)",
+            Self::BadCompute => {
+                "invalid compute setting (compute=1..100, weight=1..1000, priority=high|normal)"
+            }
             Self::DuplicateKey => "key given twice",
-            Self::BadGpuList => "invalid gpus= list (indices 0-63, e.g. 0 or 0,1 or 0-3, no repeats)",
+            Self::BadGpuList => {
+                "invalid gpus= list (indices 0-63, e.g. 0 or 0,1 or 0-3, no repeats)"
+            }
             Self::BadQuantity(QuantityError::Overflow) => "quantity too large",
-            Self::BadQuantity(QuantityError::Invalid) => "invalid quantity (bytes, or with K/M/G/T or Ki/Mi/Gi/Ti)",
+            Self::BadQuantity(QuantityError::Invalid) => {
+                "invalid quantity (bytes, or with K/M/G/T or Ki/Mi/Gi/Ti)"
+            }
             Self::BadInput => "input is not printable text",
         }
     }
@@ -191,7 +207,10 @@ pub fn check_name(name: &str) -> Result<(), MgmtError> {
 /// Parses the line written to `create`.
 pub fn parse_create(input: &[u8]) -> Result<CreateSpec<'_>, MgmtError> {
     let text = core::str::from_utf8(input).map_err(|_| MgmtError::BadInput)?;
-    if text.chars().any(|c| c.is_control() && !c.is_ascii_whitespace()) {
+    if text
+        .chars()
+        .any(|c| c.is_control() && !c.is_ascii_whitespace())
+    {
         return Err(MgmtError::BadInput);
     }
     let mut words = text.split_ascii_whitespace();
@@ -218,9 +237,15 @@ pub fn parse_create(input: &[u8]) -> Result<CreateSpec<'_>, MgmtError> {
             "compute" | "weight" | "priority" => {
                 let v = value.as_bytes();
                 let dup = match key {
-                    "compute" => pct.replace(super::sched::parse_pct(v).ok_or(MgmtError::BadCompute)?).is_some(),
-                    "weight" => weight.replace(super::sched::parse_weight(v).ok_or(MgmtError::BadCompute)?).is_some(),
-                    _ => priority.replace(super::sched::Priority::parse(v).ok_or(MgmtError::BadCompute)?).is_some(),
+                    "compute" => pct
+                        .replace(super::sched::parse_pct(v).ok_or(MgmtError::BadCompute)?)
+                        .is_some(),
+                    "weight" => weight
+                        .replace(super::sched::parse_weight(v).ok_or(MgmtError::BadCompute)?)
+                        .is_some(),
+                    _ => priority
+                        .replace(super::sched::Priority::parse(v).ok_or(MgmtError::BadCompute)?)
+                        .is_some(),
                 };
                 if dup {
                     return Err(MgmtError::DuplicateKey);
@@ -239,12 +264,19 @@ pub fn parse_create(input: &[u8]) -> Result<CreateSpec<'_>, MgmtError> {
         weight: weight.unwrap_or(d.weight),
         priority: priority.unwrap_or(d.priority),
     };
-    Ok(CreateSpec { name, gpus, mem_limit, compute })
+    Ok(CreateSpec {
+        name,
+        gpus,
+        mem_limit,
+        compute,
+    })
 }
 
 /// Parses the name written to `destroy` (surrounding blanks ignored).
 pub fn parse_destroy(input: &[u8]) -> Result<&str, MgmtError> {
-    let text = core::str::from_utf8(input).map_err(|_| MgmtError::BadInput)?.trim_ascii();
+    let text = core::str::from_utf8(input)
+        .map_err(|_| MgmtError::BadInput)?
+        .trim_ascii();
     check_name(text)?;
     Ok(text)
 }
@@ -273,7 +305,11 @@ mod tests {
         assert_eq!(s.mem_limit, Some(512 << 20));
         assert_eq!(s.compute, super::super::sched::Params::DEFAULT);
         let s = parse_create(b"c compute=30 weight=2 priority=high").unwrap();
-        let want = super::super::sched::Params { limit_pct: 30, weight: 2, priority: super::super::sched::Priority::High };
+        let want = super::super::sched::Params {
+            limit_pct: 30,
+            weight: 2,
+            priority: super::super::sched::Priority::High,
+        };
         assert_eq!(s.compute, want);
     }
 
@@ -309,7 +345,12 @@ mod tests {
             (b"a\x01 mem=1", BadInput),
             (b"\xff", BadInput),
         ] {
-            assert_eq!(parse_create(input), Err(want), "{:?}", core::str::from_utf8(input));
+            assert_eq!(
+                parse_create(input),
+                Err(want),
+                "{:?}",
+                core::str::from_utf8(input)
+            );
         }
         assert_eq!(check_name("abcdefghijabcdefghijabcdefghijab"), Ok(()));
     }

@@ -129,7 +129,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-
     #[test]
     fn vectors() {
         for (input, want) in VECTORS {

@@ -69,11 +69,18 @@ pub struct Params {
 
 impl Params {
     /// No cap, weight 1, normal priority.
-    pub const DEFAULT: Self = Self { limit_pct: 100, weight: 1, priority: Priority::Normal };
+    pub const DEFAULT: Self = Self {
+        limit_pct: 100,
+        weight: 1,
+        priority: Priority::Normal,
+    };
 
     /// Whether the values are in range.
     pub const fn valid(&self) -> bool {
-        self.limit_pct >= 1 && self.limit_pct <= 100 && self.weight >= 1 && self.weight <= MAX_WEIGHT
+        self.limit_pct >= 1
+            && self.limit_pct <= 100
+            && self.weight >= 1
+            && self.weight <= MAX_WEIGHT
     }
 }
 
@@ -132,7 +139,9 @@ pub fn sched_control(cmd: u32) -> SchedControl {
         | NVA06C_CTRL_CMD_INTERNAL_GPFIFO_SCHEDULE
         | NVA06F_CTRL_CMD_SET_INTERLEAVE_LEVEL
         | NV2080_CTRL_CMD_FIFO_RUNLIST_SET_SCHED_POLICY => SchedControl::Answer,
-        NVA06C_CTRL_CMD_GPFIFO_SCHEDULE | NVA06F_CTRL_CMD_GPFIFO_SCHEDULE => SchedControl::AnswerIfDisabling,
+        NVA06C_CTRL_CMD_GPFIFO_SCHEDULE | NVA06F_CTRL_CMD_GPFIFO_SCHEDULE => {
+            SchedControl::AnswerIfDisabling
+        }
         _ => SchedControl::Forward,
     }
 }
@@ -164,8 +173,11 @@ pub struct Demand {
 pub fn plan(period_us: u64, inputs: &[Demand], out: &mut [u64]) -> u64 {
     let n = inputs.len().min(out.len()).min(MAX_PER_GPU);
     let (inputs, out) = (&inputs[..n], &mut out[..n]);
-    let high = inputs.iter().any(|d| d.busy && d.params.priority == Priority::High);
-    let eligible = |d: &Demand| d.busy && d.params.valid() && (!high || d.params.priority == Priority::High);
+    let high = inputs
+        .iter()
+        .any(|d| d.busy && d.params.priority == Priority::High);
+    let eligible =
+        |d: &Demand| d.busy && d.params.valid() && (!high || d.params.priority == Priority::High);
     let cap = |d: &Demand| period_us * u64::from(d.params.limit_pct) / 100;
     for o in out.iter_mut() {
         *o = 0;
@@ -233,7 +245,13 @@ pub fn staircase(period_us: u64, loss_pct: u32, shares: &mut [u64], close: &mut 
     let n = shares.len().min(close.len()).min(MAX_PER_GPU);
     let loss = u64::from(loss_pct.min(90));
     // Phase length for `d` µs of service each with `m` open (rounded up).
-    let phase = |d: u64, m: u64| if m >= 2 { (d * m * 100).div_ceil(100 - loss) } else { d };
+    let phase = |d: u64, m: u64| {
+        if m >= 2 {
+            (d * m * 100).div_ceil(100 - loss)
+        } else {
+            d
+        }
+    };
     let mut end = fill_stairs(&shares[..n], &mut close[..n], &phase);
     if end > period_us {
         for s in shares[..n].iter_mut() {
@@ -306,8 +324,19 @@ mod tests {
     use proptest::prelude::*;
 
     fn d(limit_pct: u32, weight: u32, high: bool, busy: bool) -> Demand {
-        let priority = if high { Priority::High } else { Priority::Normal };
-        Demand { params: Params { limit_pct, weight, priority }, busy }
+        let priority = if high {
+            Priority::High
+        } else {
+            Priority::Normal
+        };
+        Demand {
+            params: Params {
+                limit_pct,
+                weight,
+                priority,
+            },
+            busy,
+        }
     }
 
     fn run(period: u64, ins: &[Demand]) -> Vec<u64> {
@@ -320,39 +349,71 @@ mod tests {
     #[test]
     fn alone_capped() {
         for pct in [10, 30, 50, 70, 100] {
-            assert_eq!(run(50_000, &[d(pct, 1, false, true)]), vec![500 * u64::from(pct)]);
+            assert_eq!(
+                run(50_000, &[d(pct, 1, false, true)]),
+                vec![500 * u64::from(pct)]
+            );
         }
     }
 
     #[test]
     fn weights_split() {
-        assert_eq!(run(50_000, &[d(100, 1, false, true), d(100, 3, false, true)]), vec![12_500, 37_500]);
         assert_eq!(
-            run(80_000, &[d(100, 1, false, true), d(100, 1, false, true), d(100, 2, false, true), d(100, 4, false, true)]),
+            run(50_000, &[d(100, 1, false, true), d(100, 3, false, true)]),
+            vec![12_500, 37_500]
+        );
+        assert_eq!(
+            run(
+                80_000,
+                &[
+                    d(100, 1, false, true),
+                    d(100, 1, false, true),
+                    d(100, 2, false, true),
+                    d(100, 4, false, true)
+                ]
+            ),
             vec![10_000, 10_000, 20_000, 40_000]
         );
     }
 
     #[test]
     fn idle_gets_nothing_and_others_absorb() {
-        assert_eq!(run(50_000, &[d(100, 1, false, false), d(100, 3, false, true)]), vec![0, 50_000]);
+        assert_eq!(
+            run(50_000, &[d(100, 1, false, false), d(100, 3, false, true)]),
+            vec![0, 50_000]
+        );
     }
 
     #[test]
     fn cap_spills_to_others() {
         // 1:1, but the first may have only 20 %: the second takes the rest.
-        assert_eq!(run(50_000, &[d(20, 1, false, true), d(100, 1, false, true)]), vec![10_000, 40_000]);
+        assert_eq!(
+            run(50_000, &[d(20, 1, false, true), d(100, 1, false, true)]),
+            vec![10_000, 40_000]
+        );
         // Both capped below a full GPU: the rest stays idle.
-        assert_eq!(run(50_000, &[d(30, 1, false, true), d(40, 5, false, true)]), vec![15_000, 20_000]);
+        assert_eq!(
+            run(50_000, &[d(30, 1, false, true), d(40, 5, false, true)]),
+            vec![15_000, 20_000]
+        );
     }
 
     #[test]
     fn high_priority_holds_normal_back() {
-        assert_eq!(run(50_000, &[d(100, 9, false, true), d(100, 1, true, true)]), vec![0, 50_000]);
+        assert_eq!(
+            run(50_000, &[d(100, 9, false, true), d(100, 1, true, true)]),
+            vec![0, 50_000]
+        );
         // An idle high context holds nobody back.
-        assert_eq!(run(50_000, &[d(100, 1, false, true), d(100, 1, true, false)]), vec![50_000, 0]);
+        assert_eq!(
+            run(50_000, &[d(100, 1, false, true), d(100, 1, true, false)]),
+            vec![50_000, 0]
+        );
         // A capped high context: normal ones still wait (the rule is strict).
-        assert_eq!(run(50_000, &[d(100, 1, false, true), d(50, 1, true, true)]), vec![0, 25_000]);
+        assert_eq!(
+            run(50_000, &[d(100, 1, false, true), d(50, 1, true, true)]),
+            vec![0, 25_000]
+        );
     }
 
     fn stairs(period: u64, loss: u32, shares: &[u64]) -> (Vec<u64>, Vec<u64>) {
@@ -366,8 +427,14 @@ mod tests {
     fn staircase_close_times() {
         // No switching loss: the shares add up to the last close.
         assert_eq!(stairs(50_000, 0, &[12_500, 37_500]).1, [25_000, 50_000]);
-        assert_eq!(stairs(50_000, 0, &[6_250, 6_250, 12_500, 25_000]).1, [25_000, 25_000, 37_500, 50_000]);
-        assert_eq!(stairs(50_000, 0, &[15_000, 0, 20_000]).1, [30_000, 0, 35_000]);
+        assert_eq!(
+            stairs(50_000, 0, &[6_250, 6_250, 12_500, 25_000]).1,
+            [25_000, 25_000, 37_500, 50_000]
+        );
+        assert_eq!(
+            stairs(50_000, 0, &[15_000, 0, 20_000]).1,
+            [30_000, 0, 35_000]
+        );
         assert_eq!(stairs(50_000, 0, &[15_000]).1, [15_000]);
         // 20 % lost while two share: 1:3 needs 12.5 / 0.4 = 31.25 ms shared
         // and 25 ms alone; scaled by 50 / 56.25 to fit the period.
@@ -437,9 +504,18 @@ mod tests {
         assert!(filtered_control(0xa06c0101, &[0, 0, 0]));
         assert!(!filtered_control(0xa06c0101, &[1, 0, 0]));
         assert!(filtered_control(0xa06f0103, &[0, 0, 0]));
-        assert!(!filtered_control(0xa06c0104, &[0; 8]), "GET_TIMESLICE is forwarded");
-        assert!(!filtered_control(0xa06c0105, &[0; 8]), "PREEMPT is forwarded");
-        assert!(!filtered_control(0x2080110b, &[0; 8]), "FIFO_DISABLE_CHANNELS only stops the caller");
+        assert!(
+            !filtered_control(0xa06c0104, &[0; 8]),
+            "GET_TIMESLICE is forwarded"
+        );
+        assert!(
+            !filtered_control(0xa06c0105, &[0; 8]),
+            "PREEMPT is forwarded"
+        );
+        assert!(
+            !filtered_control(0x2080110b, &[0; 8]),
+            "FIFO_DISABLE_CHANNELS only stops the caller"
+        );
     }
 
     #[test]
@@ -458,7 +534,8 @@ mod tests {
     }
 
     fn demand() -> impl Strategy<Value = Demand> {
-        (1u32..=100, 1u32..=MAX_WEIGHT, any::<bool>(), any::<bool>()).prop_map(|(l, w, h, b)| d(l, w, h, b))
+        (1u32..=100, 1u32..=MAX_WEIGHT, any::<bool>(), any::<bool>())
+            .prop_map(|(l, w, h, b)| d(l, w, h, b))
     }
 
     proptest! {

@@ -28,7 +28,10 @@ pub struct VisibleIds {
 
 impl VisibleIds {
     /// None yet.
-    pub const EMPTY: Self = Self { ids: [0; 64], len: 0 };
+    pub const EMPTY: Self = Self {
+        ids: [0; 64],
+        len: 0,
+    };
 
     /// Whether `id` may be named.
     pub fn contains(&self, id: u32) -> bool {
@@ -58,7 +61,10 @@ fn swap_entries(buf: &mut [u8], i: usize, j: usize) {
     }
     let (lo, hi) = if i < j { (i, j) } else { (j, i) };
     let (a, b) = buf.split_at_mut(hi * CARD_INFO_SIZE);
-    if let (Some(x), Some(y)) = (a.get_mut(lo * CARD_INFO_SIZE..(lo + 1) * CARD_INFO_SIZE), b.get_mut(..CARD_INFO_SIZE)) {
+    if let (Some(x), Some(y)) = (
+        a.get_mut(lo * CARD_INFO_SIZE..(lo + 1) * CARD_INFO_SIZE),
+        b.get_mut(..CARD_INFO_SIZE),
+    ) {
         x.swap_with_slice(y);
     }
 }
@@ -72,7 +78,8 @@ pub fn filter_card_info(buf: &mut [u8], gpus: &GpuList, visible: &mut VisibleIds
         // Find the valid entry of this host GPU at or after `placed`.
         let found = (placed..n).find(|&j| {
             let e = j * CARD_INFO_SIZE;
-            buf.get(e + OFF_VALID).copied().unwrap_or(0) != 0 && rd32(buf, e + OFF_MINOR) == Some(host)
+            buf.get(e + OFF_VALID).copied().unwrap_or(0) != 0
+                && rd32(buf, e + OFF_MINOR) == Some(host)
         });
         if let Some(j) = found {
             swap_entries(buf, placed, j);
@@ -92,7 +99,8 @@ pub fn filter_card_info(buf: &mut [u8], gpus: &GpuList, visible: &mut VisibleIds
 
 /// Whether every GPU id of an ATTACH_GPUS_TO_FD block is visible.
 pub fn attach_allowed(ids: &[u8], visible: &VisibleIds) -> bool {
-    ids.chunks_exact(4).all(|c| visible.contains(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+    ids.chunks_exact(4)
+        .all(|c| visible.contains(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
 }
 
 /// The id the RM uses for an empty slot in GPU id lists.
@@ -103,10 +111,18 @@ pub const INVALID_GPU_ID: u32 = 0xffff_ffff;
 /// ids stay, in order, moved to the front; every other slot becomes
 /// [`INVALID_GPU_ID`]. `companion`, if given, is the offset of a parallel
 /// u32 array (per-GPU flags) moved along with the ids.
-pub fn filter_gpu_ids(buf: &mut [u8], off: usize, count: usize, companion: Option<usize>, visible: &VisibleIds) {
+pub fn filter_gpu_ids(
+    buf: &mut [u8],
+    off: usize,
+    count: usize,
+    companion: Option<usize>,
+    visible: &VisibleIds,
+) {
     let mut out = 0;
     for i in 0..count {
-        let Some(id) = rd32(buf, off + 4 * i) else { return };
+        let Some(id) = rd32(buf, off + 4 * i) else {
+            return;
+        };
         if id != INVALID_GPU_ID && visible.contains(id) {
             wr32(buf, off + 4 * out, id);
             if let Some(c) = companion {
@@ -185,7 +201,10 @@ mod tests {
     fn missing_gpu_is_not_invented() {
         let mut buf = card_list(&[entry(0, 0x100)], 2);
         let mut vis = VisibleIds::EMPTY;
-        assert_eq!(filter_card_info(&mut buf, &GpuList::parse(b"1").unwrap(), &mut vis), 0);
+        assert_eq!(
+            filter_card_info(&mut buf, &GpuList::parse(b"1").unwrap(), &mut vis),
+            0
+        );
         assert!(buf.iter().all(|&b| b == 0));
     }
 

@@ -20,8 +20,8 @@ use kernel::{
     fs::{File, LocalFile},
     mm::virt::VmaNew,
     prelude::*,
-    sync::Arc,
     sync::aref::ARef,
+    sync::Arc,
     types::ForeignOwnable,
 };
 
@@ -64,7 +64,8 @@ fn nv_file_of(file: ARef<File>) -> Option<(ARef<File>, Arc<NvFile>)> {
     // SAFETY: `raw` is a valid file on which we hold a reference.
     let (fop, pd) = unsafe { ((*raw).f_op, (*raw).private_data) };
     let ours = !fop.is_null()
-        && (fop == NV_FOPS.load(Ordering::Acquire).cast_const() || fop == UVM_FOPS.load(Ordering::Acquire).cast_const());
+        && (fop == NV_FOPS.load(Ordering::Acquire).cast_const()
+            || fop == UVM_FOPS.load(Ordering::Acquire).cast_const());
     if !ours || pd.is_null() {
         return None;
     }
@@ -136,7 +137,10 @@ unsafe extern "C" fn nv_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulo
     }
 }
 
-unsafe extern "C" fn nv_mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+unsafe extern "C" fn nv_mmap(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
     // SAFETY: as in `nv_ioctl`.
     let nv = unsafe { <Arc<NvFile> as ForeignOwnable>::borrow((*file).private_data) };
     // SAFETY: the mm core passes a vma under construction, with the mmap
@@ -148,7 +152,10 @@ unsafe extern "C" fn nv_mmap(file: *mut bindings::file, vma: *mut bindings::vm_a
     }
 }
 
-unsafe extern "C" fn nv_devnode(_dev: *const bindings::device, mode: *mut bindings::umode_t) -> *mut c_char {
+unsafe extern "C" fn nv_devnode(
+    _dev: *const bindings::device,
+    mode: *mut bindings::umode_t,
+) -> *mut c_char {
     if !mode.is_null() {
         // SAFETY: devtmpfs passes a valid pointer when it wants a mode.
         unsafe { *mode = 0o666 };
@@ -206,14 +213,24 @@ impl Nodes {
         UVM_FOPS.store(&*nodes._uvm_fops as *const _ as *mut _, Ordering::Release);
         // On error, `nodes` drops and undoes what was done.
         // SAFETY: registering device-number ranges with static names.
-        to_result(unsafe { bindings::register_chrdev_region(mkdev(NV_MAJOR, 0), n, c"nvidia".as_char_ptr()) })?;
+        to_result(unsafe {
+            bindings::register_chrdev_region(mkdev(NV_MAJOR, 0), n, c"nvidia".as_char_ptr())
+        })?;
         nodes.regions[0] = (mkdev(NV_MAJOR, 0), n);
         // SAFETY: as above.
-        to_result(unsafe { bindings::register_chrdev_region(mkdev(NV_MAJOR, NV_CTL_MINOR), 1, c"nvidiactl".as_char_ptr()) })?;
+        to_result(unsafe {
+            bindings::register_chrdev_region(
+                mkdev(NV_MAJOR, NV_CTL_MINOR),
+                1,
+                c"nvidiactl".as_char_ptr(),
+            )
+        })?;
         nodes.regions[1] = (mkdev(NV_MAJOR, NV_CTL_MINOR), 1);
         let mut uvm: bindings::dev_t = 0;
         // SAFETY: `uvm` is a valid out pointer.
-        to_result(unsafe { bindings::alloc_chrdev_region(&mut uvm, 0, 1, c"nvidia-uvm".as_char_ptr()) })?;
+        to_result(unsafe {
+            bindings::alloc_chrdev_region(&mut uvm, 0, 1, c"nvidia-uvm".as_char_ptr())
+        })?;
         nodes.regions[2] = (uvm, 1);
         UVM_MAJOR.store(uvm >> MINORBITS, Ordering::Relaxed);
 
@@ -254,7 +271,14 @@ impl Nodes {
         // SAFETY: `class` is a live class; the format takes at most one
         // unsigned int, which is passed.
         let d = unsafe {
-            bindings::device_create(self.class, core::ptr::null_mut(), dev, core::ptr::null_mut::<c_void>(), fmt.as_char_ptr(), arg)
+            bindings::device_create(
+                self.class,
+                core::ptr::null_mut(),
+                dev,
+                core::ptr::null_mut::<c_void>(),
+                fmt.as_char_ptr(),
+                arg,
+            )
         };
         if let Err(e) = from_err_ptr(d) {
             self.devices.pop();

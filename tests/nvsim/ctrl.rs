@@ -42,7 +42,14 @@ fn copy_str(dst: &mut [u8], s: &[u8]) {
 }
 
 /// Runs control `cmd` on object `h_object` of client `h_client`.
-pub(crate) fn control(rm: &mut RmState, caller: &Caller, h_client: u32, h_object: u32, cmd: u32, params: &mut [u8]) -> u32 {
+pub(crate) fn control(
+    rm: &mut RmState,
+    caller: &Caller,
+    h_client: u32,
+    h_object: u32,
+    cmd: u32,
+    params: &mut [u8],
+) -> u32 {
     let ci = match rm.client_for(caller, h_client) {
         Ok(i) => i,
         Err(s) => return s,
@@ -70,11 +77,23 @@ pub(crate) fn control(rm: &mut RmState, caller: &Caller, h_client: u32, h_object
             Data::Tsg(t) => tsg_control(caller, &t.gpu, t.id, cmd, params),
             _ => Err(NV_ERR_INVALID_OBJECT_HANDLE),
         },
-        (HOPPER_CHANNEL_GPFIFO_A, 0xc36f) if cmd == NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN => match &data {
-            Data::Channel(c) => fixed::<NvC36fCtrlGpfifoGetWorkSubmitTokenParams>(params)
-                .map(|_| put(&NvC36fCtrlGpfifoGetWorkSubmitTokenParams { work_submit_token: c.chid }, params)),
-            _ => Err(NV_ERR_INVALID_OBJECT_HANDLE),
-        },
+        (HOPPER_CHANNEL_GPFIFO_A, 0xc36f)
+            if cmd == NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN =>
+        {
+            match &data {
+                Data::Channel(c) => {
+                    fixed::<NvC36fCtrlGpfifoGetWorkSubmitTokenParams>(params).map(|_| {
+                        put(
+                            &NvC36fCtrlGpfifoGetWorkSubmitTokenParams {
+                                work_submit_token: c.chid,
+                            },
+                            params,
+                        )
+                    })
+                }
+                _ => Err(NV_ERR_INVALID_OBJECT_HANDLE),
+            }
+        }
         _ => Err(NV_ERR_NOT_SUPPORTED),
     };
     r.unwrap_or_else(|s| s)
@@ -104,7 +123,11 @@ fn client_control(rm: &RmState, cmd: u32, params: &mut [u8]) -> CtlResult {
         }
         NV0000_CTRL_CMD_GPU_GET_UUID_FROM_GPU_ID => {
             let mut p = fixed::<Nv0000CtrlGpuGetUuidFromGpuIdParams>(params)?;
-            let g = rm.gpus.iter().find(|g| g.gpu_id() == p.gpu_id).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            let g = rm
+                .gpus
+                .iter()
+                .find(|g| g.gpu_id() == p.gpu_id)
+                .ok_or(NV_ERR_INVALID_ARGUMENT)?;
             p.gpu_uuid = [0; 256];
             if p.flags & 0x3 == 0 {
                 // ASCII
@@ -138,8 +161,11 @@ fn fb_info(g: &Gpu, index: u32) -> Option<u32> {
         | NV2080_CTRL_FB_INFO_INDEX_USABLE_RAM_SIZE
         | NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE
         | NV2080_CTRL_FB_INFO_INDEX_MAPPABLE_HEAP_SIZE => kib(total),
-        NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE | NV2080_CTRL_FB_INFO_INDEX_LARGEST_FREE_REGION_SIZE_KB => kib(free),
-        NV2080_CTRL_FB_INFO_INDEX_BAR1_SIZE | NV2080_CTRL_FB_INFO_INDEX_BAR1_AVAIL_SIZE => kib(total),
+        NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE
+        | NV2080_CTRL_FB_INFO_INDEX_LARGEST_FREE_REGION_SIZE_KB => kib(free),
+        NV2080_CTRL_FB_INFO_INDEX_BAR1_SIZE | NV2080_CTRL_FB_INFO_INDEX_BAR1_AVAIL_SIZE => {
+            kib(total)
+        }
         NV2080_CTRL_FB_INFO_INDEX_BAR1_MAX_CONTIGUOUS_AVAIL_SIZE => kib(total),
         NV2080_CTRL_FB_INFO_INDEX_FB_TAX_SIZE_KB
         | NV2080_CTRL_FB_INFO_INDEX_HEAP_BASE_KB
@@ -154,7 +180,13 @@ fn fb_info(g: &Gpu, index: u32) -> Option<u32> {
     })
 }
 
-fn subdevice_control(rm: &RmState, caller: &Caller, g: &Arc<Gpu>, cmd: u32, params: &mut [u8]) -> CtlResult {
+fn subdevice_control(
+    rm: &RmState,
+    caller: &Caller,
+    g: &Arc<Gpu>,
+    cmd: u32,
+    params: &mut [u8],
+) -> CtlResult {
     match cmd {
         NV2080_CTRL_CMD_FB_GET_INFO_V2 => {
             let mut p = fixed::<Nv2080CtrlFbGetInfoV2Params>(params)?;
@@ -197,21 +229,29 @@ fn subdevice_control(rm: &RmState, caller: &Caller, g: &Arc<Gpu>, cmd: u32, para
         }
         NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS => {
             let p = fixed::<Nv2080CtrlFifoDisableChannelsParams>(params)?;
-            if p.num_channels > 64 || (p.p_runlist_preempt_event != 0 && caller.os != crate::rm::Os::Kernel) {
+            if p.num_channels > 64
+                || (p.p_runlist_preempt_event != 0 && caller.os != crate::rm::Os::Kernel)
+            {
                 return Err(NV_ERR_INVALID_ARGUMENT);
             }
             // Resolve every (client, channel) pair first: all or nothing.
             let mut chids: KVec<u32> = KVec::new();
             for i in 0..p.num_channels as usize {
                 let (hc, hch) = (p.h_client_list[i], p.h_channel_list[i]);
-                let c = rm.clients.iter().find(|c| c.handle == hc).ok_or(NV_ERR_INVALID_CLIENT)?;
+                let c = rm
+                    .clients
+                    .iter()
+                    .find(|c| c.handle == hc)
+                    .ok_or(NV_ERR_INVALID_CLIENT)?;
                 let Some(Data::Channel(ch)) = c.obj(hch).map(|o| &o.data) else {
                     return Err(NV_ERR_INVALID_CHANNEL);
                 };
                 if !Arc::ptr_eq(&ch.gpu, g) {
                     return Err(NV_ERR_INVALID_CHANNEL);
                 }
-                chids.push(ch.chid, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+                chids
+                    .push(ch.chid, GFP_KERNEL)
+                    .map_err(|_| NV_ERR_NO_MEMORY)?;
             }
             if g.profile.channel_disable_effective {
                 for chid in chids.iter() {

@@ -44,7 +44,13 @@ impl fmt::Debug for View {
             What::Mem => crate::mem::fmt_counts(f),
             What::Heap => {
                 let used = g.heap_used();
-                writeln!(f, "total_bytes {}\nused_bytes {}\nfree_bytes {}", g.vram, used, g.vram - used)
+                writeln!(
+                    f,
+                    "total_bytes {}\nused_bytes {}\nfree_bytes {}",
+                    g.vram,
+                    used,
+                    g.vram - used
+                )
             }
             What::Engine => g.engine.fmt_summary(f),
             What::Tsgs => g.engine.fmt_tsgs(f),
@@ -68,10 +74,22 @@ impl DebugFs {
         let mut files = KVec::new();
         let mut dirs = KVec::new();
         if let Some(g0) = gpus.first() {
-            let v = View { gpu: g0.clone(), what: What::Profile };
-            files.push(KBox::pin_init(root.read_only_file(c"profile", v), GFP_KERNEL)?, GFP_KERNEL)?;
-            let v = View { gpu: g0.clone(), what: What::Mem };
-            files.push(KBox::pin_init(root.read_only_file(c"mem", v), GFP_KERNEL)?, GFP_KERNEL)?;
+            let v = View {
+                gpu: g0.clone(),
+                what: What::Profile,
+            };
+            files.push(
+                KBox::pin_init(root.read_only_file(c"profile", v), GFP_KERNEL)?,
+                GFP_KERNEL,
+            )?;
+            let v = View {
+                gpu: g0.clone(),
+                what: What::Mem,
+            };
+            files.push(
+                KBox::pin_init(root.read_only_file(c"mem", v), GFP_KERNEL)?,
+                GFP_KERNEL,
+            )?;
         }
         for g in gpus.iter() {
             let name = CString::try_from_fmt(fmt!("gpu{}", g.index))?;
@@ -84,12 +102,21 @@ impl DebugFs {
                 (c"clients", What::Clients),
                 (c"trace", What::Trace),
             ] {
-                let v = View { gpu: g.clone(), what: w };
-                files.push(KBox::pin_init(d.read_only_file(n, v), GFP_KERNEL)?, GFP_KERNEL)?;
+                let v = View {
+                    gpu: g.clone(),
+                    what: w,
+                };
+                files.push(
+                    KBox::pin_init(d.read_only_file(n, v), GFP_KERNEL)?,
+                    GFP_KERNEL,
+                )?;
             }
             dirs.push(d, GFP_KERNEL)?;
         }
         dirs.push(root, GFP_KERNEL)?;
-        Ok(DebugFs { _files: files, _dirs: dirs })
+        Ok(DebugFs {
+            _files: files,
+            _dirs: dirs,
+        })
     }
 }

@@ -137,12 +137,20 @@ fn before(a: Instant<Monotonic>, b: Instant<Monotonic>) -> bool {
 
 /// The later of two times.
 fn later(a: Instant<Monotonic>, b: Instant<Monotonic>) -> Instant<Monotonic> {
-    if before(a, b) { b } else { a }
+    if before(a, b) {
+        b
+    } else {
+        a
+    }
 }
 
 /// The earlier of two times.
 fn earlier(a: Instant<Monotonic>, b: Instant<Monotonic>) -> Instant<Monotonic> {
-    if before(b, a) { b } else { a }
+    if before(b, a) {
+        b
+    } else {
+        a
+    }
 }
 
 /// Events kept in the engine's trace.
@@ -192,7 +200,13 @@ impl Engine {
     }
 
     /// Adds a channel group; returns its id (its hardware TSG id).
-    pub(crate) fn add_tsg(&self, h_client: u32, h_tsg: u32, tgid: i32, timeslice_us: u64) -> Result<u32> {
+    pub(crate) fn add_tsg(
+        &self,
+        h_client: u32,
+        h_tsg: u32,
+        tgid: i32,
+        timeslice_us: u64,
+    ) -> Result<u32> {
         let mut g = self.inner.lock();
         let id = g.next_id;
         g.next_id = id.wrapping_add(1).max(1);
@@ -245,7 +259,22 @@ impl Engine {
         // Channels start empty: GPGet = GPPut = 0.
         mem.write_u32(userd + sim::USERD_GP_GET, 0);
         g.chans.push(
-            ChanState { chid, tsg, h_client, mem, userd, ring, entries, get: 0, put: 0, cur: None, off: None, on: Instant::now(), resumed_at: None, done: 0 },
+            ChanState {
+                chid,
+                tsg,
+                h_client,
+                mem,
+                userd,
+                ring,
+                entries,
+                get: 0,
+                put: 0,
+                cur: None,
+                off: None,
+                on: Instant::now(),
+                resumed_at: None,
+                done: 0,
+            },
             GFP_KERNEL,
         )?;
         Ok(chid)
@@ -261,7 +290,8 @@ impl Engine {
         let mut g = self.inner.lock();
         let id = g.next_id;
         g.next_id = id.wrapping_add(1).max(1);
-        g.doorbells.push(Doorbell { id, h_client, mem }, GFP_KERNEL)?;
+        g.doorbells
+            .push(Doorbell { id, h_client, mem }, GFP_KERNEL)?;
         Ok(id)
     }
 
@@ -271,7 +301,12 @@ impl Engine {
     }
 
     fn with_tsg<R>(&self, id: u32, f: impl FnOnce(&mut TsgState) -> R) -> Option<R> {
-        self.inner.lock().tsgs.iter_mut().find(|t| t.id == id).map(f)
+        self.inner
+            .lock()
+            .tsgs
+            .iter_mut()
+            .find(|t| t.id == id)
+            .map(f)
     }
 
     /// SET_TIMESLICE.
@@ -340,7 +375,11 @@ impl Engine {
         let start = if n < TRACE_LEN { 0 } else { g.trace_next };
         for k in 0..n {
             let e = g.trace[(start + k) % n];
-            writeln!(f, "{} {} {} {} {}", e.t_us, e.what as char, e.a, e.b, e.lag_us)?;
+            writeln!(
+                f,
+                "{} {} {} {} {}",
+                e.t_us, e.what as char, e.a, e.b, e.lag_us
+            )?;
         }
         Ok(())
     }
@@ -381,7 +420,17 @@ impl Engine {
         let g = self.inner.lock();
         writeln!(f, "chid tsg client get put disabled done")?;
         for c in g.chans.iter() {
-            writeln!(f, "{} {} {:#x} {} {} {} {}", c.chid, c.tsg, c.h_client, c.get, c.put, u8::from(c.off.is_some()), c.done)?;
+            writeln!(
+                f,
+                "{} {} {:#x} {} {} {} {}",
+                c.chid,
+                c.tsg,
+                c.h_client,
+                c.get,
+                c.put,
+                u8::from(c.off.is_some()),
+                c.done
+            )?;
         }
         Ok(())
     }
@@ -413,7 +462,13 @@ impl EngineInner {
     /// Records an event in the trace ring (best effort: dropped if the ring
     /// cannot grow).
     fn ev(&mut self, what: u8, a: u32, b: u64, lag_us: i64) {
-        let e = Event { t_us: self.epoch.elapsed().as_micros_ceil().max(0) as u64, what, a, b, lag_us };
+        let e = Event {
+            t_us: self.epoch.elapsed().as_micros_ceil().max(0) as u64,
+            what,
+            a,
+            b,
+            lag_us,
+        };
         if self.trace.len() < TRACE_LEN {
             let _ = self.trace.push(e, GFP_ATOMIC);
         } else {
@@ -468,7 +523,11 @@ impl EngineInner {
     }
 
     fn tsg_runnable(&self, t: &TsgState, gpu: &Gpu, at: Instant<Monotonic>) -> bool {
-        Self::tsg_schedulable(t, gpu) && self.chans.iter().any(|c| c.tsg == t.id && Self::chan_runnable(c, at))
+        Self::tsg_schedulable(t, gpu)
+            && self
+                .chans
+                .iter()
+                .any(|c| c.tsg == t.id && Self::chan_runnable(c, at))
     }
 
     /// The earliest time after `at` at which a channel with work becomes
@@ -476,8 +535,14 @@ impl EngineInner {
     fn next_start(&self, gpu: &Gpu, at: Instant<Monotonic>) -> Option<Instant<Monotonic>> {
         self.chans
             .iter()
-            .filter(|c| Self::has_work(c) && before(at, c.on) && c.off.is_none_or(|off| before(c.on, off)))
-            .filter(|c| self.tsgs.iter().any(|t| t.id == c.tsg && Self::tsg_schedulable(t, gpu)))
+            .filter(|c| {
+                Self::has_work(c) && before(at, c.on) && c.off.is_none_or(|off| before(c.on, off))
+            })
+            .filter(|c| {
+                self.tsgs
+                    .iter()
+                    .any(|t| t.id == c.tsg && Self::tsg_schedulable(t, gpu))
+            })
             .map(|c| c.on)
             .reduce(earlier)
     }
@@ -511,7 +576,13 @@ impl EngineInner {
         let start = self.tsgs[ti].next_chan % members;
         for k in 0..members {
             let want = (start + k) % members;
-            let ci = self.chans.iter().enumerate().filter(|(_, c)| c.tsg == tsg).nth(want).map(|(i, _)| i)?;
+            let ci = self
+                .chans
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.tsg == tsg)
+                .nth(want)
+                .map(|(i, _)| i)?;
             if Self::chan_runnable(&self.chans[ci], at) {
                 // Stay on this channel until it runs dry (in order, like a PBDMA).
                 self.tsgs[ti].next_chan = want;
@@ -556,14 +627,27 @@ impl EngineInner {
 
     fn charge(&mut self, tsg: u32, us: u64) {
         self.total_busy_us += us;
-        let Some(t) = self.tsgs.iter_mut().find(|t| t.id == tsg) else { return };
+        let Some(t) = self.tsgs.iter_mut().find(|t| t.id == tsg) else {
+            return;
+        };
         t.busy_us += us;
         let (h, pid) = (t.h_client, t.tgid);
-        if let Some(c) = self.clients.iter_mut().find(|c| c.h_client == h && c.tgid == pid) {
+        if let Some(c) = self
+            .clients
+            .iter_mut()
+            .find(|c| c.h_client == h && c.tgid == pid)
+        {
             c.busy_us += us;
         } else {
             // Accounting is best effort under memory pressure.
-            let _ = self.clients.push(ClientBusy { h_client: h, tgid: pid, busy_us: us }, GFP_KERNEL);
+            let _ = self.clients.push(
+                ClientBusy {
+                    h_client: h,
+                    tgid: pid,
+                    busy_us: us,
+                },
+                GFP_KERNEL,
+            );
         }
     }
 }
@@ -591,7 +675,9 @@ impl Clock {
     const MAX_LAG_NS: i64 = 50_000_000;
 
     fn new() -> Self {
-        Clock { model: Instant::now() }
+        Clock {
+            model: Instant::now(),
+        }
     }
 
     fn at(&self) -> Instant<Monotonic> {
@@ -644,7 +730,11 @@ pub(crate) fn run(gpu: &Gpu) {
                 // runs from when it did (`next_start`).
                 let t = Instant::<Monotonic>::now();
                 clock.model = t;
-                fsleep(Delta::from_micros(if no_doorbells { IDLE_NO_DOORBELL_US } else { IDLE_POLL_US }));
+                fsleep(Delta::from_micros(if no_doorbells {
+                    IDLE_NO_DOORBELL_US
+                } else {
+                    IDLE_POLL_US
+                }));
                 if !no_doorbells {
                     let mut g = eng.inner.lock();
                     let slept = t.elapsed().as_micros_ceil().max(0) as u64;
@@ -678,7 +768,9 @@ fn run_slice(gpu: &Gpu, tsg: u32, clock: &mut Clock) {
         let step = {
             let mut g = eng.inner.lock();
             g.poll_doorbells();
-            let Some(t) = g.tsgs.iter_mut().find(|t| t.id == tsg) else { return };
+            let Some(t) = g.tsgs.iter_mut().find(|t| t.id == tsg) else {
+                return;
+            };
             if gpu.profile.preempt_effective && core::mem::take(&mut t.preempt_pending) {
                 return;
             }
@@ -690,7 +782,9 @@ fn run_slice(gpu: &Gpu, tsg: u32, clock: &mut Clock) {
                 if let Some(rem) = EngineInner::prepare(&mut g.chans[ci], start) {
                     let c = &mut g.chans[ci];
                     // A disable already known cuts the piece at its time.
-                    let until_off = c.off.map_or(u64::MAX, |off| (off - start).as_micros_ceil().max(1) as u64);
+                    let until_off = c
+                        .off
+                        .map_or(u64::MAX, |off| (off - start).as_micros_ceil().max(1) as u64);
                     let d = rem.min(left).min(MAX_CHUNK_US).min(until_off);
                     found = Some((c.chid, d, c.resumed_at.take()));
                     break;

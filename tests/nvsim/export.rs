@@ -61,11 +61,16 @@ pub(crate) struct ExportFd {
 
 impl ExportFd {
     fn new(device_instance: u32, max: u16, metadata: [u8; 64]) -> core::result::Result<Self, u32> {
-        let mut slots = KVec::with_capacity(usize::from(max), GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+        let mut slots =
+            KVec::with_capacity(usize::from(max), GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
         for _ in 0..max {
             slots.push(None, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
         }
-        Ok(ExportFd { device_instance, metadata, slots })
+        Ok(ExportFd {
+            device_instance,
+            metadata,
+            slots,
+        })
     }
 }
 
@@ -90,14 +95,24 @@ fn export_object(rm: &RmState, ci: usize, h: u32) -> core::result::Result<Export
     }
     let o = c.obj(h).ok_or(NV_ERR_OBJECT_NOT_FOUND)?;
     match o.data {
-        Data::Memory(_) => Ok(ExportRef { class: o.class, gpu: o.gpu, data: o.data.clone() }),
+        Data::Memory(_) => Ok(ExportRef {
+            class: o.class,
+            gpu: o.gpu,
+            data: o.data.clone(),
+        }),
         _ => Err(NV_ERR_NOT_SUPPORTED),
     }
 }
 
 /// `RmImportObject`: a new handle in client `ci` under `h_parent` referring
 /// to the exported object; returns the import type.
-fn import_object(rm: &mut RmState, ci: usize, h_parent: u32, h_object: &mut u32, r: &ExportRef) -> core::result::Result<u8, u32> {
+fn import_object(
+    rm: &mut RmState,
+    ci: usize,
+    h_parent: u32,
+    h_object: &mut u32,
+    r: &ExportRef,
+) -> core::result::Result<u8, u32> {
     rm.import_dup(ci, h_parent, h_object, r.class, r.gpu, r.data.clone())?;
     Ok(match &r.data {
         Data::Memory(m) if m.vid => IMPORT_VIDMEM,
@@ -107,7 +122,12 @@ fn import_object(rm: &mut RmState, ci: usize, h_parent: u32, h_object: &mut u32,
 
 /// Runs one of the OS_UNIX export controls on client `ci`; `None` if `cmd`
 /// is not one of them.
-pub(crate) fn control(rm: &mut RmState, ci: usize, cmd: u32, params: &mut [u8]) -> Option<CtlResult> {
+pub(crate) fn control(
+    rm: &mut RmState,
+    ci: usize,
+    cmd: u32,
+    params: &mut [u8],
+) -> Option<CtlResult> {
     Some(match cmd {
         NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD => export_one(rm, ci, params),
         NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD => create(rm, ci, params),
@@ -147,7 +167,11 @@ fn create(rm: &mut RmState, ci: usize, params: &mut [u8]) -> CtlResult {
         if e.is_some() {
             return Err(NV_ERR_STATE_IN_USE);
         }
-        *e = Some(ExportFd::new(device_instance(rm, ci, p.h_device)?, p.max_objects, p.metadata)?);
+        *e = Some(ExportFd::new(
+            device_instance(rm, ci, p.h_device)?,
+            p.max_objects,
+            p.metadata,
+        )?);
         Ok(NV_OK)
     })
 }
@@ -161,7 +185,11 @@ fn export_many(rm: &mut RmState, ci: usize, params: &mut [u8]) -> CtlResult {
             if p.max_objects == 0 {
                 return Err(NV_ERR_INVALID_PARAMETER);
             }
-            *e = Some(ExportFd::new(device_instance(rm, ci, p.h_device)?, p.max_objects, p.metadata)?);
+            *e = Some(ExportFd::new(
+                device_instance(rm, ci, p.h_device)?,
+                p.max_objects,
+                p.metadata,
+            )?);
         }
         let r = export_into(rm, ci, &p, e.as_mut().ok_or(NV_ERR_INVALID_STATE)?);
         if r.is_err() && setup {
@@ -172,7 +200,12 @@ fn export_many(rm: &mut RmState, ci: usize, params: &mut [u8]) -> CtlResult {
     })
 }
 
-fn export_into(rm: &RmState, ci: usize, p: &Nv0000CtrlOsUnixExportObjectsToFdParams, fd: &mut ExportFd) -> CtlResult {
+fn export_into(
+    rm: &RmState,
+    ci: usize,
+    p: &Nv0000CtrlOsUnixExportObjectsToFdParams,
+    fd: &mut ExportFd,
+) -> CtlResult {
     if p.num_objects > EXPORT_MAX {
         return Err(NV_ERR_INVALID_PARAMETER);
     }
@@ -181,7 +214,8 @@ fn export_into(rm: &RmState, ci: usize, p: &Nv0000CtrlOsUnixExportObjectsToFdPar
         return Err(NV_ERR_OUT_OF_RANGE);
     }
     // All or nothing: resolve every object first.
-    let mut refs: KVec<Option<ExportRef>> = KVec::with_capacity(n, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+    let mut refs: KVec<Option<ExportRef>> =
+        KVec::with_capacity(n, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
     for &h in p.objects[..n].iter() {
         let r = if h == 0 {
             None
@@ -229,9 +263,11 @@ fn import_many(rm: &mut RmState, ci: usize, params: &mut [u8]) -> CtlResult {
         if first + n > e.slots.len() {
             return Err(NV_ERR_OUT_OF_RANGE);
         }
-        let mut v: KVec<Option<ExportRef>> = KVec::with_capacity(n, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+        let mut v: KVec<Option<ExportRef>> =
+            KVec::with_capacity(n, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
         for s in e.slots[first..first + n].iter() {
-            v.push(s.clone(), GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+            v.push(s.clone(), GFP_KERNEL)
+                .map_err(|_| NV_ERR_NO_MEMORY)?;
         }
         Ok(v)
     })?;

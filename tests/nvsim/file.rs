@@ -15,7 +15,8 @@ use crate::{
         status::*,
         wire::Wire,
     },
-    gpu, mem::Backing,
+    gpu,
+    mem::Backing,
     rm::{Caller, MapTarget, Os, RM},
     uvm::UvmState,
 };
@@ -25,8 +26,8 @@ use kernel::{
     mm::virt::VmaNew,
     new_mutex,
     prelude::*,
-    sync::{Arc, Mutex},
     sync::aref::ARef,
+    sync::{Arc, Mutex},
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -79,13 +80,17 @@ pub(crate) struct NvFile {
 /// Reads `buf.len()` bytes from user address `addr`.
 pub(crate) fn read_user(addr: u64, buf: &mut [u8]) -> Result {
     let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
-    UserSlice::new(UserPtr::from_addr(addr), buf.len()).reader().read_slice(buf)
+    UserSlice::new(UserPtr::from_addr(addr), buf.len())
+        .reader()
+        .read_slice(buf)
 }
 
 /// Writes `data` to user address `addr`.
 pub(crate) fn write_user(addr: u64, data: &[u8]) -> Result {
     let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
-    UserSlice::new(UserPtr::from_addr(addr), data.len()).writer().write_slice(data)
+    UserSlice::new(UserPtr::from_addr(addr), data.len())
+        .writer()
+        .write_slice(data)
 }
 
 /// The calling process's context for an RM call issued with OS info `os`.
@@ -216,7 +221,10 @@ impl NvFile {
             }
             NV_ESC_SYS_PARAMS => {
                 need(ctl && size == NvIoctlSysParams::SIZE)?;
-                NvIoctlSysParams { memblock_size: 128 << 20 }.write(buf);
+                NvIoctlSysParams {
+                    memblock_size: 128 << 20,
+                }
+                .write(buf);
                 Ok(())
             }
             NV_ESC_RM_ALLOC => {
@@ -227,7 +235,9 @@ impl NvFile {
                 need(ctl && size == Nvos00::SIZE)?;
                 let mut p = Nvos00::read(buf).ok_or(EINVAL)?;
                 let mut freed = KVec::new();
-                p.status = RM.lock().free(&caller(self.os()), p.h_root, p.h_object_old, &mut freed);
+                p.status = RM
+                    .lock()
+                    .free(&caller(self.os()), p.h_root, p.h_object_old, &mut freed);
                 drop(freed);
                 p.write(buf);
                 Ok(())
@@ -257,7 +267,9 @@ impl NvFile {
             NV_ESC_RM_SHARE => {
                 need(ctl && size == Nvos57::SIZE)?;
                 let mut p = Nvos57::read(buf).ok_or(EINVAL)?;
-                p.status = RM.lock().share(&caller(self.os()), p.h_client, p.h_object, &p.share_policy);
+                p.status =
+                    RM.lock()
+                        .share(&caller(self.os()), p.h_client, p.h_object, &p.share_policy);
                 p.write(buf);
                 Ok(())
             }
@@ -271,7 +283,12 @@ impl NvFile {
             NV_ESC_RM_UNMAP_MEMORY => {
                 need(ctl && size == Nvos34::SIZE)?;
                 let mut p = Nvos34::read(buf).ok_or(EINVAL)?;
-                p.status = RM.lock().unmap_memory(&caller(self.os()), p.h_client, p.h_memory, p.p_linear_address);
+                p.status = RM.lock().unmap_memory(
+                    &caller(self.os()),
+                    p.h_client,
+                    p.h_memory,
+                    p.p_linear_address,
+                );
                 p.write(buf);
                 Ok(())
             }
@@ -299,7 +316,10 @@ impl NvFile {
 
     /// Runs `f` on the export state of this file (lock order: the RM lock,
     /// then this).
-    pub(crate) fn with_export<R>(&self, f: impl FnOnce(&mut Option<crate::export::ExportFd>) -> R) -> R {
+    pub(crate) fn with_export<R>(
+        &self,
+        f: impl FnOnce(&mut Option<crate::export::ExportFd>) -> R,
+    ) -> R {
         f(&mut self.inner.lock().export)
     }
 
@@ -326,7 +346,10 @@ impl NvFile {
         if inner.registered.is_some() {
             return Err(EINVAL);
         }
-        inner.registered = Some(Registered { _file: file, ctl_id: nv.id });
+        inner.registered = Some(Registered {
+            _file: file,
+            ctl_id: nv.id,
+        });
         Ok(())
     }
 
@@ -373,7 +396,9 @@ impl NvFile {
             return NV_ERR_NOT_SUPPORTED;
         }
         // The RM copies the class's registered size, not paramsSize.
-        let n = class_info(p.h_class).and_then(|c| c.params.copy_size(p.p_alloc_parms == 0)).unwrap_or(0);
+        let n = class_info(p.h_class)
+            .and_then(|c| c.params.copy_size(p.p_alloc_parms == 0))
+            .unwrap_or(0);
         let mut params = match KVec::from_elem(0u8, n, GFP_KERNEL) {
             Ok(v) => v,
             Err(_) => return NV_ERR_NO_MEMORY,
@@ -389,8 +414,14 @@ impl NvFile {
         if is_client {
             p.h_root = 0;
         }
-        let status =
-            RM.lock().alloc(&caller(self.os()), p.h_root, p.h_object_parent, &mut p.h_object_new, p.h_class, &mut params);
+        let status = RM.lock().alloc(
+            &caller(self.os()),
+            p.h_root,
+            p.h_object_parent,
+            &mut p.h_object_new,
+            p.h_class,
+            &mut params,
+        );
         if status == NV_OK && n > 0 && write_user(p.p_alloc_parms, &params).is_err() {
             return NV_ERR_INVALID_POINTER;
         }
@@ -412,7 +443,14 @@ impl NvFile {
         if n > 0 && read_user(p.params, &mut params).is_err() {
             return NV_ERR_INVALID_POINTER;
         }
-        let status = ctrl::control(&mut RM.lock(), &caller(self.os()), p.h_client, p.h_object, p.cmd, &mut params);
+        let status = ctrl::control(
+            &mut RM.lock(),
+            &caller(self.os()),
+            p.h_client,
+            p.h_object,
+            p.cmd,
+            &mut params,
+        );
         if status == NV_OK && n > 0 && write_user(p.params, &params).is_err() {
             return NV_ERR_INVALID_POINTER;
         }
@@ -437,7 +475,9 @@ impl NvFile {
         };
         let caller = caller(self.os());
         let mut rm = RM.lock();
-        let g = match rm.map_memory(&caller, p.h_client, p.h_device, p.h_memory, p.offset, p.length, kind) {
+        let g = match rm.map_memory(
+            &caller, p.h_client, p.h_device, p.h_memory, p.offset, p.length, kind,
+        ) {
             Ok(g) => g,
             Err(s) => {
                 p.status = s;
@@ -453,7 +493,12 @@ impl NvFile {
             return;
         }
         p.p_linear_address = g.addr;
-        t.mmap = Some(MmapCtx { backing: g.backing, first: g.first_page, pages: g.pages, pfnmap: g.pfnmap });
+        t.mmap = Some(MmapCtx {
+            backing: g.backing,
+            first: g.first_page,
+            pages: g.pages,
+            pfnmap: g.pfnmap,
+        });
         p.status = NV_OK;
     }
 }
@@ -464,7 +509,9 @@ fn check_version(buf: &mut [u8]) -> Result {
     let theirs = p.version_string.split(|b| *b == 0).next().unwrap_or(&[]);
     let ok = match p.cmd {
         NV_RM_API_VERSION_CMD_QUERY => true,
-        NV_RM_API_VERSION_CMD_RELAXED => theirs.split(|b| *b == b'.').next() == ours.split(|b| *b == b'.').next(),
+        NV_RM_API_VERSION_CMD_RELAXED => {
+            theirs.split(|b| *b == b'.').next() == ours.split(|b| *b == b'.').next()
+        }
         _ => theirs == ours,
     };
     // Reply and (on mismatch or query) the driver's own version string.

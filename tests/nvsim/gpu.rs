@@ -80,7 +80,12 @@ impl Gpu {
                 _ => return false,
             };
             // INVARIANT: `new <= vram`.
-            match self.heap_used.compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed) {
+            match self.heap_used.compare_exchange_weak(
+                cur,
+                new,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(now) => cur = now,
             }
@@ -117,7 +122,10 @@ fn uuid_of(index: u32) -> [u8; 16] {
     let mut out = [0u8; 16];
     for (i, chunk) in out.chunks_mut(8).enumerate() {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in Iterator::chain(Iterator::chain(b"nvsim-gpu".iter(), index.to_le_bytes().iter()), [i as u8].iter()) {
+        for b in Iterator::chain(
+            Iterator::chain(b"nvsim-gpu".iter(), index.to_le_bytes().iter()),
+            [i as u8].iter(),
+        ) {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }

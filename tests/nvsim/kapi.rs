@@ -31,7 +31,6 @@ use kernel::{
     prelude::*,
 };
 
-
 /// The driver's version string, NUL-terminated for C.
 static VERSION_C: &CStr = c"580.159.04";
 const _: () = assert!(VERSION_C.to_bytes().len() == crate::NV_VERSION_STRING.len());
@@ -142,32 +141,50 @@ unsafe extern "C" fn op(_sp: *mut c_void, cmd: *mut c_void) {
         return;
     }
     // SAFETY: `cmd` points to an `nvidia_kernel_rmapi_ops_t` (API contract).
-    let block = unsafe { core::slice::from_raw_parts_mut(cmd.cast::<u8>(), NvKernelRmapiOps::SIZE) };
-    let Some(mut ops) = NvKernelRmapiOps::read(block) else { return };
+    let block =
+        unsafe { core::slice::from_raw_parts_mut(cmd.cast::<u8>(), NvKernelRmapiOps::SIZE) };
+    let Some(mut ops) = NvKernelRmapiOps::read(block) else {
+        return;
+    };
     let c = caller(Os::Kernel);
     let params = &mut ops.params;
     match ops.op {
         NV01_FREE => {
-            let Some(mut p) = Nvos00::read(params) else { return };
+            let Some(mut p) = Nvos00::read(params) else {
+                return;
+            };
             let mut freed = KVec::new();
             p.status = RM.lock().free(&c, p.h_root, p.h_object_old, &mut freed);
             drop(freed);
             p.write(params);
         }
         NV04_ALLOC => {
-            let Some(mut p) = Nvos64::read(params) else { return };
-            let n = class_info(p.h_class).and_then(|i| i.params.copy_size(p.p_alloc_parms == 0)).unwrap_or(0);
+            let Some(mut p) = Nvos64::read(params) else {
+                return;
+            };
+            let n = class_info(p.h_class)
+                .and_then(|i| i.params.copy_size(p.p_alloc_parms == 0))
+                .unwrap_or(0);
             // SAFETY: `pAllocParms` is a kernel pointer to the class's parameters (API contract).
             p.status = match unsafe { kread(p.p_alloc_parms, n) } {
                 None => NV_ERR_NO_MEMORY,
                 Some(_) if n > 0 && p.p_alloc_parms == 0 => NV_ERR_INVALID_ARGUMENT,
                 Some(mut buf) => {
-                    let h_root = if class_info(p.h_class).map(|i| i.kind) == Some(crate::fgcore::nvabi::class::ClassKind::Client) {
+                    let h_root = if class_info(p.h_class).map(|i| i.kind)
+                        == Some(crate::fgcore::nvabi::class::ClassKind::Client)
+                    {
                         0
                     } else {
                         p.h_root
                     };
-                    let s = RM.lock().alloc(&c, h_root, p.h_object_parent, &mut p.h_object_new, p.h_class, &mut buf);
+                    let s = RM.lock().alloc(
+                        &c,
+                        h_root,
+                        p.h_object_parent,
+                        &mut p.h_object_new,
+                        p.h_class,
+                        &mut buf,
+                    );
                     if s == NV_OK {
                         // SAFETY: as above, writable.
                         unsafe { kwrite(p.p_alloc_parms, &buf) };
@@ -178,7 +195,9 @@ unsafe extern "C" fn op(_sp: *mut c_void, cmd: *mut c_void) {
             p.write(params);
         }
         NV04_CONTROL => {
-            let Some(mut p) = Nvos54::read(params) else { return };
+            let Some(mut p) = Nvos54::read(params) else {
+                return;
+            };
             let n = p.params_size as usize;
             p.status = if n > ctrl::MAX_PARAMS || (n > 0 && p.params == 0) {
                 NV_ERR_INVALID_ARGUMENT
@@ -187,7 +206,14 @@ unsafe extern "C" fn op(_sp: *mut c_void, cmd: *mut c_void) {
                 match unsafe { kread(p.params, n) } {
                     None => NV_ERR_NO_MEMORY,
                     Some(mut buf) => {
-                        let s = ctrl::control(&mut RM.lock(), &c, p.h_client, p.h_object, p.cmd, &mut buf);
+                        let s = ctrl::control(
+                            &mut RM.lock(),
+                            &c,
+                            p.h_client,
+                            p.h_object,
+                            p.cmd,
+                            &mut buf,
+                        );
                         if s == NV_OK {
                             // SAFETY: as above, writable.
                             unsafe { kwrite(p.params, &buf) };
@@ -199,9 +225,18 @@ unsafe extern "C" fn op(_sp: *mut c_void, cmd: *mut c_void) {
             p.write(params);
         }
         NV04_DUP_OBJECT => {
-            let Some(mut p) = Nvos55::read(params) else { return };
-            p.status =
-                RM.lock().dup(&c, p.h_client, p.h_parent, &mut p.h_object, p.h_client_src, p.h_object_src, p.flags);
+            let Some(mut p) = Nvos55::read(params) else {
+                return;
+            };
+            p.status = RM.lock().dup(
+                &c,
+                p.h_client,
+                p.h_parent,
+                &mut p.h_object,
+                p.h_client_src,
+                p.h_object_src,
+                p.flags,
+            );
             p.write(params);
         }
         _ => return,
@@ -219,7 +254,9 @@ pub(crate) fn self_test() -> core::result::Result<(), &'static str> {
     let mut ops: RmOps = unsafe { core::mem::zeroed() };
     ops.version_string = c"1.0".as_char_ptr();
     // SAFETY: `ops` is writable and its version string NUL-terminated.
-    if unsafe { nvsim_rust_get_rm_ops(&mut ops) } != NV_ERR_GENERIC || ops.version_string != VERSION_C.as_char_ptr() {
+    if unsafe { nvsim_rust_get_rm_ops(&mut ops) } != NV_ERR_GENERIC
+        || ops.version_string != VERSION_C.as_char_ptr()
+    {
         return Err("version mismatch not reported");
     }
     // SAFETY: as above; now with the driver's own string.
@@ -239,16 +276,25 @@ pub(crate) fn self_test() -> core::result::Result<(), &'static str> {
         }
         b
     };
-    let alloc = |root: u32, parent: u32, class: u32, params: &mut [u8]| -> core::result::Result<u32, u32> {
-        let mut p = Nvos64::ZERO;
-        (p.h_root, p.h_object_parent, p.h_class) = (root, parent, class);
-        p.p_alloc_parms = if params.is_empty() { 0 } else { params.as_mut_ptr() as usize as u64 };
-        p.params_size = params.len() as u32;
-        let mut b = [0u8; 48];
-        p.write(&mut b);
-        let out = Nvos64::read(&call(NV04_ALLOC, &b)[8..]).ok_or(NV_ERR_GENERIC)?;
-        if out.status == NV_OK { Ok(out.h_object_new) } else { Err(out.status) }
-    };
+    let alloc =
+        |root: u32, parent: u32, class: u32, params: &mut [u8]| -> core::result::Result<u32, u32> {
+            let mut p = Nvos64::ZERO;
+            (p.h_root, p.h_object_parent, p.h_class) = (root, parent, class);
+            p.p_alloc_parms = if params.is_empty() {
+                0
+            } else {
+                params.as_mut_ptr() as usize as u64
+            };
+            p.params_size = params.len() as u32;
+            let mut b = [0u8; 48];
+            p.write(&mut b);
+            let out = Nvos64::read(&call(NV04_ALLOC, &b)[8..]).ok_or(NV_ERR_GENERIC)?;
+            if out.status == NV_OK {
+                Ok(out.h_object_new)
+            } else {
+                Err(out.status)
+            }
+        };
     let control = |client: u32, obj: u32, cmd: u32, params: &mut [u8]| -> u32 {
         let mut p = Nvos54::ZERO;
         (p.h_client, p.h_object, p.cmd) = (client, obj, cmd);
@@ -260,7 +306,13 @@ pub(crate) fn self_test() -> core::result::Result<(), &'static str> {
     };
     let free = |client: u32, obj: u32| -> u32 {
         let mut b = [0u8; 16];
-        Nvos00 { h_root: client, h_object_parent: 0, h_object_old: obj, status: 0 }.write(&mut b);
+        Nvos00 {
+            h_root: client,
+            h_object_parent: 0,
+            h_object_old: obj,
+            status: 0,
+        }
+        .write(&mut b);
         Nvos00::read(&call(NV01_FREE, &b)[8..]).map_or(NV_ERR_GENERIC, |o| o.status)
     };
     let used0 = RM.lock().gpu(0).map(|g| g.heap_used()).ok_or("no gpu")?;
@@ -294,15 +346,35 @@ pub(crate) fn self_test() -> core::result::Result<(), &'static str> {
     }
     // Dup the memory and the TSG into the second client (kernel privilege).
     let mut b = [0u8; 28];
-    Nvos55 { h_client: c2, h_parent: d2, h_object: 0, h_client_src: c1, h_object_src: mem, flags: 0, status: 0 }.write(&mut b);
+    Nvos55 {
+        h_client: c2,
+        h_parent: d2,
+        h_object: 0,
+        h_client_src: c1,
+        h_object_src: mem,
+        flags: 0,
+        status: 0,
+    }
+    .write(&mut b);
     let dup = Nvos55::read(&call(NV04_DUP_OBJECT, &b)[8..]).ok_or("dup")?;
     if dup.status != NV_OK {
         return Err("dup memory");
     }
-    Nvos55 { h_client: c2, h_parent: d2, h_object: 0, h_client_src: c1, h_object_src: tsg, flags: 0, status: 0 }.write(&mut b);
+    Nvos55 {
+        h_client: c2,
+        h_parent: d2,
+        h_object: 0,
+        h_client_src: c1,
+        h_object_src: tsg,
+        flags: 0,
+        status: 0,
+    }
+    .write(&mut b);
     let tdup = Nvos55::read(&call(NV04_DUP_OBJECT, &b)[8..]).ok_or("dup")?;
     let mut ts = [0u8; 8];
-    if tdup.status != NV_OK || control(c2, tdup.h_object, NVA06C_CTRL_CMD_GET_TIMESLICE, &mut ts) != NV_OK {
+    if tdup.status != NV_OK
+        || control(c2, tdup.h_object, NVA06C_CTRL_CMD_GET_TIMESLICE, &mut ts) != NV_OK
+    {
         return Err("dup tsg");
     }
     if u64::from_le_bytes(ts) != 4000 {

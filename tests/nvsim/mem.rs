@@ -139,7 +139,8 @@ impl Backing {
         // lies inside the mapped page and is suitably aligned for an
         // `AtomicU32`; other accesses to it (user space through its
         // mapping) are single aligned stores, which an atomic RMW tolerates.
-        let old = unsafe { AtomicU32::from_ptr(base.cast::<u8>().add(at).cast::<u32>()) }.swap(0, Ordering::AcqRel);
+        let old = unsafe { AtomicU32::from_ptr(base.cast::<u8>().add(at).cast::<u32>()) }
+            .swap(0, Ordering::AcqRel);
         // SAFETY: `base` came from `kmap_local_page` above and is unmapped once.
         unsafe { bindings::kunmap_local(base) };
         Some(u32::from_le(old))
@@ -173,7 +174,12 @@ impl Backing {
     /// `remap_pfn_range` of a COW vma must cover it whole with contiguous
     /// frames, which nvsim's pages are not, and `vmf_insert_pfn_prot` (how
     /// a proxy reinstates a revoked PTE) refuses COW PFN mappings too.
-    pub(crate) fn map_pfn_into(this: &Arc<Backing>, vma: &VmaNew, first: usize, count: usize) -> Result {
+    pub(crate) fn map_pfn_into(
+        this: &Arc<Backing>,
+        vma: &VmaNew,
+        first: usize,
+        count: usize,
+    ) -> Result {
         let end = first.checked_add(count).ok_or(EINVAL)?;
         let pages = this.pages.get(first..end).ok_or(ERANGE)?;
         if vma.end() - vma.start() != count * PAGE_SIZE {
@@ -199,7 +205,13 @@ impl Backing {
             // partial mapping before `mmap` returns to user space, while
             // the file's mmap context still holds `this`.
             to_result(unsafe {
-                bindings::remap_pfn_range(raw, (vma.start() + i * PAGE_SIZE) as c_ulong, pfn, PAGE_SIZE as c_ulong, (*raw).vm_page_prot)
+                bindings::remap_pfn_range(
+                    raw,
+                    (vma.start() + i * PAGE_SIZE) as c_ulong,
+                    pfn,
+                    PAGE_SIZE as c_ulong,
+                    (*raw).vm_page_prot,
+                )
             })?;
         }
         if vma.flags() & flags::PFNMAP == 0 {

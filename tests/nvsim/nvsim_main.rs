@@ -88,7 +88,10 @@ impl kernel::Module for NvSim {
         for g in gpus.iter() {
             let name = CString::try_from_fmt(fmt!("nvsim/{}", g.index))?;
             let gpu = g.clone();
-            engines.push(kthread::Thread::spawn(&name, move || engine::run(&gpu))?, GFP_KERNEL)?;
+            engines.push(
+                kthread::Thread::spawn(&name, move || engine::run(&gpu))?,
+                GFP_KERNEL,
+            )?;
         }
         let mut shared = KVec::new();
         for g in gpus.iter() {
@@ -104,8 +107,16 @@ impl kernel::Module for NvSim {
         }
         let dbg = debugfs::DebugFs::new(&gpus)?;
         let nodes = chrdev::Nodes::register(module, n)?;
-        pr_info!("nvsim {NV_VERSION_STRING} loaded: {n} GPU(s) x {} MiB, profile {}\n", vram >> 20, prof.name);
-        Ok(NvSim { _nodes: nodes, _debugfs: dbg, engines })
+        pr_info!(
+            "nvsim {NV_VERSION_STRING} loaded: {n} GPU(s) x {} MiB, profile {}\n",
+            vram >> 20,
+            prof.name
+        );
+        Ok(NvSim {
+            _nodes: nodes,
+            _debugfs: dbg,
+            engines,
+        })
     }
 }
 

@@ -236,7 +236,12 @@ fn is_dev_or_subdev(c: u32) -> bool {
 impl RmState {
     /// The empty state (the GPUs are set at module init).
     pub(crate) const fn new() -> Self {
-        RmState { gpus: KVec::new(), clients: KVec::new(), next_client: 0, next_file: 1 }
+        RmState {
+            gpus: KVec::new(),
+            clients: KVec::new(),
+            next_client: 0,
+            next_file: 1,
+        }
     }
 
     /// Sets the GPUs (module init).
@@ -253,7 +258,10 @@ impl RmState {
 
     /// Frees everything (module unload); returns it for dropping.
     pub(crate) fn teardown(&mut self) -> (KVec<Client>, KVec<Arc<Gpu>>) {
-        (core::mem::take(&mut self.clients), core::mem::take(&mut self.gpus))
+        (
+            core::mem::take(&mut self.clients),
+            core::mem::take(&mut self.gpus),
+        )
     }
 
     pub(crate) fn gpu(&self, i: u32) -> Option<&Arc<Gpu>> {
@@ -328,7 +336,15 @@ impl RmState {
     /// RM_ALLOC / NV04_ALLOC. `params` holds the class's registered
     /// parameter block (empty when it has none); it is copied back to the
     /// caller on success.
-    pub(crate) fn alloc(&mut self, caller: &Caller, h_root: u32, h_parent: u32, h_new: &mut u32, class: u32, params: &mut [u8]) -> u32 {
+    pub(crate) fn alloc(
+        &mut self,
+        caller: &Caller,
+        h_root: u32,
+        h_parent: u32,
+        h_new: &mut u32,
+        class: u32,
+        params: &mut [u8],
+    ) -> u32 {
         let class = effective_class(class);
         if class == NV01_ROOT_CLIENT {
             let h = if *h_new != 0 {
@@ -339,7 +355,15 @@ impl RmState {
             } else {
                 self.pick_client_handle()
             };
-            let c = Client { handle: h, os: caller.os, tgid: caller.tgid, objs: KVec::new(), next_handle: 0, maps: KVec::new(), shared: KVec::new() };
+            let c = Client {
+                handle: h,
+                os: caller.os,
+                tgid: caller.tgid,
+                objs: KVec::new(),
+                next_handle: 0,
+                maps: KVec::new(),
+                shared: KVec::new(),
+            };
             if self.clients.push(c, GFP_KERNEL).is_err() {
                 return NV_ERR_NO_MEMORY;
             }
@@ -367,11 +391,18 @@ impl RmState {
             Ok(h) => h,
             Err(s) => return s,
         };
-        let (gpu, data) = match self.construct(caller, ci, handle, class, pclass, pgpu, &pdata, params) {
-            Ok(x) => x,
-            Err(s) => return s,
+        let (gpu, data) =
+            match self.construct(caller, ci, handle, class, pclass, pgpu, &pdata, params) {
+                Ok(x) => x,
+                Err(s) => return s,
+            };
+        let obj = Obj {
+            handle,
+            parent: h_parent,
+            class,
+            gpu,
+            data,
         };
-        let obj = Obj { handle, parent: h_parent, class, gpu, data };
         if self.clients[ci].objs.push(obj, GFP_KERNEL).is_err() {
             return NV_ERR_NO_MEMORY;
         }
@@ -392,22 +423,34 @@ impl RmState {
         params: &mut [u8],
     ) -> core::result::Result<(u32, Data), u32> {
         let h_client = self.clients[ci].handle;
-        let need_parent = |ok: bool| if ok { Ok(()) } else { Err(NV_ERR_INVALID_OBJECT_PARENT) };
+        let need_parent = |ok: bool| {
+            if ok {
+                Ok(())
+            } else {
+                Err(NV_ERR_INVALID_OBJECT_PARENT)
+            }
+        };
         match class {
             NV01_DEVICE_0 => {
                 need_parent(pclass == NV01_ROOT_CLIENT)?;
-                let p = class::Nv0080AllocParameters::read(params).unwrap_or(class::Nv0080AllocParameters::ZERO);
+                let p = class::Nv0080AllocParameters::read(params)
+                    .unwrap_or(class::Nv0080AllocParameters::ZERO);
                 if self.gpu(p.device_id).is_none() {
                     return Err(NV_ERR_INVALID_ARGUMENT);
                 }
-                if self.clients[ci].objs.iter().any(|o| o.class == NV01_DEVICE_0 && o.gpu == p.device_id) {
+                if self.clients[ci]
+                    .objs
+                    .iter()
+                    .any(|o| o.class == NV01_DEVICE_0 && o.gpu == p.device_id)
+                {
                     return Err(NV_ERR_STATE_IN_USE);
                 }
                 Ok((p.device_id, Data::Device))
             }
             NV20_SUBDEVICE_0 => {
                 need_parent(pclass == NV01_DEVICE_0)?;
-                let p = class::Nv2080AllocParameters::read(params).unwrap_or(class::Nv2080AllocParameters::ZERO);
+                let p = class::Nv2080AllocParameters::read(params)
+                    .unwrap_or(class::Nv2080AllocParameters::ZERO);
                 if p.sub_device_id != 0 {
                     return Err(NV_ERR_INVALID_ARGUMENT);
                 }
@@ -415,7 +458,8 @@ impl RmState {
             }
             NV01_MEMORY_LOCAL_USER | NV01_MEMORY_SYSTEM => {
                 need_parent(is_dev_or_subdev(pclass))?;
-                let mut p = class::NvMemoryAllocationParams::read(params).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+                let mut p =
+                    class::NvMemoryAllocationParams::read(params).ok_or(NV_ERR_INVALID_ARGUMENT)?;
                 let vid = class == NV01_MEMORY_LOCAL_USER;
                 // Order as measured on the H100 (tests/fidelity): a zero
                 // size first, then a zero owner, then everything else.
@@ -425,7 +469,10 @@ impl RmState {
                 if p.owner == 0 {
                     return Err(NV_ERR_INVALID_OWNER);
                 }
-                if vid && (p.flags & NVOS32_ALLOC_FLAGS_VIRTUAL != 0 || attr_location(p.attr) == NVOS32_ATTR_LOCATION_PCI) {
+                if vid
+                    && (p.flags & NVOS32_ALLOC_FLAGS_VIRTUAL != 0
+                        || attr_location(p.attr) == NVOS32_ATTR_LOCATION_PCI)
+                {
                     return Err(NV_ERR_INVALID_ARGUMENT);
                 }
                 let gpu = self.gpu(pgpu).ok_or(NV_ERR_INVALID_DEVICE)?.clone();
@@ -459,7 +506,8 @@ impl RmState {
             }
             KEPLER_CHANNEL_GROUP_A => {
                 need_parent(pclass == NV01_DEVICE_0)?;
-                let p = class::NvChannelGroupAllocationParameters::read(params).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+                let p = class::NvChannelGroupAllocationParameters::read(params)
+                    .ok_or(NV_ERR_INVALID_ARGUMENT)?;
                 // NV2080_ENGINE_TYPE_NULL is refused (H100: NV_ERR_INVALID_ARGUMENT).
                 if p.engine_type == 0 {
                     return Err(NV_ERR_INVALID_ARGUMENT);
@@ -467,7 +515,12 @@ impl RmState {
                 let gpu = self.gpu(pgpu).ok_or(NV_ERR_INVALID_DEVICE)?.clone();
                 let id = gpu
                     .engine
-                    .add_tsg(h_client, handle, caller.tgid, gpu.profile.default_timeslice_us)
+                    .add_tsg(
+                        h_client,
+                        handle,
+                        caller.tgid,
+                        gpu.profile.default_timeslice_us,
+                    )
                     .map_err(|_| NV_ERR_NO_MEMORY)?;
                 let r = Arc::new(TsgRef { gpu, id }, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
                 Ok((pgpu, Data::Tsg(r)))
@@ -481,7 +534,9 @@ impl RmState {
                     return Err(NV_ERR_INVALID_OBJECT_PARENT);
                 };
                 let p = class::NvChannelAllocParams::read(params).ok_or(NV_ERR_INVALID_ARGUMENT)?;
-                let Some(Data::Memory(m)) = self.clients[ci].obj(p.h_userd_memory[0]).map(|o| &o.data) else {
+                let Some(Data::Memory(m)) =
+                    self.clients[ci].obj(p.h_userd_memory[0]).map(|o| &o.data)
+                else {
                     return Err(NV_ERR_INVALID_ARGUMENT);
                 };
                 let entries = p.gp_fifo_entries;
@@ -489,9 +544,13 @@ impl RmState {
                     return Err(NV_ERR_INVALID_ARGUMENT);
                 }
                 let mem = m.backing().map_err(|_| NV_ERR_INVALID_ARGUMENT)?;
-                let userd = usize::try_from(p.userd_offset[0]).map_err(|_| NV_ERR_INVALID_ARGUMENT)?;
-                let ring = usize::try_from(p.gp_fifo_offset).map_err(|_| NV_ERR_INVALID_ARGUMENT)?;
-                let ring_end = (entries as usize).checked_mul(sim::GPFIFO_ENTRY_SIZE).and_then(|l| l.checked_add(ring));
+                let userd =
+                    usize::try_from(p.userd_offset[0]).map_err(|_| NV_ERR_INVALID_ARGUMENT)?;
+                let ring =
+                    usize::try_from(p.gp_fifo_offset).map_err(|_| NV_ERR_INVALID_ARGUMENT)?;
+                let ring_end = (entries as usize)
+                    .checked_mul(sim::GPFIFO_ENTRY_SIZE)
+                    .and_then(|l| l.checked_add(ring));
                 let userd_end = userd.checked_add(sim::USERD_SIZE);
                 if ring_end.is_none_or(|e| e > mem.size())
                     || userd_end.is_none_or(|e| e > mem.size())
@@ -505,7 +564,8 @@ impl RmState {
                     .engine
                     .add_chan(tsg.id, h_client, mem, userd, ring, entries)
                     .map_err(|_| NV_ERR_INVALID_STATE)?;
-                let r = Arc::new(ChanRef { gpu, chid }, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+                let r =
+                    Arc::new(ChanRef { gpu, chid }, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
                 Ok((pgpu, Data::Channel(r)))
             }
             HOPPER_COMPUTE_A | HOPPER_DMA_COPY_A => {
@@ -517,8 +577,12 @@ impl RmState {
                 let gpu = self.gpu(pgpu).ok_or(NV_ERR_INVALID_DEVICE)?.clone();
                 let mem = Backing::new(sim::USERMODE_SIZE).map_err(|_| NV_ERR_NO_MEMORY)?;
                 let mem = Arc::new(mem, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
-                let id = gpu.engine.add_doorbell(h_client, mem.clone()).map_err(|_| NV_ERR_NO_MEMORY)?;
-                let r = Arc::new(DoorbellRef { gpu, id, mem }, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+                let id = gpu
+                    .engine
+                    .add_doorbell(h_client, mem.clone())
+                    .map_err(|_| NV_ERR_NO_MEMORY)?;
+                let r = Arc::new(DoorbellRef { gpu, id, mem }, GFP_KERNEL)
+                    .map_err(|_| NV_ERR_NO_MEMORY)?;
                 Ok((pgpu, Data::Usermode(r)))
             }
             _ => Err(NV_ERR_INVALID_CLASS),
@@ -526,7 +590,13 @@ impl RmState {
     }
 
     /// RM_FREE / NV01_FREE: frees `h_old` and its subtree, or the client.
-    pub(crate) fn free(&mut self, caller: &Caller, h_root: u32, h_old: u32, out: &mut Freed) -> u32 {
+    pub(crate) fn free(
+        &mut self,
+        caller: &Caller,
+        h_root: u32,
+        h_old: u32,
+        out: &mut Freed,
+    ) -> u32 {
         if self.client_index(h_root).is_none() {
             return NV_ERR_INVALID_OBJECT_HANDLE;
         }
@@ -587,7 +657,13 @@ impl RmState {
     /// back; the other types (per process, per client, per security token,
     /// ...) are accepted and change nothing, since nvsim's default policy
     /// (same process or same file) already is what CUDA asks of them.
-    pub(crate) fn share(&mut self, caller: &Caller, h_client: u32, h_object: u32, policy: &RsSharePolicy) -> u32 {
+    pub(crate) fn share(
+        &mut self,
+        caller: &Caller,
+        h_client: u32,
+        h_object: u32,
+        policy: &RsSharePolicy,
+    ) -> u32 {
         let ci = match self.client_for(caller, h_client) {
             Ok(i) => i,
             Err(s) => return s,
@@ -638,7 +714,8 @@ impl RmState {
         // or anybody once the owner shared the object (RM_SHARE, type ALL:
         // what cudaIpcGetMemHandle does, capture 08-ipc-legacy); kernel
         // callers may dup anything unless they opt out.
-        let same = src.tgid == caller.tgid || src.os == caller.os || src.shared.contains(&h_object_src);
+        let same =
+            src.tgid == caller.tgid || src.os == caller.os || src.shared.contains(&h_object_src);
         let allowed = match caller.os {
             Os::Kernel => same || flags & 1 == 0,
             Os::File(_) => same,
@@ -668,7 +745,20 @@ impl RmState {
             Ok(h) => h,
             Err(s) => return s,
         };
-        if self.clients[ci].objs.push(Obj { handle, parent: h_parent, class, gpu, data }, GFP_KERNEL).is_err() {
+        if self.clients[ci]
+            .objs
+            .push(
+                Obj {
+                    handle,
+                    parent: h_parent,
+                    class,
+                    gpu,
+                    data,
+                },
+                GFP_KERNEL,
+            )
+            .is_err()
+        {
             return NV_ERR_NO_MEMORY;
         }
         *h_object = handle;
@@ -692,7 +782,19 @@ impl RmState {
             _ => return Err(NV_ERR_INVALID_OBJECT_PARENT),
         }
         let handle = self.new_handle(ci, *h_object)?;
-        self.clients[ci].objs.push(Obj { handle, parent: h_parent, class, gpu, data }, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+        self.clients[ci]
+            .objs
+            .push(
+                Obj {
+                    handle,
+                    parent: h_parent,
+                    class,
+                    gpu,
+                    data,
+                },
+                GFP_KERNEL,
+            )
+            .map_err(|_| NV_ERR_NO_MEMORY)?;
         *h_object = handle;
         Ok(())
     }
@@ -719,7 +821,10 @@ impl RmState {
     ) -> core::result::Result<Granted, u32> {
         let ci = self.client_for(caller, h_client)?;
         let c = &self.clients[ci];
-        let dev = c.obj(h_device).filter(|o| is_dev_or_subdev(o.class)).ok_or(NV_ERR_INVALID_OBJECT_HANDLE)?;
+        let dev = c
+            .obj(h_device)
+            .filter(|o| is_dev_or_subdev(o.class))
+            .ok_or(NV_ERR_INVALID_OBJECT_HANDLE)?;
         let m = c.obj(h_memory).ok_or(NV_ERR_OBJECT_NOT_FOUND)?;
         if m.gpu != dev.gpu {
             return Err(NV_ERR_INVALID_DEVICE);
@@ -733,7 +838,11 @@ impl RmState {
                 (mo.backing().map_err(|_| NV_ERR_NO_MEMORY)?, !mo.vid)
             }
             Data::Usermode(d) => {
-                if length == 0 || offset.checked_add(length).is_none_or(|e| e > sim::USERMODE_SIZE) {
+                if length == 0
+                    || offset
+                        .checked_add(length)
+                        .is_none_or(|e| e > sim::USERMODE_SIZE)
+                {
                     return Err(NV_ERR_INVALID_LIMIT);
                 }
                 (d.mem.clone(), false)
@@ -744,7 +853,11 @@ impl RmState {
         if c.tgid != caller.tgid {
             return Err(NV_ERR_INVALID_CLIENT);
         }
-        let want = if sysmem { MapTarget::Ctl } else { MapTarget::Gpu(m.gpu) };
+        let want = if sysmem {
+            MapTarget::Ctl
+        } else {
+            MapTarget::Gpu(m.gpu)
+        };
         if target != want {
             return Err(NV_ERR_INVALID_ARGUMENT);
         }
@@ -754,12 +867,29 @@ impl RmState {
         }
         let first_page = usize::try_from(offset / page).map_err(|_| NV_ERR_INVALID_LIMIT)?;
         let pages = usize::try_from(length.div_ceil(page)).map_err(|_| NV_ERR_INVALID_LIMIT)?;
-        let addr = MAP_BASE + (u64::from(m.gpu) << 40) + (u64::from(h_memory & 0xffff) << 24) + offset;
+        let addr =
+            MAP_BASE + (u64::from(m.gpu) << 40) + (u64::from(h_memory & 0xffff) << 24) + offset;
         let h_mem = m.handle;
-        if self.clients[ci].maps.push(Mapping { h_memory: h_mem, addr }, GFP_KERNEL).is_err() {
+        if self.clients[ci]
+            .maps
+            .push(
+                Mapping {
+                    h_memory: h_mem,
+                    addr,
+                },
+                GFP_KERNEL,
+            )
+            .is_err()
+        {
             return Err(NV_ERR_NO_MEMORY);
         }
-        Ok(Granted { backing, first_page, pages, addr, pfnmap })
+        Ok(Granted {
+            backing,
+            first_page,
+            pages,
+            addr,
+            pfnmap,
+        })
     }
 
     /// Forgets a mapping recorded by `map_memory` (when the file refused it).
@@ -774,7 +904,13 @@ impl RmState {
     }
 
     /// RM_UNMAP_MEMORY.
-    pub(crate) fn unmap_memory(&mut self, caller: &Caller, h_client: u32, h_memory: u32, addr: u64) -> u32 {
+    pub(crate) fn unmap_memory(
+        &mut self,
+        caller: &Caller,
+        h_client: u32,
+        h_memory: u32,
+        addr: u64,
+    ) -> u32 {
         let ci = match self.client_for(caller, h_client) {
             Ok(i) => i,
             Err(s) => return s,
@@ -783,7 +919,11 @@ impl RmState {
         if c.obj(h_memory).is_none() {
             return NV_ERR_OBJECT_NOT_FOUND;
         }
-        match c.maps.iter().position(|m| m.h_memory == h_memory && m.addr == addr) {
+        match c
+            .maps
+            .iter()
+            .position(|m| m.h_memory == h_memory && m.addr == addr)
+        {
             Some(i) => {
                 let _ = c.maps.remove(i);
                 NV_OK
@@ -795,7 +935,12 @@ impl RmState {
     /// Looks up object `h` of client `h_client` for UVM, which dups RM
     /// objects into its own client: the client must belong to the calling
     /// process (the share policy), whatever file it lives on.
-    pub(crate) fn uvm_lookup(&self, tgid: i32, h_client: u32, h: Option<u32>) -> core::result::Result<(u32, u32), u32> {
+    pub(crate) fn uvm_lookup(
+        &self,
+        tgid: i32,
+        h_client: u32,
+        h: Option<u32>,
+    ) -> core::result::Result<(u32, u32), u32> {
         let i = self.client_index(h_client).ok_or(NV_ERR_INVALID_CLIENT)?;
         let c = &self.clients[i];
         if c.tgid != tgid {
@@ -803,7 +948,10 @@ impl RmState {
         }
         match h {
             None => Ok((NV01_ROOT_CLIENT, u32::MAX)),
-            Some(h) => c.obj(h).map(|o| (o.class, o.gpu)).ok_or(NV_ERR_OBJECT_NOT_FOUND),
+            Some(h) => c
+                .obj(h)
+                .map(|o| (o.class, o.gpu))
+                .ok_or(NV_ERR_OBJECT_NOT_FOUND),
         }
     }
 }

@@ -35,12 +35,21 @@ pub(crate) struct UvmState {
 impl UvmState {
     /// Not initialized.
     pub(crate) fn new() -> Self {
-        UvmState { initialized: false, gpus: KVec::new(), vaspaces: KVec::new(), channels: KVec::new() }
+        UvmState {
+            initialized: false,
+            gpus: KVec::new(),
+            vaspaces: KVec::new(),
+            channels: KVec::new(),
+        }
     }
 }
 
 fn gpu_by_uuid(uuid: &[u8; 16]) -> Option<u32> {
-    RM.lock().gpus.iter().find(|g| &g.uuid == uuid).map(|g| g.index)
+    RM.lock()
+        .gpus
+        .iter()
+        .find(|g| &g.uuid == uuid)
+        .map(|g| g.index)
 }
 
 fn tgid() -> i32 {
@@ -70,7 +79,11 @@ pub(crate) fn ioctl(nv: &NvFile, cmd: u32, arg: usize) -> Result<isize> {
             // fget + f_op check: a UVM file whose VA space is initialized.
             let other = u32::try_from(p.uvm_fd).ok().and_then(chrdev::lookup_fd);
             p.rm_status = match other {
-                Some((_, o)) if o.kind == Kind::Uvm && o.id != nv.id && o.with_uvm(|s| s.initialized) => NV_OK,
+                Some((_, o))
+                    if o.kind == Kind::Uvm && o.id != nv.id && o.with_uvm(|s| s.initialized) =>
+                {
+                    NV_OK
+                }
                 _ => NV_ERR_INVALID_ARGUMENT,
             };
             p.write(&mut buf);
@@ -101,7 +114,8 @@ pub(crate) fn ioctl(nv: &NvFile, cmd: u32, arg: usize) -> Result<isize> {
         }
         UVM_REGISTER_GPU_VASPACE => {
             let mut p = UvmRegisterGpuVaspaceParams::read(&buf).ok_or(EINVAL)?;
-            p.rm_status = register_object(nv, &p.gpu_uuid, p.h_client, p.h_va_space, FERMI_VASPACE_A);
+            p.rm_status =
+                register_object(nv, &p.gpu_uuid, p.h_client, p.h_va_space, FERMI_VASPACE_A);
             p.write(&mut buf);
         }
         UVM_UNREGISTER_GPU_VASPACE => {
@@ -120,7 +134,13 @@ pub(crate) fn ioctl(nv: &NvFile, cmd: u32, arg: usize) -> Result<isize> {
         }
         UVM_REGISTER_CHANNEL => {
             let mut p = UvmRegisterChannelParams::read(&buf).ok_or(EINVAL)?;
-            p.rm_status = register_object(nv, &p.gpu_uuid, p.h_client, p.h_channel, HOPPER_CHANNEL_GPFIFO_A);
+            p.rm_status = register_object(
+                nv,
+                &p.gpu_uuid,
+                p.h_client,
+                p.h_channel,
+                HOPPER_CHANNEL_GPFIFO_A,
+            );
             p.write(&mut buf);
         }
         UVM_UNREGISTER_CHANNEL => {
@@ -180,14 +200,22 @@ fn register_object(nv: &NvFile, uuid: &[u8; 16], h_client: u32, h: u32, class: u
         Err(s) => return s,
     }
     nv.with_uvm(|s| {
-        let list = if class == FERMI_VASPACE_A { &mut s.vaspaces } else { &mut s.channels };
+        let list = if class == FERMI_VASPACE_A {
+            &mut s.vaspaces
+        } else {
+            &mut s.channels
+        };
         if list.iter().any(|e| *e == (g, h_client, h)) {
             return NV_ERR_INVALID_STATE;
         }
         if class == HOPPER_CHANNEL_GPFIFO_A && !s.vaspaces.iter().any(|v| v.0 == g) {
             return NV_ERR_INVALID_STATE;
         }
-        let list = if class == FERMI_VASPACE_A { &mut s.vaspaces } else { &mut s.channels };
+        let list = if class == FERMI_VASPACE_A {
+            &mut s.vaspaces
+        } else {
+            &mut s.channels
+        };
         match list.push((g, h_client, h), GFP_KERNEL) {
             Ok(()) => NV_OK,
             Err(_) => NV_ERR_NO_MEMORY,

@@ -741,7 +741,10 @@ pub const fn effective_class(class: u32) -> u32 {
 pub const fn alloc_allowed_on_gpu_file(class: u32) -> bool {
     matches!(
         class,
-        NV01_EVENT | NV01_EVENT_OS_EVENT | NV01_EVENT_KERNEL_CALLBACK | NV01_EVENT_KERNEL_CALLBACK_EX
+        NV01_EVENT
+            | NV01_EVENT_OS_EVENT
+            | NV01_EVENT_KERNEL_CALLBACK
+            | NV01_EVENT_KERNEL_CALLBACK_EX
     )
 }
 
@@ -759,7 +762,10 @@ mod tests {
         assert_eq!(NvChannelAllocParams::SIZE, 368);
         assert_eq!(Nv0005AllocParameters::SIZE, 24);
         assert_eq!(Nv00f8AllocationParameters::SIZE, 48);
-        assert_eq!(core::mem::offset_of!(NvChannelAllocParams, tpc_config_id), 360);
+        assert_eq!(
+            core::mem::offset_of!(NvChannelAllocParams, tpc_config_id),
+            360
+        );
     }
 
     #[test]
@@ -793,18 +799,38 @@ mod tests {
         b[..8].copy_from_slice(&17u64.to_le_bytes());
         match decode_alloc_params(AMPERE_SMC_MONITOR_SESSION, &b) {
             AllocParams::CapSession { fd, swizz_id: None } => {
-                assert_eq!((fd.offset, fd.width, fd.value, fd.role), (0, 8, 17, FdRole::NvCap))
+                assert_eq!(
+                    (fd.offset, fd.width, fd.value, fd.role),
+                    (0, 8, 17, FdRole::NvCap)
+                )
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(decode_alloc_params(HOPPER_DMA_COPY_A, &[]), AllocParams::Copy(None));
+        assert_eq!(
+            decode_alloc_params(HOPPER_DMA_COPY_A, &[]),
+            AllocParams::Copy(None)
+        );
         assert_eq!(
             decode_alloc_params(HOPPER_DMA_COPY_A, &[1, 0, 0, 0, 2, 0, 0, 0]),
-            AllocParams::Copy(Some(NvB0b5AllocationParameters { version: 1, engine_type: 2 }))
+            AllocParams::Copy(Some(NvB0b5AllocationParameters {
+                version: 1,
+                engine_type: 2
+            }))
         );
-        assert_eq!(decode_alloc_params(RM_USER_SHARED_DATA, &[0u8; 7]), AllocParams::Short { need: 8, got: 7 });
-        assert_eq!(decode_alloc_params(GT200_DEBUGGER, &[0u8; 12]), AllocParams::Other { class: GT200_DEBUGGER });
-        assert_eq!(decode_alloc_params(GF100_SUBDEVICE_MASTER, &[]), AllocParams::NoParams);
+        assert_eq!(
+            decode_alloc_params(RM_USER_SHARED_DATA, &[0u8; 7]),
+            AllocParams::Short { need: 8, got: 7 }
+        );
+        assert_eq!(
+            decode_alloc_params(GT200_DEBUGGER, &[0u8; 12]),
+            AllocParams::Other {
+                class: GT200_DEBUGGER
+            }
+        );
+        assert_eq!(
+            decode_alloc_params(GF100_SUBDEVICE_MASTER, &[]),
+            AllocParams::NoParams
+        );
     }
 
     #[test]
@@ -813,7 +839,10 @@ mod tests {
             assert_eq!(class_name(c.class), c.name);
         }
         assert_eq!(class_info(0x40).map(|c| c.kind), Some(ClassKind::Memory));
-        assert_eq!(class_info(0xa06c).map(|c| c.params), Some(ParamSpec::Required(20)));
+        assert_eq!(
+            class_info(0xa06c).map(|c| c.params),
+            Some(ParamSpec::Required(20))
+        );
         assert_eq!(class_info(0xdead), None);
         assert_eq!(effective_class(0), 0x41);
         assert!(alloc_allowed_on_gpu_file(0x79));

@@ -356,20 +356,90 @@ pub const UNDOCUMENTED_CONTROLS: &[UndocumentedControl] = &[
         observed_size: 0,
         note: "CUDA; NVOC export subdeviceCtrlCmdGpuAcquireComputeModeReservation, paramSize 0",
     },
-    UndocumentedControl { cmd: 0x2080_8159, name: "NV2080_GSS_LEGACY_GPU_0x59", observed_size: 332, note: "CUDA init; GPU category, GSS legacy" },
-    UndocumentedControl { cmd: 0x2080_8162, name: "NV2080_GSS_LEGACY_GPU_0x62", observed_size: 1, note: "CUDA init; GPU category, GSS legacy" },
-    UndocumentedControl { cmd: 0x2080_852e, name: "NV2080_GSS_LEGACY_THERMAL_0x2E", observed_size: 528, note: "nvidia-smi; thermal category, GSS legacy" },
-    UndocumentedControl { cmd: 0x2080_852f, name: "NV2080_GSS_LEGACY_THERMAL_0x2F", observed_size: 776, note: "nvidia-smi; thermal category, GSS legacy (answered NOT_SUPPORTED)" },
-    UndocumentedControl { cmd: 0x2080_9001, name: "NV2080_GSS_LEGACY_CLK_0x01", observed_size: 8, note: "PyTorch; clock category, GSS legacy" },
-    UndocumentedControl { cmd: 0x2080_9009, name: "NV2080_GSS_LEGACY_CLK_0x09", observed_size: 8, note: "PyTorch, nvidia-smi; clock category, GSS legacy" },
-    UndocumentedControl { cmd: 0x2080_9038, name: "NV2080_GSS_LEGACY_CLK_0x38", observed_size: 4, note: "CUDA init; clock category, GSS legacy" },
-    UndocumentedControl { cmd: 0x2080_9064, name: "NV2080_GSS_LEGACY_CLK_0x64", observed_size: 520, note: "PyTorch, nvidia-smi; clock category, GSS legacy" },
-    UndocumentedControl { cmd: 0x2080_a026, name: "NV2080_GSS_LEGACY_PERF_0x26", observed_size: 532, note: "PyTorch; perf category, GSS legacy" },
-    UndocumentedControl { cmd: 0x2080_a084, name: "NV2080_GSS_LEGACY_PERF_0x84", observed_size: 4, note: "PyTorch; perf category, GSS legacy" },
-    UndocumentedControl { cmd: 0x2080_a612, name: "NV2080_GSS_LEGACY_PMGR_0x12", observed_size: 11680, note: "nvidia-smi; power-management category, GSS legacy" },
-    UndocumentedControl { cmd: 0x2080_a618, name: "NV2080_GSS_LEGACY_PMGR_0x18", observed_size: 8620, note: "nvidia-smi; power-management category, GSS legacy" },
-    UndocumentedControl { cmd: 0x2081_0108, name: "NV2081_BINAPI_CTRL_0x08", observed_size: 992, note: "CUDA init, on an NV2081_BINAPI object" },
-    UndocumentedControl { cmd: 0x2081_0110, name: "NV2081_BINAPI_CTRL_0x10", observed_size: 1, note: "nvidia-smi, on an NV2081_BINAPI object" },
+    UndocumentedControl {
+        cmd: 0x2080_8159,
+        name: "NV2080_GSS_LEGACY_GPU_0x59",
+        observed_size: 332,
+        note: "CUDA init; GPU category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_8162,
+        name: "NV2080_GSS_LEGACY_GPU_0x62",
+        observed_size: 1,
+        note: "CUDA init; GPU category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_852e,
+        name: "NV2080_GSS_LEGACY_THERMAL_0x2E",
+        observed_size: 528,
+        note: "nvidia-smi; thermal category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_852f,
+        name: "NV2080_GSS_LEGACY_THERMAL_0x2F",
+        observed_size: 776,
+        note: "nvidia-smi; thermal category, GSS legacy (answered NOT_SUPPORTED)",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_9001,
+        name: "NV2080_GSS_LEGACY_CLK_0x01",
+        observed_size: 8,
+        note: "PyTorch; clock category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_9009,
+        name: "NV2080_GSS_LEGACY_CLK_0x09",
+        observed_size: 8,
+        note: "PyTorch, nvidia-smi; clock category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_9038,
+        name: "NV2080_GSS_LEGACY_CLK_0x38",
+        observed_size: 4,
+        note: "CUDA init; clock category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_9064,
+        name: "NV2080_GSS_LEGACY_CLK_0x64",
+        observed_size: 520,
+        note: "PyTorch, nvidia-smi; clock category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_a026,
+        name: "NV2080_GSS_LEGACY_PERF_0x26",
+        observed_size: 532,
+        note: "PyTorch; perf category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_a084,
+        name: "NV2080_GSS_LEGACY_PERF_0x84",
+        observed_size: 4,
+        note: "PyTorch; perf category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_a612,
+        name: "NV2080_GSS_LEGACY_PMGR_0x12",
+        observed_size: 11680,
+        note: "nvidia-smi; power-management category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_a618,
+        name: "NV2080_GSS_LEGACY_PMGR_0x18",
+        observed_size: 8620,
+        note: "nvidia-smi; power-management category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2081_0108,
+        name: "NV2081_BINAPI_CTRL_0x08",
+        observed_size: 992,
+        note: "CUDA init, on an NV2081_BINAPI object",
+    },
+    UndocumentedControl {
+        cmd: 0x2081_0110,
+        name: "NV2081_BINAPI_CTRL_0x10",
+        observed_size: 1,
+        note: "nvidia-smi, on an NV2081_BINAPI object",
+    },
 ];
 
 /// The undocumented control with this command, if it is one.
@@ -379,7 +449,10 @@ pub fn undocumented_control(cmd: u32) -> Option<&'static UndocumentedControl> {
 
 /// The declared parameter size of a control of [`CONTROL_PARAM_SIZES`].
 pub fn control_param_size(cmd: u32) -> Option<usize> {
-    CONTROL_PARAM_SIZES.iter().find(|c| c.cmd == cmd).map(|c| c.size)
+    CONTROL_PARAM_SIZES
+        .iter()
+        .find(|c| c.cmd == cmd)
+        .map(|c| c.size)
 }
 
 /// Whether this ABI knows the command (a declared constant, with or
@@ -902,16 +975,28 @@ mod tests {
         assert_eq!(Nv00e0CtrlExportMemParams::SIZE, 1048);
         assert_eq!(Nv0000CtrlOsUnixExportObjectsToFdParams::SIZE, 2128);
         assert_eq!(Nv0000CtrlOsUnixImportObjectsFromFdParams::SIZE, 652);
-        assert_eq!(core::mem::offset_of!(Nv0000CtrlOsUnixCreateExportObjectFdParams, fd), 72);
-        assert_eq!(core::mem::offset_of!(Nv0000CtrlOsUnixExportObjectToFdParams, fd), 16);
+        assert_eq!(
+            core::mem::offset_of!(Nv0000CtrlOsUnixCreateExportObjectFdParams, fd),
+            72
+        );
+        assert_eq!(
+            core::mem::offset_of!(Nv0000CtrlOsUnixExportObjectToFdParams, fd),
+            16
+        );
     }
 
     #[test]
     fn fb_info_v2_round_trip() {
         let mut p = Nv2080CtrlFbGetInfoV2Params::ZERO;
         p.fb_info_list_size = 2;
-        p.fb_info_list[0] = Nv2080CtrlFbInfo { index: 0x16, data: 1234 };
-        p.fb_info_list[127] = Nv2080CtrlFbInfo { index: 0x9, data: 99 };
+        p.fb_info_list[0] = Nv2080CtrlFbInfo {
+            index: 0x16,
+            data: 1234,
+        };
+        p.fb_info_list[127] = Nv2080CtrlFbInfo {
+            index: 0x9,
+            data: 99,
+        };
         let mut b = [0u8; 1028];
         assert!(p.write(&mut b));
         assert_eq!(&b[4..12], &[0x16, 0, 0, 0, 0xd2, 0x04, 0, 0]);
@@ -923,23 +1008,39 @@ mod tests {
     fn capture_controls_are_known_and_sized() {
         use crate::nvabi::decode::{decode_control_params, ControlParams};
         // A size-table control: exact size decodes as Other, anything else is BadSize.
-        assert_eq!(decode_control_params(NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, &[0u8; 24]), ControlParams::Other);
+        assert_eq!(
+            decode_control_params(NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, &[0u8; 24]),
+            ControlParams::Other
+        );
         assert_eq!(
             decode_control_params(NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, &[0u8; 23]),
             ControlParams::BadSize { need: 24, got: 23 }
         );
-        assert_eq!(decode_control_params(NV2080_CTRL_CMD_RC_SOFT_DISABLE_WATCHDOG, &[]), ControlParams::Other);
+        assert_eq!(
+            decode_control_params(NV2080_CTRL_CMD_RC_SOFT_DISABLE_WATCHDOG, &[]),
+            ControlParams::Other
+        );
         // Undocumented controls are known (sizes unverified), names are ours.
-        assert_eq!(decode_control_params(0x2080_8159, &[0u8; 3]), ControlParams::Other);
+        assert_eq!(
+            decode_control_params(0x2080_8159, &[0u8; 3]),
+            ControlParams::Other
+        );
         assert_eq!(control_name(0x2081_0108), "NV2081_BINAPI_CTRL_0x08");
         assert!(is_gss_legacy(0x2080_a612) && !is_gss_legacy(NV2080_CTRL_CMD_FB_GET_INFO_V2));
-        assert_eq!(decode_control_params(0x2080_01ff, &[]), ControlParams::Unknown);
+        assert_eq!(
+            decode_control_params(0x2080_01ff, &[]),
+            ControlParams::Unknown
+        );
         for c in CONTROL_PARAM_SIZES {
             assert!(control_known(c.cmd), "{}", c.name);
             assert_eq!(control_name(c.cmd), c.name);
         }
         for u in UNDOCUMENTED_CONTROLS {
-            assert!(!CONTROL_CMDS.iter().any(|c| c.value == u64::from(u.cmd)), "{}", u.name);
+            assert!(
+                !CONTROL_CMDS.iter().any(|c| c.value == u64::from(u.cmd)),
+                "{}",
+                u.name
+            );
         }
         assert_eq!(Nv2080CtrlGrGetCtxBufferSizeParams::SIZE, 16);
     }

@@ -89,15 +89,30 @@ pub struct FdField {
 
 impl FdField {
     fn i32_at(b: &[u8], offset: usize, role: FdRole) -> Option<FdField> {
-        rd_i32(b, offset).map(|v| FdField { offset, width: 4, value: i64::from(v), role })
+        rd_i32(b, offset).map(|v| FdField {
+            offset,
+            width: 4,
+            value: i64::from(v),
+            role,
+        })
     }
 
     fn u32_at(b: &[u8], offset: usize, role: FdRole) -> Option<FdField> {
-        rd_u32(b, offset).map(|v| FdField { offset, width: 4, value: i64::from(v), role })
+        rd_u32(b, offset).map(|v| FdField {
+            offset,
+            width: 4,
+            value: i64::from(v),
+            role,
+        })
     }
 
     fn u64_at(b: &[u8], offset: usize, role: FdRole) -> Option<FdField> {
-        rd_u64(b, offset).map(|v| FdField { offset, width: 8, value: v as i64, role })
+        rd_u64(b, offset).map(|v| FdField {
+            offset,
+            width: 8,
+            value: v as i64,
+            role,
+        })
     }
 
     /// The value as an fd number, if it fits in an `i32`.
@@ -534,9 +549,13 @@ pub struct Decoded {
 /// [`uvm_param_size`]`(cmd)` bytes.
 pub fn decode(file: FileKind, cmd: u32, params: &[u8]) -> Decoded {
     match file {
-        FileKind::Ctl | FileKind::Gpu => {
-            decode_escape(file, escape::ioc_nr(cmd), escape::ioc_size(cmd), params, false)
-        }
+        FileKind::Ctl | FileKind::Gpu => decode_escape(
+            file,
+            escape::ioc_nr(cmd),
+            escape::ioc_size(cmd),
+            params,
+            false,
+        ),
         FileKind::Uvm | FileKind::UvmTools => decode_uvm(file, cmd, params),
     }
 }
@@ -548,7 +567,12 @@ pub fn decode_nv(file: FileKind, inner_cmd: u32, inner_size: u32, params: &[u8])
 }
 
 fn decode_escape(file: FileKind, nr: u32, size: u32, params: &[u8], inner: bool) -> Decoded {
-    let mut d = Decoded { file, call: Call::Unknown(nr), size: size as usize, body: Body::Unknown };
+    let mut d = Decoded {
+        file,
+        call: Call::Unknown(nr),
+        size: size as usize,
+        body: Body::Unknown,
+    };
     let esc = match Escape::from_nr(nr) {
         Some(e) => e,
         None => return d,
@@ -598,18 +622,30 @@ fn typed_body(esc: Escape, size: u32, p: &[u8]) -> Option<Body> {
             if x.size > escape::NV_ABSOLUTE_MAX_IOCTL_SIZE {
                 Body::Rejected(Reject::XferTooLarge)
             } else {
-                Body::Xfer { inner_cmd: x.cmd, inner_size: x.size, ptr: x.ptr }
+                Body::Xfer {
+                    inner_cmd: x.cmd,
+                    inner_size: x.size,
+                    ptr: x.ptr,
+                }
             }
         }
-        Escape::CardInfo => Body::CardInfo { entries: size / escape::NvIoctlCardInfo::SIZE as u32 },
+        Escape::CardInfo => Body::CardInfo {
+            entries: size / escape::NvIoctlCardInfo::SIZE as u32,
+        },
         Escape::AttachGpusToFd => Body::AttachGpus { count: size / 4 },
         Escape::CheckVersionStr => Body::CheckVersion { cmd: rd_u32(p, 0)? },
-        Escape::RegisterFd => Body::RegisterFd { fd: FdField::i32_at(p, 0, FdRole::NvCtl)? },
+        Escape::RegisterFd => Body::RegisterFd {
+            fd: FdField::i32_at(p, 0, FdRole::NvCtl)?,
+        },
         Escape::AllocOsEvent | Escape::FreeOsEvent => Body::OsEvent {
             free: esc == Escape::FreeOsEvent,
             h_client: rd_u32(p, 0)?,
             h_device: rd_u32(p, 4)?,
-            fd: FdField::u32_at(p, offset_of!(escape::NvIoctlAllocOsEvent, fd), FdRole::EventKey)?,
+            fd: FdField::u32_at(
+                p,
+                offset_of!(escape::NvIoctlAllocOsEvent, fd),
+                FdRole::EventKey,
+            )?,
         },
         Escape::ExportToDmabufFd => {
             type E = escape::NvIoctlExportToDmaBufFd;
@@ -623,7 +659,11 @@ fn typed_body(esc: Escape, size: u32, p: &[u8]) -> Option<Body> {
         Escape::RmAlloc => Body::Alloc(alloc_call(size, p)?),
         Escape::RmFree => {
             let f = Nvos00::read(p)?;
-            Body::Free { h_client: f.h_root, h_parent: f.h_object_parent, h_object: f.h_object_old }
+            Body::Free {
+                h_client: f.h_root,
+                h_parent: f.h_object_parent,
+                h_object: f.h_object_old,
+            }
         }
         Escape::RmControl => {
             let c = Nvos54::read(p)?;
@@ -656,7 +696,11 @@ fn typed_body(esc: Escape, size: u32, p: &[u8]) -> Option<Body> {
         }
         Escape::RmUnmapMemory => {
             let m = Nvos34::read(p)?;
-            Body::UnmapMemory { h_client: m.h_client, h_device: m.h_device, h_memory: m.h_memory }
+            Body::UnmapMemory {
+                h_client: m.h_client,
+                h_device: m.h_device,
+                h_memory: m.h_memory,
+            }
         }
         Escape::RmAllocMemory => {
             let m = Nvos02WithFd::read(p)?;
@@ -682,7 +726,10 @@ fn typed_body(esc: Escape, size: u32, p: &[u8]) -> Option<Body> {
                 flags: x.flags,
             }
         }
-        Escape::RmShare => Body::Share { h_client: rd_u32(p, 0)?, h_object: rd_u32(p, 4)? },
+        Escape::RmShare => Body::Share {
+            h_client: rd_u32(p, 0)?,
+            h_object: rd_u32(p, 4)?,
+        },
         Escape::RmMapMemoryDma => {
             let m = Nvos46::read(p)?;
             Body::MapMemoryDma {
@@ -724,7 +771,11 @@ fn alloc_call(size: u32, p: &[u8]) -> Option<AllocCall> {
         None => (params_size as usize, false),
     };
     Some(AllocCall {
-        form: if nvos64 { AllocForm::Nvos64 } else { AllocForm::Nvos21 },
+        form: if nvos64 {
+            AllocForm::Nvos64
+        } else {
+            AllocForm::Nvos21
+        },
         h_client: rd_u32(p, offset_of!(Nvos21, h_root))?,
         h_parent: rd_u32(p, offset_of!(Nvos21, h_object_parent))?,
         h_new: rd_u32(p, offset_of!(Nvos21, h_object_new))?,
@@ -789,7 +840,13 @@ fn vid_heap_call(p: &[u8]) -> Option<VidHeapCall> {
     } else {
         None
     };
-    Some(VidHeapCall { h_client: h.h_root, h_parent: h.h_object_parent, function: h.function, alloc, free_h_memory })
+    Some(VidHeapCall {
+        h_client: h.h_root,
+        h_parent: h.h_object_parent,
+        function: h.function,
+        alloc,
+        free_h_memory,
+    })
 }
 
 fn uuid_at(p: &[u8], off: usize) -> Option<[u8; 16]> {
@@ -797,7 +854,12 @@ fn uuid_at(p: &[u8], off: usize) -> Option<[u8; 16]> {
 }
 
 fn decode_uvm(file: FileKind, cmd: u32, p: &[u8]) -> Decoded {
-    let mut d = Decoded { file, call: Call::Unknown(cmd), size: 0, body: Body::Unknown };
+    let mut d = Decoded {
+        file,
+        call: Call::Unknown(cmd),
+        size: 0,
+        body: Body::Unknown,
+    };
     let u = match uvm::uvm_ioctl(cmd) {
         Some(u) => u,
         None => return d,
@@ -809,10 +871,16 @@ fn decode_uvm(file: FileKind, cmd: u32, p: &[u8]) -> Decoded {
         return d;
     }
     if p.len() < u.size {
-        d.body = Body::Short { need: u.size, got: p.len() };
+        d.body = Body::Short {
+            need: u.size,
+            got: p.len(),
+        };
         return d;
     }
-    d.body = uvm_body(cmd, p).unwrap_or(Body::Short { need: u.size, got: p.len() });
+    d.body = uvm_body(cmd, p).unwrap_or(Body::Short {
+        need: u.size,
+        got: p.len(),
+    });
     d
 }
 
@@ -822,7 +890,11 @@ fn uvm_body(cmd: u32, p: &[u8]) -> Option<Body> {
             fd: FdField::i32_at(p, offset_of!(UvmMmInitializeParams, uvm_fd), FdRole::Uvm)?,
         },
         UVM_TOOLS_INIT_EVENT_TRACKER | UVM_TOOLS_INIT_EVENT_TRACKER_V2 => Body::UvmFd {
-            fd: FdField::u32_at(p, offset_of!(UvmToolsInitEventTrackerParams, uvm_fd), FdRole::Uvm)?,
+            fd: FdField::u32_at(
+                p,
+                offset_of!(UvmToolsInitEventTrackerParams, uvm_fd),
+                FdRole::Uvm,
+            )?,
         },
         UVM_REGISTER_GPU => {
             type P = UvmRegisterGpuParams;
@@ -883,7 +955,10 @@ fn uvm_body(cmd: u32, p: &[u8]) -> Option<Body> {
             }
         }
         UVM_CREATE_EXTERNAL_RANGE | UVM_FREE | UVM_UNMAP_EXTERNAL | UVM_MAP_EXTERNAL_SPARSE => {
-            Body::UvmRange { base: rd_u64(p, 0)?, length: rd_u64(p, 8)? }
+            Body::UvmRange {
+                base: rd_u64(p, 0)?,
+                length: rd_u64(p, 8)?,
+            }
         }
         _ => Body::Opaque,
     })
@@ -1049,9 +1124,15 @@ pub fn decode_alloc_params(h_class: u32, nested: &[u8]) -> AllocParams {
         ParamSpec::Required(n) | ParamSpec::Optional(n) => n,
     };
     if nested.len() < need {
-        return AllocParams::Short { need, got: nested.len() };
+        return AllocParams::Short {
+            need,
+            got: nested.len(),
+        };
     }
-    alloc_params_typed(class, info.kind, nested).unwrap_or(AllocParams::Short { need, got: nested.len() })
+    alloc_params_typed(class, info.kind, nested).unwrap_or(AllocParams::Short {
+        need,
+        got: nested.len(),
+    })
 }
 
 fn alloc_params_typed(class: u32, kind: ClassKind, n: &[u8]) -> Option<AllocParams> {
@@ -1071,27 +1152,44 @@ fn alloc_params_typed(class: u32, kind: ClassKind, n: &[u8]) -> Option<AllocPara
                 alignment: m.alignment,
                 h_va_space: m.h_va_space,
                 numa_node: m.numa_node,
-                consumes_vidmem: class == NV01_MEMORY_LOCAL_USER && m.flags & NVOS32_ALLOC_FLAGS_VIRTUAL == 0,
+                consumes_vidmem: class == NV01_MEMORY_LOCAL_USER
+                    && m.flags & NVOS32_ALLOC_FLAGS_VIRTUAL == 0,
             })
         }
         ClassKind::OtherMemory if class == NV01_MEMORY_VIRTUAL => {
             let v = NvMemoryVirtualAllocationParams::read(n)?;
-            AllocParams::VirtualMemory { offset: v.offset, limit: v.limit, h_va_space: v.h_va_space }
+            AllocParams::VirtualMemory {
+                offset: v.offset,
+                limit: v.limit,
+                h_va_space: v.h_va_space,
+            }
         }
         ClassKind::OtherMemory if class == NV_MEMORY_FABRIC => {
             let f = Nv00f8AllocationParameters::read(n)?;
-            AllocParams::Fabric { alloc_size: f.alloc_size, page_size: f.page_size, h_vid_mem: f.map.h_vid_mem }
+            AllocParams::Fabric {
+                alloc_size: f.alloc_size,
+                page_size: f.page_size,
+                h_vid_mem: f.map.h_vid_mem,
+            }
         }
-        ClassKind::Client => AllocParams::Client { h_client: if present { Some(rd_u32(n, 0)?) } else { None } },
-        ClassKind::Device => {
-            AllocParams::Device(if present { Some(Nv0080AllocParameters::read(n)?) } else { None })
-        }
-        ClassKind::Subdevice => {
-            AllocParams::Subdevice { sub_device_id: if present { Some(rd_u32(n, 0)?) } else { None } }
-        }
+        ClassKind::Client => AllocParams::Client {
+            h_client: if present { Some(rd_u32(n, 0)?) } else { None },
+        },
+        ClassKind::Device => AllocParams::Device(if present {
+            Some(Nv0080AllocParameters::read(n)?)
+        } else {
+            None
+        }),
+        ClassKind::Subdevice => AllocParams::Subdevice {
+            sub_device_id: if present { Some(rd_u32(n, 0)?) } else { None },
+        },
         ClassKind::VaSpace => AllocParams::VaSpace(NvVaspaceAllocationParameters::read(n)?),
-        ClassKind::ChannelGroup => AllocParams::ChannelGroup(NvChannelGroupAllocationParameters::read(n)?),
-        ClassKind::ContextShare => AllocParams::ContextShare(NvCtxshareAllocationParameters::read(n)?),
+        ClassKind::ChannelGroup => {
+            AllocParams::ChannelGroup(NvChannelGroupAllocationParameters::read(n)?)
+        }
+        ClassKind::ContextShare => {
+            AllocParams::ContextShare(NvCtxshareAllocationParameters::read(n)?)
+        }
         ClassKind::Channel => {
             type C = NvChannelAllocParams;
             AllocParams::Channel {
@@ -1119,13 +1217,21 @@ fn alloc_params_typed(class: u32, kind: ClassKind, n: &[u8]) -> Option<AllocPara
                 },
             }
         }
-        ClassKind::Usermode => {
-            AllocParams::Usermode(if present { Some(NvHopperUsermodeAParams::read(n)?) } else { None })
-        }
-        ClassKind::Compute => {
-            AllocParams::Compute(if present { Some(NvGrAllocationParameters::read(n)?) } else { None })
-        }
-        ClassKind::Copy => AllocParams::Copy(if present { Some(NvB0b5AllocationParameters::read(n)?) } else { None }),
+        ClassKind::Usermode => AllocParams::Usermode(if present {
+            Some(NvHopperUsermodeAParams::read(n)?)
+        } else {
+            None
+        }),
+        ClassKind::Compute => AllocParams::Compute(if present {
+            Some(NvGrAllocationParameters::read(n)?)
+        } else {
+            None
+        }),
+        ClassKind::Copy => AllocParams::Copy(if present {
+            Some(NvB0b5AllocationParameters::read(n)?)
+        } else {
+            None
+        }),
         ClassKind::CapSession => AllocParams::CapSession {
             // capDescriptor is the first field of NVC637/C639/C640.
             fd: FdField::u64_at(n, 0, FdRole::NvCap)?,
@@ -1135,9 +1241,9 @@ fn alloc_params_typed(class: u32, kind: ClassKind, n: &[u8]) -> Option<AllocPara
                 None
             },
         },
-        ClassKind::SharedData => {
-            AllocParams::SharedData { polled_data_mask: Nv00deAllocParameters::read(n)?.polled_data_mask }
-        }
+        ClassKind::SharedData => AllocParams::SharedData {
+            polled_data_mask: Nv00deAllocParameters::read(n)?.polled_data_mask,
+        },
         ClassKind::Other => AllocParams::Other { class },
         _ => AllocParams::Unknown { class },
     })
@@ -1318,8 +1424,12 @@ fn decoded_control_size(cmd: u32) -> Option<usize> {
     Some(match cmd {
         NV2080_CTRL_CMD_FB_GET_INFO_V2 => Nv2080CtrlFbGetInfoV2Params::SIZE,
         NV2080_CTRL_CMD_FB_GET_INFO => Nv2080CtrlFbGetInfoParams::SIZE,
-        NVA06C_CTRL_CMD_GPFIFO_SCHEDULE | NVA06F_CTRL_CMD_GPFIFO_SCHEDULE => NvA06fCtrlGpfifoScheduleParams::SIZE,
-        NVA06C_CTRL_CMD_SET_TIMESLICE | NVA06C_CTRL_CMD_GET_TIMESLICE => NvA06cCtrlTimesliceParams::SIZE,
+        NVA06C_CTRL_CMD_GPFIFO_SCHEDULE | NVA06F_CTRL_CMD_GPFIFO_SCHEDULE => {
+            NvA06fCtrlGpfifoScheduleParams::SIZE
+        }
+        NVA06C_CTRL_CMD_SET_TIMESLICE | NVA06C_CTRL_CMD_GET_TIMESLICE => {
+            NvA06cCtrlTimesliceParams::SIZE
+        }
         NVA06C_CTRL_CMD_PREEMPT => NvA06cCtrlPreemptParams::SIZE,
         NVA06C_CTRL_CMD_SET_INTERLEAVE_LEVEL | NVA06C_CTRL_CMD_GET_INTERLEAVE_LEVEL => {
             NvA06cCtrlInterleaveLevelParams::SIZE
@@ -1327,16 +1437,30 @@ fn decoded_control_size(cmd: u32) -> Option<usize> {
         NVA06F_CTRL_CMD_SET_INTERLEAVE_LEVEL => NvA06fCtrlInterleaveLevelParams::SIZE,
         NVA06C_CTRL_CMD_MAKE_REALTIME => NvA06cCtrlMakeRealtimeParams::SIZE,
         NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS => Nv2080CtrlFifoDisableChannelsParams::SIZE,
-        NV2080_CTRL_CMD_GPU_SET_COMPUTE_POLICY_CONFIG => Nv2080CtrlGpuSetComputePolicyConfigParams::SIZE,
+        NV2080_CTRL_CMD_GPU_SET_COMPUTE_POLICY_CONFIG => {
+            Nv2080CtrlGpuSetComputePolicyConfigParams::SIZE
+        }
         NV00FD_CTRL_CMD_ATTACH_GPU => Nv00fdCtrlAttachGpuParams::SIZE,
         NV00E0_CTRL_CMD_EXPORT_MEM => Nv00e0CtrlExportMemParams::SIZE,
         NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD => Nv0000CtrlOsUnixExportObjectToFdParams::SIZE,
-        NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD => Nv0000CtrlOsUnixImportObjectFromFdParams::SIZE,
-        NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO => Nv0000CtrlOsUnixGetExportObjectInfoParams::SIZE,
-        NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD => Nv0000CtrlOsUnixCreateExportObjectFdParams::SIZE,
-        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD => Nv0000CtrlOsUnixExportObjectsToFdParams::SIZE,
-        NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD => Nv0000CtrlOsUnixImportObjectsFromFdParams::SIZE,
-        NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN => NvC36fCtrlGpfifoGetWorkSubmitTokenParams::SIZE,
+        NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD => {
+            Nv0000CtrlOsUnixImportObjectFromFdParams::SIZE
+        }
+        NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO => {
+            Nv0000CtrlOsUnixGetExportObjectInfoParams::SIZE
+        }
+        NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD => {
+            Nv0000CtrlOsUnixCreateExportObjectFdParams::SIZE
+        }
+        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD => {
+            Nv0000CtrlOsUnixExportObjectsToFdParams::SIZE
+        }
+        NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD => {
+            Nv0000CtrlOsUnixImportObjectsFromFdParams::SIZE
+        }
+        NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN => {
+            NvC36fCtrlGpfifoGetWorkSubmitTokenParams::SIZE
+        }
         _ => return None,
     })
 }
@@ -1349,7 +1473,10 @@ pub fn decode_control_params(cmd: u32, nested: &[u8]) -> ControlParams {
             // Known but not decoded field by field: check the size where
             // the headers give one (the RM itself fails a mismatch).
             return match ctrl::control_param_size(cmd) {
-                Some(n) if n != nested.len() => ControlParams::BadSize { need: n, got: nested.len() },
+                Some(n) if n != nested.len() => ControlParams::BadSize {
+                    need: n,
+                    got: nested.len(),
+                },
                 Some(_) => ControlParams::Other,
                 None if ctrl::control_known(cmd) => ControlParams::Other,
                 None => ControlParams::Unknown,
@@ -1357,14 +1484,22 @@ pub fn decode_control_params(cmd: u32, nested: &[u8]) -> ControlParams {
         }
     };
     if nested.len() != need {
-        return ControlParams::BadSize { need, got: nested.len() };
+        return ControlParams::BadSize {
+            need,
+            got: nested.len(),
+        };
     }
-    control_typed(cmd, nested).unwrap_or(ControlParams::BadSize { need, got: nested.len() })
+    control_typed(cmd, nested).unwrap_or(ControlParams::BadSize {
+        need,
+        got: nested.len(),
+    })
 }
 
 fn control_typed(cmd: u32, n: &[u8]) -> Option<ControlParams> {
     Some(match cmd {
-        NV2080_CTRL_CMD_FB_GET_INFO_V2 => ControlParams::FbInfoV2 { count: rd_u32(n, 0)? },
+        NV2080_CTRL_CMD_FB_GET_INFO_V2 => ControlParams::FbInfoV2 {
+            count: rd_u32(n, 0)?,
+        },
         NV2080_CTRL_CMD_FB_GET_INFO => {
             let p = Nv2080CtrlFbGetInfoParams::read(n)?;
             let entries = p.fb_info_list_size.min(NV2080_CTRL_FB_INFO_MAX_LIST_SIZE) as usize;
@@ -1382,12 +1517,18 @@ fn control_typed(cmd: u32, n: &[u8]) -> Option<ControlParams> {
         NVA06C_CTRL_CMD_GPFIFO_SCHEDULE | NVA06F_CTRL_CMD_GPFIFO_SCHEDULE => {
             ControlParams::Schedule(NvA06fCtrlGpfifoScheduleParams::read(n)?)
         }
-        NVA06C_CTRL_CMD_SET_TIMESLICE | NVA06C_CTRL_CMD_GET_TIMESLICE => ControlParams::Timeslice { us: rd_u64(n, 0)? },
+        NVA06C_CTRL_CMD_SET_TIMESLICE | NVA06C_CTRL_CMD_GET_TIMESLICE => {
+            ControlParams::Timeslice { us: rd_u64(n, 0)? }
+        }
         NVA06C_CTRL_CMD_PREEMPT => ControlParams::Preempt(NvA06cCtrlPreemptParams::read(n)?),
         NVA06C_CTRL_CMD_SET_INTERLEAVE_LEVEL
         | NVA06C_CTRL_CMD_GET_INTERLEAVE_LEVEL
-        | NVA06F_CTRL_CMD_SET_INTERLEAVE_LEVEL => ControlParams::InterleaveLevel { level: rd_u32(n, 0)? },
-        NVA06C_CTRL_CMD_MAKE_REALTIME => ControlParams::Realtime { on: rd_u8(n, 0)? != 0 },
+        | NVA06F_CTRL_CMD_SET_INTERLEAVE_LEVEL => ControlParams::InterleaveLevel {
+            level: rd_u32(n, 0)?,
+        },
+        NVA06C_CTRL_CMD_MAKE_REALTIME => ControlParams::Realtime {
+            on: rd_u8(n, 0)? != 0,
+        },
         NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS => {
             type D = Nv2080CtrlFifoDisableChannelsParams;
             ControlParams::DisableChannels {
@@ -1399,41 +1540,78 @@ fn control_typed(cmd: u32, n: &[u8]) -> Option<ControlParams> {
         }
         NV2080_CTRL_CMD_GPU_SET_COMPUTE_POLICY_CONFIG => {
             let c = Nv2080CtrlGpuSetComputePolicyConfigParams::read(n)?;
-            ControlParams::ComputePolicy { type_: c.type_, data: c.data }
+            ControlParams::ComputePolicy {
+                type_: c.type_,
+                data: c.data,
+            }
         }
         NV00FD_CTRL_CMD_ATTACH_GPU => ControlParams::WithFd {
-            fd: FdField::u64_at(n, offset_of!(Nv00fdCtrlAttachGpuParams, dev_descriptor), FdRole::NvGpu)?,
+            fd: FdField::u64_at(
+                n,
+                offset_of!(Nv00fdCtrlAttachGpuParams, dev_descriptor),
+                FdRole::NvGpu,
+            )?,
             h_parent: None,
         },
         NV00E0_CTRL_CMD_EXPORT_MEM => ControlParams::WithFd {
-            fd: FdField::u64_at(n, offset_of!(Nv00e0CtrlExportMemParams, dev_descriptor), FdRole::NvGpu)?,
+            fd: FdField::u64_at(
+                n,
+                offset_of!(Nv00e0CtrlExportMemParams, dev_descriptor),
+                FdRole::NvGpu,
+            )?,
             h_parent: Some(rd_u32(n, offset_of!(Nv00e0CtrlExportMemParams, h_parent))?),
         },
         NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD => ControlParams::WithFd {
-            fd: FdField::i32_at(n, offset_of!(Nv0000CtrlOsUnixExportObjectToFdParams, fd), FdRole::NvCtl)?,
+            fd: FdField::i32_at(
+                n,
+                offset_of!(Nv0000CtrlOsUnixExportObjectToFdParams, fd),
+                FdRole::NvCtl,
+            )?,
             h_parent: None,
         },
         NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD => ControlParams::WithFd {
-            fd: FdField::i32_at(n, offset_of!(Nv0000CtrlOsUnixImportObjectFromFdParams, fd), FdRole::NvCtl)?,
+            fd: FdField::i32_at(
+                n,
+                offset_of!(Nv0000CtrlOsUnixImportObjectFromFdParams, fd),
+                FdRole::NvCtl,
+            )?,
             h_parent: None,
         },
         NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO => ControlParams::WithFd {
-            fd: FdField::i32_at(n, offset_of!(Nv0000CtrlOsUnixGetExportObjectInfoParams, fd), FdRole::NvCtl)?,
+            fd: FdField::i32_at(
+                n,
+                offset_of!(Nv0000CtrlOsUnixGetExportObjectInfoParams, fd),
+                FdRole::NvCtl,
+            )?,
             h_parent: None,
         },
         NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD => ControlParams::WithFd {
-            fd: FdField::i32_at(n, offset_of!(Nv0000CtrlOsUnixCreateExportObjectFdParams, fd), FdRole::NvCtl)?,
+            fd: FdField::i32_at(
+                n,
+                offset_of!(Nv0000CtrlOsUnixCreateExportObjectFdParams, fd),
+                FdRole::NvCtl,
+            )?,
             h_parent: None,
         },
         NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD => ControlParams::WithFd {
-            fd: FdField::i32_at(n, offset_of!(Nv0000CtrlOsUnixExportObjectsToFdParams, fd), FdRole::NvCtl)?,
+            fd: FdField::i32_at(
+                n,
+                offset_of!(Nv0000CtrlOsUnixExportObjectsToFdParams, fd),
+                FdRole::NvCtl,
+            )?,
             h_parent: None,
         },
         NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD => ControlParams::WithFd {
-            fd: FdField::i32_at(n, offset_of!(Nv0000CtrlOsUnixImportObjectsFromFdParams, fd), FdRole::NvCtl)?,
+            fd: FdField::i32_at(
+                n,
+                offset_of!(Nv0000CtrlOsUnixImportObjectsFromFdParams, fd),
+                FdRole::NvCtl,
+            )?,
             h_parent: None,
         },
-        NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN => ControlParams::WorkSubmitToken { token: rd_u32(n, 0)? },
+        NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN => ControlParams::WorkSubmitToken {
+            token: rd_u32(n, 0)?,
+        },
         _ => ControlParams::Other,
     })
 }
@@ -1490,11 +1668,20 @@ pub fn export_call(cmd: u32, nested: &[u8]) -> Option<ExportCall> {
         return None;
     }
     match cmd {
-        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD => Some(ExportCall::Export { first: 0, count: 1 }),
+        NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD => {
+            Some(ExportCall::Export { first: 0, count: 1 })
+        }
         NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD => {
             type P = Nv0000CtrlOsUnixImportObjectFromFdParams;
-            let parent = rd_u32(nested, offset_of!(P, object) + offset_of!(Nv0000CtrlOsUnixExportObject, h_parent))?;
-            Some(ExportCall::Import { first: 0, count: 1, parent })
+            let parent = rd_u32(
+                nested,
+                offset_of!(P, object) + offset_of!(Nv0000CtrlOsUnixExportObject, h_parent),
+            )?;
+            Some(ExportCall::Import {
+                first: 0,
+                count: 1,
+                parent,
+            })
         }
         NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD => {
             type P = Nv0000CtrlOsUnixExportObjectsToFdParams;
@@ -1507,7 +1694,11 @@ pub fn export_call(cmd: u32, nested: &[u8]) -> Option<ExportCall> {
             let count = usize::from(rd_u16(nested, offset_of!(P, num_objects))?);
             let first = usize::from(rd_u16(nested, offset_of!(P, index))?);
             let parent = rd_u32(nested, offset_of!(P, h_parent))?;
-            (count <= IMPORT_OBJECTS_MAX).then_some(ExportCall::Import { first, count, parent })
+            (count <= IMPORT_OBJECTS_MAX).then_some(ExportCall::Import {
+                first,
+                count,
+                parent,
+            })
         }
         _ => None,
     }
@@ -1516,16 +1707,24 @@ pub fn export_call(cmd: u32, nested: &[u8]) -> Option<ExportCall> {
 /// The handle an export control puts into slot `first + i` (0: the slot is
 /// emptied); `None` if `i` is out of the call's range.
 pub fn export_call_object(cmd: u32, nested: &[u8], i: usize) -> Option<u32> {
-    let Some(ExportCall::Export { count, .. }) = export_call(cmd, nested) else { return None };
+    let Some(ExportCall::Export { count, .. }) = export_call(cmd, nested) else {
+        return None;
+    };
     if i >= count {
         return None;
     }
     match cmd {
         NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD => {
             type P = Nv0000CtrlOsUnixExportObjectToFdParams;
-            rd_u32(nested, offset_of!(P, object) + offset_of!(Nv0000CtrlOsUnixExportObject, h_object))
+            rd_u32(
+                nested,
+                offset_of!(P, object) + offset_of!(Nv0000CtrlOsUnixExportObject, h_object),
+            )
         }
-        _ => rd_u32(nested, offset_of!(Nv0000CtrlOsUnixExportObjectsToFdParams, objects) + 4 * i),
+        _ => rd_u32(
+            nested,
+            offset_of!(Nv0000CtrlOsUnixExportObjectsToFdParams, objects) + 4 * i,
+        ),
     }
 }
 
@@ -1533,14 +1732,19 @@ pub fn export_call_object(cmd: u32, nested: &[u8], i: usize) -> Option<u32> {
 /// back): the handle made for slot `first + i`, or `None` if nothing was
 /// imported there (an empty slot) or `i` is out of the call's range.
 pub fn import_call_result(cmd: u32, nested: &[u8], i: usize) -> Option<u32> {
-    let Some(ExportCall::Import { count, .. }) = export_call(cmd, nested) else { return None };
+    let Some(ExportCall::Import { count, .. }) = export_call(cmd, nested) else {
+        return None;
+    };
     if i >= count {
         return None;
     }
     match cmd {
         NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD => {
             type P = Nv0000CtrlOsUnixImportObjectFromFdParams;
-            rd_u32(nested, offset_of!(P, object) + offset_of!(Nv0000CtrlOsUnixExportObject, h_object))
+            rd_u32(
+                nested,
+                offset_of!(P, object) + offset_of!(Nv0000CtrlOsUnixExportObject, h_object),
+            )
         }
         _ => {
             type P = Nv0000CtrlOsUnixImportObjectsFromFdParams;
@@ -1646,12 +1850,20 @@ pub fn classify(d: &Decoded) -> CallClass {
             None => CallClass::AllocObject { class: a.class },
         },
         Body::AllocMemory { h_class, .. } => CallClass::LegacyAllocMemory { class: *h_class },
-        Body::Free { h_client, h_object, .. } => CallClass::Free { h_client: *h_client, h_object: *h_object },
+        Body::Free {
+            h_client, h_object, ..
+        } => CallClass::Free {
+            h_client: *h_client,
+            h_object: *h_object,
+        },
         Body::VidHeap(v) => {
             if let Some(a) = v.alloc {
                 CallClass::HeapAlloc(a)
             } else if let Some(h) = v.free_h_memory {
-                CallClass::HeapFree { h_client: v.h_client, h_memory: h }
+                CallClass::HeapFree {
+                    h_client: v.h_client,
+                    h_memory: h,
+                }
             } else if v.function == NVOS32_FUNCTION_INFO {
                 CallClass::MemoryInfo
             } else {
@@ -1693,7 +1905,11 @@ impl Decoded {
         match self.body {
             Body::Alloc(a) => Some(a.params),
             Body::Control(c) => Some(c.params),
-            Body::Xfer { inner_cmd, inner_size, ptr } => Some(NestedRef {
+            Body::Xfer {
+                inner_cmd,
+                inner_size,
+                ptr,
+            } => Some(NestedRef {
                 ptr_offset: offset_of!(NvIoctlXfer, ptr),
                 ptr,
                 size: inner_size as usize,
@@ -1711,9 +1927,11 @@ impl Decoded {
             Body::Alloc(a) => Nested::Alloc(decode_alloc_params(a.h_class, nested)),
             Body::Control(c) if c.serialized => Nested::Control(ControlParams::Serialized),
             Body::Control(c) => Nested::Control(decode_control_params(c.cmd, nested)),
-            Body::Xfer { inner_cmd, inner_size, .. } => {
-                Nested::Xfer(decode_nv(self.file, inner_cmd, inner_size, nested))
-            }
+            Body::Xfer {
+                inner_cmd,
+                inner_size,
+                ..
+            } => Nested::Xfer(decode_nv(self.file, inner_cmd, inner_size, nested)),
             _ => Nested::None,
         }
     }
@@ -1757,7 +1975,9 @@ impl Decoded {
                 UVM_UNREGISTER_GPU_VASPACE => offset_of!(UvmUnregisterGpuVaspaceParams, rm_status),
                 UVM_REGISTER_CHANNEL => offset_of!(UvmRegisterChannelParams, rm_status),
                 UVM_UNREGISTER_CHANNEL => offset_of!(UvmUnregisterChannelParams, rm_status),
-                UVM_MAP_EXTERNAL_ALLOCATION => offset_of!(UvmMapExternalAllocationParams, rm_status),
+                UVM_MAP_EXTERNAL_ALLOCATION => {
+                    offset_of!(UvmMapExternalAllocationParams, rm_status)
+                }
                 UVM_CREATE_EXTERNAL_RANGE => offset_of!(UvmCreateExternalRangeParams, rm_status),
                 UVM_FREE => offset_of!(UvmFreeParams, rm_status),
                 UVM_UNMAP_EXTERNAL => offset_of!(UvmUnmapExternalParams, rm_status),

@@ -588,7 +588,10 @@ mod tests {
         assert_eq!(Escape::CheckVersionStr.typical_cmd(), Some(0xc048_46d2));
         assert_eq!(nv_iowr(NV_ESC_CARD_INFO, 32 * 72), 0xc900_46c8);
         let c = 0xc020_462b;
-        assert_eq!((ioc_dir(c), ioc_type(c), ioc_nr(c), ioc_size(c)), (3, 0x46, 0x2b, 32));
+        assert_eq!(
+            (ioc_dir(c), ioc_type(c), ioc_nr(c), ioc_size(c)),
+            (3, 0x46, 0x2b, 32)
+        );
     }
 
     #[test]

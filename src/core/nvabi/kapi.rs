@@ -123,6 +123,6 @@ mod tests {
         assert_eq!(NvGpuInfo::SIZE, 24);
         // The union holds the largest user block (NVOS46, 64 bytes).
         assert_eq!(super::super::rm::Nvos46::SIZE, 64);
-        assert!(super::super::rm::Nvos64::SIZE <= 64);
+        const { assert!(super::super::rm::Nvos64::SIZE <= 64) };
     }
 }

@@ -49,6 +49,9 @@ mod layout_check;
 #[cfg(all(test, not(MODULE)))]
 mod tests;
 
-pub use decode::{classify, decode, decode_alloc_params, decode_control_params, decode_nv, CallClass, Decoded, FileKind};
+pub use decode::{
+    classify, decode, decode_alloc_params, decode_control_params, decode_nv, CallClass, Decoded,
+    FileKind,
+};
 pub use rewrite::rewrite_memory_info;
 pub use status::status_name;

@@ -41,9 +41,8 @@ pub const fn fb_info_role(index: u32) -> FbInfoRole {
         | NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE
         | NV2080_CTRL_FB_INFO_INDEX_MAPPABLE_HEAP_SIZE
         | NV2080_CTRL_FB_INFO_INDEX_USABLE_RAM_SIZE => FbInfoRole::Total,
-        NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE | NV2080_CTRL_FB_INFO_INDEX_LARGEST_FREE_REGION_SIZE_KB => {
-            FbInfoRole::Free
-        }
+        NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE
+        | NV2080_CTRL_FB_INFO_INDEX_LARGEST_FREE_REGION_SIZE_KB => FbInfoRole::Free,
         _ => FbInfoRole::Keep,
     }
 }
@@ -80,7 +79,10 @@ pub fn rewrite_fb_info_list(list: &mut [u8], count: u32, cap: u64, used: u64) ->
 /// Rewrites an `NV2080_CTRL_FB_GET_INFO_V2_PARAMS` reply in place. Returns
 /// the number of entries changed.
 pub fn rewrite_fb_info_v2(params: &mut [u8], cap: u64, used: u64) -> usize {
-    let count = match rd_u32(params, offset_of!(Nv2080CtrlFbGetInfoV2Params, fb_info_list_size)) {
+    let count = match rd_u32(
+        params,
+        offset_of!(Nv2080CtrlFbGetInfoV2Params, fb_info_list_size),
+    ) {
         Some(c) => c,
         None => return 0,
     };
@@ -123,7 +125,9 @@ pub fn rewrite_memory_info(
     match &d.body {
         Body::VidHeap(_) => usize::from(rewrite_vid_heap_info(outer, cap, used)) * 2,
         Body::Control(c) if c.serialized => 0,
-        Body::Control(c) if c.cmd == NV2080_CTRL_CMD_FB_GET_INFO_V2 => rewrite_fb_info_v2(nested, cap, used),
+        Body::Control(c) if c.cmd == NV2080_CTRL_CMD_FB_GET_INFO_V2 => {
+            rewrite_fb_info_v2(nested, cap, used)
+        }
         Body::Control(c) if c.cmd == NV2080_CTRL_CMD_FB_GET_INFO => {
             let count = u32::try_from(nested.len() / 8).unwrap_or(u32::MAX);
             rewrite_fb_info_list(nested, count, cap, used)
@@ -134,8 +138,8 @@ pub fn rewrite_memory_info(
 
 #[cfg(all(test, not(MODULE)))]
 mod tests {
-    use super::*;
     use super::super::wire::Wire;
+    use super::*;
 
     const GIB: u64 = 1 << 30;
 
@@ -143,7 +147,10 @@ mod tests {
         let mut p = Nv2080CtrlFbGetInfoV2Params::ZERO;
         p.fb_info_list_size = entries.len() as u32;
         for (i, (index, data)) in entries.iter().enumerate() {
-            p.fb_info_list[i] = Nv2080CtrlFbInfo { index: *index, data: *data };
+            p.fb_info_list[i] = Nv2080CtrlFbInfo {
+                index: *index,
+                data: *data,
+            };
         }
         let mut b = [0u8; 1028];
         assert!(p.write(&mut b));
@@ -170,7 +177,10 @@ mod tests {
 
     #[test]
     fn v2_over_cap_and_real_is_smaller() {
-        let mut b = v2(&[(NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE, 100), (NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE, 1000)]);
+        let mut b = v2(&[
+            (NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE, 100),
+            (NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE, 1000),
+        ]);
         // used above cap: free saturates at 0.
         assert_eq!(rewrite_fb_info_v2(&mut b, GIB, 2 * GIB), 1);
         let p = Nv2080CtrlFbGetInfoV2Params::read(&b).unwrap();

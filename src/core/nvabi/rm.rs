@@ -687,7 +687,10 @@ mod tests {
         assert_eq!(Nvos56::SIZE, 40);
         assert_eq!(Nvos57::SIZE, 24);
         // The AllocSize size field sits at NVOS32 @88, as the notes say.
-        assert_eq!(NVOS32_DATA_OFFSET + core::mem::offset_of!(Nvos32AllocSize, size), 88);
+        assert_eq!(
+            NVOS32_DATA_OFFSET + core::mem::offset_of!(Nvos32AllocSize, size),
+            88
+        );
     }
 
     #[test]

@@ -65,7 +65,10 @@ impl Entry {
         match entry_op(e) {
             OP_NOP => Entry::Nop,
             OP_BUSY => Entry::Busy(e as u32),
-            OP_SEMAPHORE => Entry::Semaphore { offset: ((e >> 32) & 0xff_ffff) as u32, value: e as u32 },
+            OP_SEMAPHORE => Entry::Semaphore {
+                offset: ((e >> 32) & 0xff_ffff) as u32,
+                value: e as u32,
+            },
             _ => Entry::Invalid(e),
         }
     }
@@ -93,12 +96,21 @@ mod tests {
             Entry::Nop,
             Entry::Busy(0),
             Entry::Busy(u32::MAX),
-            Entry::Semaphore { offset: 0x1000, value: 7 },
-            Entry::Semaphore { offset: 0xff_fffc, value: u32::MAX },
+            Entry::Semaphore {
+                offset: 0x1000,
+                value: 7,
+            },
+            Entry::Semaphore {
+                offset: 0xff_fffc,
+                value: u32::MAX,
+            },
         ] {
             assert_eq!(Entry::decode(e.encode()), e);
         }
-        assert_eq!(Entry::decode(0x7700_0000_0000_0001), Entry::Invalid(0x7700_0000_0000_0001));
-        assert!(USERD_GP_PUT + 4 <= USERD_SIZE);
+        assert_eq!(
+            Entry::decode(0x7700_0000_0000_0001),
+            Entry::Invalid(0x7700_0000_0000_0001)
+        );
+        const { assert!(USERD_GP_PUT + 4 <= USERD_SIZE) };
     }
 }

@@ -327,10 +327,19 @@ mod tests {
         assert_eq!(status_name(0), "NV_OK");
         assert_eq!(status_name(0x51), "NV_ERR_NO_MEMORY");
         assert_eq!(NV_ERR_NO_MEMORY, 0x51);
-        assert_eq!(status_name(NV_ERR_INVALID_ARGUMENT), "NV_ERR_INVALID_ARGUMENT");
-        assert_eq!(status_name(NV_ERR_INSUFFICIENT_PERMISSIONS), "NV_ERR_INSUFFICIENT_PERMISSIONS");
+        assert_eq!(
+            status_name(NV_ERR_INVALID_ARGUMENT),
+            "NV_ERR_INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            status_name(NV_ERR_INSUFFICIENT_PERMISSIONS),
+            "NV_ERR_INSUFFICIENT_PERMISSIONS"
+        );
         assert_eq!(status_name(NV_ERR_NOT_SUPPORTED), "NV_ERR_NOT_SUPPORTED");
-        assert_eq!(status_name(NV_ERR_INVALID_OBJECT_HANDLE), "NV_ERR_INVALID_OBJECT_HANDLE");
+        assert_eq!(
+            status_name(NV_ERR_INVALID_OBJECT_HANDLE),
+            "NV_ERR_INVALID_OBJECT_HANDLE"
+        );
         assert_eq!(status_name(0xdead_beef), "NV_ERR_<unknown>");
         assert_eq!(STATUS_CODES.len(), 150);
     }

@@ -48,10 +48,16 @@ fn rm_alloc_nvos21_video_memory() {
         Body::Alloc(a) => a,
         other => panic!("{other:?}"),
     };
-    assert_eq!((a.form, a.h_client, a.h_class, a.class), (AllocForm::Nvos21, 0xc1d0_0001, 0x40, 0x40));
+    assert_eq!(
+        (a.form, a.h_client, a.h_class, a.class),
+        (AllocForm::Nvos21, 0xc1d0_0001, 0x40, 0x40)
+    );
     // The nested size is the class's, not paramsSize (999).
     let n = d.nested().unwrap();
-    assert_eq!((n.ptr_offset, n.ptr, n.size, n.size_exact), (16, 0x7000_1000, 128, true));
+    assert_eq!(
+        (n.ptr_offset, n.ptr, n.size, n.size_exact),
+        (16, 0x7000_1000, 128, true)
+    );
     assert_eq!(classify(&d), CallClass::AllocMemoryObject { class: 0x40 });
     assert_eq!(d.status_offset(), Some(28));
     assert_eq!(d.fd(), None);
@@ -90,7 +96,11 @@ fn rm_alloc_nvos64_and_virtual_flag() {
         status: 0,
         pad0: 0,
     };
-    let d = decode(FileKind::Ctl, cmd_for::<Nvos64>(NV_ESC_RM_ALLOC), &bytes(&a));
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<Nvos64>(NV_ESC_RM_ALLOC),
+        &bytes(&a),
+    );
     match d.body {
         Body::Alloc(c) => {
             assert_eq!(c.form, AllocForm::Nvos64);
@@ -110,8 +120,15 @@ fn rm_alloc_nvos64_and_virtual_flag() {
     // FINN-serialized: not parsed.
     let mut s = a;
     s.flags = NVOS64_FLAGS_FINN_SERIALIZED;
-    let d = decode(FileKind::Ctl, cmd_for::<Nvos64>(NV_ESC_RM_ALLOC), &bytes(&s));
-    assert_eq!(d.decode_nested(&bytes(&m)), Nested::Alloc(AllocParams::Serialized));
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<Nvos64>(NV_ESC_RM_ALLOC),
+        &bytes(&s),
+    );
+    assert_eq!(
+        d.decode_nested(&bytes(&m)),
+        Nested::Alloc(AllocParams::Serialized)
+    );
 }
 
 #[test]
@@ -138,7 +155,11 @@ fn bad_size_wrong_file_short_unknown() {
     let d = decode(FileKind::Gpu, cmd_for::<Nvos21>(NV_ESC_RM_ALLOC), &ev);
     assert!(matches!(d.body, Body::Alloc(_)));
     // Too few bytes given.
-    let d = decode(FileKind::Ctl, cmd_for::<Nvos21>(NV_ESC_RM_ALLOC), &outer[..20]);
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<Nvos21>(NV_ESC_RM_ALLOC),
+        &outer[..20],
+    );
     assert_eq!(d.body, Body::Short { need: 32, got: 20 });
     // Unknown escape.
     let d = decode(FileKind::Ctl, nv_iowr(0x99, 8), &[0; 8]);
@@ -154,9 +175,20 @@ fn bad_size_wrong_file_short_unknown() {
 
 #[test]
 fn rm_free_and_client_free() {
-    let f = Nvos00 { h_root: 7, h_object_parent: 7, h_object_old: 7, status: 0 };
+    let f = Nvos00 {
+        h_root: 7,
+        h_object_parent: 7,
+        h_object_old: 7,
+        status: 0,
+    };
     let d = decode(FileKind::Ctl, cmd_for::<Nvos00>(NV_ESC_RM_FREE), &bytes(&f));
-    assert_eq!(classify(&d), CallClass::Free { h_client: 7, h_object: 7 });
+    assert_eq!(
+        classify(&d),
+        CallClass::Free {
+            h_client: 7,
+            h_object: 7
+        }
+    );
     assert_eq!(d.status_offset(), Some(12));
 }
 
@@ -176,15 +208,32 @@ fn rm_control_fb_info_v2_and_rewrite() {
     assert_eq!(classify(&d), CallClass::MemoryInfo);
     let n = d.nested().unwrap();
     assert_eq!((n.ptr_offset, n.ptr, n.size), (16, 0x7fff_0000, 1028));
-    assert_eq!(n.kind, NestedKind::ControlParams { cmd: NV2080_CTRL_CMD_FB_GET_INFO_V2 });
+    assert_eq!(
+        n.kind,
+        NestedKind::ControlParams {
+            cmd: NV2080_CTRL_CMD_FB_GET_INFO_V2
+        }
+    );
 
     let mut p = Nv2080CtrlFbGetInfoV2Params::ZERO;
     p.fb_info_list_size = 3;
-    p.fb_info_list[0] = Nv2080CtrlFbInfo { index: NV2080_CTRL_FB_INFO_INDEX_TOTAL_RAM_SIZE, data: 80 << 20 };
-    p.fb_info_list[1] = Nv2080CtrlFbInfo { index: NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE, data: 79 << 20 };
-    p.fb_info_list[2] = Nv2080CtrlFbInfo { index: NV2080_CTRL_FB_INFO_INDEX_HEAP_BASE_KB, data: 42 };
+    p.fb_info_list[0] = Nv2080CtrlFbInfo {
+        index: NV2080_CTRL_FB_INFO_INDEX_TOTAL_RAM_SIZE,
+        data: 80 << 20,
+    };
+    p.fb_info_list[1] = Nv2080CtrlFbInfo {
+        index: NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE,
+        data: 79 << 20,
+    };
+    p.fb_info_list[2] = Nv2080CtrlFbInfo {
+        index: NV2080_CTRL_FB_INFO_INDEX_HEAP_BASE_KB,
+        data: 42,
+    };
     let mut nested = bytes(&p);
-    assert_eq!(d.decode_nested(&nested), Nested::Control(ControlParams::FbInfoV2 { count: 3 }));
+    assert_eq!(
+        d.decode_nested(&nested),
+        Nested::Control(ControlParams::FbInfoV2 { count: 3 })
+    );
     // cap 16 GiB, 4 GiB used.
     let n = rewrite_memory_info(&d, &mut outer, &mut nested, 16 << 30, 4 << 30);
     assert_eq!(n, 2);
@@ -195,16 +244,26 @@ fn rm_control_fb_info_v2_and_rewrite() {
     // Wrong paramsSize-sized nested block: reported, not parsed.
     assert_eq!(
         decode_control_params(NV2080_CTRL_CMD_FB_GET_INFO_V2, &nested[..100]),
-        ControlParams::BadSize { need: 1028, got: 100 }
+        ControlParams::BadSize {
+            need: 1028,
+            got: 100
+        }
     );
 }
 
 #[test]
 fn rm_control_fb_info_v1_list() {
-    let p = Nv2080CtrlFbGetInfoParams { fb_info_list_size: 2, pad0: 0, fb_info_list: 0x5000 };
+    let p = Nv2080CtrlFbGetInfoParams {
+        fb_info_list_size: 2,
+        pad0: 0,
+        fb_info_list: 0x5000,
+    };
     match decode_control_params(NV2080_CTRL_CMD_FB_GET_INFO, &bytes(&p)) {
         ControlParams::FbInfoV1 { count, list } => {
-            assert_eq!((count, list.ptr, list.size, list.ptr_offset), (2, 0x5000, 16, 8));
+            assert_eq!(
+                (count, list.ptr, list.size, list.ptr_offset),
+                (2, 0x5000, 16, 8)
+            );
             let mut l = [0u8; 16];
             l[..4].copy_from_slice(&NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE.to_le_bytes());
             l[4..8].copy_from_slice(&(1u32 << 30).to_le_bytes());
@@ -218,25 +277,62 @@ fn rm_control_fb_info_v1_list() {
 #[test]
 fn scheduling_controls_are_classified() {
     for (cmd, want) in [
-        (NVA06C_CTRL_CMD_GPFIFO_SCHEDULE, Some(SchedControl::TsgSchedule)),
-        (NVA06C_CTRL_CMD_SET_TIMESLICE, Some(SchedControl::TsgSetTimeslice)),
+        (
+            NVA06C_CTRL_CMD_GPFIFO_SCHEDULE,
+            Some(SchedControl::TsgSchedule),
+        ),
+        (
+            NVA06C_CTRL_CMD_SET_TIMESLICE,
+            Some(SchedControl::TsgSetTimeslice),
+        ),
         (NVA06C_CTRL_CMD_PREEMPT, Some(SchedControl::TsgPreempt)),
-        (NVA06C_CTRL_CMD_SET_INTERLEAVE_LEVEL, Some(SchedControl::TsgSetInterleaveLevel)),
-        (NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, Some(SchedControl::DisableChannels)),
-        (NVA06F_CTRL_CMD_STOP_CHANNEL, Some(SchedControl::ChannelStop)),
-        (NV2080_CTRL_CMD_GPU_SET_COMPUTE_POLICY_CONFIG, Some(SchedControl::SetComputePolicy)),
+        (
+            NVA06C_CTRL_CMD_SET_INTERLEAVE_LEVEL,
+            Some(SchedControl::TsgSetInterleaveLevel),
+        ),
+        (
+            NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
+            Some(SchedControl::DisableChannels),
+        ),
+        (
+            NVA06F_CTRL_CMD_STOP_CHANNEL,
+            Some(SchedControl::ChannelStop),
+        ),
+        (
+            NV2080_CTRL_CMD_GPU_SET_COMPUTE_POLICY_CONFIG,
+            Some(SchedControl::SetComputePolicy),
+        ),
         (NVA06C_CTRL_CMD_GET_TIMESLICE, None),
     ] {
-        let c = Nvos54 { h_client: 1, h_object: 2, cmd, flags: 0, params: 0, params_size: 8, status: 0 };
-        let d = decode(FileKind::Ctl, cmd_for::<Nvos54>(NV_ESC_RM_CONTROL), &bytes(&c));
+        let c = Nvos54 {
+            h_client: 1,
+            h_object: 2,
+            cmd,
+            flags: 0,
+            params: 0,
+            params_size: 8,
+            status: 0,
+        };
+        let d = decode(
+            FileKind::Ctl,
+            cmd_for::<Nvos54>(NV_ESC_RM_CONTROL),
+            &bytes(&c),
+        );
         match want {
             Some(s) => assert_eq!(classify(&d), CallClass::Scheduling(s)),
             None => assert_eq!(classify(&d), CallClass::SchedulingQuery),
         }
     }
     let t = NvA06cCtrlTimesliceParams { timeslice_us: 2048 };
-    assert_eq!(decode_control_params(NVA06C_CTRL_CMD_SET_TIMESLICE, &bytes(&t)), ControlParams::Timeslice { us: 2048 });
-    let s = NvA06fCtrlGpfifoScheduleParams { enable: 0, skip_submit: 0, skip_enable: 0 };
+    assert_eq!(
+        decode_control_params(NVA06C_CTRL_CMD_SET_TIMESLICE, &bytes(&t)),
+        ControlParams::Timeslice { us: 2048 }
+    );
+    let s = NvA06fCtrlGpfifoScheduleParams {
+        enable: 0,
+        skip_submit: 0,
+        skip_enable: 0,
+    };
     assert_eq!(
         decode_control_params(NVA06C_CTRL_CMD_GPFIFO_SCHEDULE, &bytes(&s)),
         ControlParams::Schedule(s)
@@ -245,20 +341,32 @@ fn scheduling_controls_are_classified() {
 
 #[test]
 fn controls_carrying_fds() {
-    let a = Nv00fdCtrlAttachGpuParams { h_subdevice: 1, flags: 0, dev_descriptor: 17 };
+    let a = Nv00fdCtrlAttachGpuParams {
+        h_subdevice: 1,
+        flags: 0,
+        dev_descriptor: 17,
+    };
     let mut b = bytes(&a);
     match decode_control_params(NV00FD_CTRL_CMD_ATTACH_GPU, &b) {
         ControlParams::WithFd { fd, .. } => {
-            assert_eq!((fd.offset, fd.width, fd.value, fd.role), (8, 8, 17, FdRole::NvGpu));
+            assert_eq!(
+                (fd.offset, fd.width, fd.value, fd.role),
+                (8, 8, 17, FdRole::NvGpu)
+            );
             assert!(fd.write(&mut b, 99));
-            assert_eq!(Nv00fdCtrlAttachGpuParams::read(&b).unwrap().dev_descriptor, 99);
+            assert_eq!(
+                Nv00fdCtrlAttachGpuParams::read(&b).unwrap().dev_descriptor,
+                99
+            );
         }
         other => panic!("{other:?}"),
     }
     let mut e = Nv0000CtrlOsUnixExportObjectToFdParams::ZERO;
     e.fd = 5;
     match decode_control_params(NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD, &bytes(&e)) {
-        ControlParams::WithFd { fd, .. } => assert_eq!((fd.offset, fd.value, fd.role), (16, 5, FdRole::NvCtl)),
+        ControlParams::WithFd { fd, .. } => {
+            assert_eq!((fd.offset, fd.value, fd.role), (16, 5, FdRole::NvCtl))
+        }
         other => panic!("{other:?}"),
     }
     let mut c = Nv0000CtrlOsUnixCreateExportObjectFdParams::ZERO;
@@ -272,17 +380,30 @@ fn controls_carrying_fds() {
     x.h_parent = 0xc1d0_0001;
     match decode_control_params(NV00E0_CTRL_CMD_EXPORT_MEM, &bytes(&x)) {
         ControlParams::WithFd { fd, h_parent } => {
-            assert_eq!((fd.offset, fd.value, h_parent), (1040, 3, Some(0xc1d0_0001)))
+            assert_eq!(
+                (fd.offset, fd.value, h_parent),
+                (1040, 3, Some(0xc1d0_0001))
+            )
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(decode_control_params(0xdead_beef, &[]), ControlParams::Unknown);
-    assert_eq!(decode_control_params(NV2080_CTRL_CMD_GPU_GET_NAME_STRING, &[0; 132]), ControlParams::Other);
+    assert_eq!(
+        decode_control_params(0xdead_beef, &[]),
+        ControlParams::Unknown
+    );
+    assert_eq!(
+        decode_control_params(NV2080_CTRL_CMD_GPU_GET_NAME_STRING, &[0; 132]),
+        ControlParams::Other
+    );
 }
 
 #[test]
 fn register_fd_map_memory_alloc_memory_fds() {
-    let d = decode(FileKind::Gpu, cmd_for::<NvIoctlRegisterFd>(NV_ESC_REGISTER_FD), &7i32.to_le_bytes());
+    let d = decode(
+        FileKind::Gpu,
+        cmd_for::<NvIoctlRegisterFd>(NV_ESC_REGISTER_FD),
+        &7i32.to_le_bytes(),
+    );
     let fd = d.fd().unwrap();
     assert_eq!((fd.offset, fd.value, fd.role), (0, 7, FdRole::NvCtl));
 
@@ -291,7 +412,11 @@ fn register_fd_map_memory_alloc_memory_fds() {
     m.params.length = 4096;
     m.fd = 11;
     let mut b = bytes(&m);
-    let d = decode(FileKind::Ctl, cmd_for::<Nvos33WithFd>(NV_ESC_RM_MAP_MEMORY), &b);
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<Nvos33WithFd>(NV_ESC_RM_MAP_MEMORY),
+        &b,
+    );
     let fd = d.fd().unwrap();
     assert_eq!((fd.offset, fd.value, fd.role), (48, 11, FdRole::NvCtlOrGpu));
     assert!(fd.write(&mut b, 42));
@@ -301,12 +426,30 @@ fn register_fd_map_memory_alloc_memory_fds() {
     let mut a = Nvos02WithFd::ZERO;
     a.params.h_class = NV01_MEMORY_SYSTEM;
     a.fd = -1;
-    let d = decode(FileKind::Gpu, cmd_for::<Nvos02WithFd>(NV_ESC_RM_ALLOC_MEMORY), &bytes(&a));
+    let d = decode(
+        FileKind::Gpu,
+        cmd_for::<Nvos02WithFd>(NV_ESC_RM_ALLOC_MEMORY),
+        &bytes(&a),
+    );
     assert_eq!(d.fd().unwrap().value, -1);
-    assert_eq!(classify(&d), CallClass::LegacyAllocMemory { class: NV01_MEMORY_SYSTEM });
+    assert_eq!(
+        classify(&d),
+        CallClass::LegacyAllocMemory {
+            class: NV01_MEMORY_SYSTEM
+        }
+    );
 
-    let e = NvIoctlAllocOsEvent { h_client: 1, h_device: 2, fd: 9, status: 0 };
-    let d = decode(FileKind::Ctl, cmd_for::<NvIoctlAllocOsEvent>(NV_ESC_ALLOC_OS_EVENT), &bytes(&e));
+    let e = NvIoctlAllocOsEvent {
+        h_client: 1,
+        h_device: 2,
+        fd: 9,
+        status: 0,
+    };
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<NvIoctlAllocOsEvent>(NV_ESC_ALLOC_OS_EVENT),
+        &bytes(&e),
+    );
     let fd = d.fd().unwrap();
     assert_eq!((fd.offset, fd.value, fd.role), (8, 9, FdRole::EventKey));
     assert_eq!(d.status_offset(), Some(12));
@@ -314,20 +457,33 @@ fn register_fd_map_memory_alloc_memory_fds() {
     let mut x = NvIoctlExportToDmaBufFd::ZERO;
     x.fd = -1;
     x.num_objects = 1;
-    let d = decode(FileKind::Gpu, cmd_for::<NvIoctlExportToDmaBufFd>(NV_ESC_EXPORT_TO_DMABUF_FD), &bytes(&x));
+    let d = decode(
+        FileKind::Gpu,
+        cmd_for::<NvIoctlExportToDmaBufFd>(NV_ESC_EXPORT_TO_DMABUF_FD),
+        &bytes(&x),
+    );
     assert_eq!(d.fd().unwrap().role, FdRole::DmaBuf);
     assert_eq!(d.status_offset(), Some(2600));
 }
 
 #[test]
 fn event_alloc_params_carry_the_key_fd() {
-    let e = Nv0005AllocParameters { h_parent_client: 1, h_src_resource: 2, h_class: 0x79, notify_index: 0, data: 13 };
+    let e = Nv0005AllocParameters {
+        h_parent_client: 1,
+        h_src_resource: 2,
+        h_class: 0x79,
+        notify_index: 0,
+        data: 13,
+    };
     let outer = bytes(&nvos21(NV01_EVENT_OS_EVENT, 0x10));
     let d = decode(FileKind::Ctl, cmd_for::<Nvos21>(NV_ESC_RM_ALLOC), &outer);
     assert_eq!(d.nested().unwrap().size, 24);
     let n = d.decode_nested(&bytes(&e));
     let fd = n.fd().unwrap();
-    assert_eq!((fd.offset, fd.width, fd.value, fd.role), (16, 8, 13, FdRole::EventKey));
+    assert_eq!(
+        (fd.offset, fd.width, fd.value, fd.role),
+        (16, 8, 13, FdRole::EventKey)
+    );
 }
 
 #[test]
@@ -340,42 +496,103 @@ fn other_alloc_classes() {
         is_calling_context_vgpu_plugin: 0,
         pad0: [0; 3],
     };
-    assert_eq!(decode_alloc_params(KEPLER_CHANNEL_GROUP_A, &bytes(&tsg)), AllocParams::ChannelGroup(tsg));
+    assert_eq!(
+        decode_alloc_params(KEPLER_CHANNEL_GROUP_A, &bytes(&tsg)),
+        AllocParams::ChannelGroup(tsg)
+    );
     let mut ch = NvChannelAllocParams::ZERO;
     ch.h_context_share = 0x77;
     ch.gp_fifo_entries = 1024;
     match decode_alloc_params(HOPPER_CHANNEL_GPFIFO_A, &bytes(&ch)) {
-        AllocParams::Channel { h_context_share, gp_fifo_entries, .. } => {
+        AllocParams::Channel {
+            h_context_share,
+            gp_fifo_entries,
+            ..
+        } => {
             assert_eq!((h_context_share, gp_fifo_entries), (0x77, 1024))
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(decode_alloc_params(NV01_ROOT, &0x1234u32.to_le_bytes()), AllocParams::Client { h_client: Some(0x1234) });
-    assert_eq!(decode_alloc_params(NV01_ROOT_CLIENT, &[]), AllocParams::Client { h_client: None });
-    assert_eq!(decode_alloc_params(NV20_SUBDEVICE_0, &[]), AllocParams::Subdevice { sub_device_id: None });
-    assert_eq!(decode_alloc_params(HOPPER_USERMODE_A, &[]), AllocParams::Usermode(None));
-    assert_eq!(decode_alloc_params(VOLTA_USERMODE_A, &[]), AllocParams::NoParams);
-    assert_eq!(decode_alloc_params(0x1234_5678, &[1, 2, 3]), AllocParams::Unknown { class: 0x1234_5678 });
-    assert_eq!(decode_alloc_params(NV01_MEMORY_LOCAL_USER, &[0; 10]), AllocParams::Short { need: 128, got: 10 });
+    assert_eq!(
+        decode_alloc_params(NV01_ROOT, &0x1234u32.to_le_bytes()),
+        AllocParams::Client {
+            h_client: Some(0x1234)
+        }
+    );
+    assert_eq!(
+        decode_alloc_params(NV01_ROOT_CLIENT, &[]),
+        AllocParams::Client { h_client: None }
+    );
+    assert_eq!(
+        decode_alloc_params(NV20_SUBDEVICE_0, &[]),
+        AllocParams::Subdevice {
+            sub_device_id: None
+        }
+    );
+    assert_eq!(
+        decode_alloc_params(HOPPER_USERMODE_A, &[]),
+        AllocParams::Usermode(None)
+    );
+    assert_eq!(
+        decode_alloc_params(VOLTA_USERMODE_A, &[]),
+        AllocParams::NoParams
+    );
+    assert_eq!(
+        decode_alloc_params(0x1234_5678, &[1, 2, 3]),
+        AllocParams::Unknown { class: 0x1234_5678 }
+    );
+    assert_eq!(
+        decode_alloc_params(NV01_MEMORY_LOCAL_USER, &[0; 10]),
+        AllocParams::Short { need: 128, got: 10 }
+    );
     let f = Nv00f8AllocationParameters {
         alignment: 0,
         alloc_size: 2 << 20,
         page_size: 2 << 20,
         alloc_flags: 0,
         pad0: 0,
-        map: Nv00f8Map { offset: 0, h_vid_mem: 5, flags: 0 },
+        map: Nv00f8Map {
+            offset: 0,
+            h_vid_mem: 5,
+            flags: 0,
+        },
     };
     assert_eq!(
         decode_alloc_params(NV_MEMORY_FABRIC, &bytes(&f)),
-        AllocParams::Fabric { alloc_size: 2 << 20, page_size: 2 << 20, h_vid_mem: 5 }
+        AllocParams::Fabric {
+            alloc_size: 2 << 20,
+            page_size: 2 << 20,
+            h_vid_mem: 5
+        }
     );
     // Client classes: the driver forces 0x41; null optional params mean 0 bytes.
-    let d = decode(FileKind::Ctl, cmd_for::<Nvos21>(NV_ESC_RM_ALLOC), &bytes(&nvos21(NV01_ROOT, 0)));
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<Nvos21>(NV_ESC_RM_ALLOC),
+        &bytes(&nvos21(NV01_ROOT, 0)),
+    );
     let n = d.nested().unwrap();
-    assert_eq!((n.size, n.kind), (0, NestedKind::AllocParams { class: NV01_ROOT_CLIENT }));
-    assert_eq!(classify(&d), CallClass::AllocObject { class: NV01_ROOT_CLIENT });
+    assert_eq!(
+        (n.size, n.kind),
+        (
+            0,
+            NestedKind::AllocParams {
+                class: NV01_ROOT_CLIENT
+            }
+        )
+    );
+    assert_eq!(
+        classify(&d),
+        CallClass::AllocObject {
+            class: NV01_ROOT_CLIENT
+        }
+    );
     // Unknown class: fall back to paramsSize, flagged inexact.
-    let d = decode(FileKind::Ctl, cmd_for::<Nvos21>(NV_ESC_RM_ALLOC), &bytes(&nvos21(0xabcd, 8)));
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<Nvos21>(NV_ESC_RM_ALLOC),
+        &bytes(&nvos21(0xabcd, 8)),
+    );
     let n = d.nested().unwrap();
     assert_eq!((n.size, n.size_exact), (999, false));
 }
@@ -389,29 +606,64 @@ fn vid_heap_control() {
     a.size = 5 << 20;
     a.h_memory = 0x99;
     assert!(a.write(&mut h.data));
-    let d = decode(FileKind::Ctl, cmd_for::<Nvos32>(NV_ESC_RM_VID_HEAP_CONTROL), &bytes(&h));
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<Nvos32>(NV_ESC_RM_VID_HEAP_CONTROL),
+        &bytes(&h),
+    );
     match classify(&d) {
         CallClass::HeapAlloc(x) => {
-            assert_eq!((x.class, x.size, x.h_memory, x.size_offset, x.h_memory_offset), (0x40, 5 << 20, 0x99, 88, 44))
+            assert_eq!(
+                (
+                    x.class,
+                    x.size,
+                    x.h_memory,
+                    x.size_offset,
+                    x.h_memory_offset
+                ),
+                (0x40, 5 << 20, 0x99, 88, 44)
+            )
         }
         other => panic!("{other:?}"),
     }
     // Sysmem location → class 0x3e; virtual → 0x50a0; EGM → 0x42.
     assert_eq!(heap_alloc_class(0, 1 << 25, 0), NV01_MEMORY_SYSTEM);
-    assert_eq!(heap_alloc_class(NVOS32_ALLOC_FLAGS_VIRTUAL, 0, 0), NV50_MEMORY_VIRTUAL);
+    assert_eq!(
+        heap_alloc_class(NVOS32_ALLOC_FLAGS_VIRTUAL, 0, 0),
+        NV50_MEMORY_VIRTUAL
+    );
     assert_eq!(heap_alloc_class(0, 0, 1 << 24), NV_MEMORY_EXTENDED_USER);
 
     h.function = NVOS32_FUNCTION_FREE;
     h.data = [0; 144];
-    assert!(Nvos32Free { owner: 0, h_memory: 0x99, flags: 0 }.write(&mut h.data));
-    let d = decode(FileKind::Ctl, cmd_for::<Nvos32>(NV_ESC_RM_VID_HEAP_CONTROL), &bytes(&h));
-    assert_eq!(classify(&d), CallClass::HeapFree { h_client: 1, h_memory: 0x99 });
+    assert!(Nvos32Free {
+        owner: 0,
+        h_memory: 0x99,
+        flags: 0
+    }
+    .write(&mut h.data));
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<Nvos32>(NV_ESC_RM_VID_HEAP_CONTROL),
+        &bytes(&h),
+    );
+    assert_eq!(
+        classify(&d),
+        CallClass::HeapFree {
+            h_client: 1,
+            h_memory: 0x99
+        }
+    );
 
     h.function = NVOS32_FUNCTION_INFO;
     h.total = 80 << 30;
     h.free = 80 << 30;
     let mut outer = bytes(&h);
-    let d = decode(FileKind::Ctl, cmd_for::<Nvos32>(NV_ESC_RM_VID_HEAP_CONTROL), &outer);
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<Nvos32>(NV_ESC_RM_VID_HEAP_CONTROL),
+        &outer,
+    );
     assert_eq!(classify(&d), CallClass::MemoryInfo);
     assert_eq!(rewrite_memory_info(&d, &mut outer, &mut [], 1 << 30, 0), 2);
     assert_eq!(Nvos32::read(&outer).unwrap().total, 1 << 30);
@@ -419,39 +671,84 @@ fn vid_heap_control() {
 
 #[test]
 fn xfer_indirection() {
-    let x = NvIoctlXfer { cmd: NV_ESC_RM_CONTROL, size: 32, ptr: 0x4000 };
-    let d = decode(FileKind::Ctl, cmd_for::<NvIoctlXfer>(NV_ESC_IOCTL_XFER_CMD), &bytes(&x));
+    let x = NvIoctlXfer {
+        cmd: NV_ESC_RM_CONTROL,
+        size: 32,
+        ptr: 0x4000,
+    };
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<NvIoctlXfer>(NV_ESC_IOCTL_XFER_CMD),
+        &bytes(&x),
+    );
     let n = d.nested().unwrap();
     assert_eq!((n.ptr_offset, n.ptr, n.size), (8, 0x4000, 32));
     // The proxy does not unwrap XFER: the outer call is refused, or any
     // call could be wrapped around its checks.
     assert_eq!(classify(&d), CallClass::Refuse);
-    let c = Nvos54 { h_client: 1, h_object: 2, cmd: NVA06C_CTRL_CMD_SET_TIMESLICE, flags: 0, params: 0, params_size: 8, status: 0 };
+    let c = Nvos54 {
+        h_client: 1,
+        h_object: 2,
+        cmd: NVA06C_CTRL_CMD_SET_TIMESLICE,
+        flags: 0,
+        params: 0,
+        params_size: 8,
+        status: 0,
+    };
     match d.decode_nested(&bytes(&c)) {
         Nested::Xfer(inner) => {
-            assert_eq!(classify(&inner), CallClass::Scheduling(SchedControl::TsgSetTimeslice));
+            assert_eq!(
+                classify(&inner),
+                CallClass::Scheduling(SchedControl::TsgSetTimeslice)
+            );
         }
         other => panic!("{other:?}"),
     }
     // Inner commands are compared as full values: 0x12a is not RM_CONTROL.
-    assert_eq!(decode_nv(FileKind::Ctl, 0x12a, 32, &bytes(&c)).body, Body::Unknown);
+    assert_eq!(
+        decode_nv(FileKind::Ctl, 0x12a, 32, &bytes(&c)).body,
+        Body::Unknown
+    );
     // XFER inside XFER has no handler; inner size over 16 KiB is refused.
-    assert_eq!(decode_nv(FileKind::Ctl, NV_ESC_IOCTL_XFER_CMD, 16, &bytes(&x)).body, Body::Rejected(Reject::NoHandler));
-    let big = NvIoctlXfer { cmd: NV_ESC_RM_CONTROL, size: 16385, ptr: 0 };
-    let d = decode(FileKind::Ctl, cmd_for::<NvIoctlXfer>(NV_ESC_IOCTL_XFER_CMD), &bytes(&big));
+    assert_eq!(
+        decode_nv(FileKind::Ctl, NV_ESC_IOCTL_XFER_CMD, 16, &bytes(&x)).body,
+        Body::Rejected(Reject::NoHandler)
+    );
+    let big = NvIoctlXfer {
+        cmd: NV_ESC_RM_CONTROL,
+        size: 16385,
+        ptr: 0,
+    };
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<NvIoctlXfer>(NV_ESC_IOCTL_XFER_CMD),
+        &bytes(&big),
+    );
     assert_eq!(d.body, Body::Rejected(Reject::XferTooLarge));
 }
 
 #[test]
 fn card_info_and_attach() {
-    let d = decode(FileKind::Ctl, nv_iowr(NV_ESC_CARD_INFO, 32 * 72), &vec![0u8; 32 * 72]);
+    let d = decode(
+        FileKind::Ctl,
+        nv_iowr(NV_ESC_CARD_INFO, 32 * 72),
+        &vec![0u8; 32 * 72],
+    );
     assert_eq!(d.body, Body::CardInfo { entries: 32 });
     let d = decode(FileKind::Ctl, nv_iowr(NV_ESC_ATTACH_GPUS_TO_FD, 8), &[0; 8]);
     assert_eq!(d.body, Body::AttachGpus { count: 2 });
     let d = decode(FileKind::Ctl, nv_iowr(NV_ESC_ATTACH_GPUS_TO_FD, 6), &[0; 6]);
     assert_eq!(d.body, Body::Rejected(Reject::BadSize));
-    let v = NvIoctlRmApiVersion { cmd: NV_RM_API_VERSION_CMD_QUERY, reply: 0, version_string: [0; 64] };
-    let d = decode(FileKind::Ctl, cmd_for::<NvIoctlRmApiVersion>(NV_ESC_CHECK_VERSION_STR), &bytes(&v));
+    let v = NvIoctlRmApiVersion {
+        cmd: NV_RM_API_VERSION_CMD_QUERY,
+        reply: 0,
+        version_string: [0; 64],
+    };
+    let d = decode(
+        FileKind::Ctl,
+        cmd_for::<NvIoctlRmApiVersion>(NV_ESC_CHECK_VERSION_STR),
+        &bytes(&v),
+    );
     assert_eq!(d.body, Body::CheckVersion { cmd: 0x32 });
 }
 
@@ -476,19 +773,35 @@ fn uvm_calls() {
     c.rm_ctrl_fd = 6;
     c.h_channel = 0x77;
     let d = decode(FileKind::Uvm, UVM_REGISTER_CHANNEL, &bytes(&c));
-    assert!(matches!(d.body, Body::UvmRegisterChannel { h_channel: 0x77, .. }));
+    assert!(matches!(
+        d.body,
+        Body::UvmRegisterChannel {
+            h_channel: 0x77,
+            ..
+        }
+    ));
     assert_eq!(d.fd().unwrap().offset, 16);
 
     let mut m = vec![0u8; 9264];
     m[9248..9252].copy_from_slice(&8i32.to_le_bytes());
     m[9256..9260].copy_from_slice(&0x42u32.to_le_bytes());
     let d = decode(FileKind::Uvm, UVM_MAP_EXTERNAL_ALLOCATION, &m);
-    assert!(matches!(d.body, Body::UvmMapExternal { h_memory: 0x42, .. }));
+    assert!(matches!(
+        d.body,
+        Body::UvmMapExternal { h_memory: 0x42, .. }
+    ));
     let fd = d.fd().unwrap();
     assert_eq!((fd.offset, fd.value), (9248, 8));
     assert_eq!(d.status_offset(), Some(9260));
 
-    let d = decode(FileKind::Uvm, UVM_MM_INITIALIZE, &bytes(&UvmMmInitializeParams { uvm_fd: 3, rm_status: 0 }));
+    let d = decode(
+        FileKind::Uvm,
+        UVM_MM_INITIALIZE,
+        &bytes(&UvmMmInitializeParams {
+            uvm_fd: 3,
+            rm_status: 0,
+        }),
+    );
     assert_eq!(d.fd().unwrap().role, FdRole::Uvm);
 
     let mut p = UvmAllocDeviceP2pParams::ZERO;
@@ -499,14 +812,34 @@ fn uvm_calls() {
     let mut t = UvmToolsInitEventTrackerParams::ZERO;
     t.uvm_fd = 10;
     let d = decode(FileKind::UvmTools, UVM_TOOLS_INIT_EVENT_TRACKER, &bytes(&t));
-    assert_eq!((d.fd().unwrap().offset, d.fd().unwrap().role), (44, FdRole::Uvm));
+    assert_eq!(
+        (d.fd().unwrap().offset, d.fd().unwrap().role),
+        (44, FdRole::Uvm)
+    );
     // Tools command on the main UVM file, and the reverse.
-    assert_eq!(decode(FileKind::Uvm, UVM_TOOLS_INIT_EVENT_TRACKER, &bytes(&t)).body, Body::Rejected(Reject::WrongFile));
-    assert_eq!(decode(FileKind::UvmTools, UVM_REGISTER_GPU, &bytes(&g)).body, Body::Rejected(Reject::WrongFile));
+    assert_eq!(
+        decode(FileKind::Uvm, UVM_TOOLS_INIT_EVENT_TRACKER, &bytes(&t)).body,
+        Body::Rejected(Reject::WrongFile)
+    );
+    assert_eq!(
+        decode(FileKind::UvmTools, UVM_REGISTER_GPU, &bytes(&g)).body,
+        Body::Rejected(Reject::WrongFile)
+    );
 
-    let r = UvmCreateExternalRangeParams { base: 1 << 40, length: 1 << 21, rm_status: 0, pad0: 0 };
+    let r = UvmCreateExternalRangeParams {
+        base: 1 << 40,
+        length: 1 << 21,
+        rm_status: 0,
+        pad0: 0,
+    };
     let d = decode(FileKind::Uvm, UVM_CREATE_EXTERNAL_RANGE, &bytes(&r));
-    assert_eq!(d.body, Body::UvmRange { base: 1 << 40, length: 1 << 21 });
+    assert_eq!(
+        d.body,
+        Body::UvmRange {
+            base: 1 << 40,
+            length: 1 << 21
+        }
+    );
     let d = decode(FileKind::Uvm, UVM_MIGRATE, &[0; 80]);
     assert_eq!(d.body, Body::Opaque);
     let d = decode(FileKind::Uvm, 0x7777, &[]);
@@ -527,7 +860,10 @@ fn every_escape_decodes_its_typical_command() {
         for file in [FileKind::Ctl, FileKind::Gpu] {
             let d = decode(file, nv_iowr(e.nr(), size), &b);
             assert_eq!(d.call, Call::Nv(*e));
-            let ok = !matches!(d.body, Body::Rejected(_) | Body::Short { .. } | Body::Unknown);
+            let ok = !matches!(
+                d.body,
+                Body::Rejected(_) | Body::Short { .. } | Body::Unknown
+            );
             let expect = match e.allowed() {
                 Where::Ctl => file == FileKind::Ctl,
                 Where::Dev => file == FileKind::Gpu,
@@ -541,7 +877,12 @@ fn every_escape_decodes_its_typical_command() {
 }
 
 fn any_file() -> impl Strategy<Value = FileKind> {
-    prop_oneof![Just(FileKind::Ctl), Just(FileKind::Gpu), Just(FileKind::Uvm), Just(FileKind::UvmTools)]
+    prop_oneof![
+        Just(FileKind::Ctl),
+        Just(FileKind::Gpu),
+        Just(FileKind::Uvm),
+        Just(FileKind::UvmTools)
+    ]
 }
 
 fn interesting_cmd() -> impl Strategy<Value = u32> {
@@ -549,17 +890,33 @@ fn interesting_cmd() -> impl Strategy<Value = u32> {
         any::<u32>(),
         (0u32..=0x60, 0u32..0x4000).prop_map(|(nr, size)| nv_iowr(nr, size)),
         (200u32..=220, 0u32..0x4000).prop_map(|(nr, size)| nv_iowr(nr, size)),
-        prop::sample::select(Escape::ALL.iter().filter_map(|e| e.typical_cmd()).collect::<Vec<_>>()),
+        prop::sample::select(
+            Escape::ALL
+                .iter()
+                .filter_map(|e| e.typical_cmd())
+                .collect::<Vec<_>>()
+        ),
         prop::sample::select(UVM_IOCTLS.iter().map(|u| u.cmd).collect::<Vec<_>>()),
     ]
 }
 
 fn interesting_class() -> impl Strategy<Value = u32> {
-    prop_oneof![any::<u32>(), prop::sample::select(CLASSES.iter().map(|c| c.class).collect::<Vec<_>>())]
+    prop_oneof![
+        any::<u32>(),
+        prop::sample::select(CLASSES.iter().map(|c| c.class).collect::<Vec<_>>())
+    ]
 }
 
 fn interesting_ctrl() -> impl Strategy<Value = u32> {
-    prop_oneof![any::<u32>(), prop::sample::select(CONTROL_CMDS.iter().map(|c| c.value as u32).collect::<Vec<_>>())]
+    prop_oneof![
+        any::<u32>(),
+        prop::sample::select(
+            CONTROL_CMDS
+                .iter()
+                .map(|c| c.value as u32)
+                .collect::<Vec<_>>()
+        )
+    ]
 }
 
 proptest! {
@@ -672,13 +1029,18 @@ fn export_call_single_export_and_import() {
     let b = bytes(&e);
     let cmd = NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD;
     assert!(is_export_fd_control(cmd));
-    assert_eq!(export_call(cmd, &b), Some(ExportCall::Export { first: 0, count: 1 }));
+    assert_eq!(
+        export_call(cmd, &b),
+        Some(ExportCall::Export { first: 0, count: 1 })
+    );
     assert_eq!(export_call_object(cmd, &b, 0), Some(0xcafe));
     assert_eq!(export_call_object(cmd, &b, 1), None);
     assert_eq!(import_call_result(cmd, &b, 0), None);
     // The fd the proxy translates is the decoder's FdField.
     match decode_control_params(cmd, &b) {
-        ControlParams::WithFd { fd, .. } => assert_eq!((fd.offset, fd.value, fd.role), (16, 7, FdRole::NvCtl)),
+        ControlParams::WithFd { fd, .. } => {
+            assert_eq!((fd.offset, fd.value, fd.role), (16, 7, FdRole::NvCtl))
+        }
         other => panic!("{other:?}"),
     }
 
@@ -689,7 +1051,14 @@ fn export_call_single_export_and_import() {
     i.object.h_object = 0xbeef;
     let b = bytes(&i);
     let cmd = NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD;
-    assert_eq!(export_call(cmd, &b), Some(ExportCall::Import { first: 0, count: 1, parent: 0xd2 }));
+    assert_eq!(
+        export_call(cmd, &b),
+        Some(ExportCall::Import {
+            first: 0,
+            count: 1,
+            parent: 0xd2
+        })
+    );
     assert_eq!(import_call_result(cmd, &b, 0), Some(0xbeef));
     assert_eq!(export_call_object(cmd, &b, 0), None);
     // A short or long block is not decoded (the RM refuses it).
@@ -708,11 +1077,18 @@ fn export_call_many() {
     e.objects[2] = 0x33;
     let cmd = NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD;
     let b = bytes(&e);
-    assert_eq!(export_call(cmd, &b), Some(ExportCall::Export { first: 4, count: 3 }));
+    assert_eq!(
+        export_call(cmd, &b),
+        Some(ExportCall::Export { first: 4, count: 3 })
+    );
     let got: Vec<_> = (0..4).map(|i| export_call_object(cmd, &b, i)).collect();
     assert_eq!(got, vec![Some(0x11), Some(0), Some(0x33), None]);
     e.num_objects = 513;
-    assert_eq!(export_call(cmd, &bytes(&e)), None, "over the vendor's maximum");
+    assert_eq!(
+        export_call(cmd, &bytes(&e)),
+        None,
+        "over the vendor's maximum"
+    );
 
     let mut i = Nv0000CtrlOsUnixImportObjectsFromFdParams::ZERO;
     i.fd = 3;
@@ -724,15 +1100,25 @@ fn export_call_many() {
     i.object_types[2] = 2;
     let cmd = NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD;
     let b = bytes(&i);
-    assert_eq!(export_call(cmd, &b), Some(ExportCall::Import { first: 1, count: 3, parent: 0xd }));
+    assert_eq!(
+        export_call(cmd, &b),
+        Some(ExportCall::Import {
+            first: 1,
+            count: 3,
+            parent: 0xd
+        })
+    );
     let got: Vec<_> = (0..4).map(|k| import_call_result(cmd, &b, k)).collect();
     assert_eq!(got, vec![Some(0x100), None, Some(0x100), None]);
     i.num_objects = 129;
     assert_eq!(export_call(cmd, &bytes(&i)), None);
 
-    for cmd in [NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO, NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD] {
+    for cmd in [
+        NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO,
+        NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD,
+    ] {
         assert!(is_export_fd_control(cmd));
-        assert_eq!(export_call(cmd, &vec![0u8; 80]), None);
+        assert_eq!(export_call(cmd, &[0u8; 80]), None);
     }
     assert!(!is_export_fd_control(NV00E0_CTRL_CMD_EXPORT_MEM));
     assert!(!is_export_fd_control(NV00FD_CTRL_CMD_ATTACH_GPU));

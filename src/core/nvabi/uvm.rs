@@ -469,7 +469,9 @@ pub fn uvm_param_size(cmd: u32) -> Option<usize> {
 
 /// The C name of a UVM command, or `"<unknown uvm ioctl>"`.
 pub fn uvm_name(cmd: u32) -> &'static str {
-    uvm_ioctl(cmd).map(|u| u.name).unwrap_or("<unknown uvm ioctl>")
+    uvm_ioctl(cmd)
+        .map(|u| u.name)
+        .unwrap_or("<unknown uvm ioctl>")
 }
 
 #[cfg(all(test, not(MODULE)))]

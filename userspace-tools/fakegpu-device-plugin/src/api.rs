@@ -27,15 +27,29 @@ mod tests {
         fn name<T: NamedService>(_: &T) -> &'static str {
             T::NAME
         }
-        assert_eq!(name(&dp::registration_server::RegistrationServer::new(Reg)), "v1beta1.Registration");
-        assert_eq!(name(&pr::pod_resources_lister_server::PodResourcesListerServer::new(Pods)), "v1.PodResourcesLister");
-        assert_eq!(<dp::device_plugin_server::DevicePluginServer<std::sync::Arc<crate::plugin::ResourcePlugin>> as NamedService>::NAME, "v1beta1.DevicePlugin");
+        assert_eq!(
+            name(&dp::registration_server::RegistrationServer::new(Reg)),
+            "v1beta1.Registration"
+        );
+        assert_eq!(
+            name(&pr::pod_resources_lister_server::PodResourcesListerServer::new(Pods)),
+            "v1.PodResourcesLister"
+        );
+        assert_eq!(
+            <dp::device_plugin_server::DevicePluginServer<
+                std::sync::Arc<crate::plugin::ResourcePlugin>,
+            > as NamedService>::NAME,
+            "v1beta1.DevicePlugin"
+        );
     }
 
     struct Reg;
     #[tonic::async_trait]
     impl dp::registration_server::Registration for Reg {
-        async fn register(&self, _: tonic::Request<dp::RegisterRequest>) -> Result<tonic::Response<dp::Empty>, tonic::Status> {
+        async fn register(
+            &self,
+            _: tonic::Request<dp::RegisterRequest>,
+        ) -> Result<tonic::Response<dp::Empty>, tonic::Status> {
             unimplemented!()
         }
     }
@@ -56,7 +70,10 @@ mod tests {
             version: "v1beta1".into(),
             endpoint: "a.sock".into(),
             resource_name: "x/y".into(),
-            options: Some(dp::DevicePluginOptions { pre_start_required: false, get_preferred_allocation_available: true }),
+            options: Some(dp::DevicePluginOptions {
+                pre_start_required: false,
+                get_preferred_allocation_available: true,
+            }),
         };
         let mut want = vec![0x0a, 7];
         want.extend(b"v1beta1");
@@ -71,7 +88,13 @@ mod tests {
     #[test]
     fn device_and_allocate_fields() {
         let d = dp::ListAndWatchResponse {
-            devices: vec![dp::Device { id: "a".into(), health: "Healthy".into(), topology: Some(dp::TopologyInfo { nodes: vec![dp::NumaNode { id: 1 }] }) }],
+            devices: vec![dp::Device {
+                id: "a".into(),
+                health: "Healthy".into(),
+                topology: Some(dp::TopologyInfo {
+                    nodes: vec![dp::NumaNode { id: 1 }],
+                }),
+            }],
         };
         let mut want = vec![0x0a, 18, 0x0a, 1, b'a', 0x12, 7];
         want.extend(b"Healthy");
@@ -81,7 +104,11 @@ mod tests {
         let r = dp::ContainerAllocateResponse {
             envs: [("K".to_string(), "V".to_string())].into_iter().collect(),
             mounts: vec![],
-            devices: vec![dp::DeviceSpec { container_path: "c".into(), host_path: "h".into(), permissions: "rw".into() }],
+            devices: vec![dp::DeviceSpec {
+                container_path: "c".into(),
+                host_path: "h".into(),
+                permissions: "rw".into(),
+            }],
             annotations: Default::default(),
             cdi_devices: vec![dp::CdiDevice { name: "n".into() }],
         };
@@ -94,15 +121,27 @@ mod tests {
         let req = dp::AllocateRequest::decode(&[0x0a, 3, 0x0a, 1, b'x'][..]).unwrap();
         assert_eq!(req.container_requests[0].devices_ids, ["x"]);
         // Preferred allocation: available = 1, must_include = 2, size = 3.
-        let p = dp::ContainerPreferredAllocationRequest::decode(&[0x0a, 1, b'a', 0x12, 1, b'b', 0x18, 2][..]).unwrap();
-        assert_eq!((p.available_device_i_ds, p.must_include_device_i_ds, p.allocation_size), (vec!["a".into()], vec!["b".into()], 2));
+        let p = dp::ContainerPreferredAllocationRequest::decode(
+            &[0x0a, 1, b'a', 0x12, 1, b'b', 0x18, 2][..],
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                p.available_device_i_ds,
+                p.must_include_device_i_ds,
+                p.allocation_size
+            ),
+            (vec!["a".into()], vec!["b".into()], 2)
+        );
     }
 
     #[test]
     fn pod_resources_fields_and_unknown_ones_skipped() {
         // PodResources{name=1 "p", namespace=2 "n", containers=3 {name=1 "c",
         // devices=2 {resource_name=1 "r", device_ids=2 "d"}, cpu_ids=3 [5]}}
-        let c = [0x0a, 1, b'c', 0x12, 6, 0x0a, 1, b'r', 0x12, 1, b'd', 0x18, 5];
+        let c = [
+            0x0a, 1, b'c', 0x12, 6, 0x0a, 1, b'r', 0x12, 1, b'd', 0x18, 5,
+        ];
         let mut pod = vec![0x0a, 1, b'p', 0x12, 1, b'n', 0x1a, c.len() as u8];
         pod.extend(c);
         let mut msg = vec![0x0a, pod.len() as u8];
@@ -111,6 +150,9 @@ mod tests {
         let p = &r.pod_resources[0];
         assert_eq!((p.name.as_str(), p.namespace.as_str()), ("p", "n"));
         let d = &p.containers[0].devices[0];
-        assert_eq!((d.resource_name.as_str(), d.device_ids.as_slice()), ("r", &["d".to_string()][..]));
+        assert_eq!(
+            (d.resource_name.as_str(), d.device_ids.as_slice()),
+            ("r", &["d".to_string()][..])
+        );
     }
 }

@@ -51,7 +51,12 @@ pub struct Fakegpuctl {
 }
 
 impl Fakegpuctl {
-    pub fn new(sysfs_root: &Path, dev_root: &Path, cdi_dir: &Path, vendor_dev: &Path) -> Fakegpuctl {
+    pub fn new(
+        sysfs_root: &Path,
+        dev_root: &Path,
+        cdi_dir: &Path,
+        vendor_dev: &Path,
+    ) -> Fakegpuctl {
         Fakegpuctl {
             sysfs: Sysfs::new(sysfs_root).with_dev_root(dev_root),
             cdi_dir: cdi_dir.to_path_buf(),
@@ -81,7 +86,13 @@ impl Backend for Fakegpuctl {
         self.sysfs.context(name).map(|c| c.open_files).map_err(text)
     }
     fn create(&self, name: &str, p: &Profile) -> Result<()> {
-        let spec = CreateSpec { gpus: vec![p.gpu], mem_bytes: p.mem_bytes, compute_pct: p.compute_pct, weight: None, priority: None };
+        let spec = CreateSpec {
+            gpus: vec![p.gpu],
+            mem_bytes: p.mem_bytes,
+            compute_pct: p.compute_pct,
+            weight: None,
+            priority: None,
+        };
         self.sysfs.create(name, &spec).map_err(text)
     }
     fn destroy(&self, name: &str) -> Result<()> {
@@ -91,7 +102,9 @@ impl Backend for Fakegpuctl {
         self.sysfs.node_paths(name).map_err(text)
     }
     fn write_cdi(&self, name: &str) -> Result<()> {
-        fakegpuctl::cdi::write_spec(&self.cdi_dir, &self.sysfs, name).map(|_| ()).map_err(text)
+        fakegpuctl::cdi::write_spec(&self.cdi_dir, &self.sysfs, name)
+            .map(|_| ())
+            .map_err(text)
     }
     fn remove_cdi(&self, name: &str) -> Result<()> {
         fakegpuctl::cdi::remove_spec(&self.cdi_dir, name).map_err(text)
@@ -126,7 +139,13 @@ pub struct MemState {
 impl Memory {
     /// Module loaded, the given GPUs present, no contexts.
     pub fn new(gpus: &[u32]) -> Memory {
-        Memory { state: Mutex::new(MemState { loaded: true, gpus: gpus.to_vec(), ..MemState::default() }) }
+        Memory {
+            state: Mutex::new(MemState {
+                loaded: true,
+                gpus: gpus.to_vec(),
+                ..MemState::default()
+            }),
+        }
     }
     pub fn with<R>(&self, f: impl FnOnce(&mut MemState) -> R) -> R {
         f(&mut self.state.lock().unwrap())
@@ -141,17 +160,29 @@ impl Backend for Memory {
         self.with(|s| s.gpus.contains(&gpu))
     }
     fn list(&self) -> Result<Vec<String>> {
-        self.with(|s| if s.loaded { Ok(s.contexts.keys().cloned().collect()) } else { Err("not loaded".into()) })
+        self.with(|s| {
+            if s.loaded {
+                Ok(s.contexts.keys().cloned().collect())
+            } else {
+                Err("not loaded".into())
+            }
+        })
     }
     fn exists(&self, name: &str) -> bool {
         self.with(|s| s.contexts.contains_key(name))
     }
     fn open_files(&self, name: &str) -> Result<u64> {
-        self.with(|s| s.contexts.get(name).map(|c| c.open_files).ok_or_else(|| format!("no context {name}")))
+        self.with(|s| {
+            s.contexts
+                .get(name)
+                .map(|c| c.open_files)
+                .ok_or_else(|| format!("no context {name}"))
+        })
     }
     fn create(&self, name: &str, p: &Profile) -> Result<()> {
         self.with(|s| {
-            s.log.push(format!("create {name} gpus={} mem={}", p.gpu, p.mem_bytes));
+            s.log
+                .push(format!("create {name} gpus={} mem={}", p.gpu, p.mem_bytes));
             if !s.loaded {
                 return Err("not loaded".into());
             }
@@ -161,7 +192,13 @@ impl Backend for Memory {
             if s.contexts.contains_key(name) {
                 return Err(format!("a context named '{name}' exists already"));
             }
-            let c = MemContext { gpu: p.gpu, mem_bytes: p.mem_bytes, compute_pct: p.compute_pct, open_files: 0, cdi: false };
+            let c = MemContext {
+                gpu: p.gpu,
+                mem_bytes: p.mem_bytes,
+                compute_pct: p.compute_pct,
+                open_files: 0,
+                cdi: false,
+            };
             s.contexts.insert(name.to_string(), c);
             Ok(())
         })
@@ -169,7 +206,10 @@ impl Backend for Memory {
     fn destroy(&self, name: &str) -> Result<()> {
         self.with(|s| {
             s.log.push(format!("destroy {name}"));
-            s.contexts.remove(name).map(|_| ()).ok_or_else(|| format!("no context {name}"))
+            s.contexts
+                .remove(name)
+                .map(|_| ())
+                .ok_or_else(|| format!("no context {name}"))
         })
     }
     fn node_paths(&self, name: &str) -> Result<Vec<PathBuf>> {
@@ -177,12 +217,19 @@ impl Backend for Memory {
             return Err(format!("no context {name}"));
         }
         let base = Path::new("/dev/fakegpu").join(name);
-        Ok(vec![base.join("nvidiactl"), base.join("nvidia0"), base.join("nvidia-uvm")])
+        Ok(vec![
+            base.join("nvidiactl"),
+            base.join("nvidia0"),
+            base.join("nvidia-uvm"),
+        ])
     }
     fn write_cdi(&self, name: &str) -> Result<()> {
         self.with(|s| {
             s.log.push(format!("write_cdi {name}"));
-            s.contexts.get_mut(name).map(|c| c.cdi = true).ok_or_else(|| format!("no context {name}"))
+            s.contexts
+                .get_mut(name)
+                .map(|c| c.cdi = true)
+                .ok_or_else(|| format!("no context {name}"))
         })
     }
     fn remove_cdi(&self, name: &str) -> Result<()> {
@@ -226,7 +273,10 @@ mod tests {
         assert_eq!(line.trim_end(), "k8s-vgpu-1gi-0 gpus=0 mem=1073741824");
         assert_eq!(b.list().unwrap(), Vec::<String>::new());
         b.destroy("k8s-vgpu-1gi-0").ok();
-        assert_eq!(b.cdi_device_name("k8s-vgpu-1gi-0"), "fakegpu.io/vgpu=k8s-vgpu-1gi-0");
+        assert_eq!(
+            b.cdi_device_name("k8s-vgpu-1gi-0"),
+            "fakegpu.io/vgpu=k8s-vgpu-1gi-0"
+        );
         std::fs::remove_file(sys.join("version")).unwrap();
         assert!(!b.module_loaded());
         let _ = std::fs::remove_dir_all(&tmp);

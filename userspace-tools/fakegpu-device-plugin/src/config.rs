@@ -79,14 +79,22 @@ pub struct Profile {
 impl Profile {
     /// The device IDs: `NAME-0` .. `NAME-(count-1)`.
     pub fn device_ids(&self) -> Vec<String> {
-        (0..self.count).map(|i| format!("{}-{i}", self.name)).collect()
+        (0..self.count)
+            .map(|i| format!("{}-{i}", self.name))
+            .collect()
     }
 
     /// Whether `id` is one of this profile's device IDs.
     pub fn has_device(&self, id: &str) -> bool {
         id.strip_prefix(&self.name)
             .and_then(|r| r.strip_prefix('-'))
-            .and_then(|n| if n.len() > 1 && n.starts_with('0') { None } else { n.parse::<u32>().ok() })
+            .and_then(|n| {
+                if n.len() > 1 && n.starts_with('0') {
+                    None
+                } else {
+                    n.parse::<u32>().ok()
+                }
+            })
             .is_some_and(|i| i < self.count)
     }
 
@@ -119,16 +127,22 @@ pub struct Config {
 impl Config {
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
         Config::parse(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
     }
 
     /// Parses and checks a configuration.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError(e.to_string().trim_end().to_string()))?;
-        let domain = raw.resource_domain.unwrap_or_else(|| "fakegpu.io".to_string());
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError(e.to_string().trim_end().to_string()))?;
+        let domain = raw
+            .resource_domain
+            .unwrap_or_else(|| "fakegpu.io".to_string());
         if !is_dns_subdomain(&domain) {
-            return Err(ConfigError(format!("resource_domain '{domain}' is not a DNS subdomain")));
+            return Err(ConfigError(format!(
+                "resource_domain '{domain}' is not a DNS subdomain"
+            )));
         }
         if raw.profile.is_empty() {
             return Err(ConfigError("no [[profile]]: nothing to offer".into()));
@@ -153,7 +167,8 @@ impl Config {
                     longest.len()
                 )));
             }
-            let mem_bytes = fakegpuctl::quantity::parse_bytes(&p.mem).map_err(|e| bad(format!("mem: {e}")))?;
+            let mem_bytes =
+                fakegpuctl::quantity::parse_bytes(&p.mem).map_err(|e| bad(format!("mem: {e}")))?;
             if mem_bytes == 0 {
                 return Err(bad("mem must be more than 0".into()));
             }
@@ -174,7 +189,10 @@ impl Config {
         let cdi_devices = raw.cdi_devices.unwrap_or(true);
         let device_specs = raw.device_specs.unwrap_or(true);
         if !cdi_devices && !device_specs {
-            return Err(ConfigError("cdi_devices and device_specs are both false: the container would get no device".into()));
+            return Err(ConfigError(
+                "cdi_devices and device_specs are both false: the container would get no device"
+                    .into(),
+            ));
         }
         Ok(Config {
             resource_domain: domain,
@@ -194,7 +212,8 @@ impl Config {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -232,7 +251,10 @@ mod tests {
         assert_eq!(p.resource, "fakegpu.io/vgpu-8gi");
         assert_eq!(p.mem_bytes, 8 << 30);
         assert_eq!(p.compute_pct, Some(30));
-        assert_eq!(p.device_ids(), ["vgpu-8gi-0", "vgpu-8gi-1", "vgpu-8gi-2", "vgpu-8gi-3"]);
+        assert_eq!(
+            p.device_ids(),
+            ["vgpu-8gi-0", "vgpu-8gi-1", "vgpu-8gi-2", "vgpu-8gi-3"]
+        );
         assert_eq!(p.socket_name(), "fakegpu-vgpu-8gi.sock");
         // Kubernetes quantities: G is 10^9.
         assert_eq!(c.profiles[1].mem_bytes, 1_000_000_000);
@@ -278,7 +300,8 @@ mod tests {
     #[test]
     fn longest_allowed_names_fit_the_module() {
         // k8s- + 24 + -9 = 30 characters.
-        let c = Config::parse("[[profile]]\nname='abcdefghijklmnopqrstuvwx'\nmem='1Gi'\ncount=10").unwrap();
+        let c = Config::parse("[[profile]]\nname='abcdefghijklmnopqrstuvwx'\nmem='1Gi'\ncount=10")
+            .unwrap();
         assert!(context_name(&c.profiles[0].device_ids()[9]).len() <= 32);
     }
 }

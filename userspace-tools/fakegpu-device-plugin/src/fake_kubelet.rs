@@ -27,15 +27,18 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Response, Status};
 
-use crate::api::podresources::pod_resources_lister_server::{PodResourcesLister, PodResourcesListerServer};
+use crate::api::podresources::pod_resources_lister_server::{
+    PodResourcesLister, PodResourcesListerServer,
+};
 use crate::api::podresources::{
-    ContainerDevices, ContainerResources, ListPodResourcesRequest, ListPodResourcesResponse, PodResources,
+    ContainerDevices, ContainerResources, ListPodResourcesRequest, ListPodResourcesResponse,
+    PodResources,
 };
 use crate::api::v1beta1::device_plugin_client::DevicePluginClient;
 use crate::api::v1beta1::registration_server::{Registration, RegistrationServer};
 use crate::api::v1beta1::{
-    AllocateRequest, AllocateResponse, ContainerAllocateRequest, ContainerPreferredAllocationRequest, Empty,
-    PreferredAllocationRequest, RegisterRequest,
+    AllocateRequest, AllocateResponse, ContainerAllocateRequest,
+    ContainerPreferredAllocationRequest, Empty, PreferredAllocationRequest, RegisterRequest,
 };
 use crate::{API_VERSION, KUBELET_SOCKET};
 
@@ -75,7 +78,10 @@ fn append(path: &Path, line: &str) -> io::Result<()> {
     use std::io::Write;
     // One write(2) of the whole line: concurrent Registers append whole
     // lines (writeln! would write the line and its newline separately).
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     f.write_all(format!("{line}\n").as_bytes())
 }
 
@@ -93,14 +99,31 @@ struct Reg {
 }
 
 /// Follows one registered plugin: options, then the device stream.
-async fn follow(opts: Options, req: RegisterRequest, stop: watch::Receiver<bool>) -> Result<(), String> {
+async fn follow(
+    opts: Options,
+    req: RegisterRequest,
+    stop: watch::Receiver<bool>,
+) -> Result<(), String> {
     let res = res_file(&req.resource_name);
-    let ch = crate::uds::connect(&opts.dir.join(&req.endpoint)).await.map_err(|e| format!("dial {}: {e}", req.endpoint))?;
+    let ch = crate::uds::connect(&opts.dir.join(&req.endpoint))
+        .await
+        .map_err(|e| format!("dial {}: {e}", req.endpoint))?;
     let mut c = DevicePluginClient::new(ch);
-    let o = c.get_device_plugin_options(Empty {}).await.map_err(|s| format!("GetDevicePluginOptions: {s}"))?.into_inner();
-    let text = format!("pre_start_required={} get_preferred_allocation_available={}\n", o.pre_start_required, o.get_preferred_allocation_available);
+    let o = c
+        .get_device_plugin_options(Empty {})
+        .await
+        .map_err(|s| format!("GetDevicePluginOptions: {s}"))?
+        .into_inner();
+    let text = format!(
+        "pre_start_required={} get_preferred_allocation_available={}\n",
+        o.pre_start_required, o.get_preferred_allocation_available
+    );
     write_atomic(&opts.state.join("options").join(&res), &text).map_err(|e| e.to_string())?;
-    let mut s = c.list_and_watch(Empty {}).await.map_err(|s| format!("ListAndWatch: {s}"))?.into_inner();
+    let mut s = c
+        .list_and_watch(Empty {})
+        .await
+        .map_err(|s| format!("ListAndWatch: {s}"))?
+        .into_inner();
     loop {
         tokio::select! {
             m = s.message() => match m {
@@ -121,17 +144,29 @@ impl Registration for Reg {
     async fn register(&self, req: Request<RegisterRequest>) -> Result<Response<Empty>, Status> {
         let req = req.into_inner();
         if req.version != API_VERSION {
-            return Err(Status::invalid_argument(format!("unsupported version '{}'", req.version)));
+            return Err(Status::invalid_argument(format!(
+                "unsupported version '{}'",
+                req.version
+            )));
         }
-        if !req.resource_name.contains('/') || req.endpoint.contains('/') || req.endpoint.is_empty() {
+        if !req.resource_name.contains('/') || req.endpoint.contains('/') || req.endpoint.is_empty()
+        {
             return Err(Status::invalid_argument("bad resource name or endpoint"));
         }
         let res = res_file(&req.resource_name);
         // The endpoint first: a registration counted is one that can be used.
         write_atomic(&self.opts.state.join("endpoints").join(&res), &req.endpoint)
-            .and_then(|_| append(&self.opts.state.join("registrations"), &format!("{} {}", req.resource_name, req.endpoint)))
+            .and_then(|_| {
+                append(
+                    &self.opts.state.join("registrations"),
+                    &format!("{} {}", req.resource_name, req.endpoint),
+                )
+            })
             .map_err(|e| Status::internal(e.to_string()))?;
-        eprintln!("fake-kubelet: {} registered at {}", req.resource_name, req.endpoint);
+        eprintln!(
+            "fake-kubelet: {} registered at {}",
+            req.resource_name, req.endpoint
+        );
         let (opts, stop) = (self.opts.clone(), self.stop.clone());
         tokio::spawn(async move {
             let name = req.resource_name.clone();
@@ -153,12 +188,24 @@ pub fn read_pods(state: &Path) -> Vec<PodResources> {
     let mut pods: Vec<PodResources> = Vec::new();
     for line in text.lines() {
         let mut w = line.split_whitespace();
-        let (Some(pod), Some(resource)) = (w.next(), w.next()) else { continue };
-        let devices = ContainerDevices { resource_name: resource.to_string(), device_ids: w.map(str::to_string).collect() };
-        let container = ContainerResources { name: format!("c{}", pods.len()), devices: vec![devices] };
+        let (Some(pod), Some(resource)) = (w.next(), w.next()) else {
+            continue;
+        };
+        let devices = ContainerDevices {
+            resource_name: resource.to_string(),
+            device_ids: w.map(str::to_string).collect(),
+        };
+        let container = ContainerResources {
+            name: format!("c{}", pods.len()),
+            devices: vec![devices],
+        };
         match pods.iter_mut().find(|p| p.name == pod) {
             Some(p) => p.containers.push(container),
-            None => pods.push(PodResources { name: pod.to_string(), namespace: "default".into(), containers: vec![container] }),
+            None => pods.push(PodResources {
+                name: pod.to_string(),
+                namespace: "default".into(),
+                containers: vec![container],
+            }),
         }
     }
     pods
@@ -166,8 +213,13 @@ pub fn read_pods(state: &Path) -> Vec<PodResources> {
 
 #[tonic::async_trait]
 impl PodResourcesLister for Pods {
-    async fn list(&self, _: Request<ListPodResourcesRequest>) -> Result<Response<ListPodResourcesResponse>, Status> {
-        Ok(Response::new(ListPodResourcesResponse { pod_resources: read_pods(&self.state) }))
+    async fn list(
+        &self,
+        _: Request<ListPodResourcesRequest>,
+    ) -> Result<Response<ListPodResourcesResponse>, Status> {
+        Ok(Response::new(ListPodResourcesResponse {
+            pod_resources: read_pods(&self.state),
+        }))
     }
 }
 
@@ -193,7 +245,10 @@ impl FakeKubelet {
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let l = bind_fresh(&opts.dir.join(KUBELET_SOCKET))?;
-        let reg = Reg { opts: opts.clone(), stop: stop_rx.clone() };
+        let reg = Reg {
+            opts: opts.clone(),
+            stop: stop_rx.clone(),
+        };
         tasks.push(tokio::spawn({
             let s = stop_rx.clone();
             async move {
@@ -208,7 +263,9 @@ impl FakeKubelet {
                 std::fs::create_dir_all(d)?;
             }
             let l = bind_fresh(p)?;
-            let pods = Pods { state: opts.state.clone() };
+            let pods = Pods {
+                state: opts.state.clone(),
+            };
             let s = stop_rx.clone();
             tasks.push(tokio::spawn(async move {
                 let _ = tonic::transport::Server::builder()
@@ -236,26 +293,57 @@ pub fn endpoint(state: &Path, resource: &str) -> Result<String, String> {
         .map_err(|_| format!("{resource} has not registered"))
 }
 
-async fn plugin_client(dir: &Path, state: &Path, resource: &str) -> Result<DevicePluginClient<tonic::transport::Channel>, String> {
+async fn plugin_client(
+    dir: &Path,
+    state: &Path,
+    resource: &str,
+) -> Result<DevicePluginClient<tonic::transport::Channel>, String> {
     let ep = endpoint(state, resource)?;
-    let ch = crate::uds::connect(&dir.join(&ep)).await.map_err(|e| format!("dial {ep}: {e}"))?;
+    let ch = crate::uds::connect(&dir.join(&ep))
+        .await
+        .map_err(|e| format!("dial {ep}: {e}"))?;
     Ok(DevicePluginClient::new(ch))
 }
 
 /// Calls Allocate for one container with `ids`; with `pod`, records the
 /// allocation in `pods` (as the kubelet does once Allocate succeeded).
-pub async fn allocate(dir: &Path, state: &Path, resource: &str, ids: &[String], pod: Option<&str>) -> Result<AllocateResponse, String> {
+pub async fn allocate(
+    dir: &Path,
+    state: &Path,
+    resource: &str,
+    ids: &[String],
+    pod: Option<&str>,
+) -> Result<AllocateResponse, String> {
     let mut c = plugin_client(dir, state, resource).await?;
-    let req = AllocateRequest { container_requests: vec![ContainerAllocateRequest { devices_ids: ids.to_vec() }] };
-    let r = c.allocate(req).await.map_err(|s| format!("Allocate: {}: {}", s.code(), s.message()))?.into_inner();
+    let req = AllocateRequest {
+        container_requests: vec![ContainerAllocateRequest {
+            devices_ids: ids.to_vec(),
+        }],
+    };
+    let r = c
+        .allocate(req)
+        .await
+        .map_err(|s| format!("Allocate: {}: {}", s.code(), s.message()))?
+        .into_inner();
     if let Some(pod) = pod {
-        append(&state.join("pods"), &format!("{pod} {resource} {}", ids.join(" "))).map_err(|e| e.to_string())?;
+        append(
+            &state.join("pods"),
+            &format!("{pod} {resource} {}", ids.join(" ")),
+        )
+        .map_err(|e| e.to_string())?;
     }
     Ok(r)
 }
 
 /// Calls GetPreferredAllocation for one container.
-pub async fn preferred(dir: &Path, state: &Path, resource: &str, available: &[String], must: &[String], size: i32) -> Result<Vec<String>, String> {
+pub async fn preferred(
+    dir: &Path,
+    state: &Path,
+    resource: &str,
+    available: &[String],
+    must: &[String],
+    size: i32,
+) -> Result<Vec<String>, String> {
     let mut c = plugin_client(dir, state, resource).await?;
     let req = PreferredAllocationRequest {
         container_requests: vec![ContainerPreferredAllocationRequest {
@@ -264,32 +352,52 @@ pub async fn preferred(dir: &Path, state: &Path, resource: &str, available: &[St
             allocation_size: size,
         }],
     };
-    let r = c.get_preferred_allocation(req).await.map_err(|s| format!("GetPreferredAllocation: {}", s.message()))?.into_inner();
-    Ok(r.container_responses.into_iter().next().map(|c| c.device_i_ds).unwrap_or_default())
+    let r = c
+        .get_preferred_allocation(req)
+        .await
+        .map_err(|s| format!("GetPreferredAllocation: {}", s.message()))?
+        .into_inner();
+    Ok(r.container_responses
+        .into_iter()
+        .next()
+        .map(|c| c.device_i_ds)
+        .unwrap_or_default())
 }
 
 /// Removes a pod's allocations from `pods` (the pod is gone).
 pub fn delete_pod(state: &Path, pod: &str) -> io::Result<()> {
     let text = std::fs::read_to_string(state.join("pods")).unwrap_or_default();
-    let keep: String = text.lines().filter(|l| l.split_whitespace().next() != Some(pod)).map(|l| format!("{l}\n")).collect();
+    let keep: String = text
+        .lines()
+        .filter(|l| l.split_whitespace().next() != Some(pod))
+        .map(|l| format!("{l}\n"))
+        .collect();
     write_atomic(&state.join("pods"), &keep)
 }
 
 /// How many times a resource registered.
 pub fn registrations(state: &Path, resource: &str) -> usize {
     let text = std::fs::read_to_string(state.join("registrations")).unwrap_or_default();
-    text.lines().filter(|l| l.split_whitespace().next() == Some(resource)).count()
+    text.lines()
+        .filter(|l| l.split_whitespace().next() == Some(resource))
+        .count()
 }
 
 /// The last device list of a resource: (ID, health).
 pub fn devices(state: &Path, resource: &str) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(state.join("devices").join(res_file(resource))).unwrap_or_default();
-    text.lines().filter_map(|l| l.split_once(' ')).map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    let text =
+        std::fs::read_to_string(state.join("devices").join(res_file(resource))).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 /// The plugin's options as recorded.
 pub fn options(state: &Path, resource: &str) -> Option<String> {
-    std::fs::read_to_string(state.join("options").join(res_file(resource))).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(state.join("options").join(res_file(resource)))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Polls `cond` every 50 ms until it holds or `timeout` passes.
@@ -316,10 +424,18 @@ pub fn format_response(r: &AllocateResponse) -> String {
             out += &format!("cdi {}\n", d.name);
         }
         for d in &c.devices {
-            out += &format!("device {} {} {}\n", d.container_path, d.host_path, d.permissions);
+            out += &format!(
+                "device {} {} {}\n",
+                d.container_path, d.host_path, d.permissions
+            );
         }
         for m in &c.mounts {
-            out += &format!("mount {} {} {}\n", m.container_path, m.host_path, if m.read_only { "ro" } else { "rw" });
+            out += &format!(
+                "mount {} {} {}\n",
+                m.container_path,
+                m.host_path,
+                if m.read_only { "ro" } else { "rw" }
+            );
         }
         let mut envs: Vec<_> = c.envs.iter().collect();
         envs.sort();

@@ -35,7 +35,11 @@ struct A {
 }
 
 fn parse(args: &[String]) -> Result<A, String> {
-    let mut a = A { count: 1, timeout: 20.0, ..A::default() };
+    let mut a = A {
+        count: 1,
+        timeout: 20.0,
+        ..A::default()
+    };
     let mut it = args.iter();
     while let Some(k) = it.next() {
         let mut v = || it.next().cloned().ok_or(format!("{k} needs a value"));
@@ -65,9 +69,14 @@ async fn run(cmd: &str, a: A) -> Result<(), String> {
     match cmd {
         "serve" => {
             let dir = need(&a.dir, "dir")?;
-            let k = fk::FakeKubelet::start(fk::Options { dir, state, pod_resources_socket: a.pod_resources, keep_plugin_sockets: false })
-                .await
-                .map_err(|e| format!("cannot start: {e}"))?;
+            let k = fk::FakeKubelet::start(fk::Options {
+                dir,
+                state,
+                pod_resources_socket: a.pod_resources,
+                keep_plugin_sockets: false,
+            })
+            .await
+            .map_err(|e| format!("cannot start: {e}"))?;
             eprintln!("fake-kubelet: serving");
             use tokio::signal::unix::{signal, SignalKind};
             let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -82,7 +91,12 @@ async fn run(cmd: &str, a: A) -> Result<(), String> {
             if fk::wait_for(timeout, || fk::registrations(&state, &r) >= a.count).await {
                 Ok(())
             } else {
-                Err(format!("{r} registered {} times, not {} (after {}s)", fk::registrations(&state, &r), a.count, a.timeout))
+                Err(format!(
+                    "{r} registered {} times, not {} (after {}s)",
+                    fk::registrations(&state, &r),
+                    a.count,
+                    a.timeout
+                ))
             }
         }
         "wait-devices" => {
@@ -95,7 +109,11 @@ async fn run(cmd: &str, a: A) -> Result<(), String> {
             if fk::wait_for(timeout, ok).await {
                 Ok(())
             } else {
-                Err(format!("{r}: devices not all {h} after {}s: {:?}", a.timeout, fk::devices(&state, &r)))
+                Err(format!(
+                    "{r}: devices not all {h} after {}s: {:?}",
+                    a.timeout,
+                    fk::devices(&state, &r)
+                ))
             }
         }
         "devices" => {
@@ -105,7 +123,10 @@ async fn run(cmd: &str, a: A) -> Result<(), String> {
             Ok(())
         }
         "options" => {
-            println!("{}", fk::options(&state, &resource()?).ok_or("no options recorded")?);
+            println!(
+                "{}",
+                fk::options(&state, &resource()?).ok_or("no options recorded")?
+            );
             Ok(())
         }
         "allocate" => {
@@ -141,7 +162,11 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fake-kubelet: cannot start the runtime: {e}");

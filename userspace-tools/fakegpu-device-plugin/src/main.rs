@@ -45,7 +45,11 @@ struct Args {
 }
 
 fn secs(s: &str) -> Result<Duration, String> {
-    s.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0).map(Duration::from_secs_f64).ok_or(format!("bad number of seconds '{s}'"))
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or(format!("bad number of seconds '{s}'"))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -128,12 +132,32 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let cdi_dir = a.cdi_dir.clone().unwrap_or_else(|| config.cdi_dir.clone().into());
-    let backend = Arc::new(Fakegpuctl::new(&a.sysfs_root, &a.dev_root, &cdi_dir, &a.vendor_dev));
+    let cdi_dir = a
+        .cdi_dir
+        .clone()
+        .unwrap_or_else(|| config.cdi_dir.clone().into());
+    let backend = Arc::new(Fakegpuctl::new(
+        &a.sysfs_root,
+        &a.dev_root,
+        &cdi_dir,
+        &a.vendor_dev,
+    ));
     let shared = Shared::new(config, backend);
-    let opts = server::Options { kubelet_dir: a.kubelet_dir.clone(), health_interval: a.health, watch_interval: a.watch };
-    let rec = a.pod_resources.clone().map(|s| reconcile::Options { pod_resources_socket: s, interval: a.reconcile, grace: a.grace });
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let opts = server::Options {
+        kubelet_dir: a.kubelet_dir.clone(),
+        health_interval: a.health,
+        watch_interval: a.watch,
+    };
+    let rec = a.pod_resources.clone().map(|s| reconcile::Options {
+        pod_resources_socket: s,
+        interval: a.reconcile,
+        grace: a.grace,
+    });
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fakegpu-device-plugin: cannot start the runtime: {e}");
@@ -144,7 +168,12 @@ fn main() -> ExitCode {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else { return };
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
             tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
             eprintln!("fakegpu-device-plugin: stopping (contexts stay for their pods)");
             let _ = tx.send(true);

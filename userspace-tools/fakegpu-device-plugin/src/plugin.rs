@@ -12,8 +12,9 @@ use tonic::{Request, Response, Status};
 
 use crate::api::v1beta1::device_plugin_server::DevicePlugin;
 use crate::api::v1beta1::{
-    AllocateRequest, AllocateResponse, CdiDevice, ContainerAllocateResponse, ContainerPreferredAllocationResponse, Device,
-    DevicePluginOptions, DeviceSpec, Empty, ListAndWatchResponse, PreStartContainerRequest, PreStartContainerResponse,
+    AllocateRequest, AllocateResponse, CdiDevice, ContainerAllocateResponse,
+    ContainerPreferredAllocationResponse, Device, DevicePluginOptions, DeviceSpec, Empty,
+    ListAndWatchResponse, PreStartContainerRequest, PreStartContainerResponse,
     PreferredAllocationRequest, PreferredAllocationResponse,
 };
 use crate::backend::Backend;
@@ -36,14 +37,28 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config, backend: Arc<dyn Backend>) -> Arc<Shared> {
-        Arc::new(Shared { config, backend, allocated_at: Mutex::new(HashMap::new()), ops: Mutex::new(()), started: Instant::now() })
+        Arc::new(Shared {
+            config,
+            backend,
+            allocated_at: Mutex::new(HashMap::new()),
+            ops: Mutex::new(()),
+            started: Instant::now(),
+        })
     }
 }
 
 /// The device list of a profile, all with the given health.
 pub fn device_list(profile: &Profile, healthy: bool) -> Vec<Device> {
     let health = if healthy { HEALTHY } else { UNHEALTHY };
-    profile.device_ids().into_iter().map(|id| Device { id, health: health.to_string(), topology: None }).collect()
+    profile
+        .device_ids()
+        .into_iter()
+        .map(|id| Device {
+            id,
+            health: health.to_string(),
+            topology: None,
+        })
+        .collect()
 }
 
 /// A profile's health: the module is loaded and its GPU is there.
@@ -74,14 +89,23 @@ impl ResourcePlugin {
         if b.exists(&name) {
             let open = b.open_files(&name).unwrap_or(0);
             eprintln!("fakegpu-device-plugin: {id} allocated again: re-creating context {name} ({open} open files)");
-            b.destroy(&name).map_err(|e| Status::internal(format!("cannot destroy the old context {name}: {e}")))?;
+            b.destroy(&name).map_err(|e| {
+                Status::internal(format!("cannot destroy the old context {name}: {e}"))
+            })?;
         }
-        b.create(&name, &self.profile).map_err(|e| Status::unavailable(format!("cannot create context {name}: {e}")))?;
+        b.create(&name, &self.profile)
+            .map_err(|e| Status::unavailable(format!("cannot create context {name}: {e}")))?;
         if let Err(e) = b.write_cdi(&name) {
             let _ = b.destroy(&name);
-            return Err(Status::internal(format!("cannot write the CDI spec of {name}: {e}")));
+            return Err(Status::internal(format!(
+                "cannot write the CDI spec of {name}: {e}"
+            )));
         }
-        self.shared.allocated_at.lock().unwrap().insert(id.to_string(), Instant::now());
+        self.shared
+            .allocated_at
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), Instant::now());
         Ok(name)
     }
 
@@ -91,12 +115,20 @@ impl ResourcePlugin {
         let cfg = &self.shared.config;
         let mut r = ContainerAllocateResponse::default();
         if cfg.cdi_devices {
-            r.cdi_devices.push(CdiDevice { name: b.cdi_device_name(name) });
+            r.cdi_devices.push(CdiDevice {
+                name: b.cdi_device_name(name),
+            });
         }
         if cfg.device_specs {
-            let nodes = b.node_paths(name).map_err(|e| Status::internal(format!("nodes of {name}: {e}")))?;
+            let nodes = b
+                .node_paths(name)
+                .map_err(|e| Status::internal(format!("nodes of {name}: {e}")))?;
             for host in nodes {
-                let base = host.file_name().and_then(|f| f.to_str()).unwrap_or_default().to_string();
+                let base = host
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .unwrap_or_default()
+                    .to_string();
                 r.devices.push(DeviceSpec {
                     container_path: Path::new("/dev").join(base).to_string_lossy().into_owned(),
                     host_path: host.to_string_lossy().into_owned(),
@@ -106,7 +138,10 @@ impl ResourcePlugin {
         }
         let mut envs = BTreeMap::new();
         envs.insert("FAKEGPU_CONTEXT".to_string(), name.to_string());
-        envs.insert("FAKEGPU_MEM_LIMIT_BYTES".to_string(), self.profile.mem_bytes.to_string());
+        envs.insert(
+            "FAKEGPU_MEM_LIMIT_BYTES".to_string(),
+            self.profile.mem_bytes.to_string(),
+        );
         if let Some(c) = self.profile.compute_pct {
             envs.insert("FAKEGPU_COMPUTE_PCT".to_string(), c.to_string());
         }
@@ -117,17 +152,24 @@ impl ResourcePlugin {
     }
 }
 
-type DeviceStream = Pin<Box<dyn Stream<Item = Result<ListAndWatchResponse, Status>> + Send + 'static>>;
+type DeviceStream =
+    Pin<Box<dyn Stream<Item = Result<ListAndWatchResponse, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
 impl DevicePlugin for Arc<ResourcePlugin> {
-    async fn get_device_plugin_options(&self, _: Request<Empty>) -> Result<Response<DevicePluginOptions>, Status> {
+    async fn get_device_plugin_options(
+        &self,
+        _: Request<Empty>,
+    ) -> Result<Response<DevicePluginOptions>, Status> {
         Ok(Response::new(options()))
     }
 
     type ListAndWatchStream = DeviceStream;
 
-    async fn list_and_watch(&self, _: Request<Empty>) -> Result<Response<Self::ListAndWatchStream>, Status> {
+    async fn list_and_watch(
+        &self,
+        _: Request<Empty>,
+    ) -> Result<Response<Self::ListAndWatchStream>, Status> {
         // The current list at once, then the whole list again on each
         // change, until the client goes or this server is replaced.
         let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -136,7 +178,13 @@ impl DevicePlugin for Arc<ResourcePlugin> {
         tokio::spawn(async move {
             loop {
                 let devices_now = devices.borrow_and_update().clone();
-                if tx.send(Ok(ListAndWatchResponse { devices: devices_now })).await.is_err() {
+                if tx
+                    .send(Ok(ListAndWatchResponse {
+                        devices: devices_now,
+                    }))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 tokio::select! {
@@ -160,16 +208,28 @@ impl DevicePlugin for Arc<ResourcePlugin> {
             let size = c.allocation_size.max(0) as usize;
             let mut ids = c.must_include_device_i_ds.clone();
             // Prefer IDs without a leftover context, then in order.
-            let mut rest: Vec<&String> = c.available_device_i_ds.iter().filter(|i| !ids.contains(i)).collect();
+            let mut rest: Vec<&String> = c
+                .available_device_i_ds
+                .iter()
+                .filter(|i| !ids.contains(i))
+                .collect();
             rest.sort_by_key(|i| (b.exists(&context_name(i)), natural_key(i)));
-            ids.extend(rest.into_iter().take(size.saturating_sub(ids.len())).cloned());
+            ids.extend(
+                rest.into_iter()
+                    .take(size.saturating_sub(ids.len()))
+                    .cloned(),
+            );
             ids.truncate(size.max(c.must_include_device_i_ds.len()));
-            out.container_responses.push(ContainerPreferredAllocationResponse { device_i_ds: ids });
+            out.container_responses
+                .push(ContainerPreferredAllocationResponse { device_i_ds: ids });
         }
         Ok(Response::new(out))
     }
 
-    async fn allocate(&self, req: Request<AllocateRequest>) -> Result<Response<AllocateResponse>, Status> {
+    async fn allocate(
+        &self,
+        req: Request<AllocateRequest>,
+    ) -> Result<Response<AllocateResponse>, Status> {
         let req = req.into_inner();
         // Check the whole request before creating anything.
         for c in &req.container_requests {
@@ -182,7 +242,10 @@ impl DevicePlugin for Arc<ResourcePlugin> {
             }
             for id in &c.devices_ids {
                 if !self.profile.has_device(id) {
-                    return Err(Status::invalid_argument(format!("{}: unknown device ID '{id}'", self.profile.resource)));
+                    return Err(Status::invalid_argument(format!(
+                        "{}: unknown device ID '{id}'",
+                        self.profile.resource
+                    )));
                 }
             }
         }
@@ -191,8 +254,12 @@ impl DevicePlugin for Arc<ResourcePlugin> {
             let mut out = AllocateResponse::default();
             for c in &req.container_requests {
                 let name = this.ensure_context(&c.devices_ids[0])?;
-                out.container_responses.push(this.container_response(&name)?);
-                eprintln!("fakegpu-device-plugin: {}: allocated {} as context {name}", this.profile.resource, c.devices_ids[0]);
+                out.container_responses
+                    .push(this.container_response(&name)?);
+                eprintln!(
+                    "fakegpu-device-plugin: {}: allocated {} as context {name}",
+                    this.profile.resource, c.devices_ids[0]
+                );
             }
             Ok(out)
         })
@@ -212,7 +279,10 @@ impl DevicePlugin for Arc<ResourcePlugin> {
 
 /// The plugin's options: no PreStartContainer, a preferred allocation.
 pub fn options() -> DevicePluginOptions {
-    DevicePluginOptions { pre_start_required: false, get_preferred_allocation_available: true }
+    DevicePluginOptions {
+        pre_start_required: false,
+        get_preferred_allocation_available: true,
+    }
 }
 
 /// Sorts `name-10` after `name-9`.

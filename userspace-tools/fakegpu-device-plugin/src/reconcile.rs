@@ -39,7 +39,9 @@ pub struct Options {
 
 /// The (resource, device ID) pairs the kubelet's active pods hold.
 pub async fn in_use(socket: &std::path::Path) -> Result<HashSet<(String, String)>, String> {
-    let ch = crate::uds::connect(socket).await.map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
+    let ch = crate::uds::connect(socket)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
     let mut c = PodResourcesListerClient::new(ch);
     let r = tokio::time::timeout(Duration::from_secs(10), c.list(ListPodResourcesRequest {}))
         .await
@@ -69,8 +71,12 @@ pub fn to_free(
 ) -> Vec<String> {
     let mut v = Vec::new();
     for ctx in contexts {
-        let Some(id) = device_of_context(ctx) else { continue };
-        let Some(p) = config.profile_of_device(id) else { continue };
+        let Some(id) = device_of_context(ctx) else {
+            continue;
+        };
+        let Some(p) = config.profile_of_device(id) else {
+            continue;
+        };
         if in_use.contains(&(p.resource.clone(), id.to_string())) || recently_allocated(id) {
             continue;
         }
@@ -95,7 +101,13 @@ pub async fn reconcile_once(shared: &Arc<Shared>, opts: &Options) -> Result<Vec<
         let contexts = b.list()?;
         let now = Instant::now();
         let recent = |id: &str| {
-            let at = shared.allocated_at.lock().unwrap().get(id).copied().unwrap_or(shared.started);
+            let at = shared
+                .allocated_at
+                .lock()
+                .unwrap()
+                .get(id)
+                .copied()
+                .unwrap_or(shared.started);
             now.duration_since(at) < grace
         };
         let open = |ctx: &str| b.open_files(ctx).unwrap_or(0);
@@ -107,7 +119,9 @@ pub async fn reconcile_once(shared: &Arc<Shared>, opts: &Options) -> Result<Vec<
             }
             match b.destroy(&ctx) {
                 Ok(()) => {
-                    eprintln!("fakegpu-device-plugin: freed context {ctx}: no pod holds its device");
+                    eprintln!(
+                        "fakegpu-device-plugin: freed context {ctx}: no pod holds its device"
+                    );
                     if let Some(id) = device_of_context(&ctx) {
                         shared.allocated_at.lock().unwrap().remove(id);
                     }
@@ -152,17 +166,31 @@ mod tests {
 
     #[test]
     fn frees_only_unheld_idle_old_contexts_of_our_profiles() {
-        let c = Config::parse("[[profile]]\nname='a'\nmem='1Gi'\ncount=4\n[[profile]]\nname='b'\nmem='2Gi'\ncount=1").unwrap();
-        let contexts: Vec<String> =
-            ["k8s-a-0", "k8s-a-1", "k8s-a-2", "k8s-a-3", "k8s-b-0", "k8s-z-0", "mine", "k8s-a-9"].iter().map(|s| s.to_string()).collect();
-        let used: HashSet<(String, String)> = [("fakegpu.io/a".to_string(), "a-0".to_string())].into_iter().collect();
+        let c = Config::parse(
+            "[[profile]]\nname='a'\nmem='1Gi'\ncount=4\n[[profile]]\nname='b'\nmem='2Gi'\ncount=1",
+        )
+        .unwrap();
+        let contexts: Vec<String> = [
+            "k8s-a-0", "k8s-a-1", "k8s-a-2", "k8s-a-3", "k8s-b-0", "k8s-z-0", "mine", "k8s-a-9",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let used: HashSet<(String, String)> = [("fakegpu.io/a".to_string(), "a-0".to_string())]
+            .into_iter()
+            .collect();
         let recent = |id: &str| id == "a-1";
         let open = |ctx: &str| if ctx == "k8s-a-2" { 3 } else { 0 };
         // a-0 held, a-1 just allocated, a-2 has files open; z and a-9 are
         // not our device IDs, "mine" not our context.
-        assert_eq!(to_free(&c, &contexts, &used, &recent, &open), ["k8s-a-3", "k8s-b-0"]);
+        assert_eq!(
+            to_free(&c, &contexts, &used, &recent, &open),
+            ["k8s-a-3", "k8s-b-0"]
+        );
         // A device ID held under another resource name does not count.
-        let used: HashSet<(String, String)> = [("fakegpu.io/b".to_string(), "a-3".to_string())].into_iter().collect();
+        let used: HashSet<(String, String)> = [("fakegpu.io/b".to_string(), "a-3".to_string())]
+            .into_iter()
+            .collect();
         assert!(to_free(&c, &contexts, &used, &recent, &open).contains(&"k8s-a-3".to_string()));
     }
 }

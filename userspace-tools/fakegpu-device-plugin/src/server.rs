@@ -58,12 +58,16 @@ async fn sleep_or_stop(d: Duration, s: &Shutdown) -> bool {
 /// A file's identity: device, inode and change time (an inode number alone
 /// is often reused at once for a re-created file).
 fn inode(p: &Path) -> Option<(u64, u64, i64, i64)> {
-    std::fs::symlink_metadata(p).ok().map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
+    std::fs::symlink_metadata(p)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
 }
 
 /// Registers `profile`'s socket with the kubelet at `kubelet_sock`.
 pub async fn register(kubelet_sock: &Path, profile: &Profile) -> Result<(), String> {
-    let ch = crate::uds::connect(kubelet_sock).await.map_err(|e| format!("cannot connect to {}: {e}", kubelet_sock.display()))?;
+    let ch = crate::uds::connect(kubelet_sock)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", kubelet_sock.display()))?;
     let mut c = RegistrationClient::new(ch);
     let req = RegisterRequest {
         version: API_VERSION.to_string(),
@@ -95,7 +99,10 @@ pub async fn run_resource(
         let listener = match UnixListener::bind(&sock) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("fakegpu-device-plugin: {tag}: cannot listen on {}: {e}", sock.display());
+                eprintln!(
+                    "fakegpu-device-plugin: {tag}: cannot listen on {}: {e}",
+                    sock.display()
+                );
                 if sleep_or_stop(opts.watch_interval, &shutdown).await {
                     return;
                 }
@@ -109,25 +116,39 @@ pub async fn run_resource(
         }
         // Ends this server's ListAndWatch streams and the server itself.
         let (stop_tx, stop_rx) = watch::channel(false);
-        let plugin = Arc::new(ResourcePlugin { shared: shared.clone(), profile: profile.clone(), devices: devices.clone(), stop: stop_rx.clone() });
+        let plugin = Arc::new(ResourcePlugin {
+            shared: shared.clone(),
+            profile: profile.clone(),
+            devices: devices.clone(),
+            stop: stop_rx.clone(),
+        });
         let server = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(DevicePluginServer::new(plugin))
                 .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stopped(stop_rx)),
         );
-        eprintln!("fakegpu-device-plugin: {tag}: serving on {}", sock.display());
+        eprintln!(
+            "fakegpu-device-plugin: {tag}: serving on {}",
+            sock.display()
+        );
 
         let mut registered_with = None;
         let quit = loop {
             if inode(&sock) != my_inode {
-                eprintln!("fakegpu-device-plugin: {tag}: {} was removed (kubelet restart): serving anew", sock.display());
+                eprintln!(
+                    "fakegpu-device-plugin: {tag}: {} was removed (kubelet restart): serving anew",
+                    sock.display()
+                );
                 break false;
             }
             let k = inode(&kubelet_sock);
             if k.is_some() && k != registered_with {
                 match register(&kubelet_sock, &profile).await {
                     Ok(()) => {
-                        eprintln!("fakegpu-device-plugin: {tag}: registered with the kubelet as {}", profile.socket_name());
+                        eprintln!(
+                            "fakegpu-device-plugin: {tag}: registered with the kubelet as {}",
+                            profile.socket_name()
+                        );
                         registered_with = k;
                     }
                     Err(e) => eprintln!("fakegpu-device-plugin: {tag}: {e}; trying again"),
@@ -138,7 +159,10 @@ pub async fn run_resource(
             }
         };
         let _ = stop_tx.send(true);
-        if tokio::time::timeout(Duration::from_secs(5), server).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .is_err()
+        {
             eprintln!("fakegpu-device-plugin: {tag}: the old server did not stop in 5 s");
         }
         if quit {
@@ -151,18 +175,29 @@ pub async fn run_resource(
 }
 
 /// Polls the health of every profile and publishes a changed device list.
-pub async fn run_health(shared: Arc<Shared>, senders: Vec<watch::Sender<Vec<Device>>>, interval: Duration, shutdown: Shutdown) {
+pub async fn run_health(
+    shared: Arc<Shared>,
+    senders: Vec<watch::Sender<Vec<Device>>>,
+    interval: Duration,
+    shutdown: Shutdown,
+) {
     loop {
         for (p, tx) in shared.config.profiles.iter().zip(&senders) {
             let b = shared.backend.clone();
             let p2 = p.clone();
-            let healthy = tokio::task::spawn_blocking(move || profile_healthy(&*b, &p2)).await.unwrap_or(false);
+            let healthy = tokio::task::spawn_blocking(move || profile_healthy(&*b, &p2))
+                .await
+                .unwrap_or(false);
             let list = device_list(p, healthy);
             tx.send_if_modified(|cur| {
                 if *cur == list {
                     return false;
                 }
-                eprintln!("fakegpu-device-plugin: {}: devices now {}", p.resource, if healthy { "Healthy" } else { "Unhealthy" });
+                eprintln!(
+                    "fakegpu-device-plugin: {}: devices now {}",
+                    p.resource,
+                    if healthy { "Healthy" } else { "Unhealthy" }
+                );
                 *cur = list;
                 true
             });
@@ -175,7 +210,12 @@ pub async fn run_health(shared: Arc<Shared>, senders: Vec<watch::Sender<Vec<Devi
 
 /// Runs everything until shutdown: the health poller, one server per
 /// profile, and the reconciler (if given).
-pub async fn run(shared: Arc<Shared>, opts: Options, reconcile: Option<crate::reconcile::Options>, shutdown: Shutdown) -> io::Result<()> {
+pub async fn run(
+    shared: Arc<Shared>,
+    opts: Options,
+    reconcile: Option<crate::reconcile::Options>,
+    shutdown: Shutdown,
+) -> io::Result<()> {
     std::fs::create_dir_all(&opts.kubelet_dir)?;
     let mut senders = Vec::new();
     let mut tasks = Vec::new();
@@ -183,11 +223,26 @@ pub async fn run(shared: Arc<Shared>, opts: Options, reconcile: Option<crate::re
         let healthy = profile_healthy(&*shared.backend, p);
         let (tx, rx) = watch::channel(device_list(p, healthy));
         senders.push(tx);
-        tasks.push(tokio::spawn(run_resource(shared.clone(), p.clone(), rx, opts.clone(), shutdown.clone())));
+        tasks.push(tokio::spawn(run_resource(
+            shared.clone(),
+            p.clone(),
+            rx,
+            opts.clone(),
+            shutdown.clone(),
+        )));
     }
-    tasks.push(tokio::spawn(run_health(shared.clone(), senders, opts.health_interval, shutdown.clone())));
+    tasks.push(tokio::spawn(run_health(
+        shared.clone(),
+        senders,
+        opts.health_interval,
+        shutdown.clone(),
+    )));
     if let Some(r) = reconcile {
-        tasks.push(tokio::spawn(crate::reconcile::run(shared.clone(), r, shutdown.clone())));
+        tasks.push(tokio::spawn(crate::reconcile::run(
+            shared.clone(),
+            r,
+            shutdown.clone(),
+        )));
     }
     for t in tasks {
         let _ = t.await;

@@ -53,7 +53,9 @@ impl Env {
     }
     async fn allocate(&self, r: &str, ids: &[&str], pod: Option<&str>) -> Result<String, String> {
         let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-        fk::allocate(&self.dir, &self.state, r, &ids, pod).await.map(|r| fk::format_response(&r))
+        fk::allocate(&self.dir, &self.state, r, &ids, pod)
+            .await
+            .map(|r| fk::format_response(&r))
     }
     async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -83,10 +85,22 @@ fn start_plugin(tag: &str, grace: Duration) -> Env {
         health_interval: Duration::from_millis(50),
         watch_interval: Duration::from_millis(50),
     };
-    let rec = reconcile::Options { pod_resources_socket: podres.clone(), interval: Duration::from_millis(100), grace };
+    let rec = reconcile::Options {
+        pod_resources_socket: podres.clone(),
+        interval: Duration::from_millis(100),
+        grace,
+    };
     let (stop, rx) = tokio::sync::watch::channel(false);
     let plugin = tokio::spawn(server::run(shared, opts, Some(rec), rx));
-    Env { tmp, dir, state, podres, mem, stop, plugin }
+    Env {
+        tmp,
+        dir,
+        state,
+        podres,
+        mem,
+        stop,
+        plugin,
+    }
 }
 
 async fn wait(what: &str, cond: impl FnMut() -> bool) {
@@ -98,20 +112,31 @@ fn ids(state: &Path, r: &str) -> Vec<(String, String)> {
 }
 
 fn healthy(v: &[&str]) -> Vec<(String, String)> {
-    v.iter().map(|i| (i.to_string(), "Healthy".to_string())).collect()
+    v.iter()
+        .map(|i| (i.to_string(), "Healthy".to_string()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_lists_and_allocates() {
     let e = start_plugin("alloc", Duration::from_secs(600));
     let k = FakeKubelet::start(e.kubelet_opts(true)).await.unwrap();
-    wait("both resources registered", || fk::registrations(&e.state, R1) == 1 && fk::registrations(&e.state, R2) == 1).await;
+    wait("both resources registered", || {
+        fk::registrations(&e.state, R1) == 1 && fk::registrations(&e.state, R2) == 1
+    })
+    .await;
     assert_eq!(fk::endpoint(&e.state, R1).unwrap(), "fakegpu-vgpu-1gi.sock");
-    wait("device lists", || ids(&e.state, R1).len() == 2 && ids(&e.state, R2).len() == 1).await;
+    wait("device lists", || {
+        ids(&e.state, R1).len() == 2 && ids(&e.state, R2).len() == 1
+    })
+    .await;
     assert_eq!(ids(&e.state, R1), healthy(&["vgpu-1gi-0", "vgpu-1gi-1"]));
     assert_eq!(ids(&e.state, R2), healthy(&["vgpu-2gi-0"]));
     wait("options", || fk::options(&e.state, R1).is_some()).await;
-    assert_eq!(fk::options(&e.state, R1).unwrap(), "pre_start_required=false get_preferred_allocation_available=true");
+    assert_eq!(
+        fk::options(&e.state, R1).unwrap(),
+        "pre_start_required=false get_preferred_allocation_available=true"
+    );
 
     let out = e.allocate(R1, &["vgpu-1gi-1"], Some("p1")).await.unwrap();
     let want = "cdi fakegpu.io/vgpu=k8s-vgpu-1gi-1
@@ -125,25 +150,45 @@ env NVIDIA_VISIBLE_DEVICES=void
     assert_eq!(out, want);
     e.mem.with(|s| {
         let c = &s.contexts["k8s-vgpu-1gi-1"];
-        assert_eq!((c.gpu, c.mem_bytes, c.compute_pct, c.cdi), (0, 1 << 30, None, true));
-        assert_eq!(s.log, ["create k8s-vgpu-1gi-1 gpus=0 mem=1073741824", "write_cdi k8s-vgpu-1gi-1"]);
+        assert_eq!(
+            (c.gpu, c.mem_bytes, c.compute_pct, c.cdi),
+            (0, 1 << 30, None, true)
+        );
+        assert_eq!(
+            s.log,
+            [
+                "create k8s-vgpu-1gi-1 gpus=0 mem=1073741824",
+                "write_cdi k8s-vgpu-1gi-1"
+            ]
+        );
     });
 
     // The profile's GPU and compute limit go to the context.
     let out = e.allocate(R2, &["vgpu-2gi-0"], None).await.unwrap();
     assert!(out.contains("env FAKEGPU_COMPUTE_PCT=50\n"), "{out}");
-    e.mem.with(|s| assert_eq!(s.contexts["k8s-vgpu-2gi-0"].gpu, 1));
+    e.mem
+        .with(|s| assert_eq!(s.contexts["k8s-vgpu-2gi-0"].gpu, 1));
 
     // A retry (or a re-allocation) replaces the context with a fresh one.
     e.mem.with(|s| s.log.clear());
     e.allocate(R1, &["vgpu-1gi-1"], None).await.unwrap();
     e.mem.with(|s| {
-        assert_eq!(s.log, ["destroy k8s-vgpu-1gi-1", "create k8s-vgpu-1gi-1 gpus=0 mem=1073741824", "write_cdi k8s-vgpu-1gi-1"]);
+        assert_eq!(
+            s.log,
+            [
+                "destroy k8s-vgpu-1gi-1",
+                "create k8s-vgpu-1gi-1 gpus=0 mem=1073741824",
+                "write_cdi k8s-vgpu-1gi-1"
+            ]
+        );
     });
 
     // Refused before anything is created.
     e.mem.with(|s| s.log.clear());
-    let err = e.allocate(R1, &["vgpu-1gi-0", "vgpu-1gi-1"], None).await.unwrap_err();
+    let err = e
+        .allocate(R1, &["vgpu-1gi-0", "vgpu-1gi-1"], None)
+        .await
+        .unwrap_err();
     assert!(err.contains("exactly one"), "{err}");
     let err = e.allocate(R1, &["vgpu-2gi-0"], None).await.unwrap_err();
     assert!(err.contains("unknown device ID"), "{err}");
@@ -152,15 +197,23 @@ env NVIDIA_VISIBLE_DEVICES=void
     // A failing create is the kubelet's error, and nothing is left.
     e.mem.with(|s| s.gpus = vec![1]);
     let err = e.allocate(R1, &["vgpu-1gi-0"], None).await.unwrap_err();
-    assert!(err.contains("cannot create context k8s-vgpu-1gi-0"), "{err}");
-    e.mem.with(|s| assert!(!s.contexts.contains_key("k8s-vgpu-1gi-0")));
+    assert!(
+        err.contains("cannot create context k8s-vgpu-1gi-0"),
+        "{err}"
+    );
+    e.mem
+        .with(|s| assert!(!s.contexts.contains_key("k8s-vgpu-1gi-0")));
     e.mem.with(|s| s.gpus = vec![0, 1]);
 
     // Preferred allocation: IDs without a context first.
     let avail = vec!["vgpu-1gi-1".to_string(), "vgpu-1gi-0".to_string()];
-    let p = fk::preferred(&e.dir, &e.state, R1, &avail, &[], 1).await.unwrap();
+    let p = fk::preferred(&e.dir, &e.state, R1, &avail, &[], 1)
+        .await
+        .unwrap();
     assert_eq!(p, ["vgpu-1gi-0"]);
-    let p = fk::preferred(&e.dir, &e.state, R1, &avail, &["vgpu-1gi-1".to_string()], 1).await.unwrap();
+    let p = fk::preferred(&e.dir, &e.state, R1, &avail, &["vgpu-1gi-1".to_string()], 1)
+        .await
+        .unwrap();
     assert_eq!(p, ["vgpu-1gi-1"]);
 
     // Stopping the plugin leaves the contexts to their pods.
@@ -176,7 +229,10 @@ env NVIDIA_VISIBLE_DEVICES=void
 async fn health_follows_module_and_gpu() {
     let e = start_plugin("health", Duration::from_secs(600));
     let k = FakeKubelet::start(e.kubelet_opts(false)).await.unwrap();
-    wait("devices", || ids(&e.state, R1) == healthy(&["vgpu-1gi-0", "vgpu-1gi-1"])).await;
+    wait("devices", || {
+        ids(&e.state, R1) == healthy(&["vgpu-1gi-0", "vgpu-1gi-1"])
+    })
+    .await;
     let all = |st: &Path, r: &str, h: &str| {
         let d = ids(st, r);
         !d.is_empty() && d.iter().all(|(_, x)| x == h)
@@ -193,7 +249,10 @@ async fn health_follows_module_and_gpu() {
         s.loaded = true;
         s.gpus = vec![0, 1];
     });
-    wait("all healthy again", || all(&e.state, R1, "Healthy") && all(&e.state, R2, "Healthy")).await;
+    wait("all healthy again", || {
+        all(&e.state, R1, "Healthy") && all(&e.state, R2, "Healthy")
+    })
+    .await;
     k.stop().await;
     e.shutdown().await;
 }
@@ -202,11 +261,17 @@ async fn health_follows_module_and_gpu() {
 async fn registers_again_after_kubelet_restart() {
     // The plugin starts first and waits for the kubelet.
     let e = start_plugin("restart", Duration::from_secs(600));
-    wait("plugin socket", || e.dir.join("fakegpu-vgpu-1gi.sock").exists()).await;
+    wait("plugin socket", || {
+        e.dir.join("fakegpu-vgpu-1gi.sock").exists()
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(fk::registrations(&e.state, R1), 0);
     let k = FakeKubelet::start(e.kubelet_opts(true)).await.unwrap();
-    wait("registered once", || fk::registrations(&e.state, R1) == 1 && fk::registrations(&e.state, R2) == 1).await;
+    wait("registered once", || {
+        fk::registrations(&e.state, R1) == 1 && fk::registrations(&e.state, R2) == 1
+    })
+    .await;
     e.allocate(R1, &["vgpu-1gi-0"], Some("p1")).await.unwrap();
 
     // The kubelet restarts: it stops, and on start removes every socket in
@@ -214,11 +279,15 @@ async fn registers_again_after_kubelet_restart() {
     k.stop().await;
     std::fs::remove_dir_all(e.state.join("devices")).unwrap();
     let k = FakeKubelet::start(e.kubelet_opts(true)).await.unwrap();
-    wait("registered again", || fk::registrations(&e.state, R1) == 2 && fk::registrations(&e.state, R2) == 2).await;
+    wait("registered again", || {
+        fk::registrations(&e.state, R1) == 2 && fk::registrations(&e.state, R2) == 2
+    })
+    .await;
     wait("device list again", || ids(&e.state, R1).len() == 2).await;
     assert!(e.dir.join("fakegpu-vgpu-1gi.sock").exists());
     // The contexts survive the restart, and Allocate works on the new socket.
-    e.mem.with(|s| assert!(s.contexts.contains_key("k8s-vgpu-1gi-0")));
+    e.mem
+        .with(|s| assert!(s.contexts.contains_key("k8s-vgpu-1gi-0")));
     e.allocate(R1, &["vgpu-1gi-1"], Some("p2")).await.unwrap();
 
     // A restart that only re-creates kubelet.sock (the plugin's socket kept)
@@ -226,9 +295,21 @@ async fn registers_again_after_kubelet_restart() {
     k.stop().await;
     let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
     let before = ino(&e.dir.join("fakegpu-vgpu-1gi.sock"));
-    let k = FakeKubelet::start(fk::Options { keep_plugin_sockets: true, ..e.kubelet_opts(true) }).await.unwrap();
-    wait("registered a third time", || fk::registrations(&e.state, R1) == 3).await;
-    assert_eq!(ino(&e.dir.join("fakegpu-vgpu-1gi.sock")), before, "the plugin kept its socket");
+    let k = FakeKubelet::start(fk::Options {
+        keep_plugin_sockets: true,
+        ..e.kubelet_opts(true)
+    })
+    .await
+    .unwrap();
+    wait("registered a third time", || {
+        fk::registrations(&e.state, R1) == 3
+    })
+    .await;
+    assert_eq!(
+        ino(&e.dir.join("fakegpu-vgpu-1gi.sock")),
+        before,
+        "the plugin kept its socket"
+    );
     k.stop().await;
     e.shutdown().await;
 }
@@ -237,7 +318,10 @@ async fn registers_again_after_kubelet_restart() {
 async fn frees_contexts_no_pod_holds() {
     let e = start_plugin("free", Duration::from_millis(1000));
     let k = FakeKubelet::start(e.kubelet_opts(true)).await.unwrap();
-    wait("registered", || fk::registrations(&e.state, R1) == 1 && fk::registrations(&e.state, R2) == 1).await;
+    wait("registered", || {
+        fk::registrations(&e.state, R1) == 1 && fk::registrations(&e.state, R2) == 1
+    })
+    .await;
     // A context nobody allocated through us, and one of another tool.
     let p = Config::parse(CONFIG).unwrap().profiles[0].clone();
     e.mem.create("k8s-vgpu-1gi-0", &p).unwrap();
@@ -253,14 +337,17 @@ async fn frees_contexts_no_pod_holds() {
     assert!(has("k8s-vgpu-1gi-1") && has("k8s-vgpu-2gi-0") && has("mine"));
 
     // Pod p1 goes, but a process still has the context open: kept.
-    e.mem.with(|s| s.contexts.get_mut("k8s-vgpu-1gi-1").unwrap().open_files = 2);
+    e.mem
+        .with(|s| s.contexts.get_mut("k8s-vgpu-1gi-1").unwrap().open_files = 2);
     fk::delete_pod(&e.state, "p1").unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(has("k8s-vgpu-1gi-1"));
     // The files close: freed, its CDI spec with it.
-    e.mem.with(|s| s.contexts.get_mut("k8s-vgpu-1gi-1").unwrap().open_files = 0);
+    e.mem
+        .with(|s| s.contexts.get_mut("k8s-vgpu-1gi-1").unwrap().open_files = 0);
     wait("k8s-vgpu-1gi-1 freed", || !has("k8s-vgpu-1gi-1")).await;
-    e.mem.with(|s| assert!(s.log.iter().any(|l| l == "remove_cdi k8s-vgpu-1gi-1")));
+    e.mem
+        .with(|s| assert!(s.log.iter().any(|l| l == "remove_cdi k8s-vgpu-1gi-1")));
     assert!(has("k8s-vgpu-2gi-0") && has("mine"));
 
     // Without the pod-resources API nothing is freed.

@@ -33,7 +33,10 @@ impl Kernel {
         let p = self.sys().join(file);
         let line = fs::read_to_string(&p).unwrap();
         fs::write(&p, "").unwrap();
-        self.writes.lock().unwrap().push(format!("{file}: {}", line.trim_end()));
+        self.writes
+            .lock()
+            .unwrap()
+            .push(format!("{file}: {}", line.trim_end()));
         line
     }
 }
@@ -71,7 +74,15 @@ impl Backend for Kernel {
         }
         let d = self.sys().join("contexts").join(n);
         fs::create_dir_all(&d).unwrap();
-        for (f, v) in [("gpus", gpus.as_str()), ("mem_limit_bytes", &mem.to_string()), ("mem_used_bytes", "0"), ("mem_peak_bytes", "0"), ("alloc_refused", "0"), ("open_files", "0"), ("pids", "")] {
+        for (f, v) in [
+            ("gpus", gpus.as_str()),
+            ("mem_limit_bytes", &mem.to_string()),
+            ("mem_used_bytes", "0"),
+            ("mem_peak_bytes", "0"),
+            ("alloc_refused", "0"),
+            ("open_files", "0"),
+            ("pids", ""),
+        ] {
             fs::write(d.join(f), format!("{v}\n")).unwrap();
         }
         let nd = self.root.join("dev/fakegpu").join(n);
@@ -112,7 +123,10 @@ fn tree(tag: &str) -> PathBuf {
 }
 
 async fn wait(what: &str, cond: impl FnMut() -> bool) {
-    assert!(fk::wait_for(Duration::from_secs(10), cond).await, "timed out waiting for: {what}");
+    assert!(
+        fk::wait_for(Duration::from_secs(10), cond).await,
+        "timed out waiting for: {what}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,13 +144,26 @@ async fn allocate_and_free_through_fakegpuctl_on_a_sysfs_tree() {
     let dir = t.join("device-plugins");
     let state = t.join("state");
     let podres = t.join("pod-resources.sock");
-    let opts = server::Options { kubelet_dir: dir.clone(), health_interval: Duration::from_millis(50), watch_interval: Duration::from_millis(50) };
-    let rec = reconcile::Options { pod_resources_socket: podres.clone(), interval: Duration::from_millis(100), grace: Duration::from_millis(500) };
+    let opts = server::Options {
+        kubelet_dir: dir.clone(),
+        health_interval: Duration::from_millis(50),
+        watch_interval: Duration::from_millis(50),
+    };
+    let rec = reconcile::Options {
+        pod_resources_socket: podres.clone(),
+        interval: Duration::from_millis(100),
+        grace: Duration::from_millis(500),
+    };
     let (stop, rx) = tokio::sync::watch::channel(false);
     let plugin = tokio::spawn(server::run(shared, opts, Some(rec), rx));
-    let kubelet = FakeKubelet::start(fk::Options { dir: dir.clone(), state: state.clone(), pod_resources_socket: Some(podres), keep_plugin_sockets: false })
-        .await
-        .unwrap();
+    let kubelet = FakeKubelet::start(fk::Options {
+        dir: dir.clone(),
+        state: state.clone(),
+        pod_resources_socket: Some(podres),
+        keep_plugin_sockets: false,
+    })
+    .await
+    .unwrap();
     let r = "fakegpu.io/vgpu-1gi";
     let all = |h: &str| {
         let d = fk::devices(&state, r);
@@ -146,22 +173,47 @@ async fn allocate_and_free_through_fakegpuctl_on_a_sysfs_tree() {
 
     // Allocate: the module gets fakegpuctl's create line (bytes, not a
     // Kubernetes quantity), and the CDI spec names the context's nodes.
-    let resp = fk::allocate(&dir, &state, r, &["vgpu-1gi-0".to_string()], Some("p1")).await.unwrap();
-    assert_eq!(k.writes.lock().unwrap().clone(), ["create: k8s-vgpu-1gi-0 gpus=0 mem=1073741824"]);
+    let resp = fk::allocate(&dir, &state, r, &["vgpu-1gi-0".to_string()], Some("p1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        k.writes.lock().unwrap().clone(),
+        ["create: k8s-vgpu-1gi-0 gpus=0 mem=1073741824"]
+    );
     let out = fk::format_response(&resp);
-    assert!(out.starts_with("cdi fakegpu.io/vgpu=k8s-vgpu-1gi-0\n"), "{out}");
-    let node = |n: &str| t.join("dev/fakegpu/k8s-vgpu-1gi-0").join(n).display().to_string();
-    assert!(out.contains(&format!("device /dev/nvidia0 {} rw\n", node("nvidia0"))), "{out}");
+    assert!(
+        out.starts_with("cdi fakegpu.io/vgpu=k8s-vgpu-1gi-0\n"),
+        "{out}"
+    );
+    let node = |n: &str| {
+        t.join("dev/fakegpu/k8s-vgpu-1gi-0")
+            .join(n)
+            .display()
+            .to_string()
+    };
+    assert!(
+        out.contains(&format!("device /dev/nvidia0 {} rw\n", node("nvidia0"))),
+        "{out}"
+    );
     let spec_path = cdi.join("fakegpu.io-vgpu_k8s-vgpu-1gi-0.json");
     let spec = fs::read_to_string(&spec_path).unwrap();
-    assert!(spec.contains(&format!("\"hostPath\": \"{}\"", node("nvidia-uvm"))), "{spec}");
+    assert!(
+        spec.contains(&format!("\"hostPath\": \"{}\"", node("nvidia-uvm"))),
+        "{spec}"
+    );
     assert!(spec.contains("\"kind\": \"fakegpu.io/vgpu\""), "{spec}");
 
     // The pod goes: freed through destroy, the spec removed.
     fk::delete_pod(&state, "p1").unwrap();
-    wait("context freed", || !t.join("sys/contexts/k8s-vgpu-1gi-0").exists()).await;
+    wait("context freed", || {
+        !t.join("sys/contexts/k8s-vgpu-1gi-0").exists()
+    })
+    .await;
     assert!(!spec_path.exists());
-    assert_eq!(k.writes.lock().unwrap().last().unwrap(), "destroy: k8s-vgpu-1gi-0");
+    assert_eq!(
+        k.writes.lock().unwrap().last().unwrap(),
+        "destroy: k8s-vgpu-1gi-0"
+    );
 
     // Health from the tree: the GPU node gone, then the module.
     fs::remove_file(t.join("dev/nvidia0")).unwrap();
@@ -172,7 +224,9 @@ async fn allocate_and_free_through_fakegpuctl_on_a_sysfs_tree() {
     wait("unhealthy without the module", || all("Unhealthy")).await;
     // Allocate now fails with fakegpuctl's message, nothing written.
     let n = k.writes.lock().unwrap().len();
-    let err = fk::allocate(&dir, &state, r, &["vgpu-1gi-1".to_string()], None).await.unwrap_err();
+    let err = fk::allocate(&dir, &state, r, &["vgpu-1gi-1".to_string()], None)
+        .await
+        .unwrap_err();
     assert!(err.contains("not loaded"), "{err}");
     assert_eq!(k.writes.lock().unwrap().len(), n);
 

@@ -86,7 +86,9 @@ impl NvidiaSpec {
                         .map(|e| e.path())
                         .filter(|p| {
                             let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                            n.starts_with("nvidia") && (n.ends_with(".yaml") || n.ends_with(".json")) && p.is_file()
+                            n.starts_with("nvidia")
+                                && (n.ends_with(".yaml") || n.ends_with(".json"))
+                                && p.is_file()
                         })
                         .collect();
                     others.sort();
@@ -102,27 +104,56 @@ impl NvidiaSpec {
 
 /// Reads a CDI spec (JSON or YAML, by extension).
 pub fn read_spec_file(path: &Path) -> Result<Value> {
-    let text = fs::read_to_string(path).map_err(|e| Error::new(Kind::Cdi, format!("cannot read CDI spec {}: {e}", path.display())))?;
+    let text = fs::read_to_string(path).map_err(|e| {
+        Error::new(
+            Kind::Cdi,
+            format!("cannot read CDI spec {}: {e}", path.display()),
+        )
+    })?;
     let v: Value = if path.extension().and_then(|e| e.to_str()) == Some("json") {
-        serde_json::from_str(&text).map_err(|e| Error::new(Kind::Cdi, format!("{} is not valid JSON: {e}", path.display())))?
+        serde_json::from_str(&text).map_err(|e| {
+            Error::new(
+                Kind::Cdi,
+                format!("{} is not valid JSON: {e}", path.display()),
+            )
+        })?
     } else {
-        serde_yaml::from_str(&text).map_err(|e| Error::new(Kind::Cdi, format!("{} is not valid YAML: {e}", path.display())))?
+        serde_yaml::from_str(&text).map_err(|e| {
+            Error::new(
+                Kind::Cdi,
+                format!("{} is not valid YAML: {e}", path.display()),
+            )
+        })?
     };
     if !v.is_object() {
-        return Err(Error::new(Kind::Cdi, format!("{} is not a CDI spec (not an object)", path.display())));
+        return Err(Error::new(
+            Kind::Cdi,
+            format!("{} is not a CDI spec (not an object)", path.display()),
+        ));
     }
     Ok(v)
 }
 
 fn version_tuple(v: &str) -> (u32, u32, u32) {
-    let mut it = v.trim_start_matches('v').split('.').map(|x| x.parse::<u32>().unwrap_or(0));
-    (it.next().unwrap_or(0), it.next().unwrap_or(0), it.next().unwrap_or(0))
+    let mut it = v
+        .trim_start_matches('v')
+        .split('.')
+        .map(|x| x.parse::<u32>().unwrap_or(0));
+    (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    )
 }
 
 /// Type, major and minor of a device node (stat, following links).
 pub fn node_info(path: &Path) -> Result<(&'static str, u64, u64)> {
     let md = fs::metadata(path).map_err(|e| {
-        Error::new(Kind::NotFound, format!("cannot stat {}: {e}", path.display())).hint("is the context's node there? `ls -l` the directory; is devtmpfs mounted on /dev?")
+        Error::new(
+            Kind::NotFound,
+            format!("cannot stat {}: {e}", path.display()),
+        )
+        .hint("is the context's node there? `ls -l` the directory; is devtmpfs mounted on /dev?")
     })?;
     let ft = md.file_type();
     let t = if ft.is_char_device() {
@@ -130,7 +161,10 @@ pub fn node_info(path: &Path) -> Result<(&'static str, u64, u64)> {
     } else if ft.is_block_device() {
         "b"
     } else {
-        return Err(Error::new(Kind::Cdi, format!("{} is not a device node", path.display())));
+        return Err(Error::new(
+            Kind::Cdi,
+            format!("{} is not a device node", path.display()),
+        ));
     };
     let dev = md.rdev();
     let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
@@ -144,7 +178,10 @@ pub fn build_spec(sysfs: &Sysfs, name: &str, nvidia: &NvidiaSpec) -> Result<Valu
     let nodes = sysfs.node_paths(name)?;
     let mut device_nodes = Vec::new();
     for host in &nodes {
-        let file = host.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+        let file = host
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default();
         let (t, major, minor) = node_info(host)?;
         device_nodes.push(json!({
             "path": format!("/dev/{file}"),
@@ -179,7 +216,10 @@ pub fn build_spec(sysfs: &Sysfs, name: &str, nvidia: &NvidiaSpec) -> Result<Valu
         }
     }
     // Keeps NVIDIA's legacy hook from injecting the real nodes a second time.
-    if !env.iter().any(|e| e.as_str().is_some_and(|s| s.starts_with("NVIDIA_VISIBLE_DEVICES="))) {
+    if !env.iter().any(|e| {
+        e.as_str()
+            .is_some_and(|s| s.starts_with("NVIDIA_VISIBLE_DEVICES="))
+    }) {
         env.insert(0, json!("NVIDIA_VISIBLE_DEVICES=void"));
     }
     edits.insert("env".to_string(), Value::Array(env));
@@ -206,7 +246,8 @@ fn check_device_name(name: &str) -> Result<()> {
     let ok = !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_.:-".contains(c));
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.:-".contains(c));
     if ok {
         Ok(())
     } else {
@@ -220,10 +261,16 @@ fn check_device_name(name: &str) -> Result<()> {
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let fail = |e: std::io::Error, what: &str| {
-        Error::new(Kind::Cdi, format!("cannot {what} {}: {e}", path.display())).hint("is the CDI directory writable? (--cdi-dir moves it; writing /var/run/cdi needs root)")
+        Error::new(Kind::Cdi, format!("cannot {what} {}: {e}", path.display())).hint(
+            "is the CDI directory writable? (--cdi-dir moves it; writing /var/run/cdi needs root)",
+        )
     };
     fs::create_dir_all(dir).map_err(|e| fail(e, "create the directory of"))?;
-    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().and_then(|f| f.to_str()).unwrap_or("spec"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|f| f.to_str()).unwrap_or("spec"),
+        std::process::id()
+    ));
     let r = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(content)?;
@@ -244,7 +291,12 @@ pub fn write_spec(cdi_dir: &Path, sysfs: &Sysfs, name: &str) -> Result<PathBuf> 
 }
 
 /// [`write_spec`] with NVIDIA's spec chosen by the caller.
-pub fn write_spec_with(cdi_dir: &Path, sysfs: &Sysfs, name: &str, nvidia: &NvidiaSpec) -> Result<PathBuf> {
+pub fn write_spec_with(
+    cdi_dir: &Path,
+    sysfs: &Sysfs,
+    name: &str,
+    nvidia: &NvidiaSpec,
+) -> Result<PathBuf> {
     let spec = build_spec(sysfs, name, nvidia)?;
     let path = spec_path(cdi_dir, name);
     let mut text = serde_json::to_string_pretty(&spec).expect("JSON values serialize");
@@ -259,6 +311,9 @@ pub fn remove_spec(cdi_dir: &Path, name: &str) -> Result<()> {
     match fs::remove_file(&p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::new(Kind::Cdi, format!("cannot remove {}: {e}", p.display()))),
+        Err(e) => Err(Error::new(
+            Kind::Cdi,
+            format!("cannot remove {}: {e}", p.display()),
+        )),
     }
 }

@@ -85,7 +85,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An error of `kind` saying `message`.
     pub fn new(kind: Kind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into(), hint: None }
+        Error {
+            kind,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// Adds a hint.

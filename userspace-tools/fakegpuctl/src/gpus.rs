@@ -36,30 +36,40 @@ pub struct Inventory {
 pub const SUPPORTED_DRIVER_PREFIX: &str = "580.";
 
 fn driver_err(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::new(Kind::Driver, format!("{what}: {e}"))
-        .hint("is the NVIDIA driver loaded and /dev/nvidiactl there? (--vendor-dev moves the directory)")
+    Error::new(Kind::Driver, format!("{what}: {e}")).hint(
+        "is the NVIDIA driver loaded and /dev/nvidiactl there? (--vendor-dev moves the directory)",
+    )
 }
 
 /// The vendor driver's version (CHECK_VERSION_STR query).
 pub fn driver_version(vendor_dev: &Path) -> Result<String> {
     let ctl_path = vendor_dev.join("nvidiactl");
-    let ctl = nvrm::Ctl::open(&ctl_path.to_string_lossy()).map_err(|e| driver_err(&format!("cannot open {}", ctl_path.display()), e))?;
-    ctl.query_version().map_err(|e| driver_err("the driver did not tell its version", e))
+    let ctl = nvrm::Ctl::open(&ctl_path.to_string_lossy())
+        .map_err(|e| driver_err(&format!("cannot open {}", ctl_path.display()), e))?;
+    ctl.query_version()
+        .map_err(|e| driver_err("the driver did not tell its version", e))
 }
 
 /// Queries every GPU of the vendor driver at `vendor_dev`.
 pub fn probe(vendor_dev: &Path) -> Result<Inventory> {
     let dir = vendor_dev.to_string_lossy().to_string();
     let ctl_path = vendor_dev.join("nvidiactl");
-    let ctl = nvrm::Ctl::open(&ctl_path.to_string_lossy()).map_err(|e| driver_err(&format!("cannot open {}", ctl_path.display()), e))?;
+    let ctl = nvrm::Ctl::open(&ctl_path.to_string_lossy())
+        .map_err(|e| driver_err(&format!("cannot open {}", ctl_path.display()), e))?;
     let driver_version = ctl.query_version().unwrap_or_default();
-    let cards = ctl.card_info().map_err(|e| driver_err("CARD_INFO failed", e))?;
+    let cards = ctl
+        .card_info()
+        .map_err(|e| driver_err("CARD_INFO failed", e))?;
     drop(ctl);
     let mut gpus = Vec::new();
     for c in cards {
-        let s = nvrm::Session::open(&dir, c.minor).map_err(|e| driver_err(&format!("cannot open GPU {}", c.minor), e))?;
+        let s = nvrm::Session::open(&dir, c.minor)
+            .map_err(|e| driver_err(&format!("cannot open GPU {}", c.minor), e))?;
         let mem = s.mem_info().map_err(|e| driver_err("memory info", e))?;
-        let uuid = s.uuid().map(|u| nvrm::uuid_string(&u)).map_err(|e| driver_err("UUID", e))?;
+        let uuid = s
+            .uuid()
+            .map(|u| nvrm::uuid_string(&u))
+            .map_err(|e| driver_err("UUID", e))?;
         gpus.push(GpuInfo {
             index: c.minor,
             name: s.name().unwrap_or_default(),
@@ -69,12 +79,17 @@ pub fn probe(vendor_dev: &Path) -> Result<Inventory> {
             pci_device_id: c.device_id,
         });
     }
-    Ok(Inventory { driver_version, gpus })
+    Ok(Inventory {
+        driver_version,
+        gpus,
+    })
 }
 
 /// UUIDs by GPU index (empty if the driver cannot be queried).
 pub fn uuids(vendor_dev: &Path) -> BTreeMap<u32, String> {
-    probe(vendor_dev).map(|i| i.gpus.into_iter().map(|g| (g.index, g.uuid)).collect()).unwrap_or_default()
+    probe(vendor_dev)
+        .map(|i| i.gpus.into_iter().map(|g| (g.index, g.uuid)).collect())
+        .unwrap_or_default()
 }
 
 /// Per GPU: the contexts using it and the sum of their caps (`None` if one

@@ -18,7 +18,9 @@ pub fn parse_bytes(s: &str) -> Result<u64> {
         return Err(bad("empty"));
     }
     // Split number and suffix.
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+'))
+        .unwrap_or(t.len());
     let (num, suffix) = t.split_at(split);
     let (num, mult_num, mult_den): (&str, u128, u128) = match suffix {
         "" => (num, 1, 1),
@@ -42,7 +44,11 @@ pub fn parse_bytes(s: &str) -> Result<u64> {
             }
             (num, 10u128.pow(exp), 1)
         }
-        "K" => return Err(bad("unknown suffix 'K' (Kubernetes writes kilo as 'k', kibi as 'Ki')")),
+        "K" => {
+            return Err(bad(
+                "unknown suffix 'K' (Kubernetes writes kilo as 'k', kibi as 'Ki')",
+            ))
+        }
         _ if suffix.starts_with('-') || num.is_empty() && t.starts_with('-') => {
             return Err(bad("negative"))
         }
@@ -63,9 +69,17 @@ pub fn parse_bytes(s: &str) -> Result<u64> {
     {
         return Err(bad("not a number"));
     }
-    let int: u128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad("too large"))? };
+    let int: u128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| bad("too large"))?
+    };
     let scale = 10u128.pow(frac.len() as u32);
-    let frac_v: u128 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad("not a number"))? };
+    let frac_v: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad("not a number"))?
+    };
     // value = (int + frac/scale) * mult_num / mult_den
     let numer = int
         .checked_mul(scale)
@@ -81,7 +95,12 @@ pub fn parse_bytes(s: &str) -> Result<u64> {
 
 /// Formats bytes for people: `8 GiB`, `512 MiB`, `1.5 GiB`, `123 B`.
 pub fn format_bytes(b: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    const UNITS: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
     for (u, m) in UNITS {
         if b >= m {
             if (b / m) * m == b {
@@ -121,7 +140,22 @@ mod tests {
 
     #[test]
     fn refused() {
-        for s in ["", "Gi", "-1Gi", "-5", "8GB", "8K", "8 Gi", "1.5", "0.1", "abc", "1.2.3Gi", "99999999999Ei", "1e30", "18446744073709551616"] {
+        for s in [
+            "",
+            "Gi",
+            "-1Gi",
+            "-5",
+            "8GB",
+            "8K",
+            "8 Gi",
+            "1.5",
+            "0.1",
+            "abc",
+            "1.2.3Gi",
+            "99999999999Ei",
+            "1e30",
+            "18446744073709551616",
+        ] {
             let e = parse_bytes(s).expect_err(s);
             assert_eq!(e.exit_code(), 2, "{s}");
             assert!(e.to_string().contains("bad quantity"), "{s}: {e}");

@@ -40,7 +40,9 @@ impl Priority {
         match s.trim() {
             "high" => Ok(Priority::High),
             "normal" => Ok(Priority::Normal),
-            other => Err(Error::usage(format!("bad priority '{other}'")).hint("use 'high' or 'normal'")),
+            other => {
+                Err(Error::usage(format!("bad priority '{other}'")).hint("use 'high' or 'normal'"))
+            }
         }
     }
 }
@@ -128,7 +130,10 @@ pub struct Sysfs {
 
 impl Default for Sysfs {
     fn default() -> Sysfs {
-        Sysfs { root: PathBuf::from(DEFAULT_ROOT), dev_root: PathBuf::from(DEFAULT_DEV_ROOT) }
+        Sysfs {
+            root: PathBuf::from(DEFAULT_ROOT),
+            dev_root: PathBuf::from(DEFAULT_DEV_ROOT),
+        }
     }
 }
 
@@ -137,7 +142,9 @@ impl Default for Sysfs {
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 32
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
         && !name.starts_with('.')
         && !name.starts_with('-');
     if ok {
@@ -152,26 +159,37 @@ pub fn check_name(name: &str) -> Result<()> {
 fn check_compute(pct: Option<u32>, weight: Option<u32>) -> Result<()> {
     if let Some(p) = pct {
         if !(1..=100).contains(&p) {
-            return Err(Error::usage(format!("compute limit {p}% is out of range")).hint("use 1 to 100 (percent of the GPU's time)"));
+            return Err(Error::usage(format!("compute limit {p}% is out of range"))
+                .hint("use 1 to 100 (percent of the GPU's time)"));
         }
     }
     if let Some(w) = weight {
         if !(1..=1000).contains(&w) {
-            return Err(Error::usage(format!("compute weight {w} is out of range")).hint("use 1 to 1000"));
+            return Err(
+                Error::usage(format!("compute weight {w} is out of range")).hint("use 1 to 1000")
+            );
         }
     }
     Ok(())
 }
 
 fn no_compute() -> Error {
-    Error::new(Kind::Unsupported, "this fakegpu module has no compute scheduling (no compute_limit_pct in sysfs)")
-        .hint("leave out --compute/--weight/--priority, or load a fakegpu module with compute scheduling")
+    Error::new(
+        Kind::Unsupported,
+        "this fakegpu module has no compute scheduling (no compute_limit_pct in sysfs)",
+    )
+    .hint(
+        "leave out --compute/--weight/--priority, or load a fakegpu module with compute scheduling",
+    )
 }
 
 impl Sysfs {
     /// The module's sysfs at `root`, nodes at the default `/dev/fakegpu`.
     pub fn new(root: impl Into<PathBuf>) -> Sysfs {
-        Sysfs { root: root.into(), dev_root: PathBuf::from(DEFAULT_DEV_ROOT) }
+        Sysfs {
+            root: root.into(),
+            dev_root: PathBuf::from(DEFAULT_DEV_ROOT),
+        }
     }
 
     /// Sets where the contexts' nodes are.
@@ -199,14 +217,19 @@ impl Sysfs {
     pub fn module_version(&self) -> Result<String> {
         self.check_loaded()?;
         let p = self.root.join("version");
-        fs::read_to_string(&p).map(|s| s.trim().to_string()).map_err(|e| Error::io("cannot read the module version", &p, &e))
+        fs::read_to_string(&p)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| Error::io("cannot read the module version", &p, &e))
     }
 
     /// Whether the module has compute scheduling, as far as existing
     /// contexts tell: `Some(true/false)` from the first context, `None` if
     /// there is none.
     pub fn compute_supported(&self) -> Result<Option<bool>> {
-        Ok(self.list()?.first().map(|c| self.context_dir(c).join("compute_limit_pct").exists()))
+        Ok(self
+            .list()?
+            .first()
+            .map(|c| self.context_dir(c).join("compute_limit_pct").exists()))
     }
 
     /// The contexts' names, sorted.
@@ -238,7 +261,10 @@ impl Sysfs {
         if d.is_dir() {
             Ok(d)
         } else {
-            Err(Error::new(Kind::NotFound, format!("no context named '{name}'")).hint("`fakegpuctl list` shows the contexts"))
+            Err(
+                Error::new(Kind::NotFound, format!("no context named '{name}'"))
+                    .hint("`fakegpuctl list` shows the contexts"),
+            )
         }
     }
 
@@ -263,7 +289,9 @@ impl Sysfs {
             compute_limit_pct: read_opt(&d.join("compute_limit_pct"))?.map(|v| v as u32),
             compute_weight: read_opt(&d.join("compute_weight"))?.map(|v| v as u32),
             priority: match read_attr_opt(&d.join("priority"))? {
-                Some(s) => Some(Priority::parse(&s).map_err(|_| bad_value(&d.join("priority"), &s))?),
+                Some(s) => {
+                    Some(Priority::parse(&s).map_err(|_| bad_value(&d.join("priority"), &s))?)
+                }
                 None => None,
             },
             compute_used_us: read_opt(&d.join("compute_used_us"))?,
@@ -289,8 +317,13 @@ impl Sysfs {
         check_compute(spec.compute_pct, spec.weight)?;
         self.check_loaded()?;
         if self.context_dir(name).exists() {
-            return Err(Error::new(Kind::Exists, format!("a context named '{name}' exists already"))
-                .hint(format!("pick another name, or `fakegpuctl delete {name}` first")));
+            return Err(Error::new(
+                Kind::Exists,
+                format!("a context named '{name}' exists already"),
+            )
+            .hint(format!(
+                "pick another name, or `fakegpuctl delete {name}` first"
+            )));
         }
         if spec.has_compute() && self.compute_supported()? == Some(false) {
             return Err(no_compute());
@@ -301,8 +334,14 @@ impl Sysfs {
             Err(e) if e.kind == Kind::Rejected && spec.has_compute() => {
                 // Perhaps the module does not know the compute keys: find
                 // out with a plain create, and take that back at once.
-                let plain = CreateSpec { compute_pct: None, weight: None, priority: None, ..spec.clone() };
-                self.write(&self.root.join("create"), &create_line(name, &plain)).map_err(|e| create_error(e, name, spec))?;
+                let plain = CreateSpec {
+                    compute_pct: None,
+                    weight: None,
+                    priority: None,
+                    ..spec.clone()
+                };
+                self.write(&self.root.join("create"), &create_line(name, &plain))
+                    .map_err(|e| create_error(e, name, spec))?;
                 let supported = self.context_dir(name).join("compute_limit_pct").exists();
                 self.destroy(name)?;
                 Err(if supported { e } else { no_compute() })
@@ -333,10 +372,14 @@ impl Sysfs {
             writes.push((d.join("priority"), p.as_str().to_string()));
         }
         if writes.is_empty() {
-            return Err(Error::usage("nothing to update").hint("give --mem, --compute, --weight or --priority"));
+            return Err(Error::usage("nothing to update")
+                .hint("give --mem, --compute, --weight or --priority"));
         }
         // Read every old value first, so a failure can put them all back.
-        let olds = writes.iter().map(|(p, _)| read_attr(p).map(|s| s.trim().to_string())).collect::<Result<Vec<_>>>()?;
+        let olds = writes
+            .iter()
+            .map(|(p, _)| read_attr(p).map(|s| s.trim().to_string()))
+            .collect::<Result<Vec<_>>>()?;
         let mut done: Vec<(PathBuf, String)> = Vec::new();
         for ((path, value), old) in writes.into_iter().zip(olds) {
             if let Err(e) = self.write(&path, &value) {
@@ -364,10 +407,15 @@ impl Sysfs {
 
     /// Writes `value` to a sysfs attribute in one write(2) (no create).
     fn write(&self, path: &Path, value: &str) -> Result<()> {
-        let r = fs::OpenOptions::new().write(true).truncate(true).open(path).and_then(|mut f| f.write_all(value.as_bytes()));
+        let r = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(value.as_bytes()));
         r.map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound && !self.root.exists() {
-                return Error::new(Kind::NotLoaded, "the fakegpu module is not loaded").hint("`modprobe fakegpu`");
+                return Error::new(Kind::NotLoaded, "the fakegpu module is not loaded")
+                    .hint("`modprobe fakegpu`");
             }
             Error::io(&format!("writing '{value}' was refused"), path, &e)
         })
@@ -400,17 +448,30 @@ fn create_error(e: Error, name: &str, spec: &CreateSpec) -> Error {
     match e.kind {
         Kind::NotFound => Error::new(
             Kind::NotFound,
-            format!("cannot create '{name}': GPU {:?} (or the NVIDIA control/UVM node) does not exist", if spec.gpus.is_empty() { vec![0] } else { spec.gpus.clone() }),
+            format!(
+                "cannot create '{name}': GPU {:?} (or the NVIDIA control/UVM node) does not exist",
+                if spec.gpus.is_empty() {
+                    vec![0]
+                } else {
+                    spec.gpus.clone()
+                }
+            ),
         )
         .hint("`fakegpuctl gpus` lists the GPUs; the NVIDIA nodes must exist in /dev"),
-        Kind::Exists => Error::new(Kind::Exists, format!("a context named '{name}' exists already")),
+        Kind::Exists => Error::new(
+            Kind::Exists,
+            format!("a context named '{name}' exists already"),
+        ),
         _ => e,
     }
 }
 
 /// Parses a GPU list: `0`, `0,1`, `0-3`, `2,0`.
 pub fn parse_gpus(s: &str) -> Result<Vec<u32>> {
-    let bad = || Error::usage(format!("bad GPU list '{}'", s.trim())).hint("use indices and ranges: 0, 0,1, 0-3");
+    let bad = || {
+        Error::usage(format!("bad GPU list '{}'", s.trim()))
+            .hint("use indices and ranges: 0, 0,1, 0-3")
+    };
     let mut v = Vec::new();
     let s = s.trim();
     if s.is_empty() {
@@ -433,14 +494,20 @@ pub fn parse_gpus(s: &str) -> Result<Vec<u32>> {
 }
 
 fn bad_value(path: &Path, v: &str) -> Error {
-    Error::new(Kind::Other, format!("unexpected value '{v}' in {}", path.display()))
-        .hint("fakegpuctl and the module may not match: compare `fakegpuctl version`")
+    Error::new(
+        Kind::Other,
+        format!("unexpected value '{v}' in {}", path.display()),
+    )
+    .hint("fakegpuctl and the module may not match: compare `fakegpuctl version`")
 }
 
 fn read_attr(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|e| {
         if e.raw_os_error() == Some(libc_errno::ENODEV) || e.kind() == io::ErrorKind::NotFound {
-            Error::new(Kind::NotFound, format!("{} is gone (context destroyed meanwhile?)", path.display()))
+            Error::new(
+                Kind::NotFound,
+                format!("{} is gone (context destroyed meanwhile?)", path.display()),
+            )
         } else {
             Error::io("cannot read", path, &e)
         }

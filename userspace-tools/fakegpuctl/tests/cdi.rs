@@ -15,7 +15,10 @@ fn validator() -> jsonschema::Validator {
 }
 
 fn errors(v: &Value) -> Vec<String> {
-    validator().iter_errors(v).map(|e| format!("{} at {}", e, e.instance_path)).collect()
+    validator()
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect()
 }
 
 fn sysfs(t: &Tree) -> Sysfs {
@@ -61,20 +64,42 @@ fn generated_spec_is_valid_and_maps_nodes() {
     assert_eq!(v["kind"], "fakegpu.io/vgpu");
     assert_eq!(v["cdiVersion"], "0.5.0");
     assert_eq!(v["devices"][0]["name"], "c1");
-    let nodes = v["devices"][0]["containerEdits"]["deviceNodes"].as_array().unwrap();
+    let nodes = v["devices"][0]["containerEdits"]["deviceNodes"]
+        .as_array()
+        .unwrap();
     let paths: Vec<&str> = nodes.iter().map(|n| n["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, ["/dev/nvidiactl", "/dev/nvidia0", "/dev/nvidia1", "/dev/nvidia-uvm"]);
+    assert_eq!(
+        paths,
+        [
+            "/dev/nvidiactl",
+            "/dev/nvidia0",
+            "/dev/nvidia1",
+            "/dev/nvidia-uvm"
+        ]
+    );
     for n in nodes {
         let host = n["hostPath"].as_str().unwrap();
-        assert!(host.starts_with(t.dev().join("c1").to_str().unwrap()), "{host}");
+        assert!(
+            host.starts_with(t.dev().join("c1").to_str().unwrap()),
+            "{host}"
+        );
         assert!(host.ends_with(n["path"].as_str().unwrap().trim_start_matches("/dev/")));
         // /dev/null, which the test nodes link to: c 1:3.
-        assert_eq!((n["type"].as_str(), n["major"].as_u64(), n["minor"].as_u64()), (Some("c"), Some(1), Some(3)));
+        assert_eq!(
+            (n["type"].as_str(), n["major"].as_u64(), n["minor"].as_u64()),
+            (Some("c"), Some(1), Some(3))
+        );
         assert_eq!(n["permissions"], "rw");
     }
-    assert_eq!(v["containerEdits"]["env"], json!(["NVIDIA_VISIBLE_DEVICES=void"]));
+    assert_eq!(
+        v["containerEdits"]["env"],
+        json!(["NVIDIA_VISIBLE_DEVICES=void"])
+    );
     // Written atomically: nothing else left in the directory.
-    let names: Vec<String> = std::fs::read_dir(t.cdi()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    let names: Vec<String> = std::fs::read_dir(t.cdi())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
     assert_eq!(names, ["fakegpu.io-vgpu_c1.json"]);
     assert_eq!(cdi::device_name("c1"), "fakegpu.io/vgpu=c1");
 
@@ -94,19 +119,41 @@ fn nvidia_spec_is_merged_without_its_nodes() {
     let v = json(&std::fs::read_to_string(p).unwrap());
     assert_eq!(errors(&v), Vec::<String>::new());
     let ce = &v["containerEdits"];
-    assert!(ce.get("deviceNodes").is_none(), "NVIDIA's nodes must not be copied: {ce}");
+    assert!(
+        ce.get("deviceNodes").is_none(),
+        "NVIDIA's nodes must not be copied: {ce}"
+    );
     assert_eq!(ce["hooks"].as_array().unwrap().len(), 2);
-    assert_eq!(ce["hooks"][1]["args"][1], "disable-device-node-modification");
+    assert_eq!(
+        ce["hooks"][1]["args"][1],
+        "disable-device-node-modification"
+    );
     assert_eq!(ce["mounts"][0]["options"][0], "ro");
-    assert_eq!(ce["env"], json!(["NVIDIA_VISIBLE_DEVICES=void", "NVIDIA_CTK_LIBCUDA_DIR=/usr/lib/x86_64-linux-gnu"]));
+    assert_eq!(
+        ce["env"],
+        json!([
+            "NVIDIA_VISIBLE_DEVICES=void",
+            "NVIDIA_CTK_LIBCUDA_DIR=/usr/lib/x86_64-linux-gnu"
+        ])
+    );
     let all = v.to_string();
     assert!(!all.contains("\"/dev/nvidiactl\",\"hostPath\":null"));
-    assert_eq!(v["devices"][0]["containerEdits"]["deviceNodes"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        v["devices"][0]["containerEdits"]["deviceNodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     // The spec keeps its own devices only.
     assert_eq!(v["devices"].as_array().unwrap().len(), 1);
 
     // A newer NVIDIA spec raises our cdiVersion (its fields may need it).
-    std::fs::write(t.cdi().join("nvidia.yaml"), NVIDIA_YAML.replace("0.5.0", "0.7.0")).unwrap();
+    std::fs::write(
+        t.cdi().join("nvidia.yaml"),
+        NVIDIA_YAML.replace("0.5.0", "0.7.0"),
+    )
+    .unwrap();
     let v = cdi::build_spec(&sysfs(&t), "c2", &NvidiaSpec::default_for(&t.cdi())).unwrap();
     assert_eq!(v["cdiVersion"], "0.7.0");
 
@@ -152,32 +199,66 @@ fn schema_accepts_minimal_and_rejects_broken_specs() {
         }),
         ("bad version", |v| v["cdiVersion"] = json!("five")),
         ("kind without class", |v| v["kind"] = json!("fakegpu.io")),
-        ("kind with upper-case vendor", |v| v["kind"] = json!("FakeGPU.io/vgpu")),
+        ("kind with upper-case vendor", |v| {
+            v["kind"] = json!("FakeGPU.io/vgpu")
+        }),
         ("no devices", |v| v["devices"] = json!([])),
-        ("device name with a slash", |v| v["devices"][0]["name"] = json!("a/b")),
-        ("device name ending in _", |v| v["devices"][0]["name"] = json!("a_")),
+        ("device name with a slash", |v| {
+            v["devices"][0]["name"] = json!("a/b")
+        }),
+        ("device name ending in _", |v| {
+            v["devices"][0]["name"] = json!("a_")
+        }),
         ("device without edits", |v| {
-            v["devices"][0].as_object_mut().unwrap().remove("containerEdits");
+            v["devices"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("containerEdits");
         }),
         ("node without path", |v| {
-            v["devices"][0]["containerEdits"]["deviceNodes"][0].as_object_mut().unwrap().remove("path");
+            v["devices"][0]["containerEdits"]["deviceNodes"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("path");
         }),
-        ("relative node path", |v| v["devices"][0]["containerEdits"]["deviceNodes"][0]["path"] = json!("dev/nvidiactl")),
-        ("bad node type", |v| v["devices"][0]["containerEdits"]["deviceNodes"][0]["type"] = json!("x")),
-        ("negative major", |v| v["devices"][0]["containerEdits"]["deviceNodes"][0]["major"] = json!(-1)),
-        ("bad permissions", |v| v["devices"][0]["containerEdits"]["deviceNodes"][0]["permissions"] = json!("rwx")),
+        ("relative node path", |v| {
+            v["devices"][0]["containerEdits"]["deviceNodes"][0]["path"] = json!("dev/nvidiactl")
+        }),
+        ("bad node type", |v| {
+            v["devices"][0]["containerEdits"]["deviceNodes"][0]["type"] = json!("x")
+        }),
+        ("negative major", |v| {
+            v["devices"][0]["containerEdits"]["deviceNodes"][0]["major"] = json!(-1)
+        }),
+        ("bad permissions", |v| {
+            v["devices"][0]["containerEdits"]["deviceNodes"][0]["permissions"] = json!("rwx")
+        }),
         ("unknown top-level field", |v| v["frobnicate"] = json!(1)),
-        ("unknown edit field", |v| v["containerEdits"]["sysctls"] = json!({})),
-        ("env without =", |v| v["containerEdits"]["env"] = json!(["NOVALUE"])),
-        ("bad hook name", |v| v["containerEdits"]["hooks"][0]["hookName"] = json!("beforeEverything")),
-        ("relative hook path", |v| v["containerEdits"]["hooks"][0]["path"] = json!("hook")),
+        ("unknown edit field", |v| {
+            v["containerEdits"]["sysctls"] = json!({})
+        }),
+        ("env without =", |v| {
+            v["containerEdits"]["env"] = json!(["NOVALUE"])
+        }),
+        ("bad hook name", |v| {
+            v["containerEdits"]["hooks"][0]["hookName"] = json!("beforeEverything")
+        }),
+        ("relative hook path", |v| {
+            v["containerEdits"]["hooks"][0]["path"] = json!("hook")
+        }),
         ("mount without containerPath", |v| {
-            v["containerEdits"]["mounts"][0].as_object_mut().unwrap().remove("containerPath");
+            v["containerEdits"]["mounts"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("containerPath");
         }),
     ];
     for (what, f) in broken {
         let mut v = good();
         f(&mut v);
-        assert!(!errors(&v).is_empty(), "schema accepted a spec with {what}: {v}");
+        assert!(
+            !errors(&v).is_empty(),
+            "schema accepted a spec with {what}: {v}"
+        );
     }
 }

@@ -16,8 +16,14 @@ fn list_table_json_yaml() {
     assert_eq!(c, 0);
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("NAME"), "{out}");
-    assert!(lines[1].starts_with("alpha") && lines[1].contains("4 GiB") && lines[1].contains("30%"), "{out}");
-    assert!(lines[2].starts_with("beta") && lines[2].contains("none") && lines[2].contains("1,0"), "{out}");
+    assert!(
+        lines[1].starts_with("alpha") && lines[1].contains("4 GiB") && lines[1].contains("30%"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("beta") && lines[2].contains("none") && lines[2].contains("1,0"),
+        "{out}"
+    );
 
     let (c, out) = t.run(&["list", "-o", "json"]);
     assert_eq!(c, 0);
@@ -69,13 +75,26 @@ fn inspect_and_not_found() {
     let v = json(&out);
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["context"]["mem_limit_bytes"], 8 * GI);
-    let nodes: Vec<String> = v["context"]["nodes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
-    assert!(nodes[0].ends_with("/c1/nvidiactl") && nodes[1].ends_with("/c1/nvidia0") && nodes[2].ends_with("/c1/nvidia-uvm"), "{nodes:?}");
+    let nodes: Vec<String> = v["context"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        nodes[0].ends_with("/c1/nvidiactl")
+            && nodes[1].ends_with("/c1/nvidia0")
+            && nodes[2].ends_with("/c1/nvidia-uvm"),
+        "{nodes:?}"
+    );
     assert_eq!(t.run(&["inspect", "nope"]).0, 4);
     assert_eq!(t.run(&["inspect", "-bad"]).0, 2);
     let (c, _, err) = t.bin(&["inspect", "nope"]);
     assert_eq!(c, 4);
-    assert!(err.contains("no context named 'nope'") && err.contains("hint:"), "{err}");
+    assert!(
+        err.contains("no context named 'nope'") && err.contains("hint:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -83,9 +102,27 @@ fn create_writes_bytes_and_compute_keys() {
     let t = Tree::new();
     t.context("existing", "0", GI, 0, true); // tells that compute is supported
     let k = t.kernel_creates_once(true);
-    let (c, out) = t.run(&["create", "c2", "--gpus", "0", "--mem", "8Gi", "--compute", "30", "--weight", "2", "--priority", "high", "-o", "json"]);
+    let (c, out) = t.run(&[
+        "create",
+        "c2",
+        "--gpus",
+        "0",
+        "--mem",
+        "8Gi",
+        "--compute",
+        "30",
+        "--weight",
+        "2",
+        "--priority",
+        "high",
+        "-o",
+        "json",
+    ]);
     assert_eq!(c, 0, "{out}");
-    assert_eq!(k.join().unwrap(), "c2 gpus=0 mem=8589934592 compute=30 weight=2 priority=high");
+    assert_eq!(
+        k.join().unwrap(),
+        "c2 gpus=0 mem=8589934592 compute=30 weight=2 priority=high"
+    );
     assert_eq!(json(&out)["context"]["name"], "c2");
 
     // 1G is 10^9 bytes, as in Kubernetes; the module gets bytes.
@@ -100,11 +137,11 @@ fn create_bad_input_changes_nothing() {
     let t = Tree::new();
     t.context("old", "0", GI, 0, false);
     for (args, code) in [
-        (&["create", "old", "--mem", "1Gi"][..], 5),   // duplicate
-        (&["create", "x", "--mem", "8GB"][..], 2),     // bad quantity
-        (&["create", "x", "--mem", "-1Gi"][..], 2),    // negative
-        (&["create", ".x", "--mem", "1Gi"][..], 2),    // bad name
-        (&["create", "x", "--gpus", "a"][..], 2),      // bad GPU list
+        (&["create", "old", "--mem", "1Gi"][..], 5), // duplicate
+        (&["create", "x", "--mem", "8GB"][..], 2),   // bad quantity
+        (&["create", "x", "--mem", "-1Gi"][..], 2),  // negative
+        (&["create", ".x", "--mem", "1Gi"][..], 2),  // bad name
+        (&["create", "x", "--gpus", "a"][..], 2),    // bad GPU list
         (&["create", "x", "--compute", "101"][..], 2), // out of range
         (&["create", "x", "--compute", "0"][..], 2),
         (&["create", "x", "--weight", "1001"][..], 2),
@@ -120,7 +157,10 @@ fn create_bad_input_changes_nothing() {
         assert!(!t.sys().join("contexts/x").exists());
     }
     let (_, _, err) = t.bin(&["create", "x", "--compute", "30"]);
-    assert!(err.contains("this fakegpu module has no compute scheduling"), "{err}");
+    assert!(
+        err.contains("this fakegpu module has no compute scheduling"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -140,7 +180,11 @@ fn create_with_cdi_writes_the_spec() {
     let t = Tree::new();
     let k = t.kernel_creates_once(false);
     let (c, out) = t.run(&["create", "f", "--mem", "512Mi", "--cdi"]);
-    assert_eq!(k.join().unwrap(), "f mem=536870912", "no --gpus: the module's default (GPU 0)");
+    assert_eq!(
+        k.join().unwrap(),
+        "f mem=536870912",
+        "no --gpus: the module's default (GPU 0)"
+    );
     assert_eq!(c, 0, "{out}");
     let spec = json(&t.read("cdi/fakegpu.io-vgpu_f.json"));
     assert_eq!(spec["devices"][0]["name"], "f");
@@ -151,7 +195,22 @@ fn create_with_cdi_writes_the_spec() {
 fn update_writes_and_rolls_back() {
     let t = Tree::new();
     t.context("u", "0", GI, 0, true);
-    assert_eq!(t.run(&["update", "u", "--mem", "2Gi", "--compute", "50", "--weight", "7", "--priority", "normal"]).0, 0);
+    assert_eq!(
+        t.run(&[
+            "update",
+            "u",
+            "--mem",
+            "2Gi",
+            "--compute",
+            "50",
+            "--weight",
+            "7",
+            "--priority",
+            "normal"
+        ])
+        .0,
+        0
+    );
     assert_eq!(t.read("sys/contexts/u/mem_limit_bytes"), "2147483648");
     assert_eq!(t.read("sys/contexts/u/compute_limit_pct"), "50");
     assert_eq!(t.read("sys/contexts/u/compute_weight"), "7");
@@ -163,7 +222,11 @@ fn update_writes_and_rolls_back() {
     std::os::unix::fs::symlink("/proc/version", &w).unwrap();
     let (c, _) = t.run(&["update", "u", "--mem", "3Gi", "--weight", "9"]);
     assert_ne!(c, 0);
-    assert_eq!(t.read("sys/contexts/u/mem_limit_bytes"), "2147483648", "not rolled back");
+    assert_eq!(
+        t.read("sys/contexts/u/mem_limit_bytes"),
+        "2147483648",
+        "not rolled back"
+    );
 
     assert_eq!(t.run(&["update", "u", "--compute", "200"]).0, 2);
     assert_eq!(t.run(&["update", "u"]).0, 2, "nothing to update");
@@ -171,8 +234,15 @@ fn update_writes_and_rolls_back() {
 
     let t = Tree::new();
     t.context("v", "0", GI, 0, false);
-    assert_eq!(t.run(&["update", "v", "--mem", "1Gi", "--compute", "20"]).0, 7);
-    assert_eq!(t.read("sys/contexts/v/mem_limit_bytes"), "1073741824\n", "changed despite the error");
+    assert_eq!(
+        t.run(&["update", "v", "--mem", "1Gi", "--compute", "20"]).0,
+        7
+    );
+    assert_eq!(
+        t.read("sys/contexts/v/mem_limit_bytes"),
+        "1073741824\n",
+        "changed despite the error"
+    );
 }
 
 #[test]
@@ -213,8 +283,14 @@ fn help_for_every_command() {
     let t = Tree::new();
     let (c, out) = t.run(&["--help"]);
     assert_eq!(c, 0);
-    assert!(out.contains("EXIT CODES") && out.contains("create NAME"), "{out}");
-    for cmd in ["gpus", "list", "create", "update", "delete", "inspect", "top", "doctor", "cdi", "metrics", "version"] {
+    assert!(
+        out.contains("EXIT CODES") && out.contains("create NAME"),
+        "{out}"
+    );
+    for cmd in [
+        "gpus", "list", "create", "update", "delete", "inspect", "top", "doctor", "cdi", "metrics",
+        "version",
+    ] {
         let (c, out) = t.run(&[cmd, "--help"]);
         assert_eq!(c, 0, "{cmd}");
         assert!(out.contains(&format!("fakegpuctl {cmd}")), "{cmd}: {out}");
@@ -226,7 +302,15 @@ fn help_for_every_command() {
 fn top_iterations() {
     let t = Tree::new();
     t.context("a", "0", GI, 1 << 20, true);
-    let (c, out) = t.run(&["top", "--iterations", "2", "--interval", "0.05", "-o", "json"]);
+    let (c, out) = t.run(&[
+        "top",
+        "--iterations",
+        "2",
+        "--interval",
+        "0.05",
+        "-o",
+        "json",
+    ]);
     assert_eq!(c, 0);
     let docs: Vec<serde_json::Value> = out.lines().map(json).collect();
     assert_eq!(docs.len(), 2);
@@ -251,10 +335,21 @@ fn doctor_reports_problems() {
     assert_eq!(c, 10);
     let v = json(&out);
     assert_eq!(v["ok"], false);
-    let status = |n: &str| v["checks"].as_array().unwrap().iter().find(|c| c["name"] == n).map(|c| c["status"].as_str().unwrap().to_string());
+    let status = |n: &str| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+    };
     assert_eq!(status("module").as_deref(), Some("ok"));
     assert_eq!(status("nodes ok").as_deref(), Some("ok"));
     assert_eq!(status("nodes broken").as_deref(), Some("fail"));
-    assert_eq!(status("driver").as_deref(), Some("fail"), "no vendor nodes in the test tree");
+    assert_eq!(
+        status("driver").as_deref(),
+        Some("fail"),
+        "no vendor nodes in the test tree"
+    );
     assert_eq!(status("compute").as_deref(), Some("warn"));
 }

@@ -35,7 +35,10 @@ fn parse(body: &str) -> HashMap<(String, String), f64> {
             let mut it = rest.split_whitespace();
             let (name, typ) = (it.next().unwrap(), it.next().unwrap());
             assert!(["counter", "gauge"].contains(&typ), "{line}");
-            assert!(typed.insert(name.to_string(), typ.to_string()).is_none(), "TYPE twice for {name}");
+            assert!(
+                typed.insert(name.to_string(), typ.to_string()).is_none(),
+                "TYPE twice for {name}"
+            );
             continue;
         }
         let (series, value) = line.rsplit_once(' ').unwrap();
@@ -43,13 +46,20 @@ fn parse(body: &str) -> HashMap<(String, String), f64> {
             Some((n, l)) => (n.to_string(), l.trim_end_matches('}').to_string()),
             None => (series.to_string(), String::new()),
         };
-        let typ = typed.get(&name).unwrap_or_else(|| panic!("sample before TYPE: {line}"));
+        let typ = typed
+            .get(&name)
+            .unwrap_or_else(|| panic!("sample before TYPE: {line}"));
         assert!(helped.contains(&name));
         if typ == "counter" {
             assert!(name.ends_with("_total"), "{name}");
         }
         assert!(name.starts_with("fakegpu_"));
-        m.insert((name, labels), value.parse::<f64>().unwrap_or_else(|_| panic!("bad value: {line}")));
+        m.insert(
+            (name, labels),
+            value
+                .parse::<f64>()
+                .unwrap_or_else(|_| panic!("bad value: {line}")),
+        );
     }
     m
 }
@@ -62,25 +72,64 @@ fn scrape_over_http() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
     let sys = Sysfs::new(t.sys()).with_dev_root(t.dev());
-    let srv = std::thread::spawn(move || Exporter::new(sys, "/nonexistent".into()).serve(l, Some(3)).unwrap());
+    let srv = std::thread::spawn(move || {
+        Exporter::new(sys, "/nonexistent".into())
+            .serve(l, Some(3))
+            .unwrap()
+    });
 
     let (head, body) = get(&addr, "/metrics");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("Content-Type: text/plain; version=0.0.4"), "{head}");
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4"),
+        "{head}"
+    );
     let m = parse(&body);
-    let a = |n: &str| m.get(&(n.to_string(), "vgpu=\"alpha\",gpu=\"0\",UUID=\"\"".to_string())).copied();
-    assert_eq!(a("fakegpu_vgpu_memory_used_bytes"), Some((3u64 << 20) as f64));
-    assert_eq!(a("fakegpu_vgpu_memory_limit_bytes"), Some((4u64 << 30) as f64));
-    assert_eq!(a("fakegpu_vgpu_memory_peak_bytes"), Some((6u64 << 20) as f64));
+    let a = |n: &str| {
+        m.get(&(
+            n.to_string(),
+            "vgpu=\"alpha\",gpu=\"0\",UUID=\"\"".to_string(),
+        ))
+        .copied()
+    };
+    assert_eq!(
+        a("fakegpu_vgpu_memory_used_bytes"),
+        Some((3u64 << 20) as f64)
+    );
+    assert_eq!(
+        a("fakegpu_vgpu_memory_limit_bytes"),
+        Some((4u64 << 30) as f64)
+    );
+    assert_eq!(
+        a("fakegpu_vgpu_memory_peak_bytes"),
+        Some((6u64 << 20) as f64)
+    );
     assert_eq!(a("fakegpu_vgpu_alloc_refused_total"), Some(3.0));
     assert_eq!(a("fakegpu_vgpu_compute_used_seconds_total"), Some(1.5));
     assert_eq!(a("fakegpu_vgpu_throttled_seconds_total"), Some(0.25));
     assert_eq!(a("fakegpu_vgpu_compute_limit_ratio"), Some(0.3));
-    let b = |n: &str| m.get(&(n.to_string(), "vgpu=\"beta\",gpu=\"1\",UUID=\"\"".to_string())).copied();
+    let b = |n: &str| {
+        m.get(&(
+            n.to_string(),
+            "vgpu=\"beta\",gpu=\"1\",UUID=\"\"".to_string(),
+        ))
+        .copied()
+    };
     assert_eq!(b("fakegpu_vgpu_memory_used_bytes"), Some(0.0));
-    assert_eq!(b("fakegpu_vgpu_memory_limit_bytes"), None, "no cap, no limit sample");
-    assert_eq!(b("fakegpu_vgpu_compute_used_seconds_total"), None, "no compute files, no sample");
-    let bi = format!("version=\"{}\",module_version=\"0.1.0\"", env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        b("fakegpu_vgpu_memory_limit_bytes"),
+        None,
+        "no cap, no limit sample"
+    );
+    assert_eq!(
+        b("fakegpu_vgpu_compute_used_seconds_total"),
+        None,
+        "no compute files, no sample"
+    );
+    let bi = format!(
+        "version=\"{}\",module_version=\"0.1.0\"",
+        env!("CARGO_PKG_VERSION")
+    );
     assert_eq!(m.get(&("fakegpu_build_info".to_string(), bi)), Some(&1.0));
 
     let (head, _) = get(&addr, "/other");
@@ -88,7 +137,13 @@ fn scrape_over_http() {
     // Live: a change in sysfs shows in the next scrape.
     t.write("sys/contexts/alpha/mem_used_bytes", "42\n");
     let m = parse(&get(&addr, "/metrics?x=1").1);
-    assert_eq!(m.get(&("fakegpu_vgpu_memory_used_bytes".into(), "vgpu=\"alpha\",gpu=\"0\",UUID=\"\"".into())), Some(&42.0));
+    assert_eq!(
+        m.get(&(
+            "fakegpu_vgpu_memory_used_bytes".into(),
+            "vgpu=\"alpha\",gpu=\"0\",UUID=\"\"".into()
+        )),
+        Some(&42.0)
+    );
     srv.join().unwrap();
 }
 
@@ -98,5 +153,8 @@ fn module_not_loaded_still_answers() {
     std::fs::remove_dir_all(t.sys()).unwrap();
     let text = fakegpuctl::metrics::render(&Sysfs::new(t.sys()), &Default::default());
     let m = parse(&text);
-    assert_eq!(m.get(&("fakegpu_module_loaded".into(), String::new())), Some(&0.0));
+    assert_eq!(
+        m.get(&("fakegpu_module_loaded".into(), String::new())),
+        Some(&0.0)
+    );
 }

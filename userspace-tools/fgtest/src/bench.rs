@@ -63,7 +63,11 @@ impl Opts {
         let mut pos = 0;
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            let mut val = |name: &str| it.next().map(|v| v.to_string()).ok_or(format!("{name} needs a value"));
+            let mut val = |name: &str| {
+                it.next()
+                    .map(|v| v.to_string())
+                    .ok_or(format!("{name} needs a value"))
+            };
             match *a {
                 "--parts" => o.parts = val("--parts")?.split(',').map(str::to_string).collect(),
                 "--dev" => o.dev = val("--dev")?,
@@ -79,8 +83,15 @@ impl Opts {
                 x => return Err(format!("unexpected argument {x}")),
             }
         }
-        if let Some(p) = o.parts.iter().find(|p| !PARTS.contains(&p.as_str()) && p.as_str() != "limit") {
-            return Err(format!("unknown part {p} (parts: {},limit)", PARTS.join(",")));
+        if let Some(p) = o
+            .parts
+            .iter()
+            .find(|p| !PARTS.contains(&p.as_str()) && p.as_str() != "limit")
+        {
+            return Err(format!(
+                "unknown part {p} (parts: {},limit)",
+                PARTS.join(",")
+            ));
         }
         if o.iters < 100 {
             return Err("ITERS is at least 100".into());
@@ -150,7 +161,10 @@ pub fn stats(v: &mut [u64]) -> Stats {
     v.sort_unstable();
     let n = v.len();
     let rank = (n * 99).div_ceil(100).clamp(1, n);
-    Stats { median: v[n / 2], p99: v[rank - 1] }
+    Stats {
+        median: v[n / 2],
+        p99: v[rank - 1],
+    }
 }
 
 /// Median ns of one `Instant::now()` (from back-to-back pairs).
@@ -184,7 +198,13 @@ struct Sampler<'a> {
 
 impl<'a> Sampler<'a> {
     fn new(op: Op<'a>) -> Self {
-        Sampler { op, batch: 1, samples: Vec::new(), calls: 0, spent: Duration::ZERO }
+        Sampler {
+            op,
+            batch: 1,
+            samples: Vec::new(),
+            calls: 0,
+            spent: Duration::ZERO,
+        }
     }
 
     /// Warms up and picks the batch size: one call timed alone is enough
@@ -250,7 +270,13 @@ struct Pair {
 
 /// Measures `direct` and `proxy` alternately in [`ROUNDS`] rounds, `iters`
 /// calls each, stopping after a round once either side has spent `budget`.
-fn pair(clock: u64, iters: usize, budget: Option<Duration>, direct: Op<'_>, proxy: Op<'_>) -> Res<Pair> {
+fn pair(
+    clock: u64,
+    iters: usize,
+    budget: Option<Duration>,
+    direct: Op<'_>,
+    proxy: Op<'_>,
+) -> Res<Pair> {
     let (mut d, mut p) = (Sampler::new(direct), Sampler::new(proxy));
     d.calibrate(clock)?;
     p.calibrate(clock)?;
@@ -262,7 +288,12 @@ fn pair(clock: u64, iters: usize, budget: Option<Duration>, direct: Op<'_>, prox
             break;
         }
     }
-    Ok(Pair { direct: d.stats(), proxy: p.stats(), iters: d.calls.min(p.calls), batch: (d.batch, p.batch) })
+    Ok(Pair {
+        direct: d.stats(),
+        proxy: p.stats(),
+        iters: d.calls.min(p.calls),
+        batch: (d.batch, p.batch),
+    })
 }
 
 fn pair_json(kind: &str, row: &str, p: &Pair) -> Value {
@@ -282,11 +313,17 @@ fn pair_json(kind: &str, row: &str, p: &Pair) -> Value {
 // --- call types -----------------------------------------------------------
 
 fn op_control(s: &Session) -> Op<'_> {
-    Op::Plain(Box::new(move || s.short_name().map(drop).map_err(e("GPU_GET_SHORT_NAME_STRING"))))
+    Op::Plain(Box::new(move || {
+        s.short_name()
+            .map(drop)
+            .map_err(e("GPU_GET_SHORT_NAME_STRING"))
+    }))
 }
 
 fn op_fb_info(s: &Session) -> Op<'_> {
-    Op::Plain(Box::new(move || s.mem_info().map(drop).map_err(e("FB_GET_INFO_V2"))))
+    Op::Plain(Box::new(move || {
+        s.mem_info().map(drop).map_err(e("FB_GET_INFO_V2"))
+    }))
 }
 
 fn op_alloc_free(s: &Session) -> Op<'_> {
@@ -303,8 +340,14 @@ fn op_map(s: &Session, mem: u32) -> Op<'_> {
     Op::Staged(Box::new(move || {
         let g = s.open_gpu().map_err(e("open GPU node"))?;
         let t = Instant::now();
-        let addr = s.ctl.map_memory(s.client, s.device, mem, 0, 4096, g.as_raw_fd()).map_err(e("RM_MAP_MEMORY"))?;
-        let st = s.ctl.unmap_memory(s.client, s.device, mem, addr).map_err(e("RM_UNMAP_MEMORY"))?;
+        let addr = s
+            .ctl
+            .map_memory(s.client, s.device, mem, 0, 4096, g.as_raw_fd())
+            .map_err(e("RM_MAP_MEMORY"))?;
+        let st = s
+            .ctl
+            .unmap_memory(s.client, s.device, mem, addr)
+            .map_err(e("RM_UNMAP_MEMORY"))?;
         let ns = t.elapsed().as_nanos() as u64;
         st.check().map_err(e("RM_UNMAP_MEMORY"))?;
         drop(g);
@@ -319,12 +362,24 @@ fn op_doorbell(s: &Session, usermode: u32) -> Op<'_> {
     Op::Staged(Box::new(move || {
         let g = s.open_gpu().map_err(e("open GPU node"))?;
         let len = nvrm::USERMODE_SIZE;
-        let addr = s.ctl.map_memory(s.client, s.subdevice, usermode, 0, len as u64, g.as_raw_fd()).map_err(e("RM_MAP_MEMORY usermode"))?;
+        let addr = s
+            .ctl
+            .map_memory(
+                s.client,
+                s.subdevice,
+                usermode,
+                0,
+                len as u64,
+                g.as_raw_fd(),
+            )
+            .map_err(e("RM_MAP_MEMORY usermode"))?;
         let t = Instant::now();
         let m = Mapping::new(&g, len).map_err(e("mmap doorbell"))?;
         drop(m);
         let ns = t.elapsed().as_nanos() as u64;
-        s.ctl.unmap_memory(s.client, s.subdevice, usermode, addr).map_err(e("RM_UNMAP_MEMORY usermode"))?;
+        s.ctl
+            .unmap_memory(s.client, s.subdevice, usermode, addr)
+            .map_err(e("RM_UNMAP_MEMORY usermode"))?;
         drop(g);
         Ok(ns)
     }))
@@ -350,10 +405,18 @@ impl Side {
     fn open(dir: &str) -> Res<Side> {
         let s = Session::open(dir, 0).map_err(e(dir))?;
         let uvm = Uvm::open(&format!("{dir}/nvidia-uvm")).map_err(e("open nvidia-uvm"))?;
-        uvm.initialize().map_err(e("UVM_INITIALIZE"))?.check().map_err(e("UVM_INITIALIZE"))?;
+        uvm.initialize()
+            .map_err(e("UVM_INITIALIZE"))?
+            .check()
+            .map_err(e("UVM_INITIALIZE"))?;
         let (mem, _) = s.alloc_vidmem(ALLOC_SIZE).map_err(e("RM_ALLOC vidmem"))?;
         let usermode = s.alloc_usermode().map_err(e("RM_ALLOC usermode"))?;
-        Ok(Side { s, uvm, mem, usermode })
+        Ok(Side {
+            s,
+            uvm,
+            mem,
+            usermode,
+        })
     }
 }
 
@@ -364,16 +427,38 @@ fn part_calls(o: &Opts, clock: u64, rows: &mut Vec<Value>) -> Res<()> {
     let capped = p.s.mem_info().map_err(e("FB_GET_INFO_V2"))?.total;
     let want = nvrm::parse_size(CTX_MEM).unwrap_or(0);
     if capped != want {
-        return Err(format!("FB_GET_INFO_V2 through the proxy reports {capped} bytes, not the cap {want}"));
+        return Err(format!(
+            "FB_GET_INFO_V2 through the proxy reports {capped} bytes, not the cap {want}"
+        ));
     }
     let n = o.iters;
     let list: [(&str, Op<'_>, Op<'_>); 6] = [
-        ("control GPU_GET_SHORT_NAME_STRING", op_control(&d.s), op_control(&p.s)),
-        ("FB_GET_INFO_V2 (3 indices; proxy rewrites)", op_fb_info(&d.s), op_fb_info(&p.s)),
-        ("RM_ALLOC+RM_FREE vidmem 2 MiB", op_alloc_free(&d.s), op_alloc_free(&p.s)),
-        ("RM_MAP_MEMORY+RM_UNMAP_MEMORY 4 KiB", op_map(&d.s, d.mem), op_map(&p.s, p.mem)),
+        (
+            "control GPU_GET_SHORT_NAME_STRING",
+            op_control(&d.s),
+            op_control(&p.s),
+        ),
+        (
+            "FB_GET_INFO_V2 (3 indices; proxy rewrites)",
+            op_fb_info(&d.s),
+            op_fb_info(&p.s),
+        ),
+        (
+            "RM_ALLOC+RM_FREE vidmem 2 MiB",
+            op_alloc_free(&d.s),
+            op_alloc_free(&p.s),
+        ),
+        (
+            "RM_MAP_MEMORY+RM_UNMAP_MEMORY 4 KiB",
+            op_map(&d.s, d.mem),
+            op_map(&p.s, p.mem),
+        ),
         ("UVM_INITIALIZE (again)", op_uvm(&d.uvm), op_uvm(&p.uvm)),
-        ("doorbell mmap+munmap 64 KiB", op_doorbell(&d.s, d.usermode), op_doorbell(&p.s, p.usermode)),
+        (
+            "doorbell mmap+munmap 64 KiB",
+            op_doorbell(&d.s, d.usermode),
+            op_doorbell(&p.s, p.usermode),
+        ),
     ];
     for (name, dop, pop) in list {
         let r = pair(clock, n, None, dop, pop).map_err(e(name))?;
@@ -399,7 +484,12 @@ struct Fillers<'a> {
 
 impl<'a> Fillers<'a> {
     fn new(ctl: &'a Ctl) -> Self {
-        Fillers { ctl, clients: Vec::new(), count_before_last: 0, failed_max: 0 }
+        Fillers {
+            ctl,
+            clients: Vec::new(),
+            count_before_last: 0,
+            failed_max: 0,
+        }
     }
 
     fn count(&self) -> usize {
@@ -411,17 +501,23 @@ impl<'a> Fillers<'a> {
         // on two threads the VM made them more slowly).
         if let Some((c, d, k)) = self.clients.last_mut() {
             while *k < PER_CLIENT && self.count_before_last + *k < n {
-                self.ctl.alloc_vaspace(*c, *d).map_err(e("filler VA space"))?;
+                self.ctl
+                    .alloc_vaspace(*c, *d)
+                    .map_err(e("filler VA space"))?;
                 *k += 1;
             }
         }
         let left = n.saturating_sub(self.count());
-        let sizes: Vec<usize> = (0..left.div_ceil(PER_CLIENT)).map(|j| PER_CLIENT.min(left - j * PER_CLIENT)).collect();
+        let sizes: Vec<usize> = (0..left.div_ceil(PER_CLIENT))
+            .map(|j| PER_CLIENT.min(left - j * PER_CLIENT))
+            .collect();
         let ctl = self.ctl;
         let made: Vec<_> = sizes
             .iter()
             .map(|&k| {
-                let c = ctl.alloc_client().map_err(|x| (0, format!("filler client: {x}")))?;
+                let c = ctl
+                    .alloc_client()
+                    .map_err(|x| (0, format!("filler client: {x}")))?;
                 let d = ctl.alloc_device(c, 0).map_err(e("filler device"));
                 let d = match d {
                     Ok(d) => d,
@@ -460,7 +556,11 @@ impl<'a> Fillers<'a> {
     fn clear(&mut self) -> Res<()> {
         self.count_before_last = 0;
         for (c, _, _) in self.clients.drain(..) {
-            self.ctl.free(c, c, c).map_err(e("free filler client"))?.check().map_err(e("free filler client"))?;
+            self.ctl
+                .free(c, c, c)
+                .map_err(e("free filler client"))?
+                .check()
+                .map_err(e("free filler client"))?;
         }
         Ok(())
     }
@@ -481,13 +581,26 @@ fn part_objects(o: &Opts, clock: u64, rows: &mut Vec<Value>, notes: &mut Vec<Str
         for &k in &OBJECT_COUNTS {
             let t = Instant::now();
             fp.grow_to(k)?;
-            eprintln!("fgtest bench: {k} filler objects live ({:.1} s to make)", t.elapsed().as_secs_f64());
+            eprintln!(
+                "fgtest bench: {k} filler objects live ({:.1} s to make)",
+                t.elapsed().as_secs_f64()
+            );
             let r = pair(clock, n, Some(ROW_BUDGET), op_control(&d), op_control(&p))?;
             let mut j = pair_json("objects", &format!("control, {k} objects live"), &r);
             j["objects"] = json!(k);
             rows.push(j);
-            let r = pair(clock, n, Some(ROW_BUDGET), op_alloc_free(&d), op_alloc_free(&p))?;
-            let mut j = pair_json("objects", &format!("alloc+free vidmem, {k} objects live"), &r);
+            let r = pair(
+                clock,
+                n,
+                Some(ROW_BUDGET),
+                op_alloc_free(&d),
+                op_alloc_free(&p),
+            )?;
+            let mut j = pair_json(
+                "objects",
+                &format!("alloc+free vidmem, {k} objects live"),
+                &r,
+            );
             j["objects"] = json!(k);
             rows.push(j);
         }
@@ -505,8 +618,18 @@ fillers on the direct side too measured its control at 0.75, 0.83 and 0.83 ms wi
     for &k in &VIDMEM_COUNTS {
         dc.grow_to(k)?;
         pc.grow_to(k)?;
-        let r = pair(clock, n, Some(ROW_BUDGET), op_alloc_free(&d), op_alloc_free(&p))?;
-        let mut j = pair_json("objects", &format!("alloc+free vidmem, {k} vidmem objects live"), &r);
+        let r = pair(
+            clock,
+            n,
+            Some(ROW_BUDGET),
+            op_alloc_free(&d),
+            op_alloc_free(&p),
+        )?;
+        let mut j = pair_json(
+            "objects",
+            &format!("alloc+free vidmem, {k} vidmem objects live"),
+            &r,
+        );
         j["objects"] = json!(k);
         j["filler"] = json!("vidmem");
         rows.push(j);
@@ -527,7 +650,8 @@ impl<'a> Vidmem<'a> {
     }
     fn grow_to(&mut self, n: usize) -> Res<()> {
         while self.h.len() < n {
-            self.h.push(self.s.alloc_vidmem(4096).map_err(e("filler vidmem"))?.0);
+            self.h
+                .push(self.s.alloc_vidmem(4096).map_err(e("filler vidmem"))?.0);
         }
         Ok(())
     }
@@ -566,11 +690,13 @@ fn part_limit(o: &Opts, rows: &mut Vec<Value>) -> Res<()> {
 // --- contexts --------------------------------------------------------------
 
 fn create(o: &Opts, spec: &str) -> Res<()> {
-    std::fs::write(format!("{}/create", o.sys), format!("{spec}\n")).map_err(e(&format!("create {spec}")))
+    std::fs::write(format!("{}/create", o.sys), format!("{spec}\n"))
+        .map_err(e(&format!("create {spec}")))
 }
 
 fn destroy(o: &Opts, name: &str) -> Res<()> {
-    std::fs::write(format!("{}/destroy", o.sys), format!("{name}\n")).map_err(e(&format!("destroy {name}")))
+    std::fs::write(format!("{}/destroy", o.sys), format!("{name}\n"))
+        .map_err(e(&format!("destroy {name}")))
 }
 
 /// Contexts this run made beside [`CTX`] (`<prefix><i>`); destroyed when
@@ -586,7 +712,13 @@ struct Extra<'a> {
 
 impl<'a> Extra<'a> {
     fn new(o: &'a Opts, prefix: &'static str, spec: &str) -> Self {
-        Extra { o, prefix, spec: spec.to_string(), live: Vec::new(), next: 0 }
+        Extra {
+            o,
+            prefix,
+            spec: spec.to_string(),
+            live: Vec::new(),
+            next: 0,
+        }
     }
     fn name(&self, i: usize) -> String {
         format!("{}{i}", self.prefix)
@@ -594,7 +726,10 @@ impl<'a> Extra<'a> {
     fn grow_to(&mut self, n: usize) -> Res<()> {
         let want: Vec<usize> = (self.next..self.next + n.saturating_sub(self.live.len())).collect();
         self.next += want.len();
-        let r: Vec<_> = want.iter().map(|&i| create(self.o, &format!("{} {}", self.name(i), self.spec))).collect();
+        let r: Vec<_> = want
+            .iter()
+            .map(|&i| create(self.o, &format!("{} {}", self.name(i), self.spec)))
+            .collect();
         let mut first = None;
         for (i, r) in want.into_iter().zip(r) {
             match r {
@@ -607,7 +742,10 @@ impl<'a> Extra<'a> {
     /// Destroys all but the first `n`.
     fn shrink_to(&mut self, n: usize) -> Res<()> {
         let gone = self.live.split_off(n.min(self.live.len()));
-        let r: Vec<_> = gone.iter().map(|&i| destroy(self.o, &self.name(i))).collect();
+        let r: Vec<_> = gone
+            .iter()
+            .map(|&i| destroy(self.o, &self.name(i)))
+            .collect();
         let mut first = None;
         for (i, r) in gone.into_iter().zip(r) {
             if let Err(x) = r {
@@ -627,7 +765,9 @@ impl Drop for Extra<'_> {
 }
 
 fn op_open(path: String) -> Op<'static> {
-    Op::Plain(Box::new(move || sys::open_rw(&path).map(drop).map_err(e("open"))))
+    Op::Plain(Box::new(move || {
+        sys::open_rw(&path).map(drop).map_err(e("open"))
+    }))
 }
 
 fn part_contexts(o: &Opts, clock: u64, rows: &mut Vec<Value>) -> Res<()> {
@@ -638,20 +778,35 @@ fn part_contexts(o: &Opts, clock: u64, rows: &mut Vec<Value>) -> Res<()> {
     for &k in &CONTEXT_COUNTS {
         let t = Instant::now();
         extra.grow_to(k - 1)?;
-        eprintln!("fgtest bench: {k} contexts open ({:.1} s to make)", t.elapsed().as_secs_f64());
+        eprintln!(
+            "fgtest bench: {k} contexts open ({:.1} s to make)",
+            t.elapsed().as_secs_f64()
+        );
         let r = pair(clock, n, Some(ROW_BUDGET), op_control(&d), op_control(&p))?;
         let mut j = pair_json("contexts", &format!("control, {k} contexts open"), &r);
         j["contexts"] = json!(k);
         rows.push(j);
-        let r =
-            pair(clock, n, Some(ROW_BUDGET), op_open(format!("{}/nvidiactl", o.dev)), op_open(format!("/dev/fakegpu/{CTX}/nvidiactl")))?;
-        let mut j = pair_json("contexts", &format!("open+close nvidiactl, {k} contexts open"), &r);
+        let r = pair(
+            clock,
+            n,
+            Some(ROW_BUDGET),
+            op_open(format!("{}/nvidiactl", o.dev)),
+            op_open(format!("/dev/fakegpu/{CTX}/nvidiactl")),
+        )?;
+        let mut j = pair_json(
+            "contexts",
+            &format!("open+close nvidiactl, {k} contexts open"),
+            &r,
+        );
         j["contexts"] = json!(k);
         rows.push(j);
     }
     let t = Instant::now();
     extra.shrink_to(0)?;
-    eprintln!("fgtest bench: extra contexts destroyed ({:.1} s)", t.elapsed().as_secs_f64());
+    eprintln!(
+        "fgtest bench: extra contexts destroyed ({:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -665,7 +820,9 @@ fn sched_pid() -> Res<u32> {
         let Some(pid) = ent.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == SCHED_THREAD) {
+        if std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim_end() == SCHED_THREAD)
+        {
             return Ok(pid);
         }
     }
@@ -679,7 +836,11 @@ fn cpu_of(pid: u32) -> Res<(u64, Option<u64>)> {
     let rest = st.rsplit_once(')').map(|x| x.1).ok_or("bad stat")?;
     let f: Vec<&str> = rest.split_whitespace().collect();
     // After the comm: state is field 3, utime 14, stime 15.
-    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).ok_or("bad stat");
+    let tick = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or("bad stat")
+    };
     let ticks = tick(11)? + tick(12)?;
     // SAFETY: sysconf has no memory effects.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
@@ -739,7 +900,18 @@ fn part_sched(o: &Opts, rows: &mut Vec<Value>, notes: &mut Vec<String>) -> Res<(
     // One busy burner in the first of them, the others idle.
     let burn_for = (secs * 3.0 + 30.0).ceil();
     let child = std::process::Command::new("nvrm")
-        .args(["--dev", "/dev/fakegpu/fgs0", "burn", "--gpu", "0", "--busy-us", "500", "--depth", "32", "--for"])
+        .args([
+            "--dev",
+            "/dev/fakegpu/fgs0",
+            "burn",
+            "--gpu",
+            "0",
+            "--busy-us",
+            "500",
+            "--depth",
+            "32",
+            "--for",
+        ])
         .arg(format!("{burn_for}"))
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -747,7 +919,11 @@ fn part_sched(o: &Opts, rows: &mut Vec<Value>, notes: &mut Vec<String>) -> Res<(
     let burner = Burner(child);
     let pids = format!("{}/contexts/fgs0/pids", o.sys);
     let t = Instant::now();
-    while std::fs::read_to_string(&pids).unwrap_or_default().trim().is_empty() {
+    while std::fs::read_to_string(&pids)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
         if t.elapsed() > Duration::from_secs(30) {
             return Err("the burner did not open its nodes".into());
         }
@@ -787,7 +963,10 @@ fn print_table(rows: &[Value]) {
             kind = k;
             println!();
             match k {
-                "sched" => println!("{:<48} {:>9} {:>6} {:>14} {:>14}", "scheduler row", "contexts", "busy", "cpu ns/s", "schedstat ns/s"),
+                "sched" => println!(
+                    "{:<48} {:>9} {:>6} {:>14} {:>14}",
+                    "scheduler row", "contexts", "busy", "cpu ns/s", "schedstat ns/s"
+                ),
                 _ => println!(
                     "{:<48} {:>10} {:>10} {:>10} {:>10} {:>9} {:>7} {:>5}",
                     format!("{k} (ns per call)"),
@@ -858,7 +1037,10 @@ pub fn run(o: &Opts) -> Res<()> {
             rows.push(json!({ "kind": name, "row": format!("part {name}"), "error": x }));
             failed.push(name.to_string());
         }
-        eprintln!("fgtest bench: part {name}: {:.1} s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "fgtest bench: part {name}: {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     };
     part("calls", &mut |r, _| part_calls(o, clock, r));
     part("objects", &mut |r, n| part_objects(o, clock, r, n));
@@ -873,7 +1055,10 @@ pub fn run(o: &Opts) -> Res<()> {
 samples are batch means); direct and proxy alternate in {ROUNDS} rounds; p99 is nearest-rank"
     );
     notes.insert(0, timing);
-    let uname = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let uname = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let doc = json!({
         "bench": "fgtest bench",
         "format": 1,
@@ -907,7 +1092,13 @@ mod tests {
     #[test]
     fn percentiles() {
         let mut v: Vec<u64> = (1..=100).rev().collect();
-        assert_eq!(stats(&mut v), Stats { median: 51, p99: 99 });
+        assert_eq!(
+            stats(&mut v),
+            Stats {
+                median: 51,
+                p99: 99
+            }
+        );
         let mut v = vec![7];
         assert_eq!(stats(&mut v), Stats { median: 7, p99: 7 });
         assert_eq!(stats(&mut []), Stats::default());

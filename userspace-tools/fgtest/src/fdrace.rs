@@ -83,14 +83,25 @@ fn scan(c: &Counts, major: u32) {
 fn proc_scan(c: &Counts, major: u32) {
     let mut dirs = vec!["/proc/self/fd".to_string()];
     if let Ok(tasks) = fs::read_dir("/proc/self/task") {
-        dirs.extend(tasks.flatten().map(|t| format!("{}/fd", t.path().display())));
+        dirs.extend(
+            tasks
+                .flatten()
+                .map(|t| format!("{}/fd", t.path().display())),
+        );
     }
     for dir in dirs {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = std::ffi::CString::new(e.path().as_os_str().as_encoded_bytes()).unwrap();
             // SAFETY: `p` is a valid C string.
-            let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC) };
+            let fd = unsafe {
+                libc::open(
+                    p.as_ptr(),
+                    libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
+                )
+            };
             if fd < 0 {
                 if std::io::Error::last_os_error().raw_os_error() == Some(libc::EACCES) {
                     c.proc_refused.fetch_add(1, Relaxed);
@@ -120,8 +131,16 @@ impl Msg {
         let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
         // SAFETY: all-zeroes is a valid iovec and msghdr; the pointers are
         // set below, into the box, which does not move.
-        let mut m = Box::new(Msg { byte: [0], iov: unsafe { std::mem::zeroed() }, cbuf: vec![0; space], hdr: unsafe { std::mem::zeroed() } });
-        m.iov = libc::iovec { iov_base: m.byte.as_mut_ptr().cast(), iov_len: 1 };
+        let mut m = Box::new(Msg {
+            byte: [0],
+            iov: unsafe { std::mem::zeroed() },
+            cbuf: vec![0; space],
+            hdr: unsafe { std::mem::zeroed() },
+        });
+        m.iov = libc::iovec {
+            iov_base: m.byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
         m.hdr.msg_iov = &mut m.iov;
         m.hdr.msg_iovlen = 1;
         m.hdr.msg_control = m.cbuf.as_mut_ptr().cast();
@@ -154,7 +173,9 @@ fn recv_fd(sock: RawFd) -> Option<RawFd> {
         if cm.is_null() || (*cm).cmsg_type != libc::SCM_RIGHTS {
             return None;
         }
-        Some(std::ptr::read_unaligned(libc::CMSG_DATA(cm).cast::<RawFd>()))
+        Some(std::ptr::read_unaligned(
+            libc::CMSG_DATA(cm).cast::<RawFd>(),
+        ))
     }
 }
 
@@ -188,7 +209,8 @@ fn pidfd_scan(c: &Counts, major: u32, pidfd: RawFd) {
 }
 
 pub fn fd_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
-    let ctl = nvrm::Ctl::open(&format!("{dir}/nvidiactl")).map_err(|e| format!("open nvidiactl: {e}"))?;
+    let ctl =
+        nvrm::Ctl::open(&format!("{dir}/nvidiactl")).map_err(|e| format!("open nvidiactl: {e}"))?;
     let gpu_path = format!("{dir}/nvidia0");
     let c = Arc::new(Counts::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -199,7 +221,15 @@ pub fn fd_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, caller_tid, libc::O_EXCL) } as RawFd;
     let mut pair = [0 as RawFd; 2];
     // SAFETY: `pair` has room for two fds.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) } != 0 {
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            0,
+            pair.as_mut_ptr(),
+        )
+    } != 0
+    {
         return Err("socketpair failed".into());
     }
     let mut threads = Vec::new();

@@ -59,8 +59,14 @@ fn open(path: &str) -> Option<i32> {
 fn drop_privileges(uid: u32) -> Result<(), String> {
     // SAFETY: plain system calls on the current process.
     unsafe {
-        if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(uid) != 0 || libc::setuid(uid) != 0 {
-            return Err(format!("cannot drop to uid {uid}: {}", std::io::Error::last_os_error()));
+        if libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setgid(uid) != 0
+            || libc::setuid(uid) != 0
+        {
+            return Err(format!(
+                "cannot drop to uid {uid}: {}",
+                std::io::Error::last_os_error()
+            ));
         }
     }
     Ok(())
@@ -83,8 +89,18 @@ fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> 
     let arena_addr = arena.as_mut_ptr() as u64;
     // Escapes CUDA uses, so that decoding goes deep, not only "unknown".
     let escapes: [(u32, u32); 12] = [
-        (0x2b, 32), (0x2b, 48), (0x29, 16), (0x2a, 32), (0x34, 28), (0x4a, 184),
-        (0xc8, 72 * 4), (0xc9, 4), (0xd2, 72), (0xcf, 4), (0x4e, 56), (0x27, 56),
+        (0x2b, 32),
+        (0x2b, 48),
+        (0x29, 16),
+        (0x2a, 32),
+        (0x34, 28),
+        (0x4a, 184),
+        (0xc8, 72 * 4),
+        (0xc9, 4),
+        (0xd2, 72),
+        (0xcf, 4),
+        (0x4e, 56),
+        (0x27, 56),
     ];
     // Clients on the ctl nodes, so that the export-fd controls (whose ctl
     // fd the proxy translates inside the control's parameters) get past the
@@ -102,8 +118,14 @@ fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> 
         })
         .collect();
     // Export-fd controls and their parameter sizes and fd offsets.
-    let export_ctrls: [(u32, usize, usize); 6] =
-        [(0x3d05, 24, 16), (0x3d06, 20, 0), (0x3d08, 80, 0), (0x3d0a, 76, 72), (0x3d0b, 2128, 0), (0x3d0c, 652, 0)];
+    let export_ctrls: [(u32, usize, usize); 6] = [
+        (0x3d05, 24, 16),
+        (0x3d06, 20, 0),
+        (0x3d08, 80, 0),
+        (0x3d0a, 76, 72),
+        (0x3d0b, 2128, 0),
+        (0x3d0c, 652, 0),
+    ];
     let mut seen: BTreeMap<i32, u64> = BTreeMap::new();
     for _ in 0..iters {
         let fd = fds[rng.below(fds.len() as u64) as usize];
@@ -112,7 +134,11 @@ fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> 
             1 => rng.next() as u32 & 0xff,
             _ => {
                 let (nr, size) = escapes[rng.below(escapes.len() as u64) as usize];
-                let size = if rng.below(8) == 0 { rng.below(512) as u32 } else { size };
+                let size = if rng.below(8) == 0 {
+                    rng.below(512) as u32
+                } else {
+                    size
+                };
                 nv_iowr(nr, size)
             }
         };
@@ -138,7 +164,11 @@ fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> 
             let (ctrl, size, fd_at) = export_ctrls[rng.below(6) as usize];
             let poff = 32 * 1024 + (rng.below(16 * 1024) as usize & !7);
             for b in arena[poff..poff + size].iter_mut() {
-                *b = if rng.below(2) == 0 { 0 } else { rng.next() as u8 };
+                *b = if rng.below(2) == 0 {
+                    0
+                } else {
+                    rng.next() as u8
+                };
             }
             let fd = match rng.below(4) {
                 0 => -1,
@@ -150,7 +180,11 @@ fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> 
                 Some(c) => *c,
                 None => rng.next() as u32,
             };
-            let size = if rng.below(8) == 0 { rng.below(2200) as usize } else { size };
+            let size = if rng.below(8) == 0 {
+                rng.below(2200) as usize
+            } else {
+                size
+            };
             let b = &mut arena[off..off + 32];
             b[0..4].copy_from_slice(&client.to_le_bytes());
             b[4..8].copy_from_slice(&client.to_le_bytes());
@@ -159,18 +193,32 @@ fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> 
             b[16..24].copy_from_slice(&(arena_addr + poff as u64).to_le_bytes());
             b[24..28].copy_from_slice(&(size as u32).to_le_bytes());
         }
-        let arg = if rng.below(16) == 0 { rng.next() } else { arena_addr + off as u64 };
+        let arg = if rng.below(16) == 0 {
+            rng.next()
+        } else {
+            arena_addr + off as u64
+        };
         // SAFETY: the kernel validates every user pointer; the arena is ours.
         let r = unsafe { libc::ioctl(fd, cmd as _, arg as usize) };
-        let e = if r < 0 { std::io::Error::last_os_error().raw_os_error().unwrap_or(-1) } else { 0 };
+        let e = if r < 0 {
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+        } else {
+            0
+        };
         *seen.entry(e).or_default() += 1;
     }
     for fd in fds {
         // SAFETY: our fd.
         unsafe { libc::close(fd) };
     }
-    let summary: Vec<String> = seen.iter().map(|(e, n)| format!("errno {e}: {n}")).collect();
-    println!("fuzz-ioctl: {iters} calls as uid {uid}, seed {seed}: {}", summary.join(", "));
+    let summary: Vec<String> = seen
+        .iter()
+        .map(|(e, n)| format!("errno {e}: {n}"))
+        .collect();
+    println!(
+        "fuzz-ioctl: {iters} calls as uid {uid}, seed {seed}: {}",
+        summary.join(", ")
+    );
     Ok(())
 }
 
@@ -196,7 +244,10 @@ fn alloc_race(dir: &str, threads: usize, size: u64, hold: u64) -> Result<(), Str
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or((0, "panicked".into()))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or((0, "panicked".into())))
+            .collect()
     });
     let granted: u64 = results.iter().map(|r| r.0).sum();
     let mut refusals: BTreeMap<&str, u64> = BTreeMap::new();

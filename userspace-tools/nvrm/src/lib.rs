@@ -153,7 +153,9 @@ pub struct Card {
 impl Ctl {
     /// Opens the control node at `path`.
     pub fn open(path: &str) -> io::Result<Ctl> {
-        Ok(Ctl { fd: sys::open_rw(path)? })
+        Ok(Ctl {
+            fd: sys::open_rw(path)?,
+        })
     }
 
     /// Wraps an open fd.
@@ -184,7 +186,9 @@ impl Ctl {
         p.cmd = escape::NV_RM_API_VERSION_CMD_QUERY;
         let mut b = to_bytes(&p);
         escape(self.as_raw_fd(), escape::NV_ESC_CHECK_VERSION_STR, &mut b)?;
-        Ok(cstr(&from_bytes::<escape::NvIoctlRmApiVersion>(&b).version_string))
+        Ok(cstr(
+            &from_bytes::<escape::NvIoctlRmApiVersion>(&b).version_string,
+        ))
     }
 
     /// CARD_INFO with room for 32 cards; the valid ones.
@@ -258,16 +262,30 @@ impl Ctl {
     }
 
     /// RM_ALLOC with typed parameters (NVOS64); returns the new handle.
-    pub fn alloc<T: Wire>(&self, root: u32, parent: u32, class: u32, params: Option<&mut T>) -> Result<u32> {
+    pub fn alloc<T: Wire>(
+        &self,
+        root: u32,
+        parent: u32,
+        class: u32,
+        params: Option<&mut T>,
+    ) -> Result<u32> {
         self.alloc_h(root, parent, 0, class, params)
     }
 
     /// As [`Ctl::alloc`] with a chosen handle.
-    pub fn alloc_h<T: Wire>(&self, root: u32, parent: u32, new: u32, class: u32, params: Option<&mut T>) -> Result<u32> {
+    pub fn alloc_h<T: Wire>(
+        &self,
+        root: u32,
+        parent: u32,
+        new: u32,
+        class: u32,
+        params: Option<&mut T>,
+    ) -> Result<u32> {
         let (s, h) = match params {
             Some(p) => {
                 let mut b = to_bytes(p);
-                let r = self.alloc_raw(AllocForm::Nvos64, root, parent, new, class, Some(&mut b))?;
+                let r =
+                    self.alloc_raw(AllocForm::Nvos64, root, parent, new, class, Some(&mut b))?;
                 *p = from_bytes(&b);
                 r
             }
@@ -300,20 +318,35 @@ impl Ctl {
 
     /// RM_FREE.
     pub fn free(&self, client: u32, parent: u32, object: u32) -> io::Result<Status> {
-        let p = rm::Nvos00 { h_root: client, h_object_parent: parent, h_object_old: object, status: 0 };
+        let p = rm::Nvos00 {
+            h_root: client,
+            h_object_parent: parent,
+            h_object_old: object,
+            status: 0,
+        };
         let mut b = to_bytes(&p);
         escape(self.as_raw_fd(), escape::NV_ESC_RM_FREE, &mut b)?;
         Ok(Status(from_bytes::<rm::Nvos00>(&b).status))
     }
 
     /// RM_CONTROL with an untyped parameter block.
-    pub fn control_raw(&self, client: u32, object: u32, cmd: u32, params: &mut [u8]) -> io::Result<Status> {
+    pub fn control_raw(
+        &self,
+        client: u32,
+        object: u32,
+        cmd: u32,
+        params: &mut [u8],
+    ) -> io::Result<Status> {
         let p = rm::Nvos54 {
             h_client: client,
             h_object: object,
             cmd,
             flags: 0,
-            params: if params.is_empty() { 0 } else { params.as_mut_ptr() as u64 },
+            params: if params.is_empty() {
+                0
+            } else {
+                params.as_mut_ptr() as u64
+            },
             params_size: params.len() as u32,
             status: 0,
         };
@@ -323,7 +356,13 @@ impl Ctl {
     }
 
     /// RM_CONTROL with typed parameters.
-    pub fn control<T: Wire>(&self, client: u32, object: u32, cmd: u32, params: &mut T) -> Result<()> {
+    pub fn control<T: Wire>(
+        &self,
+        client: u32,
+        object: u32,
+        cmd: u32,
+        params: &mut T,
+    ) -> Result<()> {
         let mut b = to_bytes(params);
         let s = self.control_raw(client, object, cmd, &mut b)?;
         *params = from_bytes(&b);
@@ -334,32 +373,62 @@ impl Ctl {
     /// `export_fd` an export fd holding `object` of `client` (on `device`,
     /// or 0). Pass the fd to another process (e.g. with [`sys::send_fd`])
     /// and import it there with [`Ctl::import_object_from_fd`].
-    pub fn export_object_to_fd(&self, client: u32, device: u32, object: u32, export_fd: RawFd) -> Result<()> {
+    pub fn export_object_to_fd(
+        &self,
+        client: u32,
+        device: u32,
+        object: u32,
+        export_fd: RawFd,
+    ) -> Result<()> {
         let mut p = ctrl::Nv0000CtrlOsUnixExportObjectToFdParams::ZERO;
         p.object.type_ = ctrl::NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TYPE_RM;
         p.object.h_device = device;
         p.object.h_object = object;
         p.fd = export_fd;
-        self.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD, &mut p)
+        self.control(
+            client,
+            client,
+            ctrl::NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECT_TO_FD,
+            &mut p,
+        )
     }
 
     /// NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD: a new handle (`new`,
     /// or 0 to let the RM pick) under `parent` of `client` for the object
     /// in export fd `export_fd`; returns the handle.
-    pub fn import_object_from_fd(&self, client: u32, parent: u32, new: u32, export_fd: RawFd) -> Result<u32> {
+    pub fn import_object_from_fd(
+        &self,
+        client: u32,
+        parent: u32,
+        new: u32,
+        export_fd: RawFd,
+    ) -> Result<u32> {
         let mut p = ctrl::Nv0000CtrlOsUnixImportObjectFromFdParams::ZERO;
         p.fd = export_fd;
         p.object.type_ = ctrl::NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TYPE_RM;
         p.object.h_parent = parent;
         p.object.h_object = new;
-        self.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD, &mut p)?;
+        self.control(
+            client,
+            client,
+            ctrl::NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECT_FROM_FD,
+            &mut p,
+        )?;
         Ok(p.object.h_object)
     }
 
     /// NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD: exports `objects` into
     /// slots `index..` of `export_fd` (prepared for `max` objects of
     /// `device` on the first call).
-    pub fn export_objects_to_fd(&self, client: u32, device: u32, export_fd: RawFd, max: u16, index: u16, objects: &[u32]) -> Result<()> {
+    pub fn export_objects_to_fd(
+        &self,
+        client: u32,
+        device: u32,
+        export_fd: RawFd,
+        max: u16,
+        index: u16,
+        objects: &[u32],
+    ) -> Result<()> {
         let mut p = ctrl::Nv0000CtrlOsUnixExportObjectsToFdParams::ZERO;
         p.fd = export_fd;
         p.h_device = device;
@@ -369,20 +438,39 @@ impl Ctl {
         for (d, s) in p.objects.iter_mut().zip(objects) {
             *d = *s;
         }
-        self.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD, &mut p)
+        self.control(
+            client,
+            client,
+            ctrl::NV0000_CTRL_CMD_OS_UNIX_EXPORT_OBJECTS_TO_FD,
+            &mut p,
+        )
     }
 
     /// NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD: imports slots
     /// `index..index + count` of `export_fd` under `parent`; returns the
     /// new handle per slot (`None` where the slot was empty).
-    pub fn import_objects_from_fd(&self, client: u32, parent: u32, export_fd: RawFd, index: u16, count: u16) -> Result<Vec<Option<u32>>> {
+    pub fn import_objects_from_fd(
+        &self,
+        client: u32,
+        parent: u32,
+        export_fd: RawFd,
+        index: u16,
+        count: u16,
+    ) -> Result<Vec<Option<u32>>> {
         let mut p = ctrl::Nv0000CtrlOsUnixImportObjectsFromFdParams::ZERO;
         p.fd = export_fd;
         p.h_parent = parent;
         p.index = index;
         p.num_objects = count;
-        self.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD, &mut p)?;
-        Ok((0..usize::from(count).min(p.objects.len())).map(|i| (p.object_types[i] != 0).then_some(p.objects[i])).collect())
+        self.control(
+            client,
+            client,
+            ctrl::NV0000_CTRL_CMD_OS_UNIX_IMPORT_OBJECTS_FROM_FD,
+            &mut p,
+        )?;
+        Ok((0..usize::from(count).min(p.objects.len()))
+            .map(|i| (p.object_types[i] != 0).then_some(p.objects[i]))
+            .collect())
     }
 
     /// NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO of `export_fd`:
@@ -390,12 +478,25 @@ impl Ctl {
     pub fn export_object_info(&self, client: u32, export_fd: RawFd) -> Result<(u16, u32)> {
         let mut p = ctrl::Nv0000CtrlOsUnixGetExportObjectInfoParams::ZERO;
         p.fd = export_fd;
-        self.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO, &mut p)?;
+        self.control(
+            client,
+            client,
+            ctrl::NV0000_CTRL_CMD_OS_UNIX_GET_EXPORT_OBJECT_INFO,
+            &mut p,
+        )?;
         Ok((p.max_objects, p.device_instance))
     }
 
     /// RM_DUP_OBJECT; returns the new handle.
-    pub fn dup(&self, client: u32, parent: u32, new: u32, src_client: u32, src_object: u32, flags: u32) -> Result<u32> {
+    pub fn dup(
+        &self,
+        client: u32,
+        parent: u32,
+        new: u32,
+        src_client: u32,
+        src_object: u32,
+        flags: u32,
+    ) -> Result<u32> {
         let p = rm::Nvos55 {
             h_client: client,
             h_parent: parent,
@@ -429,7 +530,15 @@ impl Ctl {
 
     /// RM_MAP_MEMORY with the mapping attached to file `fd`; returns the
     /// driver's address cookie (not a CPU address: mmap `fd` next).
-    pub fn map_memory(&self, client: u32, device: u32, memory: u32, offset: u64, length: u64, fd: RawFd) -> Result<u64> {
+    pub fn map_memory(
+        &self,
+        client: u32,
+        device: u32,
+        memory: u32,
+        offset: u64,
+        length: u64,
+        fd: RawFd,
+    ) -> Result<u64> {
         let mut p = rm::Nvos33WithFd::ZERO;
         p.params.h_client = client;
         p.params.h_device = device;
@@ -445,7 +554,13 @@ impl Ctl {
     }
 
     /// RM_UNMAP_MEMORY.
-    pub fn unmap_memory(&self, client: u32, device: u32, memory: u32, addr: u64) -> io::Result<Status> {
+    pub fn unmap_memory(
+        &self,
+        client: u32,
+        device: u32,
+        memory: u32,
+        addr: u64,
+    ) -> io::Result<Status> {
         let mut p = rm::Nvos34::ZERO;
         p.h_client = client;
         p.h_device = device;
@@ -471,7 +586,9 @@ impl AsRawFd for Gpu {
 impl Gpu {
     /// Opens the GPU node at `path`.
     pub fn open(path: &str) -> io::Result<Gpu> {
-        Ok(Gpu { fd: sys::open_rw(path)? })
+        Ok(Gpu {
+            fd: sys::open_rw(path)?,
+        })
     }
 
     /// REGISTER_FD: links this file to the ctl file `ctl_fd`.
@@ -495,7 +612,9 @@ impl AsRawFd for Uvm {
 impl Uvm {
     /// Opens the UVM node at `path`.
     pub fn open(path: &str) -> io::Result<Uvm> {
-        Ok(Uvm { fd: sys::open_rw(path)? })
+        Ok(Uvm {
+            fd: sys::open_rw(path)?,
+        })
     }
 
     /// Wraps an open fd.
@@ -519,13 +638,21 @@ impl Uvm {
 
     /// UVM_MM_INITIALIZE with the VA-space file `uvm_fd`.
     pub fn mm_initialize(&self, uvm_fd: RawFd) -> io::Result<Status> {
-        let mut p = uvm::UvmMmInitializeParams { uvm_fd, rm_status: 0 };
+        let mut p = uvm::UvmMmInitializeParams {
+            uvm_fd,
+            rm_status: 0,
+        };
         self.call(uvm::UVM_MM_INITIALIZE, &mut p)?;
         Ok(Status(p.rm_status))
     }
 
     /// UVM_REGISTER_GPU.
-    pub fn register_gpu(&self, uuid: [u8; 16], rm_ctrl_fd: RawFd, client: u32) -> io::Result<Status> {
+    pub fn register_gpu(
+        &self,
+        uuid: [u8; 16],
+        rm_ctrl_fd: RawFd,
+        client: u32,
+    ) -> io::Result<Status> {
         let mut p = uvm::UvmRegisterGpuParams::ZERO;
         p.gpu_uuid = uuid;
         p.rm_ctrl_fd = rm_ctrl_fd;
@@ -535,7 +662,13 @@ impl Uvm {
     }
 
     /// UVM_REGISTER_GPU_VASPACE.
-    pub fn register_vaspace(&self, uuid: [u8; 16], rm_ctrl_fd: RawFd, client: u32, va: u32) -> io::Result<Status> {
+    pub fn register_vaspace(
+        &self,
+        uuid: [u8; 16],
+        rm_ctrl_fd: RawFd,
+        client: u32,
+        va: u32,
+    ) -> io::Result<Status> {
         let mut p = uvm::UvmRegisterGpuVaspaceParams::ZERO;
         p.gpu_uuid = uuid;
         p.rm_ctrl_fd = rm_ctrl_fd;
@@ -546,7 +679,13 @@ impl Uvm {
     }
 
     /// UVM_REGISTER_CHANNEL.
-    pub fn register_channel(&self, uuid: [u8; 16], rm_ctrl_fd: RawFd, client: u32, channel: u32) -> io::Result<Status> {
+    pub fn register_channel(
+        &self,
+        uuid: [u8; 16],
+        rm_ctrl_fd: RawFd,
+        client: u32,
+        channel: u32,
+    ) -> io::Result<Status> {
         let mut p = uvm::UvmRegisterChannelParams::ZERO;
         p.gpu_uuid = uuid;
         p.rm_ctrl_fd = rm_ctrl_fd;
@@ -619,7 +758,15 @@ impl Session {
         let device = ctl.alloc_device(client, gpu)?;
         let mut sp = class::Nv2080AllocParameters::ZERO;
         let subdevice = ctl.alloc(client, device, class::NV20_SUBDEVICE_0, Some(&mut sp))?;
-        Ok(Session { ctl, client, device, subdevice, gpu, dir: dir.to_string(), _gpu_file: gpu_file })
+        Ok(Session {
+            ctl,
+            client,
+            device,
+            subdevice,
+            gpu,
+            dir: dir.to_string(),
+            _gpu_file: gpu_file,
+        })
     }
 
     /// FB_GET_INFO_V2 for RAM_SIZE, HEAP_SIZE and HEAP_FREE.
@@ -630,7 +777,11 @@ impl Session {
             ctrl::NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE,
         ];
         let v = self.fb_info(&idx)?;
-        Ok(MemInfo { total: u64::from(v[0]) << 10, heap: u64::from(v[1]) << 10, free: u64::from(v[2]) << 10 })
+        Ok(MemInfo {
+            total: u64::from(v[0]) << 10,
+            heap: u64::from(v[1]) << 10,
+            free: u64::from(v[2]) << 10,
+        })
     }
 
     /// FB_GET_INFO_V2 for arbitrary indices (values as the driver returns them).
@@ -640,14 +791,27 @@ impl Session {
         for (e, i) in p.fb_info_list.iter_mut().zip(indices) {
             e.index = *i;
         }
-        self.ctl.control(self.client, self.subdevice, ctrl::NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut p)?;
-        Ok(p.fb_info_list[..indices.len()].iter().map(|e| e.data).collect())
+        self.ctl.control(
+            self.client,
+            self.subdevice,
+            ctrl::NV2080_CTRL_CMD_FB_GET_INFO_V2,
+            &mut p,
+        )?;
+        Ok(p.fb_info_list[..indices.len()]
+            .iter()
+            .map(|e| e.data)
+            .collect())
     }
 
     /// GPU_GET_NAME_STRING (ASCII).
     pub fn name(&self) -> Result<String> {
         let mut p = ctrl::Nv2080CtrlGpuGetNameStringParams::ZERO;
-        self.ctl.control(self.client, self.subdevice, ctrl::NV2080_CTRL_CMD_GPU_GET_NAME_STRING, &mut p)?;
+        self.ctl.control(
+            self.client,
+            self.subdevice,
+            ctrl::NV2080_CTRL_CMD_GPU_GET_NAME_STRING,
+            &mut p,
+        )?;
         Ok(cstr(&p.gpu_name_string))
     }
 
@@ -655,7 +819,12 @@ impl Session {
     /// answers that the proxy forwards untouched.
     pub fn short_name(&self) -> Result<String> {
         let mut p = ctrl::Nv2080CtrlGpuGetShortNameStringParams::ZERO;
-        self.ctl.control(self.client, self.subdevice, ctrl::NV2080_CTRL_CMD_GPU_GET_SHORT_NAME_STRING, &mut p)?;
+        self.ctl.control(
+            self.client,
+            self.subdevice,
+            ctrl::NV2080_CTRL_CMD_GPU_GET_SHORT_NAME_STRING,
+            &mut p,
+        )?;
         Ok(cstr(&p.gpu_short_name_string))
     }
 
@@ -663,7 +832,12 @@ impl Session {
     pub fn uuid(&self) -> Result<[u8; 16]> {
         let mut p = ctrl::Nv2080CtrlGpuGetGidInfoParams::ZERO;
         p.flags = 2;
-        self.ctl.control(self.client, self.subdevice, ctrl::NV2080_CTRL_CMD_GPU_GET_GID_INFO, &mut p)?;
+        self.ctl.control(
+            self.client,
+            self.subdevice,
+            ctrl::NV2080_CTRL_CMD_GPU_GET_GID_INFO,
+            &mut p,
+        )?;
         let mut u = [0u8; 16];
         u.copy_from_slice(&p.data[..16]);
         Ok(u)
@@ -672,7 +846,12 @@ impl Session {
     /// GPU_GET_GID_INFO, ASCII form (`GPU-...`).
     pub fn uuid_string(&self) -> Result<String> {
         let mut p = ctrl::Nv2080CtrlGpuGetGidInfoParams::ZERO;
-        self.ctl.control(self.client, self.subdevice, ctrl::NV2080_CTRL_CMD_GPU_GET_GID_INFO, &mut p)?;
+        self.ctl.control(
+            self.client,
+            self.subdevice,
+            ctrl::NV2080_CTRL_CMD_GPU_GET_GID_INFO,
+            &mut p,
+        )?;
         Ok(cstr(&p.data))
     }
 
@@ -683,7 +862,12 @@ impl Session {
         p.owner = OWNER;
         p.size = size;
         p.numa_node = -1;
-        let h = self.ctl.alloc(self.client, self.device, class::NV01_MEMORY_LOCAL_USER, Some(&mut p))?;
+        let h = self.ctl.alloc(
+            self.client,
+            self.device,
+            class::NV01_MEMORY_LOCAL_USER,
+            Some(&mut p),
+        )?;
         Ok((h, p.size))
     }
 
@@ -699,9 +883,16 @@ impl Session {
 
     /// Maps `length` bytes at `offset` of memory object `memory` through a
     /// new GPU file: RM_MAP_MEMORY then mmap.
-    pub fn map(&self, parent: u32, memory: u32, offset: u64, length: u64) -> Result<(Gpu, Mapping)> {
+    pub fn map(
+        &self,
+        parent: u32,
+        memory: u32,
+        offset: u64,
+        length: u64,
+    ) -> Result<(Gpu, Mapping)> {
         let g = self.open_gpu()?;
-        self.ctl.map_memory(self.client, parent, memory, offset, length, g.as_raw_fd())?;
+        self.ctl
+            .map_memory(self.client, parent, memory, offset, length, g.as_raw_fd())?;
         let m = Mapping::new(&g, length as usize)?;
         Ok((g, m))
     }
@@ -709,26 +900,46 @@ impl Session {
     /// Allocates a usermode (doorbell) object under the subdevice.
     pub fn alloc_usermode(&self) -> Result<u32> {
         let mut p = class::NvHopperUsermodeAParams::ZERO;
-        self.ctl.alloc(self.client, self.subdevice, class::HOPPER_USERMODE_A, Some(&mut p))
+        self.ctl.alloc(
+            self.client,
+            self.subdevice,
+            class::HOPPER_USERMODE_A,
+            Some(&mut p),
+        )
     }
 
     /// Allocates a channel group under the device.
     pub fn alloc_tsg(&self) -> Result<u32> {
         let mut p = class::NvChannelGroupAllocationParameters::ZERO;
         p.engine_type = ENGINE_TYPE_GRAPHICS;
-        self.ctl.alloc(self.client, self.device, class::KEPLER_CHANNEL_GROUP_A, Some(&mut p))
+        self.ctl.alloc(
+            self.client,
+            self.device,
+            class::KEPLER_CHANNEL_GROUP_A,
+            Some(&mut p),
+        )
     }
 
     /// NVA06C SET_TIMESLICE.
     pub fn set_timeslice(&self, tsg: u32, us: u64) -> Result<()> {
         let mut p = ctrl::NvA06cCtrlTimesliceParams { timeslice_us: us };
-        self.ctl.control(self.client, tsg, ctrl::NVA06C_CTRL_CMD_SET_TIMESLICE, &mut p)
+        self.ctl.control(
+            self.client,
+            tsg,
+            ctrl::NVA06C_CTRL_CMD_SET_TIMESLICE,
+            &mut p,
+        )
     }
 
     /// NVA06C GET_TIMESLICE.
     pub fn timeslice(&self, tsg: u32) -> Result<u64> {
         let mut p = ctrl::NvA06cCtrlTimesliceParams { timeslice_us: 0 };
-        self.ctl.control(self.client, tsg, ctrl::NVA06C_CTRL_CMD_GET_TIMESLICE, &mut p)?;
+        self.ctl.control(
+            self.client,
+            tsg,
+            ctrl::NVA06C_CTRL_CMD_GET_TIMESLICE,
+            &mut p,
+        )?;
         Ok(p.timeslice_us)
     }
 }
@@ -776,12 +987,29 @@ impl Channel {
         cp.userd_offset[0] = layout::USERD as u64;
         cp.gp_fifo_offset = layout::RING as u64;
         cp.gp_fifo_entries = layout::ENTRIES;
-        let channel = s.ctl.alloc(s.client, tsg, class::HOPPER_CHANNEL_GPFIFO_A, Some(&mut cp))?;
+        let channel = s
+            .ctl
+            .alloc(s.client, tsg, class::HOPPER_CHANNEL_GPFIFO_A, Some(&mut cp))?;
         let usermode = s.alloc_usermode()?;
         let (gd, doorbell) = s.map(s.subdevice, usermode, 0, sim::USERMODE_SIZE)?;
         let mut tp = ctrl::NvC36fCtrlGpfifoGetWorkSubmitTokenParams::ZERO;
-        s.ctl.control(s.client, channel, ctrl::NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN, &mut tp)?;
-        Ok(Channel { tsg, channel, memory, usermode, token: tp.work_submit_token, mem, doorbell, _files: (gm, gd), put: 0 })
+        s.ctl.control(
+            s.client,
+            channel,
+            ctrl::NVC36F_CTRL_CMD_GPFIFO_GET_WORK_SUBMIT_TOKEN,
+            &mut tp,
+        )?;
+        Ok(Channel {
+            tsg,
+            channel,
+            memory,
+            usermode,
+            token: tp.work_submit_token,
+            mem,
+            doorbell,
+            _files: (gm, gd),
+            put: 0,
+        })
     }
 
     /// GPGet: entries the engine has completed (mod ring size).
@@ -797,10 +1025,14 @@ impl Channel {
     /// Writes entries into the ring and advances GPPut, without ringing.
     pub fn push(&mut self, entries: &[sim::Entry]) {
         for e in entries {
-            self.mem.write_u64(layout::RING + self.put as usize * sim::GPFIFO_ENTRY_SIZE, e.encode());
+            self.mem.write_u64(
+                layout::RING + self.put as usize * sim::GPFIFO_ENTRY_SIZE,
+                e.encode(),
+            );
             self.put = (self.put + 1) % layout::ENTRIES;
         }
-        self.mem.write_u32(layout::USERD + sim::USERD_GP_PUT, self.put);
+        self.mem
+            .write_u32(layout::USERD + sim::USERD_GP_PUT, self.put);
     }
 
     /// Rings the doorbell with this channel's token.
@@ -823,7 +1055,14 @@ pub fn cstr(b: &[u8]) -> String {
 /// Formats a UUID as NVIDIA does (`GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`).
 pub fn uuid_string(u: &[u8; 16]) -> String {
     let h: Vec<String> = u.iter().map(|b| format!("{b:02x}")).collect();
-    format!("GPU-{}-{}-{}-{}-{}", h[..4].concat(), h[4..6].concat(), h[6..8].concat(), h[8..10].concat(), h[10..].concat())
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        h[..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..].concat()
+    )
 }
 
 /// Parses a size: bytes, or with a K/M/G/T suffix (binary, `Ki`/`Mi`/... too).
@@ -832,7 +1071,11 @@ pub fn parse_size(s: &str) -> Option<u64> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().ok()?;
-    let shift = match unit.trim_end_matches(['i', 'B']).to_ascii_uppercase().as_str() {
+    let shift = match unit
+        .trim_end_matches(['i', 'B'])
+        .to_ascii_uppercase()
+        .as_str()
+    {
         "" => 0,
         "K" => 10,
         "M" => 20,
@@ -861,19 +1104,27 @@ mod tests {
     fn status_names() {
         assert_eq!(Status(0x51).name(), "NV_ERR_NO_MEMORY");
         assert!(Status::OK.ok());
-        assert_eq!(format!("{:?}", Status(0x23)), "NV_ERR_INVALID_CLIENT (0x23)");
+        assert_eq!(
+            format!("{:?}", Status(0x23)),
+            "NV_ERR_INVALID_CLIENT (0x23)"
+        );
     }
 
     #[test]
     fn uuid_format() {
-        let u = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8];
+        let u = [
+            0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8,
+        ];
         assert_eq!(uuid_string(&u), "GPU-12345678-9abc-def0-0102-030405060708");
     }
 
     #[test]
     fn ioctl_numbers() {
         // _IOWR('F', 0x2b, 48) as CUDA issues RM_ALLOC with NVOS64.
-        assert_eq!(escape::nv_iowr(escape::NV_ESC_RM_ALLOC, rm::Nvos64::SIZE as u32), 0xc030462b);
+        assert_eq!(
+            escape::nv_iowr(escape::NV_ESC_RM_ALLOC, rm::Nvos64::SIZE as u32),
+            0xc030462b
+        );
         assert_eq!(escape::nv_iowr(escape::NV_ESC_RM_CONTROL, 32), 0xc020462a);
     }
 }

@@ -49,7 +49,9 @@ impl Args {
 }
 
 fn main() -> ExitCode {
-    let mut a = Args { rest: std::env::args().skip(1).collect() };
+    let mut a = Args {
+        rest: std::env::args().skip(1).collect(),
+    };
     let dir = a.opt("--dev").unwrap_or_else(|| "/dev".to_string());
     if a.rest.is_empty() {
         return usage();
@@ -109,7 +111,10 @@ fn info(dir: &str, a: &mut Args) -> CmdResult {
                 )
             })
             .collect();
-        println!("{{\"driver_version\":\"{version}\",\"gpus\":[{}]}}", gpus.join(","));
+        println!(
+            "{{\"driver_version\":\"{version}\",\"gpus\":[{}]}}",
+            gpus.join(",")
+        );
     } else {
         println!("driver version: {version}");
         for (i, name, uuid, m) in &rows {
@@ -126,7 +131,11 @@ fn info(dir: &str, a: &mut Args) -> CmdResult {
 
 fn alloc(dir: &str, a: &mut Args) -> CmdResult {
     let gpu: u32 = a.opt("--gpu").map(|s| s.parse()).transpose()?.unwrap_or(0);
-    let hold: f64 = a.opt("--hold").map(|s| s.parse()).transpose()?.unwrap_or(0.0);
+    let hold: f64 = a
+        .opt("--hold")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(0.0);
     if a.rest.is_empty() {
         return Ok(usage());
     }
@@ -153,7 +162,11 @@ fn alloc(dir: &str, a: &mut Args) -> CmdResult {
     for h in held {
         s.free(s.device, h)?;
     }
-    Ok(if refused { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if refused {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn burn(dir: &str, a: &mut Args) -> CmdResult {
@@ -167,7 +180,14 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
     // Poll for completions with sched_yield instead of sleeping: keeps a
     // shallow queue full where sleeps are coarse (the TCG test VM).
     let spin = a.flag("--spin");
-    let depth: u32 = if sync { 1 } else { a.opt("--depth").map(|s| s.parse()).transpose()?.unwrap_or(8) };
+    let depth: u32 = if sync {
+        1
+    } else {
+        a.opt("--depth")
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(8)
+    };
     // A second thread maps and unmaps memory without pause, so the mm's
     // lock is often held for writing: the scheduler's zaps (which never
     // wait for that lock) must still shut the doorbell.
@@ -252,9 +272,15 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
             ch.tsg
         );
     } else {
-        println!("gpu {gpu} tsg {:#x} timeslice_us {timeslice} busy_us {busy} depth {depth}", ch.tsg);
+        println!(
+            "gpu {gpu} tsg {:#x} timeslice_us {timeslice} busy_us {busy} depth {depth}",
+            ch.tsg
+        );
         println!("submitted {submitted} completed {completed}");
-        println!("engine_us {engine_us} elapsed_us {el_us} share {:.3}", engine_us as f64 / el_us.max(1) as f64);
+        println!(
+            "engine_us {engine_us} elapsed_us {el_us} share {:.3}",
+            engine_us as f64 / el_us.max(1) as f64
+        );
         println!("throughput {rate:.1} entries/s");
         println!("held_us {held_us} duty {duty:.3}");
         if let Some(n) = storms {
@@ -268,8 +294,16 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
 /// groups concurrently; every status must be NV_OK and nothing may leak.
 fn stress(dir: &str, a: &mut Args) -> CmdResult {
     let gpu: u32 = a.opt("--gpu").map(|s| s.parse()).transpose()?.unwrap_or(0);
-    let threads: u32 = a.opt("--threads").map(|s| s.parse()).transpose()?.unwrap_or(32);
-    let iters: u32 = a.opt("--iters").map(|s| s.parse()).transpose()?.unwrap_or(50);
+    let threads: u32 = a
+        .opt("--threads")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(32);
+    let iters: u32 = a
+        .opt("--iters")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(50);
     let s = std::sync::Arc::new(Session::open(dir, gpu)?);
     let before = s.mem_info()?;
     let failures = std::sync::atomic::AtomicU32::new(0);
@@ -321,8 +355,15 @@ fn stress(dir: &str, a: &mut Args) -> CmdResult {
     });
     let after = s.mem_info()?;
     let f = failures.load(std::sync::atomic::Ordering::Relaxed);
-    println!("threads {threads} iters {iters} failures {f} free_before {} free_after {}", before.free, after.free);
-    Ok(if f == 0 && before.free == after.free { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!(
+        "threads {threads} iters {iters} failures {f} free_before {} free_after {}",
+        before.free, after.free
+    );
+    Ok(if f == 0 && before.free == after.free {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Submission latency: after an idle gap, one entry is submitted and rung;
@@ -348,7 +389,17 @@ fn latency(dir: &str, a: &mut Args) -> CmdResult {
         ms.push(start.elapsed().as_secs_f64() * 1e3);
     }
     ms.sort_by(|x, y| x.total_cmp(y));
-    let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
-    println!("latency n {} p50 {:.2} p99 {:.2} max {:.2} ms", ms.len(), pct(0.5), pct(0.99), pct(1.0));
+    let pct = |p: f64| {
+        ms.get(((ms.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "latency n {} p50 {:.2} p99 {:.2} max {:.2} ms",
+        ms.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -67,7 +67,11 @@ struct Env {
 }
 
 fn num(s: &str) -> Result<u64, String> {
-    let r = if let Some(h) = s.strip_prefix("0x") { u64::from_str_radix(h, 16) } else { s.parse() };
+    let r = if let Some(h) = s.strip_prefix("0x") {
+        u64::from_str_radix(h, 16)
+    } else {
+        s.parse()
+    };
     r.map_err(|_| format!("not a number: {s}"))
 }
 
@@ -92,7 +96,11 @@ fn errno_name(e: i32) -> &'static str {
 impl Env {
     fn val(&self, s: &str) -> Result<u64, String> {
         match s.strip_prefix('$') {
-            Some(v) => self.vars.get(v).copied().ok_or_else(|| format!("unknown variable {s}")),
+            Some(v) => self
+                .vars
+                .get(v)
+                .copied()
+                .ok_or_else(|| format!("unknown variable {s}")),
             None => num(s),
         }
     }
@@ -101,13 +109,18 @@ impl Env {
     }
     fn fd(&self, name: &str) -> Result<RawFd, String> {
         let n = name.trim_start_matches('$');
-        self.files.get(n).map(|f| f.as_raw_fd()).ok_or_else(|| format!("unknown file {name}"))
+        self.files
+            .get(n)
+            .map(|f| f.as_raw_fd())
+            .ok_or_else(|| format!("unknown file {name}"))
     }
     /// A temporary `Ctl` view of file `name` (not closed when dropped).
     fn ctl(&self, name: &str) -> Result<CtlView, String> {
         let fd = self.fd(name)?;
         // SAFETY: the fd stays open in `files`; `CtlView` never closes it.
-        Ok(CtlView(Some(Ctl::from_fd(unsafe { OwnedFd::from_raw_fd(fd) }))))
+        Ok(CtlView(Some(Ctl::from_fd(unsafe {
+            OwnedFd::from_raw_fd(fd)
+        }))))
     }
     fn io<T>(&mut self, r: io::Result<T>) -> Option<T> {
         match r {
@@ -176,9 +189,19 @@ pub fn run_path(path: &str) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Box::new(io::stdin().lock().lines())
     } else {
         let text = std::fs::read_to_string(path)?;
-        Box::new(text.lines().map(|l| Ok(l.to_string())).collect::<Vec<_>>().into_iter())
+        Box::new(
+            text.lines()
+                .map(|l| Ok(l.to_string()))
+                .collect::<Vec<_>>()
+                .into_iter(),
+        )
     };
-    let mut env = Env { vars: HashMap::new(), files: HashMap::new(), maps: HashMap::new(), last: Last::None };
+    let mut env = Env {
+        vars: HashMap::new(),
+        files: HashMap::new(),
+        maps: HashMap::new(),
+        last: Last::None,
+    };
     let mut failed = false;
     for (n, line) in lines.enumerate() {
         let line = line?;
@@ -204,11 +227,16 @@ pub fn run_path(path: &str) -> Result<ExitCode, Box<dyn std::error::Error>> {
         use std::io::Write as _;
         let _ = io::stdout().flush();
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn kv<'a>(w: &'a [&'a str], key: &str) -> Option<&'a str> {
-    w.iter().find_map(|a| a.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    w.iter()
+        .find_map(|a| a.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
 fn mem_params(size: u64, sysmem: bool, owner: u32) -> Vec<u8> {
@@ -232,16 +260,22 @@ fn uuid_of(env: &Env, gpu: u32) -> Result<[u8; 16], String> {
 
 /// Runs one line; `Ok(true)` if it made a call whose result is reported.
 fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
-    let arg = |i: usize| w.get(i).copied().ok_or_else(|| format!("{}: missing argument {i}", w[0]));
+    let arg = |i: usize| {
+        w.get(i)
+            .copied()
+            .ok_or_else(|| format!("{}: missing argument {i}", w[0]))
+    };
     match w[0] {
         "echo" => {
             // Words naming a variable print its value (hex).
             let words: Vec<String> = w[1..]
                 .iter()
-                .map(|x| match x.strip_prefix('$').and_then(|v| env.vars.get(v)) {
-                    Some(v) => format!("{v:#x}"),
-                    None => x.to_string(),
-                })
+                .map(
+                    |x| match x.strip_prefix('$').and_then(|v| env.vars.get(v)) {
+                        Some(v) => format!("{v:#x}"),
+                        None => x.to_string(),
+                    },
+                )
                 .collect();
             println!("{}", words.join(" "));
             Ok(false)
@@ -271,13 +305,18 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             Ok(false)
         }
         "close" => {
-            env.files.remove(arg(1)?.trim_start_matches('$')).ok_or("no such file")?;
+            env.files
+                .remove(arg(1)?.trim_start_matches('$'))
+                .ok_or("no such file")?;
             env.last = Last::Status(Status::OK);
             Ok(true)
         }
         "version" => {
             let c = env.ctl(arg(1)?)?;
-            let r = c.check_version(w.get(2).copied().unwrap_or(nvrm::VERSION)).map(|_| ()).map_err(|(e, _)| e);
+            let r = c
+                .check_version(w.get(2).copied().unwrap_or(nvrm::VERSION))
+                .map(|_| ())
+                .map_err(|(e, _)| e);
             drop(c);
             env.io(r);
             Ok(true)
@@ -298,7 +337,11 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             let client = env.h(arg(3)?)?;
             let parent = env.h(arg(4)?)?;
             let want = kv(w, "handle").map(|s| env.h(s)).transpose()?.unwrap_or(0);
-            let form = if w.contains(&"nvos21") { AllocForm::Nvos21 } else { AllocForm::Nvos64 };
+            let form = if w.contains(&"nvos21") {
+                AllocForm::Nvos21
+            } else {
+                AllocForm::Nvos64
+            };
             let (cls, mut params): (u32, Option<Vec<u8>>) = match w[0] {
                 "device" => {
                     let mut p = class::Nv0080AllocParameters::ZERO;
@@ -327,16 +370,25 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
                 }
                 _ => {
                     let cls = env.h(arg(5)?)?;
-                    let owner = kv(w, "owner").map(num).transpose()?.map_or(nvrm::OWNER, |o| o as u32);
+                    let owner = kv(w, "owner")
+                        .map(num)
+                        .transpose()?
+                        .map_or(nvrm::OWNER, |o| o as u32);
                     let p = match (cls, kv(w, "size")) {
-                        (class::NV01_MEMORY_LOCAL_USER | class::NV01_MEMORY_SYSTEM, Some(sz)) => Some(mem_params(
-                            nvrm::parse_size(sz).ok_or("bad size")?,
-                            cls == class::NV01_MEMORY_SYSTEM,
-                            owner,
-                        )),
+                        (class::NV01_MEMORY_LOCAL_USER | class::NV01_MEMORY_SYSTEM, Some(sz)) => {
+                            Some(mem_params(
+                                nvrm::parse_size(sz).ok_or("bad size")?,
+                                cls == class::NV01_MEMORY_SYSTEM,
+                                owner,
+                            ))
+                        }
                         (class::KEPLER_CHANNEL_GROUP_A, _) => Some(vec![0u8; 20]),
-                        (class::NV01_MEMORY_LOCAL_USER | class::NV01_MEMORY_SYSTEM, None) => Some(mem_params(4096, false, owner)),
-                        (class::FERMI_VASPACE_A, _) => Some(vec![0u8; class::NvVaspaceAllocationParameters::SIZE]),
+                        (class::NV01_MEMORY_LOCAL_USER | class::NV01_MEMORY_SYSTEM, None) => {
+                            Some(mem_params(4096, false, owner))
+                        }
+                        (class::FERMI_VASPACE_A, _) => {
+                            Some(vec![0u8; class::NvVaspaceAllocationParameters::SIZE])
+                        }
                         (class::NV20_SUBDEVICE_0, _) => Some(vec![0u8; 4]),
                         _ => None,
                     };
@@ -349,7 +401,10 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
                 env.last = Last::Status(s);
                 if s.ok() {
                     env.vars.insert(arg(1)?.to_string(), u64::from(h));
-                    let mem = matches!(cls, class::NV01_MEMORY_LOCAL_USER | class::NV01_MEMORY_SYSTEM);
+                    let mem = matches!(
+                        cls,
+                        class::NV01_MEMORY_LOCAL_USER | class::NV01_MEMORY_SYSTEM
+                    );
                     if let (true, Some(p)) = (mem, params.as_deref()) {
                         // The size the driver allocated (written back).
                         if let Some(m) = class::NvMemoryAllocationParams::read(p) {
@@ -371,7 +426,14 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
         "dup" => {
             let c = env.ctl(arg(2)?)?;
             let flags = w.get(7).map(|s| env.h(s)).transpose()?.unwrap_or(0);
-            let r = c.dup(env.h(arg(3)?)?, env.h(arg(4)?)?, 0, env.h(arg(5)?)?, env.h(arg(6)?)?, flags);
+            let r = c.dup(
+                env.h(arg(3)?)?,
+                env.h(arg(4)?)?,
+                0,
+                env.h(arg(5)?)?,
+                env.h(arg(6)?)?,
+                flags,
+            );
             drop(c);
             if let Some(h) = env.rm(r) {
                 env.vars.insert(arg(1)?.to_string(), u64::from(h));
@@ -389,7 +451,9 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             let c = env.ctl(arg(1)?)?;
             let (client, tsg) = (env.h(arg(2)?)?, env.h(arg(3)?)?);
             if let Some(us) = w.get(4) {
-                let mut p = ctrl::NvA06cCtrlTimesliceParams { timeslice_us: num(us)? };
+                let mut p = ctrl::NvA06cCtrlTimesliceParams {
+                    timeslice_us: num(us)?,
+                };
                 let r = c.control(client, tsg, ctrl::NVA06C_CTRL_CMD_SET_TIMESLICE, &mut p);
                 if env.rm(r).is_none() {
                     return Ok(true);
@@ -436,14 +500,16 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
         "register" => {
             let fd = env.fd(arg(1)?)?;
             let ctl = env.fd(arg(2)?)?;
-            let mut b = (ctl as i32).to_le_bytes().to_vec();
+            let mut b = ctl.to_le_bytes().to_vec();
             let r = nvrm::escape(fd, fakegpu_core::nvabi::escape::NV_ESC_REGISTER_FD, &mut b);
             env.io(r);
             Ok(true)
         }
         "map" => {
             let c = env.ctl(arg(2)?)?;
-            let target = env.fd(arg(8)?).or_else(|_| env.val(arg(8)?).map(|v| v as RawFd))?;
+            let target = env
+                .fd(arg(8)?)
+                .or_else(|_| env.val(arg(8)?).map(|v| v as RawFd))?;
             let r = c.map_memory(
                 env.h(arg(3)?)?,
                 env.h(arg(4)?)?,
@@ -460,7 +526,12 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
         }
         "unmap" => {
             let c = env.ctl(arg(1)?)?;
-            let r = c.unmap_memory(env.h(arg(2)?)?, env.h(arg(3)?)?, env.h(arg(4)?)?, env.val(arg(5)?)?);
+            let r = c.unmap_memory(
+                env.h(arg(2)?)?,
+                env.h(arg(3)?)?,
+                env.h(arg(4)?)?,
+                env.val(arg(5)?)?,
+            );
             drop(c);
             env.status(r);
             Ok(true)
@@ -509,7 +580,10 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             }
             let mut st = 0;
             // SAFETY: waits for our own child; `st` is a valid out pointer.
-            if unsafe { libc::waitpid(pid, &mut st, 0) } != pid || !libc::WIFEXITED(st) || libc::WEXITSTATUS(st) != 0 {
+            if unsafe { libc::waitpid(pid, &mut st, 0) } != pid
+                || !libc::WIFEXITED(st)
+                || libc::WEXITSTATUS(st) != 0
+            {
                 println!("child status {st:#x}");
                 env.last = Last::Errno(libc::EFAULT);
             } else {
@@ -520,13 +594,17 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
         "uvm-init" | "uvm-mm" | "uvm-gpu" | "uvm-va" | "uvm-channel" => {
             let fd = env.fd(arg(1)?)?;
             // SAFETY: a borrowed view of an fd kept open in `files`.
-            let u = std::mem::ManuallyDrop::new(nvrm::Uvm::from_owned(unsafe { OwnedFd::from_raw_fd(fd) }));
+            let u = std::mem::ManuallyDrop::new(nvrm::Uvm::from_owned(unsafe {
+                OwnedFd::from_raw_fd(fd)
+            }));
             let r = match w[0] {
                 "uvm-init" => u.initialize(),
                 "uvm-mm" => u.mm_initialize(env.fd(arg(2)?)?),
                 _ => {
                     let uuid = uuid_of(env, env.h(arg(2)?)?)?;
-                    let ctlfd = env.fd(arg(3)?).or_else(|_| env.val(arg(3)?).map(|v| v as RawFd))?;
+                    let ctlfd = env
+                        .fd(arg(3)?)
+                        .or_else(|_| env.val(arg(3)?).map(|v| v as RawFd))?;
                     let client = env.h(arg(4)?)?;
                     match w[0] {
                         "uvm-gpu" => u.register_gpu(uuid, ctlfd, client),
@@ -539,7 +617,11 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             Ok(true)
         }
         "export" | "exports" | "import" | "imports" | "export-info" | "create-export" => {
-            let c = env.ctl(arg(if w[0] == "import" || w[0] == "imports" { 2 } else { 1 })?)?;
+            let c = env.ctl(arg(if w[0] == "import" || w[0] == "imports" {
+                2
+            } else {
+                1
+            })?)?;
             let efd = |i: usize| -> Result<RawFd, String> {
                 let a = arg(i)?;
                 if let Some(n) = a.strip_prefix('-') {
@@ -549,14 +631,31 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             };
             match w[0] {
                 "export" => {
-                    let r = c.export_object_to_fd(env.h(arg(2)?)?, env.h(arg(3)?)?, env.h(arg(4)?)?, efd(5)?);
+                    let r = c.export_object_to_fd(
+                        env.h(arg(2)?)?,
+                        env.h(arg(3)?)?,
+                        env.h(arg(4)?)?,
+                        efd(5)?,
+                    );
                     drop(c);
                     env.rm(r);
                 }
                 "exports" => {
-                    let objs = w.get(7..).unwrap_or(&[]).iter().map(|s| env.h(s)).collect::<Result<Vec<_>, _>>()?;
+                    let objs = w
+                        .get(7..)
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(|s| env.h(s))
+                        .collect::<Result<Vec<_>, _>>()?;
                     let (max, index) = (env.val(arg(5)?)? as u16, env.val(arg(6)?)? as u16);
-                    let r = c.export_objects_to_fd(env.h(arg(2)?)?, env.h(arg(3)?)?, efd(4)?, max, index, &objs);
+                    let r = c.export_objects_to_fd(
+                        env.h(arg(2)?)?,
+                        env.h(arg(3)?)?,
+                        efd(4)?,
+                        max,
+                        index,
+                        &objs,
+                    );
                     drop(c);
                     env.rm(r);
                 }
@@ -569,7 +668,13 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
                 }
                 "imports" => {
                     let (index, count) = (env.val(arg(6)?)? as u16, env.val(arg(7)?)? as u16);
-                    let r = c.import_objects_from_fd(env.h(arg(3)?)?, env.h(arg(4)?)?, efd(5)?, index, count);
+                    let r = c.import_objects_from_fd(
+                        env.h(arg(3)?)?,
+                        env.h(arg(4)?)?,
+                        efd(5)?,
+                        index,
+                        count,
+                    );
                     drop(c);
                     if let Some(v) = env.rm(r) {
                         for (i, h) in v.iter().enumerate() {
@@ -593,7 +698,12 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
                     p.fd = efd(4)?;
                     p.max_objects = env.val(arg(5)?)? as u16;
                     let client = env.h(arg(2)?)?;
-                    let r = c.control(client, client, ctrl::NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD, &mut p);
+                    let r = c.control(
+                        client,
+                        client,
+                        ctrl::NV0000_CTRL_CMD_OS_UNIX_CREATE_EXPORT_OBJECT_FD,
+                        &mut p,
+                    );
                     drop(c);
                     env.rm(r);
                 }
@@ -616,14 +726,22 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
         "drop-uid" => {
             let id = env.val(arg(1)?)? as libc::uid_t;
             // SAFETY: plain credential system calls, single-threaded here.
-            let ok = unsafe { libc::setgroups(0, std::ptr::null()) == 0 && libc::setgid(id) == 0 && libc::setuid(id) == 0 };
+            let ok = unsafe {
+                libc::setgroups(0, std::ptr::null()) == 0
+                    && libc::setgid(id) == 0
+                    && libc::setuid(id) == 0
+            };
             if !ok {
-                return Err(format!("expected to become uid {id}: {}", io::Error::last_os_error()));
+                return Err(format!(
+                    "expected to become uid {id}: {}",
+                    io::Error::last_os_error()
+                ));
             }
             Ok(false)
         }
         "write-pid" => {
-            std::fs::write(arg(1)?, format!("{}\n", std::process::id())).map_err(|e| format!("write-pid: {e}"))?;
+            std::fs::write(arg(1)?, format!("{}\n", std::process::id()))
+                .map_err(|e| format!("write-pid: {e}"))?;
             Ok(false)
         }
         "touch" => {

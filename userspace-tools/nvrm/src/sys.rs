@@ -44,7 +44,14 @@ impl Mapping {
     pub fn new(fd: &impl AsRawFd, len: usize) -> io::Result<Mapping> {
         // SAFETY: a fresh shared mapping; the kernel validates the rest.
         let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
         };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
@@ -63,7 +70,11 @@ impl Mapping {
     }
 
     fn at<T>(&self, off: usize) -> *mut T {
-        assert!(off.is_multiple_of(std::mem::align_of::<T>()) && off + std::mem::size_of::<T>() <= self.len, "offset {off} out of the mapping");
+        assert!(
+            off.is_multiple_of(std::mem::align_of::<T>())
+                && off + std::mem::size_of::<T>() <= self.len,
+            "offset {off} out of the mapping"
+        );
         // SAFETY: checked in range just above.
         unsafe { self.ptr.add(off).cast() }
     }
@@ -108,7 +119,10 @@ pub fn send_fd(path: &str, fd: RawFd, wait_ms: u64) -> io::Result<()> {
         }
     };
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
     let mut cbuf = vec![0u8; fd_cmsg_space()];
     let msg = fd_msghdr(&mut iov, &mut cbuf);
     // SAFETY: `msg` has a control buffer of CMSG_SPACE(one fd) bytes, so the
@@ -138,7 +152,10 @@ pub fn recv_fd(path: &str) -> io::Result<OwnedFd> {
     let (s, _) = l.accept()?;
     let _ = std::fs::remove_file(path);
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
     let mut cbuf = vec![0u8; fd_cmsg_space()];
     let mut msg = fd_msghdr(&mut iov, &mut cbuf);
     // SAFETY: a valid socket and message.
@@ -148,7 +165,8 @@ pub fn recv_fd(path: &str) -> io::Result<OwnedFd> {
     // SAFETY: `msg` was filled by recvmsg; the header, if any, lies in `cbuf`.
     unsafe {
         let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_level != libc::SOL_SOCKET || (*c).cmsg_type != libc::SCM_RIGHTS {
+        if c.is_null() || (*c).cmsg_level != libc::SOL_SOCKET || (*c).cmsg_type != libc::SCM_RIGHTS
+        {
             return Err(io::Error::from(io::ErrorKind::InvalidData));
         }
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RawFd>());

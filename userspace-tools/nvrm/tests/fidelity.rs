@@ -17,7 +17,8 @@ fn root() -> PathBuf {
     // Read when the test runs (cargo sets it for the test process), not
     // baked in at build time: a test binary from the build cache then reads
     // the fidelity data of the tree it runs for.
-    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     dir.join("../../tests/fidelity")
 }
 
@@ -42,7 +43,12 @@ fn statuses_agree_with_the_h100() {
     let calls: Vec<&str> = seq
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("write32") && !l.starts_with("read32"))
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with('#')
+                && !l.starts_with("write32")
+                && !l.starts_with("read32")
+        })
         .collect();
     for line in &calls {
         let (Some(h), Some(s)) = (h100.get(*line), sim.get(*line)) else {
@@ -55,7 +61,10 @@ fn statuses_agree_with_the_h100() {
 
 /// The `size N` lines (allocated sizes, in sequence order).
 fn sizes(text: &str) -> Vec<u64> {
-    text.lines().filter_map(|l| l.strip_prefix("size ")).filter_map(|v| v.trim().parse().ok()).collect()
+    text.lines()
+        .filter_map(|l| l.strip_prefix("size "))
+        .filter_map(|v| v.trim().parse().ok())
+        .collect()
 }
 
 #[test]
@@ -71,10 +80,19 @@ fn memory_info_shape() {
     // H100: RAM_SIZE > HEAP_SIZE (reserved), HEAP_FREE == HEAP_SIZE with
     // nothing allocated by this client (others may hold memory). nvsim:
     // HEAP_SIZE == RAM_SIZE (no reserve simulated), free <= heap.
-    for (rel, strict) in [("h100-580.159.04/sequence.txt", true), ("nvsim/output.txt", false)] {
+    for (rel, strict) in [
+        ("h100-580.159.04/sequence.txt", true),
+        ("nvsim/output.txt", false),
+    ] {
         let t = read(rel);
-        let l = t.lines().find(|l| l.starts_with("total ")).expect("a meminfo line");
-        let v: Vec<u64> = l.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let l = t
+            .lines()
+            .find(|l| l.starts_with("total "))
+            .expect("a meminfo line");
+        let v: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
         let (total, heap, free) = (v[0], v[1], v[2]);
         assert!(heap <= total && free <= heap, "{rel}: {l}");
         assert_eq!(total % 1024, 0, "{rel}: sizes are KiB multiples");
@@ -91,8 +109,15 @@ fn node_numbers_agree() {
         let t = read(rel);
         assert!(t.lines().any(|l| l.trim() == "195 nvidia"), "{rel}");
         assert!(t.lines().any(|l| l.trim() == "195 nvidiactl"), "{rel}");
-        assert!(t.lines().any(|l| l.ends_with(" nvidia-uvm") && !l.starts_with("195")), "{rel}");
-        assert!(t.contains("195,   0") || t.contains("195,   0 "), "{rel}: nvidia0 is 195:0");
+        assert!(
+            t.lines()
+                .any(|l| l.ends_with(" nvidia-uvm") && !l.starts_with("195")),
+            "{rel}"
+        );
+        assert!(
+            t.contains("195,   0") || t.contains("195,   0 "),
+            "{rel}: nvidia0 is 195:0"
+        );
         assert!(t.contains("195, 255"), "{rel}: nvidiactl is 195:255");
     }
 }

@@ -216,7 +216,11 @@ pub enum Body {
     /// Process command line.
     Proc { cmdline: Vec<String> },
     /// open/openat of a traced node.
-    Open { oflags: u32, errno: i32, path: String },
+    Open {
+        oflags: u32,
+        errno: i32,
+        path: String,
+    },
     /// An fd found lazily.
     FdSeen { path: String },
     /// close of a traced fd.
@@ -226,7 +230,12 @@ pub enum Body {
     /// mmap.
     Mmap(Mmap),
     /// munmap.
-    Munmap { addr: u64, len: u64, ret: i32, errno: i32 },
+    Munmap {
+        addr: u64,
+        len: u64,
+        ret: i32,
+        errno: i32,
+    },
     /// Step marker.
     Marker { text: String },
     /// A record type this reader does not know.
@@ -331,12 +340,19 @@ fn parse_body(rtype: u16, b: &[u8]) -> Option<Body> {
             let errno = r.i32()?;
             let path = String::from_utf8_lossy(r.rest()).into_owned();
             if rtype == 2 {
-                Body::Open { oflags, errno, path }
+                Body::Open {
+                    oflags,
+                    errno,
+                    path,
+                }
             } else {
                 Body::FdSeen { path }
             }
         }
-        4 => Body::Close { ret: r.i32()?, errno: r.i32()? },
+        4 => Body::Close {
+            ret: r.i32()?,
+            errno: r.i32()?,
+        },
         5 => {
             let t_end = r.u64()?;
             let cmd = r.u32()?;
@@ -357,12 +373,28 @@ fn parse_body(rtype: u16, b: &[u8]) -> Option<Body> {
                 let ptr = r.u64()?;
                 let before = r.take(l)?.to_vec();
                 let after = r.take(l)?.to_vec();
-                nested.push(NestedBlock { kind, flags, ptr, before, after });
+                nested.push(NestedBlock {
+                    kind,
+                    flags,
+                    ptr,
+                    before,
+                    after,
+                });
             }
             if r.o != b.len() {
                 return None;
             }
-            Body::Ioctl(Ioctl { t_end, cmd, ret, errno, arg_ptr, node, before, after, nested })
+            Body::Ioctl(Ioctl {
+                t_end,
+                cmd,
+                ret,
+                errno,
+                arg_ptr,
+                node,
+                before,
+                after,
+                nested,
+            })
         }
         6 => {
             let m = Mmap {
@@ -377,16 +409,30 @@ fn parse_body(rtype: u16, b: &[u8]) -> Option<Body> {
             };
             Body::Mmap(m)
         }
-        7 => Body::Munmap { addr: r.u64()?, len: r.u64()?, ret: r.i32()?, errno: r.i32()? },
-        8 => Body::Marker { text: String::from_utf8_lossy(b).into_owned() },
-        _ => Body::Unknown { rtype, bytes: b.to_vec() },
+        7 => Body::Munmap {
+            addr: r.u64()?,
+            len: r.u64()?,
+            ret: r.i32()?,
+            errno: r.i32()?,
+        },
+        8 => Body::Marker {
+            text: String::from_utf8_lossy(b).into_owned(),
+        },
+        _ => Body::Unknown {
+            rtype,
+            bytes: b.to_vec(),
+        },
     })
 }
 
 /// Parses a whole trace file.
 pub fn parse(data: &[u8]) -> Result<Trace, Error> {
     if data.len() < 40 {
-        return Err(if data.starts_with(&MAGIC[..data.len().min(8)]) { Error::Short } else { Error::BadMagic });
+        return Err(if data.starts_with(&MAGIC[..data.len().min(8)]) {
+            Error::Short
+        } else {
+            Error::BadMagic
+        });
     }
     if &data[..8] != MAGIC {
         return Err(Error::BadMagic);
@@ -427,8 +473,18 @@ pub fn parse(data: &[u8]) -> Result<Trace, Error> {
         let tid = h.u32().ok_or(Error::BadRecord(off))?;
         let fd = h.i32().ok_or(Error::BadRecord(off))?;
         let body = parse_body(rtype, &data[off + 24..off + len]).ok_or(Error::BadRecord(off))?;
-        records.push(Record { flags, t_ns, tid, fd, body });
+        records.push(Record {
+            flags,
+            t_ns,
+            tid,
+            fd,
+            body,
+        });
         off += len;
     }
-    Ok(Trace { header, records, trailing: data.len() - off })
+    Ok(Trace {
+        header,
+        records,
+        trailing: data.len() - off,
+    })
 }

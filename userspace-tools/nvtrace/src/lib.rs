@@ -27,9 +27,15 @@ pub fn read_trace_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
             Ok(out)
         }
         Some("xz") => {
-            let out = std::process::Command::new("xz").arg("-dc").arg(path).output()?;
+            let out = std::process::Command::new("xz")
+                .arg("-dc")
+                .arg(path)
+                .output()?;
             if !out.status.success() {
-                return Err(std::io::Error::other(format!("xz -dc {} failed", path.display())));
+                return Err(std::io::Error::other(format!(
+                    "xz -dc {} failed",
+                    path.display()
+                )));
             }
             Ok(out.stdout)
         }

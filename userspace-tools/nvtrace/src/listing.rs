@@ -40,7 +40,13 @@ pub fn view(io: &Ioctl, rec_flags: u16) -> IoctlView {
         flags.push("recorder did not know the size".into());
     }
     let Some(fk) = io.node.file_kind() else {
-        return IoctlView { decoded: None, name: format!("{}:0x{:x}", io.node.name(), io.cmd), detail: None, status: None, flags: vec!["node not decoded".into()] };
+        return IoctlView {
+            decoded: None,
+            name: format!("{}:0x{:x}", io.node.name(), io.cmd),
+            detail: None,
+            status: None,
+            flags: vec!["node not decoded".into()],
+        };
     };
     let d = nvabi::decode(fk, io.cmd, &io.before);
     let name = d.name().to_string();
@@ -67,14 +73,24 @@ pub fn view(io: &Ioctl, rec_flags: u16) -> IoctlView {
     }
     if let (Some(nr), Some(nb)) = (d.nested(), io.nested.first()) {
         if nr.size_exact && nr.size != nb.before.len() && nr.size != 0 {
-            flags.push(format!("nested size: decoder {} recorded {}", nr.size, nb.before.len()));
+            flags.push(format!(
+                "nested size: decoder {} recorded {}",
+                nr.size,
+                nb.before.len()
+            ));
         }
         if nb.flags & crate::format::NF_BEFORE_FAULT != 0 {
             flags.push("nested unreadable".into());
         }
     }
     let status = d.status_offset().and_then(|o| rd32(&io.after, o));
-    IoctlView { decoded: Some(d), name, detail, status, flags }
+    IoctlView {
+        decoded: Some(d),
+        name,
+        detail,
+        status,
+        flags,
+    }
 }
 
 fn short_body(b: &DBody) -> String {
@@ -98,13 +114,21 @@ fn nested_text(d: &Decoded, io: &Ioctl) -> Option<String> {
             t
         }
     };
-    Some(if before == after { format!("params {}", s(&after)) } else { format!("params in {} out {}", s(&before), s(&after)) })
+    Some(if before == after {
+        format!("params {}", s(&after))
+    } else {
+        format!("params in {} out {}", s(&before), s(&after))
+    })
 }
 
 /// Writes the listing of a trace.
 pub fn show(t: &Trace, out: &mut String, hex: bool) {
     let h = &t.header;
-    let _ = writeln!(out, "# nvtrace v{} pid {} ppid {} real_ns {} mono_ns {}", h.version, h.pid, h.ppid, h.real_ns, h.mono_ns);
+    let _ = writeln!(
+        out,
+        "# nvtrace v{} pid {} ppid {} real_ns {} mono_ns {}",
+        h.version, h.pid, h.ppid, h.real_ns, h.mono_ns
+    );
     let t0 = h.mono_ns;
     let mut fds: BTreeMap<i32, String> = BTreeMap::new();
     let mut undecoded = 0usize;
@@ -116,9 +140,17 @@ pub fn show(t: &Trace, out: &mut String, hex: bool) {
             Body::Proc { cmdline } => {
                 let _ = writeln!(out, "PROC {}", cmdline.join(" "));
             }
-            Body::Open { oflags, errno, path } => {
+            Body::Open {
+                oflags,
+                errno,
+                path,
+            } => {
                 fds.insert(r.fd, path.clone());
-                let _ = writeln!(out, "OPEN fd={} {path} flags=0x{oflags:x} errno={errno}", r.fd);
+                let _ = writeln!(
+                    out,
+                    "OPEN fd={} {path} flags=0x{oflags:x} errno={errno}",
+                    r.fd
+                );
             }
             Body::FdSeen { path } => {
                 fds.insert(r.fd, path.clone());
@@ -138,17 +170,37 @@ pub fn show(t: &Trace, out: &mut String, hex: bool) {
                     r.fd, m.len, m.prot, m.flags, m.off, m.ret, m.errno
                 );
             }
-            Body::Munmap { addr, len, ret, errno } => {
-                let _ = writeln!(out, "MUNMAP 0x{addr:x} len=0x{len:x} ret={ret} errno={errno}");
+            Body::Munmap {
+                addr,
+                len,
+                ret,
+                errno,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "MUNMAP 0x{addr:x} len=0x{len:x} ret={ret} errno={errno}"
+                );
             }
             Body::Unknown { rtype, bytes } => {
                 undecoded += 1;
-                let _ = writeln!(out, "!! unknown record type {rtype} ({} bytes)", bytes.len());
+                let _ = writeln!(
+                    out,
+                    "!! unknown record type {rtype} ({} bytes)",
+                    bytes.len()
+                );
             }
             Body::Ioctl(io) => {
                 let v = view(io, r.flags);
                 let dur = io.t_end.saturating_sub(r.t_ns) as f64 / 1e3;
-                let _ = write!(out, "IOCTL fd={} {} {} cmd=0x{:08x} ret={}", r.fd, io.node.name(), v.name, io.cmd, io.ret);
+                let _ = write!(
+                    out,
+                    "IOCTL fd={} {} {} cmd=0x{:08x} ret={}",
+                    r.fd,
+                    io.node.name(),
+                    v.name,
+                    io.cmd,
+                    io.ret
+                );
                 if io.ret < 0 {
                     let _ = write!(out, " errno={}", io.errno);
                 }
@@ -174,7 +226,11 @@ pub fn show(t: &Trace, out: &mut String, hex: bool) {
                     let _ = writeln!(out, "        before {}", hexs(&io.before));
                     let _ = writeln!(out, "        after  {}", hexs(&io.after));
                     for nb in &io.nested {
-                        let _ = writeln!(out, "        nested kind {} flags 0x{:x} ptr 0x{:x}", nb.kind, nb.flags, nb.ptr);
+                        let _ = writeln!(
+                            out,
+                            "        nested kind {} flags 0x{:x} ptr 0x{:x}",
+                            nb.kind, nb.flags, nb.ptr
+                        );
                         let _ = writeln!(out, "          before {}", hexs(&nb.before));
                         let _ = writeln!(out, "          after  {}", hexs(&nb.after));
                     }
@@ -242,15 +298,26 @@ pub fn stats(t: &Trace) -> Stats {
                 let key = format!("{}: {}", io.node.name(), v.name);
                 *s.calls.entry(key.clone()).or_default() += 1;
                 if let Some(dt) = &v.detail {
-                    let m = if v.name.contains("ALLOC") { &mut s.classes } else { &mut s.controls };
+                    let m = if v.name.contains("ALLOC") {
+                        &mut s.classes
+                    } else {
+                        &mut s.controls
+                    };
                     *m.entry(dt.clone()).or_default() += 1;
                 }
                 if let Some(st) = v.status.filter(|&x| x != 0) {
-                    let k = format!("{} {} -> 0x{st:x} {}", v.name, v.detail.clone().unwrap_or_default(), nvabi::status_name(st));
+                    let k = format!(
+                        "{} {} -> 0x{st:x} {}",
+                        v.name,
+                        v.detail.clone().unwrap_or_default(),
+                        nvabi::status_name(st)
+                    );
                     *s.bad_status.entry(k).or_default() += 1;
                 }
                 if io.ret < 0 {
-                    *s.errors.entry(format!("{key} errno {}", io.errno)).or_default() += 1;
+                    *s.errors
+                        .entry(format!("{key} errno {}", io.errno))
+                        .or_default() += 1;
                 }
                 for f in v.flags {
                     *s.undecoded.entry(format!("{key}: {f}")).or_default() += 1;
@@ -260,7 +327,9 @@ pub fn stats(t: &Trace) -> Stats {
                 *s.mmap_bytes.entry(m.node.name().into()).or_default() += m.len;
             }
             Body::Unknown { rtype, .. } => {
-                *s.undecoded.entry(format!("record type {rtype}")).or_default() += 1;
+                *s.undecoded
+                    .entry(format!("record type {rtype}"))
+                    .or_default() += 1;
             }
             _ => {}
         }

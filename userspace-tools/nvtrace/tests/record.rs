@@ -24,7 +24,10 @@ fn record_fake() -> format::Trace {
         .status()
         .unwrap();
     assert!(st.success());
-    let files: Vec<_> = std::fs::read_dir(d.join("out")).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(d.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1, "one file per process: {files:?}");
     let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("nvtrace.") && name.ends_with(".bin"));
@@ -37,7 +40,9 @@ fn record_fake() -> format::Trace {
 fn records_fake_device_traffic() {
     let t = record_fake();
     assert_eq!(t.trailing, 0);
-    assert!(matches!(&t.records[0].body, Body::Proc { cmdline } if cmdline[0].ends_with("fakedev_test")));
+    assert!(
+        matches!(&t.records[0].body, Body::Proc { cmdline } if cmdline[0].ends_with("fakedev_test"))
+    );
     let opens: Vec<&str> = t
         .records
         .iter()
@@ -48,11 +53,19 @@ fn records_fake_device_traffic() {
         .collect();
     assert_eq!(opens.len(), 2, "ctl and uvm, not 'other': {opens:?}");
     assert!(opens[0].ends_with("/nvidiactl") && opens[1].ends_with("/nvidia-uvm"));
-    assert!(t.records.iter().any(|r| matches!(&r.body, Body::Marker { text } if text == "hello marker")));
+    assert!(t
+        .records
+        .iter()
+        .any(|r| matches!(&r.body, Body::Marker { text } if text == "hello marker")));
 
     let ios: Vec<_> = listing::ioctls(&t).collect();
     // alloc, control, bad control, uvm init, uvm unknown, thread free, dup'd free
-    assert_eq!(ios.len(), 7, "{:#?}", ios.iter().map(|(_, i)| i.cmd).collect::<Vec<_>>());
+    assert_eq!(
+        ios.len(),
+        7,
+        "{:#?}",
+        ios.iter().map(|(_, i)| i.cmd).collect::<Vec<_>>()
+    );
     let (r0, alloc) = ios[0];
     assert_eq!(alloc.cmd, 0xc020_462b);
     assert_eq!(alloc.node, Node::Ctl);
@@ -62,7 +75,10 @@ fn records_fake_device_traffic() {
     assert_eq!(alloc.nested.len(), 1);
     assert_eq!(alloc.nested[0].kind, 1);
     assert_eq!(alloc.nested[0].before.len(), 128, "size by class 0x40");
-    assert_eq!(u64::from_le_bytes(alloc.nested[0].before[64..72].try_into().unwrap()), 0x123000);
+    assert_eq!(
+        u64::from_le_bytes(alloc.nested[0].before[64..72].try_into().unwrap()),
+        0x123000
+    );
     let v = listing::view(alloc, r0.flags);
     assert_eq!(v.name, "NV_ESC_RM_ALLOC");
     assert!(v.detail.unwrap().contains("0x40"));
@@ -72,24 +88,48 @@ fn records_fake_device_traffic() {
     assert_eq!(ctl.nested[0].kind, 2);
     assert_eq!(ctl.nested[0].before.len(), 1028);
     let (_, bad) = ios[2];
-    assert_eq!(bad.nested[0].flags & format::NF_BEFORE_FAULT, format::NF_BEFORE_FAULT);
+    assert_eq!(
+        bad.nested[0].flags & format::NF_BEFORE_FAULT,
+        format::NF_BEFORE_FAULT
+    );
 
     let (_, ui) = ios[3];
-    assert_eq!((ui.node, ui.cmd, ui.before.len()), (Node::Uvm, 0x3000_0001, 16));
+    assert_eq!(
+        (ui.node, ui.cmd, ui.before.len()),
+        (Node::Uvm, 0x3000_0001, 16)
+    );
     let (r4, unk) = ios[4];
     assert_eq!(unk.before.len(), 0);
     assert_eq!(r4.flags & format::IF_SIZE_UNKNOWN, format::IF_SIZE_UNKNOWN);
 
     let (r5, _) = ios[5];
     assert_ne!(r5.tid, r0.tid, "the thread's ioctl carries its own tid");
-    assert!(t.records.iter().any(|r| matches!(&r.body, Body::FdSeen { path } if path.ends_with("/nvidiactl"))));
-    assert!(t.records.iter().any(|r| matches!(&r.body, Body::Mmap(m) if m.len == 65536 && m.node == Node::Ctl)));
-    assert!(t.records.iter().any(|r| matches!(&r.body, Body::Munmap { len: 65536, .. })));
-    assert!(t.records.iter().filter(|r| matches!(&r.body, Body::Close { .. })).count() >= 3);
+    assert!(t
+        .records
+        .iter()
+        .any(|r| matches!(&r.body, Body::FdSeen { path } if path.ends_with("/nvidiactl"))));
+    assert!(t
+        .records
+        .iter()
+        .any(|r| matches!(&r.body, Body::Mmap(m) if m.len == 65536 && m.node == Node::Ctl)));
+    assert!(t
+        .records
+        .iter()
+        .any(|r| matches!(&r.body, Body::Munmap { len: 65536, .. })));
+    assert!(
+        t.records
+            .iter()
+            .filter(|r| matches!(&r.body, Body::Close { .. }))
+            .count()
+            >= 3
+    );
     // timestamps are monotonic per record order within one thread
     let mut out = String::new();
     listing::show(&t, &mut out, true);
-    assert!(out.contains("NV_ESC_RM_ALLOC") && out.contains("MARK hello marker"), "{out}");
+    assert!(
+        out.contains("NV_ESC_RM_ALLOC") && out.contains("MARK hello marker"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -103,14 +143,22 @@ fn torn_last_record_is_tolerated() {
         .status()
         .unwrap();
     assert!(st.success());
-    let f = std::fs::read_dir(d.join("out")).unwrap().next().unwrap().unwrap().path();
+    let f = std::fs::read_dir(d.join("out"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let mut data = std::fs::read(&f).unwrap();
     let full = format::parse(&data).unwrap();
     data.truncate(data.len() - 3);
     let t = format::parse(&data).unwrap();
     assert_eq!(t.records.len(), full.records.len() - 1);
     assert!(t.trailing > 0);
-    assert_eq!(format::parse(b"NOTATRACE-and-some-more-bytes-to-pass-the-length-check"), Err(format::Error::BadMagic));
+    assert_eq!(
+        format::parse(b"NOTATRACE-and-some-more-bytes-to-pass-the-length-check"),
+        Err(format::Error::BadMagic)
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -126,12 +174,22 @@ fn load(rel: &str) -> Vec<format::Trace> {
         .filter(|p| p.to_string_lossy().ends_with(".bin.zst"))
         .collect();
     v.sort();
-    v.iter().map(|p| format::parse(&nvtrace::read_trace_file(p).unwrap()).unwrap()).collect()
+    v.iter()
+        .map(|p| format::parse(&nvtrace::read_trace_file(p).unwrap()).unwrap())
+        .collect()
 }
 
 #[test]
 fn h100_captures_parse_and_decode() {
-    for cap in ["01-cuda-init", "02-torch-alloc", "03-cuda-vmm", "04-managed", "05-nvidia-smi", "06-torch-matmul", "07-two-procs"] {
+    for cap in [
+        "01-cuda-init",
+        "02-torch-alloc",
+        "03-cuda-vmm",
+        "04-managed",
+        "05-nvidia-smi",
+        "06-torch-matmul",
+        "07-two-procs",
+    ] {
         let ts = load(cap);
         assert!(!ts.is_empty(), "{cap}");
         for t in &ts {
@@ -147,7 +205,10 @@ fn h100_captures_parse_and_decode() {
     let big = listing::ioctls(t).any(|(_, io)| {
         io.cmd & 0xff == 0x2b
             && u32::from_le_bytes(io.before[12..16].try_into().unwrap()) == 0x40
-            && io.nested.first().is_some_and(|n| u64::from_le_bytes(n.after[64..72].try_into().unwrap()) >= 4 << 30)
+            && io
+                .nested
+                .first()
+                .is_some_and(|n| u64::from_le_bytes(n.after[64..72].try_into().unwrap()) >= 4 << 30)
     });
     assert!(big, "4 GiB vidmem allocation not found");
     // The ground-truth markers are in the trace.
@@ -159,7 +220,10 @@ fn h100_captures_parse_and_decode() {
             _ => None,
         })
         .collect();
-    assert!(marks.iter().any(|m| m == "gt:after_alloc_4GiB"), "{marks:?}");
+    assert!(
+        marks.iter().any(|m| m == "gt:after_alloc_4GiB"),
+        "{marks:?}"
+    );
     // Two processes: two files with different pids.
     let two = load("07-two-procs");
     assert_eq!(two.len(), 2);

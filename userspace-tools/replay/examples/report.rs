@@ -7,7 +7,11 @@ use nvreplay::*;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let names: Vec<&str> = if args.is_empty() { CAPTURES.to_vec() } else { args.iter().map(String::as_str).collect() };
+    let names: Vec<&str> = if args.is_empty() {
+        CAPTURES.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
     for name in names {
         let cap = load(name).unwrap();
         let r = replay(&cap, u64::MAX);
@@ -20,7 +24,10 @@ fn main() {
             );
         }
         for c in &r.checkpoints {
-            let gt = cap.steps.iter().find(|s| s.pid == c.pid && s.step == c.step);
+            let gt = cap
+                .steps
+                .iter()
+                .find(|s| s.pid == c.pid && s.step == c.step);
             let used = gt.and_then(Step::cuda_used);
             println!(
                 "  gt {} {:<24} ledger {:>12} all {:>12} clients {:?} | cuda_used {:?} diff {:?} smi {:?} torch_res {:?}",
@@ -30,7 +37,14 @@ fn main() {
             );
         }
         for m in &r.mem_info {
-            println!("  meminfo pid {} t {} {:?} used {} nested {}", m.pid, m.t_ns, nvtrace_fbinfo(&m.nested), m.used, m.nested.len());
+            println!(
+                "  meminfo pid {} t {} {:?} used {} nested {}",
+                m.pid,
+                m.t_ns,
+                nvtrace_fbinfo(&m.nested),
+                m.used,
+                m.nested.len()
+            );
         }
         println!("  classes {:?}", r.classes);
         println!("  anomalies {:?}", r.anomalies);
@@ -38,12 +52,17 @@ fn main() {
         for t in &cap.traces {
             for r in &t.records {
                 if let nvtrace::format::Body::Ioctl(io) = &r.body {
-                    if io.cmd & 0xff == 0x2a && io.before.len() >= 12
-                        && u32::from_le_bytes(io.before[8..12].try_into().unwrap()) == 0x2080_1218 {
+                    if io.cmd & 0xff == 0x2a
+                        && io.before.len() >= 12
+                        && u32::from_le_bytes(io.before[8..12].try_into().unwrap()) == 0x2080_1218
+                    {
                         if let Some(n) = io.nested.first() {
-                            println!("  ctxbuf pid {} hChannel 0x{:x} total {}", t.header.pid,
+                            println!(
+                                "  ctxbuf pid {} hChannel 0x{:x} total {}",
+                                t.header.pid,
                                 u32::from_le_bytes(n.after[0..4].try_into().unwrap()),
-                                u64::from_le_bytes(n.after[8..16].try_into().unwrap()));
+                                u64::from_le_bytes(n.after[8..16].try_into().unwrap())
+                            );
                         }
                     }
                 }
@@ -56,9 +75,17 @@ fn main() {
 }
 
 fn nvtrace_fbinfo(b: &[u8]) -> Vec<(u32, u32)> {
-    let n = b.get(0..4).map_or(0, |x| u32::from_le_bytes(x.try_into().unwrap())).min(128) as usize;
-    (0..n).filter_map(|i| {
-        let o = 4 + 8 * i;
-        Some((u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?), u32::from_le_bytes(b.get(o + 4..o + 8)?.try_into().ok()?)))
-    }).collect()
+    let n = b
+        .get(0..4)
+        .map_or(0, |x| u32::from_le_bytes(x.try_into().unwrap()))
+        .min(128) as usize;
+    (0..n)
+        .filter_map(|i| {
+            let o = 4 + 8 * i;
+            Some((
+                u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?),
+                u32::from_le_bytes(b.get(o + 4..o + 8)?.try_into().ok()?),
+            ))
+        })
+        .collect()
 }

@@ -60,7 +60,10 @@ impl Value {
 
 /// Parses a JSON document.
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut p = P { b: text.as_bytes(), i: 0 };
+    let mut p = P {
+        b: text.as_bytes(),
+        i: 0,
+    };
     let v = p.value()?;
     p.ws();
     if p.i != p.b.len() {
@@ -173,7 +176,8 @@ impl P<'_> {
                                 b'u' => {
                                     let h = self.b.get(self.i..self.i + 4).ok_or("bad \\u")?;
                                     let h = std::str::from_utf8(h).map_err(|e| e.to_string())?;
-                                    let cp = u32::from_str_radix(h, 16).map_err(|e| e.to_string())?;
+                                    let cp =
+                                        u32::from_str_radix(h, 16).map_err(|e| e.to_string())?;
                                     self.i += 4;
                                     let ch = char::from_u32(cp).unwrap_or('\u{fffd}');
                                     let mut buf = [0u8; 4];
@@ -195,7 +199,12 @@ impl P<'_> {
             Some(b'n') => self.lit("null", Value::Null),
             Some(_) => {
                 let start = self.i;
-                while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while self.i < self.b.len()
+                    && matches!(
+                        self.b[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
+                {
                     self.i += 1;
                 }
                 let t = std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?;
@@ -205,7 +214,9 @@ impl P<'_> {
                 if let Ok(i) = t.parse::<i128>() {
                     Ok(Value::Int(i))
                 } else {
-                    t.parse::<f64>().map(Value::Float).map_err(|e| format!("{e} at byte {start}"))
+                    t.parse::<f64>()
+                        .map(Value::Float)
+                        .map_err(|e| format!("{e} at byte {start}"))
                 }
             }
         }
@@ -224,7 +235,10 @@ mod tests {
         assert_eq!(a[1], Value::Int(-2));
         assert_eq!(a[2], Value::Float(3.5));
         assert_eq!(a[3].as_str(), Some("x\n\"yé"));
-        assert_eq!(v.get("b").and_then(|b| b.get("c")), Some(&Value::Bool(true)));
+        assert_eq!(
+            v.get("b").and_then(|b| b.get("c")),
+            Some(&Value::Bool(true))
+        );
         assert!(parse("{\"a\": }").is_err());
         assert!(parse("[1, 2").is_err());
         assert!(parse("{} x").is_err());

@@ -46,13 +46,21 @@ pub fn traces_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("FAKEGPU_TRACES") {
         return PathBuf::from(d);
     }
-    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     dir.join("../../tests/traces")
 }
 
 /// Every capture's name.
-pub const CAPTURES: &[&str] =
-    &["01-cuda-init", "02-torch-alloc", "03-cuda-vmm", "04-managed", "05-nvidia-smi", "06-torch-matmul", "07-two-procs"];
+pub const CAPTURES: &[&str] = &[
+    "01-cuda-init",
+    "02-torch-alloc",
+    "03-cuda-vmm",
+    "04-managed",
+    "05-nvidia-smi",
+    "06-torch-matmul",
+    "07-two-procs",
+];
 
 /// One ground-truth step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,22 +117,34 @@ pub fn load(name: &str) -> Result<Capture, String> {
         let data = nvtrace::read_trace_file(f).map_err(|e| format!("{}: {e}", f.display()))?;
         traces.push(format::parse(&data).map_err(|e| format!("{}: {e}", f.display()))?);
     }
-    let gt = std::fs::read_to_string(dir.join("ground-truth.json")).map_err(|e| format!("{name}: {e}"))?;
+    let gt = std::fs::read_to_string(dir.join("ground-truth.json"))
+        .map_err(|e| format!("{name}: {e}"))?;
     let steps = parse_steps(&gt)?;
-    Ok(Capture { name: name.into(), traces, steps })
+    Ok(Capture {
+        name: name.into(),
+        traces,
+        steps,
+    })
 }
 
 /// Parses the `steps` of a `ground-truth.json`.
 pub fn parse_steps(text: &str) -> Result<Vec<Step>, String> {
     let v = json::parse(text)?;
-    let steps = v.get("steps").and_then(|s| s.as_array()).ok_or("no steps array")?;
+    let steps = v
+        .get("steps")
+        .and_then(|s| s.as_array())
+        .ok_or("no steps array")?;
     steps
         .iter()
         .map(|s| {
             let u = |k: &str| s.get(k).and_then(json::Value::as_u64);
             Ok(Step {
                 pid: u("pid").ok_or("step without pid")? as u32,
-                step: s.get("step").and_then(|x| x.as_str()).ok_or("step without name")?.to_string(),
+                step: s
+                    .get("step")
+                    .and_then(|x| x.as_str())
+                    .ok_or("step without name")?
+                    .to_string(),
                 requested: u("requested_bytes").unwrap_or(0),
                 cuda_total: u("cuda_total"),
                 cuda_free: u("cuda_free"),
@@ -289,7 +309,13 @@ pub struct Options {
 /// Replays a capture with the given cap on each process's ledger
 /// (`u64::MAX` for "no cap").
 pub fn replay(cap: &Capture, limit: u64) -> Replay {
-    replay_with(cap, Options { limit, charge_requested: false })
+    replay_with(
+        cap,
+        Options {
+            limit,
+            charge_requested: false,
+        },
+    )
 }
 
 /// Replays a capture with explicit [`Options`].
@@ -328,7 +354,11 @@ pub fn replay_with(cap: &Capture, opts: Options) -> Replay {
                     let clients = procs.iter().map(|p| (p.pid, live_clients(p))).collect();
                     let contexts = procs
                         .iter()
-                        .filter(|p| p.objs.values().any(|o| o.class == class::KEPLER_CHANNEL_GROUP_A))
+                        .filter(|p| {
+                            p.objs
+                                .values()
+                                .any(|o| o.class == class::KEPLER_CHANNEL_GROUP_A)
+                        })
                         .count();
                     let p = &procs[ti];
                     out.checkpoints.push(Checkpoint {
@@ -352,14 +382,29 @@ pub fn replay_with(cap: &Capture, opts: Options) -> Replay {
             }
             RBody::Ioctl(io) if io.cmd != format::MARKER_CMD => {
                 let used_all: u64 = procs.iter().map(|p| p.ledger.used()).sum();
-                on_ioctl(&mut procs[ti], &mut mems, &mut next_mem, &mut out, rec.fd, t_ns, io, used_all, opts);
+                on_ioctl(
+                    &mut procs[ti],
+                    &mut mems,
+                    &mut next_mem,
+                    &mut out,
+                    rec.fd,
+                    t_ns,
+                    io,
+                    used_all,
+                    opts,
+                );
             }
             _ => {}
         }
     }
     // Process exit: the RM frees every client of the process.
     for p in &mut procs {
-        let end = cap.traces.iter().find(|t| t.header.pid == p.pid).and_then(|t| t.records.last()).map_or(0, |r| r.t_ns);
+        let end = cap
+            .traces
+            .iter()
+            .find(|t| t.header.pid == p.pid)
+            .and_then(|t| t.records.last())
+            .map_or(0, |r| r.t_ns);
         let clients: Vec<u32> = p.clients_by_fd.drain().flat_map(|(_, v)| v).collect();
         for c in clients {
             free_subtree(p, &mut mems, &mut out, (c, c), end);
@@ -367,7 +412,11 @@ pub fn replay_with(cap: &Capture, opts: Options) -> Replay {
         let mut pre: Vec<(Handle, u64)> = p.pre_freed.drain().collect();
         pre.sort();
         for ((c, h), t) in pre {
-            out.anomalies.push(Anomaly { pid: p.pid, t_ns: t, what: format!("free of unknown object 0x{c:x}/0x{h:x}") });
+            out.anomalies.push(Anomaly {
+                pid: p.pid,
+                t_ns: t,
+                what: format!("free of unknown object 0x{c:x}/0x{h:x}"),
+            });
         }
         out.final_used.insert(p.pid, p.ledger.used());
         out.peak.insert(p.pid, p.ledger.peak());
@@ -392,7 +441,10 @@ fn rd_u64(b: &[u8], o: usize) -> Option<u64> {
 pub fn unknowns_of(io: &Ioctl) -> Vec<String> {
     let mut v = Vec::new();
     let Some(fk) = io.node.file_kind() else {
-        v.push(format!("node {:?} not decoded (cmd 0x{:x})", io.node, io.cmd));
+        v.push(format!(
+            "node {:?} not decoded (cmd 0x{:x})",
+            io.node, io.cmd
+        ));
         return v;
     };
     let d = nvabi::decode(fk, io.cmd, &io.before);
@@ -417,13 +469,17 @@ fn check_known(d: &Decoded, nested: Option<&[u8]>, v: &mut Vec<String>) {
                 v.push(format!("unknown class 0x{:x}", a.class));
             } else if let Some(n) = nested {
                 match d.decode_nested(n) {
-                    Nested::Alloc(AllocParams::Unknown { class }) => {
-                        v.push(format!("class 0x{class:x} ({}): parameters not declared", class::class_name(class)))
+                    Nested::Alloc(AllocParams::Unknown { class }) => v.push(format!(
+                        "class 0x{class:x} ({}): parameters not declared",
+                        class::class_name(class)
+                    )),
+                    Nested::Alloc(AllocParams::Short { need, got }) => v.push(format!(
+                        "class 0x{:x}: params short need {need} got {got}",
+                        a.class
+                    )),
+                    Nested::Alloc(AllocParams::Serialized) => {
+                        v.push(format!("class 0x{:x}: serialized", a.class))
                     }
-                    Nested::Alloc(AllocParams::Short { need, got }) => {
-                        v.push(format!("class 0x{:x}: params short need {need} got {got}", a.class))
-                    }
-                    Nested::Alloc(AllocParams::Serialized) => v.push(format!("class 0x{:x}: serialized", a.class)),
                     _ => {}
                 }
             }
@@ -437,7 +493,11 @@ fn check_known(d: &Decoded, nested: Option<&[u8]>, v: &mut Vec<String>) {
                         v.push(format!("control 0x{:08x}: decoder says Unknown", c.cmd))
                     }
                     Nested::Control(nvabi::decode::ControlParams::BadSize { need, got }) => {
-                        v.push(format!("control 0x{:08x} ({}): size need {need} got {got}", c.cmd, nvabi::ctrl::control_name(c.cmd)))
+                        v.push(format!(
+                            "control 0x{:08x} ({}): size need {need} got {got}",
+                            c.cmd,
+                            nvabi::ctrl::control_name(c.cmd)
+                        ))
                     }
                     Nested::Control(nvabi::decode::ControlParams::Serialized) => {
                         v.push(format!("control 0x{:08x}: serialized", c.cmd))
@@ -483,20 +543,36 @@ fn on_ioctl(
     used_all: u64,
     opts: Options,
 ) {
-    let Some(fk) = io.node.file_kind() else { return };
+    let Some(fk) = io.node.file_kind() else {
+        return;
+    };
     let outer = nvabi::decode(fk, io.cmd, &io.before);
     // XFER: the real call is the inner one, whose block is nested[0] and
     // whose own nested block follows.
     let (d, after, nested_before, nested_after) = match outer.body {
         Body::Xfer { .. } => {
-            let Some(inner) = io.nested.first() else { return };
-            let Nested::Xfer(id) = outer.decode_nested(&inner.before) else { return };
+            let Some(inner) = io.nested.first() else {
+                return;
+            };
+            let Nested::Xfer(id) = outer.decode_nested(&inner.before) else {
+                return;
+            };
             let nb = io.nested.get(1);
-            (id, &inner.after[..], nb.map(|n| &n.before[..]), nb.map(|n| &n.after[..]))
+            (
+                id,
+                &inner.after[..],
+                nb.map(|n| &n.before[..]),
+                nb.map(|n| &n.after[..]),
+            )
         }
         _ => {
             let nb = io.nested.first();
-            (outer, &io.after[..], nb.map(|n| &n.before[..]), nb.map(|n| &n.after[..]))
+            (
+                outer,
+                &io.after[..],
+                nb.map(|n| &n.before[..]),
+                nb.map(|n| &n.after[..]),
+            )
         }
     };
     if io.ret != 0 {
@@ -510,22 +586,36 @@ fn on_ioctl(
     let class = nvabi::classify(&d);
     match (class, d.body) {
         (CallClass::AllocMemoryObject { .. } | CallClass::AllocObject { .. }, Body::Alloc(a)) => {
-            *out.classes.entry(format!("{} (0x{:x})", class::class_name(a.class), a.class)).or_default() += 1;
-            let Some(h) = alloc_result_handle(after) else { return };
-            let client = if class::class_info(a.class).map(|c| c.kind) == Some(class::ClassKind::Client) {
-                p.clients_by_fd.entry(fd).or_default().push(h);
-                h
-            } else {
-                a.h_client
+            *out.classes
+                .entry(format!("{} (0x{:x})", class::class_name(a.class), a.class))
+                .or_default() += 1;
+            let Some(h) = alloc_result_handle(after) else {
+                return;
             };
-            let parent = if client == h { None } else { Some((client, a.h_parent)) };
+            let client =
+                if class::class_info(a.class).map(|c| c.kind) == Some(class::ClassKind::Client) {
+                    p.clients_by_fd.entry(fd).or_default().push(h);
+                    h
+                } else {
+                    a.h_client
+                };
+            let parent = if client == h {
+                None
+            } else {
+                Some((client, a.h_parent))
+            };
             let mut mem = None;
             if let (Some(nb), Some(na)) = (nested_before, nested_after) {
-                if let (AllocParams::Memory(mb), AllocParams::Memory(ma)) =
-                    (nvabi::decode_alloc_params(a.h_class, nb), nvabi::decode_alloc_params(a.h_class, na))
-                {
+                if let (AllocParams::Memory(mb), AllocParams::Memory(ma)) = (
+                    nvabi::decode_alloc_params(a.h_class, nb),
+                    nvabi::decode_alloc_params(a.h_class, na),
+                ) {
                     if ma.consumes_vidmem {
-                        let bytes = if opts.charge_requested { mb.size } else { ma.size };
+                        let bytes = if opts.charge_requested {
+                            mb.size
+                        } else {
+                            ma.size
+                        };
                         let alloc = Allocation {
                             pid: p.pid,
                             handle: (client, h),
@@ -543,7 +633,13 @@ fn on_ioctl(
                         match charge(p, out, bytes) {
                             true => {
                                 out.allocations.push(alloc);
-                                mems.insert(*next_mem, Mem { alloc: out.allocations.len() - 1, refs: 1 });
+                                mems.insert(
+                                    *next_mem,
+                                    Mem {
+                                        alloc: out.allocations.len() - 1,
+                                        refs: 1,
+                                    },
+                                );
                                 mem = Some(*next_mem);
                                 *next_mem += 1;
                             }
@@ -554,7 +650,15 @@ fn on_ioctl(
                     }
                 }
             }
-            add_obj(p, (client, h), Obj { parent, class: a.class, mem });
+            add_obj(
+                p,
+                (client, h),
+                Obj {
+                    parent,
+                    class: a.class,
+                    mem,
+                },
+            );
         }
         (CallClass::HeapAlloc(ha), _) => {
             let h = rd_u32(after, ha.h_memory_offset).unwrap_or(0);
@@ -579,11 +683,25 @@ fn on_ioctl(
                     t_ns,
                     freed_ns: None,
                 });
-                mems.insert(*next_mem, Mem { alloc: out.allocations.len() - 1, refs: 1 });
+                mems.insert(
+                    *next_mem,
+                    Mem {
+                        alloc: out.allocations.len() - 1,
+                        refs: 1,
+                    },
+                );
                 mem = Some(*next_mem);
                 *next_mem += 1;
             }
-            add_obj(p, (v.h_client, h), Obj { parent: Some((v.h_client, v.h_parent)), class: ha.class, mem });
+            add_obj(
+                p,
+                (v.h_client, h),
+                Obj {
+                    parent: Some((v.h_client, v.h_parent)),
+                    class: ha.class,
+                    mem,
+                },
+            );
         }
         (CallClass::Free { h_client, h_object }, _) => {
             if !p.objs.contains_key(&(h_client, h_object)) {
@@ -596,7 +714,9 @@ fn on_ioctl(
                 }
             }
         }
-        (CallClass::HeapFree { h_client, h_memory }, _) => free_subtree(p, mems, out, (h_client, h_memory), t_ns),
+        (CallClass::HeapFree { h_client, h_memory }, _) => {
+            free_subtree(p, mems, out, (h_client, h_memory), t_ns)
+        }
         (CallClass::MemoryInfo, _) => out.mem_info.push(MemInfoReply {
             pid: p.pid,
             t_ns,
@@ -606,11 +726,24 @@ fn on_ioctl(
             used: p.ledger.used(),
             used_all,
         }),
-        (_, Body::Dup { h_client, h_parent, h_client_src, h_object_src, .. }) => {
+        (
+            _,
+            Body::Dup {
+                h_client,
+                h_parent,
+                h_client_src,
+                h_object_src,
+                ..
+            },
+        ) => {
             let h = rd_u32(after, 8).unwrap_or(0); // NVOS55.hObject (IN/OUT)
             let src = p.objs.get(&(h_client_src, h_object_src)).cloned();
             let Some(src) = src else {
-                out.anomalies.push(Anomaly { pid: p.pid, t_ns, what: format!("dup of unknown object 0x{h_client_src:x}/0x{h_object_src:x}") });
+                out.anomalies.push(Anomaly {
+                    pid: p.pid,
+                    t_ns,
+                    what: format!("dup of unknown object 0x{h_client_src:x}/0x{h_object_src:x}"),
+                });
                 return;
             };
             if let Some(m) = src.mem {
@@ -618,7 +751,15 @@ fn on_ioctl(
                     m.refs += 1;
                 }
             }
-            add_obj(p, (h_client, h), Obj { parent: Some((h_client, h_parent)), class: src.class, mem: src.mem });
+            add_obj(
+                p,
+                (h_client, h),
+                Obj {
+                    parent: Some((h_client, h_parent)),
+                    class: src.class,
+                    mem: src.mem,
+                },
+            );
         }
         _ => {}
     }
@@ -642,7 +783,13 @@ fn add_obj(p: &mut ProcState, h: Handle, o: Obj) {
     p.objs.insert(h, o);
 }
 
-fn free_subtree(p: &mut ProcState, mems: &mut HashMap<u64, Mem>, out: &mut Replay, h: Handle, t_ns: u64) {
+fn free_subtree(
+    p: &mut ProcState,
+    mems: &mut HashMap<u64, Mem>,
+    out: &mut Replay,
+    h: Handle,
+    t_ns: u64,
+) {
     let mut stack = vec![h];
     while let Some(x) = stack.pop() {
         if let Some(kids) = p.children.remove(&x) {
@@ -667,7 +814,11 @@ fn free_subtree(p: &mut ProcState, mems: &mut HashMap<u64, Mem>, out: &mut Repla
                 let a = &mut out.allocations[m.alloc];
                 a.freed_ns = Some(t_ns);
                 if let Err(e) = p.ledger.uncharge(a.allocated) {
-                    out.anomalies.push(Anomaly { pid: p.pid, t_ns, what: format!("ledger underflow {e:?}") });
+                    out.anomalies.push(Anomaly {
+                        pid: p.pid,
+                        t_ns,
+                        what: format!("ledger underflow {e:?}"),
+                    });
                 }
             }
         }
@@ -714,11 +865,21 @@ pub fn check_checkpoints(cap: &Capture, r: &Replay) -> Result<usize, Vec<String>
     let mut checked = 0;
     for s in &cap.steps {
         let Some(truth) = s.cuda_used() else { continue };
-        let Some(c) = r.checkpoints.iter().find(|c| c.pid == s.pid && c.step == s.step) else {
-            errs.push(format!("{}: step {} (pid {}) has no gt marker in the trace", cap.name, s.step, s.pid));
+        let Some(c) = r
+            .checkpoints
+            .iter()
+            .find(|c| c.pid == s.pid && c.step == s.step)
+        else {
+            errs.push(format!(
+                "{}: step {} (pid {}) has no gt marker in the trace",
+                cap.name, s.step, s.pid
+            ));
             continue;
         };
-        let gap = KNOWN_GAPS.iter().find(|g| g.0 == cap.name && g.1 == s.step).map_or(0, |g| g.2);
+        let gap = KNOWN_GAPS
+            .iter()
+            .find(|g| g.0 == cap.name && g.1 == s.step)
+            .map_or(0, |g| g.2);
         let model = c.used_all + internal_bytes(c.contexts) + gap;
         if model != truth {
             errs.push(format!(

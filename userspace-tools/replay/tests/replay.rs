@@ -17,10 +17,13 @@ fn cap(name: &str) -> Capture {
 }
 
 fn ioctls_mut(c: &mut Capture) -> impl Iterator<Item = &mut Ioctl> {
-    c.traces.iter_mut().flat_map(|t| t.records.iter_mut()).filter_map(|r| match &mut r.body {
-        RBody::Ioctl(io) => Some(io),
-        _ => None,
-    })
+    c.traces
+        .iter_mut()
+        .flat_map(|t| t.records.iter_mut())
+        .filter_map(|r| match &mut r.body {
+            RBody::Ioctl(io) => Some(io),
+            _ => None,
+        })
 }
 
 fn is_alloc_of(io: &Ioctl, class: u32) -> bool {
@@ -43,7 +46,11 @@ fn no_call_in_any_capture_is_unknown() {
         for t in &c.traces {
             // nvtrace's own listing (the `nvtrace show/stats` view) agrees.
             let s = nvtrace::listing::stats(t);
-            assert!(s.undecoded.is_empty(), "{name}: nvtrace flags {:#?}", s.undecoded);
+            assert!(
+                s.undecoded.is_empty(),
+                "{name}: nvtrace flags {:#?}",
+                s.undecoded
+            );
             calls += s.records.get("ioctl").copied().unwrap_or(0);
         }
     }
@@ -92,12 +99,17 @@ fn an_unknown_control_is_detected() {
 #[test]
 fn an_unknown_class_and_escape_are_detected() {
     let mut c = cap("01-cuda-init");
-    let io = ioctls_mut(&mut c).find(|io| is_alloc_of(io, 0x2081)).unwrap();
+    let io = ioctls_mut(&mut c)
+        .find(|io| is_alloc_of(io, 0x2081))
+        .unwrap();
     io.before[12..16].copy_from_slice(&0x2083u32.to_le_bytes());
     let io = ioctls_mut(&mut c).find(|io| io.cmd == 0xc00846d6).unwrap(); // SYS_PARAMS
     io.cmd = 0xc00846e0; // escape 0xe0: none
     let u = unknowns(&c);
-    assert!(u.keys().any(|k| k.contains("unknown class 0x2083")), "{u:?}");
+    assert!(
+        u.keys().any(|k| k.contains("unknown class 0x2083")),
+        "{u:?}"
+    );
     assert!(u.keys().any(|k| k.contains("unknown command")), "{u:?}");
 }
 
@@ -113,12 +125,20 @@ fn checkpoints_hold(name: &str) -> (Capture, Replay) {
         Err(e) => panic!("{}", e.join("\n")),
     }
     // Process exit frees everything.
-    assert!(r.final_used.values().all(|&u| u == 0), "{name}: {:?}", r.final_used);
+    assert!(
+        r.final_used.values().all(|&u| u == 0),
+        "{name}: {:?}",
+        r.final_used
+    );
     (c, r)
 }
 
 fn ledger_at(r: &Replay, pid: u32, step: &str) -> u64 {
-    r.checkpoints.iter().find(|c| c.pid == pid && c.step == step).unwrap_or_else(|| panic!("{step}")).used
+    r.checkpoints
+        .iter()
+        .find(|c| c.pid == pid && c.step == step)
+        .unwrap_or_else(|| panic!("{step}"))
+        .used
 }
 
 #[test]
@@ -126,13 +146,24 @@ fn cuda_init_costs_the_explicit_allocations_plus_the_rm_internal_ones() {
     let (c, r) = checkpoints_hold("01-cuda-init");
     let pid = c.traces[0].header.pid;
     // 17 RM_ALLOCs of vidmem by libcuda during cudaFree(0).
-    let init: Vec<&Allocation> = r.allocations.iter().filter(|a| a.after_marker.as_deref() == Some("do:cudaFree0_init")).collect();
+    let init: Vec<&Allocation> = r
+        .allocations
+        .iter()
+        .filter(|a| a.after_marker.as_deref() == Some("do:cudaFree0_init"))
+        .collect();
     assert_eq!(init.len(), 17);
     assert_eq!(init.iter().map(|a| a.allocated).sum::<u64>(), 543_162_368);
     assert_eq!(ledger_at(&r, pid, "before_init"), 0);
     assert_eq!(ledger_at(&r, pid, "after_init"), 543_162_368);
     assert_eq!(internal_bytes(1), 9_240_576);
-    assert_eq!(c.steps.iter().find(|s| s.step == "after_init").unwrap().cuda_used(), Some(552_402_944));
+    assert_eq!(
+        c.steps
+            .iter()
+            .find(|s| s.step == "after_init")
+            .unwrap()
+            .cuda_used(),
+        Some(552_402_944)
+    );
 }
 
 #[test]
@@ -148,18 +179,27 @@ fn torch_tensors_are_charged_exactly() {
     // exactly that size, frees go back to the cache (no call) and
     // empty_cache() returns them.
     for s in &c.steps {
-        let (Some(res), true) = (s.torch_reserved, s.step != "before_import") else { continue };
+        let (Some(res), true) = (s.torch_reserved, s.step != "before_import") else {
+            continue;
+        };
         assert_eq!(ledger_at(&r, pid, &s.step) - base, res - res0, "{}", s.step);
     }
     assert_eq!(ledger_at(&r, pid, "after_alloc_1MiB"), base);
     let tensors: Vec<u64> = r
         .allocations
         .iter()
-        .filter(|a| a.after_marker.as_deref().is_some_and(|m| m.starts_with("do:alloc_")))
+        .filter(|a| {
+            a.after_marker
+                .as_deref()
+                .is_some_and(|m| m.starts_with("do:alloc_"))
+        })
         .map(|a| a.allocated)
         .collect();
     assert_eq!(tensors, [64 * MIB, GIB, 4 * GIB]);
-    assert_eq!(ledger_at(&r, pid, "after_alloc_4GiB") - base, 64 * MIB + GIB + 4 * GIB);
+    assert_eq!(
+        ledger_at(&r, pid, "after_alloc_4GiB") - base,
+        64 * MIB + GIB + 4 * GIB
+    );
     assert_eq!(ledger_at(&r, pid, "after_empty_cache"), base);
 }
 
@@ -169,15 +209,40 @@ fn the_rm_writes_back_the_allocated_size() {
     // writes back; the ledger must charge the written-back size.
     let c = cap("01-cuda-init");
     let r = replay(&c, u64::MAX);
-    let rounded: Vec<(u64, u64)> =
-        r.allocations.iter().filter(|a| a.requested != a.allocated).map(|a| (a.requested, a.allocated)).collect();
-    assert_eq!(rounded, [(4_325_376, 6 * MIB), (72_116_352, 70 * MIB), (432_537_600, 414 * MIB)]);
+    let rounded: Vec<(u64, u64)> = r
+        .allocations
+        .iter()
+        .filter(|a| a.requested != a.allocated)
+        .map(|a| (a.requested, a.allocated))
+        .collect();
+    assert_eq!(
+        rounded,
+        [
+            (4_325_376, 6 * MIB),
+            (72_116_352, 70 * MIB),
+            (432_537_600, 414 * MIB)
+        ]
+    );
     for a in &r.allocations {
-        assert_eq!(a.allocated, a.requested.div_ceil(2 * MIB) * (2 * MIB), "{a:?}");
-        assert_eq!(fakegpu_core::nvabi::class::attr_page_size(a.attr), 3, "huge pages");
+        assert_eq!(
+            a.allocated,
+            a.requested.div_ceil(2 * MIB) * (2 * MIB),
+            "{a:?}"
+        );
+        assert_eq!(
+            fakegpu_core::nvabi::class::attr_page_size(a.attr),
+            3,
+            "huge pages"
+        );
     }
     // Charging the request instead is caught by the checkpoints.
-    let wrong = replay_with(&c, Options { limit: u64::MAX, charge_requested: true });
+    let wrong = replay_with(
+        &c,
+        Options {
+            limit: u64::MAX,
+            charge_requested: true,
+        },
+    );
     let e = check_checkpoints(&c, &wrong).unwrap_err();
     // 1,966,080 + 1,283,968 + 1,572,864 bytes of rounding go missing.
     assert_eq!(e.len(), 2, "after_init and end: {e:?}");
@@ -188,9 +253,18 @@ fn the_rm_writes_back_the_allocated_size() {
 fn cuda_vmm_allocation_is_charged_at_create_and_returned_at_release() {
     let (c, r) = checkpoints_hold("03-cuda-vmm");
     let pid = c.traces[0].header.pid;
-    assert_eq!(ledger_at(&r, pid, "after_cuMemCreate") - ledger_at(&r, pid, "after_init"), 512 * MIB);
-    assert_eq!(ledger_at(&r, pid, "after_map_and_touch"), ledger_at(&r, pid, "after_cuMemCreate"));
-    assert_eq!(ledger_at(&r, pid, "after_release"), ledger_at(&r, pid, "after_init"));
+    assert_eq!(
+        ledger_at(&r, pid, "after_cuMemCreate") - ledger_at(&r, pid, "after_init"),
+        512 * MIB
+    );
+    assert_eq!(
+        ledger_at(&r, pid, "after_map_and_touch"),
+        ledger_at(&r, pid, "after_cuMemCreate")
+    );
+    assert_eq!(
+        ledger_at(&r, pid, "after_release"),
+        ledger_at(&r, pid, "after_init")
+    );
 }
 
 #[test]
@@ -198,17 +272,31 @@ fn managed_memory_is_the_one_known_gap() {
     let (c, r) = checkpoints_hold("04-managed");
     let pid = c.traces[0].header.pid;
     // The ledger does not move at all: UVM backs the pages without an RM call...
-    let l: Vec<u64> = c.steps.iter().map(|s| ledger_at(&r, pid, &s.step)).collect();
+    let l: Vec<u64> = c
+        .steps
+        .iter()
+        .map(|s| ledger_at(&r, pid, &s.step))
+        .collect();
     assert!(l.iter().all(|&x| x == l[0]), "{l:?}");
     // ...while the driver shows exactly the 256 MiB touched.
-    let s = |n: &str| c.steps.iter().find(|s| s.step == n).unwrap().cuda_used().unwrap();
+    let s = |n: &str| {
+        c.steps
+            .iter()
+            .find(|s| s.step == n)
+            .unwrap()
+            .cuda_used()
+            .unwrap()
+    };
     assert_eq!(s("after_gpu_touch") - s("after_init"), 256 * MIB);
     // Without the documented gap, the check fails at exactly that step.
     let mut bare = c.clone();
     bare.name = "04-managed-without-gap".into();
     let e = check_checkpoints(&bare, &r).unwrap_err();
     assert_eq!(e.len(), 1);
-    assert!(e[0].contains("after_gpu_touch") && e[0].contains("(+268435456)"), "{e:?}");
+    assert!(
+        e[0].contains("after_gpu_touch") && e[0].contains("(+268435456)"),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -220,11 +308,27 @@ fn matmul_workspace_and_results_are_charged() {
 fn two_processes_sum_and_the_second_context_costs_less() {
     let (c, r) = checkpoints_hold("07-two-procs");
     assert_eq!(c.traces.len(), 2);
-    assert!(r.checkpoints.iter().all(|cp| cp.contexts == 2), "{:?}", r.checkpoints);
-    assert_eq!(internal_bytes(2) - internal_bytes(1), CONTEXT_INTERNAL_BYTES);
-    for (pid, req) in [(c.traces[0].header.pid, 512 * MIB), (c.traces[1].header.pid, GIB)] {
-        assert_eq!(ledger_at(&r, pid, "after_cudaMalloc") - ledger_at(&r, pid, "after_init"), req);
-        assert_eq!(ledger_at(&r, pid, "after_free"), ledger_at(&r, pid, "after_init"));
+    assert!(
+        r.checkpoints.iter().all(|cp| cp.contexts == 2),
+        "{:?}",
+        r.checkpoints
+    );
+    assert_eq!(
+        internal_bytes(2) - internal_bytes(1),
+        CONTEXT_INTERNAL_BYTES
+    );
+    for (pid, req) in [
+        (c.traces[0].header.pid, 512 * MIB),
+        (c.traces[1].header.pid, GIB),
+    ] {
+        assert_eq!(
+            ledger_at(&r, pid, "after_cudaMalloc") - ledger_at(&r, pid, "after_init"),
+            req
+        );
+        assert_eq!(
+            ledger_at(&r, pid, "after_free"),
+            ledger_at(&r, pid, "after_init")
+        );
     }
 }
 
@@ -260,7 +364,9 @@ fn a_wrong_checkpoint_is_detected() {
 fn a_perturbed_trace_is_detected() {
     // The RM's written-back size of the 1 GiB tensor, off by one page.
     let mut c = cap("02-torch-alloc");
-    let io = ioctls_mut(&mut c).find(|io| is_alloc_of(io, 0x40) && nested_size(io) == GIB).unwrap();
+    let io = ioctls_mut(&mut c)
+        .find(|io| is_alloc_of(io, 0x40) && nested_size(io) == GIB)
+        .unwrap();
     io.nested[0].after[64..72].copy_from_slice(&(GIB + 4096).to_le_bytes());
     let e = check_checkpoints(&c, &replay(&c, u64::MAX)).unwrap_err();
     assert_eq!(e.len(), 6, "after_alloc_1GiB .. after_free_4GiB: {e:?}");
@@ -269,22 +375,36 @@ fn a_perturbed_trace_is_detected() {
     // The RM_FREE of the 4 GiB segment (empty_cache) removed from the trace.
     let mut c = cap("02-torch-alloc");
     let r0 = replay(&c, u64::MAX);
-    let h = r0.allocations.iter().find(|a| a.allocated == 4 * GIB).unwrap().handle;
+    let h = r0
+        .allocations
+        .iter()
+        .find(|a| a.allocated == 4 * GIB)
+        .unwrap()
+        .handle;
     let t = &mut c.traces[0];
     let before = t.records.len();
     t.records.retain(|r| match &r.body {
-        RBody::Ioctl(io) => !(io.cmd & 0xff == 0x29 && io.before.get(8..12) == Some(&h.1.to_le_bytes()[..])),
+        RBody::Ioctl(io) => {
+            !(io.cmd & 0xff == 0x29 && io.before.get(8..12) == Some(&h.1.to_le_bytes()[..]))
+        }
         _ => true,
     });
     assert_eq!(t.records.len(), before - 1);
     let e = check_checkpoints(&c, &replay(&c, u64::MAX)).unwrap_err();
     assert_eq!(e.len(), 1);
-    assert!(e[0].contains("after_empty_cache") && e[0].contains("(-4294967296)"), "{e:?}");
+    assert!(
+        e[0].contains("after_empty_cache") && e[0].contains("(-4294967296)"),
+        "{e:?}"
+    );
 
     // A failed allocation (RM status written back) is not charged.
     let mut c = cap("03-cuda-vmm");
-    let io = ioctls_mut(&mut c).find(|io| is_alloc_of(io, 0x40) && nested_size(io) == 512 * MIB).unwrap();
-    let off = nvabi::decode(nvabi::FileKind::Ctl, io.cmd, &io.before).status_offset().unwrap();
+    let io = ioctls_mut(&mut c)
+        .find(|io| is_alloc_of(io, 0x40) && nested_size(io) == 512 * MIB)
+        .unwrap();
+    let off = nvabi::decode(nvabi::FileKind::Ctl, io.cmd, &io.before)
+        .status_offset()
+        .unwrap();
     io.after[off..off + 4].copy_from_slice(&0x51u32.to_le_bytes()); // NV_ERR_NO_MEMORY
     let r = replay(&c, u64::MAX);
     assert!(check_checkpoints(&c, &r).is_err());
@@ -296,7 +416,10 @@ fn a_perturbed_trace_is_detected() {
 #[test]
 fn a_cap_refuses_the_allocation_that_would_pass_it() {
     let c = cap("02-torch-alloc");
-    assert!(replay(&c, CAP).refused.is_empty(), "8 GiB holds the whole run");
+    assert!(
+        replay(&c, CAP).refused.is_empty(),
+        "8 GiB holds the whole run"
+    );
     let r = replay(&c, 4 * GIB);
     assert_eq!(r.refused, [(c.traces[0].header.pid, 4 * GIB)]);
 }
@@ -306,7 +429,10 @@ fn fb_list(nested: &[u8]) -> Vec<(u32, u32)> {
     (0..n)
         .map(|i| {
             let o = 4 + 8 * i;
-            (u32::from_le_bytes(nested[o..o + 4].try_into().unwrap()), u32::from_le_bytes(nested[o + 4..o + 8].try_into().unwrap()))
+            (
+                u32::from_le_bytes(nested[o..o + 4].try_into().unwrap()),
+                u32::from_le_bytes(nested[o + 4..o + 8].try_into().unwrap()),
+            )
         })
         .collect()
 }
@@ -329,11 +455,19 @@ fn cuda_mem_get_info_is_fb_get_info_v2() {
         let c = cap(name);
         let r = replay(&c, u64::MAX);
         for s in c.steps.iter().filter(|s| s.cuda_used().is_some()) {
-            let cp = r.checkpoints.iter().find(|cp| cp.pid == s.pid && cp.step == s.step).unwrap();
+            let cp = r
+                .checkpoints
+                .iter()
+                .find(|cp| cp.pid == s.pid && cp.step == s.step)
+                .unwrap();
             let m = r
                 .mem_info
                 .iter()
-                .find(|m| m.pid == s.pid && m.t_ns > cp.t_ns && get(&fb_list(&m.nested), HEAP_FREE).is_some())
+                .find(|m| {
+                    m.pid == s.pid
+                        && m.t_ns > cp.t_ns
+                        && get(&fb_list(&m.nested), HEAP_FREE).is_some()
+                })
                 .unwrap_or_else(|| panic!("{name} {}: no FB_GET_INFO_V2 after the marker", s.step));
             let l = fb_list(&m.nested);
             assert_eq!(get(&l, HEAP_FREE), s.cuda_free, "{name} {}", s.step);
@@ -358,7 +492,9 @@ fn memory_info_replies_report_the_cap() {
         let c = cap(name);
         let r = replay(&c, u64::MAX);
         for m in &r.mem_info {
-            let Body::Control(_) = m.decoded.body else { panic!("{name}: memory info through {}", m.decoded.name()) };
+            let Body::Control(_) = m.decoded.body else {
+                panic!("{name}: memory info through {}", m.decoded.name())
+            };
             let real = fb_list(&m.nested);
             // The container's usage as the proxy would know it: its ledger.
             let used = m.used_all;
@@ -366,8 +502,12 @@ fn memory_info_replies_report_the_cap() {
             for (&(i, v), &(ri, rv)) in l.iter().zip(&real) {
                 assert_eq!(i, ri);
                 match nvabi::rewrite::fb_info_role(i) {
-                    nvabi::rewrite::FbInfoRole::Total => assert_eq!(u64::from(v) * 1024, CAP, "{name} idx {i}"),
-                    nvabi::rewrite::FbInfoRole::Free => assert_eq!(u64::from(v) * 1024, CAP - used, "{name} idx {i}"),
+                    nvabi::rewrite::FbInfoRole::Total => {
+                        assert_eq!(u64::from(v) * 1024, CAP, "{name} idx {i}")
+                    }
+                    nvabi::rewrite::FbInfoRole::Free => {
+                        assert_eq!(u64::from(v) * 1024, CAP - used, "{name} idx {i}")
+                    }
                     nvabi::rewrite::FbInfoRole::Keep => assert_eq!(v, rv, "{name} idx {i}"),
                 }
             }
@@ -376,9 +516,15 @@ fn memory_info_replies_report_the_cap() {
                 assert_eq!((total, free), (CAP, CAP - used), "{name}");
                 checked += 1;
             }
-            if let (Some(ram), Some(heap), Some(free)) = (get(&l, TOTAL_RAM), get(&l, HEAP_SIZE), get(&l, HEAP_FREE)) {
+            if let (Some(ram), Some(heap), Some(free)) =
+                (get(&l, TOTAL_RAM), get(&l, HEAP_SIZE), get(&l, HEAP_FREE))
+            {
                 // nvidia-smi: Total = TOTAL_RAM, Reserved = TOTAL_RAM - HEAP, Used = Total - Reserved - Free.
-                assert_eq!((ram, ram - heap, ram - (ram - heap) - free), (CAP, 0, used), "{name}");
+                assert_eq!(
+                    (ram, ram - heap, ram - (ram - heap) - free),
+                    (CAP, 0, used),
+                    "{name}"
+                );
             }
         }
     }
@@ -389,13 +535,20 @@ fn memory_info_replies_report_the_cap() {
 fn a_wrong_usage_in_the_rewrite_is_visible() {
     let c = cap("02-torch-alloc");
     let r = replay(&c, u64::MAX);
-    let m = r.mem_info.iter().filter(|m| get(&fb_list(&m.nested), HEAP_FREE).is_some()).nth(3).unwrap();
+    let m = r
+        .mem_info
+        .iter()
+        .filter(|m| get(&fb_list(&m.nested), HEAP_FREE).is_some())
+        .nth(3)
+        .unwrap();
     assert!(m.used_all > 0);
     let good = get(&rewrite(m, m.used_all), HEAP_FREE).unwrap();
     let stale = get(&rewrite(m, 0), HEAP_FREE).unwrap();
     assert_eq!(good, CAP - m.used_all);
     assert_ne!(good, stale);
     // Round-down to KiB: a usage that is not a KiB multiple shows up too.
-    assert_eq!(get(&rewrite(m, m.used_all + 1), HEAP_FREE).unwrap(), CAP - m.used_all - 1024);
+    assert_eq!(
+        get(&rewrite(m, m.used_all + 1), HEAP_FREE).unwrap(),
+        CAP - m.used_all - 1024
+    );
 }
-

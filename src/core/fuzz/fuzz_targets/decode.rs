@@ -8,12 +8,14 @@
 #![no_main]
 
 use fakegpu_core::nvabi::{
-    classify, decode, decode_alloc_params, decode_control_params, decode_nv, rewrite, status_name, FileKind,
+    classify, decode, decode_alloc_params, decode_control_params, decode_nv, rewrite, status_name,
+    FileKind,
 };
 use libfuzzer_sys::fuzz_target;
 
 fn u32_at(d: &[u8], at: usize) -> u32 {
-    d.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    d.get(at..at + 4)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 fn u64_at(d: &[u8], at: usize) -> u64 {
@@ -32,7 +34,9 @@ fuzz_target!(|data: &[u8]| {
     let aux = u32_at(data, 5);
     let cap = u64_at(data, 9);
     let used = u64_at(data, 17);
-    let split = data.get(25..27).map_or(0, |b| usize::from(u16::from_le_bytes([b[0], b[1]])));
+    let split = data
+        .get(25..27)
+        .map_or(0, |b| usize::from(u16::from_le_bytes([b[0], b[1]])));
     let rest = data.get(27..).unwrap_or(&[]);
     let (outer, nested) = rest.split_at(split.min(rest.len()));
 
@@ -57,7 +61,12 @@ fuzz_target!(|data: &[u8]| {
     // Nested decoders with arbitrary classes and controls.
     let _ = decode_alloc_params(aux, nested);
     let _ = decode_control_params(aux, nested);
-    let inner = decode_nv(file, aux, u32::try_from(nested.len()).unwrap_or(u32::MAX), nested);
+    let inner = decode_nv(
+        file,
+        aux,
+        u32::try_from(nested.len()).unwrap_or(u32::MAX),
+        nested,
+    );
     let _ = classify(&inner);
     let _ = rewrite::rewrite_fb_info_v2(&mut i, cap, used);
     let _ = rewrite::rewrite_fb_info_list(&mut i, aux, cap, used);

@@ -16,7 +16,11 @@ static N: AtomicU32 = AtomicU32::new(0);
 impl Tree {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Tree {
-        let dir = std::env::temp_dir().join(format!("fakegpuctl-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let dir = std::env::temp_dir().join(format!(
+            "fakegpuctl-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("sys/contexts")).unwrap();
         fs::create_dir_all(dir.join("dev")).unwrap();
@@ -98,8 +102,15 @@ impl Tree {
 
     /// Runs the binary: (exit code, stdout, stderr).
     pub fn bin(&self, rest: &[&str]) -> (i32, String, String) {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_fakegpuctl")).args(self.args(rest)).output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_fakegpuctl"))
+            .args(self.args(rest))
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into(),
+            String::from_utf8_lossy(&o.stderr).into(),
+        )
     }
 
     /// Plays the kernel for one `create` write: when `create` gets a line,
@@ -115,7 +126,9 @@ impl Tree {
                 if !line.is_empty() {
                     let mut it = line.split_whitespace();
                     let name = it.next().unwrap().to_string();
-                    let gpus = it.find_map(|kv| kv.strip_prefix("gpus=").map(str::to_string)).unwrap_or("0".into());
+                    let gpus = it
+                        .find_map(|kv| kv.strip_prefix("gpus=").map(str::to_string))
+                        .unwrap_or("0".into());
                     t.context(&name, &gpus, 1 << 30, 0, compute);
                     let r = line.clone();
                     std::mem::forget(t);
