@@ -48,6 +48,9 @@ pub(crate) struct ContextInner {
     pub(crate) visible: VisibleIds,
     /// RM objects and the memory behind them.
     pub(crate) objects: ObjectTable,
+    /// Calls the routing table does not route, per number (sysfs
+    /// `unrouted`).
+    pub(crate) unrouted: crate::fgcore::policy::UnroutedLog,
 }
 
 /// One container's share of the GPU.
@@ -182,7 +185,7 @@ pub(crate) fn create(
             name: CString::try_from_fmt(fmt!("{}", spec.name))?,
             gpus: spec.gpus,
             paths: VendorPaths { ctl, gpus: gpu_paths, uvm },
-            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY, objects: ObjectTable::new() }, "Context::inner"),
+            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY, objects: ObjectTable::new(), unrouted: crate::fgcore::policy::UnroutedLog::new() }, "Context::inner"),
             dead: Atomic::new(0),
             next_file: Atomic::new(1),
             compromised: Atomic::new(0),

@@ -7,7 +7,7 @@
 //! - `create` (w): `NAME key=value...` creates a context and its nodes;
 //! - `destroy` (w): `NAME` removes it;
 //! - `contexts/NAME/`: `gpus`, `mem_limit_bytes` (rw), `mem_used_bytes`,
-//!   `mem_peak_bytes`, `alloc_refused`, `open_files`, `pids`.
+//!   `mem_peak_bytes`, `alloc_refused`, `open_files`, `pids`, `unrouted`.
 //!
 //! Writes need `CAP_SYS_ADMIN` (beyond the files' root-only modes); bad
 //! input is refused with an errno and a log line saying why.
@@ -147,6 +147,18 @@ fn show_pids(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
     Ok(())
 }
 
+fn show_unrouted(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let ctx = ctx_of(key)?;
+    let log = ctx.inner.lock().unrouted;
+    for (what, n) in log.entries() {
+        out.line(format_args!("{} {:#x} {n}", what.kind(), what.number()))?;
+    }
+    if log.others > 0 {
+        out.line(format_args!("others - {}", log.others))?;
+    }
+    Ok(())
+}
+
 fn show_compute_limit(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
     out.line(format_args!("{}", ctx_of(key)?.compute.params().limit_pct))
 }
@@ -207,6 +219,7 @@ static MEM_PEAK_ATTR: Attr = Attr::read_only(c"mem_peak_bytes", show_mem_peak);
 static ALLOC_REFUSED_ATTR: Attr = Attr::read_only(c"alloc_refused", show_alloc_refused);
 static OPEN_FILES_ATTR: Attr = Attr::read_only(c"open_files", show_open_files);
 static PIDS_ATTR: Attr = Attr::read_only(c"pids", show_pids);
+static UNROUTED_ATTR: Attr = Attr::read_only(c"unrouted", show_unrouted);
 static COMPUTE_LIMIT_ATTR: Attr = Attr::read_write(
     c"compute_limit_pct",
     show_compute_limit,
@@ -217,7 +230,7 @@ static COMPUTE_WEIGHT_ATTR: Attr =
 static PRIORITY_ATTR: Attr = Attr::read_write(c"priority", show_priority, store_priority);
 static COMPUTE_USED_ATTR: Attr = Attr::read_only(c"compute_used_us", show_compute_used);
 static THROTTLED_ATTR: Attr = Attr::read_only(c"throttled_us", show_throttled);
-static CTX_ATTRS: AttrList<12> = AttrList::new([
+static CTX_ATTRS: AttrList<13> = AttrList::new([
     &GPUS_ATTR,
     &MEM_LIMIT_ATTR,
     &MEM_USED_ATTR,
@@ -225,6 +238,7 @@ static CTX_ATTRS: AttrList<12> = AttrList::new([
     &ALLOC_REFUSED_ATTR,
     &OPEN_FILES_ATTR,
     &PIDS_ATTR,
+    &UNROUTED_ATTR,
     &COMPUTE_LIMIT_ATTR,
     &COMPUTE_WEIGHT_ATTR,
     &PRIORITY_ATTR,

@@ -13,30 +13,21 @@ use crate::{
     context::Context,
     fgcore::nvabi::{
         self,
+        class::{ClassKind, NV01_MEMORY_LOCAL_USER, NV01_ROOT_CLIENT},
+        ctrl::Nv2080CtrlFifoDisableChannelsParams,
         decode::{
-            self as dec, AllocParams, Body, CallClass, ControlCall, ControlParams, Decoded,
+            self as dec, AllocCall, AllocParams, Body, ControlCall, ControlParams, Decoded,
             ExportCall, FdField, FdRole, FileKind, HeapAlloc, NestedRef,
         },
+        rm::Nvos55,
         status::{
             NV_ERR_INVALID_ARGUMENT, NV_ERR_INVALID_CLIENT, NV_ERR_INVALID_PARAMETER,
             NV_ERR_NO_MEMORY, NV_OK,
         },
-    },
-    fgcore::nvabi::{
-        class::{ClassKind, NV01_DEVICE_0, NV01_MEMORY_LOCAL_USER, NV01_ROOT_CLIENT},
-        ctrl::{
-            Nv2080CtrlFifoDisableChannelsParams,
-            NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS as CMD_GPU_GET_ATTACHED_IDS,
-            NV0000_CTRL_CMD_GPU_GET_ID_INFO as CMD_GPU_GET_ID_INFO,
-            NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2 as CMD_GPU_GET_ID_INFO_V2,
-            NV0000_CTRL_CMD_GPU_GET_PROBED_IDS as CMD_GPU_GET_PROBED_IDS,
-            NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
-        },
-        rm::Nvos55,
         wire::Wire,
         wire::{rd_u32, rd_u64},
     },
-    fgcore::sched,
+    fgcore::policy::{self, ContextView, Refusal, Route, Unrouted},
     fgcore::visibility::{attach_allowed, filter_card_info, filter_gpu_ids, VisibleIds},
     objects::Kind,
     vendor::{PrivateFds, VendorFile},
@@ -224,9 +215,14 @@ impl ProxyFile {
         let mut params = KVec::from_elem(0u8, size, GFP_KERNEL)?;
         read_user(arg, &mut params)?;
         let d = nvabi::decode(kind, cmd, &params);
+        // The one verdict on the call; everything below executes it.
+        let view = ContextView {
+            permissive: crate::permissive(),
+        };
+        let r = policy::route(&d, &view);
         // An fd in the ioctl's block, or in an export-fd control's
         // parameters (a separate user block).
-        let export = self.export_control(&d)?;
+        let export = self.export_control(r)?;
         let mut scratch = KVec::new();
         let at = match (&export, d.fd()) {
             (Some((c, nested, field)), _) => {
@@ -252,8 +248,8 @@ impl ProxyFile {
             }
             None => None,
         };
-        let ret = self.dispatch(&d, cmd, arg, &mut params);
-        if let (Ok(_), Some((_, temp))) = (&ret, &xlate) {
+        let ret = self.dispatch(&d, r, cmd, arg, &mut params);
+        if let (Route::MapMemory, Ok(_), Some((_, temp))) = (r, &ret, &xlate) {
             self.note_doorbell_map(&d, arg, &temp.target);
         }
         if let (Ok(_), Some((c, before, _))) = (&ret, &export) {
@@ -269,40 +265,51 @@ impl ProxyFile {
         }
     }
 
-    fn dispatch(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
-        match d.body {
-            Body::CardInfo { .. } => return self.card_info(d, cmd, arg),
-            Body::Control(c)
-                if matches!(c.cmd, CMD_GPU_GET_ATTACHED_IDS | CMD_GPU_GET_PROBED_IDS) =>
-            {
-                return self.gpu_id_list(d, c.cmd, &c.params, cmd, arg);
+    /// Executes the route `r` of call `d` (see [`policy::route`]).
+    fn dispatch(
+        &self,
+        d: &Decoded,
+        r: Route,
+        cmd: u32,
+        arg: usize,
+        params: &mut [u8],
+    ) -> Result<isize> {
+        match r {
+            // fds were translated and export controls are followed by
+            // `ioctl`; doorbell mappings are noted after the call.
+            Route::Forward(_) | Route::MapMemory | Route::ExportFd(_) => {
+                self.vendor.ioctl(cmd, arg)
             }
-            Body::Control(c) if matches!(c.cmd, CMD_GPU_GET_ID_INFO | CMD_GPU_GET_ID_INFO_V2) => {
+            Route::Refuse(why) => self.refuse(d, arg, params, why),
+            Route::Unrouted { what, forward } => self.unrouted(d, what, forward, cmd, arg, params),
+            Route::ChargeAlloc(a) => self.alloc_memory(d, &a, cmd, arg, params),
+            Route::ChargeHeap {
+                alloc,
+                h_client,
+                h_parent,
+            } => self.heap_alloc(d, alloc, h_client, h_parent, cmd, arg, params),
+            Route::Track => self.forward_alloc_object(d, cmd, arg, None),
+            Route::AllocDevice(a) => self.alloc_device(d, &a.params, cmd, arg, params),
+            Route::Free { h_client, h_object } => self.free(cmd, arg, d, h_client, h_object),
+            Route::Dup {
+                h_client,
+                h_parent,
+                src,
+            } => self.dup(d, cmd, arg, params, h_client, h_parent, src),
+            Route::MemoryInfo => self.memory_info(d, cmd, arg),
+            Route::CardInfo => self.card_info(d, cmd, arg),
+            Route::GpuIdList { probed, params: n } => self.gpu_id_list(d, probed, &n, cmd, arg),
+            Route::GpuIdCheck(n) => {
                 // The GPU id is the first field of both parameter blocks.
-                let nested = read_nested(&c.params)?;
+                let nested = read_nested(&n)?;
                 let visible =
                     rd_u32(&nested, 0).is_some_and(|id| self.ctx.inner.lock().visible.contains(id));
                 if !visible {
                     return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
                 }
+                self.vendor.ioctl(cmd, arg)
             }
-            Body::Control(c) if c.cmd == NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS => {
-                return self.disable_channels(d, cmd, arg, params, &c.params);
-            }
-            Body::Control(c) if sched::sched_control(c.cmd) != sched::SchedControl::Forward => {
-                // Only GPFIFO_SCHEDULE's answer depends on its parameters.
-                let nested = match sched::sched_control(c.cmd) {
-                    sched::SchedControl::AnswerIfDisabling => {
-                        read_nested(&c.params).unwrap_or_default()
-                    }
-                    _ => KVec::new(),
-                };
-                if sched::filtered_control(c.cmd, &nested) {
-                    // The share is the scheduler's: answered, not applied.
-                    return self.refuse_with(d, arg, params, NV_OK);
-                }
-            }
-            Body::AttachGpus { .. } => {
+            Route::AttachGpus => {
                 let allowed = attach_allowed(params, &self.ctx.inner.lock().visible);
                 if !allowed {
                     pr_warn!(
@@ -311,44 +318,58 @@ impl ProxyFile {
                     );
                     return Err(EINVAL);
                 }
+                self.vendor.ioctl(cmd, arg)
             }
-            _ => {}
+            Route::DisableChannels(n) => self.disable_channels(d, cmd, arg, params, &n),
+            Route::SchedLever {
+                cmd: ctrl,
+                params: n,
+            } => {
+                let nested = if policy::sched_needs_params(ctrl) {
+                    read_nested(&n).unwrap_or_default()
+                } else {
+                    KVec::new()
+                };
+                if policy::sched_answered(ctrl, &nested) {
+                    // The share is the scheduler's: answered, not applied.
+                    return self.refuse_with(d, arg, params, NV_OK);
+                }
+                self.vendor.ioctl(cmd, arg)
+            }
         }
-        match nvabi::classify(d) {
-            CallClass::Refuse => self.refuse(d, cmd, arg, params),
-            CallClass::AllocMemoryObject { .. } => self.alloc_memory(d, cmd, arg, params),
-            CallClass::AllocObject { .. } => self.alloc_object(d, cmd, arg, params),
-            CallClass::Free { h_client, h_object } => {
-                self.free(cmd, arg, d, params, h_client, h_object)
-            }
-            CallClass::HeapFree { h_client, h_memory } => {
-                self.free(cmd, arg, d, params, h_client, h_memory)
-            }
-            CallClass::HeapAlloc(h) => match d.body {
-                Body::VidHeap(v) => self.heap_alloc(d, h, v.h_client, v.h_parent, cmd, arg, params),
-                _ => self.refuse(d, cmd, arg, params),
-            },
-            _ if matches!(d.body, Body::Dup { .. }) => match d.body {
-                Body::Dup {
-                    h_client,
-                    h_parent,
-                    h_client_src,
-                    h_object_src,
-                    ..
-                } => self.dup(
-                    d,
-                    cmd,
-                    arg,
-                    params,
-                    h_client,
-                    h_parent,
-                    (h_client_src, h_object_src),
-                ),
-                _ => self.vendor.ioctl(cmd, arg),
-            },
-            CallClass::MemoryInfo => self.memory_info(d, cmd, arg, params),
-            _ => self.vendor.ioctl(cmd, arg),
+    }
+
+    /// A call the table does not route: counted per context (sysfs
+    /// `unrouted`), logged the first time its number is seen, and refused
+    /// as the vendor refuses an unknown call, or forwarded in permissive
+    /// mode.
+    fn unrouted(
+        &self,
+        d: &Decoded,
+        what: Unrouted,
+        forward: bool,
+        cmd: u32,
+        arg: usize,
+        params: &mut [u8],
+    ) -> Result<isize> {
+        if self.ctx.inner.lock().unrouted.note(what) {
+            pr_warn!(
+                "context {}: {} {:#x} is not routed ({}); {}\n",
+                self.ctx_name(),
+                what.kind(),
+                what.number(),
+                d.name(),
+                if forward {
+                    "permissive mode: forwarded"
+                } else {
+                    "refused"
+                }
+            );
         }
+        if forward {
+            return self.vendor.ioctl(cmd, arg);
+        }
+        self.refuse(d, arg, params, what.refusal())
     }
 
     /// After a successful RM_MAP_MEMORY of a usermode (doorbell) object,
@@ -498,11 +519,11 @@ impl ProxyFile {
     /// control, its parameters as read before the call, and the fd in them.
     /// `None` for every other call, and for blocks the vendor refuses
     /// (wrong size, serialized), which go on untranslated.
-    fn export_control(&self, d: &Decoded) -> Result<Option<(ControlCall, KVec<u8>, FdField)>> {
-        let Body::Control(c) = d.body else {
+    fn export_control(&self, r: Route) -> Result<Option<(ControlCall, KVec<u8>, FdField)>> {
+        let Route::ExportFd(c) = r else {
             return Ok(None);
         };
-        if c.serialized || !dec::is_export_fd_control(c.cmd) || c.params.size > MAX_PARAMS {
+        if c.serialized || c.params.size > MAX_PARAMS {
             return Ok(None);
         }
         // An unreadable block: the vendor answers (NV_ERR_INVALID_POINTER).
@@ -583,35 +604,27 @@ impl ProxyFile {
         self.ctx.name.to_str().unwrap_or("?")
     }
 
-    /// Refuses a call the decoder does not know or the vendor would refuse:
-    /// forwarding it would make any disagreement between our decoder and the
-    /// vendor a way around the cap.
-    fn refuse(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
-        if crate::permissive() && matches!(d.body, Body::Unknown) {
-            return self.vendor.ioctl(cmd, arg);
+    /// Refuses a call as its route says.
+    fn refuse(&self, d: &Decoded, arg: usize, params: &mut [u8], why: Refusal) -> Result<isize> {
+        match why {
+            Refusal::Inval => Err(EINVAL),
+            Refusal::Status(status) => self.refuse_with(d, arg, params, status),
         }
-        match d.body {
-            Body::Unknown => pr_warn!(
-                "context {}: refused unknown call {}\n",
-                self.ctx.name.to_str().unwrap_or("?"),
-                d.name()
-            ),
-            _ => {}
-        }
-        // Framing errors are errnos at the vendor too.
-        if matches!(d.body, Body::Rejected(_) | Body::Short { .. }) {
-            return Err(EINVAL);
-        }
-        self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT)
     }
 
     /// RM_ALLOC of a memory class: reserve, forward, settle.
-    fn alloc_memory(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
-        let Body::Alloc(a) = d.body else {
-            return self.vendor.ioctl(cmd, arg);
-        };
+    fn alloc_memory(
+        &self,
+        d: &Decoded,
+        a: &AllocCall,
+        cmd: u32,
+        arg: usize,
+        params: &mut [u8],
+    ) -> Result<isize> {
+        // Parameters the proxy cannot read could hide video memory.
+        let unreadable = Refusal::Status(NV_ERR_INVALID_ARGUMENT);
         if a.serialized {
-            return self.refuse(d, cmd, arg, params);
+            return self.refuse(d, arg, params, unreadable);
         }
         let nested = read_nested(&a.params)?;
         let requested = match nvabi::decode_alloc_params(a.h_class, &nested) {
@@ -621,7 +634,7 @@ impl ProxyFile {
             }
             AllocParams::Memory(_) => 0,
             // A memory class whose parameters we cannot read: refuse.
-            _ => return self.refuse(d, cmd, arg, params),
+            _ => return self.refuse(d, arg, params, unreadable),
         };
         if let Some(refused) = self.reserve(d, arg, params, requested)? {
             return Ok(refused);
@@ -723,17 +736,6 @@ impl ProxyFile {
         };
         self.settle(requested, outcome);
         ret
-    }
-
-    /// RM_ALLOC of a class that holds no memory itself: forward, and track
-    /// the object so frees of its parents are followed.
-    fn alloc_object(&self, d: &Decoded, cmd: u32, arg: usize, params: &mut [u8]) -> Result<isize> {
-        if let Body::Alloc(a) = d.body {
-            if a.class == NV01_DEVICE_0 {
-                return self.alloc_device(d, &a.params, cmd, arg, params);
-            }
-        }
-        self.forward_alloc_object(d, cmd, arg, None)
     }
 
     /// NV01_DEVICE_0: the container's device instance N is the context's
@@ -905,15 +907,7 @@ impl ProxyFile {
 
     /// RM_FREE (and VID_HEAP FREE): forward; if the vendor freed, drop the
     /// object and its subtree, and uncharge memory no handle refers to.
-    fn free(
-        &self,
-        cmd: u32,
-        arg: usize,
-        d: &Decoded,
-        _params: &mut [u8],
-        client: u32,
-        object: u32,
-    ) -> Result<isize> {
+    fn free(&self, cmd: u32, arg: usize, d: &Decoded, client: u32, object: u32) -> Result<isize> {
         let ret = self.vendor.ioctl(cmd, arg)?;
         let outer = read_back(arg, d.size)?;
         if status_of(d, &outer) != Some(NV_OK) {
@@ -931,7 +925,7 @@ impl ProxyFile {
     fn gpu_id_list(
         &self,
         d: &Decoded,
-        ctrl: u32,
+        probed: bool,
         n: &NestedRef,
         cmd: u32,
         arg: usize,
@@ -946,7 +940,7 @@ impl ProxyFile {
             let inner = self.ctx.inner.lock();
             // Both start with `gpuIds[32]`; PROBED_IDS has `excludedGpuIds[32]`
             // at 128 (none of the context's) and `gpuFlags[32]` at 256.
-            if ctrl == CMD_GPU_GET_PROBED_IDS {
+            if probed {
                 filter_gpu_ids(&mut list, 0, 32, Some(256), &inner.visible);
                 filter_gpu_ids(&mut list, 128, 32, None, &VisibleIds::EMPTY);
             } else {
@@ -986,7 +980,7 @@ impl ProxyFile {
 
     /// A memory-info query: forward, then make the reply show the cap as
     /// the card's size and cap − used as free.
-    fn memory_info(&self, d: &Decoded, cmd: u32, arg: usize, _params: &mut [u8]) -> Result<isize> {
+    fn memory_info(&self, d: &Decoded, cmd: u32, arg: usize) -> Result<isize> {
         let ret = self.vendor.ioctl(cmd, arg)?;
         let mut outer = read_back(arg, d.size)?;
         if status_of(d, &outer) != Some(NV_OK) {

@@ -7,7 +7,22 @@
 
 #[kernel::prelude::kunit_tests(fakegpu_core)]
 mod tests {
-    use crate::fgcore::{ledger::Ledger, quantity};
+    use crate::fgcore::{
+        ledger::Ledger,
+        policy::{self, ContextView},
+        quantity,
+    };
+
+    #[test]
+    fn policy_control_vectors() {
+        let strict = ContextView { permissive: false };
+        for (cmd, want) in policy::CONTROL_VECTORS {
+            assert_eq!(policy::route_of_control(*cmd, &strict).kind(), *want);
+        }
+        let permissive = ContextView { permissive: true };
+        assert!(policy::route_of_control(0x2080_ffff, &permissive).reaches_vendor());
+        assert!(!policy::route_of_control(0x2080_ffff, &strict).reaches_vendor());
+    }
 
     #[test]
     fn quantity_vectors() {

@@ -19,6 +19,7 @@ pub mod drivers;
 pub mod ledger;
 pub mod mgmt;
 pub mod nvabi;
+pub mod policy;
 pub mod quantity;
 pub mod sched;
 pub mod visibility;

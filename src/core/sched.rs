@@ -109,53 +109,6 @@ fn parse_u32(s: &[u8]) -> Option<u32> {
     Some(v)
 }
 
-/// What the proxy does with a control call, as far as scheduling goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SchedControl {
-    /// Not a scheduling lever: forwarded.
-    Forward,
-    /// A tenant's lever on its own share: answered `NV_OK`, not forwarded.
-    Answer,
-    /// GPFIFO_SCHEDULE: answered when it disables (`bEnable`, the first
-    /// byte of the parameters, is 0), forwarded when it enables (channels
-    /// do not run until enabled).
-    AnswerIfDisabling,
-}
-
-/// Channel-group scheduling controls a tenant could use to change its own
-/// share (timeslice, interleave level, realtime, runlist policy, and
-/// disabling its own scheduling). The proxy answers them `NV_OK` without
-/// forwarding: CUDA sets a timeslice at context creation and must not fail,
-/// but the share is the scheduler's to decide. Only
-/// [`SchedControl::AnswerIfDisabling`] needs the parameters, so the proxy
-/// reads them for that case alone.
-pub fn sched_control(cmd: u32) -> SchedControl {
-    use super::nvabi::ctrl::*;
-    match cmd {
-        NVA06C_CTRL_CMD_SET_TIMESLICE
-        | NVA06C_CTRL_CMD_SET_INTERLEAVE_LEVEL
-        | NVA06C_CTRL_CMD_MAKE_REALTIME
-        | NVA06C_CTRL_CMD_INTERNAL_SET_TIMESLICE
-        | NVA06C_CTRL_CMD_INTERNAL_GPFIFO_SCHEDULE
-        | NVA06F_CTRL_CMD_SET_INTERLEAVE_LEVEL
-        | NV2080_CTRL_CMD_FIFO_RUNLIST_SET_SCHED_POLICY => SchedControl::Answer,
-        NVA06C_CTRL_CMD_GPFIFO_SCHEDULE | NVA06F_CTRL_CMD_GPFIFO_SCHEDULE => {
-            SchedControl::AnswerIfDisabling
-        }
-        _ => SchedControl::Forward,
-    }
-}
-
-/// Whether control `cmd` with parameter block `params` is answered without
-/// being forwarded (see [`sched_control`]).
-pub fn filtered_control(cmd: u32, params: &[u8]) -> bool {
-    match sched_control(cmd) {
-        SchedControl::Forward => false,
-        SchedControl::Answer => true,
-        SchedControl::AnswerIfDisabling => params.first() == Some(&0),
-    }
-}
-
 /// One context's input to a period's plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Demand {
@@ -494,28 +447,6 @@ mod tests {
                 prop_assert!((g - *o as f64).abs() <= 2.0 + *o as f64 * 1e-6, "{} vs {}", g, o);
             }
         }
-    }
-
-    #[test]
-    fn filtered_controls() {
-        assert!(filtered_control(0xa06c0103, &[0; 8]));
-        assert!(filtered_control(0xa06c0107, &[0; 4]));
-        assert!(filtered_control(0x20801115, &[]));
-        assert!(filtered_control(0xa06c0101, &[0, 0, 0]));
-        assert!(!filtered_control(0xa06c0101, &[1, 0, 0]));
-        assert!(filtered_control(0xa06f0103, &[0, 0, 0]));
-        assert!(
-            !filtered_control(0xa06c0104, &[0; 8]),
-            "GET_TIMESLICE is forwarded"
-        );
-        assert!(
-            !filtered_control(0xa06c0105, &[0; 8]),
-            "PREEMPT is forwarded"
-        );
-        assert!(
-            !filtered_control(0x2080110b, &[0; 8]),
-            "FIFO_DISABLE_CHANNELS only stops the caller"
-        );
     }
 
     #[test]

@@ -24,7 +24,8 @@ assert_eq "$(cat $C/mem_peak_bytes)" "0"
 assert_eq "$(cat $C/alloc_refused)" "0"
 assert_eq "$(cat $C/open_files)" "0"
 assert_eq "$(cat $C/pids)" ""
-for a in gpus mem_used_bytes mem_peak_bytes alloc_refused open_files pids; do
+assert_eq "$(cat $C/unrouted)" ""
+for a in gpus mem_used_bytes mem_peak_bytes alloc_refused open_files pids unrouted; do
     assert_eq "$(stat -c %a $C/$a)" "444" "mode of $a"
 done
 assert_eq "$(stat -c %a $C/mem_limit_bytes)" "644"

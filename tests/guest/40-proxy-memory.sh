@@ -59,6 +59,32 @@ kill -9 $holder; wait $holder 2>/dev/null || true   # 137: killed, as intended
 wait_for '[ "$(used m1)" = 0 ]'
 assert_eq "$(heap_used 0)" "$base0" "nvsim heap after kill -9"
 
+# The routing table (core::policy::route): a control no rule names is
+# refused as the vendor refuses an unknown one, counted per number in the
+# context's `unrouted` file and logged once; a lever over the whole GPU is
+# refused; nothing is charged.
+assert_eq "$(cat $F/contexts/m1/unrouted)" "" "unrouted before"
+cat >/tmp/route.nvrm <<'EOS'
+open ctl /dev/nvidiactl
+open g0 /dev/nvidia0
+client c ctl
+device d ctl $c $c 0
+subdevice s ctl $c $d
+control ctl $c $s 0x2080ffff 8
+expect NV_ERR_NOT_SUPPORTED
+control ctl $c $s 0x2080ffff 8
+expect NV_ERR_NOT_SUPPORTED
+control ctl $c $s 0x20801117 4
+expect NV_ERR_INSUFFICIENT_PERMISSIONS
+control ctl $c $s 0x20800110 132
+expect NV_OK
+free ctl $c $c
+EOS
+in_container m1 nvrm script /tmp/route.nvrm >/tmp/route.out 2>&1 || { cat /tmp/route.out; fail "routing script in m1"; }
+assert_eq "$(cat $F/contexts/m1/unrouted)" "control 0x2080ffff 2" "m1's unrouted calls"
+assert_eq "$(dmesg | grep -c 'context m1: control 0x2080ffff is not routed')" "1" "log lines for 0x2080ffff"
+assert_eq "$(used m1)" "0" "m1 after the routing script"
+
 # Destroy with files open: calls fail, memory is freed when they close.
 in_container m2 nvrm alloc 100Mi --hold 4 >/tmp/h2 2>&1 &
 holder=$!

@@ -12,7 +12,8 @@
 //! - [`class`]: RM classes and their allocation parameters;
 //! - [`ctrl`]: RM controls and their parameters;
 //! - [`uvm`]: `/dev/nvidia-uvm` ioctls;
-//! - [`mod@decode`]: the decoder and the classifier;
+//! - [`mod@decode`]: the decoder (what a call is; what the proxy does
+//!   with it is [`crate::policy`]'s);
 //! - [`rewrite`]: memory-info reply rewriting;
 //! - [`kapi`]: the kernel-side RM API blocks (`nvidia_get_rm_ops`);
 //! - [`sim`]: what nvsim's simulated engine reads (USERD, doorbell, entries).
@@ -50,8 +51,7 @@ mod layout_check;
 mod tests;
 
 pub use decode::{
-    classify, decode, decode_alloc_params, decode_control_params, decode_nv, CallClass, Decoded,
-    FileKind,
+    decode, decode_alloc_params, decode_control_params, decode_nv, Decoded, FileKind,
 };
 pub use rewrite::rewrite_memory_info;
 pub use status::status_name;

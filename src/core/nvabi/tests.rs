@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Decoder, classifier and rewriter tests over hand-built byte images, and
+//! Decoder and rewriter tests over hand-built byte images, and
 //! property tests (no panics on arbitrary input; read/write round trips).
 
 use super::class::*;
@@ -58,7 +58,7 @@ fn rm_alloc_nvos21_video_memory() {
         (n.ptr_offset, n.ptr, n.size, n.size_exact),
         (16, 0x7000_1000, 128, true)
     );
-    assert_eq!(classify(&d), CallClass::AllocMemoryObject { class: 0x40 });
+    assert!(matches!(d.body, Body::Alloc(a) if a.class == 0x40));
     assert_eq!(d.status_offset(), Some(28));
     assert_eq!(d.fd(), None);
 
@@ -146,7 +146,6 @@ fn bad_size_wrong_file_short_unknown() {
     let outer = bytes(&nvos21(NV01_MEMORY_LOCAL_USER, 1));
     let d = decode(FileKind::Ctl, nv_iowr(NV_ESC_RM_ALLOC, 40), &[0; 40]);
     assert_eq!(d.body, Body::Rejected(Reject::BadSize));
-    assert_eq!(classify(&d), CallClass::Refuse);
     // Memory alloc on a GPU file: the driver refuses.
     let d = decode(FileKind::Gpu, cmd_for::<Nvos21>(NV_ESC_RM_ALLOC), &outer);
     assert_eq!(d.body, Body::Rejected(Reject::WrongFile));
@@ -182,13 +181,14 @@ fn rm_free_and_client_free() {
         status: 0,
     };
     let d = decode(FileKind::Ctl, cmd_for::<Nvos00>(NV_ESC_RM_FREE), &bytes(&f));
-    assert_eq!(
-        classify(&d),
-        CallClass::Free {
+    assert!(matches!(
+        d.body,
+        Body::Free {
             h_client: 7,
-            h_object: 7
+            h_object: 7,
+            ..
         }
-    );
+    ));
     assert_eq!(d.status_offset(), Some(12));
 }
 
@@ -205,7 +205,7 @@ fn rm_control_fb_info_v2_and_rewrite() {
     };
     let mut outer = bytes(&c);
     let d = decode(FileKind::Ctl, cmd_for::<Nvos54>(NV_ESC_RM_CONTROL), &outer);
-    assert_eq!(classify(&d), CallClass::MemoryInfo);
+    assert!(matches!(d.body, Body::Control(c) if c.cmd == NV2080_CTRL_CMD_FB_GET_INFO_V2));
     let n = d.nested().unwrap();
     assert_eq!((n.ptr_offset, n.ptr, n.size), (16, 0x7fff_0000, 1028));
     assert_eq!(
@@ -275,34 +275,16 @@ fn rm_control_fb_info_v1_list() {
 }
 
 #[test]
-fn scheduling_controls_are_classified() {
-    for (cmd, want) in [
-        (
-            NVA06C_CTRL_CMD_GPFIFO_SCHEDULE,
-            Some(SchedControl::TsgSchedule),
-        ),
-        (
-            NVA06C_CTRL_CMD_SET_TIMESLICE,
-            Some(SchedControl::TsgSetTimeslice),
-        ),
-        (NVA06C_CTRL_CMD_PREEMPT, Some(SchedControl::TsgPreempt)),
-        (
-            NVA06C_CTRL_CMD_SET_INTERLEAVE_LEVEL,
-            Some(SchedControl::TsgSetInterleaveLevel),
-        ),
-        (
-            NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
-            Some(SchedControl::DisableChannels),
-        ),
-        (
-            NVA06F_CTRL_CMD_STOP_CHANNEL,
-            Some(SchedControl::ChannelStop),
-        ),
-        (
-            NV2080_CTRL_CMD_GPU_SET_COMPUTE_POLICY_CONFIG,
-            Some(SchedControl::SetComputePolicy),
-        ),
-        (NVA06C_CTRL_CMD_GET_TIMESLICE, None),
+fn scheduling_controls_decode_as_controls() {
+    for cmd in [
+        NVA06C_CTRL_CMD_GPFIFO_SCHEDULE,
+        NVA06C_CTRL_CMD_SET_TIMESLICE,
+        NVA06C_CTRL_CMD_PREEMPT,
+        NVA06C_CTRL_CMD_SET_INTERLEAVE_LEVEL,
+        NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
+        NVA06F_CTRL_CMD_STOP_CHANNEL,
+        NV2080_CTRL_CMD_GPU_SET_COMPUTE_POLICY_CONFIG,
+        NVA06C_CTRL_CMD_GET_TIMESLICE,
     ] {
         let c = Nvos54 {
             h_client: 1,
@@ -318,10 +300,7 @@ fn scheduling_controls_are_classified() {
             cmd_for::<Nvos54>(NV_ESC_RM_CONTROL),
             &bytes(&c),
         );
-        match want {
-            Some(s) => assert_eq!(classify(&d), CallClass::Scheduling(s)),
-            None => assert_eq!(classify(&d), CallClass::SchedulingQuery),
-        }
+        assert!(matches!(d.body, Body::Control(x) if x.cmd == cmd && x.h_object == 2));
     }
     let t = NvA06cCtrlTimesliceParams { timeslice_us: 2048 };
     assert_eq!(
@@ -432,12 +411,13 @@ fn register_fd_map_memory_alloc_memory_fds() {
         &bytes(&a),
     );
     assert_eq!(d.fd().unwrap().value, -1);
-    assert_eq!(
-        classify(&d),
-        CallClass::LegacyAllocMemory {
-            class: NV01_MEMORY_SYSTEM
+    assert!(matches!(
+        d.body,
+        Body::AllocMemory {
+            h_class: NV01_MEMORY_SYSTEM,
+            ..
         }
-    );
+    ));
 
     let e = NvIoctlAllocOsEvent {
         h_client: 1,
@@ -581,12 +561,7 @@ fn other_alloc_classes() {
             }
         )
     );
-    assert_eq!(
-        classify(&d),
-        CallClass::AllocObject {
-            class: NV01_ROOT_CLIENT
-        }
-    );
+    assert!(matches!(d.body, Body::Alloc(a) if a.class == NV01_ROOT_CLIENT));
     // Unknown class: fall back to paramsSize, flagged inexact.
     let d = decode(
         FileKind::Ctl,
@@ -611,8 +586,8 @@ fn vid_heap_control() {
         cmd_for::<Nvos32>(NV_ESC_RM_VID_HEAP_CONTROL),
         &bytes(&h),
     );
-    match classify(&d) {
-        CallClass::HeapAlloc(x) => {
+    match d.body {
+        Body::VidHeap(VidHeapCall { alloc: Some(x), .. }) => {
             assert_eq!(
                 (
                     x.class,
@@ -647,13 +622,10 @@ fn vid_heap_control() {
         cmd_for::<Nvos32>(NV_ESC_RM_VID_HEAP_CONTROL),
         &bytes(&h),
     );
-    assert_eq!(
-        classify(&d),
-        CallClass::HeapFree {
-            h_client: 1,
-            h_memory: 0x99
-        }
-    );
+    assert!(matches!(
+        d.body,
+        Body::VidHeap(v) if v.h_client == 1 && v.free_h_memory == Some(0x99)
+    ));
 
     h.function = NVOS32_FUNCTION_INFO;
     h.total = 80 << 30;
@@ -664,7 +636,7 @@ fn vid_heap_control() {
         cmd_for::<Nvos32>(NV_ESC_RM_VID_HEAP_CONTROL),
         &outer,
     );
-    assert_eq!(classify(&d), CallClass::MemoryInfo);
+    assert!(matches!(d.body, Body::VidHeap(v) if v.function == NVOS32_FUNCTION_INFO));
     assert_eq!(rewrite_memory_info(&d, &mut outer, &mut [], 1 << 30, 0), 2);
     assert_eq!(Nvos32::read(&outer).unwrap().total, 1 << 30);
 }
@@ -685,7 +657,7 @@ fn xfer_indirection() {
     assert_eq!((n.ptr_offset, n.ptr, n.size), (8, 0x4000, 32));
     // The proxy does not unwrap XFER: the outer call is refused, or any
     // call could be wrapped around its checks.
-    assert_eq!(classify(&d), CallClass::Refuse);
+    assert!(matches!(d.body, Body::Xfer { .. }));
     let c = Nvos54 {
         h_client: 1,
         h_object: 2,
@@ -697,10 +669,10 @@ fn xfer_indirection() {
     };
     match d.decode_nested(&bytes(&c)) {
         Nested::Xfer(inner) => {
-            assert_eq!(
-                classify(&inner),
-                CallClass::Scheduling(SchedControl::TsgSetTimeslice)
-            );
+            assert!(matches!(
+                inner.body,
+                Body::Control(c) if c.cmd == NVA06C_CTRL_CMD_SET_TIMESLICE
+            ));
         }
         other => panic!("{other:?}"),
     }
@@ -928,7 +900,6 @@ proptest! {
                            nested in prop::collection::vec(any::<u8>(), 0..1100),
                            cap in any::<u64>(), used in any::<u64>()) {
         let d = decode(file, cmd, &bytes);
-        let _ = classify(&d);
         let _ = d.fd();
         let _ = d.nested();
         let _ = d.name();

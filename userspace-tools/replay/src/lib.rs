@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! Replay of the H100 captures (`tests/traces/<name>/`) through the pure
-//! core the kernel module runs: `fakegpu_core::nvabi::{decode, classify}`,
+//! core the kernel module runs: `fakegpu_core::nvabi::decode` and `fakegpu_core::policy::route`,
 //! the memory [`Ledger`] and `rewrite_memory_info`.
 //!
 //! A capture is one or more nvtrace files (read with `nvtrace`'s reader)
@@ -26,13 +26,15 @@
 //! RM structure by hand.
 
 pub mod json;
+pub mod routes;
 
 use fakegpu_core::ledger::Ledger;
 use fakegpu_core::nvabi::{
     self, class,
     decode::{alloc_result_handle, AllocParams, Body, Nested},
-    CallClass, Decoded,
+    Decoded,
 };
+use fakegpu_core::policy::{route, ContextView, Route};
 use nvtrace::format::{self, Body as RBody, Ioctl, Trace};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -508,8 +510,8 @@ fn check_known(d: &Decoded, nested: Option<&[u8]>, v: &mut Vec<String>) {
         }
         _ => {}
     }
-    if nvabi::classify(d) == CallClass::Refuse {
-        v.push(format!("{}: classified Refuse", d.name()));
+    if !route(d, &ContextView::default()).reaches_vendor() {
+        v.push(format!("{}: refused by the routing table", d.name()));
     }
 }
 
@@ -583,9 +585,9 @@ fn on_ioctl(
             return;
         }
     }
-    let class = nvabi::classify(&d);
-    match (class, d.body) {
-        (CallClass::AllocMemoryObject { .. } | CallClass::AllocObject { .. }, Body::Alloc(a)) => {
+    // The module's own verdict on the call.
+    match (route(&d, &ContextView::default()), d.body) {
+        (Route::ChargeAlloc(_) | Route::Track | Route::AllocDevice(_), Body::Alloc(a)) => {
             *out.classes
                 .entry(format!("{} (0x{:x})", class::class_name(a.class), a.class))
                 .or_default() += 1;
@@ -660,7 +662,7 @@ fn on_ioctl(
                 },
             );
         }
-        (CallClass::HeapAlloc(ha), _) => {
+        (Route::ChargeHeap { alloc: ha, .. }, _) => {
             let h = rd_u32(after, ha.h_memory_offset).unwrap_or(0);
             let size = rd_u64(after, ha.size_offset).unwrap_or(0);
             let Body::VidHeap(v) = d.body else { return };
@@ -703,7 +705,10 @@ fn on_ioctl(
                 },
             );
         }
-        (CallClass::Free { h_client, h_object }, _) => {
+        (Route::Free { h_client, h_object }, Body::VidHeap(_)) => {
+            free_subtree(p, mems, out, (h_client, h_object), t_ns)
+        }
+        (Route::Free { h_client, h_object }, _) => {
             if !p.objs.contains_key(&(h_client, h_object)) {
                 p.pre_freed.insert((h_client, h_object), t_ns);
             }
@@ -714,10 +719,7 @@ fn on_ioctl(
                 }
             }
         }
-        (CallClass::HeapFree { h_client, h_memory }, _) => {
-            free_subtree(p, mems, out, (h_client, h_memory), t_ns)
-        }
-        (CallClass::MemoryInfo, _) => out.mem_info.push(MemInfoReply {
+        (Route::MemoryInfo, _) => out.mem_info.push(MemInfoReply {
             pid: p.pid,
             t_ns,
             decoded: d,

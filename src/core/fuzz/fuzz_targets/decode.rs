@@ -8,9 +8,9 @@
 #![no_main]
 
 use fakegpu_core::nvabi::{
-    classify, decode, decode_alloc_params, decode_control_params, decode_nv, rewrite, status_name,
-    FileKind,
+    decode, decode_alloc_params, decode_control_params, decode_nv, rewrite, status_name, FileKind,
 };
+use fakegpu_core::policy::{route, ContextView};
 use libfuzzer_sys::fuzz_target;
 
 fn u32_at(d: &[u8], at: usize) -> u32 {
@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     let (outer, nested) = rest.split_at(split.min(rest.len()));
 
     let d = decode(file, cmd, outer);
-    let _ = classify(&d);
+    let _ = route(&d, &ContextView::default());
     let _ = d.name();
     let _ = d.nested();
     let n = d.decode_nested(nested);
@@ -67,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
         u32::try_from(nested.len()).unwrap_or(u32::MAX),
         nested,
     );
-    let _ = classify(&inner);
+    let _ = route(&inner, &ContextView::default());
     let _ = rewrite::rewrite_fb_info_v2(&mut i, cap, used);
     let _ = rewrite::rewrite_fb_info_list(&mut i, aux, cap, used);
     let _ = rewrite::rewrite_vid_heap_info(&mut o, cap, used);
