@@ -41,7 +41,7 @@
 
 use crate::{
     context::{self, Context},
-    fgcore::sched::{plan, staircase, Demand, Params, Priority, MAX_PER_GPU},
+    fgcore::sched::{plan, staircase, window, Demand, Params, Priority, MAX_PER_GPU},
 };
 use kernel::{
     bindings, new_condvar, new_mutex,
@@ -95,7 +95,7 @@ fn set_bit(mask: &mut u64, gpu: u32, on: bool) {
 fn note_latency(avg: &Atomic<u64>, since: Instant<Monotonic>) {
     let lat = since.elapsed().as_micros_ceil().clamp(1, 1_000_000) as u64;
     let old = avg.load(Relaxed);
-    avg.store(if old == 0 { lat } else { (old * 3 + lat) / 4 }, Relaxed);
+    avg.store(window::average(old, lat), Relaxed);
 }
 
 /// Compute state of one context on one host GPU.
@@ -566,15 +566,11 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
     // planned when a wakeup is late, and a window's share is of the time
     // that really passed. Bounded, so a long stall is not made up in a
     // burst; forgotten when the context has no such window.
-    let max_debt = (s.period_us / 4) as i64;
     for sl in slots.iter_mut() {
-        if sl.busy && sl.planned > 0 && sl.planned < s.period_us {
-            let d = sl.g().debt_us.load(Relaxed).clamp(-max_debt, max_debt);
+        if window::owes(sl.busy, sl.planned, s.period_us) {
             // Never below half the plan: a window of 0 would read as "no
             // share" (and a held submitter would ask for a replan).
-            sl.len = (sl.planned as i64 + d)
-                .clamp((sl.planned / 2).max(1) as i64, s.period_us as i64)
-                as u64;
+            sl.len = window::len(sl.planned, sl.g().debt_us.load(Relaxed), s.period_us);
         } else {
             sl.g().debt_us.store(0, Relaxed);
         }
@@ -605,11 +601,7 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
                 // VM), and the window is theirs only while the channels
                 // run.
                 let wake = cs.on(gpu).wake_us.load(Relaxed);
-                if wake > 0 {
-                    sl.lead = (2 * wake + LEAD_MARGIN_US)
-                        .min(s.period_us / 10)
-                        .min(s.period_us - sl.len);
-                }
+                sl.lead = window::lead(wake, LEAD_MARGIN_US, s.period_us, sl.len);
             }
             sl.resume_pending = sl.lead > 0;
             // Without a head start: its channels run again, then its
@@ -676,11 +668,11 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
         (t0.elapsed().as_micros_ceil().max(1) as u64).saturating_add(gap_us.min(s.period_us));
     for sl in slots
         .iter()
-        .filter(|sl| sl.busy && sl.planned > 0 && sl.planned < s.period_us)
+        .filter(|sl| window::owes(sl.busy, sl.planned, s.period_us))
     {
-        let owed = (sl.planned.saturating_mul(real) / s.period_us) as i64 - sl.open_us as i64;
-        let d = sl.g().debt_us.load(Relaxed).saturating_add(owed);
-        sl.g().debt_us.store(d.clamp(-max_debt, max_debt), Relaxed);
+        let d = sl.g().debt_us.load(Relaxed);
+        let d = window::settle(d, sl.planned, real, sl.open_us, s.period_us);
+        sl.g().debt_us.store(d, Relaxed);
     }
 }
 
@@ -690,7 +682,7 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
 /// about 1.5 ms in the test VM), at most half the window.
 fn shut_cost(sl: &Slot) -> u64 {
     if sl.busy && crate::stop_channels() {
-        sl.g().stop_us.load(Relaxed).min(sl.len / 2)
+        window::shut_cost(sl.g().stop_us.load(Relaxed), sl.len)
     } else {
         0
     }
@@ -701,14 +693,10 @@ fn shut_cost(sl: &Slot) -> u64 {
 /// the time the stop will take; never past the period. A window the plan
 /// lets run to the period's end stays open.
 fn set_end(sl: &mut Slot, t0: Instant<Monotonic>, period_us: u64) {
-    sl.end = if sl.lead + sl.len < period_us {
-        let started = sl
-            .opened_at
-            .map_or(0, |t| (t - t0).as_micros_ceil().max(0) as u64);
-        (started + sl.len - shut_cost(sl)).min(period_us)
-    } else {
-        u64::MAX
-    };
+    let started = sl
+        .opened_at
+        .map_or(0, |t| (t - t0).as_micros_ceil().max(0) as u64);
+    sl.end = window::end(started, sl.len, shut_cost(sl), sl.lead, period_us).unwrap_or(u64::MAX);
 }
 
 /// Resumes a slot's channels if the scheduler stopped them, and starts
@@ -730,8 +718,8 @@ fn charge(sl: &mut Slot, ran: u64) {
     sl.open_us = sl
         .opened_at
         .map_or(0, |t| t.elapsed().as_micros_ceil().max(0) as u64);
-    if sl.busy && sl.len > 0 {
-        let charged = sl.share.saturating_mul(ran.min(sl.len)) / sl.len;
+    if sl.busy {
+        let charged = window::charge(sl.share, ran, sl.len);
         sl.ctx.compute.used_us.fetch_add(charged, Relaxed);
     }
 }

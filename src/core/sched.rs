@@ -271,6 +271,102 @@ impl FrozenSet {
     }
 }
 
+/// The window arithmetic of one period, beside the plan: what the kernel's
+/// scheduler thread computes between the plan and the gates. All µs.
+pub mod window {
+    /// The most a context's debt (time its windows were owed, or got too
+    /// much, through the scheduler's own lateness) may reach either way: a
+    /// quarter of the period, so a long stall is not made up in a burst.
+    pub const fn max_debt(period_us: u64) -> i64 {
+        (period_us / 4) as i64
+    }
+
+    /// The length of a window the plan gave `planned` µs, with the debt
+    /// `debt` applied (clamped to [`max_debt`]): never below half the plan
+    /// (a window of 0 would read as "no share") nor above the period.
+    pub fn len(planned: u64, debt: i64, period_us: u64) -> u64 {
+        let m = max_debt(period_us);
+        let d = debt.clamp(-m, m);
+        let lo = (planned / 2).max(1).min(period_us) as i64;
+        (planned.min(period_us) as i64)
+            .saturating_add(d)
+            .clamp(lo, period_us as i64) as u64
+    }
+
+    /// Whether a window takes part in the debt (it is busy, planned, and
+    /// shorter than the period); otherwise its debt is forgotten.
+    pub fn owes(busy: bool, planned: u64, period_us: u64) -> bool {
+        busy && planned > 0 && planned < period_us
+    }
+
+    /// The debt after a period that really lasted `real` µs, in which a
+    /// window planned `planned` µs was open `open_us`: it was owed its
+    /// planned fraction of the real time. Clamped to [`max_debt`].
+    pub fn settle(debt: i64, planned: u64, real: u64, open_us: u64, period_us: u64) -> i64 {
+        let m = max_debt(period_us);
+        let owed = (planned.saturating_mul(real) / period_us.max(1)) as i64 - open_us as i64;
+        debt.saturating_add(owed).clamp(-m, m)
+    }
+
+    /// How early a held context's gate opens before its channels resume:
+    /// twice the measured wake latency of its submitters plus `margin`, at
+    /// most a tenth of the period and never past the period's end for a
+    /// window of `len`. 0 when no latency was measured.
+    pub fn lead(wake_us: u64, margin_us: u64, period_us: u64, len: u64) -> u64 {
+        if wake_us == 0 {
+            return 0;
+        }
+        wake_us
+            .saturating_mul(2)
+            .saturating_add(margin_us)
+            .min(period_us / 10)
+            .min(period_us.saturating_sub(len))
+    }
+
+    /// How long before a window's end its shut starts: the measured time a
+    /// stop of its channels takes (`stop_us`), at most half the window.
+    pub fn shut_cost(stop_us: u64, len: u64) -> u64 {
+        stop_us.min(len / 2)
+    }
+
+    /// When a window that started `started` µs into the period shuts:
+    /// `len` later less the shut's cost, never past the period; `None` for
+    /// a window the plan lets run to the period's end (`lead + len` reaches
+    /// it), which stays open.
+    pub fn end(started: u64, len: u64, cost: u64, lead: u64, period_us: u64) -> Option<u64> {
+        if lead.saturating_add(len) < period_us {
+            Some(
+                started
+                    .saturating_add(len)
+                    .saturating_sub(cost)
+                    .min(period_us),
+            )
+        } else {
+            None
+        }
+    }
+
+    /// What a window of `len` that ran `ran` of it charges of its `share`
+    /// (its planned part of the period): proportional, never more than the
+    /// share.
+    pub fn charge(share: u64, ran: u64, len: u64) -> u64 {
+        if len == 0 {
+            return 0;
+        }
+        (share.saturating_mul(ran.min(len)) / len).min(share)
+    }
+
+    /// A moving average of latencies (new sample weighted 1/4; the first
+    /// sample, over 0, is taken as it is).
+    pub fn average(old: u64, sample: u64) -> u64 {
+        if old == 0 {
+            sample
+        } else {
+            old.saturating_mul(3).saturating_add(sample) / 4
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,6 +598,64 @@ mod tests {
                         prop_assert!(l.abs_diff(r) <= tol * u128::from(MAX_WEIGHT), "{} {} {:?} {:?}", oa, ob, a, b);
                     }
                 }
+            }
+        }
+    }
+    #[test]
+    fn window_arithmetic() {
+        use super::window::*;
+        let p = 10_000;
+        assert_eq!(max_debt(p), 2500);
+        assert_eq!(len(3000, 0, p), 3000);
+        assert_eq!(len(3000, 1000, p), 4000);
+        assert_eq!(
+            len(3000, 99_999, p),
+            5500,
+            "debt clamped to a quarter period"
+        );
+        assert_eq!(len(3000, -99_999, p), 1500, "never below half the plan");
+        assert_eq!(len(9000, 2500, p), p, "never above the period");
+        assert_eq!(len(1, -5, p), 1);
+        assert!(
+            owes(true, 3000, p) && !owes(false, 3000, p) && !owes(true, p, p) && !owes(true, 0, p)
+        );
+        assert_eq!(settle(0, 3000, 11_000, 3000, p), 300);
+        assert_eq!(settle(2400, 3000, 20_000, 0, p), 2500);
+        assert_eq!(lead(0, 200, p, 3000), 0);
+        assert_eq!(lead(100, 200, p, 3000), 400);
+        assert_eq!(lead(5000, 200, p, 3000), 1000);
+        assert_eq!(lead(5000, 200, p, 9500), 500);
+        assert_eq!(shut_cost(700, 3000), 700);
+        assert_eq!(shut_cost(7000, 3000), 1500);
+        assert_eq!(end(100, 3000, 700, 0, p), Some(2400));
+        assert_eq!(end(9000, 3000, 0, 0, p), Some(p));
+        assert_eq!(end(0, 9000, 0, 1000, p), None);
+        assert_eq!(charge(3000, 1500, 3000), 1500);
+        assert_eq!(charge(3000, 9000, 3000), 3000);
+        assert_eq!(charge(3000, 5, 0), 0);
+        assert_eq!(average(0, 80), 80);
+        assert_eq!(average(80, 0), 60);
+    }
+
+    proptest! {
+        #[test]
+        fn windows_stay_in_bounds(planned in 0u64..2_000_000, debt in any::<i64>(), period in 1u64..1_000_000,
+                                  real in 0u64..4_000_000, open in 0u64..4_000_000, share in 0u64..1_000_000,
+                                  ran in any::<u64>(), wake in any::<u64>()) {
+            use super::window::*;
+            let l = len(planned, debt, period);
+            prop_assert!(l >= 1 && l <= period);
+            if planned > 0 && planned <= period {
+                prop_assert!(l >= (planned / 2).max(1));
+                prop_assert!(l as i64 <= planned as i64 + max_debt(period));
+            }
+            let d = settle(debt, planned, real, open, period);
+            prop_assert!(d.abs() <= max_debt(period));
+            prop_assert!(charge(share, ran, l) <= share);
+            let ld = lead(wake, 200, period, l);
+            prop_assert!(ld <= period / 10 && ld + l <= period);
+            if let Some(e) = end(0, l, shut_cost(wake, l), ld, period) {
+                prop_assert!(e <= period);
             }
         }
     }
