@@ -793,47 +793,6 @@ mod tests {
     }
 
     #[test]
-    fn capture_classes_decode() {
-        use crate::nvabi::decode::{decode_alloc_params, AllocParams, FdRole};
-        let mut b = [0u8; 8];
-        b[..8].copy_from_slice(&17u64.to_le_bytes());
-        match decode_alloc_params(AMPERE_SMC_MONITOR_SESSION, &b) {
-            AllocParams::CapSession { fd, swizz_id: None } => {
-                assert_eq!(
-                    (fd.offset, fd.width, fd.value, fd.role),
-                    (0, 8, 17, FdRole::NvCap)
-                )
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            decode_alloc_params(HOPPER_DMA_COPY_A, &[]),
-            AllocParams::Copy(None)
-        );
-        assert_eq!(
-            decode_alloc_params(HOPPER_DMA_COPY_A, &[1, 0, 0, 0, 2, 0, 0, 0]),
-            AllocParams::Copy(Some(NvB0b5AllocationParameters {
-                version: 1,
-                engine_type: 2
-            }))
-        );
-        assert_eq!(
-            decode_alloc_params(RM_USER_SHARED_DATA, &[0u8; 7]),
-            AllocParams::Short { need: 8, got: 7 }
-        );
-        assert_eq!(
-            decode_alloc_params(GT200_DEBUGGER, &[0u8; 12]),
-            AllocParams::Other {
-                class: GT200_DEBUGGER
-            }
-        );
-        assert_eq!(
-            decode_alloc_params(GF100_SUBDEVICE_MASTER, &[]),
-            AllocParams::NoParams
-        );
-    }
-
-    #[test]
     fn class_table() {
         for c in CLASSES {
             assert_eq!(class_name(c.class), c.name);

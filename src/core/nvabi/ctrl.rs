@@ -1005,47 +1005,6 @@ mod tests {
     }
 
     #[test]
-    fn capture_controls_are_known_and_sized() {
-        use crate::nvabi::decode::{decode_control_params, ControlParams};
-        // A size-table control: exact size decodes as Other, anything else is BadSize.
-        assert_eq!(
-            decode_control_params(NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, &[0u8; 24]),
-            ControlParams::Other
-        );
-        assert_eq!(
-            decode_control_params(NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, &[0u8; 23]),
-            ControlParams::BadSize { need: 24, got: 23 }
-        );
-        assert_eq!(
-            decode_control_params(NV2080_CTRL_CMD_RC_SOFT_DISABLE_WATCHDOG, &[]),
-            ControlParams::Other
-        );
-        // Undocumented controls are known (sizes unverified), names are ours.
-        assert_eq!(
-            decode_control_params(0x2080_8159, &[0u8; 3]),
-            ControlParams::Other
-        );
-        assert_eq!(control_name(0x2081_0108), "NV2081_BINAPI_CTRL_0x08");
-        assert!(is_gss_legacy(0x2080_a612) && !is_gss_legacy(NV2080_CTRL_CMD_FB_GET_INFO_V2));
-        assert_eq!(
-            decode_control_params(0x2080_01ff, &[]),
-            ControlParams::Unknown
-        );
-        for c in CONTROL_PARAM_SIZES {
-            assert!(control_known(c.cmd), "{}", c.name);
-            assert_eq!(control_name(c.cmd), c.name);
-        }
-        for u in UNDOCUMENTED_CONTROLS {
-            assert!(
-                !CONTROL_CMDS.iter().any(|c| c.value == u64::from(u.cmd)),
-                "{}",
-                u.name
-            );
-        }
-        assert_eq!(Nv2080CtrlGrGetCtxBufferSizeParams::SIZE, 16);
-    }
-
-    #[test]
     fn names() {
         assert_eq!(control_name(0xa06c0103), "NVA06C_CTRL_CMD_SET_TIMESLICE");
         assert_eq!(control_name(0x20801303), "NV2080_CTRL_CMD_FB_GET_INFO_V2");

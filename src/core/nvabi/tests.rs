@@ -1153,3 +1153,86 @@ proptest! {
         }
     }
 }
+
+// Moved from class.rs and ctrl.rs: they decode, and the decoder imports
+// both (tests there would close an import cycle).
+
+#[test]
+fn capture_classes_decode() {
+    let mut b = [0u8; 8];
+    b[..8].copy_from_slice(&17u64.to_le_bytes());
+    match decode_alloc_params(AMPERE_SMC_MONITOR_SESSION, &b) {
+        AllocParams::CapSession { fd, swizz_id: None } => {
+            assert_eq!(
+                (fd.offset, fd.width, fd.value, fd.role),
+                (0, 8, 17, FdRole::NvCap)
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        decode_alloc_params(HOPPER_DMA_COPY_A, &[]),
+        AllocParams::Copy(None)
+    );
+    assert_eq!(
+        decode_alloc_params(HOPPER_DMA_COPY_A, &[1, 0, 0, 0, 2, 0, 0, 0]),
+        AllocParams::Copy(Some(NvB0b5AllocationParameters {
+            version: 1,
+            engine_type: 2
+        }))
+    );
+    assert_eq!(
+        decode_alloc_params(RM_USER_SHARED_DATA, &[0u8; 7]),
+        AllocParams::Short { need: 8, got: 7 }
+    );
+    assert_eq!(
+        decode_alloc_params(GT200_DEBUGGER, &[0u8; 12]),
+        AllocParams::Other {
+            class: GT200_DEBUGGER
+        }
+    );
+    assert_eq!(
+        decode_alloc_params(GF100_SUBDEVICE_MASTER, &[]),
+        AllocParams::NoParams
+    );
+}
+
+#[test]
+fn capture_controls_are_known_and_sized() {
+    // A size-table control: exact size decodes as Other, anything else is BadSize.
+    assert_eq!(
+        decode_control_params(NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, &[0u8; 24]),
+        ControlParams::Other
+    );
+    assert_eq!(
+        decode_control_params(NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, &[0u8; 23]),
+        ControlParams::BadSize { need: 24, got: 23 }
+    );
+    assert_eq!(
+        decode_control_params(NV2080_CTRL_CMD_RC_SOFT_DISABLE_WATCHDOG, &[]),
+        ControlParams::Other
+    );
+    // Undocumented controls are known (sizes unverified), names are ours.
+    assert_eq!(
+        decode_control_params(0x2080_8159, &[0u8; 3]),
+        ControlParams::Other
+    );
+    assert_eq!(control_name(0x2081_0108), "NV2081_BINAPI_CTRL_0x08");
+    assert!(is_gss_legacy(0x2080_a612) && !is_gss_legacy(NV2080_CTRL_CMD_FB_GET_INFO_V2));
+    assert_eq!(
+        decode_control_params(0x2080_01ff, &[]),
+        ControlParams::Unknown
+    );
+    for c in CONTROL_PARAM_SIZES {
+        assert!(control_known(c.cmd), "{}", c.name);
+        assert_eq!(control_name(c.cmd), c.name);
+    }
+    for u in UNDOCUMENTED_CONTROLS {
+        assert!(
+            !CONTROL_CMDS.iter().any(|c| c.value == u64::from(u.cmd)),
+            "{}",
+            u.name
+        );
+    }
+    assert_eq!(Nv2080CtrlGrGetCtxBufferSizeParams::SIZE, 16);
+}
