@@ -3,7 +3,7 @@
 # nvtrace preload. Run from the repository root on the device machine:
 #     bash scripts/h100/capture-all.sh [BINDIR]
 # Writes $OUT/traces.tar.xz: traces/<name>/{nvtrace.<pid>.bin, ground-truth.jsonl,
-# stdout.txt} plus traces/env.txt. Unpack here with scripts/h100/import-traces.sh.
+# stdout.txt} plus traces/env.txt. Unpack here with scripts/h100/import-traces.py TARBALL MACHINE.
 set -u
 OUT=${OUT:-/tmp/fakegpu-out}
 W=${W:-/tmp/fgw}

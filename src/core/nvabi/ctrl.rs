@@ -210,6 +210,11 @@ abi_consts! {
         NV2080_CTRL_CMD_CE_GET_ALL_CAPS = 0x20802a0a;
         /// NVLink status.
         NV2080_CTRL_CMD_NVLINK_GET_NVLINK_STATUS = 0x20803002;
+        /// NVLink capabilities (JAX, capture 10; H200).
+        NV2080_CTRL_CMD_NVLINK_GET_NVLINK_CAPS = 0x20803001;
+        /// P2P capabilities between a list of GPUs (NCCL through PyTorch,
+        /// capture 12; H200).
+        NV0000_CTRL_CMD_SYSTEM_GET_P2P_CAPS_V2 = 0x12b;
         /// GSP features.
         NV2080_CTRL_CMD_GSP_GET_FEATURES = 0x20803601;
         /// GR floorsweeping info.
