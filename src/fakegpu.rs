@@ -38,7 +38,7 @@ module! {
     params: {
         permissive: bool {
             default: false,
-            description: "Pass through calls of unknown ABIs and unsupported driver versions instead of refusing them (for bring-up only: it lets a container bypass the caps)",
+            description: "Forward calls the routing table does not route (still counted and logged) and calls of unknown ABIs and unsupported driver versions, instead of refusing them (for bring-up only: it lets a container bypass the caps)",
         },
         stop_channels: bool {
             default: true,
