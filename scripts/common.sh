@@ -11,6 +11,8 @@ FAKEGPU_MIRROR=${FAKEGPU_MIRROR:-http://deb.debian.org/debian}
 FAKEGPU_SUITE=trixie
 
 # Packages of the build root. Changing this list rebuilds the root.
+# Checkers added to the root without changing its key (scripts/bootstrap-toolchain).
+FAKEGPU_ROOT_EXTRA="rust-clippy"
 FAKEGPU_ROOT_PKGS="gcc make flex bison bc libelf-dev libssl-dev rustc rust-src bindgen libclang-dev clang lld llvm cpio busybox-static xz-utils ca-certificates kmod python3 perl"
 
 # Kernel source package and version.

@@ -227,25 +227,38 @@ pub(crate) fn zap_context(ctx: &Arc<Context>, gpu: u32) -> bool {
     all
 }
 
+/// `vm_operations_struct::open` of a gated vma.
+///
+/// # Safety
+///
+/// Called by the mm core with a live vma copied from one of ours.
 unsafe extern "C" fn gated_open(vma: *mut bindings::vm_area_struct) {
     // Only reached for copies we did not refuse (none expected: no fork
     // copy, no split, no move); forward to the vendor all the same.
     let orig = {
         let reg = DOORBELLS.lock();
-        // SAFETY: a new vma copied from one of ours carries our ops; the
-        // vendor's table of the original applies to it.
         reg.iter()
-            .find(|r| unsafe { (*r.vma).vm_private_data == (*vma).vm_private_data })
+            .find(|r| {
+                // SAFETY: a new vma copied from one of ours carries our
+                // ops; the registered vmas are live while registered.
+                unsafe { (*r.vma).vm_private_data == (*vma).vm_private_data }
+            })
             .map(|r| r.orig_ops)
     };
     if let Some(o) = orig.filter(|o| !o.is_null()) {
-        // SAFETY: the vendor's own callback, for a vma of its mapping.
+        // SAFETY: the vendor's own table, for a vma of its mapping.
         if let Some(f) = unsafe { (*o).open } {
+            // SAFETY: the vendor's own callback, for a vma of its mapping.
             unsafe { f(vma) };
         }
     }
 }
 
+/// `vm_operations_struct::close` of a gated vma.
+///
+/// # Safety
+///
+/// Called by the mm core with a live vma of ours, under the mm's write lock.
 unsafe extern "C" fn gated_close(vma: *mut bindings::vm_area_struct) {
     let rec = {
         let mut reg = DOORBELLS.lock();
@@ -257,6 +270,7 @@ unsafe extern "C" fn gated_close(vma: *mut bindings::vm_area_struct) {
             // SAFETY: the vendor's own callback, for its vma, under the
             // mm's write lock as the VFS calls it.
             if let Some(f) = unsafe { (*r.orig_ops).close } {
+                // SAFETY: as above.
                 unsafe { f(vma) };
             }
         }
@@ -264,6 +278,11 @@ unsafe extern "C" fn gated_close(vma: *mut bindings::vm_area_struct) {
     }
 }
 
+/// `may_split` of a gated vma: refused.
+///
+/// # Safety
+///
+/// Called by the mm core; the arguments are not used.
 unsafe extern "C" fn gated_refuse_split(
     _vma: *mut bindings::vm_area_struct,
     _addr: c_ulong,
@@ -271,19 +290,24 @@ unsafe extern "C" fn gated_refuse_split(
     -(bindings::EINVAL as c_int)
 }
 
+/// `mremap` of a gated vma: refused.
+///
+/// # Safety
+///
+/// Called by the mm core; the argument is not used.
 unsafe extern "C" fn gated_refuse_mremap(_vma: *mut bindings::vm_area_struct) -> c_int {
     -(bindings::EINVAL as c_int)
 }
 
+/// `fault` of a gated vma: waits while the gate is shut, then the vendor's.
+///
+/// # Safety
+///
+/// Called by the mm core with a live fault description whose vma is locked.
 unsafe extern "C" fn gated_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
     // SAFETY: the mm core passes a live fault description whose vma is
     // locked (mmap or VMA read lock) for the whole call.
-    let (vma, addr) = unsafe {
-        (
-            (*vmf).__bindgen_anon_1.vma,
-            (*vmf).__bindgen_anon_1.address as usize,
-        )
-    };
+    let (vma, addr) = unsafe { ((*vmf).__bindgen_anon_1.vma, (*vmf).__bindgen_anon_1.address) };
     let found = {
         let reg = DOORBELLS.lock();
         reg.iter()

@@ -21,6 +21,11 @@ unsafe impl Send for Thread {}
 // SAFETY: `&Thread` exposes nothing.
 unsafe impl Sync for Thread {}
 
+/// The thread's entry point: runs the closure `spawn` leaked.
+///
+/// # Safety
+///
+/// `data` is the `KBox<F>` leaked by `spawn::<F>`, passed once.
 unsafe extern "C" fn trampoline<F: FnOnce() + Send + 'static>(
     data: *mut c_void,
 ) -> kernel::ffi::c_int {

@@ -170,7 +170,7 @@ unsafe fn borrow_pf<'a>(file: *mut bindings::file) -> kernel::sync::ArcBorrow<'a
 unsafe extern "C" fn proxy_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> isize {
     // SAFETY: our file (caller).
     let pf = unsafe { borrow_pf(file) };
-    match pf.ioctl(cmd, arg as usize) {
+    match pf.ioctl(cmd, arg) {
         Ok(v) => v,
         Err(e) => e.to_errno() as isize,
     }

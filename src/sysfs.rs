@@ -83,7 +83,7 @@ impl Attr {
         // SAFETY: `kobj_attribute` is a C struct of pointers and integers,
         // for which all-zeroes is a valid value (no name, no callbacks).
         let mut raw: bindings::kobj_attribute = unsafe { core::mem::zeroed() };
-        raw.attr.name = name.as_ptr().cast();
+        raw.attr.name = kernel::str::as_char_ptr_in_const_context(name);
         raw.attr.mode = mode;
         if show.is_some() {
             raw.__bindgen_anon_1.show = Some(show_trampoline);

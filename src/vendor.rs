@@ -98,13 +98,11 @@ impl VendorPath {
         let flags = opener.flags() as c_int;
         let mnt = self.mnt.as_ptr();
         // SAFETY: the mount is live (type invariant) and pins its root.
-        let path = bindings::path {
-            mnt,
-            dentry: unsafe { (*mnt).mnt_root },
-        };
+        let dentry = unsafe { (*mnt).mnt_root };
+        let path = bindings::path { mnt, dentry };
         // SAFETY: `path` is live; the credentials are those of a live file.
-        let raw =
-            from_err_ptr(unsafe { bindings::dentry_open(&path, flags, opener.cred().as_ptr()) })?;
+        let raw = unsafe { bindings::dentry_open(&path, flags, opener.cred().as_ptr()) };
+        let raw = from_err_ptr(raw)?;
         let raw = NonNull::new(raw).ok_or(ENODEV)?;
         // SAFETY: `dentry_open` returned a new file with one reference, in no
         // fd table, which we take over; no `fdget_pos` can exist on it.
@@ -187,7 +185,7 @@ impl VendorFile {
         if ret < 0 {
             return Err(Error::from_errno(ret as i32));
         }
-        Ok(ret as isize)
+        Ok(ret)
     }
 
     /// Calls the vendor's poll with the caller's poll table.
