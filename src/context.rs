@@ -62,12 +62,12 @@ pub(crate) struct Context {
     #[pin]
     pub(crate) inner: Mutex<ContextInner>,
     /// Set when destroyed: opens fail and calls on open files get `ENODEV`.
-    dead: Atomic<u32>,
+    dead: Atomic<bool>,
     /// Source of the ids of the context's proxy files.
     next_file: Atomic<u64>,
     /// Set when a vendor file escaped fd translation: opens are refused
     /// until the context is destroyed.
-    compromised: Atomic<u32>,
+    compromised: Atomic<bool>,
     pub(crate) open_files: Atomic<u32>,
     /// Compute share: the doorbell gate and the scheduler's figures.
     #[pin]
@@ -77,7 +77,7 @@ pub(crate) struct Context {
 impl Context {
     /// Whether the context was destroyed.
     pub(crate) fn is_dead(&self) -> bool {
-        self.dead.load(Relaxed) != 0
+        self.dead.load(Relaxed)
     }
 
     /// A new id for a proxy file of this context.
@@ -87,12 +87,12 @@ impl Context {
 
     /// Whether a vendor file escaped (see [`crate::proxy`]'s fd translation).
     pub(crate) fn is_compromised(&self) -> bool {
-        self.compromised.load(Relaxed) != 0
+        self.compromised.load(Relaxed)
     }
 
     /// Refuses further opens until the context is destroyed.
     pub(crate) fn mark_compromised(&self) {
-        self.compromised.store(1, Relaxed);
+        self.compromised.store(true, Relaxed);
     }
 }
 
@@ -186,9 +186,9 @@ pub(crate) fn create(
             gpus: spec.gpus,
             paths: VendorPaths { ctl, gpus: gpu_paths, uvm },
             inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY, objects: ObjectTable::new(), unrouted: crate::fgcore::policy::UnroutedLog::new() }, "Context::inner"),
-            dead: Atomic::new(0),
+            dead: Atomic::new(false),
             next_file: Atomic::new(1),
-            compromised: Atomic::new(0),
+            compromised: Atomic::new(false),
             open_files: Atomic::new(0),
             compute <- crate::compute::Compute::new(),
         }),
@@ -269,7 +269,7 @@ pub(crate) fn destroy(name: &str) -> Result {
             })?;
         list.entries.remove(i)?
     };
-    entry.ctx.dead.store(1, Relaxed);
+    entry.ctx.dead.store(true, Relaxed);
     // Held submitters are let go with an error, and a submitter that is
     // not held now gets it at its next doorbell write: the doorbells are
     // zapped (a contended mm is retried for a while).

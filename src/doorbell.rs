@@ -26,9 +26,9 @@ use kernel::{
     sync::Arc,
 };
 
-/// `VM_FAULT_SIGBUS`, `VM_FAULT_NOPAGE` of `include/linux/mm_types.h`.
-const VM_FAULT_SIGBUS: bindings::vm_fault_t = 0x000002;
-const VM_FAULT_NOPAGE: bindings::vm_fault_t = 0x000100;
+/// `VM_FAULT_SIGBUS`, `VM_FAULT_NOPAGE` (`enum vm_fault_reason`).
+const VM_FAULT_SIGBUS: bindings::vm_fault_t = bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+const VM_FAULT_NOPAGE: bindings::vm_fault_t = bindings::vm_fault_reason_VM_FAULT_NOPAGE;
 /// Most pages of one doorbell mapping we take over (the H100's usermode
 /// region is 64 KiB).
 const MAX_PAGES: usize = 64;
