@@ -189,7 +189,7 @@ impl DevicePlugin for Arc<ResourcePlugin> {
                 }
                 tokio::select! {
                     r = devices.changed() => if r.is_err() { return },
-                    _ = crate::server::stopped(stop.clone()) => return,
+                    _ = crate::shutdown::stopped(stop.clone()) => return,
                     _ = tx.closed() => return,
                 }
             }

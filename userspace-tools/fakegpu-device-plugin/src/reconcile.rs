@@ -24,7 +24,7 @@ use crate::api::podresources::pod_resources_lister_client::PodResourcesListerCli
 use crate::api::podresources::ListPodResourcesRequest;
 use crate::config::{device_of_context, Config};
 use crate::plugin::Shared;
-use crate::server::Shutdown;
+use crate::shutdown::{stopped, Shutdown};
 
 /// Where and how often.
 #[derive(Clone, Debug)]
@@ -155,7 +155,7 @@ pub async fn run(shared: Arc<Shared>, opts: Options, shutdown: Shutdown) {
         }
         tokio::select! {
             _ = tokio::time::sleep(opts.interval) => {}
-            _ = crate::server::stopped(shutdown.clone()) => return,
+            _ = stopped(shutdown.clone()) => return,
         }
     }
 }

@@ -22,6 +22,8 @@ use crate::api::v1beta1::registration_client::RegistrationClient;
 use crate::api::v1beta1::{Device, RegisterRequest};
 use crate::config::Profile;
 use crate::plugin::{device_list, options, profile_healthy, ResourcePlugin, Shared};
+pub use crate::shutdown::Shutdown;
+use crate::shutdown::{sleep_or_stop, stopped};
 use crate::{API_VERSION, KUBELET_SOCKET};
 
 /// Where and how often.
@@ -33,26 +35,6 @@ pub struct Options {
     pub health_interval: Duration,
     /// How often the sockets are checked for a kubelet restart.
     pub watch_interval: Duration,
-}
-
-/// A shutdown signal: `true` once the plugin should stop.
-pub type Shutdown = watch::Receiver<bool>;
-
-pub(crate) async fn stopped(mut s: Shutdown) {
-    while !*s.borrow_and_update() {
-        if s.changed().await.is_err() {
-            // The sender is gone: nobody can ask us to stop any more.
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-/// Sleeps `d`; true if shutdown came first.
-async fn sleep_or_stop(d: Duration, s: &Shutdown) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        _ = stopped(s.clone()) => true,
-    }
 }
 
 /// A file's identity: device, inode and change time (an inode number alone
