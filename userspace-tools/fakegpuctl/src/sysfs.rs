@@ -400,12 +400,14 @@ impl Sysfs {
 
     /// Writes `value` to a sysfs attribute in one write(2) (no create).
     fn write(&self, path: &Path, value: &str) -> Result<()> {
+        tracing::debug!(path = %path.display(), value, "writing a sysfs attribute");
         let r = fs::OpenOptions::new()
             .write(true)
             .truncate(true)
             .open(path)
             .and_then(|mut f| f.write_all(value.as_bytes()));
         r.map_err(|e| {
+            tracing::debug!(path = %path.display(), error = %e, "the write failed");
             if e.kind() == io::ErrorKind::NotFound && !self.root.exists() {
                 return Error::new(Kind::NotLoaded, "the fakegpu module is not loaded")
                     .hint("`modprobe fakegpu`");
