@@ -81,10 +81,7 @@ pub async fn run_resource(
         let listener = match UnixListener::bind(&sock) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!(
-                    "fakegpu-device-plugin: {tag}: cannot listen on {}: {e}",
-                    sock.display()
-                );
+                tracing::error!("{tag}: cannot listen on {}: {e}", sock.display());
                 if sleep_or_stop(opts.watch_interval, &shutdown).await {
                     return;
                 }
@@ -109,16 +106,13 @@ pub async fn run_resource(
                 .add_service(DevicePluginServer::new(plugin))
                 .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stopped(stop_rx)),
         );
-        eprintln!(
-            "fakegpu-device-plugin: {tag}: serving on {}",
-            sock.display()
-        );
+        tracing::info!("{tag}: serving on {}", sock.display());
 
         let mut registered_with = None;
         let quit = loop {
             if inode(&sock) != my_inode {
-                eprintln!(
-                    "fakegpu-device-plugin: {tag}: {} was removed (kubelet restart): serving anew",
+                tracing::info!(
+                    "{tag}: {} was removed (kubelet restart): serving anew",
                     sock.display()
                 );
                 break false;
@@ -127,13 +121,13 @@ pub async fn run_resource(
             if k.is_some() && k != registered_with {
                 match register(&kubelet_sock, &profile).await {
                     Ok(()) => {
-                        eprintln!(
-                            "fakegpu-device-plugin: {tag}: registered with the kubelet as {}",
+                        tracing::info!(
+                            "{tag}: registered with the kubelet as {}",
                             profile.socket_name()
                         );
                         registered_with = k;
                     }
-                    Err(e) => eprintln!("fakegpu-device-plugin: {tag}: {e}; trying again"),
+                    Err(e) => tracing::warn!("{tag}: {e}; trying again"),
                 }
             }
             if sleep_or_stop(opts.watch_interval, &shutdown).await {
@@ -145,7 +139,7 @@ pub async fn run_resource(
             .await
             .is_err()
         {
-            eprintln!("fakegpu-device-plugin: {tag}: the old server did not stop in 5 s");
+            tracing::warn!("{tag}: the old server did not stop in 5 s");
         }
         if quit {
             if inode(&sock) == my_inode {
@@ -175,8 +169,8 @@ pub async fn run_health(
                 if *cur == list {
                     return false;
                 }
-                eprintln!(
-                    "fakegpu-device-plugin: {}: devices now {}",
+                tracing::info!(
+                    "{}: devices now {}",
                     p.resource,
                     if healthy { "Healthy" } else { "Unhealthy" }
                 );
