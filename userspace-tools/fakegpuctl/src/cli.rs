@@ -277,6 +277,9 @@ Lists the contexts: GPUs, memory used/cap/peak, refused allocations,
 compute limit, open files. \"-\" means the module does not report it.";
 
 const CREATE_HELP: &str = "\
+fakegpuctl create NAME [--gpus LIST] [--mem QUANTITY] [--compute PCT]
+                  [--weight W] [--priority high|normal] [--cdi]
+
 Creates the context NAME: nodes /dev/fakegpu/NAME/{nvidiactl,nvidia0..,
 nvidia-uvm} that a container gets at /dev/nvidia*.
 
@@ -291,6 +294,9 @@ Examples:
     fakegpuctl create two --gpus 1,0 --mem 512M -o json    # container's nvidia0 is host GPU 1";
 
 const UPDATE_HELP: &str = "\
+fakegpuctl update NAME [--mem QUANTITY] [--compute PCT] [--weight W]
+                  [--priority high|normal]
+
 Changes a live context. Raising the cap takes effect at once; lowering it
 below the current use refuses new allocations and takes nothing back.
 If one change fails, the ones before it are undone.";
@@ -310,6 +316,8 @@ Everything about one context: GPUs, caps, usage, compute, processes,
 nodes and their CDI device name.";
 
 const TOP_HELP: &str = "\
+fakegpuctl top [--interval SECS] [--iterations N | --once] [-o table|json]
+
 A live table of every context: memory used/cap/peak, refusals, compute
 limit, GPU time used in the last interval (percent) and throttled time,
 processes. Runs until interrupted, or N times (--once = 1). With -o json,
@@ -345,6 +353,9 @@ Then: podman run --device fakegpu.io/vgpu=NAME ...
 Do not also pass nvidia.com/gpu devices: that bypasses the proxy.";
 
 const METRICS_HELP: &str = "\
+fakegpuctl metrics [--listen ADDR] [--max-requests N]
+fakegpuctl metrics --once
+
 Serves Prometheus metrics on http://ADDR/metrics (default
 127.0.0.1:9455; \":9455\" means every address): per context
 fakegpu_vgpu_memory_{used,limit,peak}_bytes, fakegpu_vgpu_alloc_refused_total,

@@ -358,3 +358,26 @@ fn doctor_reports_problems() {
     );
     assert_eq!(status("compute").as_deref(), Some("warn"));
 }
+
+#[test]
+fn help_reads_like_the_docs() {
+    // What the VM test and docs/fakegpuctl.md look for.
+    let t = Tree::new();
+    let (_, out) = t.run(&["create", "--help"]);
+    assert!(
+        out.contains("--compute PCT") && out.contains("Examples:"),
+        "{out}"
+    );
+    let (_, out) = t.run(&["--help"]);
+    assert!(
+        out.contains("A first session") && out.contains("8G = 8Gi"),
+        "{out}"
+    );
+    let (c, out) = t.run(&["help", "top"]);
+    assert_eq!(c, 0);
+    assert!(out.contains("fakegpuctl top"), "{out}");
+    // --version, and -v is accepted by every command.
+    let (c, out) = t.run(&["--version"]);
+    assert_eq!(c, 0);
+    assert!(out.contains(fakegpuctl::VERSION), "{out}");
+}
