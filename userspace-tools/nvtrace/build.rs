@@ -19,7 +19,12 @@ fn build(out: &std::path::Path, name: &str, src: &str, extra: &[&str]) {
         .extra_warnings(true)
         .warnings_into_errors(true)
         .get_compiler();
-    let mut cmd = compiler.to_command();
+    // The compiler and its flags, less `-static`, which cc adds under
+    // crt-static (the guest build's RUSTFLAGS): the preloads are shared
+    // libraries, loaded into dynamically linked programs.
+    let mut cmd = std::process::Command::new(compiler.path());
+    cmd.args(compiler.args().iter().filter(|a| *a != "-static"))
+        .envs(compiler.get_envs());
     cmd.arg("-o").arg(out.join(name)).arg(src).args(extra);
     let st = cmd
         .status()
