@@ -53,9 +53,9 @@ expect 0 fakegpuctl create t1 --gpus 0 --mem 1Gi -o json
 assert_eq "$(cat $F/contexts/t1/mem_limit_bytes)" "1073741824"
 assert_eq "$(jget mem_limit_bytes)" "1073741824" "create's JSON"
 assert_eq "$(jget name)" "t1"
-# 1G is 10^9 bytes (Kubernetes), not 2^30 (the module's memparse).
+# 1G is 2^30 bytes in fakegpuctl as in the module (one parser: the core's).
 expect 0 fakegpuctl create t2 --gpus 1,0 --mem 1G
-assert_eq "$(cat $F/contexts/t2/mem_limit_bytes)" "1000000000" "1G"
+assert_eq "$(cat $F/contexts/t2/mem_limit_bytes)" "1073741824" "1G"
 assert_eq "$(cat $F/contexts/t2/gpus)" "1,0"
 assert_file /dev/fakegpu/t2/nvidia1
 expect 0 fakegpuctl list --json
@@ -63,7 +63,7 @@ assert_eq "$(grep -c '"name": "t[12]"' /tmp/out)" "2" "contexts in list"
 # gpus: the contexts on each GPU and the sum of their caps (GPU 0 first).
 if [ -z "$initial" ]; then
     expect 0 fakegpuctl gpus -o json
-    assert_eq "$(jget mem_limits_sum_bytes)" "$((1073741824 + 1000000000))" "caps on GPU 0"
+    assert_eq "$(jget mem_limits_sum_bytes)" "$((1073741824 + 1073741824))" "caps on GPU 0"
     sed -n '/"index": 0,/,/"index": 1,/p' /tmp/out | tr -d ' \n' | grep -q '"contexts":\["t1","t2"\]' || { cat /tmp/out; fail "contexts of GPU 0"; }
 fi
 expect 0 fakegpuctl list
@@ -104,7 +104,7 @@ expect 0 fakegpuctl metrics --once
 grep -v '^#' /tmp/out >/tmp/once.samples; grep -v '^#' /tmp/scrape >/tmp/http.samples
 cmp -s /tmp/once.samples /tmp/http.samples || { diff /tmp/once.samples /tmp/http.samples; fail "HTTP scrape and --once differ"; }
 grep -q "^fakegpu_vgpu_memory_used_bytes{vgpu=\"t1\",gpu=\"0\",UUID=\"$uuid0\"} $((300*MiB))\$" /tmp/scrape || { cat /tmp/scrape; fail "scrape: t1 used"; }
-grep -q "^fakegpu_vgpu_memory_limit_bytes{vgpu=\"t2\",gpu=\"1,0\",UUID=\"GPU-[^\"]*,$uuid0\"} 1000000000\$" /tmp/scrape || { cat /tmp/scrape; fail "scrape: t2 limit"; }
+grep -q "^fakegpu_vgpu_memory_limit_bytes{vgpu=\"t2\",gpu=\"1,0\",UUID=\"GPU-[^\"]*,$uuid0\"} 1073741824\$" /tmp/scrape || { cat /tmp/scrape; fail "scrape: t2 limit"; }
 grep -q "^fakegpu_vgpu_memory_peak_bytes{vgpu=\"t1\",.*} $((300*MiB))\$" /tmp/scrape || fail "scrape: t1 peak"
 grep -q '^# TYPE fakegpu_vgpu_alloc_refused_total counter$' /tmp/scrape || fail "scrape: TYPE"
 grep -q '^# HELP fakegpu_vgpu_memory_used_bytes ' /tmp/scrape || fail "scrape: HELP"
@@ -127,8 +127,10 @@ assert_eq "$(jget mem_limit_bytes)" "2147483648"
 before=$(contexts)
 expect 4 fakegpuctl create t3 --gpus 7 --mem 1Gi
 grep -q "does not exist" /tmp/err || { cat /tmp/err; fail "unknown GPU message"; }
-expect 2 fakegpuctl create t3 --mem 8GB
+expect 2 fakegpuctl create t3 --mem 1.5Gi
 grep -q "bad quantity" /tmp/err || fail "bad quantity message"
+# What the module refuses, fakegpuctl refuses before writing (same parser).
+expect 2 fakegpuctl create t3 --gpus 0,0
 expect 5 fakegpuctl create t1 --mem 1Gi
 expect 2 fakegpuctl create t3 --compute 101
 expect 2 fakegpuctl create 'bad name'

@@ -36,9 +36,8 @@ mod tests {
             "v1.PodResourcesLister"
         );
         assert_eq!(
-            <dp::device_plugin_server::DevicePluginServer<
-                std::sync::Arc<crate::plugin::ResourcePlugin>,
-            > as NamedService>::NAME,
+            // The name does not depend on the service's implementation.
+            <dp::device_plugin_server::DevicePluginServer<()> as NamedService>::NAME,
             "v1beta1.DevicePlugin"
         );
     }

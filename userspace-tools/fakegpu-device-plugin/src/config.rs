@@ -9,7 +9,7 @@
 //! [[profile]]
 //! name = "vgpu-8gi"    # resource fakegpu.io/vgpu-8gi
 //! gpu = 0              # host GPU index
-//! mem = "8Gi"          # memory cap, a Kubernetes quantity
+//! mem = "8Gi"          # memory cap: 8Gi = 8G = 8*2^30 (the module's rule)
 //! compute = 30         # optional: compute limit, percent of the GPU's time
 //! count = 4            # how many such vGPUs (device IDs vgpu-8gi-0 .. -3)
 //! ```
@@ -256,8 +256,8 @@ mod tests {
             ["vgpu-8gi-0", "vgpu-8gi-1", "vgpu-8gi-2", "vgpu-8gi-3"]
         );
         assert_eq!(p.socket_name(), "fakegpu-vgpu-8gi.sock");
-        // Kubernetes quantities: G is 10^9.
-        assert_eq!(c.profiles[1].mem_bytes, 1_000_000_000);
+        // The module's rule: 1G = 2^30 (fakegpuctl::quantity).
+        assert_eq!(c.profiles[1].mem_bytes, 1 << 30);
         assert_eq!(c.profiles[1].gpu, 0);
         assert_eq!(c.profiles[1].compute_pct, None);
     }

@@ -18,9 +18,14 @@
 //! - [`server`]: serving, registering with the kubelet, re-registering after
 //!   a kubelet restart, health polling;
 //! - [`reconcile`]: freeing contexts whose device is no longer allocated;
+//! - [`shutdown`]: the stop signal the three above share;
 //! - [`fake_kubelet`]: a kubelet stand-in for the tests, and
 //!   [`fake_kubelet_cli`] its command line (`fakegpu-device-plugin
 //!   fake-kubelet ...`).
+//!
+//! `use crate::` imports point down only (`scripts/import-graph` checks):
+//! `server` -> `reconcile` -> `plugin` -> `backend`, `config`, `api`,
+//! `shutdown`; nothing below imports what is above it.
 
 pub mod api;
 pub mod backend;
@@ -30,6 +35,7 @@ pub mod fake_kubelet_cli;
 pub mod plugin;
 pub mod reconcile;
 pub mod server;
+pub mod shutdown;
 pub mod uds;
 
 /// The API version the plugin speaks.

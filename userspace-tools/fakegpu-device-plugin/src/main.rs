@@ -6,42 +6,77 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser;
+
 use fakegpu_device_plugin::backend::Fakegpuctl;
 use fakegpu_device_plugin::config::{context_name, Config};
 use fakegpu_device_plugin::plugin::Shared;
 use fakegpu_device_plugin::{reconcile, server, DEFAULT_KUBELET_DIR, DEFAULT_POD_RESOURCES_SOCKET};
 
-const USAGE: &str = "usage: fakegpu-device-plugin --config FILE [options]
-       fakegpu-device-plugin fake-kubelet COMMAND ...   (a kubelet stand-in for tests)
+const AFTER_HELP: &str = "\
+Examples:
+    fakegpu-device-plugin --config /etc/fakegpu/device-plugin.toml --check-config
+    fakegpu-device-plugin --config /etc/fakegpu/device-plugin.toml
+    fakegpu-device-plugin fake-kubelet serve --dir DIR ...   (a kubelet stand-in for tests)
 
-  --config FILE              profiles (TOML, see docs/device-plugin.md)
-  --check-config             check the file, print the resources and exit
-  --kubelet-dir DIR          the kubelet's device-plugin directory [/var/lib/kubelet/device-plugins]
-  --pod-resources-socket P   the kubelet's pod-resources socket, for freeing
-                             [/var/lib/kubelet/pod-resources/kubelet.sock]
-  --no-free                  never free contexts (no pod-resources reconciliation)
-  --sysfs-root DIR           the module's sysfs directory [/sys/kernel/fakegpu]
-  --dev-root DIR             the contexts' nodes [/dev/fakegpu]
-  --vendor-dev DIR           where the NVIDIA nodes are, for health [/dev]
-  --cdi-dir DIR              where CDI specs go [the config's cdi_dir, /var/run/cdi]
-  --health-interval SECS     [5]
-  --watch-interval SECS      kubelet restart detection [1]
-  --reconcile-interval SECS  [30]
-  --free-grace SECS          never free a context this soon after its Allocate [60]";
+Logs go to stderr; --log-level or $FAKEGPU_PLUGIN_LOG (error, warn, info,
+debug, trace) set the level (default info). Exit codes: 0 stopped by
+SIGTERM/SIGINT or --check-config passed, 1 a runtime failure, 2 bad
+arguments or a bad configuration file.";
 
+/// The kubelet device plugin of fakegpu: every profile of the
+/// configuration file becomes an extended resource fakegpu.io/PROFILE whose
+/// devices are fakegpu contexts (see docs/device-plugin.md).
+#[derive(Parser, Debug)]
+#[command(name = "fakegpu-device-plugin", version, after_help = AFTER_HELP, max_term_width = 100)]
 struct Args {
+    /// The profiles (TOML, see docs/device-plugin.md)
+    #[arg(long, value_name = "FILE")]
     config: PathBuf,
+    /// Check the file, print the resources and exit
+    #[arg(long = "check-config")]
     check: bool,
+    /// The kubelet's device-plugin directory
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
     kubelet_dir: PathBuf,
-    pod_resources: Option<PathBuf>,
+    /// The kubelet's pod-resources socket, for freeing contexts
+    #[arg(long = "pod-resources-socket", value_name = "PATH", default_value = DEFAULT_POD_RESOURCES_SOCKET)]
+    pod_resources: PathBuf,
+    /// Never free contexts (no pod-resources reconciliation)
+    #[arg(long)]
+    no_free: bool,
+    /// The module's sysfs directory
+    #[arg(long, value_name = "DIR", default_value = "/sys/kernel/fakegpu")]
     sysfs_root: PathBuf,
+    /// The contexts' nodes
+    #[arg(long, value_name = "DIR", default_value = "/dev/fakegpu")]
     dev_root: PathBuf,
+    /// Where the NVIDIA nodes are, for health
+    #[arg(long, value_name = "DIR", default_value = "/dev")]
     vendor_dev: PathBuf,
+    /// Where CDI specs go [default: the config's cdi_dir, /var/run/cdi]
+    #[arg(long, value_name = "DIR")]
     cdi_dir: Option<PathBuf>,
+    /// Seconds between health checks of the module and the GPUs
+    #[arg(long = "health-interval", value_name = "SECS", default_value = "5", value_parser = secs)]
     health: Duration,
+    /// Seconds between checks for a kubelet restart
+    #[arg(long = "watch-interval", value_name = "SECS", default_value = "1", value_parser = secs)]
     watch: Duration,
+    /// Seconds between reconciliations (freeing contexts no pod holds)
+    #[arg(long = "reconcile-interval", value_name = "SECS", default_value = "30", value_parser = secs)]
     reconcile: Duration,
+    /// Never free a context this soon (seconds) after its Allocate
+    #[arg(long = "free-grace", value_name = "SECS", default_value = "60", value_parser = secs)]
     grace: Duration,
+    /// Log level: error, warn, info, debug or trace
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        env = "FAKEGPU_PLUGIN_LOG",
+        default_value = "info"
+    )]
+    log_level: tracing::Level,
 }
 
 fn secs(s: &str) -> Result<Duration, String> {
@@ -52,67 +87,22 @@ fn secs(s: &str) -> Result<Duration, String> {
         .ok_or(format!("bad number of seconds '{s}'"))
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        config: PathBuf::new(),
-        check: false,
-        kubelet_dir: DEFAULT_KUBELET_DIR.into(),
-        pod_resources: Some(DEFAULT_POD_RESOURCES_SOCKET.into()),
-        sysfs_root: "/sys/kernel/fakegpu".into(),
-        dev_root: "/dev/fakegpu".into(),
-        vendor_dev: "/dev".into(),
-        cdi_dir: None,
-        health: Duration::from_secs(5),
-        watch: Duration::from_secs(1),
-        reconcile: Duration::from_secs(30),
-        grace: Duration::from_secs(60),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let mut v = || it.next().ok_or(format!("{k} needs a value"));
-        match k.as_str() {
-            "--config" => a.config = v()?.into(),
-            "--check-config" => a.check = true,
-            "--kubelet-dir" => a.kubelet_dir = v()?.into(),
-            "--pod-resources-socket" => a.pod_resources = Some(v()?.into()),
-            "--no-free" => a.pod_resources = None,
-            "--sysfs-root" => a.sysfs_root = v()?.into(),
-            "--dev-root" => a.dev_root = v()?.into(),
-            "--vendor-dev" => a.vendor_dev = v()?.into(),
-            "--cdi-dir" => a.cdi_dir = Some(v()?.into()),
-            "--health-interval" => a.health = secs(&v()?)?,
-            "--watch-interval" => a.watch = secs(&v()?)?,
-            "--reconcile-interval" => a.reconcile = secs(&v()?)?,
-            "--free-grace" => a.grace = secs(&v()?)?,
-            "-h" | "--help" => return Err(String::new()),
-            _ => return Err(format!("unknown argument '{k}'")),
-        }
-    }
-    if a.config.as_os_str().is_empty() {
-        return Err("--config is required".into());
-    }
-    Ok(a)
-}
-
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("fake-kubelet") {
         return fakegpu_device_plugin::fake_kubelet_cli::main(&argv[2..]);
     }
-    let a = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("fakegpu-device-plugin: {e}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // clap prints --help/--version (exit 0) and bad arguments (exit 2).
+    let a = Args::parse();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(a.log_level)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
     let config = match Config::load(&a.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("fakegpu-device-plugin: {e}");
+            tracing::error!("{e}");
             return ExitCode::from(2);
         }
     };
@@ -148,8 +138,8 @@ fn main() -> ExitCode {
         health_interval: a.health,
         watch_interval: a.watch,
     };
-    let rec = a.pod_resources.clone().map(|s| reconcile::Options {
-        pod_resources_socket: s,
+    let rec = (!a.no_free).then(|| reconcile::Options {
+        pod_resources_socket: a.pod_resources.clone(),
         interval: a.reconcile,
         grace: a.grace,
     });
@@ -160,7 +150,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("fakegpu-device-plugin: cannot start the runtime: {e}");
+            tracing::error!("cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -175,7 +165,7 @@ fn main() -> ExitCode {
                 return;
             };
             tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-            eprintln!("fakegpu-device-plugin: stopping (contexts stay for their pods)");
+            tracing::info!("stopping (contexts stay for their pods)");
             let _ = tx.send(true);
         });
         server::run(shared, opts, rec, rx).await
@@ -183,7 +173,7 @@ fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fakegpu-device-plugin: {e}");
+            tracing::error!("{e}");
             ExitCode::FAILURE
         }
     }

@@ -88,7 +88,7 @@ impl ResourcePlugin {
         let _g = self.shared.ops.lock().unwrap();
         if b.exists(&name) {
             let open = b.open_files(&name).unwrap_or(0);
-            eprintln!("fakegpu-device-plugin: {id} allocated again: re-creating context {name} ({open} open files)");
+            tracing::info!("{id} allocated again: re-creating context {name} ({open} open files)");
             b.destroy(&name).map_err(|e| {
                 Status::internal(format!("cannot destroy the old context {name}: {e}"))
             })?;
@@ -189,7 +189,7 @@ impl DevicePlugin for Arc<ResourcePlugin> {
                 }
                 tokio::select! {
                     r = devices.changed() => if r.is_err() { return },
-                    _ = crate::server::stopped(stop.clone()) => return,
+                    _ = crate::shutdown::stopped(stop.clone()) => return,
                     _ = tx.closed() => return,
                 }
             }
@@ -256,9 +256,10 @@ impl DevicePlugin for Arc<ResourcePlugin> {
                 let name = this.ensure_context(&c.devices_ids[0])?;
                 out.container_responses
                     .push(this.container_response(&name)?);
-                eprintln!(
-                    "fakegpu-device-plugin: {}: allocated {} as context {name}",
-                    this.profile.resource, c.devices_ids[0]
+                tracing::info!(
+                    "{}: allocated {} as context {name}",
+                    this.profile.resource,
+                    c.devices_ids[0]
                 );
             }
             Ok(out)

@@ -24,7 +24,7 @@ use crate::api::podresources::pod_resources_lister_client::PodResourcesListerCli
 use crate::api::podresources::ListPodResourcesRequest;
 use crate::config::{device_of_context, Config};
 use crate::plugin::Shared;
-use crate::server::Shutdown;
+use crate::shutdown::{stopped, Shutdown};
 
 /// Where and how often.
 #[derive(Clone, Debug)]
@@ -82,7 +82,7 @@ pub fn to_free(
         }
         let open = open_files(ctx);
         if open > 0 {
-            eprintln!("fakegpu-device-plugin: {ctx}: no pod holds {id}, but {open} files are open: kept for now");
+            tracing::info!("{ctx}: no pod holds {id}, but {open} files are open: kept for now");
             continue;
         }
         v.push(ctx.clone());
@@ -115,19 +115,17 @@ pub async fn reconcile_once(shared: &Arc<Shared>, opts: &Options) -> Result<Vec<
         for ctx in to_free(&shared.config, &contexts, &used, &recent, &open) {
             // The spec first: no spec is left naming a destroyed context.
             if let Err(e) = b.remove_cdi(&ctx) {
-                eprintln!("fakegpu-device-plugin: {ctx}: {e}");
+                tracing::warn!("{ctx}: {e}");
             }
             match b.destroy(&ctx) {
                 Ok(()) => {
-                    eprintln!(
-                        "fakegpu-device-plugin: freed context {ctx}: no pod holds its device"
-                    );
+                    tracing::info!("freed context {ctx}: no pod holds its device");
                     if let Some(id) = device_of_context(&ctx) {
                         shared.allocated_at.lock().unwrap().remove(id);
                     }
                     freed.push(ctx);
                 }
-                Err(e) => eprintln!("fakegpu-device-plugin: cannot free context {ctx}: {e}"),
+                Err(e) => tracing::warn!("cannot free context {ctx}: {e}"),
             }
         }
         Ok(freed)
@@ -148,14 +146,14 @@ pub async fn run(shared: Arc<Shared>, opts: Options, shutdown: Shutdown) {
             Err(e) => {
                 // Say it once, not every round.
                 if last_err.as_ref() != Some(&e) {
-                    eprintln!("fakegpu-device-plugin: reconcile: {e}; nothing freed");
+                    tracing::warn!("reconcile: {e}; nothing freed");
                 }
                 last_err = Some(e);
             }
         }
         tokio::select! {
             _ = tokio::time::sleep(opts.interval) => {}
-            _ = crate::server::stopped(shutdown.clone()) => return,
+            _ = stopped(shutdown.clone()) => return,
         }
     }
 }

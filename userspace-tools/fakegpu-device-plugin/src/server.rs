@@ -22,6 +22,8 @@ use crate::api::v1beta1::registration_client::RegistrationClient;
 use crate::api::v1beta1::{Device, RegisterRequest};
 use crate::config::Profile;
 use crate::plugin::{device_list, options, profile_healthy, ResourcePlugin, Shared};
+pub use crate::shutdown::Shutdown;
+use crate::shutdown::{sleep_or_stop, stopped};
 use crate::{API_VERSION, KUBELET_SOCKET};
 
 /// Where and how often.
@@ -33,26 +35,6 @@ pub struct Options {
     pub health_interval: Duration,
     /// How often the sockets are checked for a kubelet restart.
     pub watch_interval: Duration,
-}
-
-/// A shutdown signal: `true` once the plugin should stop.
-pub type Shutdown = watch::Receiver<bool>;
-
-pub(crate) async fn stopped(mut s: Shutdown) {
-    while !*s.borrow_and_update() {
-        if s.changed().await.is_err() {
-            // The sender is gone: nobody can ask us to stop any more.
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-/// Sleeps `d`; true if shutdown came first.
-async fn sleep_or_stop(d: Duration, s: &Shutdown) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        _ = stopped(s.clone()) => true,
-    }
 }
 
 /// A file's identity: device, inode and change time (an inode number alone
@@ -99,10 +81,7 @@ pub async fn run_resource(
         let listener = match UnixListener::bind(&sock) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!(
-                    "fakegpu-device-plugin: {tag}: cannot listen on {}: {e}",
-                    sock.display()
-                );
+                tracing::error!("{tag}: cannot listen on {}: {e}", sock.display());
                 if sleep_or_stop(opts.watch_interval, &shutdown).await {
                     return;
                 }
@@ -127,16 +106,13 @@ pub async fn run_resource(
                 .add_service(DevicePluginServer::new(plugin))
                 .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stopped(stop_rx)),
         );
-        eprintln!(
-            "fakegpu-device-plugin: {tag}: serving on {}",
-            sock.display()
-        );
+        tracing::info!("{tag}: serving on {}", sock.display());
 
         let mut registered_with = None;
         let quit = loop {
             if inode(&sock) != my_inode {
-                eprintln!(
-                    "fakegpu-device-plugin: {tag}: {} was removed (kubelet restart): serving anew",
+                tracing::info!(
+                    "{tag}: {} was removed (kubelet restart): serving anew",
                     sock.display()
                 );
                 break false;
@@ -145,13 +121,13 @@ pub async fn run_resource(
             if k.is_some() && k != registered_with {
                 match register(&kubelet_sock, &profile).await {
                     Ok(()) => {
-                        eprintln!(
-                            "fakegpu-device-plugin: {tag}: registered with the kubelet as {}",
+                        tracing::info!(
+                            "{tag}: registered with the kubelet as {}",
                             profile.socket_name()
                         );
                         registered_with = k;
                     }
-                    Err(e) => eprintln!("fakegpu-device-plugin: {tag}: {e}; trying again"),
+                    Err(e) => tracing::warn!("{tag}: {e}; trying again"),
                 }
             }
             if sleep_or_stop(opts.watch_interval, &shutdown).await {
@@ -163,7 +139,7 @@ pub async fn run_resource(
             .await
             .is_err()
         {
-            eprintln!("fakegpu-device-plugin: {tag}: the old server did not stop in 5 s");
+            tracing::warn!("{tag}: the old server did not stop in 5 s");
         }
         if quit {
             if inode(&sock) == my_inode {
@@ -193,8 +169,8 @@ pub async fn run_health(
                 if *cur == list {
                     return false;
                 }
-                eprintln!(
-                    "fakegpu-device-plugin: {}: devices now {}",
+                tracing::info!(
+                    "{}: devices now {}",
                     p.resource,
                     if healthy { "Healthy" } else { "Unhealthy" }
                 );

@@ -9,7 +9,8 @@
 
 use crate::error::{Error, Kind, Result};
 use crate::sysfs::Sysfs;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -172,6 +173,53 @@ pub fn node_info(path: &Path) -> Result<(&'static str, u64, u64)> {
     Ok((t, major, minor))
 }
 
+/// A CDI spec as fakegpuctl writes it (field names as the CDI schema
+/// spells them). NVIDIA's mounts, hooks and env are copied as they are.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Spec<'a> {
+    cdi_version: String,
+    kind: &'static str,
+    devices: Vec<SpecDevice<'a>>,
+    container_edits: ContainerEdits,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SpecDevice<'a> {
+    name: &'a str,
+    container_edits: DeviceEdits,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceEdits {
+    device_nodes: Vec<DeviceNode>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceNode {
+    path: String,
+    host_path: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    major: u64,
+    minor: u64,
+    permissions: &'static str,
+}
+
+/// The spec-wide edits: env first, then NVIDIA's mounts and hooks (left
+/// out when NVIDIA's spec has none).
+#[derive(Serialize)]
+struct ContainerEdits {
+    env: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mounts: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hooks: Option<Vec<Value>>,
+}
+
 /// Builds the spec for context `name` (without writing it).
 pub fn build_spec(sysfs: &Sysfs, name: &str, nvidia: &NvidiaSpec) -> Result<Value> {
     check_device_name(name)?;
@@ -182,19 +230,22 @@ pub fn build_spec(sysfs: &Sysfs, name: &str, nvidia: &NvidiaSpec) -> Result<Valu
             .file_name()
             .and_then(|f| f.to_str())
             .unwrap_or_default();
-        let (t, major, minor) = node_info(host)?;
-        device_nodes.push(json!({
-            "path": format!("/dev/{file}"),
-            "hostPath": host.to_string_lossy(),
-            "type": t,
-            "major": major,
-            "minor": minor,
-            "permissions": "rw",
-        }));
+        let (kind, major, minor) = node_info(host)?;
+        device_nodes.push(DeviceNode {
+            path: format!("/dev/{file}"),
+            host_path: host.to_string_lossy().to_string(),
+            kind,
+            major,
+            minor,
+            permissions: "rw",
+        });
     }
     let mut version = MIN_CDI_VERSION.to_string();
-    let mut edits = Map::new();
-    let mut env: Vec<Value> = Vec::new();
+    let mut edits = ContainerEdits {
+        env: Vec::new(),
+        mounts: None,
+        hooks: None,
+    };
     if let Some(path) = nvidia.find() {
         let theirs = read_spec_file(&path)?;
         if let Some(v) = theirs.get("cdiVersion").and_then(|v| v.as_str()) {
@@ -203,41 +254,40 @@ pub fn build_spec(sysfs: &Sysfs, name: &str, nvidia: &NvidiaSpec) -> Result<Valu
             }
         }
         if let Some(ce) = theirs.get("containerEdits").and_then(|c| c.as_object()) {
-            for key in ["mounts", "hooks"] {
-                if let Some(a) = ce.get(key).and_then(|a| a.as_array()) {
-                    if !a.is_empty() {
-                        edits.insert(key.to_string(), Value::Array(a.clone()));
-                    }
-                }
-            }
+            let list = |key: &str| {
+                ce.get(key)
+                    .and_then(|a| a.as_array())
+                    .filter(|a| !a.is_empty())
+                    .cloned()
+            };
+            edits.mounts = list("mounts");
+            edits.hooks = list("hooks");
             if let Some(a) = ce.get("env").and_then(|a| a.as_array()) {
-                env.extend(a.iter().filter(|e| e.as_str().is_some()).cloned());
+                edits
+                    .env
+                    .extend(a.iter().filter(|e| e.as_str().is_some()).cloned());
             }
         }
     }
     // Keeps NVIDIA's legacy hook from injecting the real nodes a second time.
-    if !env.iter().any(|e| {
+    if !edits.env.iter().any(|e| {
         e.as_str()
             .is_some_and(|s| s.starts_with("NVIDIA_VISIBLE_DEVICES="))
     }) {
-        env.insert(0, json!("NVIDIA_VISIBLE_DEVICES=void"));
+        edits
+            .env
+            .insert(0, Value::from("NVIDIA_VISIBLE_DEVICES=void"));
     }
-    edits.insert("env".to_string(), Value::Array(env));
-    let mut ordered = Map::new();
-    for k in ["env", "mounts", "hooks"] {
-        if let Some(v) = edits.remove(k) {
-            ordered.insert(k.to_string(), v);
-        }
-    }
-    Ok(json!({
-        "cdiVersion": version,
-        "kind": KIND,
-        "devices": [{
-            "name": name,
-            "containerEdits": { "deviceNodes": device_nodes },
+    let spec = Spec {
+        cdi_version: version,
+        kind: KIND,
+        devices: vec![SpecDevice {
+            name,
+            container_edits: DeviceEdits { device_nodes },
         }],
-        "containerEdits": Value::Object(ordered),
-    }))
+        container_edits: edits,
+    };
+    Ok(serde_json::to_value(&spec).expect("the spec serializes"))
 }
 
 /// CDI device names: `[A-Za-z0-9][A-Za-z0-9_.:-]*`, ending alphanumeric.

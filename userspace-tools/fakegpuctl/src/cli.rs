@@ -1,5 +1,6 @@
-//! The command line: argument parsing, the subcommands and their output
-//! (`-o table|json|yaml`). `run` is what `main` calls; tests call it too.
+//! The command line: argument parsing (clap), the subcommands and their
+//! output (`-o table|json|yaml`). `run` is what `main` calls; tests call it
+//! too.
 
 use crate::cdi::{self, NvidiaSpec};
 use crate::error::{Error, Kind, Result, EXIT_CODES};
@@ -7,7 +8,8 @@ use crate::gpus;
 use crate::metrics;
 use crate::quantity::{format_bytes, parse_bytes};
 use crate::sysfs::{parse_gpus, ContextInfo, CreateSpec, Priority, Sysfs, UpdateSpec, NO_LIMIT};
-use serde_json::{json, Value};
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,147 +17,325 @@ use std::time::{Duration, Instant};
 /// The version of the JSON/YAML output's layout.
 pub const SCHEMA_VERSION: u32 = 1;
 
-const USAGE: &str = "\
+const ABOUT: &str = "fakegpuctl - manage fakegpu: share one NVIDIA GPU between containers \
+with a memory cap and a compute share per container";
+
+const LONG_ABOUT: &str = "\
 fakegpuctl - manage fakegpu: share one NVIDIA GPU between containers
-with a memory cap and a compute share per container
+with a memory cap and a compute share per container.
 
-USAGE:
-    fakegpuctl [GLOBAL OPTIONS] <COMMAND> [ARGS]
-    fakegpuctl <COMMAND> --help          help on one command
+Each container gets a context (a virtual GPU): `create NAME` makes its
+device nodes /dev/fakegpu/NAME/*, `--cdi` a CDI spec that podman, Docker
+and containerd use to put them at /dev/nvidia* in the container.
+`fakegpuctl COMMAND --help` explains one command.";
 
-COMMANDS:
-    gpus                 List the physical GPUs and the contexts on each
-    list (ls)            List the contexts
-    create NAME ...      Create a context (a virtual GPU for one container)
-    update NAME ...      Change a context's memory cap or compute share
-    delete (rm) NAME     Destroy a context (and remove its CDI spec)
-    inspect NAME         Show everything about one context
-    top                  Live table of every context's usage
-    doctor               Check the module, the driver, the nodes, CDI
-    cdi generate NAME    Write the CDI spec of a context
-    cdi remove NAME      Remove the CDI spec of a context
-    metrics              Serve Prometheus metrics over HTTP
-    version              Print the versions of this tool and of the module
-
+const AFTER_HELP: &str = "\
 A first session:
+    fakegpuctl doctor                                  # is everything in place?
     fakegpuctl gpus                                    # what is there
-    fakegpuctl create web --gpus 0 --mem 8Gi --cdi     # an 8 GiB slice of GPU 0
+    fakegpuctl create web --gpus 0 --mem 8Gi --cdi     # create NAME: an 8 GiB slice of GPU 0
     podman run --device fakegpu.io/vgpu=web IMAGE nvidia-smi
     fakegpuctl top --once                              # who uses what
     fakegpuctl delete web
 
-GLOBAL OPTIONS (also accepted after the command):
-    -o, --output FORMAT  table (default), json or yaml; JSON has
-                         \"schema_version\", sizes in bytes, times in microseconds
-    --json               Same as -o json
-    --sysfs-root DIR     The module's sysfs directory
-                         (default /sys/kernel/fakegpu, or $FAKEGPU_SYSFS_ROOT)
-    --dev-root DIR       Where the contexts' nodes are
-                         (default /dev/fakegpu, or $FAKEGPU_DEV_ROOT)
-    --cdi-dir DIR        Where CDI specs are written
-                         (default /var/run/cdi, or $FAKEGPU_CDI_DIR)
-    --vendor-dev DIR     Where the NVIDIA driver's nodes are
-                         (default /dev, or $FAKEGPU_VENDOR_DEV)
-    -h, --help           Print help
+QUANTITIES: memory sizes follow the module's rule (the same parser as
+sysfs): bytes, or a whole number with K, M, G, T, P or E, binary:
+8G = 8Gi = 8GiB = 8*2^30 bytes, 512M = 512Mi. No decimal units, no
+fractions (1.5Gi: write 1536Mi).
 
-QUANTITIES: memory sizes are Kubernetes quantities: 512Mi, 8Gi (binary),
-8G = 8*10^9 bytes (decimal, as in Kubernetes), 1.5Gi, or plain bytes.
+LOGGING: -v (info), -vv (debug), -vvv (trace) on stderr; or
+FAKEGPUCTL_LOG=error|warn|info|debug|trace. Default: warnings only.
 ";
 
-fn cmd_help(cmd: &str) -> Option<&'static str> {
-    Some(match cmd {
-        "gpus" => {
-            "\
-fakegpuctl gpus [-o table|json|yaml]
+/// The command line (clap).
+#[derive(Parser, Debug)]
+#[command(
+    name = "fakegpuctl",
+    version = crate::VERSION,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = tail(AFTER_HELP),
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(
+        flatten,
+        next_help_heading = "Global options (before or after the command)"
+    )]
+    global: Global,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
+/// The options every command takes (before or after the command).
+#[derive(ClapArgs, Debug)]
+struct Global {
+    /// Output format: table (default), json or yaml; JSON/YAML have "schema_version", sizes in
+    /// bytes, times in microseconds
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FORMAT",
+        global = true,
+        value_enum,
+        hide_possible_values = true
+    )]
+    output: Option<OutputArg>,
+    /// Same as -o json
+    #[arg(long, global = true)]
+    json: bool,
+    /// The module's sysfs directory [default: /sys/kernel/fakegpu, or $FAKEGPU_SYSFS_ROOT]
+    #[arg(long, value_name = "DIR", global = true)]
+    sysfs_root: Option<PathBuf>,
+    /// Where the contexts' nodes are [default: /dev/fakegpu, or $FAKEGPU_DEV_ROOT]
+    #[arg(long, value_name = "DIR", global = true)]
+    dev_root: Option<PathBuf>,
+    /// Where CDI specs are written [default: /var/run/cdi, or $FAKEGPU_CDI_DIR]
+    #[arg(long, value_name = "DIR", global = true)]
+    cdi_dir: Option<PathBuf>,
+    /// Where the NVIDIA driver's nodes are [default: /dev, or $FAKEGPU_VENDOR_DEV]
+    #[arg(long, value_name = "DIR", global = true)]
+    vendor_dev: Option<PathBuf>,
+    /// Log more on stderr (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputArg {
+    /// A table for people (the default; may change)
+    Table,
+    /// Same as table
+    #[value(hide = true)]
+    Wide,
+    /// JSON, for scripts
+    Json,
+    /// YAML (the same data as JSON)
+    Yaml,
+}
+
+/// A command's `after_help`: its examples, then the exit codes.
+fn tail(examples: &str) -> String {
+    if examples.is_empty() {
+        EXIT_CODES.to_string()
+    } else {
+        format!("{examples}\n\n{EXIT_CODES}")
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the physical GPUs and the contexts on each
+    #[command(long_about = GPUS_HELP, after_help = tail(""))]
+    Gpus,
+    /// List the contexts
+    #[command(visible_alias = "ls", long_about = LIST_HELP, after_help = tail(""))]
+    List,
+    /// Create a context NAME (a virtual GPU for one container)
+    #[command(long_about = CREATE_HELP, after_help = tail(CREATE_EXAMPLES))]
+    Create(CreateArgs),
+    /// Change a context's memory cap or compute share
+    #[command(long_about = UPDATE_HELP, after_help = tail(UPDATE_EXAMPLES))]
+    Update(UpdateArgs),
+    /// Destroy a context (and remove its CDI spec)
+    #[command(visible_alias = "rm", long_about = DELETE_HELP, after_help = tail(""))]
+    Delete(NameArg),
+    /// Show everything about one context
+    #[command(long_about = INSPECT_HELP, after_help = tail(""))]
+    Inspect(NameArg),
+    /// Live table of every context's usage
+    #[command(long_about = TOP_HELP, after_help = tail(TOP_EXAMPLES))]
+    Top(TopArgs),
+    /// Check the module, the driver, the nodes, CDI
+    #[command(long_about = DOCTOR_HELP, after_help = tail(""))]
+    Doctor,
+    /// Write or remove the CDI spec of a context (cdi generate NAME, cdi remove NAME)
+    #[command(long_about = CDI_HELP, after_help = tail(CDI_EXAMPLES), subcommand_required = true)]
+    Cdi {
+        #[command(subcommand)]
+        command: CdiCommand,
+    },
+    /// Serve Prometheus metrics over HTTP
+    #[command(long_about = METRICS_HELP, after_help = tail(METRICS_EXAMPLES))]
+    Metrics(MetricsArgs),
+    /// Print the versions of this tool and of the module
+    #[command(long_about = VERSION_HELP, after_help = tail(""))]
+    Version,
+}
+
+#[derive(ClapArgs, Debug)]
+struct NameArg {
+    /// The context's name
+    #[arg(value_name = "NAME")]
+    name: String,
+}
+
+/// Memory and compute settings of `create` and `update`.
+#[derive(ClapArgs, Debug)]
+struct SettingsArgs {
+    /// Memory cap, e.g. 8Gi or 512M (binary: 8G = 8Gi); "none" for no cap
+    #[arg(long, visible_alias = "memory", value_name = "QUANTITY")]
+    mem: Option<String>,
+    /// Compute limit, 1-100 percent of the GPU's time [default: 100]
+    #[arg(long, value_name = "PCT")]
+    compute: Option<String>,
+    /// Share of the GPU when contended, 1-1000 [default: 1]
+    #[arg(long, value_name = "W")]
+    weight: Option<String>,
+    /// high or normal [default: normal]
+    #[arg(long, value_name = "P")]
+    priority: Option<String>,
+}
+
+#[derive(ClapArgs, Debug)]
+struct CreateArgs {
+    /// 1-32 of A-Z a-z 0-9 _ . - (not starting with . or -)
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// Host GPU indices, in the container's order: 0, 0,1, 0-3, each once [default: 0]
+    #[arg(long, visible_alias = "gpu", value_name = "LIST")]
+    gpus: Option<String>,
+    #[command(flatten)]
+    settings: SettingsArgs,
+    /// Also write the CDI spec; if that fails the context is destroyed again
+    #[arg(long)]
+    cdi: bool,
+}
+
+#[derive(ClapArgs, Debug)]
+struct UpdateArgs {
+    /// The context's name
+    #[arg(value_name = "NAME")]
+    name: String,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+#[derive(ClapArgs, Debug)]
+struct TopArgs {
+    /// Seconds between refreshes (0.05-3600)
+    #[arg(long, short = 'n', value_name = "SECS")]
+    interval: Option<String>,
+    /// Stop after N refreshes
+    #[arg(long, value_name = "N")]
+    iterations: Option<String>,
+    /// One refresh (--iterations 1)
+    #[arg(long)]
+    once: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum CdiCommand {
+    /// Write --cdi-dir/fakegpu.io-vgpu_NAME.json for the context NAME
+    Generate {
+        /// The context's name
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// NVIDIA's CDI spec to copy the driver libraries from, or "none"
+        /// [default: nvidia.yaml/json in --cdi-dir, then /etc/cdi]
+        #[arg(long, value_name = "FILE|none")]
+        nvidia_spec: Option<String>,
+        /// Print the spec instead of writing it
+        #[arg(long)]
+        stdout: bool,
+    },
+    /// Remove the CDI spec of the context NAME
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// The context's name
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+#[derive(ClapArgs, Debug)]
+struct MetricsArgs {
+    /// Address to serve on (":9455" means every address)
+    #[arg(
+        long,
+        visible_alias = "web.listen-address",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9455"
+    )]
+    listen: String,
+    /// Stop after N requests (tests)
+    #[arg(long, value_name = "N")]
+    max_requests: Option<String>,
+    /// Print one scrape to stdout and exit
+    #[arg(long)]
+    once: bool,
+}
+
+const GPUS_HELP: &str = "\
 Lists the physical GPUs of the NVIDIA driver (opened at --vendor-dev,
 default /dev): index, name, UUID, memory, and for each GPU the contexts
 using it and the sum of their memory caps (\"overcommitted\" when the caps
-add up to more than the GPU has).
-"
-        }
-        "list" | "ls" => {
-            "\
-fakegpuctl list [-o table|json|yaml]
+add up to more than the GPU has).";
 
+const LIST_HELP: &str = "\
 Lists the contexts: GPUs, memory used/cap/peak, refused allocations,
-compute limit, open files. \"-\" means the module does not report it.
-"
-        }
-        "create" => {
-            "\
+compute limit, open files. \"-\" means the module does not report it.";
+
+const CREATE_HELP: &str = "\
 fakegpuctl create NAME [--gpus LIST] [--mem QUANTITY] [--compute PCT]
                   [--weight W] [--priority high|normal] [--cdi]
 
 Creates the context NAME: nodes /dev/fakegpu/NAME/{nvidiactl,nvidia0..,
 nvidia-uvm} that a container gets at /dev/nvidia*.
 
-    NAME              1-32 of A-Z a-z 0-9 _ . - (not starting with . or -)
-    --gpus LIST       host GPU indices, in the container's order: 0, 0,1, 0-3
-                      (default 0; `fakegpuctl gpus` lists them)
-    --mem QUANTITY    memory cap, e.g. 8Gi (default: no cap)
-    --compute PCT     compute limit, 1-100 percent of the GPU's time (default 100)
-    --weight W        share of the GPU when contended, 1-1000 (default 1)
-    --priority P      high or normal (default normal)
-    --cdi             also write the CDI spec (see `fakegpuctl cdi --help`);
-                      if that fails the context is destroyed again
-
+NAME, --gpus and --mem are checked with the module's own parsers before
+anything is written: what fakegpuctl accepts, the module accepts.
 --compute/--weight/--priority need a module with compute scheduling
-(exit 7 otherwise). On any error nothing is created.
+(exit 7 otherwise). On any error nothing is created.";
 
-Example: fakegpuctl create train --gpus 0 --mem 8Gi --compute 30 --cdi
-"
-        }
-        "update" => {
-            "\
+const CREATE_EXAMPLES: &str = "\
+Examples:
+    fakegpuctl create train --gpus 0 --mem 8Gi --compute 30 --cdi
+    fakegpuctl create two --gpus 1,0 --mem 512M -o json    # container's nvidia0 is host GPU 1";
+
+const UPDATE_HELP: &str = "\
 fakegpuctl update NAME [--mem QUANTITY] [--compute PCT] [--weight W]
                   [--priority high|normal]
 
 Changes a live context. Raising the cap takes effect at once; lowering it
 below the current use refuses new allocations and takes nothing back.
-If one change fails, the ones before it are undone.
-"
-        }
-        "delete" | "rm" => {
-            "\
-fakegpuctl delete NAME
+If one change fails, the ones before it are undone.";
 
+const UPDATE_EXAMPLES: &str = "\
+Examples:
+    fakegpuctl update train --mem 16Gi
+    fakegpuctl update train --compute 50 --priority high";
+
+const DELETE_HELP: &str = "\
 Destroys the context: its nodes disappear, files still open in a
 container fail with ENODEV from then on, their memory is freed when
-they are closed. Removes the context's CDI spec from --cdi-dir.
-"
-        }
-        "inspect" => {
-            "\
-fakegpuctl inspect NAME [-o table|json|yaml]
+they are closed. Removes the context's CDI spec from --cdi-dir.";
 
+const INSPECT_HELP: &str = "\
 Everything about one context: GPUs, caps, usage, compute, processes,
-nodes and their CDI device name.
-"
-        }
-        "top" => {
-            "\
+nodes and their CDI device name.";
+
+const TOP_HELP: &str = "\
 fakegpuctl top [--interval SECS] [--iterations N | --once] [-o table|json]
 
 A live table of every context: memory used/cap/peak, refusals, compute
 limit, GPU time used in the last interval (percent) and throttled time,
 processes. Runs until interrupted, or N times (--once = 1). With -o json,
-one JSON document per line and iteration.
-"
-        }
-        "doctor" => {
-            "\
-fakegpuctl doctor [-o table|json|yaml]
+one JSON document per line and iteration.";
 
+const TOP_EXAMPLES: &str = "\
+Examples:
+    fakegpuctl top                     # refresh every second until Ctrl-C
+    fakegpuctl top --once -o json      # one JSON document";
+
+const DOCTOR_HELP: &str = "\
 Checks: the module is loaded and speaks this tool's interface; the
 NVIDIA driver can be opened and its version is supported; every context's
 nodes exist; the CDI directory is writable; NVIDIA's CDI spec is found
 (for the driver libraries); each context has a CDI spec. Exits 10 if a
-check failed (warnings do not fail).
-"
-        }
-        "cdi" => {
-            "\
+check failed (warnings do not fail).";
+
+const CDI_HELP: &str = "\
 fakegpuctl cdi generate NAME [--nvidia-spec FILE|none] [--stdout]
 fakegpuctl cdi remove NAME
 
@@ -165,15 +345,14 @@ at /dev/nvidiactl, /dev/nvidia0.., /dev/nvidia-uvm in the container, with
 type and major/minor read from the nodes; plus the driver libraries'
 mounts, hooks and env from NVIDIA's spec (nvidia.yaml/json searched in
 --cdi-dir, then /etc/cdi; --nvidia-spec picks one or none).
---stdout prints the spec instead of writing it.
+--stdout prints the spec instead of writing it.";
 
+const CDI_EXAMPLES: &str = "\
 Then: podman run --device fakegpu.io/vgpu=NAME ...
       docker run --device fakegpu.io/vgpu=NAME ...   (Docker >= 25 with CDI)
-Do not also pass nvidia.com/gpu devices: that bypasses the proxy.
-"
-        }
-        "metrics" => {
-            "\
+Do not also pass nvidia.com/gpu devices: that bypasses the proxy.";
+
+const METRICS_HELP: &str = "\
 fakegpuctl metrics [--listen ADDR] [--max-requests N]
 fakegpuctl metrics --once
 
@@ -182,19 +361,14 @@ Serves Prometheus metrics on http://ADDR/metrics (default
 fakegpu_vgpu_memory_{used,limit,peak}_bytes, fakegpu_vgpu_alloc_refused_total,
 fakegpu_vgpu_compute_used_seconds_total, fakegpu_vgpu_throttled_seconds_total
 (labels vgpu, gpu, UUID as DCGM names them), fakegpu_build_info.
---once prints one scrape to stdout and exits.
-"
-        }
-        "version" => {
-            "\
-fakegpuctl version [-o table|json|yaml]
+--once prints one scrape to stdout and exits.";
 
-The versions of this tool and of the loaded module's interface.
-"
-        }
-        _ => return None,
-    })
-}
+const METRICS_EXAMPLES: &str = "\
+Examples:
+    fakegpuctl metrics --listen :9455
+    fakegpuctl metrics --once | grep memory_used";
+
+const VERSION_HELP: &str = "The versions of this tool and of the loaded module's interface.";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Format {
@@ -210,64 +384,6 @@ struct Opts {
     format: Format,
 }
 
-/// Arguments left after the global options, with option helpers.
-struct Args {
-    rest: Vec<String>,
-}
-
-impl Args {
-    fn flag(&mut self, names: &[&str]) -> bool {
-        let before = self.rest.len();
-        self.rest.retain(|a| !names.contains(&a.as_str()));
-        self.rest.len() != before
-    }
-
-    fn opt(&mut self, names: &[&str]) -> Result<Option<String>> {
-        let mut found = None;
-        let mut i = 0;
-        while i < self.rest.len() {
-            let a = &self.rest[i];
-            if let Some((k, v)) = a.split_once('=') {
-                if names.contains(&k) && k.starts_with("--") {
-                    found = Some(v.to_string());
-                    self.rest.remove(i);
-                    continue;
-                }
-            }
-            if names.contains(&a.as_str()) {
-                if i + 1 >= self.rest.len() {
-                    return Err(Error::usage(format!("{a} needs a value")));
-                }
-                found = Some(self.rest.remove(i + 1));
-                self.rest.remove(i);
-                continue;
-            }
-            i += 1;
-        }
-        Ok(found)
-    }
-
-    fn positional(&mut self, what: &str, cmd: &str) -> Result<String> {
-        match self
-            .rest
-            .iter()
-            .position(|a| !a.starts_with('-') || a == "-")
-        {
-            Some(i) => Ok(self.rest.remove(i)),
-            None => Err(Error::usage(format!("{cmd} needs {what}"))
-                .hint(format!("see `fakegpuctl {cmd} --help`"))),
-        }
-    }
-
-    fn done(&self, cmd: &str) -> Result<()> {
-        match self.rest.first() {
-            None => Ok(()),
-            Some(a) => Err(Error::usage(format!("unexpected argument '{a}' for {cmd}"))
-                .hint(format!("see `fakegpuctl {cmd} --help`"))),
-        }
-    }
-}
-
 fn env_or(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var)
         .filter(|v| !v.is_empty())
@@ -281,41 +397,66 @@ fn parse_u32(s: &str, what: &str) -> Result<u32> {
         .map_err(|_| Error::usage(format!("bad {what} '{s}': not a whole number")))
 }
 
-/// Runs the command line `args` (without the program name), writing normal
-/// output to `out`; returns the exit code (errors as `Err`).
-pub fn run(args: &[String], out: &mut dyn Write) -> Result<u8> {
-    let mut a = Args {
-        rest: args.to_vec(),
+/// Starts logging to stderr (once per process): the level from -v, else
+/// `$FAKEGPUCTL_LOG`, else warnings only.
+fn init_logging(verbose: u8) {
+    use tracing::Level;
+    let from_env = std::env::var("FAKEGPUCTL_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse::<Level>().ok());
+    let level = match verbose {
+        0 => from_env.unwrap_or(Level::WARN),
+        1 => Level::INFO,
+        2 => Level::DEBUG,
+        _ => Level::TRACE,
     };
-    let sysfs_root = a
-        .opt(&["--sysfs-root"])?
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env_or("FAKEGPU_SYSFS_ROOT", crate::sysfs::DEFAULT_ROOT));
-    let dev_root = a
-        .opt(&["--dev-root"])?
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env_or("FAKEGPU_DEV_ROOT", crate::sysfs::DEFAULT_DEV_ROOT));
-    let cdi_dir = a
-        .opt(&["--cdi-dir"])?
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env_or("FAKEGPU_CDI_DIR", cdi::DEFAULT_CDI_DIR));
-    let vendor_dev = a
-        .opt(&["--vendor-dev"])?
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env_or("FAKEGPU_VENDOR_DEV", "/dev"));
-    let mut format = match a.opt(&["-o", "--output"])?.as_deref() {
-        None | Some("table") | Some("wide") => Format::Table,
-        Some("json") => Format::Json,
-        Some("yaml") => Format::Yaml,
-        Some(f) => {
-            return Err(Error::usage(format!("unknown output format '{f}'"))
-                .hint("use -o table, -o json or -o yaml"))
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Runs the command line `args` (without the program name), writing normal
+/// output (and `--help`) to `out`; returns the exit code (errors as `Err`).
+pub fn run(args: &[String], out: &mut dyn Write) -> Result<u8> {
+    use clap::error::ErrorKind;
+    let argv = std::iter::once("fakegpuctl".to_string()).chain(args.iter().cloned());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            write!(out, "{}", e.render()).ok();
+            return Ok(0);
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let text = text.trim_end().trim_start_matches("error: ");
+            return Err(Error::usage(text.to_string()));
         }
     };
-    if a.flag(&["--json"]) {
-        format = Format::Json;
-    }
-    let help = a.flag(&["-h", "--help"]);
+    init_logging(cli.global.verbose);
+    let g = cli.global;
+    let Some(command) = cli.command else {
+        return Err(Error::usage("no command given").hint("`fakegpuctl --help` lists the commands"));
+    };
+    let sysfs_root = g
+        .sysfs_root
+        .unwrap_or_else(|| env_or("FAKEGPU_SYSFS_ROOT", crate::sysfs::DEFAULT_ROOT));
+    let dev_root = g
+        .dev_root
+        .unwrap_or_else(|| env_or("FAKEGPU_DEV_ROOT", crate::sysfs::DEFAULT_DEV_ROOT));
+    let cdi_dir = g
+        .cdi_dir
+        .unwrap_or_else(|| env_or("FAKEGPU_CDI_DIR", cdi::DEFAULT_CDI_DIR));
+    let vendor_dev = g
+        .vendor_dev
+        .unwrap_or_else(|| env_or("FAKEGPU_VENDOR_DEV", "/dev"));
+    let format = match (g.json, g.output) {
+        (true, _) | (false, Some(OutputArg::Json)) => Format::Json,
+        (false, Some(OutputArg::Yaml)) => Format::Yaml,
+        _ => Format::Table,
+    };
     // CDI wants absolute host paths.
     let abs = |p: PathBuf| {
         if p.is_relative() {
@@ -330,88 +471,164 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<u8> {
         vendor_dev,
         format,
     };
-    let cmd = if a.rest.is_empty() {
-        None
-    } else {
-        Some(a.rest.remove(0))
-    };
-    let cmd = match (cmd, help) {
-        (None, _) if help => {
-            write!(out, "{USAGE}\n{EXIT_CODES}").ok();
-            return Ok(0);
-        }
-        (None, _) => {
-            return Err(
-                Error::usage("no command given").hint("`fakegpuctl --help` lists the commands")
-            )
-        }
-        (Some(c), _) if c == "help" => {
-            match a.rest.first().and_then(|c| cmd_help(c)) {
-                Some(h) => write!(out, "{h}").ok(),
-                None => write!(out, "{USAGE}\n{EXIT_CODES}").ok(),
-            };
-            return Ok(0);
-        }
-        (Some(c), true) => {
-            match cmd_help(&c) {
-                Some(h) => write!(out, "{h}\n{EXIT_CODES}").ok(),
-                None => return Err(unknown_command(&c)),
-            };
-            return Ok(0);
-        }
-        (Some(c), false) => c,
-    };
-    match cmd.as_str() {
-        "version" => version(&o, a, out),
-        "list" | "ls" => list(&o, a, out),
-        "inspect" => inspect(&o, a, out),
-        "create" => create(&o, a, out),
-        "update" => update(&o, a, out),
-        "delete" | "rm" => delete(&o, a, out),
-        "gpus" => gpus_cmd(&o, a, out),
-        "top" => top(&o, a, out),
-        "doctor" => doctor(&o, a, out),
-        "cdi" => cdi_cmd(&o, a, out),
-        "metrics" => metrics_cmd(&o, a, out),
-        other => Err(unknown_command(other)),
+    tracing::debug!(
+        sysfs = %o.sysfs.root.display(),
+        cdi_dir = %o.cdi_dir.display(),
+        vendor_dev = %o.vendor_dev.display(),
+        ?command,
+        "fakegpuctl"
+    );
+    match command {
+        Command::Version => version(&o, out),
+        Command::List => list(&o, out),
+        Command::Inspect(a) => inspect(&o, &a.name, out),
+        Command::Create(a) => create(&o, a, out),
+        Command::Update(a) => update(&o, a, out),
+        Command::Delete(a) => delete(&o, &a.name, out),
+        Command::Gpus => gpus_cmd(&o, out),
+        Command::Top(a) => top(&o, a, out),
+        Command::Doctor => doctor(&o, out),
+        Command::Cdi { command } => cdi_cmd(&o, command, out),
+        Command::Metrics(a) => metrics_cmd(&o, a, out),
     }
 }
 
-fn unknown_command(c: &str) -> Error {
-    Error::usage(format!("unknown command '{c}'")).hint("`fakegpuctl --help` lists the commands")
+/// A JSON/YAML document: `schema_version` first, then the command's data.
+#[derive(Serialize)]
+struct Doc<'a, T: Serialize> {
+    schema_version: u32,
+    #[serde(flatten)]
+    body: &'a T,
 }
 
-fn emit(
+fn emit<T: Serialize>(
     o: &Opts,
     out: &mut dyn Write,
-    mut v: Value,
+    body: &T,
     table: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
+    let doc = Doc {
+        schema_version: SCHEMA_VERSION,
+        body,
+    };
     let r = match o.format {
         Format::Table => table(out),
-        Format::Json | Format::Yaml => {
-            if let Value::Object(m) = &mut v {
-                let mut n = serde_json::Map::new();
-                n.insert("schema_version".into(), json!(SCHEMA_VERSION));
-                n.extend(std::mem::take(m));
-                *m = n;
-            }
-            if o.format == Format::Json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&v).expect("JSON values serialize")
-                )
-            } else {
-                write!(
-                    out,
-                    "{}",
-                    serde_yaml::to_string(&v).expect("JSON values serialize as YAML")
-                )
-            }
-        }
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("the output serializes")
+        ),
+        Format::Yaml => write!(
+            out,
+            "{}",
+            serde_yaml::to_string(&doc).expect("the output serializes as YAML")
+        ),
     };
     r.map_err(|e| Error::new(Kind::Other, format!("cannot write the output: {e}")))
+}
+
+/// One context in `list`, `inspect`, `create`, `update` and `top`.
+#[derive(Serialize)]
+struct ContextJson {
+    name: String,
+    gpus: Vec<u32>,
+    mem_limit_bytes: Option<u64>,
+    mem_used_bytes: u64,
+    mem_peak_bytes: u64,
+    alloc_refused: u64,
+    open_files: u64,
+    pids: Vec<u32>,
+    compute_limit_pct: Option<u32>,
+    compute_weight: Option<u32>,
+    priority: Option<&'static str>,
+    compute_used_us: Option<u64>,
+    throttled_us: Option<u64>,
+    nodes: Vec<String>,
+    cdi_device: String,
+    cdi_spec: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ContextDoc {
+    context: ContextJson,
+}
+
+#[derive(Serialize)]
+struct ContextsDoc {
+    contexts: Vec<ContextJson>,
+}
+
+#[derive(Serialize)]
+struct VersionDoc<'a> {
+    fakegpuctl: &'a str,
+    module: Option<&'a str>,
+    compute_scheduling: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct DeletedDoc<'a> {
+    deleted: &'a str,
+    cdi_spec_removed: bool,
+}
+
+#[derive(Serialize)]
+struct GpuJson<'a> {
+    index: u32,
+    name: &'a str,
+    uuid: &'a str,
+    mem_total_bytes: u64,
+    pci_bus: u8,
+    pci_device_id: String,
+    contexts: Vec<String>,
+    mem_limits_sum_bytes: Option<u64>,
+    overcommitted: bool,
+}
+
+#[derive(Serialize)]
+struct GpusDoc<'a> {
+    driver_version: &'a str,
+    module_loaded: bool,
+    gpus: Vec<GpuJson<'a>>,
+}
+
+/// One line of `top -o json`: a document per iteration.
+#[derive(Serialize)]
+struct TopDoc {
+    schema_version: u32,
+    iteration: u64,
+    contexts: Vec<TopContext>,
+}
+
+#[derive(Serialize)]
+struct TopContext {
+    #[serde(flatten)]
+    context: ContextJson,
+    gpu_busy_pct: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct DoctorCheck<'a> {
+    name: &'a str,
+    status: &'a str,
+    detail: &'a str,
+    hint: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct DoctorDoc<'a> {
+    ok: bool,
+    checks: Vec<DoctorCheck<'a>>,
+}
+
+#[derive(Serialize)]
+struct CdiWrittenDoc {
+    cdi_spec: String,
+    cdi_device: String,
+}
+
+#[derive(Serialize)]
+struct CdiRemovedDoc {
+    removed: String,
 }
 
 fn opt_str<T: ToString>(v: Option<T>) -> String {
@@ -431,7 +648,7 @@ fn gpus_str(g: &[u32]) -> String {
         .join(",")
 }
 
-fn context_json(o: &Opts, c: &ContextInfo) -> Value {
+fn context_json(o: &Opts, c: &ContextInfo) -> ContextJson {
     let nodes: Vec<String> = o
         .sysfs
         .node_paths(&c.name)
@@ -440,24 +657,24 @@ fn context_json(o: &Opts, c: &ContextInfo) -> Value {
         .map(|p| p.to_string_lossy().to_string())
         .collect();
     let spec = cdi::spec_path(&o.cdi_dir, &c.name);
-    json!({
-        "name": c.name,
-        "gpus": c.gpus,
-        "mem_limit_bytes": c.mem_limit_bytes,
-        "mem_used_bytes": c.mem_used_bytes,
-        "mem_peak_bytes": c.mem_peak_bytes,
-        "alloc_refused": c.alloc_refused,
-        "open_files": c.open_files,
-        "pids": c.pids,
-        "compute_limit_pct": c.compute_limit_pct,
-        "compute_weight": c.compute_weight,
-        "priority": c.priority.map(|p| p.as_str()),
-        "compute_used_us": c.compute_used_us,
-        "throttled_us": c.throttled_us,
-        "nodes": nodes,
-        "cdi_device": cdi::device_name(&c.name),
-        "cdi_spec": if spec.exists() { Some(spec.to_string_lossy().to_string()) } else { None },
-    })
+    ContextJson {
+        name: c.name.clone(),
+        gpus: c.gpus.clone(),
+        mem_limit_bytes: c.mem_limit_bytes,
+        mem_used_bytes: c.mem_used_bytes,
+        mem_peak_bytes: c.mem_peak_bytes,
+        alloc_refused: c.alloc_refused,
+        open_files: c.open_files,
+        pids: c.pids.clone(),
+        compute_limit_pct: c.compute_limit_pct,
+        compute_weight: c.compute_weight,
+        priority: c.priority.map(|p| p.as_str()),
+        compute_used_us: c.compute_used_us,
+        throttled_us: c.throttled_us,
+        nodes,
+        cdi_device: cdi::device_name(&c.name),
+        cdi_spec: spec.exists().then(|| spec.to_string_lossy().to_string()),
+    }
 }
 
 fn contexts(o: &Opts) -> Result<Vec<ContextInfo>> {
@@ -472,20 +689,19 @@ fn contexts(o: &Opts) -> Result<Vec<ContextInfo>> {
     Ok(v)
 }
 
-fn version(o: &Opts, a: Args, out: &mut dyn Write) -> Result<u8> {
-    a.done("version")?;
+fn version(o: &Opts, out: &mut dyn Write) -> Result<u8> {
     let module = o.sysfs.module_version();
     let compute = if module.is_ok() {
         o.sysfs.compute_supported().ok().flatten()
     } else {
         None
     };
-    let v = json!({
-        "fakegpuctl": crate::VERSION,
-        "module": module.as_ref().ok(),
-        "compute_scheduling": compute,
-    });
-    emit(o, out, v, |w| {
+    let v = VersionDoc {
+        fakegpuctl: crate::VERSION,
+        module: module.as_ref().ok().map(|m| m.as_str()),
+        compute_scheduling: compute,
+    };
+    emit(o, out, &v, |w| {
         writeln!(w, "fakegpuctl {}", crate::VERSION)?;
         match &module {
             Ok(m) => writeln!(w, "module {m}"),
@@ -496,11 +712,12 @@ fn version(o: &Opts, a: Args, out: &mut dyn Write) -> Result<u8> {
     module.map(|_| 0)
 }
 
-fn list(o: &Opts, a: Args, out: &mut dyn Write) -> Result<u8> {
-    a.done("list")?;
+fn list(o: &Opts, out: &mut dyn Write) -> Result<u8> {
     let cs = contexts(o)?;
-    let v = json!({ "contexts": cs.iter().map(|c| context_json(o, c)).collect::<Vec<_>>() });
-    emit(o, out, v, |w| {
+    let v = ContextsDoc {
+        contexts: cs.iter().map(|c| context_json(o, c)).collect(),
+    };
+    emit(o, out, &v, |w| {
         writeln!(
             w,
             "{:<16} {:<6} {:>10} {:>10} {:>10} {:>8} {:>8} {:>7} {:>6}",
@@ -536,14 +753,14 @@ fn list(o: &Opts, a: Args, out: &mut dyn Write) -> Result<u8> {
     Ok(0)
 }
 
-fn inspect(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
-    let name = a.positional("a context NAME", "inspect")?;
-    a.done("inspect")?;
-    let c = o.sysfs.context(&name)?;
-    let v = json!({ "context": context_json(o, &c) });
-    let nodes = o.sysfs.node_paths(&name)?;
-    let spec = cdi::spec_path(&o.cdi_dir, &name);
-    emit(o, out, v, |w| {
+fn inspect(o: &Opts, name: &str, out: &mut dyn Write) -> Result<u8> {
+    let c = o.sysfs.context(name)?;
+    let v = ContextDoc {
+        context: context_json(o, &c),
+    };
+    let nodes = o.sysfs.node_paths(name)?;
+    let spec = cdi::spec_path(&o.cdi_dir, name);
+    emit(o, out, &v, |w| {
         writeln!(w, "Name:            {}", c.name)?;
         writeln!(
             w,
@@ -620,7 +837,7 @@ fn inspect(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
                 .collect::<Vec<_>>()
                 .join(" ")
         )?;
-        writeln!(w, "CDI device:      {}", cdi::device_name(&name))?;
+        writeln!(w, "CDI device:      {}", cdi::device_name(name))?;
         writeln!(
             w,
             "CDI spec:        {}",
@@ -641,24 +858,23 @@ struct Settings {
     priority: Option<Priority>,
 }
 
-fn settings(a: &mut Args) -> Result<Settings> {
-    let mem = match a.opt(&["--mem", "--memory"])? {
+fn settings(a: &SettingsArgs) -> Result<Settings> {
+    let mem = match a.mem.as_deref() {
         Some(m) if m == "none" || m == "max" => Some(NO_LIMIT),
-        Some(m) => Some(parse_bytes(&m)?),
+        Some(m) => Some(parse_bytes(m)?),
         None => None,
     };
     let compute = a
-        .opt(&["--compute"])?
-        .map(|s| parse_u32(&s, "compute limit"))
+        .compute
+        .as_deref()
+        .map(|s| parse_u32(s, "compute limit"))
         .transpose()?;
     let weight = a
-        .opt(&["--weight"])?
-        .map(|s| parse_u32(&s, "weight"))
+        .weight
+        .as_deref()
+        .map(|s| parse_u32(s, "weight"))
         .transpose()?;
-    let priority = a
-        .opt(&["--priority"])?
-        .map(|s| Priority::parse(&s))
-        .transpose()?;
+    let priority = a.priority.as_deref().map(Priority::parse).transpose()?;
     Ok(Settings {
         mem,
         compute,
@@ -667,16 +883,17 @@ fn settings(a: &mut Args) -> Result<Settings> {
     })
 }
 
-fn create(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
-    let with_cdi = a.flag(&["--cdi"]);
+fn create(o: &Opts, a: CreateArgs, out: &mut dyn Write) -> Result<u8> {
+    let with_cdi = a.cdi;
     let gpus = a
-        .opt(&["--gpus", "--gpu"])?
-        .map(|g| parse_gpus(&g))
+        .gpus
+        .as_deref()
+        .map(parse_gpus)
         .transpose()?
         .unwrap_or_default();
-    let s = settings(&mut a)?;
-    let name = a.positional("a context NAME", "create")?;
-    a.done("create")?;
+    let s = settings(&a.settings)?;
+    let name = a.name;
+    tracing::info!(%name, ?gpus, mem = ?s.mem, "creating the context");
     let spec = CreateSpec {
         gpus,
         mem_bytes: s.mem.unwrap_or(NO_LIMIT),
@@ -712,8 +929,10 @@ fn create(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
         }
     }
     let c = o.sysfs.context(&name)?;
-    let v = json!({ "context": context_json(o, &c) });
-    emit(o, out, v, |w| {
+    let v = ContextDoc {
+        context: context_json(o, &c),
+    };
+    emit(o, out, &v, |w| {
         writeln!(
             w,
             "created {name}: GPUs {}, memory limit {}",
@@ -736,10 +955,10 @@ fn create(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
     Ok(0)
 }
 
-fn update(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
-    let s = settings(&mut a)?;
-    let name = a.positional("a context NAME", "update")?;
-    a.done("update")?;
+fn update(o: &Opts, a: UpdateArgs, out: &mut dyn Write) -> Result<u8> {
+    let s = settings(&a.settings)?;
+    let name = a.name;
+    tracing::info!(%name, mem = ?s.mem, compute = ?s.compute, "updating the context");
     o.sysfs.update(
         &name,
         &UpdateSpec {
@@ -750,7 +969,10 @@ fn update(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
         },
     )?;
     let c = o.sysfs.context(&name)?;
-    emit(o, out, json!({ "context": context_json(o, &c) }), |w| {
+    let v = ContextDoc {
+        context: context_json(o, &c),
+    };
+    emit(o, out, &v, |w| {
         writeln!(
             w,
             "updated {name}: memory limit {}, compute {}",
@@ -763,17 +985,19 @@ fn update(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
     Ok(0)
 }
 
-fn delete(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
-    let name = a.positional("a context NAME", "delete")?;
-    a.done("delete")?;
-    o.sysfs.destroy(&name)?;
-    let spec = cdi::spec_path(&o.cdi_dir, &name);
+fn delete(o: &Opts, name: &str, out: &mut dyn Write) -> Result<u8> {
+    tracing::info!(%name, "deleting the context");
+    o.sysfs.destroy(name)?;
+    let spec = cdi::spec_path(&o.cdi_dir, name);
     let had_spec = spec.exists();
-    cdi::remove_spec(&o.cdi_dir, &name)?;
+    cdi::remove_spec(&o.cdi_dir, name)?;
     emit(
         o,
         out,
-        json!({ "deleted": name, "cdi_spec_removed": had_spec }),
+        &DeletedDoc {
+            deleted: name,
+            cdi_spec_removed: had_spec,
+        },
         |w| {
             writeln!(
                 w,
@@ -789,15 +1013,14 @@ fn delete(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
     Ok(0)
 }
 
-fn gpus_cmd(o: &Opts, a: Args, out: &mut dyn Write) -> Result<u8> {
-    a.done("gpus")?;
+fn gpus_cmd(o: &Opts, out: &mut dyn Write) -> Result<u8> {
     let inv = gpus::probe(&o.vendor_dev)?;
     let usage = if o.sysfs.check_loaded().is_ok() {
         gpus::usage_by_gpu(&o.sysfs)?
     } else {
         Default::default()
     };
-    let rows: Vec<Value> = inv
+    let rows: Vec<GpuJson> = inv
         .gpus
         .iter()
         .map(|g| {
@@ -805,21 +1028,25 @@ fn gpus_cmd(o: &Opts, a: Args, out: &mut dyn Write) -> Result<u8> {
                 .get(&g.index)
                 .cloned()
                 .unwrap_or((Vec::new(), Some(0)));
-            json!({
-                "index": g.index,
-                "name": g.name,
-                "uuid": g.uuid,
-                "mem_total_bytes": g.mem_total_bytes,
-                "pci_bus": g.pci_bus,
-                "pci_device_id": format!("0x{:04x}", g.pci_device_id),
-                "contexts": ctxs,
-                "mem_limits_sum_bytes": sum,
-                "overcommitted": sum.is_none_or(|s| s > g.mem_total_bytes) && !ctxs.is_empty(),
-            })
+            GpuJson {
+                index: g.index,
+                name: &g.name,
+                uuid: &g.uuid,
+                mem_total_bytes: g.mem_total_bytes,
+                pci_bus: g.pci_bus,
+                pci_device_id: format!("0x{:04x}", g.pci_device_id),
+                overcommitted: sum.is_none_or(|s| s > g.mem_total_bytes) && !ctxs.is_empty(),
+                contexts: ctxs,
+                mem_limits_sum_bytes: sum,
+            }
         })
         .collect();
-    let v = json!({ "driver_version": inv.driver_version, "module_loaded": o.sysfs.check_loaded().is_ok(), "gpus": rows });
-    emit(o, out, v, |w| {
+    let v = GpusDoc {
+        driver_version: &inv.driver_version,
+        module_loaded: o.sysfs.check_loaded().is_ok(),
+        gpus: rows,
+    };
+    emit(o, out, &v, |w| {
         writeln!(w, "NVIDIA driver {}", inv.driver_version)?;
         writeln!(
             w,
@@ -856,9 +1083,9 @@ fn gpus_cmd(o: &Opts, a: Args, out: &mut dyn Write) -> Result<u8> {
     Ok(0)
 }
 
-fn top(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
+fn top(o: &Opts, a: TopArgs, out: &mut dyn Write) -> Result<u8> {
     let interval = a
-        .opt(&["--interval", "-n"])?
+        .interval
         .map(|s| {
             s.parse::<f64>()
                 .map_err(|_| Error::usage(format!("bad --interval '{s}'")))
@@ -871,16 +1098,15 @@ fn top(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
         ));
     }
     let mut iterations = a
-        .opt(&["--iterations"])?
+        .iterations
         .map(|s| {
             s.parse::<u64>()
                 .map_err(|_| Error::usage(format!("bad --iterations '{s}'")))
         })
         .transpose()?;
-    if a.flag(&["--once"]) {
+    if a.once {
         iterations = Some(1);
     }
-    a.done("top")?;
     let tty =
         iterations.is_none() && o.format == Format::Table && std::env::var_os("TERM").is_some();
     let mut prev: std::collections::BTreeMap<String, (u64, Instant)> = Default::default();
@@ -961,15 +1187,17 @@ fn top(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
                     .map_err(|e| Error::new(Kind::Other, format!("cannot write: {e}")))?;
             }
             _ => {
-                let ctxs: Vec<Value> = rows
-                    .iter()
-                    .map(|(c, pct)| {
-                        let mut v = context_json(o, c);
-                        v["gpu_busy_pct"] = json!(pct);
-                        v
-                    })
-                    .collect();
-                let v = json!({ "schema_version": SCHEMA_VERSION, "iteration": n + 1, "contexts": ctxs });
+                let v = TopDoc {
+                    schema_version: SCHEMA_VERSION,
+                    iteration: n + 1,
+                    contexts: rows
+                        .iter()
+                        .map(|(c, pct)| TopContext {
+                            context: context_json(o, c),
+                            gpu_busy_pct: *pct,
+                        })
+                        .collect(),
+                };
                 let text = if o.format == Format::Json {
                     serde_json::to_string(&v).expect("serializes") + "\n"
                 } else {
@@ -993,8 +1221,7 @@ fn top(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
     }
 }
 
-fn doctor(o: &Opts, a: Args, out: &mut dyn Write) -> Result<u8> {
-    a.done("doctor")?;
+fn doctor(o: &Opts, out: &mut dyn Write) -> Result<u8> {
     // (name, status ok|warn|fail, detail, hint)
     let mut checks: Vec<(String, &str, String, String)> = Vec::new();
     let mut add = |n: &str, s: &'static str, d: String, h: &str| {
@@ -1138,11 +1365,19 @@ fn doctor(o: &Opts, a: Args, out: &mut dyn Write) -> Result<u8> {
         ),
     }
     let failed = checks.iter().filter(|c| c.1 == "fail").count();
-    let v = json!({
-        "ok": failed == 0,
-        "checks": checks.iter().map(|(n, s, d, h)| json!({"name": n, "status": s, "detail": d, "hint": if h.is_empty() { None } else { Some(h) }})).collect::<Vec<_>>(),
-    });
-    emit(o, out, v, |w| {
+    let v = DoctorDoc {
+        ok: failed == 0,
+        checks: checks
+            .iter()
+            .map(|(n, s, d, h)| DoctorCheck {
+                name: n,
+                status: s,
+                detail: d,
+                hint: (!h.is_empty()).then_some(h.as_str()),
+            })
+            .collect(),
+    };
+    emit(o, out, &v, |w| {
         for (n, s, d, h) in &checks {
             writeln!(w, "[{:<4}] {:<14} {d}", s, n)?;
             if !h.is_empty() && *s != "ok" {
@@ -1166,23 +1401,23 @@ fn doctor(o: &Opts, a: Args, out: &mut dyn Write) -> Result<u8> {
     })
 }
 
-fn cdi_cmd(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
-    let sub = a.positional("a subcommand (generate or remove)", "cdi")?;
-    let nvidia = match a.opt(&["--nvidia-spec"])? {
-        Some(n) if n == "none" => NvidiaSpec::None,
-        Some(f) => {
-            if !Path::new(&f).is_file() {
-                return Err(Error::usage(format!("--nvidia-spec {f}: no such file")));
-            }
-            NvidiaSpec::File(PathBuf::from(f))
-        }
-        None => NvidiaSpec::default_for(&o.cdi_dir),
-    };
-    let stdout = a.flag(&["--stdout"]);
-    let name = a.positional("a context NAME", "cdi")?;
-    a.done("cdi")?;
-    match sub.as_str() {
-        "generate" => {
+fn cdi_cmd(o: &Opts, c: CdiCommand, out: &mut dyn Write) -> Result<u8> {
+    match c {
+        CdiCommand::Generate {
+            name,
+            nvidia_spec,
+            stdout,
+        } => {
+            let nvidia = match nvidia_spec {
+                Some(n) if n == "none" => NvidiaSpec::None,
+                Some(f) => {
+                    if !Path::new(&f).is_file() {
+                        return Err(Error::usage(format!("--nvidia-spec {f}: no such file")));
+                    }
+                    NvidiaSpec::File(PathBuf::from(f))
+                }
+                None => NvidiaSpec::default_for(&o.cdi_dir),
+            };
             if stdout {
                 let spec = cdi::build_spec(&o.sysfs, &name, &nvidia)?;
                 let text = if o.format == Format::Yaml {
@@ -1198,7 +1433,10 @@ fn cdi_cmd(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
             emit(
                 o,
                 out,
-                json!({ "cdi_spec": p.to_string_lossy(), "cdi_device": cdi::device_name(&name) }),
+                &CdiWrittenDoc {
+                    cdi_spec: p.to_string_lossy().to_string(),
+                    cdi_device: cdi::device_name(&name),
+                },
                 |w| {
                     writeln!(
                         w,
@@ -1210,34 +1448,33 @@ fn cdi_cmd(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
             )?;
             Ok(0)
         }
-        "remove" | "rm" => {
+        CdiCommand::Remove { name } => {
             cdi::remove_spec(&o.cdi_dir, &name)?;
             emit(
                 o,
                 out,
-                json!({ "removed": cdi::spec_path(&o.cdi_dir, &name).to_string_lossy() }),
+                &CdiRemovedDoc {
+                    removed: cdi::spec_path(&o.cdi_dir, &name)
+                        .to_string_lossy()
+                        .to_string(),
+                },
                 |w| writeln!(w, "removed {}", cdi::spec_path(&o.cdi_dir, &name).display()),
             )?;
             Ok(0)
         }
-        other => Err(Error::usage(format!("unknown cdi subcommand '{other}'"))
-            .hint("use `cdi generate NAME` or `cdi remove NAME`")),
     }
 }
 
-fn metrics_cmd(o: &Opts, mut a: Args, out: &mut dyn Write) -> Result<u8> {
-    let listen = a
-        .opt(&["--listen", "--web.listen-address"])?
-        .unwrap_or_else(|| "127.0.0.1:9455".into());
+fn metrics_cmd(o: &Opts, a: MetricsArgs, out: &mut dyn Write) -> Result<u8> {
+    let listen = a.listen;
     let max = a
-        .opt(&["--max-requests"])?
+        .max_requests
         .map(|s| {
             s.parse::<u64>()
                 .map_err(|_| Error::usage(format!("bad --max-requests '{s}'")))
         })
         .transpose()?;
-    let once = a.flag(&["--once"]);
-    a.done("metrics")?;
+    let once = a.once;
     let mut exp = metrics::Exporter::new(o.sysfs.clone(), o.vendor_dev.clone());
     if once {
         out.write_all(exp.scrape().as_bytes())

@@ -1,5 +1,5 @@
 //! fakegpuctl as a library: the module's sysfs interface ([`sysfs`]), CDI
-//! specs for contexts ([`cdi`]), Kubernetes quantities ([`quantity`]),
+//! specs for contexts ([`cdi`]), memory sizes by the module's rule ([`quantity`]),
 //! Prometheus metrics ([`metrics`]) and the physical GPUs ([`gpus`]). The
 //! `fakegpuctl` binary and the device plugin are built on it.
 //!

@@ -140,18 +140,11 @@ impl Default for Sysfs {
 /// Checks a context name as the module does: 1 to 32 of `[A-Za-z0-9_.-]`,
 /// not starting with `.` or `-`.
 pub fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 32
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
-        && !name.starts_with('.')
-        && !name.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::usage(format!("bad context name '{name}'"))
-            .hint("use 1 to 32 characters of A-Z a-z 0-9 _ . - , not starting with '.' or '-'"))
+    // The module's own check (fakegpu-core), so both accept the same names.
+    match fakegpu_core::mgmt::check_name(name) {
+        Ok(()) => Ok(()),
+        Err(_) => Err(Error::usage(format!("bad context name '{name}'"))
+            .hint("use 1 to 32 characters of A-Z a-z 0-9 _ . - , not starting with '.' or '-'")),
     }
 }
 
@@ -407,12 +400,14 @@ impl Sysfs {
 
     /// Writes `value` to a sysfs attribute in one write(2) (no create).
     fn write(&self, path: &Path, value: &str) -> Result<()> {
+        tracing::debug!(path = %path.display(), value, "writing a sysfs attribute");
         let r = fs::OpenOptions::new()
             .write(true)
             .truncate(true)
             .open(path)
             .and_then(|mut f| f.write_all(value.as_bytes()));
         r.map_err(|e| {
+            tracing::debug!(path = %path.display(), error = %e, "the write failed");
             if e.kind() == io::ErrorKind::NotFound && !self.root.exists() {
                 return Error::new(Kind::NotLoaded, "the fakegpu module is not loaded")
                     .hint("`modprobe fakegpu`");
@@ -468,29 +463,18 @@ fn create_error(e: Error, name: &str, spec: &CreateSpec) -> Error {
 
 /// Parses a GPU list: `0`, `0,1`, `0-3`, `2,0`.
 pub fn parse_gpus(s: &str) -> Result<Vec<u32>> {
-    let bad = || {
-        Error::usage(format!("bad GPU list '{}'", s.trim()))
-            .hint("use indices and ranges: 0, 0,1, 0-3")
-    };
-    let mut v = Vec::new();
     let s = s.trim();
     if s.is_empty() {
-        return Ok(v);
+        return Ok(Vec::new());
     }
-    for part in s.split(',') {
-        let part = part.trim();
-        if let Some((a, b)) = part.split_once('-') {
-            let a: u32 = a.parse().map_err(|_| bad())?;
-            let b: u32 = b.parse().map_err(|_| bad())?;
-            if a > b || b - a > 255 {
-                return Err(bad());
-            }
-            v.extend(a..=b);
-        } else {
-            v.push(part.parse().map_err(|_| bad())?);
-        }
-    }
-    Ok(v)
+    // The module's own parser (fakegpu-core), so both accept the same lists:
+    // indices below 64, ranges upwards, no GPU twice, no blanks.
+    fakegpu_core::mgmt::GpuList::parse(s.as_bytes())
+        .map(|l| l.iter().collect())
+        .map_err(|_| {
+            Error::usage(format!("bad GPU list '{s}'"))
+                .hint("use indices and ranges, each GPU once: 0, 0,1, 0-3 (indices 0 to 63)")
+        })
 }
 
 fn bad_value(path: &Path, v: &str) -> Error {
@@ -531,5 +515,53 @@ fn read_opt(path: &Path) -> Result<Option<u64>> {
     match read_attr_opt(path)? {
         Some(s) => s.parse().map(Some).map_err(|_| bad_value(path, &s)),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod same_as_the_module {
+    //! The CLI refuses what the kernel refuses, and accepts the same.
+    use super::*;
+    use fakegpu_core::mgmt;
+
+    #[test]
+    fn gpu_lists() {
+        for s in [
+            "0", "0,1", "1,0", "0-3", "2,0-1", "63", "64", "0,0", "0-1,1", "3-1", "0-63", "1 ,2",
+            "a", "-1", "0,", ",0", "0--1", "0001", "1-", "0-64",
+        ] {
+            let core = mgmt::GpuList::parse(s.as_bytes())
+                .ok()
+                .map(|l| l.iter().collect::<Vec<_>>());
+            assert_eq!(parse_gpus(s).ok(), core, "{s:?}");
+        }
+        assert_eq!(parse_gpus("2,0-1").unwrap(), vec![2, 0, 1]);
+        assert!(parse_gpus("0,0").is_err(), "a GPU twice");
+        assert!(parse_gpus("0-1,1").is_err(), "a GPU twice through a range");
+        assert!(parse_gpus("64").is_err(), "past MAX_GPUS");
+        assert_eq!(
+            parse_gpus("").unwrap(),
+            Vec::<u32>::new(),
+            "empty: the default"
+        );
+    }
+
+    #[test]
+    fn names() {
+        let long = "a".repeat(33);
+        for s in [
+            "a",
+            "web-1",
+            "x.y_z",
+            "",
+            ".x",
+            "-x",
+            "bad name",
+            "a/b",
+            &long,
+            &long[1..],
+        ] {
+            assert_eq!(check_name(s).is_ok(), mgmt::check_name(s).is_ok(), "{s:?}");
+        }
     }
 }

@@ -125,11 +125,12 @@ fn create_writes_bytes_and_compute_keys() {
     );
     assert_eq!(json(&out)["context"]["name"], "c2");
 
-    // 1G is 10^9 bytes, as in Kubernetes; the module gets bytes.
+    // 1G is 2^30 bytes, as the module reads it (one rule: the core's
+    // parser); the module gets bytes.
     let t = Tree::new();
     let k = t.kernel_creates_once(false);
     assert_eq!(t.run(&["create", "d", "--mem", "1G", "--gpus", "1,0"]).0, 0);
-    assert_eq!(k.join().unwrap(), "d gpus=1,0 mem=1000000000");
+    assert_eq!(k.join().unwrap(), "d gpus=1,0 mem=1073741824");
 }
 
 #[test]
@@ -138,10 +139,14 @@ fn create_bad_input_changes_nothing() {
     t.context("old", "0", GI, 0, false);
     for (args, code) in [
         (&["create", "old", "--mem", "1Gi"][..], 5), // duplicate
-        (&["create", "x", "--mem", "8GB"][..], 2),   // bad quantity
+        (&["create", "x", "--mem", "1.5Gi"][..], 2), // bad quantity (no fractions)
+        (&["create", "x", "--mem", "8XB"][..], 2),   // bad quantity
         (&["create", "x", "--mem", "-1Gi"][..], 2),  // negative
         (&["create", ".x", "--mem", "1Gi"][..], 2),  // bad name
         (&["create", "x", "--gpus", "a"][..], 2),    // bad GPU list
+        (&["create", "x", "--gpus", "0,0"][..], 2),  // a GPU twice (the module refuses it)
+        (&["create", "x", "--gpus", "0-1,1"][..], 2),
+        (&["create", "x", "--gpus", "64"][..], 2), // past the module's 64 GPUs
         (&["create", "x", "--compute", "101"][..], 2), // out of range
         (&["create", "x", "--compute", "0"][..], 2),
         (&["create", "x", "--weight", "1001"][..], 2),
@@ -352,4 +357,27 @@ fn doctor_reports_problems() {
         "no vendor nodes in the test tree"
     );
     assert_eq!(status("compute").as_deref(), Some("warn"));
+}
+
+#[test]
+fn help_reads_like_the_docs() {
+    // What the VM test and docs/fakegpuctl.md look for.
+    let t = Tree::new();
+    let (_, out) = t.run(&["create", "--help"]);
+    assert!(
+        out.contains("--compute PCT") && out.contains("Examples:"),
+        "{out}"
+    );
+    let (_, out) = t.run(&["--help"]);
+    assert!(
+        out.contains("A first session") && out.contains("8G = 8Gi"),
+        "{out}"
+    );
+    let (c, out) = t.run(&["help", "top"]);
+    assert_eq!(c, 0);
+    assert!(out.contains("fakegpuctl top"), "{out}");
+    // --version, and -v is accepted by every command.
+    let (c, out) = t.run(&["--version"]);
+    assert_eq!(c, 0);
+    assert!(out.contains(fakegpuctl::VERSION), "{out}");
 }

@@ -25,7 +25,6 @@
 //! The model consumes the decoder's output only; nothing here re-parses an
 //! RM structure by hand.
 
-pub mod json;
 pub mod routes;
 
 use fakegpu_core::ledger::Ledger;
@@ -129,33 +128,46 @@ pub fn load(name: &str) -> Result<Capture, String> {
     })
 }
 
+/// A `ground-truth.json` as far as the replay reads it (serde ignores the
+/// other members: description, fields, stdout, ...).
+#[derive(serde::Deserialize)]
+struct GroundTruth {
+    steps: Vec<GroundTruthStep>,
+}
+
+/// One entry of `steps`. Absent readings are `None`; `requested_bytes`
+/// defaults to 0.
+#[derive(serde::Deserialize)]
+struct GroundTruthStep {
+    pid: u32,
+    step: String,
+    #[serde(default)]
+    requested_bytes: u64,
+    cuda_total: Option<u64>,
+    cuda_free: Option<u64>,
+    smi_used_mib: Option<u64>,
+    torch_allocated: Option<u64>,
+    torch_reserved: Option<u64>,
+}
+
 /// Parses the `steps` of a `ground-truth.json`.
 pub fn parse_steps(text: &str) -> Result<Vec<Step>, String> {
-    let v = json::parse(text)?;
-    let steps = v
-        .get("steps")
-        .and_then(|s| s.as_array())
-        .ok_or("no steps array")?;
-    steps
-        .iter()
-        .map(|s| {
-            let u = |k: &str| s.get(k).and_then(json::Value::as_u64);
-            Ok(Step {
-                pid: u("pid").ok_or("step without pid")? as u32,
-                step: s
-                    .get("step")
-                    .and_then(|x| x.as_str())
-                    .ok_or("step without name")?
-                    .to_string(),
-                requested: u("requested_bytes").unwrap_or(0),
-                cuda_total: u("cuda_total"),
-                cuda_free: u("cuda_free"),
-                smi_used_mib: u("smi_used_mib"),
-                torch_allocated: u("torch_allocated"),
-                torch_reserved: u("torch_reserved"),
-            })
+    let gt: GroundTruth =
+        serde_json::from_str(text).map_err(|e| format!("ground-truth.json: {e}"))?;
+    Ok(gt
+        .steps
+        .into_iter()
+        .map(|s| Step {
+            pid: s.pid,
+            step: s.step,
+            requested: s.requested_bytes,
+            cuda_total: s.cuda_total,
+            cuda_free: s.cuda_free,
+            smi_used_mib: s.smi_used_mib,
+            torch_allocated: s.torch_allocated,
+            torch_reserved: s.torch_reserved,
         })
-        .collect()
+        .collect())
 }
 
 /// `(client, handle)`.
