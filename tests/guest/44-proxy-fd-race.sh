@@ -22,7 +22,9 @@ for who in root nobody; do
     cat /tmp/race.out
     grep -q "escapes 0" /tmp/race.out || fail "escape as $who"
     calls=$(sed -n 's/^fd-race: \([0-9]*\) fd-carrying calls.*/\1/p' /tmp/race.out)
-    [ "${calls:-0}" -gt 50 ] || fail "too few calls raced as $who ($calls)"
+    # The tool runs at least 8 s and at least 200 calls (a loaded host
+    # lengthens the race rather than weakening it).
+    [ "${calls:-0}" -ge 200 ] || fail "too few calls raced as $who ($calls)"
 done
 dmesg | grep -q "escaped during fd translation" && fail "the proxy reported an escape"
 # Not compromised: a new open still works; nothing charged, nothing leaked.

@@ -25,6 +25,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Fd-carrying calls the race makes at the least, whatever the load.
+const MIN_CALLS: u64 = 200;
+/// Longest the race may take to make them, s.
+const MAX_SECS: u64 = 300;
+
 /// fd numbers probed. The temporary number of the earlier design was the
 /// lowest free one, a few above the caller's open files: a short range is
 /// probed far more often than a long one, which is what an attacker does.
@@ -247,9 +252,18 @@ pub fn fd_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
             }
         }));
     }
-    let end = Instant::now() + Duration::from_secs(secs);
+    // At least `secs` seconds and at least MIN_CALLS calls, so that a
+    // loaded host makes the race longer, not weaker; a hard limit turns a
+    // stall into a failure.
+    let start = Instant::now();
+    let end = start + Duration::from_secs(secs);
     let mut failed = 0u64;
-    while Instant::now() < end {
+    while Instant::now() < end || c.calls.load(Relaxed) < MIN_CALLS {
+        if start.elapsed() > Duration::from_secs(MAX_SECS) {
+            failed += 1;
+            eprintln!("fewer than {MIN_CALLS} calls in {MAX_SECS} s");
+            break;
+        }
         let gpu = match nvrm::Gpu::open(&gpu_path) {
             Ok(g) => g,
             Err(e) => {

@@ -16,7 +16,7 @@
 //!   the nodes in DIR; all threads start together and allocate SIZE bytes of
 //!   video memory until refused; prints the number granted, holds everything
 //!   for HOLD seconds, then frees by exiting.
-//! - `fgtest fd-race DIR SECS VENDOR_MAJOR [UID]`: races dup, /proc/self/fd,
+//! - `fgtest fd-race DIR SECS VENDOR_MAJOR [UID]` (at least SECS s and 200 calls): races dup, /proc/self/fd,
 //!   SCM_RIGHTS and pidfd_getfd against fd-carrying calls (see `fdrace`).
 
 mod bench;
