@@ -38,7 +38,7 @@ use crate::{
     },
     fgcore::sched,
     fgcore::visibility::{attach_allowed, filter_card_info, filter_gpu_ids, VisibleIds},
-    objects::Kind,
+    objects::{self, Kind},
     vendor::{PrivateFds, VendorFile},
 };
 use kernel::{
@@ -546,7 +546,7 @@ impl ProxyFile {
                     let h = dec::export_call_object(c.cmd, before, i).unwrap_or(0);
                     match inner.objects.export(xf, first + i, c.h_client, h) {
                         Ok(b) => freed = freed.saturating_add(b),
-                        Err(e) => r = Err(e),
+                        Err(e) => r = Err(objects::enomem(e)),
                     }
                 }
                 if inner.ledger.uncharge(freed).is_err() {
@@ -564,7 +564,8 @@ impl ProxyFile {
                     if let Some(h) = dec::import_call_result(c.cmd, &after, i) {
                         inner
                             .objects
-                            .import(self.id, c.h_client, h, parent, xf, first + i)?;
+                            .import(self.id, c.h_client, h, parent, xf, first + i)
+                            .map_err(objects::enomem)?;
                     }
                 }
                 Ok(())
@@ -813,7 +814,8 @@ impl ProxyFile {
                         .inner
                         .lock()
                         .objects
-                        .add_object(self.id, client, handle, parent, kind)?;
+                        .add_object(self.id, client, handle, parent, kind)
+                        .map_err(objects::enomem)?;
                 }
             }
         }
@@ -897,7 +899,8 @@ impl ProxyFile {
                     .inner
                     .lock()
                     .objects
-                    .add_dup(self.id, client, handle, parent, src)?;
+                    .add_dup(self.id, client, handle, parent, src)
+                    .map_err(objects::enomem)?;
             }
         }
         Ok(ret)
@@ -920,7 +923,7 @@ impl ProxyFile {
             return Ok(ret);
         }
         let mut inner = self.ctx.inner.lock();
-        let freed = inner.objects.free(client, object)?;
+        let freed = inner.objects.free(client, object);
         if inner.ledger.uncharge(freed).is_err() {
             pr_err!("context {}: ledger underflow on free\n", self.ctx_name());
         }

@@ -612,7 +612,8 @@ fn run(ops: &[Op], rm: bool) -> Result<(), TestCaseError> {
                 }
             }
             Op::Dup(f, c, h, p, src) => {
-                if !refuse(&m, c, h, p) && !(rm && m.find(src.0, src.1).is_none()) {
+                let unknown = rm && m.find(src.0, src.1).is_none();
+                if !(refuse(&m, c, h, p) || unknown) {
                     t.add_dup(f, c, h, p, src).unwrap();
                     m.add_dup(f, c, h, p, src);
                 }
