@@ -261,7 +261,7 @@ pub(crate) fn set_channels(
     disable: bool,
 ) -> bool {
     let mut list: KVec<(u32, u32, u32)> = KVec::new();
-    if ctx.inner.lock().objects.channels(&mut list).is_err() {
+    if ctx.inner.lock().objects.channels_into(&mut list).is_err() {
         return false;
     }
     list.retain(|e| only.is_none_or(|g| e.0 == g));

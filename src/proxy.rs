@@ -29,7 +29,7 @@ use crate::{
     },
     fgcore::policy::{self, ContextView, Refusal, Route, Unrouted},
     fgcore::visibility::{attach_allowed, filter_card_info, filter_gpu_ids, VisibleIds},
-    objects::Kind,
+    objects::{self, Kind},
     vendor::{PrivateFds, VendorFile},
 };
 use kernel::{
@@ -567,7 +567,7 @@ impl ProxyFile {
                     let h = dec::export_call_object(c.cmd, before, i).unwrap_or(0);
                     match inner.objects.export(xf, first + i, c.h_client, h) {
                         Ok(b) => freed = freed.saturating_add(b),
-                        Err(e) => r = Err(e),
+                        Err(e) => r = Err(objects::enomem(e)),
                     }
                 }
                 if inner.ledger.uncharge(freed).is_err() {
@@ -585,7 +585,8 @@ impl ProxyFile {
                     if let Some(h) = dec::import_call_result(c.cmd, &after, i) {
                         inner
                             .objects
-                            .import(self.id, c.h_client, h, parent, xf, first + i)?;
+                            .import(self.id, c.h_client, h, parent, xf, first + i)
+                            .map_err(objects::enomem)?;
                     }
                 }
                 Ok(())
@@ -814,7 +815,8 @@ impl ProxyFile {
                         .inner
                         .lock()
                         .objects
-                        .add_object(self.id, client, handle, parent, kind)?;
+                        .add_object(self.id, client, handle, parent, kind)
+                        .map_err(objects::enomem)?;
                 }
             }
         }
@@ -898,7 +900,8 @@ impl ProxyFile {
                     .inner
                     .lock()
                     .objects
-                    .add_dup(self.id, client, handle, parent, src)?;
+                    .add_dup(self.id, client, handle, parent, src)
+                    .map_err(objects::enomem)?;
             }
         }
         Ok(ret)
@@ -913,7 +916,7 @@ impl ProxyFile {
             return Ok(ret);
         }
         let mut inner = self.ctx.inner.lock();
-        let freed = inner.objects.free(client, object)?;
+        let freed = inner.objects.free(client, object);
         if inner.ledger.uncharge(freed).is_err() {
             pr_err!("context {}: ledger underflow on free\n", self.ctx_name());
         }

@@ -9,6 +9,7 @@
 mod tests {
     use crate::fgcore::{
         ledger::Ledger,
+        objects,
         policy::{self, ContextView},
         quantity,
     };
@@ -29,6 +30,15 @@ mod tests {
         for (input, want) in quantity::VECTORS {
             assert_eq!(quantity::parse_bytes(input.as_bytes()), *want);
         }
+    }
+
+    #[test]
+    fn objects_script() {
+        // The object table's rules over the kernel's storage (red-black
+        // trees), with the script the host tests run over `BTreeMap`s.
+        let mut t = crate::objects::ObjectTable::new();
+        assert_eq!(objects::run_script(&mut t, objects::SCRIPT), Ok(()));
+        assert!(t.is_empty());
     }
 
     #[test]

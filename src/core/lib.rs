@@ -19,6 +19,7 @@ pub mod drivers;
 pub mod ledger;
 pub mod mgmt;
 pub mod nvabi;
+pub mod objects;
 pub mod policy;
 pub mod quantity;
 pub mod sched;
