@@ -302,8 +302,6 @@ pub fn route(d: &Decoded, view: &ContextView) -> Route {
         | Body::UvmMapExternal { .. }
         | Body::UvmRange { .. } => Route::Forward(Rule::Uvm),
         Body::Opaque => opaque_route(d, view),
-        #[allow(unreachable_patterns)]
-        _ => unrouted(Unrouted::Escape(unknown_number(d))),
     }
 }
 
@@ -559,26 +557,36 @@ pub const CONTROL_VECTORS: &[(u32, &str)] = &[
     (0x0000_0000, "Unrouted"),
 ];
 
-/// The route of an RM_CONTROL of `cmd` on `/dev/nvidiactl` (an NVOS54
-/// block with an 8-byte parameter block at a dummy address), for the
-/// shared vectors.
-pub fn route_of_control(cmd: u32, view: &ContextView) -> Route {
+/// An RM_CONTROL of `cmd` on `/dev/nvidiactl` as the module decodes it: an
+/// NVOS54 block naming a parameter block of `params_size` bytes at a dummy
+/// address (for the shared vectors and the tests).
+pub fn decode_control(cmd: u32, params_size: u32) -> Decoded {
     use super::nvabi::{
-        decode::decode, decode::FileKind, escape::NV_ESC_RM_CONTROL, rm::Nvos54, wire::Wire,
+        decode::{decode, FileKind},
+        escape::{nv_iowr, NV_ESC_RM_CONTROL},
+        rm::Nvos54,
+        wire::Wire,
     };
     let mut p = Nvos54::ZERO;
     p.h_client = 0xc1d0_0001;
     p.h_object = 0x5c00_0001;
     p.cmd = cmd;
     p.params = 0x1000;
-    p.params_size = 8;
+    p.params_size = params_size;
     let mut b = [0u8; Nvos54::SIZE];
-    if !p.write(&mut b) {
-        return Route::Refuse(Refusal::Inval);
-    }
-    let ioc =
-        (3u32 << 30) | ((Nvos54::SIZE as u32) << 16) | (u32::from(b'F') << 8) | NV_ESC_RM_CONTROL;
-    route(&decode(FileKind::Ctl, ioc, &b), view)
+    // The buffer is the block's size: the write cannot fail.
+    let _ = p.write(&mut b);
+    decode(
+        FileKind::Ctl,
+        nv_iowr(NV_ESC_RM_CONTROL, Nvos54::SIZE as u32),
+        &b,
+    )
+}
+
+/// The route of an RM_CONTROL of `cmd` with an 8-byte parameter block
+/// ([`decode_control`]), for the shared vectors.
+pub fn route_of_control(cmd: u32, view: &ContextView) -> Route {
+    route(&decode_control(cmd, 8), view)
 }
 
 /// How many distinct unrouted numbers a context remembers (beyond that
@@ -658,30 +666,17 @@ mod tests {
     use super::*;
     use crate::nvabi::{
         decode::{decode, FileKind},
-        escape::ioc_nr,
-        rm::Nvos54,
-        status::NV_OK,
-        wire::Wire,
+        escape::nv_iowr,
     };
     use proptest::prelude::*;
 
     const STRICT: ContextView = ContextView { permissive: false };
     const PERMISSIVE: ContextView = ContextView { permissive: true };
 
-    /// An RM_CONTROL ioctl block for `cmd` with a parameter block of `size`.
     fn control(cmd: u32, size: u32) -> Decoded {
-        let mut p = Nvos54::ZERO;
-        p.h_client = 0xc1d0_0001;
-        p.h_object = 0x5c00_0001;
-        p.cmd = cmd;
-        p.params = 0x1000;
-        p.params_size = size;
-        let mut b = [0u8; Nvos54::SIZE];
-        assert!(p.write(&mut b));
-        let nr = crate::nvabi::escape::NV_ESC_RM_CONTROL;
-        let ioc = (3u32 << 30) | ((Nvos54::SIZE as u32) << 16) | (u32::from(b'F') << 8) | nr;
-        assert_eq!(ioc_nr(ioc), nr);
-        decode(FileKind::Ctl, ioc, &b)
+        let d = decode_control(cmd, size);
+        assert!(matches!(d.body, Body::Control(c) if c.cmd == cmd));
+        d
     }
 
     #[test]
@@ -768,7 +763,6 @@ mod tests {
             route(&control(NVA06C_CTRL_CMD_GET_TIMESLICE, 8), &STRICT),
             Route::Forward(Rule::Query)
         );
-        let _ = NV_OK;
     }
 
     #[test]
@@ -829,9 +823,7 @@ mod tests {
             kind in 0usize..3, nr in 0u32..256, bytes in proptest::collection::vec(any::<u8>(), 0..64)
         ) {
             let file = [FileKind::Ctl, FileKind::Gpu, FileKind::Uvm][kind];
-            let cmd = if file == FileKind::Uvm { nr } else {
-                (3u32 << 30) | ((bytes.len() as u32) << 16) | (u32::from(b'F') << 8) | nr
-            };
+            let cmd = if file == FileKind::Uvm { nr } else { nv_iowr(nr, bytes.len() as u32) };
             let d = decode(file, cmd, &bytes);
             let r = route(&d, &STRICT);
             match r {

@@ -2,7 +2,10 @@
 //! The proxy's routing table over the captures: every recorded call gets
 //! the route `fakegpu_core::policy::route` gives it, the module's view.
 
-use fakegpu_core::nvabi::{self, decode::Body};
+use fakegpu_core::nvabi::{
+    self,
+    decode::{Body, Decoded},
+};
 use fakegpu_core::policy::{route, ContextView, Route};
 use nvtrace::format::{self, Body as RBody, Ioctl};
 use std::collections::BTreeMap;
@@ -24,52 +27,54 @@ pub fn all_captures() -> Vec<String> {
     v
 }
 
-/// The route of one recorded ioctl (`None`: not an nvidia node).
-pub fn route_of(io: &Ioctl) -> Option<Route> {
+/// A recorded ioctl decoded as the module decodes it, and its route
+/// (`None`: not an nvidia node).
+fn decode_and_route(io: &Ioctl) -> Option<(Decoded, Route)> {
     let fk = io.node.file_kind()?;
     let d = nvabi::decode(fk, io.cmd, &io.before);
-    Some(route(&d, &ContextView::default()))
+    let r = route(&d, &ContextView::default());
+    Some((d, r))
 }
 
 /// A name for a route and the call it was given to, for tallies.
-fn label(io: &Ioctl, r: Route) -> String {
-    let what = match io.node.file_kind() {
-        Some(fk) => {
-            let d = nvabi::decode(fk, io.cmd, &io.before);
-            match d.body {
-                Body::Control(c) => format!("{} {}", d.name(), nvabi::ctrl::control_name(c.cmd)),
-                Body::Alloc(a) => format!("{} {}", d.name(), nvabi::class::class_name(a.class)),
-                _ => d.name().to_string(),
-            }
-        }
-        None => format!("{:?}", io.node),
+fn label(d: &Decoded, r: Route) -> String {
+    let what = match d.body {
+        Body::Control(c) => format!("{} {}", d.name(), nvabi::ctrl::control_name(c.cmd)),
+        Body::Alloc(a) => format!("{} {}", d.name(), nvabi::class::class_name(a.class)),
+        _ => d.name().to_string(),
     };
     format!("{r:?} <- {what}")
 }
 
-/// Every route the calls of `cap` get, with the calls and their counts.
-pub fn routes(cap: &Capture) -> BTreeMap<String, usize> {
+/// The calls of `cap` whose route `keep` accepts, by route and call, with
+/// their counts.
+fn tally(cap: &Capture, keep: impl Fn(Route) -> bool) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for t in &cap.traces {
         for rec in &t.records {
-            if let RBody::Ioctl(io) = &rec.body {
-                if io.cmd == format::MARKER_CMD {
-                    continue;
-                }
-                if let Some(r) = route_of(io) {
-                    *m.entry(label(io, r)).or_insert(0) += 1;
-                }
+            let RBody::Ioctl(io) = &rec.body else {
+                continue;
+            };
+            if io.cmd == format::MARKER_CMD {
+                continue;
+            }
+            if let Some((d, r)) = decode_and_route(io).filter(|(_, r)| keep(*r)) {
+                *m.entry(label(&d, r)).or_insert(0) += 1;
             }
         }
     }
     m
 }
 
+/// Every route the calls of `cap` get, with the calls and their counts.
+pub fn routes(cap: &Capture) -> BTreeMap<String, usize> {
+    tally(cap, |_| true)
+}
+
 /// The calls of `cap` the table refuses or does not route (a workload that
 /// makes them fails through the proxy).
 pub fn refused(cap: &Capture) -> BTreeMap<String, usize> {
-    routes(cap)
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("Refuse") || k.starts_with("Unrouted"))
-        .collect()
+    tally(cap, |r| {
+        matches!(r, Route::Refuse(_) | Route::Unrouted { .. })
+    })
 }
