@@ -77,6 +77,65 @@ struct TempFd {
     private: PrivateFds,
 }
 
+/// The vendor GPU files lent to the calling thread for the RM's
+/// GPU-access check ([`Route::lends_gpu_files`]): installed in the private
+/// table the thread runs on for the call (fd translation's, or one of its
+/// own), closed again before the thread returns to its own table.
+///
+/// No reference count is compared afterwards, unlike fd translation: the
+/// lent files are GPU files that other threads map and unmap concurrently
+/// (every mapping holds a reference), and nothing but the calling thread,
+/// which is inside the vendor's ioctl meanwhile, can reach the private
+/// table (other threads keep their own table; `pidfd_getfd` and `kcmp`
+/// wait for the `exec_update_lock` the table's owner holds;
+/// `/proc/<pid>/task/<tid>/fd` cannot reopen a device node of the
+/// proxy's `nodev` mount). What is checked is that each number still
+/// names the file lent when it is closed.
+struct Lent {
+    fds: KVec<(u32, Arc<ProxyFile>)>,
+    /// The thread's own private table, when fd translation made none.
+    private: Option<PrivateFds>,
+}
+
+impl Lent {
+    /// Installs the vendor file of each of `files`; `on_private`: the
+    /// thread already runs on fd translation's private table.
+    fn install(files: KVec<Arc<ProxyFile>>, on_private: bool) -> Result<Self> {
+        let private = if on_private {
+            None
+        } else {
+            Some(PrivateFds::enter()?)
+        };
+        let mut lent = Lent {
+            fds: KVec::with_capacity(files.len(), GFP_KERNEL)?,
+            private,
+        };
+        for pf in files {
+            let reservation = FileDescriptorReservation::get_unused_fd_flags(O_CLOEXEC)?;
+            let fd = reservation.reserved_fd();
+            reservation.fd_install(pf.vendor.file().clone());
+            // Cannot fail: the capacity is `files.len()`.
+            lent.fds.push((fd, pf), GFP_KERNEL)?;
+        }
+        Ok(lent)
+    }
+
+    /// Closes the lent numbers (before the private table is left).
+    fn finish(self, by: &ProxyFile) {
+        for (fd, pf) in self.fds.iter() {
+            if !crate::vendor::close_fd_if(*fd, &pf.vendor) {
+                // Only the vendor's ioctl ran on this table meanwhile.
+                by.ctx.mark_compromised();
+                pr_err!(
+                    "context {}: a lent GPU file's number changed during the call; refusing new opens\n",
+                    by.ctx_name()
+                );
+            }
+        }
+        drop(self.private);
+    }
+}
+
 /// Which vendor node a proxy node stands for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NodeKind {
@@ -220,6 +279,13 @@ impl ProxyFile {
             permissive: crate::permissive(),
         };
         let r = policy::route(&d, &view);
+        // Read off the caller's own table before fd translation may switch
+        // the thread to a private one.
+        let lend = if r.lends_gpu_files() {
+            Some(self.held_gpu_files()?)
+        } else {
+            None
+        };
         // An fd in the ioctl's block, or in an export-fd control's
         // parameters (a separate user block).
         let export = self.export_control(r)?;
@@ -248,7 +314,20 @@ impl ProxyFile {
             }
             None => None,
         };
+        let lent = match lend.map(|files| Lent::install(files, xlate.is_some())) {
+            Some(Ok(l)) => Some(l),
+            Some(Err(e)) => {
+                if let Some((field, temp)) = xlate {
+                    let _ = self.untranslate_fd(field, temp);
+                }
+                return Err(e);
+            }
+            None => None,
+        };
         let ret = self.dispatch(&d, r, cmd, arg, &mut params);
+        if let Some(l) = lent {
+            l.finish(self);
+        }
         if let (Route::MapMemory, Ok(_), Some((_, temp))) = (r, &ret, &xlate) {
             self.note_doorbell_map(&d, arg, &temp.target);
         }
@@ -277,7 +356,7 @@ impl ProxyFile {
         match r {
             // fds were translated and export controls are followed by
             // `ioctl`; doorbell mappings are noted after the call.
-            Route::Forward(_) | Route::MapMemory | Route::ExportFd(_) => {
+            Route::Forward(_) | Route::MapMemory | Route::ExportFd(_) | Route::RegisterGpu => {
                 self.vendor.ioctl(cmd, arg)
             }
             Route::Refuse(why) => self.refuse(d, arg, params, why),
@@ -399,6 +478,26 @@ impl ProxyFile {
                 .unwrap_or(0);
             target.doorbell_next.store(gpu + 1, Relaxed);
         }
+    }
+
+    /// The context's GPU files the calling thread holds in its own fd
+    /// table, one per GPU (what the RM's GPU-access check looks for, as
+    /// their vendor files; see [`Route::lends_gpu_files`]).
+    fn held_gpu_files(&self) -> Result<KVec<Arc<ProxyFile>>> {
+        let gpus = self.ctx.paths.gpus.len();
+        // Reserved up front: the walk runs under the table's spinlock.
+        let mut held: KVec<Arc<ProxyFile>> = KVec::with_capacity(gpus, GFP_KERNEL)?;
+        crate::miscdev::for_each_held_proxy(&mut |pf| {
+            let NodeKind::Gpu(i) = pf.kind else { return };
+            if !Arc::ptr_eq(&pf.ctx, &self.ctx) || held.iter().any(|h| h.kind == pf.kind) {
+                return;
+            }
+            // Never past the capacity: one entry per GPU index < `gpus`.
+            if (i as usize) < gpus && held.len() < gpus {
+                let _ = held.push(pf.into(), kernel::alloc::flags::GFP_NOWAIT);
+            }
+        });
+        Ok(held)
     }
 
     /// fd translation. A parameter that names one of our proxy files must

@@ -128,8 +128,13 @@ pub enum Route {
     /// RM_ALLOC of a class that holds no memory: forward and track.
     Track,
     /// NV01_DEVICE_0: the container's device instance is renumbered to
-    /// the host's, forwarded and tracked.
+    /// the host's, forwarded and tracked. The RM's GPU-access check runs
+    /// on it ([`Route::lends_gpu_files`]).
     AllocDevice(AllocCall),
+    /// UVM_REGISTER_GPU: forwarded (its `rmCtrlFd` translated) with the
+    /// caller's GPU files lent for the RM's GPU-access check
+    /// ([`Route::lends_gpu_files`]).
+    RegisterGpu,
     /// RM_FREE / VID_HEAP FREE: forward; on success the subtree is dropped
     /// and its memory uncharged.
     Free {
@@ -196,6 +201,7 @@ impl Route {
             Route::ChargeHeap { .. } => "ChargeHeap",
             Route::Track => "Track",
             Route::AllocDevice(_) => "AllocDevice",
+            Route::RegisterGpu => "RegisterGpu",
             Route::Free { .. } => "Free",
             Route::Dup { .. } => "Dup",
             Route::MemoryInfo => "MemoryInfo",
@@ -208,6 +214,17 @@ impl Route {
             Route::MapMemory => "MapMemory",
             Route::ExportFd(_) => "ExportFd",
         }
+    }
+
+    /// Whether the vendor checks the caller's fd table for one of its own
+    /// GPU files during the call (`osIsGpuAccessible`: device construct and
+    /// `nvGpuOpsGetGpuInfo`, docs/real-driver.md). The caller holds only
+    /// proxy files, so for such a call the proxy runs the calling thread on
+    /// a private table holding the vendor file behind each of the
+    /// context's GPU files the caller holds: the check passes exactly when
+    /// it would have passed without the proxy.
+    pub fn lends_gpu_files(self) -> bool {
+        matches!(self, Route::AllocDevice(_) | Route::RegisterGpu)
     }
 
     /// Whether the vendor sees the call (possibly after checks that may
@@ -294,8 +311,8 @@ pub fn route(d: &Decoded, view: &ContextView) -> Route {
         // refused by that context's proxy (`Route::Dup`).
         Body::Share { .. } => Route::Forward(Rule::Lifetime),
         Body::MapMemoryDma { .. } | Body::UnmapMemoryDma { .. } => Route::Forward(Rule::Lifetime),
+        Body::UvmRegisterGpu { .. } => Route::RegisterGpu,
         Body::UvmFd { .. }
-        | Body::UvmRegisterGpu { .. }
         | Body::UvmRegisterVaSpace { .. }
         | Body::UvmRegisterChannel { .. }
         | Body::UvmUnregisterChannel { .. }

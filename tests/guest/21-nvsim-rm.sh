@@ -17,6 +17,7 @@ version ctl
 expect NV_OK
 client c ctl
 expect NV_OK
+open gpuheld /dev/nvidia0
 device d ctl $c $c 0
 expect NV_OK
 device d9 ctl $c $c 9
@@ -70,6 +71,7 @@ assert_eq "$(used)" 0 "close frees all"
 run <<'S'
 open ctl /dev/nvidiactl
 client c ctl
+open gpuheld /dev/nvidia0
 device d ctl $c $c 0
 subdevice s ctl $c $d
 alloc big ctl $c $s 0x40 size=16Gi
@@ -101,6 +103,7 @@ run <<'S'
 open a /dev/nvidiactl
 open b /dev/nvidiactl
 client c a
+open gpuheld /dev/nvidia0
 device d b $c $c 0
 expect NV_ERR_INVALID_CLIENT
 free b $c $c
@@ -129,6 +132,7 @@ S
 run <<'S'
 open ctl /dev/nvidiactl
 client c ctl
+open gpuheld /dev/nvidia0
 device d ctl $c $c 0
 subdevice s ctl $c $d
 alloc m ctl $c $d 0x40 size=64Ki
@@ -171,6 +175,7 @@ grep -qx 12345 /tmp/out || { cat /tmp/out; fail "mapped memory"; }
 run <<'S'
 open ctl /dev/nvidiactl
 client c ctl
+open gpuheld /dev/nvidia0
 device d ctl $c $c 0
 client c2 ctl
 device d2 ctl $c2 $c2 0
@@ -193,6 +198,7 @@ assert_eq "$(used)" 0 "dup released"
 run <<'S'
 open ctl /dev/nvidiactl
 client c ctl
+open gpuheld /dev/nvidia0
 device d ctl $c $c 0
 subdevice s ctl $c $d
 tsg t ctl $c $d
@@ -224,6 +230,7 @@ grep -q '^timeslice_us 2000$' /tmp/out || fail "set timeslice"
 run <<'S'
 open ctl /dev/nvidiactl
 client c ctl
+open gpuheld /dev/nvidia0
 device d ctl $c $c 0
 subdevice s ctl $c $d
 alloc va ctl $c $d 0x90f1
@@ -266,6 +273,7 @@ exec 3<>/dev/nvidiactl
 run <<'S'
 adopt ctl 3
 client c ctl 0xc1d0aaaa
+open gpuheld /dev/nvidia0
 device d ctl $c $c 0
 alloc m ctl $c $d 0x40 size=64Ki handle=0x1234
 S

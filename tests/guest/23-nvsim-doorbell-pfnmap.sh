@@ -55,7 +55,7 @@ entry() { printf 'write32 R %d %d\nwrite32 R %d 0x01000000' $((0x1000 + 8 * $1))
 
 do_ 'open ctl /dev/nvidiactl' 'version ctl' 'expect NV_OK' \
     'client c ctl' 'expect NV_OK' \
-    'device d ctl $c $c 0' 'expect NV_OK' \
+    'open gpuheld /dev/nvidia0' 'device d ctl $c $c 0' 'expect NV_OK' \
     'subdevice s ctl $c $d' 'expect NV_OK' \
     'tsg t ctl $c $d' 'expect NV_OK' \
     'alloc m ctl $c $d 0x40 size=16384' 'expect NV_OK' \

@@ -1,5 +1,7 @@
 # The fd-translation window, attacked: while a "container" process makes
-# fd-carrying calls (REGISTER_FD) in a loop, its other threads fstat and dup
+# fd-carrying calls (REGISTER_FD) and device allocations (for the RM's
+# GPU-access check the proxy lends the thread the vendor's GPU file) in a
+# loop, its other threads fstat and dup
 # every fd number, open every /proc/self/{,task/*/}fd entry, pass every fd
 # over a unix socket (SCM_RIGHTS) and pidfd_getfd the caller thread. None
 # of them may ever hold the vendor's (nvsim's, major 195) file; every call
@@ -25,6 +27,10 @@ for who in root nobody; do
     # The tool runs at least 8 s and at least 200 calls (a loaded host
     # lengthens the race rather than weakening it).
     [ "${calls:-0}" -ge 200 ] || fail "too few calls raced as $who ($calls)"
+    # Each round also allocated a device with the GPU file held (the RM's
+    # GPU-access check, for which the proxy lends the vendor's GPU file).
+    lent=$(sed -n 's/^fd-race: .* \([0-9]*\) device allocations.*/\1/p' /tmp/race.out)
+    assert_eq "$lent" "$calls" "device allocations raced as $who"
 done
 dmesg | grep -q "escaped during fd translation" && fail "the proxy reported an escape"
 # Not compromised: a new open still works; nothing charged, nothing leaked.

@@ -40,6 +40,7 @@ open y /dev/nvidiactl
 open n /dev/null
 version ctl
 client c ctl
+open gpuheld /dev/nvidia0
 device d ctl \$c \$c 0
 expect NV_OK
 alloc m ctl \$c \$d 0x40 size=4Mi
@@ -109,6 +110,7 @@ open ctl /dev/nvidiactl
 open x /dev/nvidiactl
 version ctl
 client c ctl
+open gpuheld /dev/nvidia0
 device d ctl \$c \$c 0
 alloc m ctl \$c \$d 0x40 size=4Mi
 expect NV_OK
@@ -125,6 +127,7 @@ $1
 open ctl /dev/nvidiactl
 version ctl
 client c ctl
+open gpuheld /dev/nvidia0
 device d ctl \$c \$c 0
 recv-fd x $D/s.sock
 expect NV_OK

@@ -25,6 +25,7 @@ exec 3>/tmp/feed
 cat >&3 <<'S'
 open ctl /dev/nvidiactl
 client c ctl
+open gpuheld /dev/nvidia0
 device d ctl $c $c 0
 alloc m ctl $c $d 0x40 size=64Mi
 expect NV_OK
@@ -40,6 +41,7 @@ importer() {   # importer CTX: dups the exporter's memory and frees it again
     in_container $1 nvrm script - <<S
 open ctl /dev/nvidiactl
 client c2 ctl
+open gpuheld /dev/nvidia0
 device d2 ctl \$c2 \$c2 0
 dup m2 ctl \$c2 \$d2 $hc $hm
 echo DUP

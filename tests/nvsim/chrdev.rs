@@ -76,6 +76,51 @@ fn nv_file_of(file: ARef<File>) -> Option<(ARef<File>, Arc<NvFile>)> {
     Some((file, nv))
 }
 
+/// `nv_is_gpu_accessible` of nvidia.ko (`kernel-open/nvidia/nv.c`), which
+/// `osIsGpuAccessible` answers with: whether the calling thread's fd table
+/// holds an open nvsim file of GPU `gpu` (its `f_op` is nvsim's, by
+/// pointer, and its `private_data` is set). The RM asks it on every device
+/// construct by a caller below kernel privilege (root included) and on
+/// every UVM_REGISTER_GPU (`nvGpuOpsGetGpuInfo`); without such a file both
+/// fail with `NV_ERR_INSUFFICIENT_PERMISSIONS`, as measured on the H200
+/// (`tests/fidelity/h200-580.159.04/gpu-access-*.txt`).
+pub(crate) fn gpu_accessible(gpu: u32) -> bool {
+    /// `nv_match_dev_state`: nonzero stops the walk.
+    ///
+    /// # Safety
+    ///
+    /// Called by `iterate_fd` with `data` the `&u32` below and `file` a file
+    /// of the table, alive while the walk holds the table's lock.
+    unsafe extern "C" fn matches(
+        data: *const c_void,
+        file: *mut bindings::file,
+        _fd: c_uint,
+    ) -> c_int {
+        // SAFETY: `data` is the `&u32` `gpu_accessible` passed (see above).
+        let gpu = unsafe { *data.cast::<u32>() };
+        // SAFETY: `file` is live during the walk (see above).
+        let (fop, pd) = unsafe { ((*file).f_op, (*file).private_data) };
+        if fop.is_null() || fop != NV_FOPS.load(Ordering::Acquire).cast_const() || pd.is_null() {
+            return 0;
+        }
+        // SAFETY: files with our `f_op` carry an `Arc<NvFile>` from `nv_open`
+        // in `private_data`, released only by `nv_release`, which cannot run
+        // while the file is in a table (the table holds a reference).
+        let nv = unsafe { <Arc<NvFile> as ForeignOwnable>::borrow(pd) };
+        c_int::from(nv.kind == Kind::Gpu(gpu))
+    }
+    // SAFETY: process context (an ioctl); `current` is live, and so is its
+    // `files` while it runs (NULL only for kernel threads, refused below).
+    let files = unsafe { (*bindings::get_current()).files };
+    if files.is_null() {
+        return false;
+    }
+    // SAFETY: `files` is the current thread's table, which it keeps while
+    // it runs; `matches` is a valid callback for `iterate_fd` and `gpu`
+    // outlives the walk.
+    unsafe { bindings::iterate_fd(files, 0, Some(matches), (&raw const gpu).cast()) != 0 }
+}
+
 /// `nv_get_file_private(fd, ctl = TRUE, ..)` of nvidia.ko: `fget(fd)` in
 /// the caller's fd table, then the device-number check the vendor makes
 /// (major 195, minor 255: a ctl file). nvidia.ko then trusts

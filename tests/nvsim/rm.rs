@@ -438,13 +438,13 @@ impl RmState {
                 if self.gpu(p.device_id).is_none() {
                     return Err(NV_ERR_INVALID_ARGUMENT);
                 }
-                if self.clients[ci]
-                    .objs
-                    .iter()
-                    .any(|o| o.class == NV01_DEVICE_0 && o.gpu == p.device_id)
-                {
-                    return Err(NV_ERR_STATE_IN_USE);
+                // deviceConstruct: below kernel privilege (root included),
+                // the caller must hold an open file of this GPU.
+                if caller.os != Os::Kernel && !crate::chrdev::gpu_accessible(p.device_id) {
+                    return Err(NV_ERR_INSUFFICIENT_PERMISSIONS);
                 }
+                // A second device of the same GPU under one client is
+                // NV_OK on the H200 (gpu-access-root.txt: d2 beside d).
                 Ok((p.device_id, Data::Device))
             }
             NV20_SUBDEVICE_0 => {

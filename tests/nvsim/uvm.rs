@@ -27,6 +27,8 @@ use kernel::prelude::*;
 /// UVM state of one file (its VA space).
 pub(crate) struct UvmState {
     initialized: bool,
+    /// A UVM_MM_INITIALIZE named this VA space's file: it has an mm.
+    mm: bool,
     gpus: KVec<u32>,
     vaspaces: KVec<(u32, u32, u32)>,
     channels: KVec<(u32, u32, u32)>,
@@ -37,6 +39,7 @@ impl UvmState {
     pub(crate) fn new() -> Self {
         UvmState {
             initialized: false,
+            mm: false,
             gpus: KVec::new(),
             vaspaces: KVec::new(),
             channels: KVec::new(),
@@ -82,6 +85,7 @@ pub(crate) fn ioctl(nv: &NvFile, cmd: u32, arg: usize) -> Result<isize> {
                 Some((_, o))
                     if o.kind == Kind::Uvm && o.id != nv.id && o.with_uvm(|s| s.initialized) =>
                 {
+                    o.with_uvm(|s| s.mm = true);
                     NV_OK
                 }
                 _ => NV_ERR_INVALID_ARGUMENT,
@@ -170,6 +174,11 @@ fn register_gpu(nv: &NvFile, p: &UvmRegisterGpuParams) -> u32 {
     let Some(g) = gpu_by_uuid(&p.gpu_uuid) else {
         return NV_ERR_GPU_UUID_NOT_FOUND;
     };
+    // nvGpuOpsGetGpuInfo, in the calling process: the same check as a
+    // device construct, for every caller.
+    if !crate::chrdev::gpu_accessible(g) {
+        return NV_ERR_INSUFFICIENT_PERMISSIONS;
+    }
     if let Err(s) = RM.lock().uvm_lookup(tgid(), p.h_client, None) {
         return s;
     }
@@ -193,6 +202,13 @@ fn register_object(nv: &NvFile, uuid: &[u8; 16], h_client: u32, h: u32, class: u
     };
     if !nv.with_uvm(|s| s.gpus.contains(&g)) {
         return NV_ERR_INVALID_DEVICE;
+    }
+    // uvm.h: a GPU VA space needs the UVM file associated with a process
+    // (UVM_MM_INITIALIZE); without, the H200 answers PAGE_TABLE_NOT_AVAIL
+    // (tests/fidelity/h200-580.159.04/gpu-access-root.txt). Its order
+    // against the handle lookup below is not measured.
+    if class == FERMI_VASPACE_A && !nv.with_uvm(|s| s.mm) {
+        return NV_ERR_PAGE_TABLE_NOT_AVAIL;
     }
     match RM.lock().uvm_lookup(tgid(), h_client, Some(h)) {
         Ok((c, og)) if c == class && og == g => {}

@@ -14,6 +14,11 @@
 //!   and looks at what arrives;
 //! - `pidfd`: `pidfd_getfd` on the caller thread itself, fds 0..16.
 //!
+//! Each round also allocates and frees a device while the GPU file is open:
+//! the RM's GPU-access check, for which the proxy lends the thread the
+//! vendor's GPU file in a private table for the call's duration (the other
+//! window a vendor file exists in).
+//!
 //! Any file obtained whose device major is VENDOR_MAJOR is the vendor's: an
 //! escape (the tool prints it and exits 1). The caller's calls must all
 //! succeed. Run it in its own session (`setsid`): if the proxy detects an
@@ -38,6 +43,8 @@ const SCAN: RawFd = 16;
 #[derive(Default)]
 struct Counts {
     calls: AtomicU64,
+    /// Device allocations (the GPU-access check's lent files).
+    lent: AtomicU64,
     scans: AtomicU64,
     dups: AtomicU64,
     proc_opens: AtomicU64,
@@ -258,6 +265,7 @@ pub fn fd_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
     let start = Instant::now();
     let end = start + Duration::from_secs(secs);
     let mut failed = 0u64;
+    let client = ctl.alloc_client().map_err(|e| format!("client: {e:?}"))?;
     while Instant::now() < end || c.calls.load(Relaxed) < MIN_CALLS {
         if start.elapsed() > Duration::from_secs(MAX_SECS) {
             failed += 1;
@@ -282,6 +290,17 @@ pub fn fd_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
                 break;
             }
         }
+        match ctl.alloc_device(client, 0) {
+            Ok(d) => {
+                c.lent.fetch_add(1, Relaxed);
+                let _ = ctl.free(client, client, d);
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("device alloc with the GPU file held: {e:?}");
+                break;
+            }
+        }
     }
     stop.store(true, Relaxed);
     for t in threads {
@@ -289,8 +308,9 @@ pub fn fd_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
     }
     let v = |a: &AtomicU64| a.load(Relaxed);
     println!(
-        "fd-race: {} fd-carrying calls ({} failed); attempts: {} fstat, {} dup, {} /proc opens ({} refused EACCES), {} SCM_RIGHTS, {} pidfd_getfd{}; escapes {}",
+        "fd-race: {} fd-carrying calls, {} device allocations ({} failed); attempts: {} fstat, {} dup, {} /proc opens ({} refused EACCES), {} SCM_RIGHTS, {} pidfd_getfd{}; escapes {}",
         v(&c.calls),
+        v(&c.lent),
         failed,
         v(&c.scans),
         v(&c.dups),
