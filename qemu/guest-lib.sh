@@ -52,15 +52,28 @@ assert_no_file() { [ ! -e "$1" ] || fail "unexpected $1"; }
 # Runs a command that must fail.
 assert_fails() { if "$@" 2>/dev/null; then fail "succeeded but should fail: $*"; fi; }
 
+# --- tenants ---------------------------------------------------------------
+# A container's processes run unprivileged: every client the tests start
+# through the proxy runs as TENANT_UID (default 65534, nobody), as an
+# unmodified workload in a container would. TENANT_UID=0 runs it as root
+# (the strongest in-container attacker short of CAP_SYS_ADMIN on the host).
+TENANT_UID=${TENANT_UID:-65534}
+# tenant CMD...: runs CMD as TENANT_UID. (Started in the background, a
+# function runs in a subshell and $! is the subshell's; a test that kills
+# the client itself writes `fgtest as-uid $TENANT_UID CMD... &` instead:
+# fgtest execs CMD, so $! is CMD's pid. As uid 0 it changes nothing.)
+tenant() { fgtest as-uid "$TENANT_UID" "$@"; }
+
 # --- "containers" ----------------------------------------------------------
 # in_container CTX CMD...: runs CMD in its own mount namespace with CTX's
 # nodes bind-mounted at the vendor's paths (/dev/nvidiactl, /dev/nvidiaN
 # for each of its GPUs, /dev/nvidia-uvm) and the host's other GPU nodes
-# hidden, as a container runtime does. Exits 90 if a bind mount fails.
+# hidden, as a container runtime does, and CMD runs as TENANT_UID (see
+# tenant). Exits 90 if a bind mount fails.
 in_container() {
     _c=$1; shift
     unshare -m sh -c '
-        c=$1; shift
+        c=$1; u=$2; shift 2
         for n in nvidiactl nvidia-uvm; do mount --bind /dev/fakegpu/$c/$n /dev/$n || exit 90; done
         for d in /dev/nvidia[0-9]*; do
             n=${d#/dev/}
@@ -70,5 +83,5 @@ in_container() {
                 mount --bind /dev/null $d
             fi
         done
-        exec "$@"' sh "$_c" "$@"
+        exec fgtest as-uid "$u" "$@"' sh "$_c" "$TENANT_UID" "$@"
 }

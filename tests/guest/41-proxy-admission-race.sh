@@ -10,7 +10,7 @@ MiB=1048576
 heap_used() { awk '/^used_bytes/ {print $2}' /sys/kernel/debug/nvsim/gpu0/heap; }
 base=$(heap_used)
 echo "race gpus=0 mem=130M" >$F/create || fail create
-fgtest alloc-race /dev/fakegpu/race 64 $((2*MiB)) 3 >/tmp/race &
+fgtest as-uid $TENANT_UID fgtest alloc-race /dev/fakegpu/race 64 $((2*MiB)) 3 >/tmp/race &
 pid=$!
 i=0; until grep -q granted /tmp/race; do i=$((i+1)); [ $i -lt 600 ] || fail "no result"; sleep 0.1; done
 cat /tmp/race

@@ -29,7 +29,7 @@ expect NV_OK
 echo fds-done
 SCRIPT
 before=$(ls /proc/self/fd | wc -l)
-nvrm script /tmp/fds.nvrm >/tmp/fds.out 2>&1 || { cat /tmp/fds.out; fail "fd script"; }
+tenant nvrm script /tmp/fds.nvrm >/tmp/fds.out 2>&1 || { cat /tmp/fds.out; fail "fd script"; }
 grep -q fds-done /tmp/fds.out || { cat /tmp/fds.out; fail "script did not finish"; }
 dmesg | grep -q "refused a call naming another context's file" || fail "no log line for the cross-context fd"
 dmesg | grep -q "escaped" && fail "a false escape report"
@@ -53,7 +53,7 @@ alloc m ctl \$c \$d 0x40 size=4Mi
 expect NV_OK
 echo dev-done
 SCRIPT
-nvrm script /tmp/dev.nvrm >/tmp/dev.out 2>&1 || { cat /tmp/dev.out; fail "device script"; }
+tenant nvrm script /tmp/dev.nvrm >/tmp/dev.out 2>&1 || { cat /tmp/dev.out; fail "device script"; }
 grep -q dev-done /tmp/dev.out || { cat /tmp/dev.out; fail "device script did not finish"; }
 assert_eq "$(heap_used 0)" "$h0" "GPU 0's heap untouched"
 assert_eq "$(cat $F/contexts/fc/mem_used_bytes)" "0" "freed at exit"

@@ -13,12 +13,12 @@ base=$(heap_used)
 echo "dr gpus=0 mem=512M" >$F/create || fail create
 pids=""
 for i in 1 2 3 4; do
-    nvrm --dev /dev/fakegpu/dr stress --threads 8 --iters 1000000 >/dev/null 2>&1 &
+    fgtest as-uid $TENANT_UID nvrm --dev /dev/fakegpu/dr stress --threads 8 --iters 1000000 >/dev/null 2>&1 &
     pids="$pids $!"
 done
 # A probe: an RM session on the context's nodes, fed one line at a time.
 mkfifo /tmp/probe.in
-nvrm script - </tmp/probe.in >/tmp/probe.out 2>&1 &
+fgtest as-uid $TENANT_UID nvrm script - </tmp/probe.in >/tmp/probe.out 2>&1 &
 probe=$!
 exec 5>/tmp/probe.in
 printf 'open ctl /dev/fakegpu/dr/nvidiactl\nversion ctl\nclient c ctl\nexpect NV_OK\n' >&5

@@ -137,7 +137,10 @@ SCRIPT
 run_pair() {
     who=$1; order=$2
     rm -f $D/s.sock $D/p.*
-    drop=""; [ "$who" = nobody ] && drop="drop-uid 65534"
+    # The root run starts its tenants as root (TENANT_UID=0), the nobody
+    # run as nobody, dropping again in the script (a no-op if already).
+    drop="drop-uid 65534"; tu=$TENANT_UID
+    [ "$who" = root ] && { drop=""; TENANT_UID=0; }
     # In the kill run the importer keeps the export fd (its slot holds the memory).
     keep=""; [ "$order" = kill ] || keep="close x"
     exporter_start "$drop" >$D/p1.nvrm
@@ -172,6 +175,7 @@ SCRIPT
     p1=$!
     in_container ex nvrm script $D/p2.nvrm >$D/p2.out 2>&1 &
     p2=$!
+    TENANT_UID=$tu
     wait_for $D/p.exported; wait_for $D/p.imported
     settle $((4 * MI)) ex "$who $order: imported (counted once)"
     case $order in

@@ -116,7 +116,7 @@ unshare -m sh -c '
         [ "$kind" = device ] && { mount --bind "$hpath" "$cpath" || exit 90; }
     done <'$W/alloc1'
     [ -e /dev/nvidia1 ] && mount --bind /dev/null /dev/nvidia1
-    nvrm info' >$W/info || fail "nvrm in the container: $(cat $W/info)"
+    exec fgtest as-uid '$TENANT_UID' nvrm info' >$W/info || fail "nvrm in the container: $(cat $W/info)"
 grep -q "total 1024 MiB" $W/info || fail "container does not see its cap: $(cat $W/info)"
 
 # The second profile: GPU 1, 512 MiB; allocated for a pod the kubelet

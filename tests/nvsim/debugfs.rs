@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! nvsim/profile                 the behaviour profile of the engines
+//! nvsim/escapes                 escapes received per number, on ctl and GPU files: `ctl|gpu 0xNN COUNT`
 //! nvsim/mem                     live page-backed objects (backings) and PFN-mapped vmas holding one (pfnmap_vmas)
 //! nvsim/gpu<N>/heap             total_bytes / used_bytes / free_bytes
 //! nvsim/gpu<N>/engine           busy_us, switches, doorbell_rings, tsgs, channels
@@ -22,6 +23,7 @@ use kernel::{debugfs, prelude::*, str::CString, sync::Arc};
 enum What {
     Profile,
     Mem,
+    Escapes,
     Heap,
     Engine,
     Tsgs,
@@ -42,6 +44,7 @@ impl fmt::Debug for View {
         match self.what {
             What::Profile => writeln!(f, "{:#?}", g.profile),
             What::Mem => crate::mem::fmt_counts(f),
+            What::Escapes => crate::file::fmt_escapes(f),
             What::Heap => {
                 let used = g.heap_used();
                 writeln!(
@@ -88,6 +91,14 @@ impl DebugFs {
             };
             files.push(
                 KBox::pin_init(root.read_only_file(c"mem", v), GFP_KERNEL)?,
+                GFP_KERNEL,
+            )?;
+            let v = View {
+                gpu: g0.clone(),
+                what: What::Escapes,
+            };
+            files.push(
+                KBox::pin_init(root.read_only_file(c"escapes", v), GFP_KERNEL)?,
                 GFP_KERNEL,
             )?;
         }

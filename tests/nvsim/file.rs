@@ -20,6 +20,7 @@ use crate::{
     rm::{Caller, MapTarget, Os, RM},
     uvm::UvmState,
 };
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     bindings,
     fs::File,
@@ -30,6 +31,31 @@ use kernel::{
     sync::{Arc, Mutex},
     uaccess::{UserPtr, UserSlice},
 };
+
+/// Escapes that reached nvsim (after XFER unwrapping), per escape number,
+/// on ctl files and on GPU files (debugfs `nvsim/escapes`): a test checks
+/// that a number the proxy must never forward did not arrive.
+static ESCAPES: [[AtomicU64; 256]; 2] = [const { [const { AtomicU64::new(0) }; 256] }; 2];
+
+fn count_escape(ctl: bool, nr: u32) {
+    if let Some(c) = ESCAPES[usize::from(!ctl)].get(nr as usize) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Writes the debugfs `nvsim/escapes` table: one line `ctl|gpu 0xNN COUNT`
+/// per escape number seen since nvsim was loaded.
+pub(crate) fn fmt_escapes(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    for (which, table) in [("ctl", &ESCAPES[0]), ("gpu", &ESCAPES[1])] {
+        for (nr, c) in table.iter().enumerate() {
+            let n = c.load(Ordering::Relaxed);
+            if n != 0 {
+                writeln!(f, "{which} {nr:#04x} {n}")?;
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Which node a file was opened on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -195,6 +221,7 @@ impl NvFile {
 
     fn escape(&self, nr: u32, buf: &mut [u8]) -> Result {
         let ctl = self.kind == Kind::Ctl;
+        count_escape(ctl, nr);
         let size = buf.len();
         let need = |ok: bool| if ok { Ok(()) } else { Err(EINVAL) };
         match nr {

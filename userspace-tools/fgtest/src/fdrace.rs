@@ -14,10 +14,21 @@
 //!   and looks at what arrives;
 //! - `pidfd`: `pidfd_getfd` on the caller thread itself, fds 0..16.
 //!
-//! Each round also allocates and frees a device while the GPU file is open:
-//! the RM's GPU-access check, for which the proxy lends the thread the
-//! vendor's GPU file in a private table for the call's duration (the other
-//! window a vendor file exists in).
+//! - `escapes`: on every character-device fd number 0..16 of the shared
+//!   table, each call the real driver accepts on a GPU file (`/dev/nvidiaN`):
+//!   NV_ESC_RM_ALLOC_MEMORY (64 MiB of video memory), NV_ESC_EXPORT_TO_DMABUF_FD,
+//!   NV_ESC_RM_I2C_ACCESS, NV_ESC_SET_NUMA_STATUS, NV_ESC_NUMA_INFO,
+//!   NV_ESC_QUERY_DEVICE_INTR, and a shared mmap: whatever the number holds
+//!   at that instant gets them (the test checks nvsim saw none of the
+//!   refused ones and that the ledger equals nvsim's heap);
+//! - `fork`: forks; the child looks for a vendor file in the table it got
+//!   and exits 1 if it finds one.
+//!
+//! Each round also allocates and frees a device while the GPU file is open,
+//! and registers and unregisters the GPU with UVM: the RM's GPU-access
+//! check, for which the proxy lends the thread the vendor's GPU file in a
+//! private table for the call's duration (the other window a vendor file
+//! exists in).
 //!
 //! Any file obtained whose device major is VENDOR_MAJOR is the vendor's: an
 //! escape (the tool prints it and exits 1). The caller's calls must all
@@ -51,6 +62,13 @@ struct Counts {
     proc_refused: AtomicU64,
     scm_passed: AtomicU64,
     pidfd_got: AtomicU64,
+    /// GPU-file calls tried on the shared table's numbers.
+    gpu_calls: AtomicU64,
+    /// ... of which the kernel answered (ioctl returned 0, mmap mapped).
+    gpu_answered: AtomicU64,
+    forks: AtomicU64,
+    /// UVM_REGISTER_GPU + UNREGISTER rounds (the second lent route).
+    uvm_lent: AtomicU64,
     escapes: AtomicU64,
 }
 
@@ -220,6 +238,111 @@ fn pidfd_scan(c: &Counts, major: u32, pidfd: RawFd) {
     }
 }
 
+fn char_major(fd: RawFd) -> Option<u32> {
+    // SAFETY: `st` is written by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: plain system call on an fd number.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFCHR {
+        return None;
+    }
+    Some(libc::major(st.st_rdev))
+}
+
+/// The handles the GPU-file calls name (the race's own client and device).
+#[derive(Clone, Copy)]
+struct Handles {
+    client: u32,
+    device: u32,
+}
+
+/// Every call the real driver accepts on a GPU file, on every character
+/// device number of the shared table (misc devices: the proxy's; the
+/// vendor's major: an escape, already counted by `scan`).
+fn gpu_escapes(c: &Counts, major: u32, h: Handles, round: u32) {
+    use fakegpu_core::nvabi::{escape as esc, rm, wire::Wire};
+    for fd in 0..SCAN {
+        match char_major(fd) {
+            Some(m) if m == 10 || m == major => {}
+            _ => continue,
+        }
+        let mut alloc = vec![0u8; rm::Nvos02WithFd::SIZE];
+        alloc[0..4].copy_from_slice(&h.client.to_le_bytes());
+        alloc[4..8].copy_from_slice(&h.device.to_le_bytes());
+        alloc[8..12].copy_from_slice(&(0xe5c0_0000 + round).to_le_bytes());
+        // NV01_MEMORY_LOCAL_USER, 64 MiB.
+        alloc[12..16].copy_from_slice(&0x40u32.to_le_bytes());
+        alloc[32..40].copy_from_slice(&((64u64 << 20) - 1).to_le_bytes());
+        alloc[48..52].copy_from_slice(&(-1i32).to_le_bytes());
+        let mut export = vec![0u8; esc::NvIoctlExportToDmaBufFd::SIZE];
+        export[4..8].copy_from_slice(&h.client.to_le_bytes());
+        export[8..12].copy_from_slice(&h.device.to_le_bytes());
+        let calls: [(u32, Vec<u8>); 6] = [
+            (esc::NV_ESC_RM_ALLOC_MEMORY, alloc),
+            (esc::NV_ESC_EXPORT_TO_DMABUF_FD, export),
+            (esc::NV_ESC_RM_I2C_ACCESS, vec![0u8; 64]),
+            (
+                esc::NV_ESC_SET_NUMA_STATUS,
+                vec![0u8; esc::NvIoctlSetNumaStatus::SIZE],
+            ),
+            (esc::NV_ESC_NUMA_INFO, vec![0u8; esc::NvIoctlNumaInfo::SIZE]),
+            (
+                esc::NV_ESC_QUERY_DEVICE_INTR,
+                vec![0u8; esc::NvIoctlQueryDeviceIntr::SIZE],
+            ),
+        ];
+        for (nr, mut block) in calls {
+            c.gpu_calls.fetch_add(1, Relaxed);
+            if nvrm::escape(fd, nr, &mut block).is_ok() {
+                c.gpu_answered.fetch_add(1, Relaxed);
+            }
+        }
+        // SAFETY: a new shared mapping of whatever the number holds; unmapped
+        // right away, never touched.
+        unsafe {
+            c.gpu_calls.fetch_add(1, Relaxed);
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                1 << 16,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            if p != libc::MAP_FAILED {
+                c.gpu_answered.fetch_add(1, Relaxed);
+                libc::munmap(p, 1 << 16);
+            }
+        }
+    }
+}
+
+/// Forks; the child looks for the vendor's file in the table it inherited.
+fn fork_scan(c: &Counts, major: u32) {
+    // SAFETY: the child only makes system calls (fstat, _exit) before it
+    // exits: nothing that needs the locks other threads may hold.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let mut found = 0;
+        for fd in 0..1024 {
+            if char_major(fd) == Some(major) {
+                found = 1;
+            }
+        }
+        // SAFETY: leaves the child at once, without running destructors.
+        unsafe { libc::_exit(found) };
+    }
+    if pid < 0 {
+        return;
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    c.forks.fetch_add(1, Relaxed);
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        escape(c, "fork (the child's table)", -1);
+    }
+}
+
 pub fn fd_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
     let ctl =
         nvrm::Ctl::open(&format!("{dir}/nvidiactl")).map_err(|e| format!("open nvidiactl: {e}"))?;
@@ -244,15 +367,38 @@ pub fn fd_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
     {
         return Err("socketpair failed".into());
     }
+    let session = nvrm::Session::open(dir, 0).map_err(|e| format!("session: {e:?}"))?;
+    let uuid = session.uuid().map_err(|e| format!("uuid: {e:?}"))?;
+    let client = ctl.alloc_client().map_err(|e| format!("client: {e:?}"))?;
+    // Held open for the whole race: the device the GPU-file calls name.
+    let held = nvrm::Gpu::open(&gpu_path).map_err(|e| format!("open {gpu_path}: {e}"))?;
+    let device = ctl
+        .alloc_device(client, 0)
+        .map_err(|e| format!("device: {e:?}"))?;
+    drop(held);
+    let uvm = nvrm::Uvm::open(&format!("{dir}/nvidia-uvm"))
+        .map_err(|e| format!("open nvidia-uvm: {e}"))?;
+    match uvm.initialize() {
+        Ok(s) if s.ok() => {}
+        r => return Err(format!("UVM_INITIALIZE: {r:?}")),
+    }
+    let h = Handles { client, device };
     let mut threads = Vec::new();
-    for kind in 0..4 {
+    for kind in 0..6 {
         let (c, stop) = (c.clone(), stop.clone());
         threads.push(std::thread::spawn(move || {
+            let mut round = 0u32;
             while !stop.load(Relaxed) {
+                round = round.wrapping_add(1);
                 match kind {
                     0 => scan(&c, major),
                     1 => proc_scan(&c, major),
                     2 => scm(&c, major, pair),
+                    3 => gpu_escapes(&c, major, h, round),
+                    4 => {
+                        fork_scan(&c, major);
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
                     _ if pidfd >= 0 => pidfd_scan(&c, major, pidfd),
                     _ => return,
                 }
@@ -265,7 +411,6 @@ pub fn fd_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
     let start = Instant::now();
     let end = start + Duration::from_secs(secs);
     let mut failed = 0u64;
-    let client = ctl.alloc_client().map_err(|e| format!("client: {e:?}"))?;
     while Instant::now() < end || c.calls.load(Relaxed) < MIN_CALLS {
         if start.elapsed() > Duration::from_secs(MAX_SECS) {
             failed += 1;
@@ -301,6 +446,24 @@ pub fn fd_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
                 break;
             }
         }
+        match uvm.register_gpu(uuid, ctl.as_raw_fd(), client) {
+            Ok(s) if s.ok() => match uvm.unregister_gpu(uuid) {
+                Ok(s) if s.ok() => {
+                    c.uvm_lent.fetch_add(1, Relaxed);
+                }
+                r => {
+                    failed += 1;
+                    eprintln!("UVM_UNREGISTER_GPU: {r:?}");
+                    break;
+                }
+            },
+            r => {
+                failed += 1;
+                eprintln!("UVM_REGISTER_GPU with the GPU file held: {r:?}");
+                break;
+            }
+        }
+        drop(gpu);
     }
     stop.store(true, Relaxed);
     for t in threads {
@@ -308,21 +471,165 @@ pub fn fd_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
     }
     let v = |a: &AtomicU64| a.load(Relaxed);
     println!(
-        "fd-race: {} fd-carrying calls, {} device allocations ({} failed); attempts: {} fstat, {} dup, {} /proc opens ({} refused EACCES), {} SCM_RIGHTS, {} pidfd_getfd{}; escapes {}",
+        "fd-race: {} fd-carrying calls, {} device allocations, {} UVM GPU registrations ({} failed); attempts: {} fstat, {} dup, {} /proc opens ({} refused EACCES), {} SCM_RIGHTS, {} GPU-file calls ({} answered), {} forks, {} pidfd_getfd{}; escapes {}",
         v(&c.calls),
         v(&c.lent),
+        v(&c.uvm_lent),
         failed,
         v(&c.scans),
         v(&c.dups),
         v(&c.proc_opens),
         v(&c.proc_refused),
         v(&c.scm_passed),
+        v(&c.gpu_calls),
+        v(&c.gpu_answered),
+        v(&c.forks),
         v(&c.pidfd_got),
         if pidfd < 0 { " (pidfd_open unsupported)" } else { "" },
         v(&c.escapes)
     );
+    let _ = ctl.free(client, client, device);
+    drop(session);
     if v(&c.escapes) > 0 || failed > 0 || v(&c.calls) == 0 {
         return Err("the vendor's file escaped, or the calls failed".into());
     }
     Ok(())
+}
+
+/// `fgtest fd-check VENDOR_MAJOR`: what an exec'd image holds. Fails if any
+/// fd 0..1024 is a character device of VENDOR_MAJOR.
+pub fn fd_check(major: u32) -> Result<(), String> {
+    match (0..1024).find(|&fd| char_major(fd) == Some(major)) {
+        Some(fd) => Err(format!("ESCAPE via exec: fd {fd} is the vendor's file")),
+        None => Ok(()),
+    }
+}
+
+/// Exec rounds made at the least, whatever the load.
+const MIN_EXECS: u64 = 40;
+
+/// `fgtest exec-race DIR SECS VENDOR_MAJOR`: exec against lent files. Each
+/// round forks a child that opens `DIR/nvidiactl` and `DIR/nvidia0`, starts
+/// a thread allocating and freeing devices in a loop (each one a call for
+/// which the proxy lends that thread the vendor's GPU file), and after a
+/// varying delay execs `/proc/self/exe fd-check VENDOR_MAJOR` from its main
+/// thread, which kills the allocating thread wherever it is. The exec'd
+/// image must hold no vendor file. At least SECS s and [`MIN_EXECS`]
+/// rounds; prints the rounds and the device allocations the children made.
+pub fn exec_race(dir: &str, secs: u64, major: u32) -> Result<(), String> {
+    // A counter shared with every child: device allocations made.
+    // SAFETY: a new anonymous shared mapping of one page; checked below.
+    let shared = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if shared == libc::MAP_FAILED {
+        return Err("mmap of the shared counter failed".into());
+    }
+    // SAFETY: the page is mapped, aligned and lives until the process
+    // exits; only atomics touch it.
+    let allocs: &'static AtomicU64 = unsafe { &*(shared as *const AtomicU64) };
+    let exe = std::ffi::CString::new("/proc/self/exe").unwrap();
+    let args = [
+        std::ffi::CString::new("fgtest").unwrap(),
+        std::ffi::CString::new("fd-check").unwrap(),
+        std::ffi::CString::new(major.to_string()).unwrap(),
+    ];
+    let start = Instant::now();
+    let end = start + Duration::from_secs(secs);
+    let (mut rounds, mut failed) = (0u64, 0u64);
+    while Instant::now() < end || rounds < MIN_EXECS {
+        if start.elapsed() > Duration::from_secs(MAX_SECS) {
+            return Err(format!(
+                "fewer than {MIN_EXECS} exec rounds in {MAX_SECS} s"
+            ));
+        }
+        // The child's delay before exec: 0..20 ms, moving every round.
+        let delay = Duration::from_micros((rounds * 7919) % 20_000);
+        // SAFETY: this process is single-threaded here; the child runs its
+        // own code only and leaves by exec or _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let code = exec_child(dir, allocs, delay, &exe, &args);
+            // SAFETY: leaves the child without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        if pid < 0 {
+            return Err("fork failed".into());
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        rounds += 1;
+        if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+            failed += 1;
+            eprintln!("exec round {rounds}: child status {status:#x}");
+        }
+    }
+    let n = allocs.load(Relaxed);
+    println!("exec-race: {rounds} exec rounds, {n} device allocations; failed {failed}");
+    if failed != 0 {
+        return Err(format!("{failed} exec rounds failed"));
+    }
+    if n == 0 {
+        return Err("no device was allocated during the exec rounds".into());
+    }
+    Ok(())
+}
+
+/// One exec round's child; returns only on failure (the exit status).
+fn exec_child(
+    dir: &str,
+    allocs: &'static AtomicU64,
+    delay: Duration,
+    exe: &std::ffi::CStr,
+    args: &[std::ffi::CString; 3],
+) -> i32 {
+    let Ok(ctl) = nvrm::Ctl::open(&format!("{dir}/nvidiactl")) else {
+        return 10;
+    };
+    let Ok(gpu) = nvrm::Gpu::open(&format!("{dir}/nvidia0")) else {
+        return 11;
+    };
+    let Ok(client) = ctl.alloc_client() else {
+        return 12;
+    };
+    let ctl = Arc::new(ctl);
+    let started = Arc::new(AtomicBool::new(false));
+    {
+        let (ctl, started) = (ctl.clone(), started.clone());
+        std::thread::spawn(move || loop {
+            if let Ok(d) = ctl.alloc_device(client, 0) {
+                allocs.fetch_add(1, Relaxed);
+                started.store(true, Relaxed);
+                let _ = ctl.free(client, client, d);
+            }
+        });
+    }
+    // Exec only once the thread is allocating, so every round races it.
+    let t0 = Instant::now();
+    while !started.load(Relaxed) {
+        if t0.elapsed() > Duration::from_secs(60) {
+            return 13;
+        }
+        std::thread::yield_now();
+    }
+    std::thread::sleep(delay);
+    let argv: [*const libc::c_char; 4] = [
+        args[0].as_ptr(),
+        args[1].as_ptr(),
+        args[2].as_ptr(),
+        std::ptr::null(),
+    ];
+    // SAFETY: `exe` and `argv` are valid NUL-terminated strings and a
+    // NULL-terminated array that outlive the call.
+    unsafe { libc::execv(exe.as_ptr(), argv.as_ptr()) };
+    drop(gpu);
+    14
 }

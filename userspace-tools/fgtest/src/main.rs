@@ -18,6 +18,12 @@
 //!   for HOLD seconds, then frees by exiting.
 //! - `fgtest fd-race DIR SECS VENDOR_MAJOR [UID]` (at least SECS s and 200 calls): races dup, /proc/self/fd,
 //!   SCM_RIGHTS and pidfd_getfd against fd-carrying calls (see `fdrace`).
+//! - `fgtest exec-race DIR SECS VENDOR_MAJOR`: execs against the files the
+//!   proxy lends for device allocations; `fgtest fd-check VENDOR_MAJOR` is
+//!   what the exec'd image runs (fails if it holds a vendor file).
+//! - `fgtest as-uid UID CMD...`: becomes UID (group UID, no supplementary
+//!   groups; nothing to do if it already is) and execs CMD: the guest suite
+//!   runs its tenants through it.
 
 mod bench;
 mod fdrace;
@@ -59,6 +65,10 @@ fn open(path: &str) -> Option<i32> {
 fn drop_privileges(uid: u32) -> Result<(), String> {
     // SAFETY: plain system calls on the current process.
     unsafe {
+        // Already that user (the suite run as the tenant): nothing to drop.
+        if libc::getuid() == uid && libc::geteuid() == uid {
+            return Ok(());
+        }
         if libc::setgroups(0, std::ptr::null()) != 0
             || libc::setgid(uid) != 0
             || libc::setuid(uid) != 0
@@ -70,6 +80,13 @@ fn drop_privileges(uid: u32) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Replaces this process with `cmd` (looked up in PATH).
+fn exec(cmd: &[&str]) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let e = std::process::Command::new(cmd[0]).args(&cmd[1..]).exec();
+    Err(format!("exec {}: {e}", cmd[0]))
 }
 
 fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> {
@@ -291,6 +308,18 @@ fn main() -> ExitCode {
             },
             _ => Err("SECS and VENDOR_MAJOR are numbers".into()),
         },
+        ["exec-race", dir, secs, major] => match (secs.parse(), major.parse()) {
+            (Ok(s), Ok(m)) => fdrace::exec_race(dir, s, m),
+            _ => Err("SECS and VENDOR_MAJOR are numbers".into()),
+        },
+        ["fd-check", major] => major
+            .parse()
+            .map_err(|_| "VENDOR_MAJOR is a number".to_string())
+            .and_then(fdrace::fd_check),
+        ["as-uid", uid, cmd @ ..] if !cmd.is_empty() => match uid.parse() {
+            Ok(u) => drop_privileges(u).and_then(|()| exec(cmd)),
+            Err(_) => Err("UID is a number".into()),
+        },
         ["hold", path, secs] => match (open(path), secs.parse::<u64>()) {
             (Some(_fd), Ok(s)) => {
                 std::thread::sleep(std::time::Duration::from_secs(s));
@@ -298,7 +327,7 @@ fn main() -> ExitCode {
             }
             _ => Err(format!("cannot open {path}")),
         },
-        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench [ITERS [SCHED_SECS]] [--parts calls,objects,contexts,sched] | fgtest fd-race DIR SECS VENDOR_MAJOR [UID]".into()),
+        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench [ITERS [SCHED_SECS]] [--parts calls,objects,contexts,sched] | fgtest fd-race DIR SECS VENDOR_MAJOR [UID] | fgtest exec-race DIR SECS VENDOR_MAJOR | fgtest fd-check VENDOR_MAJOR | fgtest as-uid UID CMD...".into()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

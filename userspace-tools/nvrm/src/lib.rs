@@ -661,6 +661,14 @@ impl Uvm {
         Ok(Status(p.rm_status))
     }
 
+    /// UVM_UNREGISTER_GPU.
+    pub fn unregister_gpu(&self, uuid: [u8; 16]) -> io::Result<Status> {
+        let mut p = uvm::UvmUnregisterGpuParams::ZERO;
+        p.gpu_uuid = uuid;
+        self.call(uvm::UVM_UNREGISTER_GPU, &mut p)?;
+        Ok(Status(p.rm_status))
+    }
+
     /// UVM_REGISTER_GPU_VASPACE.
     pub fn register_vaspace(
         &self,
