@@ -15,18 +15,24 @@
 //! - `fgtest alloc-race DIR THREADS SIZE HOLD`: one RM session per thread on
 //!   the nodes in DIR; all threads start together and allocate SIZE bytes of
 //!   video memory until refused; prints the number granted, holds everything
-//!   for HOLD seconds, then frees by exiting.
+//!   for HOLD seconds (or, HOLD a path, until that file exists), then frees
+//!   by exiting.
 //! - `fgtest fd-race DIR SECS VENDOR_MAJOR [UID]` (at least SECS s and 200 calls): races dup, /proc/self/fd,
 //!   SCM_RIGHTS and pidfd_getfd against fd-carrying calls (see `fdrace`).
 //! - `fgtest exec-race DIR SECS VENDOR_MAJOR`: execs against the files the
 //!   proxy lends for device allocations; `fgtest fd-check VENDOR_MAJOR` is
 //!   what the exec'd image runs (fails if it holds a vendor file).
+//! - `fgtest flip DIR CASE SECS HOLD`: the double-fetch attack: a second
+//!   thread rewrites one field of the block a call is made with (CASE:
+//!   class, size, pointer, free), then holds what it got for HOLD s (see
+//!   `flip`).
 //! - `fgtest as-uid UID CMD...`: becomes UID (group UID, no supplementary
 //!   groups; nothing to do if it already is) and execs CMD: the guest suite
 //!   runs its tenants through it.
 
 mod bench;
 mod fdrace;
+mod flip;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -239,7 +245,7 @@ fn fuzz_ioctl(dir: &str, iters: u64, seed: u64, uid: u32) -> Result<(), String> 
     Ok(())
 }
 
-fn alloc_race(dir: &str, threads: usize, size: u64, hold: u64) -> Result<(), String> {
+fn alloc_race(dir: &str, threads: usize, size: u64, hold: &Hold) -> Result<(), String> {
     let sessions: Vec<nvrm::Session> = (0..threads)
         .map(|_| nvrm::Session::open(dir, 0).map_err(|e| format!("session: {e:?}")))
         .collect::<Result<_, _>>()?;
@@ -277,9 +283,36 @@ fn alloc_race(dir: &str, threads: usize, size: u64, hold: u64) -> Result<(), Str
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    std::thread::sleep(std::time::Duration::from_secs(hold));
+    hold.wait();
     drop(sessions);
     Ok(())
+}
+
+/// How long a workload keeps what it got: HOLD seconds, or (HOLD a path)
+/// until that file exists, so a test on a loaded machine decides when it
+/// has looked (at most 600 s).
+pub(crate) enum Hold {
+    Secs(u64),
+    Until(String),
+}
+
+impl Hold {
+    fn parse(s: &str) -> Hold {
+        s.parse()
+            .map_or_else(|_| Hold::Until(s.to_string()), Hold::Secs)
+    }
+    pub(crate) fn wait(&self) {
+        use std::time::{Duration, Instant};
+        match self {
+            Hold::Secs(s) => std::thread::sleep(Duration::from_secs(*s)),
+            Hold::Until(path) => {
+                let end = Instant::now() + Duration::from_secs(600);
+                while !std::path::Path::new(path).exists() && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
 }
 
 /// Median over batches of the mean time per call, in nanoseconds. The
@@ -295,9 +328,9 @@ fn main() -> ExitCode {
                 _ => Err("ITERS and SEED are numbers".into()),
             }
         }
-        ["alloc-race", dir, threads, size, hold] => match (threads.parse(), size.parse(), hold.parse()) {
-            (Ok(t), Ok(sz), Ok(h)) => alloc_race(dir, t, sz, h),
-            _ => Err("THREADS, SIZE and HOLD are numbers".into()),
+        ["alloc-race", dir, threads, size, hold] => match (threads.parse(), size.parse()) {
+            (Ok(t), Ok(sz)) => alloc_race(dir, t, sz, &Hold::parse(hold)),
+            _ => Err("THREADS and SIZE are numbers".into()),
         },
         ["bench", rest @ ..] => bench::Opts::parse(rest).and_then(|o| bench::run(&o)),
         ["fd-race", dir, secs, major, rest @ ..] => match (secs.parse(), major.parse()) {
@@ -316,6 +349,10 @@ fn main() -> ExitCode {
             .parse()
             .map_err(|_| "VENDOR_MAJOR is a number".to_string())
             .and_then(fdrace::fd_check),
+        ["flip", dir, case, secs, hold] => match secs.parse() {
+            Ok(s) => flip::run(dir, case, s, &Hold::parse(hold)),
+            _ => Err("SECS is a number".into()),
+        },
         ["as-uid", uid, cmd @ ..] if !cmd.is_empty() => match uid.parse() {
             Ok(u) => drop_privileges(u).and_then(|()| exec(cmd)),
             Err(_) => Err("UID is a number".into()),
@@ -327,7 +364,7 @@ fn main() -> ExitCode {
             }
             _ => Err(format!("cannot open {path}")),
         },
-        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench [ITERS [SCHED_SECS]] [--parts calls,objects,contexts,sched] | fgtest fd-race DIR SECS VENDOR_MAJOR [UID] | fgtest exec-race DIR SECS VENDOR_MAJOR | fgtest fd-check VENDOR_MAJOR | fgtest as-uid UID CMD...".into()),
+        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench [ITERS [SCHED_SECS]] [--parts calls,objects,contexts,sched] | fgtest fd-race DIR SECS VENDOR_MAJOR [UID] | fgtest exec-race DIR SECS VENDOR_MAJOR | fgtest fd-check VENDOR_MAJOR | fgtest flip DIR CASE SECS HOLD | fgtest as-uid UID CMD...".into()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

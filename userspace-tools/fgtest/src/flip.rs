@@ -1,0 +1,255 @@
+//! `fgtest flip DIR CASE SECS HOLD`: the double-fetch attack (issue 16 §1).
+//!
+//! One thread makes calls whose verdict depends on their parameters; a
+//! second thread of the same process rewrites one field of the very block
+//! the first one passes, in a tight loop, for the whole run. A proxy that
+//! checks its own copy and then lets the vendor read the caller's memory
+//! again decides on one value while the vendor acts on the other. CASE:
+//!
+//! - `class`: RM_ALLOC (NVOS64) of 1 MiB, `hClass` flipped between
+//!   NV01_MEMORY_SYSTEM (0x3e, charged nothing) and NV01_MEMORY_LOCAL_USER
+//!   (0x40, video memory);
+//! - `size`: RM_ALLOC of video memory, the nested `size` flipped between
+//!   1 MiB and 64 MiB (also after the call, where a proxy reading the size
+//!   back would settle on what the tenant wrote);
+//! - `pointer`: RM_ALLOC of video memory, the outer `pAllocParms` flipped
+//!   between a 1 MiB and a 64 MiB parameter block;
+//! - `free`: each round allocates a 1 MiB and a 16 MiB block and frees one
+//!   of them (RM_FREE) with `hObjectOld` flipped between the two, then
+//!   frees whatever is left.
+//!
+//! The allocations are kept (`class`, `size`, `pointer`) until the run
+//! ends, so the cap is reached and every later call is decided at the cap.
+//! After SECS the tool prints what it got and holds everything for HOLD
+//! seconds (or until the file HOLD exists), in which the test compares the
+//! context's ledger with nvsim's heap; then it exits, which frees everything.
+
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fakegpu_core::nvabi::{
+    class::{NV01_MEMORY_LOCAL_USER, NV01_MEMORY_SYSTEM},
+    escape::{nv_iowr, NV_ESC_RM_ALLOC, NV_ESC_RM_FREE},
+    status::{NV_ERR_NO_MEMORY, NV_OK},
+};
+
+const MIB: u64 = 1 << 20;
+
+/// A parameter block both threads share: 8-byte words, read and written
+/// atomically (the kernel reads the bytes whatever the flipper does).
+struct Block(Box<[AtomicU64]>);
+
+impl Block {
+    fn new(bytes: usize) -> Self {
+        Block((0..bytes.div_ceil(8)).map(|_| AtomicU64::new(0)).collect())
+    }
+    fn addr(&self) -> u64 {
+        self.0.as_ptr() as u64
+    }
+    fn set32(&self, off: usize, v: u32) {
+        let w = &self.0[off / 8];
+        let shift = (off % 8) * 8;
+        let old = w.load(Relaxed);
+        w.store(
+            (old & !(0xffff_ffff << shift)) | (u64::from(v) << shift),
+            Relaxed,
+        );
+    }
+    fn get32(&self, off: usize) -> u32 {
+        (self.0[off / 8].load(Relaxed) >> ((off % 8) * 8)) as u32
+    }
+    fn set64(&self, off: usize, v: u64) {
+        self.0[off / 8].store(v, Relaxed);
+    }
+    fn clear(&self) {
+        for w in self.0.iter() {
+            w.store(0, Relaxed);
+        }
+    }
+}
+
+// NVOS64_PARAMETERS (48 bytes) and NVOS00_PARAMETERS (16 bytes) offsets.
+const A_ROOT: usize = 0;
+const A_PARENT: usize = 4;
+const A_NEW: usize = 8;
+const A_CLASS: usize = 12;
+const A_PARAMS: usize = 16;
+const A_SIZE: usize = 32;
+const A_STATUS: usize = 44;
+const F_ROOT: usize = 0;
+const F_PARENT: usize = 4;
+const F_OLD: usize = 8;
+const F_STATUS: usize = 12;
+// NV_MEMORY_ALLOCATION_PARAMS (128 bytes).
+const M_OWNER: usize = 0;
+const M_SIZE: usize = 64;
+const M_NUMA: usize = 120;
+
+fn ioctl(fd: i32, nr: u32, b: &Block, len: u32) -> bool {
+    // SAFETY: `b` is valid for at least `len` bytes of reads and writes.
+    unsafe { libc::ioctl(fd, nv_iowr(nr, len) as _, b.addr() as *mut libc::c_void) == 0 }
+}
+
+fn memory_params(size: u64) -> Block {
+    let m = Block::new(128);
+    m.set32(M_OWNER, nvrm::OWNER);
+    m.set64(M_SIZE, size);
+    m.set32(M_NUMA, u32::MAX); // numaNode -1
+    m
+}
+
+#[derive(Default)]
+struct Tally {
+    calls: u64,
+    ok: u64,
+    refused: u64,
+    other: u64,
+}
+
+/// Runs one case; returns the lines to print.
+pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), String> {
+    let s = nvrm::Session::open(dir, 0).map_err(|e| format!("session on {dir}: {e}"))?;
+    let fd = s.ctl.as_raw_fd();
+    let outer = Arc::new(Block::new(48));
+    let small = Arc::new(memory_params(MIB));
+    let big = Arc::new(memory_params(64 * MIB));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flips = Arc::new(AtomicU64::new(0));
+    // What the flipper alternates: (block, offset, value a, value b, 64-bit).
+    let (target, off, a, b, wide): (Arc<Block>, usize, u64, u64, bool) = match case {
+        "class" => (
+            outer.clone(),
+            A_CLASS,
+            NV01_MEMORY_SYSTEM.into(),
+            NV01_MEMORY_LOCAL_USER.into(),
+            false,
+        ),
+        "size" => (small.clone(), M_SIZE, MIB, 64 * MIB, true),
+        "pointer" => (outer.clone(), A_PARAMS, small.addr(), big.addr(), true),
+        "free" => (outer.clone(), F_OLD, 0, 0, false), // values set per round
+        _ => return Err(format!("unknown flip case {case}")),
+    };
+    let pair = Arc::new((AtomicU64::new(a), AtomicU64::new(b)));
+    let flipper = {
+        let (stop, flips, pair, target) = (stop.clone(), flips.clone(), pair.clone(), target);
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Relaxed) {
+                for v in [pair.0.load(Relaxed), pair.1.load(Relaxed)] {
+                    if v == 0 {
+                        continue;
+                    }
+                    if wide {
+                        target.set64(off, v);
+                    } else {
+                        target.set32(off, v as u32);
+                    }
+                }
+                n += 1;
+            }
+            flips.store(n, Relaxed);
+        })
+    };
+    let mut t = Tally::default();
+    let mut kept = Vec::new();
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        t.calls += 1;
+        if case == "free" {
+            let one = s.ctl.alloc_raw(
+                nvrm::AllocForm::Nvos64,
+                s.client,
+                s.device,
+                0,
+                NV01_MEMORY_LOCAL_USER,
+                Some(&mut nvrm_params(MIB)),
+            );
+            let two = s.ctl.alloc_raw(
+                nvrm::AllocForm::Nvos64,
+                s.client,
+                s.device,
+                0,
+                NV01_MEMORY_LOCAL_USER,
+                Some(&mut nvrm_params(16 * MIB)),
+            );
+            let (Ok((s1, h1)), Ok((s2, h2))) = (one, two) else {
+                return Err("RM_ALLOC failed outright".into());
+            };
+            if s1.0 != NV_OK || s2.0 != NV_OK {
+                // At the cap (the ledger drifted): free what we got and go on.
+                for (st, h) in [(s1, h1), (s2, h2)] {
+                    if st.0 == NV_OK {
+                        let _ = s.ctl.free(s.client, s.device, h);
+                    }
+                }
+                t.refused += 1;
+                continue;
+            }
+            pair.0.store(h1.into(), Relaxed);
+            pair.1.store(h2.into(), Relaxed);
+            // The flipper writes `outer`, which is the free's block here.
+            outer.clear();
+            outer.set32(F_ROOT, s.client);
+            outer.set32(F_PARENT, s.device);
+            outer.set32(F_OLD, h1);
+            if ioctl(fd, NV_ESC_RM_FREE, &outer, 16) && outer.get32(F_STATUS) == NV_OK {
+                t.ok += 1;
+            } else {
+                t.other += 1;
+            }
+            pair.0.store(0, Relaxed);
+            pair.1.store(0, Relaxed);
+            // Whichever is left (the other free answers OBJECT_NOT_FOUND).
+            let _ = s.ctl.free(s.client, s.device, h1);
+            let _ = s.ctl.free(s.client, s.device, h2);
+            continue;
+        }
+        outer.clear();
+        outer.set32(A_ROOT, s.client);
+        outer.set32(A_PARENT, s.device);
+        outer.set32(A_NEW, 0);
+        outer.set32(A_CLASS, NV01_MEMORY_LOCAL_USER);
+        outer.set64(A_PARAMS, small.addr());
+        outer.set32(A_SIZE, 128);
+        small.set64(M_SIZE, MIB);
+        if !ioctl(fd, NV_ESC_RM_ALLOC, &outer, 48) {
+            t.other += 1;
+            continue;
+        }
+        match outer.get32(A_STATUS) {
+            NV_OK => {
+                t.ok += 1;
+                kept.push(outer.get32(A_NEW));
+            }
+            NV_ERR_NO_MEMORY => t.refused += 1,
+            _ => t.other += 1,
+        }
+    }
+    stop.store(true, Relaxed);
+    let _ = flipper.join();
+    println!(
+        "flip {case}: {} calls, {} NV_OK, {} refused at the cap, {} other; {} flips; {} objects held",
+        t.calls,
+        t.ok,
+        t.refused,
+        t.other,
+        flips.load(Relaxed),
+        kept.len()
+    );
+    if t.calls == 0 || flips.load(Relaxed) == 0 {
+        return Err("the race did not run".into());
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    hold.wait();
+    Ok(())
+}
+
+fn nvrm_params(size: u64) -> Vec<u8> {
+    let m = memory_params(size);
+    (0..128)
+        .map(|i| (m.0[i / 8].load(Relaxed) >> ((i % 8) * 8)) as u8)
+        .collect()
+}
