@@ -165,8 +165,14 @@ pub(crate) struct ProxyFile {
     /// Identifies the file in the context's object table.
     id: u64,
     /// RM_MAP_MEMORY of a usermode (doorbell) object of host GPU N named
-    /// this file (N + 1; 0: none): its next mmap is a doorbell mapping,
-    /// gated by the compute scheduler on that GPU.
+    /// this file (N + 1; 0: none). From then on every mmap of this file is
+    /// gated by the compute scheduler on that GPU, not only the next: the
+    /// vendor keeps the file's mapping context, so a second mmap (or a
+    /// forked child's mmap of the inherited fd) maps the doorbell again.
+    /// It is never cleared: a later map call naming this file cannot be
+    /// trusted to have replaced the context (its parameters are the
+    /// tenant's memory), and CUDA maps every object through a file of its
+    /// own, so a doorbell file is not reused for other memory.
     doorbell_next: kernel::sync::atomic::Atomic<u32>,
 }
 
@@ -1116,7 +1122,8 @@ impl ProxyFile {
         }
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.vendor.mmap(vma) }?;
-        let next = self.doorbell_next.xchg(0, Relaxed);
+        // Sticky (see the field): every mapping of a doorbell file is gated.
+        let next = self.doorbell_next.load(Relaxed);
         if next != 0 {
             // SAFETY: `vma` is the vma being set up, and the vendor's mmap
             // succeeded on it (caller's contract, above).

@@ -93,6 +93,18 @@ burn k1 3 --mmap-storm >/tmp/b1s || { cat /tmp/b1s; fail "burn k1 --mmap-storm";
 echo "cap 30 % beside an mmap storm: duty $(duty /tmp/b1s), engine share $(raw /tmp/b1s), vs alone $(share /tmp/b1s), $(grep mmap_storm /tmp/b1s)"
 under_cap "$(raw /tmp/b1s)" 30 "k1 at 30 % beside an mmap storm"
 ran "$(raw /tmp/b1s)" "k1 at 30 % beside an mmap storm"
+# Every mapping of a doorbell is gated, not only the first (issue 16 §3):
+# the burner maps its doorbell a second time through the same GPU file (the
+# vendor keeps the file's mapping context, so the second mmap maps the
+# doorbell too), drops the first mapping and rings only through the second.
+# A gated mapping faults at the shut gate, which sysfs counts in
+# throttled_us; an ungated one never does.
+t0=$(cat $F/contexts/k1/throttled_us)
+burn_shallow k1 3 --second-mmap >/tmp/b1m || { cat /tmp/b1m; fail "burn k1 --second-mmap"; }
+t1=$(cat $F/contexts/k1/throttled_us)
+echo "cap 30 %, ringing through a second mmap: duty $(duty /tmp/b1m), engine share $(raw /tmp/b1m), throttled_us $t0 -> $t1"
+[ "$t1" -gt "$t0" ] || fail "a second mmap of the doorbell is not gated: throttled_us stayed at $t0"
+under_cap "$(raw /tmp/b1m)" 30 "k1 at 30 % through a second mmap"
 echo 100 >$F/contexts/k1/compute_limit_pct
 
 # Weights 1:3 between two busy contexts.

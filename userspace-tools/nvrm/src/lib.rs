@@ -1043,6 +1043,15 @@ impl Channel {
             .write_u32(layout::USERD + sim::USERD_GP_PUT, self.put);
     }
 
+    /// Maps the doorbell again through the same GPU file and drops the first
+    /// mapping: the vendor keeps the file's mapping context, so a second
+    /// mmap of that file maps the doorbell too (how a tenant would try to
+    /// get a mapping the proxy did not gate).
+    pub fn remap_doorbell(&mut self) -> Result<()> {
+        self.doorbell = Mapping::new(&self._files.1, sim::USERMODE_SIZE as usize)?;
+        Ok(())
+    }
+
     /// Rings the doorbell with this channel's token.
     pub fn ring(&self) {
         self.doorbell.write_u32(sim::USERMODE_DOORBELL, self.token);
