@@ -269,7 +269,14 @@ impl<S: Storage> ObjectTable<S> {
         src: (u32, u32),
     ) -> Result<(), Full> {
         let alloc = self.first(src.0, src.1).map_or(0, |(_, o)| o.alloc);
-        self.insert(file, client, handle, parent, alloc, Kind::Plain)
+        // A dup of a usermode object maps the same doorbell: it is gated
+        // like the original (issue 16 §3).
+        let kind = if self.is_usermode(src.0, src.1) {
+            Kind::Usermode
+        } else {
+            Kind::Plain
+        };
+        self.insert(file, client, handle, parent, alloc, kind)
     }
 
     /// An export into slot `index` of export fd `file` succeeded: the slot

@@ -105,6 +105,14 @@ t1=$(cat $F/contexts/k1/throttled_us)
 echo "cap 30 %, ringing through a second mmap: duty $(duty /tmp/b1m), engine share $(raw /tmp/b1m), throttled_us $t0 -> $t1"
 [ "$t1" -gt "$t0" ] || fail "a second mmap of the doorbell is not gated: throttled_us stayed at $t0"
 under_cap "$(raw /tmp/b1m)" 30 "k1 at 30 % through a second mmap"
+# ... and a mapping of a dup of the usermode object (RM_DUP_OBJECT): the
+# dup of a doorbell is a doorbell.
+t0=$(cat $F/contexts/k1/throttled_us)
+burn_shallow k1 3 --dup-doorbell >/tmp/b1d || { cat /tmp/b1d; fail "burn k1 --dup-doorbell"; }
+t1=$(cat $F/contexts/k1/throttled_us)
+echo "cap 30 %, ringing through a dup's mapping: duty $(duty /tmp/b1d), engine share $(raw /tmp/b1d), throttled_us $t0 -> $t1"
+[ "$t1" -gt "$t0" ] || fail "a dup of the doorbell is not gated: throttled_us stayed at $t0"
+under_cap "$(raw /tmp/b1d)" 30 "k1 at 30 % through a dup's mapping"
 echo 100 >$F/contexts/k1/compute_limit_pct
 
 # Weights 1:3 between two busy contexts.

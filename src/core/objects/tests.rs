@@ -221,6 +221,24 @@ fn duplicate_handles_are_kept_and_the_first_answers() {
 }
 
 #[test]
+fn a_dup_of_a_usermode_object_is_usermode() {
+    let mut t = table();
+    t.add_object(1, 1, 1, 1, Kind::Plain).unwrap();
+    t.add_object(1, 1, 2, 1, Kind::Usermode).unwrap();
+    t.add_object(2, 2, 2, 2, Kind::Plain).unwrap();
+    t.add_dup(2, 2, 9, 2, (1, 2)).unwrap();
+    assert!(t.is_usermode(2, 9), "the dup of a doorbell is a doorbell");
+    // And a dup of that dup.
+    t.add_dup(1, 1, 10, 1, (2, 9)).unwrap();
+    assert!(t.is_usermode(1, 10));
+    // A dup of anything else is not.
+    t.add_memory(1, 1, 3, 1, 10).unwrap();
+    t.add_dup(2, 2, 11, 2, (1, 3)).unwrap();
+    assert!(!t.is_usermode(2, 11));
+    check_invariants(&t);
+}
+
+#[test]
 fn dup_keeps_the_charge_until_the_last_handle() {
     let mut t = table();
     t.add_object(1, 1, 1, 1, Kind::Plain).unwrap();
@@ -436,7 +454,17 @@ impl Model {
     }
     fn add_dup(&mut self, file: u64, client: u32, handle: u32, parent: u32, src: (u32, u32)) {
         let alloc = self.find(src.0, src.1).map_or(0, |o| o.alloc);
-        self.push(file, client, handle, parent, alloc, Kind::Plain);
+        // The dup of a doorbell is a doorbell (issue 16 §3).
+        let usermode = self
+            .objs
+            .iter()
+            .any(|o| (o.client, o.handle) == src && o.kind == Kind::Usermode);
+        let kind = if usermode {
+            Kind::Usermode
+        } else {
+            Kind::Plain
+        };
+        self.push(file, client, handle, parent, alloc, kind);
     }
     fn export(&mut self, file: u64, index: usize, client: u32, handle: u32) -> u64 {
         self.slots.retain(|s| !(s.0 == file && s.1 == index));

@@ -1052,6 +1052,20 @@ impl Channel {
         Ok(())
     }
 
+    /// Dups the usermode object (RM_DUP_OBJECT, same client, under the
+    /// subdevice), maps the dup through a GPU file of its own and rings
+    /// through that mapping from now on: the doorbell reached by a handle
+    /// the proxy did not see allocated.
+    pub fn dup_doorbell(&mut self, s: &Session) -> Result<()> {
+        let dup = s
+            .ctl
+            .dup(s.client, s.subdevice, 0, s.client, self.usermode, 0)?;
+        let (g, m) = s.map(s.subdevice, dup, 0, sim::USERMODE_SIZE)?;
+        self.doorbell = m;
+        self._files.1 = g;
+        Ok(())
+    }
+
     /// Rings the doorbell with this channel's token.
     pub fn ring(&self) {
         self.doorbell.write_u32(sim::USERMODE_DOORBELL, self.token);

@@ -3,7 +3,7 @@
 //! ```text
 //! nvrm [--dev DIR] info [-o json]
 //! nvrm [--dev DIR] alloc SIZE... [--gpu N] [--hold SECS]
-//! nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [--spin] [--no-doorbell] [--mmap-storm] [--second-mmap] [-o json]
+//! nvrm [--dev DIR] burn --gpu N --busy-us U --for SECS [--timeslice-us T] [--depth D | --sync] [--spin] [--no-doorbell] [--mmap-storm] [--second-mmap] [--dup-doorbell] [-o json]
 //! nvrm [--dev DIR] latency --gpu N --busy-us U --count C --gap-ms G: C times, after G ms idle, submits one
 //!   entry of U µs and times ring-to-completion; prints p50/p99/max (ms)
 //! nvrm [--dev DIR] stress [--threads N] [--iters N] [--gpu N]
@@ -194,6 +194,8 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
     let storm = a.flag("--mmap-storm");
     // Ring through a second mmap of the doorbell's GPU file, not the first.
     let second_mmap = a.flag("--second-mmap");
+    // Ring through a mapping of a dup of the usermode object.
+    let dup_doorbell = a.flag("--dup-doorbell");
     let json = json_mode(a);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stormer = storm.then(|| {
@@ -225,6 +227,9 @@ fn burn(dir: &str, a: &mut Args) -> CmdResult {
     let mut ch = Channel::new(&s)?;
     if second_mmap {
         ch.remap_doorbell()?;
+    }
+    if dup_doorbell {
+        ch.dup_doorbell(&s)?;
     }
     if let Some(t) = slice {
         s.set_timeslice(ch.tsg, t)?;
