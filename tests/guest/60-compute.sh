@@ -93,26 +93,24 @@ burn k1 3 --mmap-storm >/tmp/b1s || { cat /tmp/b1s; fail "burn k1 --mmap-storm";
 echo "cap 30 % beside an mmap storm: duty $(duty /tmp/b1s), engine share $(raw /tmp/b1s), vs alone $(share /tmp/b1s), $(grep mmap_storm /tmp/b1s)"
 under_cap "$(raw /tmp/b1s)" 30 "k1 at 30 % beside an mmap storm"
 ran "$(raw /tmp/b1s)" "k1 at 30 % beside an mmap storm"
-# Every mapping of a doorbell is gated, not only the first (issue 16 §3):
-# the burner maps its doorbell a second time through the same GPU file (the
-# vendor keeps the file's mapping context, so the second mmap maps the
-# doorbell too), drops the first mapping and rings only through the second.
+# Every mapping of a doorbell is gated, not only the first (issue 16 §3).
 # A gated mapping faults at the shut gate, which sysfs counts in
-# throttled_us; an ungated one never does.
-t0=$(cat $F/contexts/k1/throttled_us)
-burn_shallow k1 3 --second-mmap >/tmp/b1m || { cat /tmp/b1m; fail "burn k1 --second-mmap"; }
-t1=$(cat $F/contexts/k1/throttled_us)
-echo "cap 30 %, ringing through a second mmap: duty $(duty /tmp/b1m), engine share $(raw /tmp/b1m), throttled_us $t0 -> $t1"
-[ "$t1" -gt "$t0" ] || fail "a second mmap of the doorbell is not gated: throttled_us stayed at $t0"
-under_cap "$(raw /tmp/b1m)" 30 "k1 at 30 % through a second mmap"
-# ... and a mapping of a dup of the usermode object (RM_DUP_OBJECT): the
-# dup of a doorbell is a doorbell.
-t0=$(cat $F/contexts/k1/throttled_us)
-burn_shallow k1 3 --dup-doorbell >/tmp/b1d || { cat /tmp/b1d; fail "burn k1 --dup-doorbell"; }
-t1=$(cat $F/contexts/k1/throttled_us)
-echo "cap 30 %, ringing through a dup's mapping: duty $(duty /tmp/b1d), engine share $(raw /tmp/b1d), throttled_us $t0 -> $t1"
-[ "$t1" -gt "$t0" ] || fail "a dup of the doorbell is not gated: throttled_us stayed at $t0"
-under_cap "$(raw /tmp/b1d)" 30 "k1 at 30 % through a dup's mapping"
+# throttled_us; an ungated one never does. gated_through FLAG WHAT: the
+# burner rings only through the mapping FLAG makes, at k1's 30 % cap.
+gated_through() {
+    t0=$(cat $F/contexts/k1/throttled_us)
+    burn_shallow k1 3 "$1" >/tmp/b1m || { cat /tmp/b1m; fail "burn k1 $1"; }
+    t1=$(cat $F/contexts/k1/throttled_us)
+    echo "cap 30 %, ringing through $2: duty $(duty /tmp/b1m), engine share $(raw /tmp/b1m), throttled_us $t0 -> $t1"
+    [ "$t1" -gt "$t0" ] || fail "$2 is not gated: throttled_us stayed at $t0"
+    under_cap "$(raw /tmp/b1m)" 30 "k1 at 30 % through $2"
+}
+# A second mmap of the doorbell's GPU file (the vendor keeps the file's
+# mapping context, so it maps the doorbell too), the first one dropped.
+gated_through --second-mmap "a second mmap of the doorbell"
+# A mapping of a dup of the usermode object (RM_DUP_OBJECT): the dup of a
+# doorbell is a doorbell.
+gated_through --dup-doorbell "a mapping of a dup of the doorbell"
 echo 100 >$F/contexts/k1/compute_limit_pct
 
 # Weights 1:3 between two busy contexts.

@@ -77,30 +77,20 @@ impl DebugFs {
         let mut files = KVec::new();
         let mut dirs = KVec::new();
         if let Some(g0) = gpus.first() {
-            let v = View {
-                gpu: g0.clone(),
-                what: What::Profile,
-            };
-            files.push(
-                KBox::pin_init(root.read_only_file(c"profile", v), GFP_KERNEL)?,
-                GFP_KERNEL,
-            )?;
-            let v = View {
-                gpu: g0.clone(),
-                what: What::Mem,
-            };
-            files.push(
-                KBox::pin_init(root.read_only_file(c"mem", v), GFP_KERNEL)?,
-                GFP_KERNEL,
-            )?;
-            let v = View {
-                gpu: g0.clone(),
-                what: What::Escapes,
-            };
-            files.push(
-                KBox::pin_init(root.read_only_file(c"escapes", v), GFP_KERNEL)?,
-                GFP_KERNEL,
-            )?;
+            for (n, w) in [
+                (c"profile", What::Profile),
+                (c"mem", What::Mem),
+                (c"escapes", What::Escapes),
+            ] {
+                let v = View {
+                    gpu: g0.clone(),
+                    what: w,
+                };
+                files.push(
+                    KBox::pin_init(root.read_only_file(n, v), GFP_KERNEL)?,
+                    GFP_KERNEL,
+                )?;
+            }
         }
         for g in gpus.iter() {
             let name = CString::try_from_fmt(fmt!("gpu{}", g.index))?;
