@@ -173,7 +173,7 @@ pub(crate) struct ProxyFile {
     /// trusted to have replaced the context (its parameters are the
     /// tenant's memory), and CUDA maps every object through a file of its
     /// own, so a doorbell file is not reused for other memory.
-    doorbell_next: kernel::sync::atomic::Atomic<u32>,
+    doorbell_gpu: kernel::sync::atomic::Atomic<u32>,
 }
 
 impl ProxyFile {
@@ -212,7 +212,7 @@ impl ProxyFile {
                 tgid,
                 abi_ok,
                 id: ctx.next_file_id(),
-                doorbell_next: kernel::sync::atomic::Atomic::new(0),
+                doorbell_gpu: kernel::sync::atomic::Atomic::new(0),
             }),
             GFP_KERNEL,
         )?;
@@ -482,7 +482,7 @@ impl ProxyFile {
                 .gpu_of(h_client, h_memory)
                 .or_else(|| self.ctx.gpus.iter().next())
                 .unwrap_or(0);
-            target.doorbell_next.store(gpu + 1, Relaxed);
+            target.doorbell_gpu.store(gpu + 1, Relaxed);
         }
     }
 
@@ -1123,11 +1123,11 @@ impl ProxyFile {
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.vendor.mmap(vma) }?;
         // Sticky (see the field): every mapping of a doorbell file is gated.
-        let next = self.doorbell_next.load(Relaxed);
-        if next != 0 {
+        let gpu = self.doorbell_gpu.load(Relaxed);
+        if gpu != 0 {
             // SAFETY: `vma` is the vma being set up, and the vendor's mmap
             // succeeded on it (caller's contract, above).
-            if let Err(e) = unsafe { crate::doorbell::gate_vma(&self.ctx, next - 1, vma) } {
+            if let Err(e) = unsafe { crate::doorbell::gate_vma(&self.ctx, gpu - 1, vma) } {
                 pr_warn!("context {}: doorbell mapping not gated ({:?}); compute limits do not hold for it\n", self.ctx_name(), e);
             }
         }
