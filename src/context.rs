@@ -21,9 +21,11 @@ use kernel::{
     prelude::*,
     str::CString,
     sync::{
+        aref::ARef,
         atomic::{Atomic, Relaxed},
         Arc, Mutex,
     },
+    task::Task,
 };
 
 /// Where the vendor's nodes are (the host's paths).
@@ -51,6 +53,11 @@ pub(crate) struct ContextInner {
     /// Calls the routing table does not route, per number (sysfs
     /// `unrouted`).
     pub(crate) unrouted: crate::fgcore::policy::UnroutedLog,
+    /// Every process (its group leader) that made an allocating call
+    /// through the context: the RM numbers a client by the process that
+    /// made it, so these are the processes whose video memory the audit
+    /// asks the vendor for. Dead ones are dropped at the next audit.
+    pub(crate) auditees: KVec<ARef<Task>>,
 }
 
 /// One container's share of the GPU.
@@ -65,10 +72,15 @@ pub(crate) struct Context {
     dead: Atomic<bool>,
     /// Source of the ids of the context's proxy files.
     next_file: Atomic<u64>,
-    /// Set when a vendor file escaped fd translation: opens are refused
-    /// until the context is destroyed.
+    /// Set when a vendor file escaped fd translation or the vendor held
+    /// more video memory than the ledger charged: opens and calls are
+    /// refused until the context is destroyed.
     compromised: Atomic<bool>,
     pub(crate) open_files: Atomic<u32>,
+    /// Audits of the vendor's video memory against the ledger (sysfs `audit`).
+    pub(crate) audit_checks: Atomic<u64>,
+    /// Audits that found the vendor holding more than the ledger charges.
+    pub(crate) audit_divergences: Atomic<u64>,
     /// Compute share: the doorbell gate and the scheduler's figures.
     #[pin]
     pub(crate) compute: crate::compute::Compute,
@@ -90,7 +102,8 @@ impl Context {
         self.compromised.load(Relaxed)
     }
 
-    /// Refuses further opens until the context is destroyed.
+    /// Refuses further opens, and every call on its open files, until the
+    /// context is destroyed.
     pub(crate) fn mark_compromised(&self) {
         self.compromised.store(true, Relaxed);
     }
@@ -185,11 +198,13 @@ pub(crate) fn create(
             name: CString::try_from_fmt(fmt!("{}", spec.name))?,
             gpus: spec.gpus,
             paths: VendorPaths { ctl, gpus: gpu_paths, uvm },
-            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY, objects: ObjectTable::new(), unrouted: crate::fgcore::policy::UnroutedLog::new() }, "Context::inner"),
+            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY, objects: ObjectTable::new(), unrouted: crate::fgcore::policy::UnroutedLog::new(), auditees: KVec::new() }, "Context::inner"),
             dead: Atomic::new(false),
             next_file: Atomic::new(1),
             compromised: Atomic::new(false),
             open_files: Atomic::new(0),
+            audit_checks: Atomic::new(0),
+            audit_divergences: Atomic::new(0),
             compute <- crate::compute::Compute::new(),
         }),
         GFP_KERNEL,

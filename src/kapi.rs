@@ -8,6 +8,9 @@
 //! so the work it queued before the gate shut does not run on in the other
 //! contexts' time (the drain; `docs/compute-levers.md` §3: on the H100 the
 //! control stops queued and running work at once and resumes within 1 ms).
+//! The proxy asks it, after every allocating call, how much video memory
+//! the vendor holds for a context's processes ([`vidmem_of`],
+//! `docs/isolation.md` §5).
 //!
 //! Kernel callers run at kernel privilege: the control names the
 //! container's own (client, channel) handles. The RM API takes kernel
@@ -18,13 +21,17 @@
 
 use crate::fgcore::nvabi::{
     class::{Nv0080AllocParameters, NV01_DEVICE_0, NV01_ROOT_CLIENT, NV20_SUBDEVICE_0},
-    ctrl::{Nv2080CtrlFifoDisableChannelsParams, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS},
+    ctrl::{
+        Nv2080CtrlFifoDisableChannelsParams, Nv2080CtrlGpuGetPidInfoParams, Nv2080CtrlGpuPidInfo,
+        NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, NV2080_CTRL_CMD_GPU_GET_PID_INFO,
+        NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT, NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE,
+    },
     kapi::{
         NvKernelRmapiOps, RmOps, NV01_FREE, NV04_ALLOC, NV04_CONTROL,
         NV_KERNEL_RMAPI_OPS_PARAMS_OFFSET,
     },
     rm::{Nvos00, Nvos54, Nvos64},
-    status::{NV_ERR_GENERIC, NV_OK},
+    status::{NV_ERR_GENERIC, NV_ERR_NOT_SUPPORTED, NV_ERR_NO_MEMORY, NV_OK},
     wire::Wire,
 };
 use kernel::{bindings, ffi::c_void, prelude::*, str::CStr};
@@ -303,6 +310,59 @@ pub(crate) fn set_channels(
         }
     }
     all
+}
+
+/// Video memory the vendor holds for processes `pids` (numbered in the
+/// calling task's pid namespace) on host GPU `gpu`: what GPU_GET_PID_INFO
+/// reports as owned by them (`memPrivate + memSharedOwned`; dups and
+/// imports of memory they do not own are the owner's). The RM computes it
+/// at the call from every client of those processes, so an object the
+/// proxy never saw is counted too. Opens the kernel client on first need.
+pub(crate) fn vidmem_of(gpu: u32, pids: &[u32]) -> core::result::Result<u64, u32> {
+    type P = Nv2080CtrlGpuGetPidInfoParams;
+    type E = Nv2080CtrlGpuPidInfo;
+    if pids.is_empty() {
+        return Ok(0);
+    }
+    let mut g = KAPI.lock();
+    if g.is_none() {
+        *g = Some(Kapi::open().map_err(|_| NV_ERR_NOT_SUPPORTED)?);
+    }
+    let Some(k) = g.as_mut() else {
+        return Err(NV_ERR_NOT_SUPPORTED);
+    };
+    let sub = k.subdevice(gpu)?;
+    // 14 KiB: on the heap, not the stack.
+    let mut b = KVec::from_elem(0u8, P::SIZE, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+    let list = core::mem::offset_of!(P, pid_info_list);
+    let mut total = 0u64;
+    for chunk in pids.chunks(NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT) {
+        b.fill(0);
+        b[..4].copy_from_slice(&(chunk.len() as u32).to_le_bytes());
+        for (i, &pid) in chunk.iter().enumerate() {
+            let e = E {
+                pid,
+                index: NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE,
+                ..E::ZERO
+            };
+            e.write(&mut b[list + i * E::SIZE..]);
+        }
+        let s = k.control(sub, NV2080_CTRL_CMD_GPU_GET_PID_INFO, &mut b);
+        if s != NV_OK {
+            return Err(s);
+        }
+        for i in 0..chunk.len() {
+            let e = E::read(&b[list + i * E::SIZE..]).ok_or(NV_ERR_GENERIC)?;
+            // An entry the RM could not answer (a process that is gone)
+            // holds nothing.
+            if e.result == NV_OK {
+                total = total
+                    .saturating_add(e.mem_private)
+                    .saturating_add(e.mem_shared_owned);
+            }
+        }
+    }
+    Ok(total)
 }
 
 /// Frees the kernel client when no context has channels (so the vendor's

@@ -7,7 +7,8 @@
 //! - `create` (w): `NAME key=value...` creates a context and its nodes;
 //! - `destroy` (w): `NAME` removes it;
 //! - `contexts/NAME/`: `gpus`, `mem_limit_bytes` (rw), `mem_used_bytes`,
-//!   `mem_peak_bytes`, `alloc_refused`, `open_files`, `pids`, `unrouted`.
+//!   `mem_peak_bytes`, `alloc_refused`, `open_files`, `pids`, `unrouted`,
+//!   `audit`.
 //!
 //! Writes need `CAP_SYS_ADMIN` (beyond the files' root-only modes); bad
 //! input is refused with an errno and a log line saying why.
@@ -159,6 +160,19 @@ fn show_unrouted(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
     Ok(())
 }
 
+fn show_audit(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let ctx = ctx_of(key)?;
+    out.line(format_args!("checks {}", ctx.audit_checks.load(Relaxed)))?;
+    out.line(format_args!(
+        "divergences {}",
+        ctx.audit_divergences.load(Relaxed)
+    ))?;
+    out.line(format_args!(
+        "compromised {}",
+        u8::from(ctx.is_compromised())
+    ))
+}
+
 fn show_compute_limit(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
     out.line(format_args!("{}", ctx_of(key)?.compute.params().limit_pct))
 }
@@ -220,6 +234,7 @@ static ALLOC_REFUSED_ATTR: Attr = Attr::read_only(c"alloc_refused", show_alloc_r
 static OPEN_FILES_ATTR: Attr = Attr::read_only(c"open_files", show_open_files);
 static PIDS_ATTR: Attr = Attr::read_only(c"pids", show_pids);
 static UNROUTED_ATTR: Attr = Attr::read_only(c"unrouted", show_unrouted);
+static AUDIT_ATTR: Attr = Attr::read_only(c"audit", show_audit);
 static COMPUTE_LIMIT_ATTR: Attr = Attr::read_write(
     c"compute_limit_pct",
     show_compute_limit,
@@ -230,7 +245,7 @@ static COMPUTE_WEIGHT_ATTR: Attr =
 static PRIORITY_ATTR: Attr = Attr::read_write(c"priority", show_priority, store_priority);
 static COMPUTE_USED_ATTR: Attr = Attr::read_only(c"compute_used_us", show_compute_used);
 static THROTTLED_ATTR: Attr = Attr::read_only(c"throttled_us", show_throttled);
-static CTX_ATTRS: AttrList<13> = AttrList::new([
+static CTX_ATTRS: AttrList<14> = AttrList::new([
     &GPUS_ATTR,
     &MEM_LIMIT_ATTR,
     &MEM_USED_ATTR,
@@ -239,6 +254,7 @@ static CTX_ATTRS: AttrList<13> = AttrList::new([
     &OPEN_FILES_ATTR,
     &PIDS_ATTR,
     &UNROUTED_ATTR,
+    &AUDIT_ATTR,
     &COMPUTE_LIMIT_ATTR,
     &COMPUTE_WEIGHT_ATTR,
     &PRIORITY_ATTR,

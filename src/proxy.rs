@@ -27,7 +27,9 @@ use crate::{
         wire::Wire,
         wire::{rd_u32, rd_u64},
     },
+    fgcore::ledger::audit,
     fgcore::policy::{self, ContextView, Refusal, Route, Unrouted},
+    kapi,
     fgcore::visibility::{attach_allowed, filter_card_info, filter_gpu_ids, VisibleIds},
     objects::{self, Kind},
     vendor::{PrivateFds, VendorFile},
@@ -40,6 +42,7 @@ use kernel::{
     },
     prelude::*,
     sync::{aref::ARef, atomic::Relaxed, Arc},
+    task::Task,
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -263,6 +266,10 @@ impl ProxyFile {
         if self.ctx.is_dead() {
             return Err(ENODEV);
         }
+        // The tenant attacked the boundary: nothing more reaches the vendor.
+        if self.ctx.is_compromised() {
+            return Err(EIO);
+        }
         if !self.abi_ok {
             if crate::permissive() {
                 return self.vendor.ioctl(cmd, arg);
@@ -330,9 +337,16 @@ impl ProxyFile {
             }
             None => None,
         };
+        let audit = r.audits_vidmem(&d);
+        if audit {
+            self.note_auditee()?;
+        }
         let ret = self.dispatch(&d, r, cmd, arg, &mut params);
         if let Some(l) = lent {
             l.finish(self);
+        }
+        if audit {
+            self.audit_vidmem();
         }
         if let (Route::MapMemory, Ok(_), Some((_, temp))) = (r, &ret, &xlate) {
             self.note_doorbell_map(&d, arg, &temp.target);
@@ -710,6 +724,112 @@ impl ProxyFile {
         self.ctx.name.to_str().unwrap_or("?")
     }
 
+    /// Records the calling process as one whose video memory the audit
+    /// asks the vendor for (before its allocating call reaches the vendor).
+    fn note_auditee(&self) -> Result {
+        let current = kernel::current!();
+        let me = current.group_leader();
+        let mut inner = self.ctx.inner.lock();
+        if inner.auditees.iter().any(|t| core::ptr::eq(&**t, me)) {
+            return Ok(());
+        }
+        inner.auditees.retain(|t| crate::vendor::task_alive(t));
+        inner.auditees.push(ARef::from(me), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// After an allocating call, whatever it returned: the video memory the
+    /// vendor holds for the context's processes (counted by the vendor
+    /// from its own objects, [`kapi::vidmem_of`]) must not exceed what the
+    /// ledger charges (`docs/isolation.md` §5). A call whose class, size,
+    /// nested pointer, handle, client or status a second thread rewrote
+    /// between the proxy's read and the vendor's shows up here, whichever
+    /// field it was. A surplus that a close in flight explains (the ledger
+    /// is returned before the vendor's file is released) goes within
+    /// [`audit::SETTLE_TRIES`] retries; one that stays is an attack.
+    fn audit_vidmem(&self) {
+        self.ctx.audit_checks.fetch_add(1, Relaxed);
+        let mut tries = 0;
+        loop {
+            let excess = match self.vidmem_excess() {
+                Ok(e) => e,
+                Err(status) => {
+                    pr_debug!(
+                        "context {}: the vendor could not count its video memory (status {:#x})\n",
+                        self.ctx_name(),
+                        status
+                    );
+                    return;
+                }
+            };
+            let Some((vendor, ledger)) = excess else {
+                return;
+            };
+            if tries >= audit::SETTLE_TRIES {
+                self.diverged(vendor, ledger);
+                return;
+            }
+            tries += 1;
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(audit::SETTLE_US));
+        }
+    }
+
+    /// (vendor's bytes, ledger's bytes) when the vendor holds more.
+    fn vidmem_excess(&self) -> core::result::Result<Option<(u64, u64)>, u32> {
+        let mut pids: KVec<u32> = KVec::new();
+        {
+            let inner = self.ctx.inner.lock();
+            for t in inner.auditees.iter() {
+                // As the RM numbers them for this caller (0: not visible).
+                let nr = t.tgid_nr_ns(None);
+                if nr > 0 {
+                    pids.push(nr as u32, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+                }
+            }
+        }
+        let mut vendor = 0u64;
+        for gpu in self.ctx.gpus.iter() {
+            vendor = vendor.saturating_add(kapi::vidmem_of(gpu, &pids)?);
+        }
+        let ledger = self.ctx.inner.lock().ledger.used();
+        Ok(audit::diverges(vendor, ledger).then_some((vendor, ledger)))
+    }
+
+    /// The vendor holds video memory the ledger does not charge: the tenant
+    /// changed a call after the proxy read it. Every process that made an
+    /// allocating call through the context is killed (their files close,
+    /// and the vendor frees their clients, the hidden object with them),
+    /// and the context refuses every further open and call until it is
+    /// destroyed.
+    fn diverged(&self, vendor: u64, ledger: u64) {
+        self.ctx.audit_divergences.fetch_add(1, Relaxed);
+        if !self.ctx.is_compromised() {
+            pr_err!(
+                "context {}: the vendor holds {} B of video memory for its processes, the ledger charges {} B: a call was rewritten after the proxy read it (pid {}); killing the context's processes and refusing further calls\n",
+                self.ctx_name(),
+                vendor,
+                ledger,
+                kernel::current!().tgid()
+            );
+        }
+        self.ctx.mark_compromised();
+        let tasks: KVec<ARef<Task>> = {
+            let inner = self.ctx.inner.lock();
+            let mut v = KVec::new();
+            for t in inner.auditees.iter() {
+                // On allocation failure the caller's group is still killed.
+                let _ = v.push(t.clone(), GFP_KERNEL);
+            }
+            v
+        };
+        // The caller is one of them. (Not its process group: a context's
+        // processes need not share one, and a group may hold more than
+        // the context's.)
+        for t in tasks.iter() {
+            crate::vendor::kill_process(t);
+        }
+    }
+
     /// Refuses a call as its route says.
     fn refuse(&self, d: &Decoded, arg: usize, params: &mut [u8], why: Refusal) -> Result<isize> {
         match why {
@@ -749,10 +869,13 @@ impl ProxyFile {
         let after = read_back(arg, params.len());
         let outcome = match (&ret, &after) {
             (Ok(_), Ok(outer)) if status_of(d, outer) == Some(NV_OK) => {
+                // Read back from the tenant's memory: never more than was
+                // reserved (so the ledger stays under the cap); if the
+                // vendor allocated more, the audit after the call sees it.
                 let actual = match read_nested(&a.params) {
-                    Ok(n) if requested > 0 => {
-                        nvabi::decode::memory_alloc_result_size(&n).unwrap_or(requested)
-                    }
+                    Ok(n) if requested > 0 => nvabi::decode::memory_alloc_result_size(&n)
+                        .unwrap_or(requested)
+                        .min(requested),
                     _ => requested,
                 };
                 nvabi::decode::alloc_result_handle(outer)
@@ -830,8 +953,11 @@ impl ProxyFile {
         let ret = self.vendor.ioctl(cmd, arg);
         let outcome = match (&ret, read_back(arg, params.len())) {
             (Ok(_), Ok(outer)) if status_of(d, &outer) == Some(NV_OK) => {
+                // As in `alloc_memory`: at most the reservation.
                 let actual = if requested > 0 {
-                    rd_u64(&outer, h.size_offset).unwrap_or(requested)
+                    rd_u64(&outer, h.size_offset)
+                        .unwrap_or(requested)
+                        .min(requested)
                 } else {
                     0
                 };

@@ -18,6 +18,7 @@ use kernel::{
     fs::File,
     prelude::*,
     sync::aref::ARef,
+    task::Task,
 };
 
 #[allow(improper_ctypes)] // `struct path` only travels by pointer.
@@ -257,6 +258,35 @@ pub(crate) fn kill_current_pgrp() {
         let signal = (*bindings::get_current()).signal;
         let pgrp = (*signal).pids[bindings::pid_type_PIDTYPE_PGID as usize];
         bindings::kill_pgrp(pgrp, 9, 1);
+    }
+}
+
+/// Whether `task` still has a thread-group id (it has not been reaped).
+pub(crate) fn task_alive(task: &Task) -> bool {
+    // SAFETY: `task` is a live task_struct (a reference is held);
+    // `__task_pid_nr_ns` reads its pid under RCU itself and answers 0 for
+    // a task whose pids are gone; `init_pid_ns` is a static.
+    let nr = unsafe {
+        bindings::__task_pid_nr_ns(
+            task.as_ptr(),
+            bindings::pid_type_PIDTYPE_TGID,
+            &raw mut bindings::init_pid_ns,
+        )
+    };
+    nr != 0
+}
+
+/// Sends SIGKILL to every thread of `task`'s process.
+pub(crate) fn kill_process(task: &Task) {
+    // SAFETY: `task` is a live task_struct; `get_task_pid` takes a
+    // reference on its tgid's `struct pid` (or returns null for a task
+    // whose pids are gone), which `kill_pid` uses and `put_pid` drops.
+    unsafe {
+        let pid = bindings::get_task_pid(task.as_ptr(), bindings::pid_type_PIDTYPE_TGID);
+        if !pid.is_null() {
+            bindings::kill_pid(pid, 9, 1);
+            bindings::put_pid(pid);
+        }
     }
 }
 

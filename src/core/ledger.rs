@@ -132,6 +132,44 @@ pub struct Underflow {
     pub returned: u64,
 }
 
+/// The audit of a context's video memory against the vendor's own count
+/// (`docs/isolation.md` §5): after every allocating call the proxy asks the
+/// vendor how much video memory it holds for the context's processes.
+pub mod audit {
+    /// Re-counts before a surplus is taken for an attack: the ledger is
+    /// returned when a proxy file is released, the vendor frees that file's
+    /// clients when its own file is released a moment later, and an audit
+    /// in between sees the vendor's old count.
+    pub const SETTLE_TRIES: u32 = 50;
+    /// Pause between re-counts, in microseconds (at most 100 ms in all).
+    pub const SETTLE_US: i64 = 2_000;
+
+    /// Whether the vendor holds video memory the ledger does not charge.
+    /// The ledger may hold more than the vendor (reservations in flight,
+    /// frees the vendor made first, memory a tenant charged itself), never
+    /// less: every byte the vendor allocates for a context is reserved
+    /// under the cap before the call, and settled at most to the
+    /// reservation.
+    pub fn diverges(vendor: u64, ledger: u64) -> bool {
+        vendor > ledger
+    }
+
+    #[cfg(all(test, not(MODULE)))]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn only_a_vendor_surplus_diverges() {
+            assert!(!diverges(0, 0));
+            assert!(!diverges(1 << 20, 1 << 20));
+            assert!(!diverges(1 << 20, 64 << 20));
+            assert!(diverges((1 << 20) + 1, 1 << 20));
+            assert!(diverges(1, 0));
+            const { assert!(SETTLE_TRIES as i64 * SETTLE_US <= 100_000) };
+        }
+    }
+}
+
 #[cfg(all(test, not(MODULE)))]
 mod tests {
     use super::*;

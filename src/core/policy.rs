@@ -227,6 +227,22 @@ impl Route {
         matches!(self, Route::AllocDevice(_) | Route::RegisterGpu)
     }
 
+    /// Whether the video memory the vendor holds for the context must be
+    /// audited after call `d` went this way (docs/isolation.md §5): every
+    /// call that reaches the vendor through an escape that can allocate
+    /// (RM_ALLOC, NVOS02 and VID_HEAP_CONTROL), whatever the proxy read in
+    /// its copy of the block. The escape number is the ioctl's own, never
+    /// the tenant's memory; class, size, nested pointer, handle, function
+    /// and the status written back all are, and a second thread may have
+    /// rewritten any of them between the proxy's read and the vendor's.
+    pub fn audits_vidmem(self, d: &Decoded) -> bool {
+        let allocating = matches!(
+            d.call,
+            Call::Nv(Escape::RmAlloc | Escape::RmAllocMemory | Escape::RmVidHeapControl)
+        );
+        allocating && self.reaches_vendor()
+    }
+
     /// Whether the vendor sees the call (possibly after checks that may
     /// still refuse it).
     pub fn reaches_vendor(self) -> bool {
@@ -688,6 +704,11 @@ mod tests {
     use proptest::prelude::*;
 
     const STRICT: ContextView = ContextView { permissive: false };
+
+    /// The block size an `_IOWR` command carries.
+    fn kernel_size(cmd: u32) -> usize {
+        ((cmd >> 16) & 0x3fff) as usize
+    }
     const PERMISSIVE: ContextView = ContextView { permissive: true };
 
     fn control(cmd: u32, size: u32) -> Decoded {
@@ -850,6 +871,34 @@ mod tests {
             }
             if matches!(d.body, Body::Unknown) {
                 prop_assert!(!r.reaches_vendor());
+            }
+        }
+
+        /// Whatever the bytes of an allocating escape (so whatever a second
+        /// thread made the proxy read), a call that reaches the vendor is
+        /// audited; other escapes never are.
+        #[test]
+        fn every_forwarded_allocating_escape_is_audited(
+            pick in 0usize..6, bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            permissive in any::<bool>()
+        ) {
+            let esc = [
+                Escape::RmAlloc, Escape::RmAllocMemory, Escape::RmVidHeapControl,
+                Escape::RmFree, Escape::RmControl, Escape::RmDupObject,
+            ][pick];
+            let view = if permissive { PERMISSIVE } else { STRICT };
+            let file = if esc == Escape::RmAllocMemory { FileKind::Gpu } else { FileKind::Ctl };
+            // The escape's usual size, and whatever size the bytes give.
+            for cmd in [esc.typical_cmd().unwrap_or(0), nv_iowr(esc.nr(), bytes.len() as u32)] {
+                let mut b = bytes.clone();
+                b.resize(kernel_size(cmd).max(b.len()), 0);
+                let d = decode(file, cmd, &b[..kernel_size(cmd).min(b.len())]);
+                let r = route(&d, &view);
+                if pick < 3 {
+                    prop_assert_eq!(r.audits_vidmem(&d), r.reaches_vendor(), "{:?}", r);
+                } else {
+                    prop_assert!(!r.audits_vidmem(&d));
+                }
             }
         }
     }

@@ -12,7 +12,7 @@
 use crate::{
     fgcore::nvabi::{class::*, ctrl::*, status::*, wire::Wire},
     gpu::{self, Gpu},
-    rm::{Caller, Data, RmState},
+    rm::{Caller, Data, Os, RmState},
 };
 use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 
@@ -188,6 +188,7 @@ fn subdevice_control(
     params: &mut [u8],
 ) -> CtlResult {
     match cmd {
+        NV2080_CTRL_CMD_GPU_GET_PID_INFO => pid_info(rm, g, params),
         NV2080_CTRL_CMD_FB_GET_INFO_V2 => {
             let mut p = fixed::<Nv2080CtrlFbGetInfoV2Params>(params)?;
             let n = p.fb_info_list_size as usize;
@@ -262,6 +263,67 @@ fn subdevice_control(
         }
         _ => Err(NV_ERR_NOT_SUPPORTED),
     }
+}
+
+/// `PARTITIONID_INVALID`: no MIG instance.
+const PARTITIONID_INVALID: u32 = 0xffff_ffff;
+
+/// GPU_GET_PID_INFO, as `subdeviceCtrlCmdGpuGetPidInfo_IMPL` and
+/// `gpuFindClientInfoWithPidIterator` / `_gpuCollectMemInfo` (580) answer
+/// it: 1..=200 entries (else `NV_ERR_INVALID_ARGUMENT` for the call); an
+/// entry of an index other than VIDEO_MEMORY_USAGE gets
+/// `NV_ERR_INVALID_ARGUMENT` in its `result`, pid 0 likewise. For each
+/// entry, every client not of kernel privilege whose process is that pid
+/// in the calling task's pid namespace adds the size of each of its video
+/// memory objects on this GPU: to `memPrivate` for the allocation that
+/// owns the memory, to `memSharedDuped` for a dup or an import. (The RM
+/// splits the owner's part into private and shared-owned by the
+/// descriptor's dup count; nvsim puts it all in `memPrivate`, so their sum
+/// is the RM's.)
+fn pid_info(rm: &RmState, g: &Gpu, params: &mut [u8]) -> CtlResult {
+    type P = Nv2080CtrlGpuGetPidInfoParams;
+    type E = Nv2080CtrlGpuPidInfo;
+    if params.len() != P::SIZE {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    let count = u32::read(params).ok_or(NV_ERR_INVALID_ARGUMENT)? as usize;
+    if count == 0 || count > NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    let list = core::mem::offset_of!(P, pid_info_list);
+    for i in 0..count {
+        let at = list + i * E::SIZE;
+        let slot = &mut params[at..at + E::SIZE];
+        let mut e = E::read(slot).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+        e.compute_instance_id = PARTITIONID_INVALID;
+        e.gpu_instance_id = PARTITIONID_INVALID;
+        (e.mem_private, e.mem_shared_owned, e.mem_shared_duped) = (0, 0, 0);
+        e.protected = [0; 3];
+        e.result = if e.index != NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE || e.pid == 0 {
+            NV_ERR_INVALID_ARGUMENT
+        } else {
+            for c in rm.clients.iter().filter(|c| c.os != Os::Kernel) {
+                if crate::file::tgid_in_caller_ns(c.tgid) != e.pid as i32 {
+                    continue;
+                }
+                for o in c.objs.iter().filter(|o| o.gpu == g.index) {
+                    if let Data::Memory(m) = &o.data {
+                        if !m.vid {
+                            continue;
+                        }
+                        if m.owner == (c.handle, o.handle) {
+                            e.mem_private += m.size;
+                        } else {
+                            e.mem_shared_duped += m.size;
+                        }
+                    }
+                }
+            }
+            NV_OK
+        };
+        e.write(slot);
+    }
+    Ok(NV_OK)
 }
 
 fn tsg_control(caller: &Caller, g: &Arc<Gpu>, id: u32, cmd: u32, params: &mut [u8]) -> CtlResult {

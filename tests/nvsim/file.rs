@@ -119,6 +119,25 @@ pub(crate) fn write_user(addr: u64, data: &[u8]) -> Result {
         .write_slice(data)
 }
 
+/// Process `tgid` (a number of the initial pid namespace, as clients
+/// record it) as numbered in the calling task's pid namespace; 0 when it
+/// is not visible there or no longer exists. (The RM keeps a `struct pid`
+/// per client and translates it, `_gpuConvertPid`; nvsim keeps the number,
+/// which is the same while the process lives.)
+pub(crate) fn tgid_in_caller_ns(tgid: i32) -> i32 {
+    let _rcu = kernel::sync::rcu::read_lock();
+    // SAFETY: `init_pid_ns` is a static; under the RCU read lock we hold,
+    // the `struct pid` `find_pid_ns` returns stays valid while `pid_vnr`
+    // reads it (both documented as callable under RCU).
+    unsafe {
+        let pid = bindings::find_pid_ns(tgid, &raw mut bindings::init_pid_ns);
+        if pid.is_null() {
+            return 0;
+        }
+        bindings::pid_vnr(pid)
+    }
+}
+
 /// The calling process's context for an RM call issued with OS info `os`.
 pub(crate) fn caller(os: Os) -> Caller {
     Caller {

@@ -76,6 +76,9 @@ pub(crate) struct MemObj {
     pub(crate) size: u64,
     /// Charged to the GPU's heap (video memory).
     pub(crate) vid: bool,
+    /// (client, handle) of the allocation that made it: the memory
+    /// descriptor's owner (`isMemDescOwner`); dups and imports are not.
+    pub(crate) owner: (u32, u32),
     #[pin]
     backing: Mutex<Option<Arc<Backing>>>,
 }
@@ -482,7 +485,7 @@ impl RmState {
                 }
                 // From here the charge is owned by the `MemObj` (uncharged on drop).
                 let m = Arc::pin_init(
-                    try_pin_init!(MemObj { gpu, size, vid, backing <- new_mutex!(None, "MemObj::backing") }? Error),
+                    try_pin_init!(MemObj { gpu, size, vid, owner: (h_client, handle), backing <- new_mutex!(None, "MemObj::backing") }? Error),
                     GFP_KERNEL,
                 );
                 let m = match m {

@@ -607,6 +607,51 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// `NV2080_CTRL_GPU_PID_INFO` (72 bytes): one process's entry of
+    /// GPU_GET_PID_INFO, with the video-memory-usage member of its data
+    /// union (`NV2080_CTRL_GPU_PID_INFO_VIDEO_MEMORY_USAGE_DATA`).
+    Nv2080CtrlGpuPidInfo = "NV2080_CTRL_GPU_PID_INFO", size 72;
+    /// The process, as numbered in the calling task's pid namespace.
+    @0 pid: u32 = "pid";
+    /// `NV2080_CTRL_GPU_PID_INFO_INDEX_*`.
+    @4 index: u32 = "index";
+    /// OUT: this entry's status.
+    @8 result: u32 = "result";
+    /// Padding (the union is 8-aligned).
+    @12 pad0: u32 = "";
+    /// OUT: bytes of video memory only this process's clients refer to.
+    @16 mem_private: u64 = "data.vidMemUsage.memPrivate";
+    /// OUT: bytes of shared video memory these clients own.
+    @24 mem_shared_owned: u64 = "data.vidMemUsage.memSharedOwned";
+    /// OUT: bytes of shared video memory these clients hold dups of.
+    @32 mem_shared_duped: u64 = "data.vidMemUsage.memSharedDuped";
+    /// OUT: the protected-memory parts of the three above.
+    @40 protected: [u64; 3] = "";
+    /// OUT: MIG compute instance.
+    @64 compute_instance_id: u32 = "smcSubscription.computeInstanceId";
+    /// OUT: MIG GPU instance.
+    @68 gpu_instance_id: u32 = "smcSubscription.gpuInstanceId";
+}
+
+/// `NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT`.
+pub const NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT: usize = 200;
+/// `NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE`.
+pub const NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE: u32 = 0;
+
+wire_struct! {
+    /// `NV2080_CTRL_GPU_GET_PID_INFO_PARAMS` (14408 bytes): per-process
+    /// information, computed by the RM at the call from every client whose
+    /// process matches (`gpuFindClientInfoWithPidIterator`).
+    Nv2080CtrlGpuGetPidInfoParams = "NV2080_CTRL_GPU_GET_PID_INFO_PARAMS", size 14408;
+    /// Entries used (1..=200).
+    @0 pid_info_list_count: u32 = "pidInfoListCount";
+    /// Padding.
+    @4 pad0: u32 = "";
+    /// The list.
+    @8 pid_info_list: [Nv2080CtrlGpuPidInfo; 200] = "pidInfoList";
+}
+
+wire_struct! {
     /// `NV2080_CTRL_GPU_GET_NAME_STRING_PARAMS` (132 bytes); the name is a
     /// union of 64 ASCII bytes or 64 UTF-16 units, kept as bytes.
     Nv2080CtrlGpuGetNameStringParams = "NV2080_CTRL_GPU_GET_NAME_STRING_PARAMS", size 132;
@@ -977,6 +1022,8 @@ mod tests {
         assert_eq!(Nv2080CtrlFbGetInfoV2Params::SIZE, 1028);
         assert_eq!(Nv2080CtrlFbGetInfoParams::SIZE, 16);
         assert_eq!(Nv2080CtrlFifoDisableChannelsParams::SIZE, 536);
+        assert_eq!(Nv2080CtrlGpuPidInfo::SIZE, 72);
+        assert_eq!(Nv2080CtrlGpuGetPidInfoParams::SIZE, 14408);
         assert_eq!(Nv00e0CtrlExportMemParams::SIZE, 1048);
         assert_eq!(Nv0000CtrlOsUnixExportObjectsToFdParams::SIZE, 2128);
         assert_eq!(Nv0000CtrlOsUnixImportObjectsFromFdParams::SIZE, 652);

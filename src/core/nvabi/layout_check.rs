@@ -91,6 +91,8 @@ const LAYOUTS: &[StructLayout] = &[
     ctrl::Nv2080CtrlFbInfo::LAYOUT,
     ctrl::Nv2080CtrlFbGetInfoParams::LAYOUT,
     ctrl::Nv2080CtrlFbGetInfoV2Params::LAYOUT,
+    ctrl::Nv2080CtrlGpuPidInfo::LAYOUT,
+    ctrl::Nv2080CtrlGpuGetPidInfoParams::LAYOUT,
     ctrl::Nv2080CtrlGpuGetNameStringParams::LAYOUT,
     ctrl::Nv2080CtrlGpuGetShortNameStringParams::LAYOUT,
     ctrl::Nv2080CtrlGpuGetGidInfoParams::LAYOUT,

@@ -16,7 +16,11 @@
 //!   between a 1 MiB and a 64 MiB parameter block;
 //! - `free`: each round allocates a 1 MiB and a 16 MiB block and frees one
 //!   of them (RM_FREE) with `hObjectOld` flipped between the two, then
-//!   frees whatever is left.
+//!   frees whatever is left;
+//! - `status`: RM_ALLOC of 1 MiB of video memory, the outer `status`
+//!   rewritten to NV_ERR_GENERIC in a loop, so a proxy that reads the
+//!   vendor's answer back from the caller's memory sees a failure where
+//!   the vendor allocated (the object is held all the same).
 //!
 //! The allocations are kept (`class`, `size`, `pointer`) until the run
 //! ends, so the cap is reached and every later call is decided at the cap.
@@ -129,6 +133,8 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
         "size" => (small.clone(), M_SIZE, MIB, 64 * MIB, true),
         "pointer" => (outer.clone(), A_PARAMS, small.addr(), big.addr(), true),
         "free" => (outer.clone(), F_OLD, 0, 0, false), // values set per round
+        // NV_ERR_GENERIC twice: the loop writes only that.
+        "status" => (outer.clone(), A_STATUS, 1, 1, false),
         _ => return Err(format!("unknown flip case {case}")),
     };
     let pair = Arc::new((AtomicU64::new(a), AtomicU64::new(b)));

@@ -1,0 +1,58 @@
+# The double fetch (issue 16 §1, docs/isolation.md): a tenant thread
+# allocates (or frees) through a 256 MiB context while a second thread
+# rewrites one field of the very parameter block in a loop: the class
+# (system <-> video memory), the nested size, the nested-block pointer,
+# the handle freed, the status the vendor wrote back. Whatever the vendor
+# read, the video memory it holds for the tenant must never exceed what
+# the ledger charges (the audit after every allocating call asks the
+# vendor, GPU_GET_PID_INFO, and answers a divergence by killing the
+# tenant), the ledger never passes the cap, and after the tenant is gone
+# ledger and heap are back where they were.
+. /usr/lib/fakegpu/guest-lib.sh
+[ -d /sys/kernel/debug/nvsim ] || { echo "nvsim not loaded"; exit 77; }
+F=/sys/kernel/fakegpu
+MiB=1048576
+CAP=$((256*MiB))
+SECS=${FLIP_SECS:-6}
+heap_used() { awk '/^used_bytes/ {print $2}' /sys/kernel/debug/nvsim/gpu0/heap; }
+audit() { awk -v k="$1" '$1 == k {print $2}' $F/contexts/flip/audit; }
+bad=
+base=$(heap_used)
+echo "flip gpus=0 mem=256M" >$F/create || fail create
+for case in class size pointer status free; do
+    out=/tmp/flip-$case; rm -f /tmp/flip.done
+    fgtest as-uid $TENANT_UID fgtest flip /dev/fakegpu/flip $case $SECS /tmp/flip.done >$out 2>&1 &
+    pid=$!
+    # Until the tool holds what it got, or is gone (killed by the audit).
+    i=0; while ! grep -q '^flip\|fgtest:' $out && kill -0 $pid 2>/dev/null; do
+        i=$((i+1)); [ $i -lt 1200 ] || fail "$case: no result"; sleep 0.1
+    done
+    cat $out
+    if grep -q '^flip' $out; then
+        used=$(cat $F/contexts/flip/mem_used_bytes)
+        heap=$(( $(heap_used) - base ))
+        echo "flip $case held: ledger $used B, nvsim heap $heap B (cap $CAP B)"
+        [ "$used" -le "$CAP" ] || bad="$bad $case:ledger-past-cap"
+        [ "$heap" -le "$used" ] || bad="$bad $case:heap-past-ledger"
+        touch /tmp/flip.done
+    fi
+    wait $pid; rc=$?
+    div=$(audit divergences); checks=$(audit checks)
+    echo "flip $case: exit $rc, audit checks $checks, divergences $div"
+    [ "$checks" -gt 0 ] || bad="$bad $case:no-audit"
+    if [ "$rc" != 0 ]; then
+        # Only the audit's answer may end the tool: SIGKILL, with a divergence counted.
+        [ "$rc" = 137 ] || fail "fgtest flip $case: exit $rc: $(cat $out)"
+        [ "$div" -gt 0 ] || bad="$bad $case:killed-without-divergence"
+        [ "$(audit compromised)" = 1 ] || bad="$bad $case:not-compromised"
+    fi
+    i=0; while [ "$(heap_used)" != "$base" ] && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done
+    echo "flip $case after exit: ledger $(cat $F/contexts/flip/mem_used_bytes) B, nvsim heap $(( $(heap_used) - base )) B"
+    [ "$(cat $F/contexts/flip/mem_used_bytes)" = 0 ] || bad="$bad $case:ledger-after-exit"
+    [ "$(heap_used)" = "$base" ] || bad="$bad $case:heap-after-exit"
+    # Start the next case clean whatever this one left.
+    echo flip >$F/destroy; echo "flip gpus=0 mem=256M" >$F/create || fail create
+    base=$(heap_used)
+done
+echo flip >$F/destroy
+[ -z "$bad" ] || fail "the vendor held more than the proxy charged:$bad"
