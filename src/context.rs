@@ -77,6 +77,9 @@ pub(crate) struct Context {
     /// refused until the context is destroyed.
     compromised: Atomic<bool>,
     pub(crate) open_files: Atomic<u32>,
+    /// Which [`Refused`] kinds were logged: a tenant's refused calls are
+    /// logged once per kind and context, so it cannot flood the kernel log.
+    logged: [Atomic<bool>; 4],
     /// Audits of the vendor's video memory against the ledger (sysfs `audit`).
     pub(crate) audit_checks: Atomic<u64>,
     /// Audits that found the vendor holding more than the ledger charges.
@@ -106,6 +109,26 @@ impl Context {
     /// context is destroyed.
     pub(crate) fn mark_compromised(&self) {
         self.compromised.store(true, Relaxed);
+    }
+}
+
+/// Kinds of refused calls that are logged once per context.
+#[derive(Clone, Copy)]
+pub(crate) enum Refused {
+    /// ATTACH_GPUS_TO_FD naming a GPU outside the context.
+    Attach = 0,
+    /// An fd of another context's file.
+    ForeignFile = 1,
+    /// RM_DUP_OBJECT from a client outside the context.
+    ForeignDup = 2,
+    /// FIFO_DISABLE_CHANNELS naming a client outside the context.
+    ForeignChannels = 3,
+}
+
+impl Context {
+    /// Whether a refusal of `kind` is the context's first (to be logged).
+    pub(crate) fn first_refusal(&self, kind: Refused) -> bool {
+        !self.logged[kind as usize].xchg(true, Relaxed)
     }
 }
 
@@ -203,6 +226,7 @@ pub(crate) fn create(
             next_file: Atomic::new(1),
             compromised: Atomic::new(false),
             open_files: Atomic::new(0),
+            logged: [const { Atomic::new(false) }; 4],
             audit_checks: Atomic::new(0),
             audit_divergences: Atomic::new(0),
             compute <- crate::compute::Compute::new(),

@@ -27,10 +27,10 @@ use crate::fgcore::nvabi::{
         NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT, NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE,
     },
     kapi::{
-        NvKernelRmapiOps, RmOps, NV01_FREE, NV04_ALLOC, NV04_CONTROL,
+        NvKernelRmapiOps, RmOps, NV01_FREE, NV04_ALLOC, NV04_CONTROL, NV04_DUP_OBJECT,
         NV_KERNEL_RMAPI_OPS_PARAMS_OFFSET,
     },
-    rm::{Nvos00, Nvos54, Nvos64},
+    rm::{Nvos00, Nvos54, Nvos55, Nvos64, NV04_DUP_HANDLE_FLAGS_REJECT_KERNEL_DUP_PRIVILEGE},
     status::{NV_ERR_GENERIC, NV_ERR_NOT_SUPPORTED, NV_ERR_NO_MEMORY, NV_OK},
     wire::Wire,
 };
@@ -185,6 +185,23 @@ impl Kapi {
         let mut b = [0u8; Nvos54::SIZE];
         p.write(&mut b);
         Nvos54::read(&self.call(NV04_CONTROL, &b)).map_or(NV_ERR_GENERIC, |o| o.status)
+    }
+
+    /// NV04_DUP_OBJECT at kernel privilege with
+    /// `NV04_DUP_HANDLE_FLAGS_REJECT_KERNEL_DUP_PRIVILEGE` forced on, so the
+    /// RM checks the source's dup rights for the destination client as it
+    /// does for a user caller (`rs_client.c clientCopyResource_IMPL`).
+    /// Returns the RM status and the new handle.
+    fn dup(&self, p: &Nvos55) -> (u32, u32) {
+        let mut q = *p;
+        q.flags |= NV04_DUP_HANDLE_FLAGS_REJECT_KERNEL_DUP_PRIVILEGE;
+        q.status = 0;
+        let mut b = [0u8; Nvos55::SIZE];
+        q.write(&mut b);
+        match Nvos55::read(&self.call(NV04_DUP_OBJECT, &b)) {
+            Some(out) => (out.status, out.h_object),
+            None => (NV_ERR_GENERIC, 0),
+        }
     }
 
     /// Our subdevice of host GPU `gpu`, made on first use.
@@ -363,6 +380,44 @@ pub(crate) fn vidmem_of(gpu: u32, pids: &[u32]) -> core::result::Result<u64, u32
         }
     }
     Ok(total)
+}
+
+/// Executes a tenant's RM_DUP_OBJECT from the proxy's copy `p` of its
+/// block (`docs/isolation.md` §4 (K′)): the vendor acts on exactly the
+/// bytes the proxy checked, whatever the tenant writes meanwhile. The
+/// caller has checked that the destination client is the calling file's
+/// and the source client the context's (kernel callers may name any
+/// client). Returns the RM status and the new handle.
+pub(crate) fn dup_object(p: &Nvos55) -> core::result::Result<(u32, u32), u32> {
+    let mut g = KAPI.lock();
+    if g.is_none() {
+        *g = Some(Kapi::open().map_err(|_| NV_ERR_NOT_SUPPORTED)?);
+    }
+    let Some(k) = g.as_ref() else {
+        return Err(NV_ERR_NOT_SUPPORTED);
+    };
+    Ok(k.dup(p))
+}
+
+/// Runs control `cmd` with `params` on our own subdevice of host GPU
+/// `gpu` (opening the kernel client on first need); returns the RM status.
+/// For a tenant's FIFO_DISABLE_CHANNELS executed from the proxy's copy
+/// (`docs/isolation.md` §4 (K′)).
+pub(crate) fn subdevice_control(gpu: u32, cmd: u32, params: &mut [u8]) -> u32 {
+    let mut g = KAPI.lock();
+    if g.is_none() {
+        match Kapi::open() {
+            Ok(k) => *g = Some(k),
+            Err(_) => return NV_ERR_NOT_SUPPORTED,
+        }
+    }
+    let Some(k) = g.as_mut() else {
+        return NV_ERR_NOT_SUPPORTED;
+    };
+    match k.subdevice(gpu) {
+        Ok(sub) => k.control(sub, cmd, params),
+        Err(s) => s,
+    }
 }
 
 /// Frees the kernel client when no context has channels (so the vendor's

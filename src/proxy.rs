@@ -10,11 +10,12 @@
 //! Parameter blocks stay in user memory: the vendor copies them itself.
 
 use crate::{
-    context::Context,
+    context::{Context, Refused},
+    fgcore::ledger::audit,
     fgcore::nvabi::{
         self,
         class::{ClassKind, NV01_MEMORY_LOCAL_USER, NV01_ROOT_CLIENT},
-        ctrl::Nv2080CtrlFifoDisableChannelsParams,
+        ctrl::{Nv2080CtrlFifoDisableChannelsParams, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS},
         decode::{
             self as dec, AllocCall, AllocParams, Body, ControlCall, ControlParams, Decoded,
             ExportCall, FdField, FdRole, FileKind, HeapAlloc, NestedRef,
@@ -22,15 +23,14 @@ use crate::{
         rm::Nvos55,
         status::{
             NV_ERR_INVALID_ARGUMENT, NV_ERR_INVALID_CLIENT, NV_ERR_INVALID_PARAMETER,
-            NV_ERR_NO_MEMORY, NV_OK,
+            NV_ERR_NO_MEMORY, NV_ERR_OBJECT_NOT_FOUND, NV_OK,
         },
         wire::Wire,
         wire::{rd_u32, rd_u64},
     },
-    fgcore::ledger::audit,
     fgcore::policy::{self, ContextView, Refusal, Route, Unrouted},
-    kapi,
     fgcore::visibility::{attach_allowed, filter_card_info, filter_gpu_ids, VisibleIds},
+    kapi,
     objects::{self, Kind},
     vendor::{PrivateFds, VendorFile},
 };
@@ -411,10 +411,12 @@ impl ProxyFile {
             Route::AttachGpus => {
                 let allowed = attach_allowed(params, &self.ctx.inner.lock().visible);
                 if !allowed {
-                    pr_warn!(
-                        "context {}: refused attaching a GPU outside the context\n",
-                        self.ctx_name()
-                    );
+                    if self.ctx.first_refusal(Refused::Attach) {
+                        pr_warn!(
+                            "context {}: refused attaching a GPU outside the context\n",
+                            self.ctx_name()
+                        );
+                    }
                     return Err(EINVAL);
                 }
                 self.vendor.ioctl(cmd, arg)
@@ -558,10 +560,12 @@ impl ProxyFile {
         };
         if !Arc::ptr_eq(&target.ctx, &self.ctx) {
             // Another context's file: never let one container act on another's.
-            pr_warn!(
-                "context {}: refused a call naming another context's file\n",
-                self.ctx_name()
-            );
+            if self.ctx.first_refusal(Refused::ForeignFile) {
+                pr_warn!(
+                    "context {}: refused a call naming another context's file\n",
+                    self.ctx_name()
+                );
+            }
             let mut outer = read_back(arg, d.size)?;
             return self
                 .refuse_with(d, arg, &mut outer, foreign)
@@ -783,7 +787,8 @@ impl ProxyFile {
                 // As the RM numbers them for this caller (0: not visible).
                 let nr = t.tgid_nr_ns(None);
                 if nr > 0 {
-                    pids.push(nr as u32, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+                    pids.push(nr as u32, GFP_KERNEL)
+                        .map_err(|_| NV_ERR_NO_MEMORY)?;
                 }
             }
         }
@@ -1061,40 +1066,71 @@ impl ProxyFile {
     /// while its gate is open (checked under the gate's lock, which the
     /// scheduler's shut takes first); while shut it is answered `NV_OK` and
     /// takes effect when the gate opens, which enables them all.
+    ///
+    /// The control is executed from the proxy's copy of its parameters on
+    /// the module's own subdevice of the same GPU, through the vendor's
+    /// kernel RM API (`docs/isolation.md` §4 (K′)): forwarded, the vendor
+    /// would read the tenant's parameters again, and a second thread could
+    /// point `hClientList` at another context's channels after the check,
+    /// or turn `bDisable` off while the gate is shut. What kernel privilege
+    /// would add is refused as the RM refuses it from a user: a
+    /// `pRunlistPreemptEvent` (kernel clients only), a subdevice or client
+    /// that is not the calling file's.
     fn disable_channels(
         &self,
         d: &Decoded,
-        cmd: u32,
+        _cmd: u32,
         arg: usize,
         params: &mut [u8],
         n: &NestedRef,
     ) -> Result<isize> {
         type P = Nv2080CtrlFifoDisableChannelsParams;
+        let Body::Control(c) = d.body else {
+            return Err(EINVAL);
+        };
         let nested = read_nested(n)?;
-        let Some(p) = P::read(&nested) else {
-            return self.vendor.ioctl(cmd, arg);
+        let Some(p) = P::read(&nested).filter(|_| nested.len() == P::SIZE) else {
+            return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
         };
-        let count = (p.num_channels as usize).min(p.h_client_list.len());
-        let foreign = {
+        if p.num_channels as usize > p.h_client_list.len() || p.p_runlist_preempt_event != 0 {
+            return self.refuse_with(d, arg, params, NV_ERR_INVALID_ARGUMENT);
+        }
+        let count = p.num_channels as usize;
+        let (own, gpu, foreign) = {
             let inner = self.ctx.inner.lock();
-            p.h_client_list[..count]
-                .iter()
-                .any(|&c| !inner.objects.has_client(c))
+            (
+                inner.objects.client_file(c.h_client) == Some(self.id),
+                inner.objects.gpu_of(c.h_client, c.h_object),
+                p.h_client_list[..count]
+                    .iter()
+                    .any(|&cl| !inner.objects.has_client(cl)),
+            )
         };
-        if foreign {
-            pr_warn!(
-                "context {}: refused FIFO_DISABLE_CHANNELS naming a client outside the context\n",
-                self.ctx_name()
-            );
+        if !own {
             return self.refuse_with(d, arg, params, NV_ERR_INVALID_CLIENT);
         }
-        if p.disable != 0 {
-            return self.vendor.ioctl(cmd, arg);
+        let Some(gpu) = gpu else {
+            return self.refuse_with(d, arg, params, NV_ERR_OBJECT_NOT_FOUND);
+        };
+        if foreign {
+            if self.ctx.first_refusal(Refused::ForeignChannels) {
+                pr_warn!(
+                    "context {}: refused FIFO_DISABLE_CHANNELS naming a client outside the context\n",
+                    self.ctx_name()
+                );
+            }
+            return self.refuse_with(d, arg, params, NV_ERR_INVALID_CLIENT);
         }
-        match self.ctx.compute.if_open(|| self.vendor.ioctl(cmd, arg)) {
-            Some(r) => r,
-            None => self.refuse_with(d, arg, params, NV_OK),
-        }
+        let mut b = [0u8; P::SIZE];
+        p.write(&mut b);
+        let mut run =
+            || kapi::subdevice_control(gpu, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, &mut b);
+        let status = if p.disable != 0 {
+            run()
+        } else {
+            self.ctx.compute.if_open(run).unwrap_or(NV_OK)
+        };
+        self.refuse_with(d, arg, params, status)
     }
 
     /// RM_DUP_OBJECT: a new handle to an existing object; duplicated memory
@@ -1105,37 +1141,67 @@ impl ProxyFile {
     /// container could map another container's memory by guessing handles.
     /// A foreign client gets the status the RM gives a client that does not
     /// exist.
+    ///
+    /// The dup is executed from the proxy's copy of the block through the
+    /// vendor's kernel RM API (`docs/isolation.md` §4 (K′)), never by
+    /// letting the vendor read the caller's block again: a second thread
+    /// could otherwise point `hClientSrc` at another context's client after
+    /// the check. Kernel callers may use any client, so the destination
+    /// client must be the calling file's own (else `NV_ERR_INVALID_CLIENT`,
+    /// as the RM answers a client of another file); the RM checks the
+    /// source's dup rights for the destination client as for a user caller
+    /// (`NV04_DUP_HANDLE_FLAGS_REJECT_KERNEL_DUP_PRIVILEGE`). The status and
+    /// the new handle are written back to the caller's block.
     #[allow(clippy::too_many_arguments)]
     fn dup(
         &self,
         d: &Decoded,
-        cmd: u32,
+        _cmd: u32,
         arg: usize,
         params: &mut [u8],
         client: u32,
         parent: u32,
         src: (u32, u32),
     ) -> Result<isize> {
-        if !self.ctx.inner.lock().objects.has_client(src.0) {
-            pr_warn!(
-                "context {}: refused a dup from a client outside the context\n",
-                self.ctx_name()
-            );
+        let (own, ours) = {
+            let inner = self.ctx.inner.lock();
+            (
+                inner.objects.client_file(client) == Some(self.id),
+                inner.objects.has_client(src.0),
+            )
+        };
+        if !ours {
+            if self.ctx.first_refusal(Refused::ForeignDup) {
+                pr_warn!(
+                    "context {}: refused a dup from a client outside the context\n",
+                    self.ctx_name()
+                );
+            }
             return self.refuse_with(d, arg, params, NV_ERR_INVALID_CLIENT);
         }
-        let ret = self.vendor.ioctl(cmd, arg)?;
-        let outer = read_back(arg, d.size)?;
-        if status_of(d, &outer) == Some(NV_OK) {
-            if let Some(handle) = rd_u32(&outer, core::mem::offset_of!(Nvos55, h_object)) {
-                self.ctx
-                    .inner
-                    .lock()
-                    .objects
-                    .add_dup(self.id, client, handle, parent, src)
-                    .map_err(objects::enomem)?;
-            }
+        if !own {
+            return self.refuse_with(d, arg, params, NV_ERR_INVALID_CLIENT);
         }
-        Ok(ret)
+        let mut p = Nvos55::read(params).ok_or(EINVAL)?;
+        (p.h_client, p.h_parent, p.h_client_src, p.h_object_src) = (client, parent, src.0, src.1);
+        let (status, handle) = match kapi::dup_object(&p) {
+            Ok(r) => r,
+            // No kernel RM API: nothing is forwarded unchecked.
+            Err(s) => (s, 0),
+        };
+        if status == NV_OK {
+            self.ctx
+                .inner
+                .lock()
+                .objects
+                .add_dup(self.id, client, handle, parent, src)
+                .map_err(objects::enomem)?;
+            p.h_object = handle;
+        }
+        p.status = status;
+        p.write(params);
+        write_user(arg, params)?;
+        Ok(0)
     }
 
     /// RM_FREE (and VID_HEAP FREE): forward; if the vendor freed, drop the

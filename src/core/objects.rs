@@ -394,6 +394,12 @@ impl<S: Storage> ObjectTable<S> {
         self.first(client, client).is_some()
     }
 
+    /// The proxy file `client` was made through, if it is one of the
+    /// context's clients (the RM lets a file's calls use only its own).
+    pub fn client_file(&self, client: u32) -> Option<u64> {
+        self.first(client, client).map(|(_, o)| o.file)
+    }
+
     /// Whether `handle` of `client` is a usermode (doorbell) object.
     pub fn is_usermode(&self, client: u32, handle: u32) -> bool {
         let mut at = ObjKey {

@@ -2,7 +2,8 @@
 # allocates (or frees) through a 256 MiB context while a second thread
 # rewrites one field of the very parameter block in a loop: the class
 # (system <-> video memory), the nested size, the nested-block pointer,
-# the handle freed, the status the vendor wrote back. Whatever the vendor
+# the handle freed, the status the vendor wrote back, the source client of
+# a dup, the client list of FIFO_DISABLE_CHANNELS. Whatever the vendor
 # read, the video memory it holds for the tenant must never exceed what
 # the ledger charges (the audit after every allocating call asks the
 # vendor, GPU_GET_PID_INFO, and answers a divergence by killing the
@@ -36,7 +37,7 @@ for case in class size pointer status free; do
         [ "$heap" -le "$used" ] || bad="$bad $case:heap-past-ledger"
         touch /tmp/flip.done
     fi
-    wait $pid; rc=$?
+    rc=0; wait $pid || rc=$?
     div=$(audit divergences); checks=$(audit checks)
     echo "flip $case: exit $rc, audit checks $checks, divergences $div"
     [ "$checks" -gt 0 ] || bad="$bad $case:no-audit"
@@ -55,4 +56,48 @@ for case in class size pointer status free; do
     base=$(heap_used)
 done
 echo flip >$F/destroy
-[ -z "$bad" ] || fail "the vendor held more than the proxy charged:$bad"
+
+# RM_DUP_OBJECT with hClientSrc flipped between the tenant's own client
+# and another context's, whose 16 MiB are shared with every client (as
+# CUDA IPC shares them): the proxy checks its copy (its own client), so
+# only a vendor that reads the block again can dup the other context's
+# memory. Every NV_OK would be such a dup.
+echo "fvictim gpus=0 mem=64M" >$F/create && echo "flip gpus=0 mem=256M" >$F/create || fail create
+mkfifo /tmp/flip.feed
+in_container fvictim nvrm script - </tmp/flip.feed >/tmp/flip.victim 2>&1 &
+victim=$!
+exec 3>/tmp/flip.feed
+cat >&3 <<'S'
+open ctl /dev/nvidiactl
+client c ctl
+open gpuheld /dev/nvidia0
+device d ctl $c $c 0
+alloc m ctl $c $d 0x40 size=16Mi
+share ctl $c $m
+expect NV_OK
+tsg t ctl $c $d
+alloc u ctl $c $d 0x40 size=16Ki
+channel ch ctl $c $t $u
+expect NV_OK
+echo HANDLES $c $m $ch
+S
+i=0; until grep -q '^HANDLES' /tmp/flip.victim; do i=$((i+1)); [ $i -lt 100 ] || { cat /tmp/flip.victim; fail "victim"; }; sleep 0.1; done
+set -- $(sed -n 's/^HANDLES //p' /tmp/flip.victim)
+out=/tmp/flip-dup
+FLIP_SRC=$(printf '%x:%x' "$1" "$2") fgtest as-uid $TENANT_UID fgtest flip /dev/fakegpu/flip dup $SECS 0 >$out 2>&1 || fail "fgtest flip dup: $(cat $out)"
+cat $out
+grep -q "^flip dup: [0-9]* calls, 0 foreign dups" $out || bad="$bad dup:foreign-dup"
+# FIFO_DISABLE_CHANNELS with hClientList[0] flipped between the tenant's
+# own client and the other context's: its channel must never stop.
+vc=$(printf '%#x' "$1")
+out=/tmp/flip-disable
+FLIP_SRC=$(printf '%x:%x' "$1" "$3") fgtest as-uid $TENANT_UID fgtest flip /dev/fakegpu/flip disable $SECS 0 >$out 2>&1 || fail "fgtest flip disable: $(cat $out)"
+cat $out
+cat /sys/kernel/debug/nvsim/gpu0/channels
+awk -v c="$vc" '$3 == c && $6 != 0 {found=1} END {exit !found}' /sys/kernel/debug/nvsim/gpu0/channels && bad="$bad disable:foreign-channel-stopped"
+awk -v c="$vc" '$3 == c {found=1} END {exit !found}' /sys/kernel/debug/nvsim/gpu0/channels || fail "the victim's channel is not in nvsim's table"
+exec 3>&-
+wait $victim
+[ "$(cat $F/contexts/flip/mem_used_bytes)" = 0 ] || bad="$bad dup:ledger-after-exit"
+echo flip >$F/destroy; echo fvictim >$F/destroy
+[ -z "$bad" ] || fail "the vendor acted on other bytes than the proxy decided on:$bad"

@@ -716,9 +716,17 @@ impl RmState {
         // Share policy: by default the same process (or the same file),
         // or anybody once the owner shared the object (RM_SHARE, type ALL:
         // what cudaIpcGetMemHandle does, capture 08-ipc-legacy); kernel
-        // callers may dup anything unless they opt out.
-        let same =
-            src.tgid == caller.tgid || src.os == caller.os || src.shared.contains(&h_object_src);
+        // callers may dup anything unless they opt out
+        // (NV04_DUP_HANDLE_FLAGS_REJECT_KERNEL_DUP_PRIVILEGE), and then the
+        // rights are checked for the destination client, as
+        // `clientCopyResource_IMPL` does (`rsAccessCheckRights(pSrcRef,
+        // pClientDst, ..)`): its process and its file.
+        let dst = &self.clients[ci];
+        let (tgid, os) = match caller.os {
+            Os::Kernel => (dst.tgid, dst.os),
+            Os::File(_) => (caller.tgid, caller.os),
+        };
+        let same = src.tgid == tgid || src.os == os || src.shared.contains(&h_object_src);
         let allowed = match caller.os {
             Os::Kernel => same || flags & 1 == 0,
             Os::File(_) => same,

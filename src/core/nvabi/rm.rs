@@ -598,6 +598,10 @@ wire_struct! {
     @24 status: u32 = "status";
 }
 
+/// `NV04_DUP_HANDLE_FLAGS_REJECT_KERNEL_DUP_PRIVILEGE` (`nvos.h`): a kernel
+/// caller's dup gets the same rights check as a user caller's.
+pub const NV04_DUP_HANDLE_FLAGS_REJECT_KERNEL_DUP_PRIVILEGE: u32 = 0x1;
+
 wire_struct! {
     /// `NVOS56_PARAMETERS`, `NV_ESC_RM_UPDATE_DEVICE_MAPPING_INFO` (40 bytes).
     Nvos56 = "NVOS56_PARAMETERS", size 40;

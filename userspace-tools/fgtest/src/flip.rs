@@ -20,7 +20,19 @@
 //! - `status`: RM_ALLOC of 1 MiB of video memory, the outer `status`
 //!   rewritten to NV_ERR_GENERIC in a loop, so a proxy that reads the
 //!   vendor's answer back from the caller's memory sees a failure where
-//!   the vendor allocated (the object is held all the same).
+//!   the vendor allocated (the object is held all the same);
+//! - `dup`: RM_DUP_OBJECT of the object named by `FLIP_SRC=CLIENT:HANDLE`
+//!   (another context's shared memory) into this process's client, with
+//!   `hClientSrc` flipped between this process's own client (which passes
+//!   the proxy's check, and holds no object of that handle) and the other
+//!   context's. Every NV_OK is a dup of another context's memory; each
+//!   is freed again and counted as "foreign dups";
+//! - `disable`: FIFO_DISABLE_CHANNELS (bDisable 1) of the channel named by
+//!   `FLIP_SRC=CLIENT:CHANNEL` (another context's), on this process's own
+//!   subdevice, with `hClientList[0]` flipped between this process's own
+//!   client (which passes the proxy's check, and has no such channel) and
+//!   the other context's. The test reads nvsim's channel table: that
+//!   channel must never be disabled.
 //!
 //! The allocations are kept (`class`, `size`, `pointer`) until the run
 //! ends, so the cap is reached and every later call is decided at the cap.
@@ -35,7 +47,8 @@ use std::time::{Duration, Instant};
 
 use fakegpu_core::nvabi::{
     class::{NV01_MEMORY_LOCAL_USER, NV01_MEMORY_SYSTEM},
-    escape::{nv_iowr, NV_ESC_RM_ALLOC, NV_ESC_RM_FREE},
+    ctrl::NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
+    escape::{nv_iowr, NV_ESC_RM_ALLOC, NV_ESC_RM_CONTROL, NV_ESC_RM_DUP_OBJECT, NV_ESC_RM_FREE},
     status::{NV_ERR_NO_MEMORY, NV_OK},
 };
 
@@ -86,6 +99,24 @@ const F_ROOT: usize = 0;
 const F_PARENT: usize = 4;
 const F_OLD: usize = 8;
 const F_STATUS: usize = 12;
+// NVOS55_PARAMETERS (28 bytes).
+const D_CLIENT: usize = 0;
+const D_PARENT: usize = 4;
+const D_OBJECT: usize = 8;
+const D_CLIENT_SRC: usize = 12;
+const D_OBJECT_SRC: usize = 16;
+const D_STATUS: usize = 24;
+// NVOS54_PARAMETERS (32 bytes) and NV2080_CTRL_FIFO_DISABLE_CHANNELS_PARAMS (536).
+const C_CLIENT: usize = 0;
+const C_OBJECT: usize = 4;
+const C_CMD: usize = 8;
+const C_PARAMS: usize = 16;
+const C_SIZE: usize = 24;
+const C_STATUS: usize = 28;
+const X_DISABLE: usize = 0;
+const X_NUM: usize = 4;
+const X_CLIENTS: usize = 24;
+const X_CHANNELS: usize = 280;
 // NV_MEMORY_ALLOCATION_PARAMS (128 bytes).
 const M_OWNER: usize = 0;
 const M_SIZE: usize = 64;
@@ -118,8 +149,21 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
     let fd = s.ctl.as_raw_fd();
     let outer = Arc::new(Block::new(48));
     let small = Arc::new(memory_params(MIB));
+    let chans = Arc::new(Block::new(536));
     let big = Arc::new(memory_params(64 * MIB));
     let stop = Arc::new(AtomicBool::new(false));
+    // `dup`: the other context's (client, handle).
+    let foreign: Option<(u32, u32)> = match case {
+        "dup" | "disable" => {
+            let v = std::env::var("FLIP_SRC").map_err(|_| "dup needs FLIP_SRC=CLIENT:HANDLE")?;
+            let num = |x: &str| u32::from_str_radix(x.trim_start_matches("0x"), 16).ok();
+            match v.split_once(':').map(|(c, h)| (num(c), num(h))) {
+                Some((Some(c), Some(h))) => Some((c, h)),
+                _ => return Err(format!("FLIP_SRC {v}: want CLIENT:HANDLE in hex")),
+            }
+        }
+        _ => None,
+    };
     let flips = Arc::new(AtomicU64::new(0));
     // What the flipper alternates: (block, offset, value a, value b, 64-bit).
     let (target, off, a, b, wide): (Arc<Block>, usize, u64, u64, bool) = match case {
@@ -135,6 +179,20 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
         "free" => (outer.clone(), F_OLD, 0, 0, false), // values set per round
         // NV_ERR_GENERIC twice: the loop writes only that.
         "status" => (outer.clone(), A_STATUS, 1, 1, false),
+        "dup" => {
+            let (c, _) = foreign.unwrap_or_default();
+            (
+                outer.clone(),
+                D_CLIENT_SRC,
+                s.client.into(),
+                c.into(),
+                false,
+            )
+        }
+        "disable" => {
+            let (c, _) = foreign.unwrap_or_default();
+            (chans.clone(), X_CLIENTS, s.client.into(), c.into(), false)
+        }
         _ => return Err(format!("unknown flip case {case}")),
     };
     let pair = Arc::new((AtomicU64::new(a), AtomicU64::new(b)));
@@ -212,6 +270,47 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
             let _ = s.ctl.free(s.client, s.device, h2);
             continue;
         }
+        if let (Some((_, channel)), "disable") = (foreign, case) {
+            chans.clear();
+            chans.set32(X_DISABLE, 1);
+            chans.set32(X_NUM, 1);
+            chans.set32(X_CLIENTS, s.client);
+            chans.set32(X_CHANNELS, channel);
+            outer.clear();
+            outer.set32(C_CLIENT, s.client);
+            outer.set32(C_OBJECT, s.subdevice);
+            outer.set32(C_CMD, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS);
+            outer.set64(C_PARAMS, chans.addr());
+            outer.set32(C_SIZE, 536);
+            if !ioctl(fd, NV_ESC_RM_CONTROL, &outer, 32) {
+                t.other += 1;
+            } else if outer.get32(C_STATUS) == NV_OK {
+                t.ok += 1;
+            } else {
+                t.refused += 1;
+            }
+            continue;
+        }
+        if let Some((_, handle)) = foreign {
+            outer.clear();
+            outer.set32(D_CLIENT, s.client);
+            outer.set32(D_PARENT, s.device);
+            outer.set32(D_OBJECT, 0);
+            outer.set32(D_CLIENT_SRC, s.client);
+            outer.set32(D_OBJECT_SRC, handle);
+            if !ioctl(fd, NV_ESC_RM_DUP_OBJECT, &outer, 28) {
+                t.other += 1;
+                continue;
+            }
+            if outer.get32(D_STATUS) == NV_OK {
+                // A dup of the other context's memory: count it, drop it.
+                t.ok += 1;
+                let _ = s.ctl.free(s.client, s.device, outer.get32(D_OBJECT));
+            } else {
+                t.refused += 1;
+            }
+            continue;
+        }
         outer.clear();
         outer.set32(A_ROOT, s.client);
         outer.set32(A_PARENT, s.device);
@@ -235,7 +334,26 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
     }
     stop.store(true, Relaxed);
     let _ = flipper.join();
-    println!(
+    if case == "disable" {
+        println!(
+            "flip {case}: {} calls, {} NV_OK, {} refused, {} other; {} flips",
+            t.calls,
+            t.ok,
+            t.refused,
+            t.other,
+            flips.load(Relaxed)
+        );
+    } else if foreign.is_some() {
+        println!(
+            "flip {case}: {} calls, {} foreign dups, {} refused, {} other; {} flips",
+            t.calls,
+            t.ok,
+            t.refused,
+            t.other,
+            flips.load(Relaxed)
+        );
+    } else {
+        println!(
         "flip {case}: {} calls, {} NV_OK, {} refused at the cap, {} other; {} flips; {} objects held",
         t.calls,
         t.ok,
@@ -244,6 +362,7 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
         flips.load(Relaxed),
         kept.len()
     );
+    }
     if t.calls == 0 || flips.load(Relaxed) == 0 {
         return Err("the race did not run".into());
     }

@@ -489,6 +489,39 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             }
             Ok(true)
         }
+        "pidmem" => {
+            // pidmem CTL CLIENT SUBDEVICE [PID]: GPU_GET_PID_INFO (video
+            // memory usage) of PID, by default this process.
+            let c = env.ctl(arg(1)?)?;
+            let (client, sub) = (env.h(arg(2)?)?, env.h(arg(3)?)?);
+            let pid = match w.get(4) {
+                Some(p) => env.val(p)? as u32,
+                None => std::process::id(),
+            };
+            let mut b = vec![0u8; ctrl::Nv2080CtrlGpuGetPidInfoParams::SIZE];
+            b[..4].copy_from_slice(&1u32.to_le_bytes());
+            let list = std::mem::offset_of!(ctrl::Nv2080CtrlGpuGetPidInfoParams, pid_info_list);
+            let e = ctrl::Nv2080CtrlGpuPidInfo {
+                pid,
+                index: ctrl::NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE,
+                ..ctrl::Nv2080CtrlGpuPidInfo::ZERO
+            };
+            e.write(&mut b[list..]);
+            let r = c.control_raw(client, sub, ctrl::NV2080_CTRL_CMD_GPU_GET_PID_INFO, &mut b);
+            drop(c);
+            env.status(r);
+            if matches!(env.last, Last::Status(s) if s.ok()) {
+                if let Some(e) = ctrl::Nv2080CtrlGpuPidInfo::read(&b[list..]) {
+                    println!(
+                        "pidmem result {:#x} private {} shared_owned {} shared_duped {}",
+                        e.result, e.mem_private, e.mem_shared_owned, e.mem_shared_duped
+                    );
+                    env.vars
+                        .insert("PIDMEM".into(), e.mem_private + e.mem_shared_owned);
+                }
+            }
+            Ok(true)
+        }
         "control" => {
             let c = env.ctl(arg(1)?)?;
             let mut b = vec![0u8; env.val(arg(5)?)? as usize];
