@@ -58,6 +58,11 @@ pub(crate) struct ContextInner {
     /// made it, so these are the processes whose video memory the audit
     /// asks the vendor for. Dead ones are dropped at the next audit.
     pub(crate) auditees: KVec<ARef<Task>>,
+    /// Charges of closed proxy files whose clients the vendor may still
+    /// hold (its file outlives ours while a mapping or a registered GPU
+    /// file holds it): (those clients, bytes). Returned by
+    /// [`Context::settle_lingering`] once the vendor has freed them all.
+    pub(crate) lingering: KVec<(KVec<u32>, u64)>,
 }
 
 /// One container's share of the GPU.
@@ -109,6 +114,49 @@ impl Context {
     /// context is destroyed.
     pub(crate) fn mark_compromised(&self) {
         self.compromised.store(true, Relaxed);
+    }
+}
+
+impl Context {
+    /// Returns the charges of closed files whose clients the vendor has
+    /// freed since (asked through the kernel RM API, without the context's
+    /// lock held). Called where a charge matters: before an allocation is
+    /// refused at the cap, and when the ledger is read through sysfs.
+    pub(crate) fn settle_lingering(&self) {
+        // Snapshot the client lists (cheap: rare, short).
+        let mut pending: KVec<KVec<u32>> = KVec::new();
+        {
+            let inner = self.inner.lock();
+            for (clients, _) in inner.lingering.iter() {
+                let mut c = KVec::new();
+                if c.extend_from_slice(clients, GFP_KERNEL).is_err()
+                    || pending.push(c, GFP_KERNEL).is_err()
+                {
+                    return;
+                }
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        for clients in pending.iter() {
+            if crate::kapi::any_client_exists(clients) {
+                continue;
+            }
+            let mut inner = self.inner.lock();
+            let found = inner
+                .lingering
+                .iter()
+                .position(|(c, _)| c[..] == clients[..]);
+            if let Some(Ok((_, bytes))) = found.map(|i| inner.lingering.remove(i)) {
+                if inner.ledger.uncharge(bytes).is_err() {
+                    pr_err!(
+                        "context {}: ledger underflow settling a closed file\n",
+                        self.name.to_str().unwrap_or("?")
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -221,7 +269,7 @@ pub(crate) fn create(
             name: CString::try_from_fmt(fmt!("{}", spec.name))?,
             gpus: spec.gpus,
             paths: VendorPaths { ctl, gpus: gpu_paths, uvm },
-            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY, objects: ObjectTable::new(), unrouted: crate::fgcore::policy::UnroutedLog::new(), auditees: KVec::new() }, "Context::inner"),
+            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY, objects: ObjectTable::new(), unrouted: crate::fgcore::policy::UnroutedLog::new(), auditees: KVec::new(), lingering: KVec::new() }, "Context::inner"),
             dead: Atomic::new(false),
             next_file: Atomic::new(1),
             compromised: Atomic::new(false),

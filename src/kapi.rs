@@ -22,7 +22,8 @@
 use crate::fgcore::nvabi::{
     class::{Nv0080AllocParameters, NV01_DEVICE_0, NV01_ROOT_CLIENT, NV20_SUBDEVICE_0},
     ctrl::{
-        Nv2080CtrlFifoDisableChannelsParams, Nv2080CtrlGpuGetPidInfoParams, Nv2080CtrlGpuPidInfo,
+        Nv0000CtrlGpuGetAttachedIdsParams, Nv2080CtrlFifoDisableChannelsParams,
+        Nv2080CtrlGpuGetPidInfoParams, Nv2080CtrlGpuPidInfo, NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS,
         NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, NV2080_CTRL_CMD_GPU_GET_PID_INFO,
         NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT, NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE,
     },
@@ -31,7 +32,9 @@ use crate::fgcore::nvabi::{
         NV_KERNEL_RMAPI_OPS_PARAMS_OFFSET,
     },
     rm::{Nvos00, Nvos54, Nvos55, Nvos64, NV04_DUP_HANDLE_FLAGS_REJECT_KERNEL_DUP_PRIVILEGE},
-    status::{NV_ERR_GENERIC, NV_ERR_NOT_SUPPORTED, NV_ERR_NO_MEMORY, NV_OK},
+    status::{
+        NV_ERR_GENERIC, NV_ERR_INVALID_CLIENT, NV_ERR_NOT_SUPPORTED, NV_ERR_NO_MEMORY, NV_OK,
+    },
     wire::Wire,
 };
 use kernel::{bindings, ffi::c_void, prelude::*, str::CStr};
@@ -202,6 +205,19 @@ impl Kapi {
             Some(out) => (out.status, out.h_object),
             None => (NV_ERR_GENERIC, 0),
         }
+    }
+
+    /// Whether the RM still has client `client` (anybody's): a client
+    /// control on it answers anything but `NV_ERR_INVALID_CLIENT`.
+    fn client_exists(&self, client: u32) -> bool {
+        let mut b = [0u8; Nv0000CtrlGpuGetAttachedIdsParams::SIZE];
+        let mut p = Nvos54::ZERO;
+        (p.h_client, p.h_object, p.cmd) = (client, client, NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS);
+        p.params = b.as_mut_ptr() as usize as u64;
+        p.params_size = b.len() as u32;
+        let mut q = [0u8; Nvos54::SIZE];
+        p.write(&mut q);
+        Nvos54::read(&self.call(NV04_CONTROL, &q)).is_none_or(|o| o.status != NV_ERR_INVALID_CLIENT)
     }
 
     /// Our subdevice of host GPU `gpu`, made on first use.
@@ -418,6 +434,24 @@ pub(crate) fn subdevice_control(gpu: u32, cmd: u32, params: &mut [u8]) -> u32 {
         Ok(sub) => k.control(sub, cmd, params),
         Err(s) => s,
     }
+}
+
+/// Whether the RM still holds any of `clients` (a closed proxy file's:
+/// its vendor file outlives it while a mapping or a registered GPU file
+/// holds it, and the RM frees them only at that file's release). `true`
+/// when the kernel RM API cannot be asked: the charge stays.
+pub(crate) fn any_client_exists(clients: &[u32]) -> bool {
+    let mut g = KAPI.lock();
+    if g.is_none() {
+        match Kapi::open() {
+            Ok(k) => *g = Some(k),
+            Err(_) => return true,
+        }
+    }
+    let Some(k) = g.as_ref() else {
+        return true;
+    };
+    clients.iter().any(|&c| k.client_exists(c))
 }
 
 /// Frees the kernel client when no context has channels (so the vendor's

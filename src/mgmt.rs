@@ -123,6 +123,8 @@ fn store_mem_limit(key: DirKey, input: &[u8]) -> Result {
 }
 
 fn show_mem_used(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    // What closed files still hold counts until the vendor has freed it.
+    ctx_of(key)?.settle_lingering();
     show_ledger(key, out, Ledger::used)
 }
 

@@ -234,8 +234,20 @@ impl ProxyFile {
     /// clients held, so every byte charged through it is returned.
     pub(crate) fn release(self: Arc<Self>) {
         let mut inner = self.ctx.inner.lock();
+        // The vendor frees this file's clients only when its own file is
+        // released, which a mapping or a registered GPU file can put off
+        // indefinitely: their charge stays until the vendor has freed them
+        // (`Context::settle_lingering`). Export slots go with the file.
+        let mut clients = KVec::new();
+        let listed = inner
+            .objects
+            .clients_of_file(self.id, |c| clients.push(c, GFP_KERNEL));
         let bytes = inner.objects.close_file(self.id);
-        if inner.ledger.uncharge(bytes).is_err() {
+        let kept = bytes > 0
+            && listed.is_ok()
+            && !clients.is_empty()
+            && inner.lingering.push((clients, bytes), GFP_KERNEL).is_ok();
+        if !kept && inner.ledger.uncharge(bytes).is_err() {
             pr_err!(
                 "context {}: ledger underflow on close\n",
                 self.ctx.name.to_str().unwrap_or("?")
@@ -903,6 +915,11 @@ impl ProxyFile {
         requested: u64,
     ) -> Result<Option<isize>> {
         if requested == 0 || self.ctx.inner.lock().ledger.charge(requested).is_ok() {
+            return Ok(None);
+        }
+        // Closed files' charges the vendor may have returned meanwhile.
+        self.ctx.settle_lingering();
+        if self.ctx.inner.lock().ledger.charge(requested).is_ok() {
             return Ok(None);
         }
         self.refuse_with(d, arg, params, NV_ERR_NO_MEMORY).map(Some)

@@ -141,8 +141,8 @@ pub mod audit {
     /// clients when its own file is released a moment later, and an audit
     /// in between sees the vendor's old count.
     pub const SETTLE_TRIES: u32 = 50;
-    /// Pause between re-counts, in microseconds (at most 100 ms in all).
-    pub const SETTLE_US: i64 = 2_000;
+    /// Pause between re-counts, in microseconds (at most 500 ms in all).
+    pub const SETTLE_US: i64 = 10_000;
 
     /// Whether the vendor holds video memory the ledger does not charge.
     /// The ledger may hold more than the vendor (reservations in flight,
@@ -165,7 +165,7 @@ pub mod audit {
             assert!(!diverges(1 << 20, 64 << 20));
             assert!(diverges((1 << 20) + 1, 1 << 20));
             assert!(diverges(1, 0));
-            const { assert!(SETTLE_TRIES as i64 * SETTLE_US <= 100_000) };
+            const { assert!(SETTLE_TRIES as i64 * SETTLE_US <= 500_000) };
         }
     }
 }

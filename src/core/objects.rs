@@ -389,6 +389,30 @@ impl<S: Storage> ObjectTable<S> {
         freed
     }
 
+    /// Calls `f` with every client made through `file` (in handle order).
+    pub fn clients_of_file<E>(
+        &self,
+        file: u64,
+        mut f: impl FnMut(u32) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut at = FileKey {
+            file,
+            client: 0,
+            seq: 0,
+        };
+        while let Some((k, ())) = self.files.lower_bound(&at) {
+            if k.file != file {
+                break;
+            }
+            f(k.client)?;
+            match k.seq.checked_add(1) {
+                Some(seq) => at = FileKey { seq, ..k },
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `client` is a client made through one of the context's files.
     pub fn has_client(&self, client: u32) -> bool {
         self.first(client, client).is_some()

@@ -14,7 +14,7 @@
 F=/sys/kernel/fakegpu
 MiB=1048576
 CAP=$((256*MiB))
-SECS=${FLIP_SECS:-6}
+SECS=${FLIP_SECS:-10}
 heap_used() { awk '/^used_bytes/ {print $2}' /sys/kernel/debug/nvsim/gpu0/heap; }
 audit() { awk -v k="$1" '$1 == k {print $2}' $F/contexts/flip/audit; }
 bad=

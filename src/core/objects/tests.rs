@@ -303,6 +303,30 @@ fn close_takes_the_files_clients_with_all_their_objects() {
 }
 
 #[test]
+fn clients_of_a_file_are_listed_until_it_closes() {
+    let mut t = table();
+    let list = |t: &Table, file| {
+        let mut v = Vec::new();
+        t.clients_of_file(file, |c| {
+            v.push(c);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        v
+    };
+    t.add_object(1, 9, 9, 9, Kind::Plain).unwrap();
+    t.add_object(1, 4, 4, 4, Kind::Plain).unwrap();
+    t.add_object(2, 5, 5, 5, Kind::Plain).unwrap();
+    t.add_memory(1, 4, 6, 4, 10).unwrap();
+    assert_eq!(list(&t, 1), vec![4, 9]);
+    assert_eq!(list(&t, 2), vec![5]);
+    assert_eq!(list(&t, 3), Vec::<u32>::new());
+    assert_eq!(t.close_file(1), 10);
+    assert_eq!(list(&t, 1), Vec::<u32>::new());
+    assert_eq!(list(&t, 2), vec![5]);
+}
+
+#[test]
 fn channels_and_their_gpus() {
     let mut t = table();
     t.add_object(1, 1, 1, 1, Kind::Plain).unwrap();
