@@ -15,7 +15,10 @@ use crate::{
     fgcore::nvabi::{
         self,
         class::{ClassKind, NV01_MEMORY_LOCAL_USER, NV01_ROOT_CLIENT},
-        ctrl::{Nv2080CtrlFifoDisableChannelsParams, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS},
+        ctrl::{
+            Nv2080CtrlFbGetInfoV2Params, Nv2080CtrlFifoDisableChannelsParams,
+            NV2080_CTRL_CMD_FB_GET_INFO_V2, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
+        },
         decode::{
             self as dec, AllocCall, AllocParams, Body, ControlCall, ControlParams, Decoded,
             ExportCall, FdField, FdRole, FileKind, HeapAlloc, NestedRef,
@@ -914,11 +917,15 @@ impl ProxyFile {
         params: &mut [u8],
         requested: u64,
     ) -> Result<Option<isize>> {
-        if requested == 0 || self.ctx.inner.lock().ledger.charge(requested).is_ok() {
+        if requested == 0 {
             return Ok(None);
         }
-        // Closed files' charges the vendor may have returned meanwhile.
-        self.ctx.settle_lingering();
+        // Closed files' charges the vendor may have returned meanwhile
+        // (asked only while there are any, and before the one charge, so
+        // a refusal is counted once).
+        if !self.ctx.inner.lock().lingering.is_empty() {
+            self.ctx.settle_lingering();
+        }
         if self.ctx.inner.lock().ledger.charge(requested).is_ok() {
             return Ok(None);
         }
@@ -1297,11 +1304,17 @@ impl ProxyFile {
     /// A memory-info query: forward, then make the reply show the cap as
     /// the card's size and cap − used as free.
     fn memory_info(&self, d: &Decoded, cmd: u32, arg: usize) -> Result<isize> {
+        if let Body::Control(c) = d.body {
+            if c.cmd == NV2080_CTRL_CMD_FB_GET_INFO_V2 && !c.serialized {
+                return self.fb_info_v2(d, &c, arg);
+            }
+        }
         let ret = self.vendor.ioctl(cmd, arg)?;
         let mut outer = read_back(arg, d.size)?;
         if status_of(d, &outer) != Some(NV_OK) {
             return Ok(ret);
         }
+        self.ctx.settle_lingering();
         let (cap, used) = {
             let inner = self.ctx.inner.lock();
             (inner.ledger.limit(), inner.ledger.used())
@@ -1318,6 +1331,48 @@ impl ProxyFile {
             write_user(arg, &outer)?;
         }
         Ok(ret)
+    }
+
+    /// FB_GET_INFO_V2, executed from the proxy's copy of its parameters on
+    /// the module's own subdevice of the same GPU (kernel RM API, a
+    /// read-only query) and rewritten to the context's cap before the
+    /// tenant sees a byte of it: forwarded, the vendor would write the
+    /// card's own figures into the tenant's memory, readable by a second
+    /// thread until the proxy rewrote them. The control's client must be
+    /// the calling file's and its object one of the context's (else the
+    /// status the RM gives an unknown client or object).
+    fn fb_info_v2(&self, d: &Decoded, c: &ControlCall, arg: usize) -> Result<isize> {
+        type P = Nv2080CtrlFbGetInfoV2Params;
+        let mut outer = KVec::from_elem(0u8, d.size, GFP_KERNEL)?;
+        read_user(arg, &mut outer)?;
+        // What exited processes left is shown once the vendor freed it.
+        self.ctx.settle_lingering();
+        let (own, gpu, cap, used) = {
+            let inner = self.ctx.inner.lock();
+            (
+                inner.objects.client_file(c.h_client) == Some(self.id),
+                inner.objects.gpu_of(c.h_client, c.h_object),
+                inner.ledger.limit(),
+                inner.ledger.used(),
+            )
+        };
+        if !own {
+            return self.refuse_with(d, arg, &mut outer, NV_ERR_INVALID_CLIENT);
+        }
+        let Some(gpu) = gpu else {
+            return self.refuse_with(d, arg, &mut outer, NV_ERR_OBJECT_NOT_FOUND);
+        };
+        // The control's fixed size, as the RM checks it.
+        if c.params.size as usize != P::SIZE {
+            return self.refuse_with(d, arg, &mut outer, NV_ERR_INVALID_ARGUMENT);
+        }
+        let mut nested = read_nested(&c.params)?;
+        let status = kapi::subdevice_control(gpu, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut nested);
+        if status == NV_OK {
+            nvabi::rewrite_memory_info(d, &mut outer, &mut nested, cap, used);
+            write_user(c.params.ptr as usize, &nested)?;
+        }
+        self.refuse_with(d, arg, &mut outer, status)
     }
 
     /// Hands an mmap to the vendor.

@@ -3,7 +3,8 @@
 # rewrites one field of the very parameter block in a loop: the class
 # (system <-> video memory), the nested size, the nested-block pointer,
 # the handle freed, the status the vendor wrote back, the source client of
-# a dup, the client list of FIFO_DISABLE_CHANNELS. Whatever the vendor
+# a dup, the client list of FIFO_DISABLE_CHANNELS (and, read rather than
+# rewritten, FB_GET_INFO_V2's reply). Whatever the vendor
 # read, the video memory it holds for the tenant must never exceed what
 # the ledger charges (the audit after every allocating call asks the
 # vendor, GPU_GET_PID_INFO, and answers a divergence by killing the
@@ -96,6 +97,15 @@ cat $out
 cat /sys/kernel/debug/nvsim/gpu0/channels
 awk -v c="$vc" '$3 == c && $6 != 0 {found=1} END {exit !found}' /sys/kernel/debug/nvsim/gpu0/channels && bad="$bad disable:foreign-channel-stopped"
 awk -v c="$vc" '$3 == c {found=1} END {exit !found}' /sys/kernel/debug/nvsim/gpu0/channels || fail "the victim's channel is not in nvsim's table"
+# FB_GET_INFO_V2 while a second thread reads the reply: the card's own
+# size (16 GiB on nvsim) must never show through, only the cap.
+out=/tmp/flip-meminfo
+fgtest as-uid $TENANT_UID fgtest flip /dev/fakegpu/flip meminfo $SECS 0 >$out 2>&1 || fail "fgtest flip meminfo: $(cat $out)"
+cat $out
+seen=$(sed -n 's/.*largest seen \([0-9]*\) KiB.*/\1/p' $out)
+[ -n "$seen" ] || fail "meminfo: no result"
+[ "$seen" -le $((CAP / 1024)) ] || bad="$bad meminfo:card-size-seen($seen-KiB)"
+grep -q "answer $((CAP / 1024)) KiB" $out || bad="$bad meminfo:answer-not-the-cap"
 exec 3>&-
 wait $victim
 [ "$(cat $F/contexts/flip/mem_used_bytes)" = 0 ] || bad="$bad dup:ledger-after-exit"

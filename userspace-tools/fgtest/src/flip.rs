@@ -32,7 +32,13 @@
 //!   subdevice, with `hClientList[0]` flipped between this process's own
 //!   client (which passes the proxy's check, and has no such channel) and
 //!   the other context's. The test reads nvsim's channel table: that
-//!   channel must never be disabled.
+//!   channel must never be disabled;
+//! - `meminfo`: not a rewrite but a read: one thread calls FB_GET_INFO_V2
+//!   (RAM_SIZE) on its subdevice in a loop while a second reads the
+//!   reply's data word in a loop; it prints the largest value it saw, in
+//!   KiB. A proxy that lets the vendor write the card's own size into the
+//!   tenant's memory and rewrites it afterwards shows it to the second
+//!   thread in between.
 //!
 //! The allocations are kept (`class`, `size`, `pointer`) until the run
 //! ends, so the cap is reached and every later call is decided at the cap.
@@ -47,7 +53,10 @@ use std::time::{Duration, Instant};
 
 use fakegpu_core::nvabi::{
     class::{NV01_MEMORY_LOCAL_USER, NV01_MEMORY_SYSTEM},
-    ctrl::NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
+    ctrl::{
+        NV2080_CTRL_CMD_FB_GET_INFO_V2, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
+        NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE,
+    },
     escape::{nv_iowr, NV_ESC_RM_ALLOC, NV_ESC_RM_CONTROL, NV_ESC_RM_DUP_OBJECT, NV_ESC_RM_FREE},
     status::{NV_ERR_NO_MEMORY, NV_OK},
 };
@@ -143,9 +152,59 @@ struct Tally {
     other: u64,
 }
 
+/// The `meminfo` case: the largest RAM_SIZE (KiB) a second thread saw.
+fn meminfo(s: &nvrm::Session, secs: u64) -> Result<(), String> {
+    let fd = s.ctl.as_raw_fd();
+    let outer = Block::new(32);
+    let params = Arc::new(Block::new(1028));
+    let stop = Arc::new(AtomicBool::new(false));
+    let spy = {
+        let (stop, params) = (stop.clone(), params.clone());
+        std::thread::spawn(move || {
+            let (mut max, mut reads) = (0u32, 0u64);
+            while !stop.load(Relaxed) {
+                // fbInfoList[0].data
+                max = max.max(params.get32(8));
+                reads += 1;
+            }
+            (max, reads)
+        })
+    };
+    let (mut calls, mut ok, mut last) = (0u64, 0u64, 0u32);
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        params.clear();
+        params.set32(0, 1);
+        params.set32(4, NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE);
+        outer.clear();
+        outer.set32(C_CLIENT, s.client);
+        outer.set32(C_OBJECT, s.subdevice);
+        outer.set32(C_CMD, NV2080_CTRL_CMD_FB_GET_INFO_V2);
+        outer.set64(C_PARAMS, params.addr());
+        outer.set32(C_SIZE, 1028);
+        calls += 1;
+        if ioctl(fd, NV_ESC_RM_CONTROL, &outer, 32) && outer.get32(C_STATUS) == NV_OK {
+            ok += 1;
+            last = params.get32(8);
+        }
+    }
+    stop.store(true, Relaxed);
+    let (max, reads) = spy.join().map_err(|_| "spy thread panicked")?;
+    println!(
+        "flip meminfo: {calls} calls, {ok} NV_OK, answer {last} KiB; {reads} reads, largest seen {max} KiB"
+    );
+    if calls == 0 || ok == 0 {
+        return Err("no FB_GET_INFO_V2 answered".into());
+    }
+    Ok(())
+}
+
 /// Runs one case; returns the lines to print.
 pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), String> {
     let s = nvrm::Session::open(dir, 0).map_err(|e| format!("session on {dir}: {e}"))?;
+    if case == "meminfo" {
+        return meminfo(&s, secs);
+    }
     let fd = s.ctl.as_raw_fd();
     let outer = Arc::new(Block::new(48));
     let small = Arc::new(memory_params(MIB));
