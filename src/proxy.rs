@@ -307,6 +307,9 @@ impl ProxyFile {
             permissive: crate::permissive(),
         };
         let r = policy::route(&d, &view);
+        // Before fd translation or lending may switch the thread to a
+        // private table that holds vendor files.
+        let audit = r.audits_vidmem(&d) && self.note_auditee()?;
         // Read off the caller's own table before fd translation may switch
         // the thread to a private one.
         let lend = if r.lends_gpu_files() {
@@ -352,10 +355,6 @@ impl ProxyFile {
             }
             None => None,
         };
-        let audit = r.audits_vidmem(&d);
-        if audit {
-            self.note_auditee()?;
-        }
         let ret = self.dispatch(&d, r, cmd, arg, &mut params);
         if let Some(l) = lent {
             l.finish(self);
@@ -744,17 +743,34 @@ impl ProxyFile {
     }
 
     /// Records the calling process as one whose video memory the audit
-    /// asks the vendor for (before its allocating call reaches the vendor).
-    fn note_auditee(&self) -> Result {
+    /// asks the vendor for (before its allocating call reaches the vendor);
+    /// returns whether it is audited. A process that holds the vendor's
+    /// own control node besides the context's (a host process, never a
+    /// container's: a container has no vendor node) is not: the vendor's
+    /// count of its memory includes what it allocated directly, which the
+    /// context's ledger never saw.
+    fn note_auditee(&self) -> Result<bool> {
         let current = kernel::current!();
         let me = current.group_leader();
-        let mut inner = self.ctx.inner.lock();
-        if inner.auditees.iter().any(|t| core::ptr::eq(&**t, me)) {
-            return Ok(());
+        if self
+            .ctx
+            .inner
+            .lock()
+            .auditees
+            .iter()
+            .any(|t| core::ptr::eq(&**t, me))
+        {
+            return Ok(true);
         }
-        inner.auditees.retain(|t| crate::vendor::task_alive(t));
-        inner.auditees.push(ARef::from(me), GFP_KERNEL)?;
-        Ok(())
+        if self.vendor.held_directly() {
+            return Ok(false);
+        }
+        let mut inner = self.ctx.inner.lock();
+        if !inner.auditees.iter().any(|t| core::ptr::eq(&**t, me)) {
+            inner.auditees.retain(|t| crate::vendor::task_alive(t));
+            inner.auditees.push(ARef::from(me), GFP_KERNEL)?;
+        }
+        Ok(true)
     }
 
     /// After an allocating call, whatever it returned: the video memory the

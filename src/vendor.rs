@@ -137,6 +137,35 @@ impl VendorFile {
         &self.file
     }
 
+    /// Whether the calling thread's fd table holds a file of the vendor's
+    /// driver with this file's operations (a host process that uses the
+    /// vendor's node directly, besides a context). Walks the table once.
+    pub(crate) fn held_directly(&self) -> bool {
+        /// # Safety
+        ///
+        /// Called by `iterate_fd` with `data` the operations table compared
+        /// against and `file` a file of the table, alive during the walk.
+        unsafe extern "C" fn visit(
+            data: *const core::ffi::c_void,
+            file: *mut bindings::file,
+            _fd: c_uint,
+        ) -> c_int {
+            // SAFETY: `file` is live while the walk holds the table's lock.
+            let fops = unsafe { (*file).f_op };
+            c_int::from(core::ptr::eq(fops, data.cast()))
+        }
+        let ours: *const bindings::file_operations = self.fops();
+        // SAFETY: process context: `current`'s `files` is live while it
+        // runs (NULL only for kernel threads).
+        let files = unsafe { (*bindings::get_current()).files };
+        if files.is_null() {
+            return false;
+        }
+        // SAFETY: `files` is the current thread's table; `visit` is a valid
+        // callback and only compares pointers.
+        unsafe { bindings::iterate_fd(files, 0, Some(visit), ours.cast()) != 0 }
+    }
+
     /// The kernel module that owns the vendor file's operations: its name
     /// and `MODULE_VERSION` (empty when built in or unversioned).
     pub(crate) fn driver(&self) -> (&[u8], &[u8]) {
