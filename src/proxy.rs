@@ -1379,7 +1379,7 @@ impl ProxyFile {
             return self.refuse_with(d, arg, &mut outer, NV_ERR_OBJECT_NOT_FOUND);
         };
         // The control's fixed size, as the RM checks it.
-        if c.params.size as usize != P::SIZE {
+        if c.params.size != P::SIZE {
             return self.refuse_with(d, arg, &mut outer, NV_ERR_INVALID_ARGUMENT);
         }
         let mut nested = read_nested(&c.params)?;
