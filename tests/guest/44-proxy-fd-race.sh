@@ -41,9 +41,9 @@ for who in $users; do
     cat /tmp/race.out
     grep -q "escapes 0" /tmp/race.out || fail "escape as $who"
     calls=$(sed -n 's/^fd-race: \([0-9]*\) fd-carrying calls.*/\1/p' /tmp/race.out)
-    # The tool runs at least 8 s and at least 200 calls (a loaded host
+    # The tool runs at least 8 s and at least 100 calls (a loaded host
     # lengthens the race rather than weakening it).
-    [ "${calls:-0}" -ge 200 ] || fail "too few calls raced as $who ($calls)"
+    [ "${calls:-0}" -ge 100 ] || fail "too few calls raced as $who ($calls)"
     # Each round also allocated a device with the GPU file held (the RM's
     # GPU-access check, for which the proxy lends the vendor's GPU file).
     lent=$(sed -n 's/^fd-race: .* \([0-9]*\) device allocations.*/\1/p' /tmp/race.out)
@@ -62,9 +62,9 @@ for who in $users; do
     done
 done
 TENANT_UID=65534
-# The counters count: the race's REGISTER_FD calls (201 per user) did
+# The counters count: the race's REGISTER_FD calls (at least 101 per user) did
 # reach nvsim.
-[ "$(escapes_seen 0xc9)" -ge $((200 * $(echo $users | wc -w))) ] || fail "nvsim's escape counters saw too few REGISTER_FD calls"
+[ "$(escapes_seen 0xc9)" -ge $((100 * $(echo $users | wc -w))) ] || fail "nvsim's escape counters saw too few REGISTER_FD calls"
 dmesg | grep -q "escaped during fd translation" && fail "the proxy reported an escape"
 # Not compromised: a new open still works; nothing charged, nothing leaked.
 tenant nvrm --dev /dev/fakegpu/race info >/dev/null || fail "context refuses opens after the race"
