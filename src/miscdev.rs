@@ -122,42 +122,16 @@ pub(crate) fn as_proxy(file: &LocalFile) -> Option<kernel::sync::ArcBorrow<'_, P
 /// call per fd; a file held under two numbers is seen twice), under the
 /// table's lock: `f` must not sleep.
 pub(crate) fn for_each_held_proxy(f: &mut dyn FnMut(kernel::sync::ArcBorrow<'_, ProxyFile>)) {
-    /// # Safety
-    ///
-    /// Called by `iterate_fd` with `data` the `&mut &mut dyn FnMut` below
-    /// and `file` a file of the table, alive while the walk holds its lock.
-    unsafe extern "C" fn visit(
-        data: *const core::ffi::c_void,
-        file: *mut bindings::file,
-        _fd: c_uint,
-    ) -> c_int {
-        // SAFETY: `file` is live during the walk (see above).
-        let fops = unsafe { (*file).f_op };
-        if core::ptr::eq(fops, &PROXY_FOPS.0) {
-            // SAFETY: `data` is the closure reference passed below, used by
-            // this walk alone.
-            let f = unsafe {
-                &mut *data
-                    .cast::<&mut dyn FnMut(kernel::sync::ArcBorrow<'_, ProxyFile>)>()
-                    .cast_mut()
-            };
+    crate::vendor::walk_own_fds(&mut |file| {
+        // SAFETY: `file` is live for the call (`walk_own_fds`).
+        if core::ptr::eq(unsafe { (*file).f_op }, &PROXY_FOPS.0) {
             // SAFETY: our fops: `private_data` holds the `Arc` stored by
             // `proxy_open`, alive as long as the file, which the table keeps
-            // while its lock is held.
+            // while the walk holds its lock.
             f(unsafe { Arc::<ProxyFile>::borrow((*file).private_data.cast()) });
         }
-        0
-    }
-    // SAFETY: process context; `current`'s `files` is live while it runs
-    // (NULL only for kernel threads, which have no proxy files).
-    let files = unsafe { (*bindings::get_current()).files };
-    if files.is_null() {
-        return;
-    }
-    let mut f = f;
-    // SAFETY: `files` is the current thread's table; `visit` is a valid
-    // callback and `f` outlives the walk.
-    unsafe { bindings::iterate_fd(files, 0, Some(visit), (&raw mut f).cast_const().cast()) };
+        false
+    });
 }
 
 /// # Safety

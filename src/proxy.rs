@@ -752,24 +752,16 @@ impl ProxyFile {
     fn note_auditee(&self) -> Result<bool> {
         let current = kernel::current!();
         let me = current.group_leader();
-        if self
-            .ctx
-            .inner
-            .lock()
-            .auditees
-            .iter()
-            .any(|t| core::ptr::eq(&**t, me))
-        {
+        let mut inner = self.ctx.inner.lock();
+        if inner.auditees.iter().any(|t| core::ptr::eq(&**t, me)) {
             return Ok(true);
         }
+        // The walk takes the fd table's spinlock: fine under this mutex.
         if self.vendor.held_directly() {
             return Ok(false);
         }
-        let mut inner = self.ctx.inner.lock();
-        if !inner.auditees.iter().any(|t| core::ptr::eq(&**t, me)) {
-            inner.auditees.retain(|t| crate::vendor::task_alive(t));
-            inner.auditees.push(ARef::from(me), GFP_KERNEL)?;
-        }
+        inner.auditees.retain(|t| crate::vendor::task_alive(t));
+        inner.auditees.push(ARef::from(me), GFP_KERNEL)?;
         Ok(true)
     }
 

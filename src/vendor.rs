@@ -141,29 +141,11 @@ impl VendorFile {
     /// driver with this file's operations (a host process that uses the
     /// vendor's node directly, besides a context). Walks the table once.
     pub(crate) fn held_directly(&self) -> bool {
-        /// # Safety
-        ///
-        /// Called by `iterate_fd` with `data` the operations table compared
-        /// against and `file` a file of the table, alive during the walk.
-        unsafe extern "C" fn visit(
-            data: *const core::ffi::c_void,
-            file: *mut bindings::file,
-            _fd: c_uint,
-        ) -> c_int {
-            // SAFETY: `file` is live while the walk holds the table's lock.
-            let fops = unsafe { (*file).f_op };
-            c_int::from(core::ptr::eq(fops, data.cast()))
-        }
         let ours: *const bindings::file_operations = self.fops();
-        // SAFETY: process context: `current`'s `files` is live while it
-        // runs (NULL only for kernel threads).
-        let files = unsafe { (*bindings::get_current()).files };
-        if files.is_null() {
-            return false;
-        }
-        // SAFETY: `files` is the current thread's table; `visit` is a valid
-        // callback and only compares pointers.
-        unsafe { bindings::iterate_fd(files, 0, Some(visit), ours.cast()) != 0 }
+        walk_own_fds(&mut |file| {
+            // SAFETY: `file` is live for the call ([`walk_own_fds`]).
+            core::ptr::eq(unsafe { (*file).f_op }, ours)
+        })
     }
 
     /// The kernel module that owns the vendor file's operations: its name
@@ -258,6 +240,41 @@ impl VendorFile {
         };
         to_result(ret)
     }
+}
+
+/// Calls `f` with every file of the calling thread's fd table (once per fd
+/// number) until it returns true, under the table's spinlock (`f` must not
+/// sleep); returns whether it did. The pointer `f` gets is valid for that
+/// call only.
+pub(crate) fn walk_own_fds(f: &mut dyn FnMut(*mut bindings::file) -> bool) -> bool {
+    /// # Safety
+    ///
+    /// Called by `iterate_fd` with `data` the `&mut &mut dyn FnMut` below
+    /// and `file` a file of the table, alive while the walk holds its lock.
+    unsafe extern "C" fn visit(
+        data: *const core::ffi::c_void,
+        file: *mut bindings::file,
+        _fd: c_uint,
+    ) -> c_int {
+        // SAFETY: `data` is the closure reference passed below, used by
+        // this walk alone.
+        let f = unsafe {
+            &mut *data
+                .cast::<&mut dyn FnMut(*mut bindings::file) -> bool>()
+                .cast_mut()
+        };
+        c_int::from(f(file))
+    }
+    // SAFETY: process context: `current`'s `files` is live while it runs
+    // (NULL only for kernel threads, which hold no files).
+    let files = unsafe { (*bindings::get_current()).files };
+    if files.is_null() {
+        return false;
+    }
+    let mut f = f;
+    // SAFETY: `files` is the current thread's table; `visit` is a valid
+    // callback and `f` outlives the walk.
+    unsafe { bindings::iterate_fd(files, 0, Some(visit), (&raw mut f).cast_const().cast()) != 0 }
 }
 
 /// Removes `fd` from the current process's fd table, if it still refers to
