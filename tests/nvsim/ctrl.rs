@@ -14,6 +14,7 @@ use crate::{
     gpu::{self, Gpu},
     rm::{Caller, Data, Os, RmState},
 };
+use core::sync::atomic::Ordering;
 use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 
 /// `NV0000_CTRL_GPU_INVALID_ID`.
@@ -275,11 +276,11 @@ const PARTITIONID_INVALID: u32 = 0xffff_ffff;
 /// `NV_ERR_INVALID_ARGUMENT` in its `result`, pid 0 likewise. For each
 /// entry, every client not of kernel privilege whose process is that pid
 /// in the calling task's pid namespace adds the size of each of its video
-/// memory objects on this GPU: to `memPrivate` for the allocation that
-/// owns the memory, to `memSharedDuped` for a dup or an import. (The RM
-/// splits the owner's part into private and shared-owned by the
-/// descriptor's dup count; nvsim puts it all in `memPrivate`, so their sum
-/// is the RM's.)
+/// memory objects on this GPU: to `memPrivate` while no other object names
+/// the memory (the descriptor's `DupCount` is 1, whether the object made
+/// it or is a dup that outlived it), else to `memSharedOwned` for the
+/// allocation that made it and to `memSharedDuped` for a dup or an import
+/// (measured on the H100: tests/fidelity/h100-580.159.04/pid-info-*.txt).
 fn pid_info(rm: &RmState, g: &Gpu, params: &mut [u8]) -> CtlResult {
     type P = Nv2080CtrlGpuGetPidInfoParams;
     type E = Nv2080CtrlGpuPidInfo;
@@ -311,8 +312,10 @@ fn pid_info(rm: &RmState, g: &Gpu, params: &mut [u8]) -> CtlResult {
                         if !m.vid {
                             continue;
                         }
-                        if m.owner == (c.handle, o.handle) {
+                        if m.objects.load(Ordering::Relaxed) == 1 {
                             e.mem_private += m.size;
+                        } else if m.owner == (c.handle, o.handle) {
+                            e.mem_shared_owned += m.size;
                         } else {
                             e.mem_shared_duped += m.size;
                         }

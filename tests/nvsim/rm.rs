@@ -27,6 +27,7 @@ use crate::{
     gpu::Gpu,
     mem::Backing,
 };
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
     new_mutex,
     page::PAGE_SIZE,
@@ -79,6 +80,10 @@ pub(crate) struct MemObj {
     /// (client, handle) of the allocation that made it: the memory
     /// descriptor's owner (`isMemDescOwner`); dups and imports are not.
     pub(crate) owner: (u32, u32),
+    /// How many objects (the allocation, its dups and its imports) name
+    /// it: the memory descriptor's `DupCount`. Kept by [`Obj::new`] and
+    /// `Obj`'s drop.
+    pub(crate) objects: AtomicU32,
     #[pin]
     backing: Mutex<Option<Arc<Backing>>>,
 }
@@ -169,6 +174,25 @@ pub(crate) struct Obj {
     /// GPU index (every object below a device has one).
     pub(crate) gpu: u32,
     pub(crate) data: Data,
+}
+
+impl Obj {
+    /// An object; a memory object counts itself in its resource's
+    /// [`MemObj::objects`] until it is dropped.
+    pub(crate) fn new(handle: u32, parent: u32, class: u32, gpu: u32, data: Data) -> Self {
+        if let Data::Memory(m) = &data {
+            m.objects.fetch_add(1, Ordering::Relaxed);
+        }
+        Obj { handle, parent, class, gpu, data }
+    }
+}
+
+impl Drop for Obj {
+    fn drop(&mut self) {
+        if let Data::Memory(m) = &self.data {
+            m.objects.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A CPU mapping made by RM_MAP_MEMORY (for RM_UNMAP_MEMORY).
@@ -399,13 +423,7 @@ impl RmState {
                 Ok(x) => x,
                 Err(s) => return s,
             };
-        let obj = Obj {
-            handle,
-            parent: h_parent,
-            class,
-            gpu,
-            data,
-        };
+        let obj = Obj::new(handle, h_parent, class, gpu, data);
         if self.clients[ci].objs.push(obj, GFP_KERNEL).is_err() {
             return NV_ERR_NO_MEMORY;
         }
@@ -485,7 +503,7 @@ impl RmState {
                 }
                 // From here the charge is owned by the `MemObj` (uncharged on drop).
                 let m = Arc::pin_init(
-                    try_pin_init!(MemObj { gpu, size, vid, owner: (h_client, handle), backing <- new_mutex!(None, "MemObj::backing") }? Error),
+                    try_pin_init!(MemObj { gpu, size, vid, owner: (h_client, handle), objects: AtomicU32::new(0), backing <- new_mutex!(None, "MemObj::backing") }? Error),
                     GFP_KERNEL,
                 );
                 let m = match m {
@@ -759,13 +777,7 @@ impl RmState {
         if self.clients[ci]
             .objs
             .push(
-                Obj {
-                    handle,
-                    parent: h_parent,
-                    class,
-                    gpu,
-                    data,
-                },
+                Obj::new(handle, h_parent, class, gpu, data),
                 GFP_KERNEL,
             )
             .is_err()
@@ -796,13 +808,7 @@ impl RmState {
         self.clients[ci]
             .objs
             .push(
-                Obj {
-                    handle,
-                    parent: h_parent,
-                    class,
-                    gpu,
-                    data,
-                },
+                Obj::new(handle, h_parent, class, gpu, data),
                 GFP_KERNEL,
             )
             .map_err(|_| NV_ERR_NO_MEMORY)?;
