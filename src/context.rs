@@ -63,6 +63,8 @@ pub(crate) struct ContextInner {
     /// file holds it): (those clients, bytes). Returned by
     /// [`Context::settle_lingering`] once the vendor has freed them all.
     pub(crate) lingering: KVec<(KVec<u32>, u64)>,
+    /// Managed (UVM) mappings, charged by size (sysfs `managed_memory`).
+    pub(crate) managed: crate::managed::ManagedState,
 }
 
 /// One container's share of the GPU.
@@ -269,7 +271,7 @@ pub(crate) fn create(
             name: CString::try_from_fmt(fmt!("{}", spec.name))?,
             gpus: spec.gpus,
             paths: VendorPaths { ctl, gpus: gpu_paths, uvm },
-            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY, objects: ObjectTable::new(), unrouted: crate::fgcore::policy::UnroutedLog::new(), auditees: KVec::new(), lingering: KVec::new() }, "Context::inner"),
+            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY, objects: ObjectTable::new(), unrouted: crate::fgcore::policy::UnroutedLog::new(), auditees: KVec::new(), lingering: KVec::new(), managed: crate::managed::ManagedState::new() }, "Context::inner"),
             dead: Atomic::new(false),
             next_file: Atomic::new(1),
             compromised: Atomic::new(false),

@@ -21,6 +21,7 @@ mod context;
 mod doorbell;
 mod kapi;
 mod kthread;
+mod managed;
 mod mgmt;
 mod miscdev;
 mod objects;

@@ -8,14 +8,14 @@
 //! - `destroy` (w): `NAME` removes it;
 //! - `contexts/NAME/`: `gpus`, `mem_limit_bytes` (rw), `mem_used_bytes`,
 //!   `mem_peak_bytes`, `alloc_refused`, `open_files`, `pids`, `unrouted`,
-//!   `audit`.
+//!   `audit`, `managed_memory` (rw), `managed`.
 //!
 //! Writes need `CAP_SYS_ADMIN` (beyond the files' root-only modes); bad
 //! input is refused with an errno and a log line saying why.
 
 use crate::{
     context,
-    fgcore::{ledger::Ledger, mgmt as parse, quantity, sched},
+    fgcore::{ledger::Ledger, managed, mgmt as parse, quantity, sched},
     sysfs::{Attr, AttrList, Dir, DirKey, Group, ShowBuf},
     VERSION,
 };
@@ -123,8 +123,11 @@ fn store_mem_limit(key: DirKey, input: &[u8]) -> Result {
 }
 
 fn show_mem_used(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
-    // What closed files still hold counts until the vendor has freed it.
-    ctx_of(key)?.settle_lingering();
+    // What closed files still hold counts until the vendor has freed it;
+    // managed memory that was unmapped goes.
+    let ctx = ctx_of(key)?;
+    ctx.settle_lingering();
+    ctx.reconcile_managed(true);
     show_ledger(key, out, Ledger::used)
 }
 
@@ -173,6 +176,34 @@ fn show_audit(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
         "compromised {}",
         u8::from(ctx.is_compromised())
     ))
+}
+
+fn show_managed_memory(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let p = ctx_of(key)?.inner.lock().managed.policy;
+    out.line(format_args!("{}", p.name()))
+}
+
+fn store_managed_memory(key: DirKey, input: &[u8]) -> Result {
+    require_admin()?;
+    let p = core::str::from_utf8(input)
+        .ok()
+        .and_then(managed::Policy::parse)
+        .ok_or_else(|| {
+            pr_warn!("managed_memory: want charge, deny or allow\n");
+            EINVAL
+        })?;
+    ctx_of(key)?.inner.lock().managed.policy = p;
+    Ok(())
+}
+
+fn show_managed(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let ctx = ctx_of(key)?;
+    ctx.reconcile_managed(true);
+    let inner = ctx.inner.lock();
+    let m = &inner.managed;
+    out.line(format_args!("bytes {}", m.ranges.total()))?;
+    out.line(format_args!("ranges {}", m.ranges.count()))?;
+    out.line(format_args!("refused {}", m.refused))
 }
 
 fn show_compute_limit(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
@@ -237,6 +268,9 @@ static OPEN_FILES_ATTR: Attr = Attr::read_only(c"open_files", show_open_files);
 static PIDS_ATTR: Attr = Attr::read_only(c"pids", show_pids);
 static UNROUTED_ATTR: Attr = Attr::read_only(c"unrouted", show_unrouted);
 static AUDIT_ATTR: Attr = Attr::read_only(c"audit", show_audit);
+static MANAGED_MEMORY_ATTR: Attr =
+    Attr::read_write(c"managed_memory", show_managed_memory, store_managed_memory);
+static MANAGED_ATTR: Attr = Attr::read_only(c"managed", show_managed);
 static COMPUTE_LIMIT_ATTR: Attr = Attr::read_write(
     c"compute_limit_pct",
     show_compute_limit,
@@ -247,7 +281,7 @@ static COMPUTE_WEIGHT_ATTR: Attr =
 static PRIORITY_ATTR: Attr = Attr::read_write(c"priority", show_priority, store_priority);
 static COMPUTE_USED_ATTR: Attr = Attr::read_only(c"compute_used_us", show_compute_used);
 static THROTTLED_ATTR: Attr = Attr::read_only(c"throttled_us", show_throttled);
-static CTX_ATTRS: AttrList<14> = AttrList::new([
+static CTX_ATTRS: AttrList<16> = AttrList::new([
     &GPUS_ATTR,
     &MEM_LIMIT_ATTR,
     &MEM_USED_ATTR,
@@ -257,6 +291,8 @@ static CTX_ATTRS: AttrList<14> = AttrList::new([
     &PIDS_ATTR,
     &UNROUTED_ATTR,
     &AUDIT_ATTR,
+    &MANAGED_MEMORY_ATTR,
+    &MANAGED_ATTR,
     &COMPUTE_LIMIT_ATTR,
     &COMPUTE_WEIGHT_ATTR,
     &PRIORITY_ATTR,

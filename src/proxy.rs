@@ -265,6 +265,10 @@ impl ProxyFile {
             }
         }
         drop(inner);
+        if self.kind == NodeKind::Uvm {
+            // A dead process's managed ranges go (its mm has no users).
+            self.ctx.reconcile_managed(false);
+        }
         self.ctx.open_files.fetch_sub(1, Relaxed);
     }
 
@@ -292,6 +296,11 @@ impl ProxyFile {
             return Err(EPROTONOSUPPORT);
         }
         let kind = self.file_kind();
+        if kind == FileKind::Uvm {
+            // What this process unmapped of its managed memory goes before
+            // the call (crate::managed).
+            self.ctx.reconcile_managed_current();
+        }
         let size = match kind {
             FileKind::Uvm | FileKind::UvmTools => nvabi::uvm::uvm_param_size(cmd).ok_or(EINVAL)?,
             _ => kernel::ioctl::_IOC_SIZE(cmd),
@@ -1391,6 +1400,16 @@ impl ProxyFile {
     pub(crate) unsafe fn mmap(&self, vma: *mut bindings::vm_area_struct) -> Result {
         if self.ctx.is_dead() {
             return Err(ENODEV);
+        }
+        if self.file_kind() == FileKind::Uvm {
+            // Managed memory: charged by size (crate::managed).
+            // SAFETY: forwarded from the caller's contract; the vendor's
+            // mmap runs on the same vma.
+            return unsafe {
+                crate::managed::mmap(&self.ctx, self.vendor.fops_ptr(), vma, || {
+                    self.vendor.mmap(vma)
+                })
+            };
         }
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.vendor.mmap(vma) }?;

@@ -132,6 +132,11 @@ impl VendorFile {
         unsafe { &*(*self.file.as_ptr()).f_op }
     }
 
+    /// The vendor file's operations (to recognize its mappings).
+    pub(crate) fn fops_ptr(&self) -> *const bindings::file_operations {
+        self.fops()
+    }
+
     /// The vendor file itself (for fd translation).
     pub(crate) fn file(&self) -> &ARef<File> {
         &self.file

@@ -801,4 +801,4 @@ pub fn run_script<S: Storage>(t: &mut ObjectTable<S>, script: &[Step]) -> Result
 }
 
 #[cfg(all(test, not(MODULE)))]
-mod tests;
+pub(crate) mod tests;

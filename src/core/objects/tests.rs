@@ -63,7 +63,7 @@ fn take_budget() -> bool {
 }
 
 /// Storage in `BTreeMap`s.
-struct Std;
+pub(crate) struct Std;
 
 impl Storage for Std {
     type Map<K: Ord + Copy, V: Copy> = BTreeMap<K, V>;
