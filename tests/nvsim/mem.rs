@@ -321,6 +321,11 @@ pub(crate) fn set_managed(vma: &VmaNew, nv: Arc<NvFile>) {
 
 /// `open`: a managed vma was copied (split, fork, move); the copy holds its
 /// own reference to the file when it keeps access (a split), else nothing.
+///
+/// # Safety
+///
+/// Called by the mm core only, with the mmap lock held for writing, on a
+/// copy of a vma set up by [`set_managed`] or by this function.
 unsafe extern "C" fn managed_vma_open(vma: *mut bindings::vm_area_struct) {
     // SAFETY: the mm core passes a valid vma (mmap lock held for writing),
     // a copy of one of ours, so its `vm_private_data` is NULL or an
@@ -353,6 +358,11 @@ unsafe extern "C" fn managed_vma_open(vma: *mut bindings::vm_area_struct) {
 }
 
 /// `close`: a managed vma goes; its range's pages are freed.
+///
+/// # Safety
+///
+/// Called by the mm core only, once per vma of [`MANAGED_VM_OPS`], with
+/// the mmap lock held.
 unsafe extern "C" fn managed_vma_close(vma: *mut bindings::vm_area_struct) {
     // SAFETY: the mm core passes a valid vma about to be freed, with the
     // mmap lock held; `close` runs once per vma.
