@@ -191,7 +191,12 @@ unsafe extern "C" fn nv_mmap(
     // SAFETY: the mm core passes a vma under construction, with the mmap
     // lock held, valid for the duration of this call.
     let (vma, pgoff) = unsafe { (VmaNew::from_raw(vma), (*vma).vm_pgoff) };
-    match nv.mmap(vma, pgoff as usize) {
+    let r = if nv.kind == Kind::Uvm {
+        crate::uvm::mmap(nv.into(), vma, pgoff as usize)
+    } else {
+        nv.mmap(vma, pgoff as usize)
+    };
+    match r {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }

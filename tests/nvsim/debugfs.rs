@@ -7,7 +7,7 @@
 //! nvsim/profile                 the behaviour profile of the engines
 //! nvsim/escapes                 escapes received per number, on ctl and GPU files: `ctl|gpu 0xNN COUNT`
 //! nvsim/mem                     live page-backed objects (backings) and PFN-mapped vmas holding one (pfnmap_vmas)
-//! nvsim/gpu<N>/heap             total_bytes / used_bytes / free_bytes
+//! nvsim/gpu<N>/heap             total_bytes / used_bytes / free_bytes / managed_bytes (UVM residency, part of used_bytes)
 //! nvsim/gpu<N>/engine           busy_us, switches, doorbell_rings, tsgs, channels
 //! nvsim/gpu<N>/tsgs             one line per channel group (busy_us is engine time)
 //! nvsim/gpu<N>/channels         one line per channel (get, put, entries done)
@@ -49,10 +49,11 @@ impl fmt::Debug for View {
                 let used = g.heap_used();
                 writeln!(
                     f,
-                    "total_bytes {}\nused_bytes {}\nfree_bytes {}",
+                    "total_bytes {}\nused_bytes {}\nfree_bytes {}\nmanaged_bytes {}",
                     g.vram,
                     used,
-                    g.vram - used
+                    g.vram - used,
+                    g.managed_bytes()
                 )
             }
             What::Engine => g.engine.fmt_summary(f),

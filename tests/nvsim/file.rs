@@ -177,6 +177,7 @@ impl NvFile {
     /// The file's release: frees every client it owns.
     pub(crate) fn release(&self) {
         if self.kind == Kind::Uvm {
+            crate::uvm::teardown(self);
             return;
         }
         let freed = RM.lock().free_clients_of(self.id);

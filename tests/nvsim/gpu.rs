@@ -20,7 +20,9 @@ pub(crate) const GPU_SHORT_NAME: &str = "GH100";
 ///
 /// # Invariants
 ///
-/// `heap_used <= vram` at all times (charges are compare-and-swapped).
+/// `heap_used <= vram` at all times (charges are compare-and-swapped);
+/// `managed <= heap_used` (managed residency is charged to the heap first
+/// and returned to it last).
 #[pin_data]
 pub(crate) struct Gpu {
     /// Index = minor number of `/dev/nvidiaN` = device instance.
@@ -28,6 +30,9 @@ pub(crate) struct Gpu {
     /// Video memory size, bytes.
     pub(crate) vram: u64,
     heap_used: AtomicU64,
+    /// The part of `heap_used` that is UVM managed memory resident here
+    /// (taken from the PMA by UVM, not through RM clients).
+    managed: AtomicU64,
     /// Deterministic UUID (bytes of `GPU-xxxxxxxx-...`).
     pub(crate) uuid: [u8; 16],
     /// Behaviour profile.
@@ -46,6 +51,7 @@ impl Gpu {
                 index,
                 vram,
                 heap_used: AtomicU64::new(0),
+                managed: AtomicU64::new(0),
                 uuid,
                 profile,
                 engine <- Engine::new(),
@@ -95,6 +101,29 @@ impl Gpu {
     /// Returns `size` bytes charged earlier.
     pub(crate) fn uncharge(&self, size: u64) {
         self.heap_used.fetch_sub(size, Ordering::AcqRel);
+    }
+
+    /// Bytes of UVM managed memory resident here (part of [`Self::heap_used`]).
+    pub(crate) fn managed_bytes(&self) -> u64 {
+        self.managed.load(Ordering::Relaxed)
+    }
+
+    /// Charges `size` bytes of managed residency to the heap; `false`
+    /// (nothing charged) if the heap lacks room.
+    pub(crate) fn charge_managed(&self, size: u64) -> bool {
+        if !self.charge(size) {
+            return false;
+        }
+        // INVARIANT: charged to the heap above, so `managed <= heap_used`.
+        self.managed.fetch_add(size, Ordering::AcqRel);
+        true
+    }
+
+    /// Returns `size` bytes of managed residency charged earlier.
+    pub(crate) fn uncharge_managed(&self, size: u64) {
+        // INVARIANT: `managed` shrinks before `heap_used` does.
+        self.managed.fetch_sub(size, Ordering::AcqRel);
+        self.uncharge(size);
     }
 
     /// The UUID as NVIDIA prints it, `GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.

@@ -26,12 +26,13 @@
 //! consumes the doorbell with an atomic exchange, which is exactly as much
 //! ordering as a real GPU gives.
 
+use crate::file::NvFile;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use kernel::{
     bindings,
     error::to_result,
     ffi::{c_ulong, c_void},
-    mm::virt::{flags, VmaNew},
+    mm::virt::{flags, VmaNew, VmaRef},
     page::{Page, PAGE_SIZE},
     prelude::*,
     sync::Arc,
@@ -280,4 +281,100 @@ unsafe extern "C" fn pfnmap_vma_close(vma: *mut bindings::vm_area_struct) {
         drop(unsafe { <Arc<Backing> as ForeignOwnable>::from_foreign(pd) });
         PFNMAP_VMAS.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// The `vm_operations_struct` of UVM managed ranges (`uvm_vm_ops_managed`
+/// without its fault handlers): `open` and `close` keep the VA space's
+/// ranges in step with the vmas. There is no `fault`: nvsim never places
+/// managed pages on the CPU, so a CPU access to managed memory gets
+/// SIGBUS (real UVM would fault the page in).
+///
+/// `vm_private_data` of such a vma is an `Arc<NvFile>` reference to the
+/// VA-space file while the vma holds its range, NULL once it holds nothing
+/// (a fork's or a move's copy). The table lives in this module, which the
+/// vma's file keeps loaded until after `close` (as for [`PFNMAP_VM_OPS`]).
+pub(crate) static MANAGED_VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
+    open: Some(managed_vma_open),
+    close: Some(managed_vma_close),
+    // SAFETY: all-zero is a valid `vm_operations_struct` (no callback).
+    ..unsafe { core::mem::zeroed() }
+};
+
+/// Makes `vma` (being set up by an mmap of the UVM file `nv`, whose managed
+/// range has been created) a managed vma: `VM_MIXEDMAP | VM_DONTEXPAND |
+/// VM_DONTCOPY` as `uvm_mmap` sets, and [`MANAGED_VM_OPS`] holding `nv`.
+pub(crate) fn set_managed(vma: &VmaNew, nv: Arc<NvFile>) {
+    vma.set_mixedmap();
+    vma.set_dontexpand();
+    vma.set_dontcopy();
+    let raw = vma.as_ptr();
+    let pd = nv.into_foreign();
+    // SAFETY: `raw` is the vma under construction in our `mmap` (mmap lock
+    // held, not yet visible to anyone else); from here on the mm core calls
+    // `MANAGED_VM_OPS.close` exactly once for it, which takes back the
+    // reference stored in `vm_private_data`.
+    unsafe {
+        (*raw).vm_private_data = pd;
+        (*raw).vm_ops = &MANAGED_VM_OPS;
+    }
+}
+
+/// `open`: a managed vma was copied (split, fork, move); the copy holds its
+/// own reference to the file when it keeps access (a split), else nothing.
+///
+/// # Safety
+///
+/// Called by the mm core only, with the mmap lock held for writing, on a
+/// copy of a vma set up by [`set_managed`] or by this function.
+unsafe extern "C" fn managed_vma_open(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: the mm core passes a valid vma (mmap lock held for writing),
+    // a copy of one of ours, so its `vm_private_data` is NULL or an
+    // `Arc<NvFile>` reference the source vma still owns during this call.
+    let pd = unsafe { (*vma).vm_private_data };
+    if pd.is_null() {
+        return;
+    }
+    // SAFETY: as above.
+    let nv: Arc<NvFile> = unsafe { <Arc<NvFile> as ForeignOwnable>::borrow(pd) }.into();
+    // SAFETY: as above: valid, with the mmap lock held.
+    let v = unsafe { VmaRef::from_raw(vma) };
+    // SAFETY: as above.
+    let pgoff = unsafe { (*vma).vm_pgoff };
+    let keeps = crate::uvm::vma_copied(
+        &nv,
+        v.mm().as_raw(),
+        v.start() as u64,
+        v.end() as u64,
+        pgoff as u64,
+    );
+    let own = if keeps {
+        nv.into_foreign()
+    } else {
+        core::ptr::null_mut()
+    };
+    // SAFETY: the mmap lock is held for writing; the copy's reference (if
+    // any) is released by its own `close`.
+    unsafe { (*vma).vm_private_data = own };
+}
+
+/// `close`: a managed vma goes; its range's pages are freed.
+///
+/// # Safety
+///
+/// Called by the mm core only, once per vma of [`MANAGED_VM_OPS`], with
+/// the mmap lock held.
+unsafe extern "C" fn managed_vma_close(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: the mm core passes a valid vma about to be freed, with the
+    // mmap lock held; `close` runs once per vma.
+    let pd = unsafe { core::ptr::replace(&raw mut (*vma).vm_private_data, core::ptr::null_mut()) };
+    if pd.is_null() {
+        return;
+    }
+    // SAFETY: `pd` is the reference `set_managed` or `managed_vma_open`
+    // stored in this vma, taken back exactly once (cleared above).
+    let nv = unsafe { <Arc<NvFile> as ForeignOwnable>::from_foreign(pd) };
+    // SAFETY: as above; only the bounds are read (not the mm, whose users
+    // may be gone at exit).
+    let v = unsafe { VmaRef::from_raw(vma) };
+    crate::uvm::vma_closed(&nv, v.start() as u64, v.end() as u64);
 }

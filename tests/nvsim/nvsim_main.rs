@@ -32,6 +32,7 @@ mod gpu;
 mod kapi;
 #[path = "../../src/kthread.rs"]
 mod kthread;
+mod managed;
 mod mem;
 mod profile;
 mod rm;

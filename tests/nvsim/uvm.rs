@@ -10,6 +10,14 @@
 //! client, whose dups require the source client to belong to the calling
 //! process. MM_INITIALIZE's `uvmFd` is checked to be a UVM file.
 //! Commands outside this set are not simulated (-EINVAL).
+//!
+//! Managed memory (`cudaMallocManaged`, see [`crate::managed`]): `mmap` of
+//! an initialized VA-space file with offset == address creates a managed
+//! range (`uvm_mmap`'s rules and errnos); UVM_VALIDATE_VA_RANGE checks one;
+//! UVM_MIGRATE makes a covered range resident on a registered GPU (charged
+//! to its heap) or on the CPU (freed). The vmas have no fault handler: a
+//! CPU access to managed memory in nvsim gets SIGBUS (real UVM migrates
+//! the page to the CPU), so the tests never touch it from the CPU.
 
 use crate::{
     chrdev,
@@ -20,9 +28,20 @@ use crate::{
         wire::Wire,
     },
     file::{read_user, write_user, Kind, NvFile},
+    gpu::Gpu,
+    managed::{Managed, MigrateError},
     rm::RM,
 };
-use kernel::prelude::*;
+use kernel::{
+    bindings,
+    mm::{
+        virt::{flags, VmaNew},
+        Mm,
+    },
+    page::PAGE_SHIFT,
+    prelude::*,
+    sync::{aref::ARef, Arc},
+};
 
 /// UVM state of one file (its VA space).
 pub(crate) struct UvmState {
@@ -32,6 +51,11 @@ pub(crate) struct UvmState {
     gpus: KVec<u32>,
     vaspaces: KVec<(u32, u32, u32)>,
     channels: KVec<(u32, u32, u32)>,
+    /// The mm of the process that initialized the VA space
+    /// (`uvm_va_space_mm_register`): only it may map managed memory.
+    owner_mm: Option<ARef<Mm>>,
+    /// Managed ranges and their residency.
+    managed: Managed,
 }
 
 impl UvmState {
@@ -43,6 +67,8 @@ impl UvmState {
             gpus: KVec::new(),
             vaspaces: KVec::new(),
             channels: KVec::new(),
+            owner_mm: None,
+            managed: Managed::new(),
         }
     }
 }
@@ -53,6 +79,10 @@ fn gpu_by_uuid(uuid: &[u8; 16]) -> Option<u32> {
         .iter()
         .find(|g| &g.uuid == uuid)
         .map(|g| g.index)
+}
+
+fn gpu_arc_by_uuid(uuid: &[u8; 16]) -> Option<Arc<Gpu>> {
+    RM.lock().gpus.iter().find(|g| &g.uuid == uuid).cloned()
 }
 
 fn tgid() -> i32 {
@@ -71,8 +101,12 @@ pub(crate) fn ioctl(nv: &NvFile, cmd: u32, arg: usize) -> Result<isize> {
         UVM_INITIALIZE => {
             let mut p = UvmInitializeParams::read(&buf).ok_or(EINVAL)?;
             // A second INITIALIZE of the same file succeeds (H100).
+            let mm = kernel::current!().mm().map(|m| ARef::<Mm>::from(&**m));
             p.rm_status = nv.with_uvm(|s| {
                 s.initialized = true;
+                if s.owner_mm.is_none() {
+                    s.owner_mm = mm;
+                }
                 NV_OK
             });
             p.write(&mut buf);
@@ -108,6 +142,8 @@ pub(crate) fn ioctl(nv: &NvFile, cmd: u32, arg: usize) -> Result<isize> {
                 Some(g) if s.initialized && s.gpus.contains(&g) => {
                     s.gpus.retain(|x| *x != g);
                     s.vaspaces.retain(|v| v.0 != g);
+                    // UVM evicts what was resident on it.
+                    s.managed.evict_gpu(g);
                     s.channels.retain(|c| c.0 != g);
                     NV_OK
                 }
@@ -158,6 +194,20 @@ pub(crate) fn ioctl(nv: &NvFile, cmd: u32, arg: usize) -> Result<isize> {
                 } else {
                     NV_OK
                 }
+            });
+            p.write(&mut buf);
+        }
+        UVM_MIGRATE => {
+            let mut p = UvmMigrateParams::read(&buf).ok_or(EINVAL)?;
+            p.rm_status = migrate(nv, &p);
+            p.write(&mut buf);
+        }
+        UVM_VALIDATE_VA_RANGE => {
+            let mut p = UvmValidateVaRangeParams::read(&buf).ok_or(EINVAL)?;
+            p.rm_status = nv.with_uvm(|s| match p.base.checked_add(p.length) {
+                _ if !s.initialized => NV_ERR_ILLEGAL_ACTION,
+                Some(end) if s.managed.is_range(p.base, end) => NV_OK,
+                _ => NV_ERR_INVALID_ADDRESS,
             });
             p.write(&mut buf);
         }
@@ -237,4 +287,161 @@ fn register_object(nv: &NvFile, uuid: &[u8; 16], h_client: u32, h: u32, class: u
             Err(_) => NV_ERR_NO_MEMORY,
         }
     })
+}
+
+/// The file offset of page offset `pgoff`.
+fn offset_of(pgoff: u64) -> Option<u64> {
+    pgoff.checked_mul(1 << PAGE_SHIFT)
+}
+
+/// `uvm_api_range_invalid`: page-aligned, nonzero base and length, no wrap.
+fn range_invalid(base: u64, length: u64) -> bool {
+    let page = 1u64 << PAGE_SHIFT;
+    base % page != 0
+        || length % page != 0
+        || base == 0
+        || length == 0
+        || base.checked_add(length).is_none()
+}
+
+/// UVM_MIGRATE (`uvm_api_migrate`), for managed ranges. Without ATS or HMM
+/// (as nvsim is), a range not wholly covered by managed ranges is
+/// `NV_ERR_INVALID_ADDRESS`. There are no semaphore pools in nvsim, so an
+/// asynchronous migration naming a semaphore gets `NV_ERR_INVALID_ADDRESS`;
+/// one without is done synchronously. The test-only flags are refused as
+/// on a driver loaded without `uvm_enable_builtin_tests`.
+fn migrate(nv: &NvFile, p: &UvmMigrateParams) -> u32 {
+    if !nv.with_uvm(|s| s.initialized) {
+        return NV_ERR_ILLEGAL_ACTION;
+    }
+    let sync = p.flags & UVM_MIGRATE_FLAG_ASYNC == 0;
+    if (p.length > 0 || sync || p.semaphore_address == 0) && range_invalid(p.base, p.length) {
+        return NV_ERR_INVALID_ADDRESS;
+    }
+    if p.flags & !UVM_MIGRATE_FLAGS_ALL != 0 || p.flags & UVM_MIGRATE_FLAGS_TEST_ALL != 0 {
+        return NV_ERR_INVALID_ARGUMENT;
+    }
+    if sync {
+        if p.semaphore_address != 0 {
+            return NV_ERR_INVALID_ARGUMENT;
+        }
+    } else if p.semaphore_address == 0 {
+        if p.semaphore_payload != 0 {
+            return NV_ERR_INVALID_ARGUMENT;
+        }
+    } else {
+        return NV_ERR_INVALID_ADDRESS;
+    }
+    // The CPU's UUID is all zero (NV_PROCESSOR_UUID_CPU_DEFAULT).
+    let dest = if p.destination_uuid == [0; 16] {
+        // The guest has one NUMA node with memory.
+        if p.cpu_numa_node != -1 && p.cpu_numa_node != 0 {
+            return NV_ERR_INVALID_ARGUMENT;
+        }
+        None
+    } else {
+        // uvm_va_space_get_gpu_by_uuid_with_gpu_va_space: registered, and
+        // with a GPU VA space.
+        match gpu_arc_by_uuid(&p.destination_uuid) {
+            Some(g)
+                if nv.with_uvm(|s| {
+                    s.gpus.contains(&g.index) && s.vaspaces.iter().any(|v| v.0 == g.index)
+                }) =>
+            {
+                Some(g)
+            }
+            _ => return NV_ERR_INVALID_DEVICE,
+        }
+    };
+    if p.length == 0 {
+        return NV_OK;
+    }
+    let end = p.base + p.length;
+    nv.with_uvm(|s| {
+        if !s.managed.covers(p.base, end) {
+            return NV_ERR_INVALID_ADDRESS;
+        }
+        match s.managed.migrate(p.base, end, dest.as_ref()) {
+            Ok(()) => NV_OK,
+            Err(MigrateError::NoMemory) => NV_ERR_NO_MEMORY,
+        }
+    })
+}
+
+/// `mmap` of a UVM file (`uvm_mmap`): the file must be an initialized VA
+/// space (else `EBADFD`), the caller the process that initialized it (else
+/// `EOPNOTSUPP`), the offset the address and the mapping shared, readable
+/// and writable (else `EINVAL`), and the range must not overlap another
+/// (`EADDRINUSE`). The vma then is a managed range: `VM_MIXEDMAP |
+/// VM_DONTEXPAND | VM_DONTCOPY` and [`crate::mem::set_managed`]'s vm_ops.
+pub(crate) fn mmap(nv: Arc<NvFile>, vma: &VmaNew, pgoff: usize) -> Result {
+    let (start, end) = (vma.start() as u64, vma.end() as u64);
+    let cur = kernel::current!().mm().map(|m| m.as_raw());
+    let want = flags::SHARED | flags::READ | flags::WRITE;
+    nv.with_uvm(|s| {
+        if !s.initialized {
+            return Err(EBADFD);
+        }
+        if s.owner_mm.as_ref().map(|m| m.as_raw()) != cur {
+            return Err(EOPNOTSUPP);
+        }
+        if offset_of(pgoff as u64) != Some(start) {
+            return Err(EINVAL);
+        }
+        if vma.flags() & want != want {
+            return Err(EINVAL);
+        }
+        s.managed.add(start, end)
+    })?;
+    crate::mem::set_managed(vma, nv);
+    Ok(())
+}
+
+/// `open` of a managed vma (`uvm_vm_open_managed`): a copy of one that
+/// holds a range. A split (same mm, offset still the address, one bound
+/// shared with its range) splits the range and the copy holds its half:
+/// `true`. A fork (another mm) or a move (mremap: offset no longer the
+/// address) gives the copy no access: `false` (it holds nothing; its
+/// close frees nothing). When the split fails for memory, the range is
+/// destroyed (its pages freed) as UVM does.
+pub(crate) fn vma_copied(
+    nv: &NvFile,
+    mm: *const bindings::mm_struct,
+    start: u64,
+    end: u64,
+    pgoff: u64,
+) -> bool {
+    nv.with_uvm(|s| {
+        if s.owner_mm.as_ref().map(|m| m.as_raw().cast_const()) != Some(mm) {
+            return false;
+        }
+        if offset_of(pgoff) != Some(start) {
+            return false;
+        }
+        let Some((rs, re)) = s.managed.enclosing(start, end) else {
+            return false;
+        };
+        let at = match (start == rs, end == re) {
+            (true, false) => end,
+            (false, true) => start,
+            _ => return false,
+        };
+        if s.managed.split(at).is_err() {
+            s.managed.remove(rs, re);
+            return false;
+        }
+        true
+    })
+}
+
+/// `close` of a managed vma holding `[start, end)`: destroys the ranges
+/// there and frees their pages.
+pub(crate) fn vma_closed(nv: &NvFile, start: u64, end: u64) {
+    nv.with_uvm(|s| s.managed.remove(start, end));
+}
+
+/// The VA space's teardown (the file's release): what no vma's close freed.
+pub(crate) fn teardown(nv: &NvFile) {
+    let ranges = nv.with_uvm(|s| s.managed.take_all());
+    drop(ranges);
 }

@@ -144,6 +144,8 @@ const LAYOUTS: &[StructLayout] = &[
     uvm::UvmMapExternalSparseParams::LAYOUT,
     uvm::UvmAllocDeviceP2pParams::LAYOUT,
     uvm::UvmToolsInitEventTrackerParams::LAYOUT,
+    uvm::UvmMigrateParams::LAYOUT,
+    uvm::UvmValidateVaRangeParams::LAYOUT,
 ];
 
 /// Every constant table (names are C names).

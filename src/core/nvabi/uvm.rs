@@ -357,6 +357,61 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// `UVM_MIGRATE_PARAMS` (80 bytes).
+    UvmMigrateParams = "UVM_MIGRATE_PARAMS", size 80;
+    /// Base VA (page-aligned, nonzero).
+    @0 base: u64 = "base";
+    /// Length (page-aligned; 0 only to release a semaphore).
+    @8 length: u64 = "length";
+    /// Destination processor: a registered GPU's UUID, or all zero (the CPU).
+    @16 destination_uuid: [u8; 16] = "destinationUuid";
+    /// `UVM_MIGRATE_FLAG_*`.
+    @32 flags: u32 = "flags";
+    /// Padding.
+    @36 pad0: u32 = "";
+    /// Semaphore to release when done (asynchronous migrations only).
+    @40 semaphore_address: u64 = "semaphoreAddress";
+    /// Its payload.
+    @48 semaphore_payload: u32 = "semaphorePayload";
+    /// CPU NUMA node of a migration to the CPU (-1: any).
+    @52 cpu_numa_node: i32 = "cpuNumaNode";
+    /// OUT: pageable range left to user space (ATS).
+    @56 user_space_start: u64 = "userSpaceStart";
+    /// OUT: its length.
+    @64 user_space_length: u64 = "userSpaceLength";
+    /// OUT status.
+    @72 rm_status: u32 = "rmStatus";
+    /// Padding.
+    @76 pad1: u32 = "";
+}
+
+/// `UVM_MIGRATE_FLAG_ASYNC`: may return before the migration is done.
+pub const UVM_MIGRATE_FLAG_ASYNC: u32 = 0x1;
+/// `UVM_MIGRATE_FLAG_SKIP_CPU_MAP` (a test flag).
+pub const UVM_MIGRATE_FLAG_SKIP_CPU_MAP: u32 = 0x2;
+/// `UVM_MIGRATE_FLAG_NO_GPU_VA_SPACE` (a test flag).
+pub const UVM_MIGRATE_FLAG_NO_GPU_VA_SPACE: u32 = 0x4;
+/// `UVM_MIGRATE_FLAGS_TEST_ALL`: refused unless the driver was loaded with
+/// `uvm_enable_builtin_tests=1`.
+pub const UVM_MIGRATE_FLAGS_TEST_ALL: u32 =
+    UVM_MIGRATE_FLAG_SKIP_CPU_MAP | UVM_MIGRATE_FLAG_NO_GPU_VA_SPACE;
+/// `UVM_MIGRATE_FLAGS_ALL`.
+pub const UVM_MIGRATE_FLAGS_ALL: u32 = UVM_MIGRATE_FLAG_ASYNC | UVM_MIGRATE_FLAGS_TEST_ALL;
+
+wire_struct! {
+    /// `UVM_VALIDATE_VA_RANGE_PARAMS` (24 bytes).
+    UvmValidateVaRangeParams = "UVM_VALIDATE_VA_RANGE_PARAMS", size 24;
+    /// Base VA.
+    @0 base: u64 = "base";
+    /// Length.
+    @8 length: u64 = "length";
+    /// OUT status.
+    @16 rm_status: u32 = "rmStatus";
+    /// Padding.
+    @20 pad0: u32 = "";
+}
+
+wire_struct! {
     /// `UVM_TOOLS_INIT_EVENT_TRACKER_PARAMS` (56 bytes), also used by the v2 command.
     UvmToolsInitEventTrackerParams = "UVM_TOOLS_INIT_EVENT_TRACKER_PARAMS", size 56;
     /// Queue buffer.
@@ -426,7 +481,7 @@ uvm_table! {
     UVM_DISABLE_READ_DUPLICATION, 24, false;
     UVM_SET_ACCESSED_BY, 40, false;
     UVM_UNSET_ACCESSED_BY, 40, false;
-    UVM_MIGRATE, 80, false;
+    UVM_MIGRATE, UvmMigrateParams::SIZE, false;
     UVM_MIGRATE_RANGE_GROUP, 32, false;
     UVM_ENABLE_SYSTEM_WIDE_ATOMICS, 20, false;
     UVM_DISABLE_SYSTEM_WIDE_ATOMICS, 20, false;
@@ -446,7 +501,7 @@ uvm_table! {
     UVM_CLEAN_UP_ZOMBIE_RESOURCES, 4, false;
     UVM_PAGEABLE_MEM_ACCESS_ON_GPU, 24, false;
     UVM_POPULATE_PAGEABLE, 24, false;
-    UVM_VALIDATE_VA_RANGE, 24, false;
+    UVM_VALIDATE_VA_RANGE, UvmValidateVaRangeParams::SIZE, false;
     UVM_CREATE_EXTERNAL_RANGE, UvmCreateExternalRangeParams::SIZE, false;
     UVM_MAP_EXTERNAL_SPARSE, UvmMapExternalSparseParams::SIZE, false;
     UVM_MM_INITIALIZE, UvmMmInitializeParams::SIZE, false;
@@ -489,6 +544,28 @@ mod tests {
         assert_eq!(uvm_param_size(UVM_INITIALIZE), Some(16));
         assert_eq!(uvm_param_size(12345), None);
         assert_eq!(UvmToolsInitEventTrackerParams::SIZE, 56);
+        assert_eq!(uvm_param_size(UVM_MIGRATE), Some(80));
+        assert_eq!(uvm_param_size(UVM_VALIDATE_VA_RANGE), Some(24));
+    }
+
+    #[test]
+    fn migrate_layout() {
+        // 580's uvm_ioctl.h: NvProcessorUuid at 16, the 8-aligned
+        // semaphoreAddress at 40, rmStatus at 72.
+        let mut p = UvmMigrateParams::ZERO;
+        p.base = 0x7f00_0000_0000;
+        p.length = 32 << 20;
+        p.destination_uuid = [9; 16];
+        p.cpu_numa_node = -1;
+        p.rm_status = 0x51;
+        let mut b = [0u8; 80];
+        assert!(p.write(&mut b));
+        assert_eq!(&b[8..16], &(32u64 << 20).to_le_bytes());
+        assert_eq!(&b[16..32], &[9; 16]);
+        assert_eq!(&b[52..56], &(-1i32).to_le_bytes());
+        assert_eq!(&b[72..76], &0x51u32.to_le_bytes());
+        assert_eq!(UvmMigrateParams::read(&b), Some(p));
+        assert_eq!(UVM_MIGRATE_FLAGS_ALL, 7);
     }
 
     #[test]

@@ -26,6 +26,10 @@
 //!   thread rewrites one field of the block a call is made with (CASE:
 //!   class, size, pointer, free), then holds what it got for HOLD s (see
 //!   `flip`).
+//! - `fgtest managed [--dir DIR] --mib N [--migrate-mib M] [--hold-file PATH]
+//!   [--unmap-half] [--bad-offset] [--uninit]`: UVM managed memory as
+//!   cudaMallocManaged maps it, migrated to GPU 0 (see `managed`); exits 3
+//!   when the mmap is refused.
 //! - `fgtest as-uid UID CMD...`: becomes UID (group UID, no supplementary
 //!   groups; nothing to do if it already is) and execs CMD: the guest suite
 //!   runs its tenants through it.
@@ -33,6 +37,7 @@
 mod bench;
 mod fdrace;
 mod flip;
+mod managed;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -353,6 +358,15 @@ fn main() -> ExitCode {
             Ok(s) => flip::run(dir, case, s, &Hold::parse(hold)),
             _ => Err("SECS is a number".into()),
         },
+        ["managed", rest @ ..] => {
+            return match managed::Opts::parse(rest).and_then(|o| managed::run(&o)) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("fgtest: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         ["as-uid", uid, cmd @ ..] if !cmd.is_empty() => match uid.parse() {
             Ok(u) => drop_privileges(u).and_then(|()| exec(cmd)),
             Err(_) => Err("UID is a number".into()),
@@ -364,7 +378,7 @@ fn main() -> ExitCode {
             }
             _ => Err(format!("cannot open {path}")),
         },
-        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench [ITERS [SCHED_SECS]] [--parts calls,objects,contexts,sched] | fgtest fd-race DIR SECS VENDOR_MAJOR [UID] | fgtest exec-race DIR SECS VENDOR_MAJOR | fgtest fd-check VENDOR_MAJOR | fgtest flip DIR CASE SECS HOLD | fgtest as-uid UID CMD...".into()),
+        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench [ITERS [SCHED_SECS]] [--parts calls,objects,contexts,sched] | fgtest fd-race DIR SECS VENDOR_MAJOR [UID] | fgtest exec-race DIR SECS VENDOR_MAJOR | fgtest fd-check VENDOR_MAJOR | fgtest flip DIR CASE SECS HOLD | fgtest managed [--dir DIR] --mib N [--migrate-mib M] [--hold-file PATH] [--unmap-half] | fgtest as-uid UID CMD...".into()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

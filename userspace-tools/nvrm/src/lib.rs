@@ -686,6 +686,27 @@ impl Uvm {
         Ok(Status(p.rm_status))
     }
 
+    /// UVM_MIGRATE of `[base, base + length)` to the processor `dest` (a
+    /// GPU's UUID, or all zero for the CPU), synchronously.
+    pub fn migrate(&self, base: u64, length: u64, dest: [u8; 16]) -> io::Result<Status> {
+        let mut p = uvm::UvmMigrateParams::ZERO;
+        p.base = base;
+        p.length = length;
+        p.destination_uuid = dest;
+        p.cpu_numa_node = -1;
+        self.call(uvm::UVM_MIGRATE, &mut p)?;
+        Ok(Status(p.rm_status))
+    }
+
+    /// UVM_VALIDATE_VA_RANGE: whether `[base, base + length)` is one range.
+    pub fn validate_va_range(&self, base: u64, length: u64) -> io::Result<Status> {
+        let mut p = uvm::UvmValidateVaRangeParams::ZERO;
+        p.base = base;
+        p.length = length;
+        self.call(uvm::UVM_VALIDATE_VA_RANGE, &mut p)?;
+        Ok(Status(p.rm_status))
+    }
+
     /// UVM_REGISTER_CHANNEL.
     pub fn register_channel(
         &self,
