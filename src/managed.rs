@@ -238,10 +238,9 @@ pub(crate) unsafe fn mmap(
             return Err(ENOMEM);
         }
         // SAFETY: as for the reconcile above.
-        let added = inner
-            .managed
-            .ranges
-            .add(k, start, end, &mut |s, e| unsafe { uvm_bytes(mm, fops, s, e) });
+        let added = inner.managed.ranges.add(k, start, end, &mut |s, e| unsafe {
+            uvm_bytes(mm, fops, s, e)
+        });
         match added {
             Ok(r) => ctx.uncharge_managed(&mut inner, r, k),
             Err(_) => {

@@ -204,10 +204,14 @@ impl<S: Storage> ManagedRanges<S> {
         // first, as placeholders (charged 0), so a failure changes
         // nothing.
         if !at_end {
-            self.ranges.insert((space, end), Extent { start, charged: 0 })?;
+            self.ranges
+                .insert((space, end), Extent { start, charged: 0 })?;
         }
         if head.is_some() {
-            if let Err(f) = self.ranges.insert((space, start), Extent { start, charged: 0 }) {
+            if let Err(f) = self
+                .ranges
+                .insert((space, start), Extent { start, charged: 0 })
+            {
                 if !at_end {
                     self.ranges.remove(&(space, end));
                 }
@@ -248,7 +252,10 @@ impl<S: Storage> ManagedRanges<S> {
                 self.ranges.remove(&(space, start));
                 self.count -= 1;
             } else if let Some(x) = self.ranges.get_mut(&(space, start)) {
-                *x = Extent { start: e.start, charged: head_charge };
+                *x = Extent {
+                    start: e.start,
+                    charged: head_charge,
+                };
                 self.total += head_charge;
             }
         }
@@ -266,7 +273,10 @@ impl<S: Storage> ManagedRanges<S> {
                 self.ranges.remove(&(space, k));
                 self.count -= 1;
             } else if let Some(x) = self.ranges.get_mut(&(space, k)) {
-                *x = Extent { start: end, charged: t };
+                *x = Extent {
+                    start: end,
+                    charged: t,
+                };
                 self.total += t;
             }
         }
@@ -276,7 +286,10 @@ impl<S: Storage> ManagedRanges<S> {
         // The new range, in its placeholder.
         let len = end - start;
         if let Some(x) = self.ranges.get_mut(&(space, end)) {
-            *x = Extent { start, charged: len };
+            *x = Extent {
+                start,
+                charged: len,
+            };
             self.total += len;
         }
         Ok(released)
@@ -322,8 +335,8 @@ impl<S: Storage> Default for ManagedRanges<S> {
 
 #[cfg(all(test, not(MODULE)))]
 mod tests {
-    use super::*;
     use super::super::objects::tests::Std;
+    use super::*;
     use proptest::prelude::*;
     use std::vec::Vec;
 
@@ -366,7 +379,10 @@ mod tests {
     #[test]
     fn add_reconcile_release() {
         let mut r = R::new();
-        assert_eq!(r.add(1, 0x1000_0000, 0x1000_0000 + 256 * M, &mut all), Ok(0));
+        assert_eq!(
+            r.add(1, 0x1000_0000, 0x1000_0000 + 256 * M, &mut all),
+            Ok(0)
+        );
         assert_eq!(r.add(2, 0x1000_0000, 0x1000_0000 + 64 * M, &mut all), Ok(0));
         assert_eq!(r.total(), 320 * M);
         // Half of space 1's range unmapped.
@@ -387,14 +403,24 @@ mod tests {
         r.add(1, 0, 100 * M, &mut all).unwrap();
         // Inside: the old range keeps [0, 10M) and [20M, 100M).
         assert_eq!(r.add(1, 10 * M, 20 * M, &mut all), Ok(10 * M));
-        assert_eq!(ranges(&r, 1), [(0, 10 * M, 10 * M), (10 * M, 20 * M, 10 * M), (20 * M, 100 * M, 80 * M)]);
+        assert_eq!(
+            ranges(&r, 1),
+            [
+                (0, 10 * M, 10 * M),
+                (10 * M, 20 * M, 10 * M),
+                (20 * M, 100 * M, 80 * M)
+            ]
+        );
         assert_eq!(r.total(), 100 * M);
         // Over all three and more.
         assert_eq!(r.add(1, 0, 200 * M, &mut all), Ok(100 * M));
         assert_eq!(ranges(&r, 1), [(0, 200 * M, 200 * M)]);
         // At the same start, shorter.
         assert_eq!(r.add(1, 0, 50 * M, &mut all), Ok(50 * M));
-        assert_eq!(ranges(&r, 1), [(0, 50 * M, 50 * M), (50 * M, 200 * M, 150 * M)]);
+        assert_eq!(
+            ranges(&r, 1),
+            [(0, 50 * M, 50 * M), (50 * M, 200 * M, 150 * M)]
+        );
         assert_eq!(r.total(), 200 * M);
     }
 

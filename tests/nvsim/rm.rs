@@ -183,7 +183,13 @@ impl Obj {
         if let Data::Memory(m) = &data {
             m.objects.fetch_add(1, Ordering::Relaxed);
         }
-        Obj { handle, parent, class, gpu, data }
+        Obj {
+            handle,
+            parent,
+            class,
+            gpu,
+            data,
+        }
     }
 }
 
@@ -776,10 +782,7 @@ impl RmState {
         };
         if self.clients[ci]
             .objs
-            .push(
-                Obj::new(handle, h_parent, class, gpu, data),
-                GFP_KERNEL,
-            )
+            .push(Obj::new(handle, h_parent, class, gpu, data), GFP_KERNEL)
             .is_err()
         {
             return NV_ERR_NO_MEMORY;
@@ -807,10 +810,7 @@ impl RmState {
         let handle = self.new_handle(ci, *h_object)?;
         self.clients[ci]
             .objs
-            .push(
-                Obj::new(handle, h_parent, class, gpu, data),
-                GFP_KERNEL,
-            )
+            .push(Obj::new(handle, h_parent, class, gpu, data), GFP_KERNEL)
             .map_err(|_| NV_ERR_NO_MEMORY)?;
         *h_object = handle;
         Ok(())
