@@ -133,12 +133,12 @@ impl Context {
         let k = key(raw);
         let mut inner = self.inner.lock();
         let fops = inner.managed.fops;
-        // SAFETY: `raw` is live (we hold a user reference) and its mmap
-        // lock is held (`_guard`).
-        let r = inner
-            .managed
-            .ranges
-            .reconcile(k, &mut |s, e| unsafe { uvm_bytes(raw, fops, s, e) });
+        let mut live = |s, e| {
+            // SAFETY: `raw` is live (we hold a user reference) and its
+            // mmap lock is held (`_guard`).
+            unsafe { uvm_bytes(raw, fops, s, e) }
+        };
+        let r = inner.managed.ranges.reconcile(k, &mut live);
         self.uncharge_managed(&mut inner, r, k);
         r
     }
@@ -216,11 +216,11 @@ pub(crate) unsafe fn mmap(
         inner.managed.fops = fops;
         // This process's: its write lock is held (caller). The vma being
         // set up is not in the tree yet; what it replaces `add` drops.
-        // SAFETY: `mm` is live and locked for writing (caller).
-        let r = inner
-            .managed
-            .ranges
-            .reconcile(k, &mut |s, e| unsafe { uvm_bytes(mm, fops, s, e) });
+        let mut live = |s, e| {
+            // SAFETY: `mm` is live and locked for writing (caller).
+            unsafe { uvm_bytes(mm, fops, s, e) }
+        };
+        let r = inner.managed.ranges.reconcile(k, &mut live);
         ctx.uncharge_managed(&mut inner, r, k);
         if !inner.managed.ranges.has_room() {
             inner.managed.refused += 1;
@@ -237,10 +237,7 @@ pub(crate) unsafe fn mmap(
             ctx.uncharge_managed(&mut inner, 0, k);
             return Err(ENOMEM);
         }
-        // SAFETY: as for the reconcile above.
-        let added = inner.managed.ranges.add(k, start, end, &mut |s, e| unsafe {
-            uvm_bytes(mm, fops, s, e)
-        });
+        let added = inner.managed.ranges.add(k, start, end, &mut live);
         match added {
             Ok(r) => ctx.uncharge_managed(&mut inner, r, k),
             Err(_) => {
