@@ -3,7 +3,9 @@
 # rewrites one field of the very parameter block in a loop: the class
 # (system <-> video memory), the nested size, the nested-block pointer,
 # the handle freed, the status the vendor wrote back, the source client of
-# a dup, the client list of FIFO_DISABLE_CHANNELS (and, read rather than
+# a dup, the client list of FIFO_DISABLE_CHANNELS, the device instance of
+# an NV01_DEVICE_0 (between the context's GPU and host GPU 1, which it
+# does not have: no byte may land on GPU 1) (and, read rather than
 # rewritten, FB_GET_INFO_V2's reply). Whatever the vendor
 # read, the video memory it holds for the tenant must never exceed what
 # the ledger charges (the audit after every allocating call asks the
@@ -16,12 +18,14 @@ F=/sys/kernel/fakegpu
 MiB=1048576
 CAP=$((256*MiB))
 SECS=${FLIP_SECS:-10}
-heap_used() { awk '/^used_bytes/ {print $2}' /sys/kernel/debug/nvsim/gpu0/heap; }
+heap_used() { awk '/^used_bytes/ {print $2}' /sys/kernel/debug/nvsim/gpu${1:-0}/heap; }
 audit() { awk -v k="$1" '$1 == k {print $2}' $F/contexts/flip/audit; }
 bad=
 base=$(heap_used)
+base1=$(heap_used 1)
+[ -n "$base1" ] || fail "nvsim has no GPU 1"
 echo "flip gpus=0 mem=256M" >$F/create || fail create
-for case in class size pointer status free; do
+for case in class size pointer status free device; do
     out=/tmp/flip-$case; rm -f /tmp/flip.done
     fgtest as-uid $TENANT_UID fgtest flip /dev/fakegpu/flip $case $SECS /tmp/flip.done >$out 2>&1 &
     pid=$!
@@ -36,6 +40,8 @@ for case in class size pointer status free; do
         echo "flip $case held: ledger $used B, nvsim heap $heap B (cap $CAP B)"
         [ "$used" -le "$CAP" ] || bad="$bad $case:ledger-past-cap"
         [ "$heap" -le "$used" ] || bad="$bad $case:heap-past-ledger"
+        gpu1=$(( $(heap_used 1) - base1 ))
+        [ "$gpu1" = 0 ] || { echo "flip $case: $gpu1 B on GPU 1, outside the context"; bad="$bad $case:other-gpu"; }
         touch /tmp/flip.done
     fi
     rc=0; wait $pid || rc=$?

@@ -52,7 +52,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fakegpu_core::nvabi::{
-    class::{NV01_MEMORY_LOCAL_USER, NV01_MEMORY_SYSTEM},
+    class::{NV01_DEVICE_0, NV01_MEMORY_LOCAL_USER, NV01_MEMORY_SYSTEM},
     ctrl::{
         NV2080_CTRL_CMD_FB_GET_INFO_V2, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
         NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE,
@@ -103,7 +103,8 @@ const A_NEW: usize = 8;
 const A_CLASS: usize = 12;
 const A_PARAMS: usize = 16;
 const A_SIZE: usize = 32;
-const A_STATUS: usize = 44;
+// NVOS64_PARAMETERS' status (offset 40; 44 is padding).
+const A_STATUS: usize = 40;
 const F_ROOT: usize = 0;
 const F_PARENT: usize = 4;
 const F_OLD: usize = 8;
@@ -210,6 +211,8 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
     let small = Arc::new(memory_params(MIB));
     let chans = Arc::new(Block::new(536));
     let big = Arc::new(memory_params(64 * MIB));
+    // NV0080_ALLOC_PARAMETERS (56 bytes): `device` flips its deviceId.
+    let devp = Arc::new(Block::new(56));
     let stop = Arc::new(AtomicBool::new(false));
     // `dup`: the other context's (client, handle).
     let foreign: Option<(u32, u32)> = match case {
@@ -238,6 +241,15 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
         "free" => (outer.clone(), F_OLD, 0, 0, false), // values set per round
         // NV_ERR_GENERIC twice: the loop writes only that.
         "status" => (outer.clone(), A_STATUS, 1, 1, false),
+        // The device instance between the context's only GPU (its 0) and
+        // 1, a GPU the context does not have (FLIP_DEVICE overrides).
+        "device" => {
+            let other = std::env::var("FLIP_DEVICE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1u64);
+            (devp.clone(), 0, 0, other, false)
+        }
         "dup" => {
             let (c, _) = foreign.unwrap_or_default();
             (
@@ -255,13 +267,15 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
         _ => return Err(format!("unknown flip case {case}")),
     };
     let pair = Arc::new((AtomicU64::new(a), AtomicU64::new(b)));
+    // 0 means "nothing to write", except where 0 is one of the values.
+    let zero_ok = case == "device";
     let flipper = {
         let (stop, flips, pair, target) = (stop.clone(), flips.clone(), pair.clone(), target);
         std::thread::spawn(move || {
             let mut n = 0u64;
             while !stop.load(Relaxed) {
                 for v in [pair.0.load(Relaxed), pair.1.load(Relaxed)] {
-                    if v == 0 {
+                    if v == 0 && !zero_ok {
                         continue;
                     }
                     if wide {
@@ -327,6 +341,40 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
             // Whichever is left (the other free answers OBJECT_NOT_FOUND).
             let _ = s.ctl.free(s.client, s.device, h1);
             let _ = s.ctl.free(s.client, s.device, h2);
+            continue;
+        }
+        if case == "device" {
+            // A device under the client, then 1 MiB of video memory under
+            // it, both kept: whichever GPU the vendor made the device on
+            // holds the memory.
+            outer.clear();
+            outer.set32(A_ROOT, s.client);
+            outer.set32(A_PARENT, s.client);
+            outer.set32(A_CLASS, NV01_DEVICE_0);
+            outer.set64(A_PARAMS, devp.addr());
+            outer.set32(A_SIZE, 56);
+            if !ioctl(fd, NV_ESC_RM_ALLOC, &outer, 48) {
+                t.other += 1;
+                continue;
+            }
+            if outer.get32(A_STATUS) != NV_OK {
+                t.refused += 1;
+                continue;
+            }
+            t.ok += 1;
+            let dev = outer.get32(A_NEW);
+            let m = s.ctl.alloc_raw(
+                nvrm::AllocForm::Nvos64,
+                s.client,
+                dev,
+                0,
+                NV01_MEMORY_LOCAL_USER,
+                Some(&mut nvrm_params(MIB)),
+            );
+            match m {
+                Ok((st, h)) if st.0 == NV_OK => kept.push(h),
+                _ => t.other += 1,
+            }
             continue;
         }
         if let (Some((_, channel)), "disable") = (foreign, case) {

@@ -24,7 +24,7 @@
 //!   what the exec'd image runs (fails if it holds a vendor file).
 //! - `fgtest flip DIR CASE SECS HOLD`: the double-fetch attack: a second
 //!   thread rewrites one field of the block a call is made with (CASE:
-//!   class, size, pointer, free), then holds what it got for HOLD s (see
+//!   class, size, pointer, free, device), then holds what it got for HOLD s (see
 //!   `flip`).
 //! - `fgtest managed [--dir DIR] --mib N [--migrate-mib M] [--hold-file PATH]
 //!   [--unmap-half] [--bad-offset] [--uninit]`: UVM managed memory as
