@@ -137,6 +137,19 @@ fn ioctl(fd: i32, nr: u32, b: &Block, len: u32) -> bool {
     unsafe { libc::ioctl(fd, nv_iowr(nr, len) as _, b.addr() as *mut libc::c_void) == 0 }
 }
 
+/// Fills `outer` as an NVOS64 RM_ALLOC of `class` under `parent` of
+/// client `root`, with `size` bytes of parameters at `params`, handle
+/// chosen by the RM.
+fn alloc_block(outer: &Block, root: u32, parent: u32, class: u32, params: &Block, size: u32) {
+    outer.clear();
+    outer.set32(A_ROOT, root);
+    outer.set32(A_PARENT, parent);
+    outer.set32(A_NEW, 0);
+    outer.set32(A_CLASS, class);
+    outer.set64(A_PARAMS, params.addr());
+    outer.set32(A_SIZE, size);
+}
+
 fn memory_params(size: u64) -> Block {
     let m = Block::new(128);
     m.set32(M_OWNER, nvrm::OWNER);
@@ -347,12 +360,7 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
             // A device under the client, then 1 MiB of video memory under
             // it, both kept: whichever GPU the vendor made the device on
             // holds the memory.
-            outer.clear();
-            outer.set32(A_ROOT, s.client);
-            outer.set32(A_PARENT, s.client);
-            outer.set32(A_CLASS, NV01_DEVICE_0);
-            outer.set64(A_PARAMS, devp.addr());
-            outer.set32(A_SIZE, 56);
+            alloc_block(&outer, s.client, s.client, NV01_DEVICE_0, &devp, 56);
             if !ioctl(fd, NV_ESC_RM_ALLOC, &outer, 48) {
                 t.other += 1;
                 continue;
@@ -418,13 +426,14 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
             }
             continue;
         }
-        outer.clear();
-        outer.set32(A_ROOT, s.client);
-        outer.set32(A_PARENT, s.device);
-        outer.set32(A_NEW, 0);
-        outer.set32(A_CLASS, NV01_MEMORY_LOCAL_USER);
-        outer.set64(A_PARAMS, small.addr());
-        outer.set32(A_SIZE, 128);
+        alloc_block(
+            &outer,
+            s.client,
+            s.device,
+            NV01_MEMORY_LOCAL_USER,
+            &small,
+            128,
+        );
         small.set64(M_SIZE, MIB);
         if !ioctl(fd, NV_ESC_RM_ALLOC, &outer, 48) {
             t.other += 1;
