@@ -38,7 +38,6 @@
 //! unexpected errors exit 1.
 
 use crate::Hold;
-use fakegpu_core::nvabi::{ctrl, wire::Wire};
 use std::os::fd::AsRawFd;
 
 /// Parsed options.
@@ -229,25 +228,10 @@ pub(crate) fn run(o: &Opts) -> Result<u8, String> {
 
 /// GPU_GET_PID_INFO video memory (private part) of this process.
 fn pid_private(sess: &nvrm::Session) -> Result<u64, String> {
-    let mut b = vec![0u8; ctrl::Nv2080CtrlGpuGetPidInfoParams::SIZE];
-    b[..4].copy_from_slice(&1u32.to_le_bytes());
-    let list = std::mem::offset_of!(ctrl::Nv2080CtrlGpuGetPidInfoParams, pid_info_list);
-    let entry = ctrl::Nv2080CtrlGpuPidInfo {
-        pid: std::process::id(),
-        index: ctrl::NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE,
-        ..ctrl::Nv2080CtrlGpuPidInfo::ZERO
-    };
-    entry.write(&mut b[list..]);
-    let s = sess
+    let (s, e) = sess
         .ctl
-        .control_raw(
-            sess.client,
-            sess.subdevice,
-            ctrl::NV2080_CTRL_CMD_GPU_GET_PID_INFO,
-            &mut b,
-        )
+        .pid_info(sess.client, sess.subdevice, std::process::id())
         .map_err(|e| format!("GPU_GET_PID_INFO: {e:?}"))?;
     s.check().map_err(|s| format!("GPU_GET_PID_INFO: {s}"))?;
-    let e = ctrl::Nv2080CtrlGpuPidInfo::read(&b[list..]).ok_or("GPU_GET_PID_INFO: short")?;
-    Ok(e.mem_private)
+    Ok(e.ok_or("GPU_GET_PID_INFO: short")?.mem_private)
 }

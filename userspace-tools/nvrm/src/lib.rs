@@ -329,6 +329,38 @@ impl Ctl {
         Ok(Status(from_bytes::<rm::Nvos00>(&b).status))
     }
 
+    /// GPU_GET_PID_INFO (video memory usage) of process `pid` on the
+    /// subdevice `subdevice`: the control's status, and the entry when it
+    /// is `NV_OK`.
+    pub fn pid_info(
+        &self,
+        client: u32,
+        subdevice: u32,
+        pid: u32,
+    ) -> io::Result<(Status, Option<ctrl::Nv2080CtrlGpuPidInfo>)> {
+        let mut b = vec![0u8; ctrl::Nv2080CtrlGpuGetPidInfoParams::SIZE];
+        b[..4].copy_from_slice(&1u32.to_le_bytes());
+        let list = std::mem::offset_of!(ctrl::Nv2080CtrlGpuGetPidInfoParams, pid_info_list);
+        ctrl::Nv2080CtrlGpuPidInfo {
+            pid,
+            index: ctrl::NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE,
+            ..ctrl::Nv2080CtrlGpuPidInfo::ZERO
+        }
+        .write(&mut b[list..]);
+        let s = self.control_raw(
+            client,
+            subdevice,
+            ctrl::NV2080_CTRL_CMD_GPU_GET_PID_INFO,
+            &mut b,
+        )?;
+        let e = if s.ok() {
+            ctrl::Nv2080CtrlGpuPidInfo::read(&b[list..])
+        } else {
+            None
+        };
+        Ok((s, e))
+    }
+
     /// RM_CONTROL with an untyped parameter block.
     pub fn control_raw(
         &self,

@@ -498,20 +498,12 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
                 Some(p) => env.val(p)? as u32,
                 None => std::process::id(),
             };
-            let mut b = vec![0u8; ctrl::Nv2080CtrlGpuGetPidInfoParams::SIZE];
-            b[..4].copy_from_slice(&1u32.to_le_bytes());
-            let list = std::mem::offset_of!(ctrl::Nv2080CtrlGpuGetPidInfoParams, pid_info_list);
-            let e = ctrl::Nv2080CtrlGpuPidInfo {
-                pid,
-                index: ctrl::NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE,
-                ..ctrl::Nv2080CtrlGpuPidInfo::ZERO
-            };
-            e.write(&mut b[list..]);
-            let r = c.control_raw(client, sub, ctrl::NV2080_CTRL_CMD_GPU_GET_PID_INFO, &mut b);
+            let r = c.pid_info(client, sub, pid);
             drop(c);
-            env.status(r);
+            let entry = r.as_ref().ok().and_then(|(_, e)| *e);
+            env.status(r.map(|(s, _)| s));
             if matches!(env.last, Last::Status(s) if s.ok()) {
-                if let Some(e) = ctrl::Nv2080CtrlGpuPidInfo::read(&b[list..]) {
+                if let Some(e) = entry {
                     println!(
                         "pidmem result {:#x} private {} shared_owned {} shared_duped {}",
                         e.result, e.mem_private, e.mem_shared_owned, e.mem_shared_duped
