@@ -129,17 +129,29 @@ impl Context {
             mm.mmap_read_trylock()
         };
         let Some(_guard) = guard else { return 0 };
-        let raw = mm.as_raw();
-        let k = key(raw);
         let mut inner = self.inner.lock();
-        let fops = inner.managed.fops;
+        // SAFETY: `mm` is live (we hold a user reference) and its mmap
+        // lock is held (`_guard`).
+        unsafe { self.reconcile_locked(&mut inner, mm.as_raw()) }
+    }
+
+    /// Reconciles the ranges of `mm` and uncharges what they released.
+    ///
+    /// # Safety
+    ///
+    /// `mm` is live and the caller holds its mmap lock (read or write).
+    unsafe fn reconcile_locked(
+        &self,
+        inner: &mut crate::context::ContextInner,
+        mm: *mut bindings::mm_struct,
+    ) -> u64 {
+        let (k, fops) = (key(mm), inner.managed.fops);
         let mut live = |s, e| {
-            // SAFETY: `raw` is live (we hold a user reference) and its
-            // mmap lock is held (`_guard`).
-            unsafe { uvm_bytes(raw, fops, s, e) }
+            // SAFETY: the caller's contract.
+            unsafe { uvm_bytes(mm, fops, s, e) }
         };
         let r = inner.managed.ranges.reconcile(k, &mut live);
-        self.uncharge_managed(&mut inner, r, k);
+        self.uncharge_managed(inner, r, k);
         r
     }
 
@@ -216,12 +228,8 @@ pub(crate) unsafe fn mmap(
         inner.managed.fops = fops;
         // This process's: its write lock is held (caller). The vma being
         // set up is not in the tree yet; what it replaces `add` drops.
-        let mut live = |s, e| {
-            // SAFETY: `mm` is live and locked for writing (caller).
-            unsafe { uvm_bytes(mm, fops, s, e) }
-        };
-        let r = inner.managed.ranges.reconcile(k, &mut live);
-        ctx.uncharge_managed(&mut inner, r, k);
+        // SAFETY: `mm` is live and locked for writing (caller).
+        unsafe { ctx.reconcile_locked(&mut inner, mm) };
         if !inner.managed.ranges.has_room() {
             inner.managed.refused += 1;
             return Err(ENOMEM);
@@ -237,6 +245,10 @@ pub(crate) unsafe fn mmap(
             ctx.uncharge_managed(&mut inner, 0, k);
             return Err(ENOMEM);
         }
+        let mut live = |s, e| {
+            // SAFETY: `mm` is live and locked for writing (caller).
+            unsafe { uvm_bytes(mm, fops, s, e) }
+        };
         let added = inner.managed.ranges.add(k, start, end, &mut live);
         match added {
             Ok(r) => ctx.uncharge_managed(&mut inner, r, k),
