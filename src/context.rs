@@ -1,23 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Contexts: one per container. A context owns its proxy nodes, its sysfs
-//! directory and its memory ledger; the registry maps names to contexts.
+//! A context: one container's share of the GPUs. The struct and what
+//! changes under its lock (ledger, object table, processes, managed
+//! ranges); [`crate::registry`] creates, names and destroys contexts.
 //!
-//! Lock order: `CONTEXTS` before `Context::inner`. Neither is held while
-//! registering or dropping nodes (`misc_mtx`, taken by the open path) or a
-//! sysfs directory (which waits for running `show`/`store` callbacks, which
-//! take `CONTEXTS`).
+//! Lock order: `registry::CONTEXTS` before `Context::inner`; a gate's lock
+//! is never held while `inner` is taken.
 
 use crate::{
-    fgcore::{ledger::Ledger, mgmt::GpuList, visibility::VisibleIds},
-    miscdev::NodeRegistration,
+    fgcore::{
+        ledger::Ledger, mgmt::GpuList, policy::UnroutedLog, sched::Params, visibility::VisibleIds,
+    },
+    gate::Gate,
+    kapi,
+    managed::{self, ManagedState},
     objects::ObjectTable,
-    proxy::{Node, NodeKind},
-    sysfs,
     vendor::VendorPath,
 };
 use kernel::{
-    fmt, new_mutex,
+    new_mutex,
     prelude::*,
     str::CString,
     sync::{
@@ -27,10 +28,6 @@ use kernel::{
     },
     task::Task,
 };
-
-/// Where the vendor's nodes are (the host's paths).
-pub(crate) const VENDOR_CTL: &CStr = c"/dev/nvidiactl";
-pub(crate) const VENDOR_UVM: &CStr = c"/dev/nvidia-uvm";
 
 /// The vendor's paths a context opens, resolved at creation.
 pub(crate) struct VendorPaths {
@@ -52,7 +49,7 @@ pub(crate) struct ContextInner {
     pub(crate) objects: ObjectTable,
     /// Calls the routing table does not route, per number (sysfs
     /// `unrouted`).
-    pub(crate) unrouted: crate::fgcore::policy::UnroutedLog,
+    pub(crate) unrouted: UnroutedLog,
     /// Every process (its group leader) that made an allocating call
     /// through the context: the RM numbers a client by the process that
     /// made it, so these are the processes whose video memory the audit
@@ -64,7 +61,7 @@ pub(crate) struct ContextInner {
     /// [`Context::settle_lingering`] once the vendor has freed them all.
     pub(crate) lingering: KVec<(KVec<u32>, u64)>,
     /// Managed (UVM) mappings, charged by size (sysfs `managed_memory`).
-    pub(crate) managed: crate::managed::ManagedState,
+    pub(crate) managed: ManagedState,
 }
 
 /// One container's share of the GPU.
@@ -91,12 +88,78 @@ pub(crate) struct Context {
     pub(crate) audit_checks: Atomic<u64>,
     /// Audits that found the vendor holding more than the ledger charges.
     pub(crate) audit_divergences: Atomic<u64>,
-    /// Compute share: the doorbell gate and the scheduler's figures.
-    #[pin]
-    pub(crate) compute: crate::compute::Compute,
+    /// Compute share: the doorbell gate and the scheduler's figures
+    /// (shared with the context's gated doorbell mappings).
+    pub(crate) gate: Arc<Gate>,
 }
 
 impl Context {
+    /// A context named `name` over host GPUs `gpus` (the vendor's nodes at
+    /// `paths`), with a memory cap of `mem_limit` bytes (`None`: none) and
+    /// the compute settings `compute`.
+    pub(crate) fn new(
+        name: &str,
+        gpus: GpuList,
+        paths: VendorPaths,
+        mem_limit: Option<u64>,
+        compute: &Params,
+    ) -> Result<Arc<Self>> {
+        let gate = Arc::pin_init(Gate::new(), GFP_KERNEL)?;
+        gate.set_limit_pct(compute.limit_pct);
+        gate.set_weight(compute.weight);
+        gate.set_priority(compute.priority);
+        let inner = ContextInner {
+            ledger: Ledger::new(mem_limit.unwrap_or(u64::MAX)),
+            pids: KVec::new(),
+            visible: VisibleIds::EMPTY,
+            objects: ObjectTable::new(),
+            unrouted: UnroutedLog::new(),
+            auditees: KVec::new(),
+            lingering: KVec::new(),
+            managed: ManagedState::new(),
+        };
+        Arc::pin_init(
+            try_pin_init!(Context {
+                name: CString::try_from_fmt(fmt!("{}", name))?,
+                gpus,
+                paths,
+                inner <- new_mutex!(inner, "Context::inner"),
+                dead: Atomic::new(false),
+                next_file: Atomic::new(1),
+                compromised: Atomic::new(false),
+                open_files: Atomic::new(0),
+                logged: [const { Atomic::new(false) }; 4],
+                audit_checks: Atomic::new(0),
+                audit_divergences: Atomic::new(0),
+                gate,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The context's name, for messages.
+    pub(crate) fn name_str(&self) -> &str {
+        self.name.to_str().unwrap_or("?")
+    }
+
+    /// Marks the context destroyed: opens fail, calls on its open files get
+    /// `ENODEV`, and its held submitters are let go with an error.
+    pub(crate) fn mark_dead(&self) {
+        self.dead.store(true, Relaxed);
+        self.gate.kill();
+    }
+
+    /// Stops (`disable`) or resumes the context's channels on host GPU
+    /// `only` (`None`: on all its GPUs) through the kernel RM client; see
+    /// [`kapi::set_channels`].
+    pub(crate) fn set_channels(&self, only: Option<u32>, disable: bool) -> bool {
+        let mut list: KVec<(u32, u32, u32)> = KVec::new();
+        if self.inner.lock().objects.channels_into(&mut list).is_err() {
+            return false;
+        }
+        kapi::set_channels(&mut list, only, disable)
+    }
+
     /// Whether the context was destroyed.
     pub(crate) fn is_dead(&self) -> bool {
         self.dead.load(Relaxed)
@@ -142,7 +205,7 @@ impl Context {
             return;
         }
         for clients in pending.iter() {
-            if crate::kapi::any_client_exists(clients) {
+            if kapi::any_client_exists(clients) {
                 continue;
             }
             let mut inner = self.inner.lock();
@@ -154,7 +217,7 @@ impl Context {
                 if inner.ledger.uncharge(bytes).is_err() {
                     pr_err!(
                         "context {}: ledger underflow settling a closed file\n",
-                        self.name.to_str().unwrap_or("?")
+                        self.name_str()
                     );
                 }
             }
@@ -182,229 +245,15 @@ impl Context {
     }
 }
 
-/// A live context and what is registered for it.
-struct Entry {
-    ctx: Arc<Context>,
-    /// Its sysfs directory, `contexts/NAME/`.
-    dir: sysfs::Dir,
-    /// Its nodes.
-    _nodes: KVec<Pin<KBox<NodeRegistration>>>,
-    /// Holds the module while the context exists.
-    _module: crate::ModuleRef,
-}
-
-/// All contexts.
-pub(crate) struct ContextList {
-    entries: KVec<Entry>,
-    /// `/sys/kernel/fakegpu/contexts/`, while the module is loaded.
-    dir: Option<sysfs::Dir>,
-}
-
-kernel::sync::global_lock! {
-    // SAFETY: `init` is called in the module initializer, before first use.
-    pub(crate) unsafe(uninit) static CONTEXTS: Mutex<ContextList> = ContextList { entries: KVec::new(), dir: None };
-}
-
-/// Sets (or, with `None`, removes) the `contexts/` directory. Removing it
-/// (module unload) also frees the registry's storage: a `static` is never
-/// dropped, so its vector's buffer would otherwise outlive the module.
-pub(crate) fn set_contexts_dir(dir: Option<sysfs::Dir>) {
-    let mut list = CONTEXTS.lock();
-    let unloading = dir.is_none();
-    let old_dir = core::mem::replace(&mut list.dir, dir);
-    // No context can exist at unload (each holds the module).
-    let old_entries = if unloading {
-        core::mem::take(&mut list.entries)
-    } else {
-        KVec::new()
-    };
-    drop(list);
-    // Dropped without the lock held.
-    drop(old_entries);
-    drop(old_dir);
-}
-
-fn node_name(ctx: &str, node: fmt::Arguments<'_>) -> Result<CString> {
-    CString::try_from_fmt(fmt!("fakegpu/{ctx}/{node}"))
-}
-
-/// Creates a context: resolves the vendor's nodes, registers ours, adds the
-/// sysfs directory. All or nothing.
-pub(crate) fn create(
-    spec: &crate::fgcore::mgmt::CreateSpec<'_>,
-    ctx_group: &'static sysfs::Group,
-) -> Result {
-    if lookup(spec.name).is_some() {
-        pr_warn!("create {}: a context of that name exists\n", spec.name);
-        return Err(EEXIST);
+// The managed-memory glue reaches the context's state through this.
+impl managed::Host for Context {
+    fn with_locked<R>(&self, f: impl FnOnce(&mut ManagedState, &mut Ledger) -> R) -> R {
+        let mut inner = self.inner.lock();
+        let inner = &mut *inner;
+        f(&mut inner.managed, &mut inner.ledger)
     }
-    let module = crate::ModuleRef::get()?;
-    let ctl = VendorPath::resolve(VENDOR_CTL).inspect_err(|_| {
-        pr_warn!(
-            "create {}: vendor node {} not found\n",
-            spec.name,
-            VENDOR_CTL.to_str().unwrap_or("?")
-        );
-    })?;
-    let uvm = VendorPath::resolve(VENDOR_UVM).inspect_err(|_| {
-        pr_warn!(
-            "create {}: vendor node {} not found\n",
-            spec.name,
-            VENDOR_UVM.to_str().unwrap_or("?")
-        );
-    })?;
-    let mut gpu_paths = KVec::with_capacity(spec.gpus.len(), GFP_KERNEL)?;
-    for host in spec.gpus.iter() {
-        let path = CString::try_from_fmt(fmt!("/dev/nvidia{host}"))?;
-        let p = VendorPath::resolve(&path).map_err(|_| {
-            pr_warn!(
-                "create {}: GPU {host} does not exist (no /dev/nvidia{host})\n",
-                spec.name
-            );
-            ENODEV
-        })?;
-        gpu_paths.push(p, GFP_KERNEL)?;
+
+    fn name(&self) -> &str {
+        self.name_str()
     }
-    let limit = spec.mem_limit.unwrap_or(u64::MAX);
-    let ctx: Arc<Context> = Arc::pin_init(
-        try_pin_init!(Context {
-            name: CString::try_from_fmt(fmt!("{}", spec.name))?,
-            gpus: spec.gpus,
-            paths: VendorPaths { ctl, gpus: gpu_paths, uvm },
-            inner <- new_mutex!(ContextInner { ledger: Ledger::new(limit), pids: KVec::new(), visible: VisibleIds::EMPTY, objects: ObjectTable::new(), unrouted: crate::fgcore::policy::UnroutedLog::new(), auditees: KVec::new(), lingering: KVec::new(), managed: crate::managed::ManagedState::new() }, "Context::inner"),
-            dead: Atomic::new(false),
-            next_file: Atomic::new(1),
-            compromised: Atomic::new(false),
-            open_files: Atomic::new(0),
-            logged: [const { Atomic::new(false) }; 4],
-            audit_checks: Atomic::new(0),
-            audit_divergences: Atomic::new(0),
-            compute <- crate::compute::Compute::new(),
-        }),
-        GFP_KERNEL,
-    )?;
-
-    ctx.compute.set_limit_pct(spec.compute.limit_pct);
-    ctx.compute.set_weight(spec.compute.weight);
-    ctx.compute.set_priority(spec.compute.priority);
-
-    let mut nodes = KVec::with_capacity(spec.gpus.len() + 2, GFP_KERNEL)?;
-    let mut add = |kind: NodeKind, name: CString| -> Result {
-        let node = Arc::new(
-            Node {
-                ctx: ctx.clone(),
-                kind,
-            },
-            GFP_KERNEL,
-        )?;
-        nodes.push(NodeRegistration::register(name, node)?, GFP_KERNEL)?;
-        Ok(())
-    };
-    add(NodeKind::Ctl, node_name(spec.name, fmt!("nvidiactl"))?)?;
-    for local in 0..spec.gpus.len() as u32 {
-        add(
-            NodeKind::Gpu(local),
-            node_name(spec.name, fmt!("nvidia{local}"))?,
-        )?;
-    }
-    add(NodeKind::Uvm, node_name(spec.name, fmt!("nvidia-uvm"))?)?;
-
-    let parent = CONTEXTS
-        .lock()
-        .dir
-        .as_ref()
-        .map(sysfs::Dir::clone_ref)
-        .ok_or(ENODEV)?;
-    let dir = parent.new_child(&ctx.name)?;
-    drop(parent);
-    dir.add_group(ctx_group)?;
-
-    let mut list = CONTEXTS.lock();
-    if list
-        .entries
-        .iter()
-        .any(|e| e.ctx.name.to_bytes() == spec.name.as_bytes())
-    {
-        // Lost a race with another create of the same name: undo outside the lock.
-        drop(list);
-        drop((dir, nodes));
-        return Err(EEXIST);
-    }
-    list.entries.push(
-        Entry {
-            ctx,
-            dir,
-            _nodes: nodes,
-            _module: module,
-        },
-        GFP_KERNEL,
-    )?;
-    Ok(())
-}
-
-/// Destroys a context: it disappears from the registry, its nodes and sysfs
-/// directory go, and files still open fail every call with `ENODEV` until
-/// closed (their charges are released when they close).
-pub(crate) fn destroy(name: &str) -> Result {
-    let entry = {
-        let mut list = CONTEXTS.lock();
-        let i = list
-            .entries
-            .iter()
-            .position(|e| e.ctx.name.to_bytes() == name.as_bytes())
-            .ok_or_else(|| {
-                pr_warn!("destroy {name}: no such context\n");
-                ENOENT
-            })?;
-        list.entries.remove(i)?
-    };
-    entry.ctx.dead.store(true, Relaxed);
-    // Held submitters are let go with an error, and a submitter that is
-    // not held now gets it at its next doorbell write: the doorbells are
-    // zapped (a contended mm is retried for a while).
-    entry.ctx.compute.kill();
-    for gpu in entry.ctx.gpus.iter() {
-        for _ in 0..100 {
-            if crate::doorbell::zap_context(&entry.ctx, gpu) {
-                break;
-            }
-            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(500));
-        }
-        // Stopped channels run again, so a submitter waiting for its queued
-        // work to complete gets on to its next doorbell write (and its error).
-        if entry.ctx.compute.take_stopped(gpu) {
-            crate::kapi::set_channels(&entry.ctx, Some(gpu), false);
-        }
-    }
-    // Nodes and directory go here, with no lock held.
-    drop(entry);
-    Ok(())
-}
-
-/// Every live context (for the compute scheduler).
-pub(crate) fn all() -> Result<KVec<Arc<Context>>> {
-    let list = CONTEXTS.lock();
-    let mut v = KVec::with_capacity(list.entries.len(), GFP_KERNEL)?;
-    for e in list.entries.iter() {
-        v.push(e.ctx.clone(), GFP_KERNEL)?;
-    }
-    Ok(v)
-}
-
-/// The context named `name`.
-pub(crate) fn lookup(name: &str) -> Option<Arc<Context>> {
-    let list = CONTEXTS.lock();
-    list.entries
-        .iter()
-        .find(|e| e.ctx.name.to_bytes() == name.as_bytes())
-        .map(|e| e.ctx.clone())
-}
-
-/// The context whose sysfs directory is `key`.
-pub(crate) fn by_dir(key: sysfs::DirKey) -> Option<Arc<Context>> {
-    let list = CONTEXTS.lock();
-    list.entries
-        .iter()
-        .find(|e| e.dir.key() == key)
-        .map(|e| e.ctx.clone())
 }

@@ -18,12 +18,16 @@
 //! VMA lock of a fault) → `DOORBELLS` → a context's gate. The scheduler
 //! takes an mm's lock only with `mmap_read_trylock`, with nothing else held.
 
-use crate::{context::Context, ModuleRef};
+use crate::{
+    gate::{Gate, Held},
+    ModuleRef,
+};
 use kernel::{
     bindings,
     ffi::{c_int, c_ulong},
+    mm::Mm,
     prelude::*,
-    sync::Arc,
+    sync::{aref::ARef, Arc},
 };
 
 /// `VM_FAULT_SIGBUS`, `VM_FAULT_NOPAGE` (`enum vm_fault_reason`).
@@ -39,16 +43,16 @@ const MAX_PAGES: usize = 64;
 ///
 /// `vma` is a live vma of `mm` whose `vm_ops` is [`GATED_OPS`] for as long
 /// as the record is in [`DOORBELLS`] (it is removed by our `close`, under
-/// the mm's write lock). We hold a reference on `mm` (`mmgrab`), dropped in
-/// `Drop`.
+/// the mm's write lock).
 pub(crate) struct Record {
     vma: *mut bindings::vm_area_struct,
-    mm: *mut bindings::mm_struct,
+    mm: ARef<Mm>,
     orig_ops: *const bindings::vm_operations_struct,
     start: usize,
     pfns: KVec<c_ulong>,
     prot: bindings::pgprot_t,
-    ctx: Arc<Context>,
+    /// The gate of the context that mapped it.
+    gate: Arc<Gate>,
     /// The host GPU whose doorbell this is (its gate is that GPU's).
     gpu: u32,
     /// Our `vm_ops` must outlive every gated vma: hold the module.
@@ -58,13 +62,6 @@ pub(crate) struct Record {
 // SAFETY: the raw pointers are only dereferenced under the locks the
 // invariant names; the record itself may move between threads.
 unsafe impl Send for Record {}
-
-impl Drop for Record {
-    fn drop(&mut self) {
-        // SAFETY: the reference taken in `gate_vma` (type invariant).
-        unsafe { bindings::mmdrop(self.mm) };
-    }
-}
 
 kernel::sync::global_lock! {
     // SAFETY: `init` is called in the module initializer, before first use.
@@ -89,18 +86,18 @@ static GATED_OPS: Ops = Ops(bindings::vm_operations_struct {
     may_split: Some(gated_refuse_split),
     mremap: Some(gated_refuse_mremap),
     fault: Some(gated_fault),
-    // SAFETY: all-zeroes is a valid `vm_operations_struct` (no callbacks).
-    ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+    ..pin_init::zeroed()
 });
 
-/// Takes a freshly mapped doorbell vma of host GPU `gpu` over for `ctx`.
+/// Takes a freshly mapped doorbell vma of host GPU `gpu` over, gated by
+/// `gate`.
 ///
 /// # Safety
 ///
 /// `vma` must be the vma being set up by the proxy's mmap handler, after
 /// the vendor's mmap succeeded on it (its mm's write lock is held).
 pub(crate) unsafe fn gate_vma(
-    ctx: &Arc<Context>,
+    gate: &Arc<Gate>,
     gpu: u32,
     vma: *mut bindings::vm_area_struct,
 ) -> Result {
@@ -127,7 +124,7 @@ pub(crate) unsafe fn gate_vma(
     let prot = unsafe {
         let mut prot = (*vma).vm_page_prot;
         for i in 0..pages {
-            let mut args: bindings::follow_pfnmap_args = core::mem::zeroed();
+            let mut args: bindings::follow_pfnmap_args = pin_init::zeroed();
             args.vma = vma;
             args.address = (start + i * kernel::page::PAGE_SIZE) as c_ulong;
             if bindings::follow_pfnmap_start(&mut args) != 0 {
@@ -142,17 +139,18 @@ pub(crate) unsafe fn gate_vma(
     };
     let mut reg = DOORBELLS.lock();
     reg.reserve(1, GFP_KERNEL)?;
-    // SAFETY: the vma is ours to set up (caller); the mm lives while its
-    // vma does, and `mmgrab` keeps the struct for the record.
+    // SAFETY: the mm lives while its vma does; the `ARef` keeps the
+    // struct for the record.
+    let mm: ARef<Mm> = unsafe { Mm::from_raw(mm) }.into();
+    // SAFETY: the vma is ours to set up (caller).
     let orig_ops = unsafe {
         let v = kernel::mm::virt::VmaNew::from_raw(vma);
         v.set_dontcopy();
-        bindings::mmgrab(mm);
         let orig = (*vma).vm_ops;
         (*vma).vm_ops = &GATED_OPS.0;
         orig
     };
-    // INVARIANT: the vma now has our ops; we hold the mm reference.
+    // INVARIANT: the vma now has our ops.
     reg.push(
         Record {
             vma,
@@ -161,7 +159,7 @@ pub(crate) unsafe fn gate_vma(
             start,
             pfns,
             prot,
-            ctx: ctx.clone(),
+            gate: gate.clone(),
             gpu,
             _module: module,
         },
@@ -177,52 +175,47 @@ pub(crate) unsafe fn gate_vma(
     Ok(())
 }
 
-/// Zaps the doorbell pages of every gated vma of `ctx` on host GPU `gpu`,
-/// so that its next doorbell write there faults. An mm whose lock is contended (a writer holds or
-/// waits for it: an mmap or munmap of the tenant) is skipped; returns
-/// whether every mm was zapped, so the caller retries the others soon.
-pub(crate) fn zap_context(ctx: &Arc<Context>, gpu: u32) -> bool {
+/// Zaps the doorbell pages of every vma gated by `gate` on host GPU `gpu`,
+/// so that its next doorbell write there faults. An mm whose lock is
+/// contended (a writer holds or waits for it: an mmap or munmap of the
+/// tenant) is skipped; returns whether every mm was zapped, so the caller
+/// retries the others soon. An mm with no users left is being torn down:
+/// its vmas go, nothing of it can ring a doorbell.
+pub(crate) fn zap(gate: &Arc<Gate>, gpu: u32) -> bool {
     let mut all = true;
+    let ours = |r: &Record| r.gpu == gpu && Arc::ptr_eq(&r.gate, gate);
     // Collect the mms first: their locks cannot be taken under DOORBELLS.
-    let mut mms: KVec<*mut bindings::mm_struct> = KVec::new();
+    let mut mms: KVec<ARef<Mm>> = KVec::new();
     {
         let reg = DOORBELLS.lock();
-        for r in reg
-            .iter()
-            .filter(|r| r.gpu == gpu && Arc::ptr_eq(&r.ctx, ctx))
-        {
-            if !mms.contains(&r.mm) && mms.push(r.mm, GFP_ATOMIC).is_ok() {
-                // SAFETY: the record holds a reference; this one is ours
-                // until the `mmdrop` below.
-                unsafe { bindings::mmgrab(r.mm) };
+        for r in reg.iter().filter(|r| ours(r)) {
+            if !mms.iter().any(|m| m.as_raw() == r.mm.as_raw()) {
+                // Without room the mm is skipped: reported as not zapped.
+                if mms.push(r.mm.clone(), GFP_ATOMIC).is_err() {
+                    all = false;
+                }
             }
         }
     }
-    for &mm in mms.iter() {
-        // SAFETY: `mm` is referenced by us; trylock never waits.
-        if unsafe { bindings::mmap_read_trylock(mm) } {
-            {
-                let reg = DOORBELLS.lock();
-                for r in reg
-                    .iter()
-                    .filter(|r| r.mm == mm && r.gpu == gpu && Arc::ptr_eq(&r.ctx, ctx))
-                {
-                    let len = r.pfns.len() * kernel::page::PAGE_SIZE;
-                    // SAFETY: the record is registered, so its vma is live
-                    // (it leaves the registry only in `close`, under the
-                    // mm's write lock, which our read lock excludes).
-                    unsafe {
-                        bindings::zap_special_vma_range(r.vma, r.start as c_ulong, len as c_ulong)
-                    };
-                }
-            }
-            // SAFETY: locked above.
-            unsafe { bindings::mmap_read_unlock(mm) };
-        } else {
+    for mm in mms.iter() {
+        let Some(user) = mm.mmget_not_zero() else {
+            continue;
+        };
+        let Some(_guard) = user.mmap_read_trylock() else {
             all = false;
+            continue;
+        };
+        let reg = DOORBELLS.lock();
+        for r in reg
+            .iter()
+            .filter(|r| r.mm.as_raw() == mm.as_raw() && ours(r))
+        {
+            let len = r.pfns.len() * kernel::page::PAGE_SIZE;
+            // SAFETY: the record is registered, so its vma is live (it
+            // leaves the registry only in `close`, under the mm's write
+            // lock, which our read lock excludes).
+            unsafe { bindings::zap_special_vma_range(r.vma, r.start as c_ulong, len as c_ulong) };
         }
-        // SAFETY: the reference taken above.
-        unsafe { bindings::mmdrop(mm) };
     }
     all
 }
@@ -314,10 +307,10 @@ unsafe extern "C" fn gated_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_f
             .find(|r| core::ptr::eq(r.vma, vma))
             .and_then(|r| {
                 let page = addr.checked_sub(r.start)? / kernel::page::PAGE_SIZE;
-                Some((r.ctx.clone(), r.gpu, *r.pfns.get(page)?, r.prot))
+                Some((r.gate.clone(), r.gpu, *r.pfns.get(page)?, r.prot))
             })
     };
-    let Some((ctx, gpu, pfn, prot)) = found else {
+    let Some((gate, gpu, pfn, prot)) = found else {
         return VM_FAULT_SIGBUS;
     };
     let page_addr = addr & !(kernel::page::PAGE_SIZE - 1);
@@ -325,12 +318,12 @@ unsafe extern "C" fn gated_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_f
     // of the vendor's; the PFN and protection are the vendor's own for
     // this page.
     let insert = || unsafe { bindings::vmf_insert_pfn_prot(vma, page_addr as c_ulong, pfn, prot) };
-    match ctx.compute.pass(gpu, insert) {
+    match gate.pass(gpu, insert) {
         Ok(r) => r,
         // Destroyed: the submitter gets an error.
-        Err(crate::compute::Held::Dead) => VM_FAULT_SIGBUS,
+        Err(Held::Dead) => VM_FAULT_SIGBUS,
         // A signal: the access is retried once it is handled (or the
         // process dies of it).
-        Err(crate::compute::Held::Signal) => VM_FAULT_NOPAGE,
+        Err(Held::Signal) => VM_FAULT_NOPAGE,
     }
 }

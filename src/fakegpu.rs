@@ -5,10 +5,15 @@
 //! This crate is the kernel glue. All logic that needs no kernel lives in
 //! [`fgcore`] (`src/core/`), a `no_std` cargo package compiled into this
 //! module from the same source that is unit-, property- and fuzz-tested on
-//! the host. `unsafe` code is confined to the FFI edge files: [`sysfs`]
-//! (kobjects and attributes), [`miscdev`] (the proxy nodes' file
-//! operations) and [`vendor`] (calling the vendor's files); [`context`],
-//! [`mgmt`] and [`proxy`] use safe APIs only.
+//! the host. `unsafe` code is confined to the FFI edges and the few
+//! places that hand raw kernel objects to them: [`sysfs`] (kobjects and
+//! attributes), [`miscdev`] (the nodes' file operations), [`vendor`]
+//! (calling the vendor's files), [`kapi`] (the vendor's kernel RM API),
+//! [`kthread`], [`doorbell`] (gated vmas), [`managed`] (walking a UVM
+//! mapping's vmas), `proxy::ops` (passing a vma or poll table on), the
+//! scheduler's real-time priority ([`sched`]) and the module reference
+//! below. The crate's layers, imports pointing down only, are drawn in
+//! the README ("Layout").
 
 use kernel::{bindings, module::this_module, prelude::*};
 
@@ -16,9 +21,9 @@ use kernel::{bindings, module::this_module, prelude::*};
 #[allow(missing_docs, clippy::all)]
 pub(crate) mod fgcore;
 
-mod compute;
 mod context;
 mod doorbell;
+mod gate;
 mod kapi;
 mod kthread;
 mod managed;
@@ -26,6 +31,8 @@ mod mgmt;
 mod miscdev;
 mod objects;
 mod proxy;
+mod registry;
+mod sched;
 mod selftest;
 mod sysfs;
 mod vendor;
@@ -80,20 +87,20 @@ struct FakeGpu {
     // Fields drop in order: the management interface (no context exists at
     // unload), then the scheduler thread.
     _mgmt: mgmt::Management,
-    _sched: compute::Running,
+    _sched: sched::Running,
 }
 
 impl kernel::Module for FakeGpu {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // SAFETY: the module initializer runs once, before any use.
         unsafe {
-            context::CONTEXTS.init();
+            registry::CONTEXTS.init();
             doorbell::DOORBELLS.init();
-            compute::SCHED.init();
+            gate::WAKER.init();
             kapi::KAPI.init();
         }
         let period = module_parameters::sched_period_ms.value();
-        let sched = compute::start(period)?;
+        let sched = sched::start(period)?;
         let m = mgmt::Management::new()?;
         pr_info!(
             "fakegpu {VERSION} loaded: /sys/kernel/fakegpu, scheduler period {} ms\n",

@@ -85,8 +85,7 @@ impl Kapi {
         // SAFETY: the vendor's `nvidia_get_rm_ops` has this signature
         // (nv-modeset-interface.h), as does nvsim's.
         let get: GetRmOps = unsafe { core::mem::transmute::<*mut c_void, GetRmOps>(sym) };
-        // SAFETY: all-zero is a valid `RmOps` (null pointers, no callbacks).
-        let mut ops: RmOps = unsafe { core::mem::zeroed() };
+        let mut ops = RmOps::EMPTY;
         ops.version_string = FIRST_VERSION.as_char_ptr();
         // SAFETY: `ops` is writable and its version string NUL-terminated.
         let mut status = unsafe { get(&mut ops) };
@@ -289,21 +288,17 @@ impl Drop for Kapi {
     }
 }
 
-/// Stops (`disable`) or resumes the channels of `ctx` on host GPU `only`
-/// (`None`: on all its GPUs); opens the kernel client on first need.
-/// Returns whether the context has channels there and every one of them
-/// was stopped (resumed). A failing control is logged at
-/// debug level and leaves the gate alone in charge (no worse than without
-/// this).
+/// Stops (`disable`) or resumes the channels `list` (host GPU, client,
+/// channel) that are on host GPU `only` (`None`: on every GPU); opens the
+/// kernel client on first need. Returns whether there is a channel there
+/// and every one of them was stopped (resumed). A failing control is
+/// logged at debug level and leaves the gate alone in charge (no worse
+/// than without this).
 pub(crate) fn set_channels(
-    ctx: &crate::context::Context,
+    list: &mut KVec<(u32, u32, u32)>,
     only: Option<u32>,
     disable: bool,
 ) -> bool {
-    let mut list: KVec<(u32, u32, u32)> = KVec::new();
-    if ctx.inner.lock().objects.channels_into(&mut list).is_err() {
-        return false;
-    }
     list.retain(|e| only.is_none_or(|g| e.0 == g));
     if list.is_empty() {
         return false;

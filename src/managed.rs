@@ -8,9 +8,9 @@
 //! Lock order: an mm's mmap lock → the context's lock. Another process's
 //! mmap lock is only ever tried (`mmap_read_trylock`) while one is held.
 
-use crate::{
-    context::Context,
-    fgcore::managed::{self, Admit},
+use crate::fgcore::{
+    ledger::Ledger,
+    managed::{self, Admit},
 };
 use kernel::{
     bindings,
@@ -48,6 +48,15 @@ impl ManagedState {
             refused: 0,
         }
     }
+}
+
+/// What the glue needs of a context: its managed state and its ledger,
+/// under the one lock they share, and its name for messages.
+pub(crate) trait Host {
+    /// Runs `f` with the managed state and the ledger, under the lock.
+    fn with_locked<R>(&self, f: impl FnOnce(&mut ManagedState, &mut Ledger) -> R) -> R;
+    /// The context's name.
+    fn name(&self) -> &str;
 }
 
 fn key(mm: *const bindings::mm_struct) -> u64 {
@@ -88,106 +97,106 @@ unsafe fn uvm_bytes(mm: *mut bindings::mm_struct, fops: usize, start: u64, end: 
     bytes
 }
 
-impl Context {
-    /// Reconciles the ranges of every address space but `skip` (whose
-    /// lock the caller holds, or which it reconciles itself): a dead one's
-    /// ranges go, a live one's are lowered to what is mapped, if its lock
-    /// can be taken (`wait`: blocking, else only tried). Returns the bytes
-    /// released (already uncharged).
-    pub(crate) fn reconcile_managed_others(&self, skip: u64, wait: bool) -> u64 {
-        // Snapshot the spaces (cheap: a few per context).
-        let mut mms: KVec<ARef<Mm>> = KVec::new();
-        {
-            let inner = self.inner.lock();
-            for m in inner.managed.mms.iter() {
-                if key(m.as_raw()) != skip && mms.push(m.clone(), GFP_KERNEL).is_err() {
-                    return 0;
-                }
+/// Reconciles the ranges of every address space of `h` but `skip` (whose
+/// lock the caller holds, or which it reconciles itself): a dead one's
+/// ranges go, a live one's are lowered to what is mapped, if its lock can
+/// be taken (`wait`: blocking, else only tried). Returns the bytes released
+/// (already uncharged).
+pub(crate) fn reconcile_others(h: &impl Host, skip: u64, wait: bool) -> u64 {
+    // Snapshot the spaces (cheap: a few per context).
+    let mut mms: KVec<ARef<Mm>> = KVec::new();
+    let snapped = h.with_locked(|st, _| {
+        for m in st.mms.iter() {
+            if key(m.as_raw()) != skip {
+                mms.push(m.clone(), GFP_KERNEL)?;
             }
         }
-        let mut released = 0;
-        for m in mms.iter() {
-            let k = key(m.as_raw());
-            match m.mmget_not_zero() {
-                None => {
-                    let mut inner = self.inner.lock();
-                    let r = inner.managed.ranges.release_space(k);
-                    released += r;
-                    self.uncharge_managed(&mut inner, r, k);
-                }
-                Some(user) => released += self.reconcile_space(&user, wait),
-            }
-        }
-        released
+        Ok::<(), kernel::alloc::AllocError>(())
+    });
+    if snapped.is_err() {
+        return 0;
     }
+    let mut released = 0;
+    for m in mms.iter() {
+        let k = key(m.as_raw());
+        match m.mmget_not_zero() {
+            None => {
+                released += h.with_locked(|st, ledger| {
+                    let r = st.ranges.release_space(k);
+                    uncharge(h.name(), st, ledger, r, k);
+                    r
+                });
+            }
+            Some(user) => released += reconcile_space(h, &user, wait),
+        }
+    }
+    released
+}
 
-    /// Reconciles the ranges of `mm` under its read lock (taken here).
-    fn reconcile_space(&self, mm: &MmWithUser, wait: bool) -> u64 {
-        let guard = if wait {
-            Some(mm.mmap_read_lock())
-        } else {
-            mm.mmap_read_trylock()
-        };
-        let Some(_guard) = guard else { return 0 };
-        let mut inner = self.inner.lock();
+/// Reconciles the ranges of `mm` under its read lock (taken here).
+fn reconcile_space(h: &impl Host, mm: &MmWithUser, wait: bool) -> u64 {
+    let guard = if wait {
+        Some(mm.mmap_read_lock())
+    } else {
+        mm.mmap_read_trylock()
+    };
+    let Some(_guard) = guard else { return 0 };
+    h.with_locked(|st, ledger| {
         // SAFETY: `mm` is live (we hold a user reference) and its mmap
         // lock is held (`_guard`).
-        unsafe { self.reconcile_locked(&mut inner, mm.as_raw()) }
-    }
+        unsafe { reconcile_locked(h.name(), st, ledger, mm.as_raw()) }
+    })
+}
 
-    /// Reconciles the ranges of `mm` and uncharges what they released.
-    ///
-    /// # Safety
-    ///
-    /// `mm` is live and the caller holds its mmap lock (read or write).
-    unsafe fn reconcile_locked(
-        &self,
-        inner: &mut crate::context::ContextInner,
-        mm: *mut bindings::mm_struct,
-    ) -> u64 {
-        let (k, fops) = (key(mm), inner.managed.fops);
-        let mut live = |s, e| {
-            // SAFETY: the caller's contract.
-            unsafe { uvm_bytes(mm, fops, s, e) }
-        };
-        let r = inner.managed.ranges.reconcile(k, &mut live);
-        self.uncharge_managed(inner, r, k);
-        r
-    }
+/// Reconciles the ranges of `mm` and uncharges what they released.
+///
+/// # Safety
+///
+/// `mm` is live and the caller holds its mmap lock (read or write).
+unsafe fn reconcile_locked(
+    name: &str,
+    st: &mut ManagedState,
+    ledger: &mut Ledger,
+    mm: *mut bindings::mm_struct,
+) -> u64 {
+    let (k, fops) = (key(mm), st.fops);
+    let mut live = |s, e| {
+        // SAFETY: the caller's contract.
+        unsafe { uvm_bytes(mm, fops, s, e) }
+    };
+    let r = st.ranges.reconcile(k, &mut live);
+    uncharge(name, st, ledger, r, k);
+    r
+}
 
-    /// Reconciles the calling process's ranges (at a call on a UVM file:
-    /// no mmap lock is held).
-    pub(crate) fn reconcile_managed_current(&self) {
-        if self.inner.lock().managed.ranges.count() == 0 {
-            return;
-        }
-        let task = kernel::current!();
-        if let Some(mm) = task.mm() {
-            self.reconcile_space(mm, true);
-        }
+/// Reconciles the calling process's ranges (at a call on a UVM file: no
+/// mmap lock is held).
+pub(crate) fn reconcile_current(h: &impl Host) {
+    if h.with_locked(|st, _| st.ranges.count()) == 0 {
+        return;
     }
-
-    /// Everything: at sysfs reads (blocking) and file releases (tried).
-    pub(crate) fn reconcile_managed(&self, wait: bool) {
-        if self.inner.lock().managed.ranges.count() == 0 {
-            return;
-        }
-        self.reconcile_managed_others(0, wait);
+    let task = kernel::current!();
+    if let Some(mm) = task.mm() {
+        reconcile_space(h, mm, true);
     }
+}
 
-    /// Uncharges `bytes` released from the table, and forgets `space`'s
-    /// mm once no range names it.
-    fn uncharge_managed(&self, inner: &mut crate::context::ContextInner, bytes: u64, space: u64) {
-        if bytes > 0 && inner.ledger.uncharge(bytes).is_err() {
-            pr_err!(
-                "context {}: ledger underflow releasing managed memory\n",
-                self.name.to_str().unwrap_or("?")
-            );
-        }
-        let st = &mut inner.managed;
-        if st.ranges.next_space(space) != Some(space) {
-            st.mms.retain(|m| key(m.as_raw()) != space);
-        }
+/// Everything: at sysfs reads (blocking) and file releases (tried).
+pub(crate) fn reconcile(h: &impl Host, wait: bool) {
+    if h.with_locked(|st, _| st.ranges.count()) == 0 {
+        return;
+    }
+    reconcile_others(h, 0, wait);
+}
+
+/// Uncharges `bytes` released from the table, and forgets `space`'s mm
+/// once no range names it.
+fn uncharge(name: &str, st: &mut ManagedState, ledger: &mut Ledger, bytes: u64, space: u64) {
+    if bytes > 0 && ledger.uncharge(bytes).is_err() {
+        pr_err!("context {name}: ledger underflow releasing managed memory\n");
+    }
+    if st.ranges.next_space(space) != Some(space) {
+        st.mms.retain(|m| key(m.as_raw()) != space);
     }
 }
 
@@ -199,7 +208,7 @@ impl Context {
 /// `vma` is the vma being set up by the proxy's mmap handler (its mm's
 /// write lock is held); `fops` is the vendor UVM file's `f_op`.
 pub(crate) unsafe fn mmap(
-    ctx: &Context,
+    h: &impl Host,
     fops: *const bindings::file_operations,
     vma: *mut bindings::vm_area_struct,
     forward: impl FnOnce() -> Result,
@@ -210,11 +219,11 @@ pub(crate) unsafe fn mmap(
         (v.start() as u64, v.end() as u64, (*vma).vm_mm)
     };
     let len = end - start;
-    let policy = ctx.inner.lock().managed.policy;
+    let policy = h.with_locked(|st, _| st.policy);
     match managed::admit(policy, len) {
         Admit::Forward => return forward(),
         Admit::Refuse => {
-            ctx.inner.lock().managed.refused += 1;
+            h.with_locked(|st, _| st.refused += 1);
             return Err(ENOMEM);
         }
         Admit::Charge => {}
@@ -222,53 +231,56 @@ pub(crate) unsafe fn mmap(
     let k = key(mm);
     let fops = fops as usize;
     // Other processes' unmapped ranges first (their locks only tried).
-    ctx.reconcile_managed_others(k, false);
-    {
-        let mut inner = ctx.inner.lock();
-        inner.managed.fops = fops;
+    reconcile_others(h, k, false);
+    let name = h.name();
+    h.with_locked(|st, ledger| {
+        st.fops = fops;
         // This process's: its write lock is held (caller). The vma being
         // set up is not in the tree yet; what it replaces `add` drops.
         // SAFETY: `mm` is live and locked for writing (caller).
-        unsafe { ctx.reconcile_locked(&mut inner, mm) };
-        if !inner.managed.ranges.has_room() {
-            inner.managed.refused += 1;
+        unsafe { reconcile_locked(name, st, ledger, mm) };
+        if !st.ranges.has_room() {
+            st.refused += 1;
             return Err(ENOMEM);
         }
         // Hold the mm for the key (once per space).
-        if !inner.managed.mms.iter().any(|m| key(m.as_raw()) == k) {
+        if !st.mms.iter().any(|m| key(m.as_raw()) == k) {
             // SAFETY: `mm` is the live mm of the vma being set up.
             let m: ARef<Mm> = unsafe { Mm::from_raw(mm) }.into();
-            inner.managed.mms.push(m, GFP_KERNEL)?;
+            st.mms.push(m, GFP_KERNEL)?;
         }
-        if inner.ledger.charge(len).is_err() {
-            inner.managed.refused += 1;
-            ctx.uncharge_managed(&mut inner, 0, k);
+        if ledger.charge(len).is_err() {
+            st.refused += 1;
+            uncharge(name, st, ledger, 0, k);
             return Err(ENOMEM);
         }
         let mut live = |s, e| {
             // SAFETY: `mm` is live and locked for writing (caller).
             unsafe { uvm_bytes(mm, fops, s, e) }
         };
-        let added = inner.managed.ranges.add(k, start, end, &mut live);
-        match added {
-            Ok(r) => ctx.uncharge_managed(&mut inner, r, k),
+        match st.ranges.add(k, start, end, &mut live) {
+            Ok(r) => {
+                uncharge(name, st, ledger, r, k);
+                Ok(())
+            }
             Err(_) => {
-                ctx.uncharge_managed(&mut inner, len, k);
-                return Err(ENOMEM);
+                uncharge(name, st, ledger, len, k);
+                Err(ENOMEM)
             }
         }
-    }
+    })?;
     if let Err(e) = forward() {
         // The vendor refused: nothing of [start, end) is mapped.
-        let mut inner = ctx.inner.lock();
-        let r = inner.managed.ranges.reconcile(k, &mut |s, e2| {
-            if s >= start && e2 <= end {
-                0
-            } else {
-                e2 - s
-            }
+        h.with_locked(|st, ledger| {
+            let r = st.ranges.reconcile(k, &mut |s, e2| {
+                if s >= start && e2 <= end {
+                    0
+                } else {
+                    e2 - s
+                }
+            });
+            uncharge(name, st, ledger, r, k);
         });
-        ctx.uncharge_managed(&mut inner, r, k);
         return Err(e);
     }
     Ok(())

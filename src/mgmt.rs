@@ -16,17 +16,15 @@
 use crate::{
     context,
     fgcore::{ledger::Ledger, managed, mgmt as parse, quantity, sched},
+    registry,
     sysfs::{Attr, AttrList, Dir, DirKey, Group, ShowBuf},
     VERSION,
 };
 use kernel::{bindings, prelude::*, sync::atomic::Relaxed};
 
-/// `CAP_SYS_ADMIN`.
-const CAP_SYS_ADMIN: i32 = 21;
-
 fn require_admin() -> Result {
     // SAFETY: `capable` only reads the current task's credentials.
-    if unsafe { bindings::capable(CAP_SYS_ADMIN) } {
+    if unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) } {
         Ok(())
     } else {
         Err(EPERM)
@@ -44,7 +42,7 @@ impl Management {
     pub(crate) fn new() -> Result<Self> {
         let root = Dir::new_in_kernel_kobj(c"fakegpu")?;
         root.add_group(&ROOT_GROUP)?;
-        context::set_contexts_dir(Some(root.new_child(c"contexts")?));
+        registry::set_contexts_dir(Some(root.new_child(c"contexts")?));
         Ok(Self { _root: root })
     }
 }
@@ -52,7 +50,7 @@ impl Management {
 impl Drop for Management {
     fn drop(&mut self) {
         // `contexts/` goes before its parent.
-        context::set_contexts_dir(None);
+        registry::set_contexts_dir(None);
     }
 }
 
@@ -66,7 +64,7 @@ fn store_create(_: DirKey, input: &[u8]) -> Result {
         pr_warn!("create: {}\n", e.reason());
         EINVAL
     })?;
-    context::create(&spec, &CTX_GROUP)?;
+    registry::create(&spec, &CTX_GROUP)?;
     pr_info!("context {} created\n", spec.name);
     Ok(())
 }
@@ -77,7 +75,7 @@ fn store_destroy(_: DirKey, input: &[u8]) -> Result {
         pr_warn!("destroy: {}\n", e.reason());
         EINVAL
     })?;
-    context::destroy(name)?;
+    registry::destroy(name)?;
     pr_info!("context {name} destroyed\n");
     Ok(())
 }
@@ -89,7 +87,7 @@ static ROOT_ATTRS: AttrList<3> = AttrList::new([&VERSION_ATTR, &CREATE_ATTR, &DE
 static ROOT_GROUP: Group = Group::new(&ROOT_ATTRS);
 
 fn ctx_of(key: DirKey) -> Result<kernel::sync::Arc<context::Context>> {
-    context::by_dir(key).ok_or(ENODEV)
+    registry::by_dir(key).ok_or(ENODEV)
 }
 
 fn show_gpus(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
@@ -127,7 +125,7 @@ fn show_mem_used(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
     // managed memory that was unmapped goes.
     let ctx = ctx_of(key)?;
     ctx.settle_lingering();
-    ctx.reconcile_managed(true);
+    crate::managed::reconcile(&*ctx, true);
     show_ledger(key, out, Ledger::used)
 }
 
@@ -198,7 +196,7 @@ fn store_managed_memory(key: DirKey, input: &[u8]) -> Result {
 
 fn show_managed(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
     let ctx = ctx_of(key)?;
-    ctx.reconcile_managed(true);
+    crate::managed::reconcile(&*ctx, true);
     let inner = ctx.inner.lock();
     let m = &inner.managed;
     out.line(format_args!("bytes {}", m.ranges.total()))?;
@@ -207,7 +205,7 @@ fn show_managed(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
 }
 
 fn show_compute_limit(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
-    out.line(format_args!("{}", ctx_of(key)?.compute.params().limit_pct))
+    out.line(format_args!("{}", ctx_of(key)?.gate.params().limit_pct))
 }
 
 fn store_compute_limit(key: DirKey, input: &[u8]) -> Result {
@@ -216,12 +214,12 @@ fn store_compute_limit(key: DirKey, input: &[u8]) -> Result {
         pr_warn!("compute_limit_pct: not a percentage 1-100\n");
         EINVAL
     })?;
-    ctx_of(key)?.compute.set_limit_pct(v);
+    ctx_of(key)?.gate.set_limit_pct(v);
     Ok(())
 }
 
 fn show_compute_weight(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
-    out.line(format_args!("{}", ctx_of(key)?.compute.params().weight))
+    out.line(format_args!("{}", ctx_of(key)?.gate.params().weight))
 }
 
 fn store_compute_weight(key: DirKey, input: &[u8]) -> Result {
@@ -230,14 +228,14 @@ fn store_compute_weight(key: DirKey, input: &[u8]) -> Result {
         pr_warn!("compute_weight: not a weight 1-{}\n", sched::MAX_WEIGHT);
         EINVAL
     })?;
-    ctx_of(key)?.compute.set_weight(v);
+    ctx_of(key)?.gate.set_weight(v);
     Ok(())
 }
 
 fn show_priority(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
     out.line(format_args!(
         "{}",
-        ctx_of(key)?.compute.params().priority.name()
+        ctx_of(key)?.gate.params().priority.name()
     ))
 }
 
@@ -247,16 +245,16 @@ fn store_priority(key: DirKey, input: &[u8]) -> Result {
         pr_warn!("priority: not 'high' or 'normal'\n");
         EINVAL
     })?;
-    ctx_of(key)?.compute.set_priority(p);
+    ctx_of(key)?.gate.set_priority(p);
     Ok(())
 }
 
 fn show_compute_used(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
-    out.line(format_args!("{}", ctx_of(key)?.compute.used_us()))
+    out.line(format_args!("{}", ctx_of(key)?.gate.used_us()))
 }
 
 fn show_throttled(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
-    out.line(format_args!("{}", ctx_of(key)?.compute.throttled_us()))
+    out.line(format_args!("{}", ctx_of(key)?.gate.throttled_us()))
 }
 
 static GPUS_ATTR: Attr = Attr::read_only(c"gpus", show_gpus);

@@ -11,8 +11,13 @@ mod tests {
         ledger::Ledger,
         objects,
         policy::{self, ContextView},
-        quantity,
+        quantity, sched,
     };
+
+    #[test]
+    fn sched_plan_vectors() {
+        assert_eq!(sched::check_plan_vectors(), None);
+    }
 
     #[test]
     fn policy_control_vectors() {

@@ -80,9 +80,7 @@ impl Attr {
         show: Option<ShowFn>,
         store: Option<StoreFn>,
     ) -> Self {
-        // SAFETY: `kobj_attribute` is a C struct of pointers and integers,
-        // for which all-zeroes is a valid value (no name, no callbacks).
-        let mut raw: bindings::kobj_attribute = unsafe { core::mem::zeroed() };
+        let mut raw: bindings::kobj_attribute = pin_init::zeroed();
         raw.attr.name = kernel::str::as_char_ptr_in_const_context(name);
         raw.attr.mode = mode;
         if show.is_some() {
@@ -206,9 +204,7 @@ unsafe impl Sync for Group {}
 impl Group {
     /// A group without a subdirectory name, holding the attributes of `list`.
     pub(crate) const fn new<const N: usize>(list: &'static AttrList<N>) -> Self {
-        // SAFETY: all-zeroes is a valid `attribute_group` (no name, no
-        // callbacks, no attributes).
-        let mut raw: bindings::attribute_group = unsafe { core::mem::zeroed() };
+        let mut raw: bindings::attribute_group = pin_init::zeroed();
         raw.__bindgen_anon_2.attrs_const = list.ptrs.as_ptr();
         Self(raw)
     }

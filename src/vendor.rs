@@ -67,8 +67,7 @@ impl VendorPath {
     /// one the caller administers: the clone needs CAP_SYS_ADMIN over it).
     /// The node must be a character device.
     pub(crate) fn resolve(name: &CStr) -> Result<Self> {
-        // SAFETY: all-zeroes is a valid empty `struct path`.
-        let mut path: bindings::path = unsafe { core::mem::zeroed() };
+        let mut path: bindings::path = pin_init::zeroed();
         // SAFETY: `name` is a valid C string; `path` is writable.
         to_result(unsafe { kern_path(name.as_char_ptr(), LOOKUP_FOLLOW, &mut path) })?;
         // SAFETY: `kern_path` succeeded: we hold references on the path's
@@ -308,7 +307,7 @@ pub(crate) fn kill_current_pgrp() {
     unsafe {
         let signal = (*bindings::get_current()).signal;
         let pgrp = (*signal).pids[bindings::pid_type_PIDTYPE_PGID as usize];
-        bindings::kill_pgrp(pgrp, 9, 1);
+        bindings::kill_pgrp(pgrp, bindings::SIGKILL as c_int, 1);
     }
 }
 
@@ -335,7 +334,7 @@ pub(crate) fn kill_process(task: &Task) {
     unsafe {
         let pid = bindings::get_task_pid(task.as_ptr(), bindings::pid_type_PIDTYPE_TGID);
         if !pid.is_null() {
-            bindings::kill_pid(pid, 9, 1);
+            bindings::kill_pid(pid, bindings::SIGKILL as c_int, 1);
             bindings::put_pid(pid);
         }
     }

@@ -14,11 +14,13 @@
 //! check, and the pure functions beside it ([`sched_answered`]) decide, so
 //! the module only reads and executes.
 
+use super::drivers::round_vidmem;
 use super::nvabi::{
-    class::{self, ClassKind, NV01_DEVICE_0},
+    class::{self, ClassKind, NV01_DEVICE_0, NV01_MEMORY_LOCAL_USER},
     ctrl::*,
     decode::{
-        is_export_fd_control, AllocCall, Body, Call, ControlCall, Decoded, HeapAlloc, NestedRef,
+        decode_alloc_params, is_export_fd_control, AllocCall, AllocParams, Body, Call, ControlCall,
+        Decoded, HeapAlloc, NestedRef,
     },
     escape::Escape,
     status::{
@@ -116,17 +118,22 @@ pub enum Route {
     /// allocate under the cap, forward, settle at the size the vendor
     /// wrote back (refused if its parameters cannot be read).
     ChargeAlloc(AllocCall),
-    /// VID_HEAP_CONTROL allocation: reserve, forward, settle.
+    /// VID_HEAP_CONTROL allocation: reserve `charge`, forward, settle.
     ChargeHeap {
         /// The request.
         alloc: HeapAlloc,
+        /// What is reserved under the cap: the size the driver will
+        /// allocate for video memory (`u64::MAX` if it overflows), 0 for
+        /// other memory.
+        charge: u64,
         /// Client.
         h_client: u32,
         /// Parent (device).
         h_parent: u32,
     },
-    /// RM_ALLOC of a class that holds no memory: forward and track.
-    Track,
+    /// RM_ALLOC of a class that holds no memory: forward and track it as
+    /// the object the class makes.
+    Track(Tracked),
     /// NV01_DEVICE_0: the container's device instance is renumbered to
     /// the host's, forwarded and tracked. The RM's GPU-access check runs
     /// on it ([`Route::lends_gpu_files`]).
@@ -155,6 +162,10 @@ pub enum Route {
     },
     /// A memory-info query: forward, then the reply shows the cap.
     MemoryInfo,
+    /// FB_GET_INFO_V2 (not serialized): executed from the proxy's copy on
+    /// the module's own subdevice (kernel RM API) and rewritten to the cap
+    /// before the tenant sees it; the client must be the calling file's.
+    FbInfoV2(ControlCall),
     /// CARD_INFO: forward, then only the context's GPUs, renumbered.
     CardInfo,
     /// GPU_GET_ATTACHED_IDS / GET_PROBED_IDS: forward, then only the
@@ -199,12 +210,13 @@ impl Route {
             Route::Unrouted { .. } => "Unrouted",
             Route::ChargeAlloc(_) => "ChargeAlloc",
             Route::ChargeHeap { .. } => "ChargeHeap",
-            Route::Track => "Track",
+            Route::Track(_) => "Track",
             Route::AllocDevice(_) => "AllocDevice",
             Route::RegisterGpu => "RegisterGpu",
             Route::Free { .. } => "Free",
             Route::Dup { .. } => "Dup",
             Route::MemoryInfo => "MemoryInfo",
+            Route::FbInfoV2(_) => "FbInfoV2",
             Route::CardInfo => "CardInfo",
             Route::GpuIdList { .. } => "GpuIdList",
             Route::GpuIdCheck(_) => "GpuIdCheck",
@@ -254,6 +266,58 @@ impl Route {
     }
 }
 
+/// What an RM_ALLOC of a class that holds no memory makes, for the
+/// object table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracked {
+    /// A client (NV01_ROOT_CLIENT): its own root; the RM returns its handle.
+    Client,
+    /// A usermode (doorbell) object: its mappings are gated.
+    Usermode,
+    /// A channel: the scheduler stops and resumes it.
+    Channel,
+    /// Any other object.
+    Plain,
+}
+
+impl Tracked {
+    /// What a class of kind `kind` makes.
+    pub fn of(kind: ClassKind) -> Tracked {
+        match kind {
+            ClassKind::Client => Tracked::Client,
+            ClassKind::Usermode => Tracked::Usermode,
+            ClassKind::Channel => Tracked::Channel,
+            _ => Tracked::Plain,
+        }
+    }
+}
+
+/// The charge of a VID_HEAP_CONTROL allocation: the size the driver will
+/// allocate for video memory (so rounding cannot pass the cap; `u64::MAX`
+/// if it overflows), 0 for other memory.
+pub fn heap_charge(h: &HeapAlloc) -> u64 {
+    if h.class == NV01_MEMORY_LOCAL_USER {
+        round_vidmem(h.size).unwrap_or(u64::MAX)
+    } else {
+        0
+    }
+}
+
+/// The charge of an RM_ALLOC of memory class `h_class` whose parameters
+/// are `nested`: the size the driver will allocate for video memory
+/// (`u64::MAX` if it overflows), 0 for memory that is not video memory;
+/// `None` when the parameters cannot be read (the call is refused: they
+/// could hide video memory).
+pub fn alloc_charge(h_class: u32, nested: &[u8]) -> Option<u64> {
+    match decode_alloc_params(h_class, nested) {
+        AllocParams::Memory(m) if m.consumes_vidmem => {
+            Some(round_vidmem(m.size).unwrap_or(u64::MAX))
+        }
+        AllocParams::Memory(_) => Some(0),
+        _ => None,
+    }
+}
+
 /// The verdict on `d` in a context with `view`.
 pub fn route(d: &Decoded, view: &ContextView) -> Route {
     let unrouted = |what| Route::Unrouted {
@@ -281,7 +345,7 @@ pub fn route(d: &Decoded, view: &ContextView) -> Route {
             None => unrouted(Unrouted::Class(a.class)),
             Some(ClassKind::Memory) | Some(ClassKind::OtherMemory) => Route::ChargeAlloc(a),
             Some(_) if a.class == NV01_DEVICE_0 => Route::AllocDevice(a),
-            Some(_) => Route::Track,
+            Some(kind) => Route::Track(Tracked::of(kind)),
         },
         Body::Free {
             h_client, h_object, ..
@@ -300,6 +364,7 @@ pub fn route(d: &Decoded, view: &ContextView) -> Route {
         Body::VidHeap(v) => match (v.alloc, v.free_h_memory) {
             (Some(alloc), _) => Route::ChargeHeap {
                 alloc,
+                charge: heap_charge(&alloc),
                 h_client: v.h_client,
                 h_parent: v.h_parent,
             },
@@ -417,6 +482,7 @@ fn opaque_route(d: &Decoded, view: &ContextView) -> Route {
 fn control_route(c: ControlCall, view: &ContextView) -> Route {
     let params = c.params;
     match c.cmd {
+        NV2080_CTRL_CMD_FB_GET_INFO_V2 if !c.serialized => Route::FbInfoV2(c),
         NV2080_CTRL_CMD_FB_GET_INFO_V2 | NV2080_CTRL_CMD_FB_GET_INFO => Route::MemoryInfo,
         NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS => Route::GpuIdList {
             probed: false,
@@ -573,7 +639,7 @@ pub fn sched_needs_params(cmd: u32) -> bool {
 /// Shared vectors, checked by the host tests and by KUnit in the module: a
 /// control command and the kind of route it gets (strict mode).
 pub const CONTROL_VECTORS: &[(u32, &str)] = &[
-    (NV2080_CTRL_CMD_FB_GET_INFO_V2, "MemoryInfo"),
+    (NV2080_CTRL_CMD_FB_GET_INFO_V2, "FbInfoV2"),
     (NV2080_CTRL_CMD_FB_GET_INFO, "MemoryInfo"),
     (NV0000_CTRL_CMD_GPU_GET_PROBED_IDS, "GpuIdList"),
     (NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2, "GpuIdCheck"),

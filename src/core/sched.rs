@@ -367,6 +367,95 @@ pub mod window {
     }
 }
 
+/// Shared test vectors of [`plan`] (run by the host tests and by KUnit in
+/// the module): a period, its contexts as `(limit_pct, weight, high, busy)`,
+/// and the open time each must get.
+pub const PLAN_VECTORS: &[(u64, &[(u32, u32, bool, bool)], &[u64])] = &[
+    (50_000, &[(30, 1, false, true)], &[15_000]),
+    (
+        50_000,
+        &[(100, 1, false, true), (100, 3, false, true)],
+        &[12_500, 37_500],
+    ),
+    (
+        80_000,
+        &[
+            (100, 1, false, true),
+            (100, 1, false, true),
+            (100, 2, false, true),
+            (100, 4, false, true),
+        ],
+        &[10_000, 10_000, 20_000, 40_000],
+    ),
+    (
+        50_000,
+        &[(100, 1, false, false), (100, 3, false, true)],
+        &[0, 50_000],
+    ),
+    (
+        50_000,
+        &[(20, 1, false, true), (100, 1, false, true)],
+        &[10_000, 40_000],
+    ),
+    (
+        50_000,
+        &[(30, 1, false, true), (40, 5, false, true)],
+        &[15_000, 20_000],
+    ),
+    (
+        50_000,
+        &[(100, 9, false, true), (100, 1, true, true)],
+        &[0, 50_000],
+    ),
+    (
+        50_000,
+        &[(100, 1, false, true), (100, 1, true, false)],
+        &[50_000, 0],
+    ),
+    (
+        50_000,
+        &[(100, 1, false, true), (50, 1, true, true)],
+        &[0, 25_000],
+    ),
+];
+
+/// Runs [`PLAN_VECTORS`] through [`plan`]; the index of the first vector
+/// that does not give its expected shares, if any.
+pub fn check_plan_vectors() -> Option<usize> {
+    let mut demands = [Demand {
+        params: Params {
+            limit_pct: 100,
+            weight: 1,
+            priority: Priority::Normal,
+        },
+        busy: false,
+    }; 4];
+    for (i, (period, ins, want)) in PLAN_VECTORS.iter().enumerate() {
+        let n = ins.len();
+        for (d, &(limit_pct, weight, high, busy)) in demands.iter_mut().zip(ins.iter()) {
+            let priority = if high {
+                Priority::High
+            } else {
+                Priority::Normal
+            };
+            *d = Demand {
+                params: Params {
+                    limit_pct,
+                    weight,
+                    priority,
+                },
+                busy,
+            };
+        }
+        let mut out = [u64::MAX; 4];
+        let total = plan(*period, &demands[..n], &mut out[..n]);
+        if out[..n] != want[..] || total != want.iter().sum::<u64>() {
+            return Some(i);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +482,11 @@ mod tests {
         let total = plan(period, ins, &mut out);
         assert_eq!(total, out.iter().sum::<u64>());
         out
+    }
+
+    #[test]
+    fn plan_vectors() {
+        assert_eq!(check_plan_vectors(), None);
     }
 
     #[test]

@@ -112,6 +112,23 @@ pub struct RmOps {
 
 const _: () = assert!(core::mem::size_of::<RmOps>() == 72);
 
+impl RmOps {
+    /// An empty table: no version string, no callbacks (what the caller
+    /// hands `nvidia_get_rm_ops` to fill).
+    pub const EMPTY: RmOps = RmOps {
+        version_string: core::ptr::null(),
+        allow_write_combining: 0,
+        pad: [0; 7],
+        alloc_stack: None,
+        free_stack: None,
+        enumerate_gpus: None,
+        open_gpu: None,
+        close_gpu: None,
+        op: None,
+        set_callbacks: None,
+    };
+}
+
 #[cfg(all(test, not(MODULE)))]
 mod tests {
     use super::super::wire::Wire;

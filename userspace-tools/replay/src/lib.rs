@@ -599,7 +599,7 @@ fn on_ioctl(
     }
     // The module's own verdict on the call.
     match (route(&d, &ContextView::default()), d.body) {
-        (Route::ChargeAlloc(_) | Route::Track | Route::AllocDevice(_), Body::Alloc(a)) => {
+        (Route::ChargeAlloc(_) | Route::Track(_) | Route::AllocDevice(_), Body::Alloc(a)) => {
             *out.classes
                 .entry(format!("{} (0x{:x})", class::class_name(a.class), a.class))
                 .or_default() += 1;
@@ -731,7 +731,7 @@ fn on_ioctl(
                 }
             }
         }
-        (Route::MemoryInfo, _) => out.mem_info.push(MemInfoReply {
+        (Route::MemoryInfo | Route::FbInfoV2(_), _) => out.mem_info.push(MemInfoReply {
             pid: p.pid,
             t_ns,
             decoded: d,

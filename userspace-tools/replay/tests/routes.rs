@@ -46,7 +46,7 @@ fn the_captures_exercise_the_special_routes() {
         "AllocDevice",
         "Free",
         "Dup",
-        "MemoryInfo",
+        "FbInfoV2",
         "CardInfo",
         "GpuIdList",
         "SchedLever",

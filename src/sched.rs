@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Compute time slices: each context's doorbell gate and the scheduler that
-//! opens and shuts the gates of every physical GPU, period after period.
+//! Compute time slices: the scheduler that opens and shuts the gates
+//! ([`crate::gate`]) of every physical GPU, period after period.
 //!
 //! The lever (`docs/compute-levers.md`): a container submits GPU work by
 //! writing its channel's token to the doorbell of a mapped usermode object
@@ -34,320 +34,29 @@
 //! the time its submitters spent held. Queued work that runs after a gate
 //! shut (the drain) is not seen by these figures; see the docs.
 //!
-//! Lock order: a context's `gate` is taken with mmap or VMA locks held (in
-//! the fault path); the scheduler takes a `gate` only with no mm lock held,
+//! Lock order: a context's gate is taken with mmap or VMA locks held (in
+//! the fault path); the scheduler takes a gate only with no mm lock held,
 //! and an mm lock only with `mmap_read_trylock` (never waiting), so a
 //! submitter held in a fault cannot deadlock the scheduler.
 
 use crate::{
-    context::{self, Context},
-    fgcore::sched::{plan, staircase, window, Demand, Params, Priority, MAX_PER_GPU},
+    context::Context,
+    fgcore::sched::{plan, staircase, window, Demand, Priority, MAX_PER_GPU},
+    gate::{note_latency, PerGpu, Waker, STOP_HELD, STOP_TRIED},
+    registry,
 };
 use kernel::{
-    bindings, new_condvar, new_mutex,
+    bindings,
     prelude::*,
-    sync::{
-        atomic::{Atomic, Relaxed},
-        Arc, CondVar, Mutex,
-    },
+    sync::{atomic::Relaxed, Arc},
     time::{Delta, Instant, Monotonic},
 };
 
-/// Host GPU indices a context's per-GPU state is kept for.
-const NGPU: usize = crate::fgcore::mgmt::MAX_GPUS as usize;
-
-/// A context's gates, one per host GPU (a bit each).
-pub(crate) struct Gate {
-    /// The GPUs on which the context may submit now.
-    open: u64,
-    /// The context was destroyed: held submitters get an error.
-    dead: bool,
-    /// When each gate last opened.
-    opened_at: [Option<Instant<Monotonic>>; NGPU],
-    /// The GPUs on which its channels may run: a bit is clear from just
-    /// before the scheduler stops them until it resumes them (which can be
-    /// after the gate opens), so the tenant cannot re-enable them in
-    /// between (see [`Compute::if_open`]).
-    run: u64,
-}
-
-/// Where host GPU `gpu`'s state is kept (host indices are below `NGPU`).
-const fn idx(gpu: u32) -> usize {
-    gpu as usize % NGPU
-}
-
-/// The bit of host GPU `gpu` in [`Gate`]'s masks.
-const fn bit(gpu: u32) -> u64 {
-    1u64 << idx(gpu)
-}
-
-/// Sets or clears `gpu`'s bit in `mask`.
-fn set_bit(mask: &mut u64, gpu: u32, on: bool) {
-    if on {
-        *mask |= bit(gpu);
-    } else {
-        *mask &= !bit(gpu);
-    }
-}
-
-/// Adds the time since `since` to the moving average (weight 1/4) in
-/// `avg`, µs; the first sample is taken as it is.
-fn note_latency(avg: &Atomic<u64>, since: Instant<Monotonic>) {
-    let lat = since.elapsed().as_micros_ceil().clamp(1, 1_000_000) as u64;
-    let old = avg.load(Relaxed);
-    avg.store(window::average(old, lat), Relaxed);
-}
-
-/// Compute state of one context on one host GPU.
-pub(crate) struct PerGpu {
-    /// Rang a doorbell on this GPU since the period started (a fault was
-    /// taken).
-    active: Atomic<u32>,
-    /// Submitters held in the fault path now.
-    waiters: Atomic<u32>,
-    /// The last zap skipped an mm whose lock was contended: retry soon.
-    unzapped: Atomic<u32>,
-    /// Its channels were stopped at a shut while it was busy: it has work
-    /// queued that cannot run (and so no reason to ring its doorbell),
-    /// so it counts as busy until they run again. [`STOP_TRIED`] or, if
-    /// every stop succeeded, [`STOP_HELD`]; 0 when running.
-    stopped: Atomic<u32>,
-    /// How long a held submitter takes to leave the fault once its gate
-    /// opens, µs (moving average, 0 until measured).
-    wake_us: Atomic<u64>,
-    /// How long stopping its channels takes, µs (moving average of the
-    /// calls that succeeded, 0 until measured): a window's shut starts
-    /// this much before its end, so the stop takes effect at the end.
-    stop_us: Atomic<u64>,
-    /// Open time owed to the context (µs; negative: owed by it): what its
-    /// windows lost to or gained from late wakeups of the scheduler, given
-    /// back in the next periods (see `run_period`).
-    debt_us: Atomic<i64>,
-}
-
-impl PerGpu {
-    const fn new() -> Self {
-        Self {
-            active: Atomic::new(0),
-            waiters: Atomic::new(0),
-            unzapped: Atomic::new(0),
-            stopped: Atomic::new(0),
-            wake_us: Atomic::new(0),
-            stop_us: Atomic::new(0),
-            debt_us: Atomic::new(0),
-        }
-    }
-}
-
-/// Compute state of one context.
-#[pin_data]
-pub(crate) struct Compute {
-    #[pin]
-    gate: Mutex<Gate>,
-    /// Held submitters wait here for their GPU's bit in `gate.open`, or
-    /// for `gate.dead`.
-    #[pin]
-    opened: CondVar,
-    limit_pct: Atomic<u32>,
-    weight: Atomic<u32>,
-    high: Atomic<u32>,
-    /// Per host GPU (a multi-GPU context is scheduled on each of its GPUs).
-    per: [PerGpu; NGPU],
-    used_us: Atomic<u64>,
-    throttled_us: Atomic<u64>,
-}
-
-impl Compute {
-    /// Open gate, no cap, weight 1, normal priority.
-    pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(Self {
-            gate <- new_mutex!(Gate { open: !0, dead: false, opened_at: [None; NGPU], run: !0 }),
-            opened <- new_condvar!(),
-            limit_pct: Atomic::new(100),
-            weight: Atomic::new(1),
-            high: Atomic::new(0),
-            per: [const { PerGpu::new() }; NGPU],
-            used_us: Atomic::new(0),
-            throttled_us: Atomic::new(0),
-        })
-    }
-
-    /// Its state on host GPU `gpu`.
-    fn on(&self, gpu: u32) -> &PerGpu {
-        &self.per[idx(gpu)]
-    }
-
-    /// The settings.
-    pub(crate) fn params(&self) -> Params {
-        let priority = if self.high.load(Relaxed) != 0 {
-            Priority::High
-        } else {
-            Priority::Normal
-        };
-        Params {
-            limit_pct: self.limit_pct.load(Relaxed),
-            weight: self.weight.load(Relaxed),
-            priority,
-        }
-    }
-
-    /// Sets the hard cap (validated by the caller); effective next period.
-    pub(crate) fn set_limit_pct(&self, v: u32) {
-        self.limit_pct.store(v, Relaxed);
-    }
-
-    /// Sets the weight (validated by the caller); effective next period.
-    pub(crate) fn set_weight(&self, v: u32) {
-        self.weight.store(v, Relaxed);
-    }
-
-    /// Sets the priority; effective next period.
-    pub(crate) fn set_priority(&self, p: Priority) {
-        self.high.store(u32::from(p == Priority::High), Relaxed);
-    }
-
-    /// GPU time granted while busy, µs.
-    pub(crate) fn used_us(&self) -> u64 {
-        self.used_us.load(Relaxed)
-    }
-
-    /// Time submitters spent held, µs (summed over submitters).
-    pub(crate) fn throttled_us(&self) -> u64 {
-        self.throttled_us.load(Relaxed)
-    }
-
-    /// Releases every held submitter with an error, for good (destroy).
-    pub(crate) fn kill(&self) {
-        self.gate.lock().dead = true;
-        self.opened.notify_all();
-    }
-
-    /// Whether the scheduler stopped the context's channels on host GPU
-    /// `gpu` (and has not re-enabled them); clears the mark.
-    pub(crate) fn take_stopped(&self, gpu: u32) -> bool {
-        self.on(gpu).stopped.xchg(0, Relaxed) != 0
-    }
-
-    /// Whether its channels on `gpu` are stopped and every stop succeeded
-    /// (so the channels, not the gate, decide when its work runs).
-    fn stop_held(&self, gpu: u32) -> bool {
-        self.on(gpu).stopped.load(Relaxed) == STOP_HELD
-    }
-
-    /// Called from a fault on a doorbell of host GPU `gpu`: waits until
-    /// that gate is open, then runs `insert` (the PTE re-insertion) under
-    /// the gate lock, so a concurrent shut either comes first (and we wait)
-    /// or zaps after us.
-    pub(crate) fn pass<R>(
-        &self,
-        gpu: u32,
-        insert: impl FnOnce() -> R,
-    ) -> core::result::Result<R, Held> {
-        let pg = self.on(gpu);
-        pg.active.store(1, Relaxed);
-        let mut g = self.gate.lock();
-        if g.dead {
-            return Err(Held::Dead);
-        }
-        if g.open & bit(gpu) == 0 {
-            pg.waiters.fetch_add(1, Relaxed);
-            kick();
-            let start = Instant::<Monotonic>::now();
-            let mut interrupted = false;
-            while g.open & bit(gpu) == 0 && !g.dead {
-                if self.opened.wait_interruptible(&mut g) {
-                    interrupted = true;
-                    break;
-                }
-            }
-            let held = start.elapsed().as_micros_ceil().max(0) as u64;
-            self.throttled_us.fetch_add(held, Relaxed);
-            pg.waiters.fetch_sub(1, Relaxed);
-            if g.dead {
-                return Err(Held::Dead);
-            }
-            if interrupted && g.open & bit(gpu) == 0 {
-                return Err(Held::Signal);
-            }
-            if let Some(t) = g.opened_at[idx(gpu)] {
-                // How late a held submitter gets going after its gate
-                // opened: what an early opening has to cover (see
-                // `run_period`).
-                note_latency(&pg.wake_us, t);
-            }
-            // Passing counts for the period the gate opened in: a gate that
-            // opened is not re-armed, and this submitter may not fault again
-            // before the period ends.
-            pg.active.store(1, Relaxed);
-        }
-        Ok(insert())
-    }
-
-    /// Runs `f` under the gates' lock if every gate of the context is open
-    /// and its channels may run everywhere (the scheduler cannot shut one
-    /// or stop them meanwhile); `None` if not. (Bits of GPUs the context
-    /// does not have are never cleared.)
-    pub(crate) fn if_open<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
-        let g = self.gate.lock();
-        if g.open == !0 && g.run == !0 && !g.dead {
-            Some(f())
-        } else {
-            None
-        }
-    }
-
-    fn is_open(&self, gpu: u32) -> bool {
-        self.gate.lock().open & bit(gpu) != 0
-    }
-
-    fn set_run(&self, gpu: u32, run: bool) {
-        set_bit(&mut self.gate.lock().run, gpu, run);
-    }
-
-    fn set_open(&self, gpu: u32, open: bool) {
-        let mut g = self.gate.lock();
-        if open && g.open & bit(gpu) == 0 {
-            g.opened_at[idx(gpu)] = Some(Instant::now());
-        }
-        set_bit(&mut g.open, gpu, open);
-        drop(g);
-        if open {
-            self.opened.notify_all();
-        }
-    }
-}
-
-/// Why a held submitter was let go without the page.
-pub(crate) enum Held {
-    /// The context was destroyed.
-    Dead,
-    /// A signal is pending; the access is retried after it.
-    Signal,
-}
-
 /// The scheduler: one kernel thread for all GPUs (each GPU's plan is
 /// independent; the thread only merges their timelines).
-#[pin_data]
 pub(crate) struct Sched {
-    #[pin]
-    kicked: Mutex<bool>,
-    #[pin]
-    cv: CondVar,
+    waker: Arc<Waker>,
     period_us: u64,
-}
-
-kernel::sync::global_lock! {
-    // SAFETY: `init` is called in the module initializer, before first use.
-    pub(crate) unsafe(uninit) static SCHED: Mutex<Option<Arc<Sched>>> = None;
-}
-
-/// Wakes the scheduler: a submitter was held; it may deserve the GPU now.
-fn kick() {
-    let s = SCHED.lock().clone();
-    if let Some(s) = s {
-        *s.kicked.lock() = true;
-        s.cv.notify_all();
-    }
 }
 
 /// The running scheduler thread; stopped when dropped.
@@ -358,7 +67,7 @@ pub(crate) struct Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.thread.stop();
-        *SCHED.lock() = None;
+        Waker::unregister();
         crate::kapi::release();
     }
 }
@@ -366,11 +75,10 @@ impl Drop for Running {
 /// Starts the scheduler with a period of `period_ms` (clamped to 1..=1000).
 pub(crate) fn start(period_ms: u32) -> Result<Running> {
     let period_us = u64::from(period_ms.clamp(1, 1000)) * 1000;
-    let s = Arc::pin_init(
-        pin_init!(Sched { kicked <- new_mutex!(false), cv <- new_condvar!(), period_us }),
-        GFP_KERNEL,
-    )?;
-    *SCHED.lock() = Some(s.clone());
+    let s = Sched {
+        waker: Waker::register()?,
+        period_us,
+    };
     let thread = crate::kthread::Thread::spawn(c"fakegpu-sched", move || run(&s))?;
     Ok(Running { thread })
 }
@@ -407,39 +115,15 @@ struct Slot {
 impl Slot {
     /// The context's state on the slot's GPU.
     fn g(&self) -> &PerGpu {
-        self.ctx.compute.on(self.gpu)
+        self.ctx.gate.on(self.gpu)
     }
 }
 
 impl Sched {
     /// Sleeps until `deadline` or a kick; returns whether kicked.
     fn sleep_until(&self, deadline: Instant<Monotonic>) -> bool {
-        let mut k = self.kicked.lock();
-        loop {
-            if *k {
-                *k = false;
-                return true;
-            }
-            if crate::kthread::should_stop() {
-                return false;
-            }
-            let left = deadline - Instant::<Monotonic>::now();
-            if left.as_nanos() <= 0 {
-                return false;
-            }
-            if left.as_micros_ceil() <= SHORT_SLEEP_US {
-                // The last stretch on a high-resolution timer: a jiffy-based
-                // wait would end up to a jiffy late, which is a point of a
-                // 10 % cap at 50 ms. A kick waits this long at most.
-                drop(k);
-                kernel::time::delay::fsleep(left);
-                k = self.kicked.lock();
-                continue;
-            }
-            let ms = (left.as_micros_ceil() - SHORT_SLEEP_US / 2) / 1000;
-            let j = kernel::time::msecs_to_jiffies(ms.max(1) as u32);
-            let _ = self.cv.wait_interruptible_timeout(&mut k, j);
-        }
+        self.waker
+            .sleep_until(deadline, crate::kthread::should_stop)
     }
 }
 
@@ -454,7 +138,7 @@ fn run(s: &Sched) {
     while !crate::kthread::should_stop() {
         // Every 20 periods: free the kernel RM client if no channel is left.
         if periods % 20 == 0 {
-            let any_channels = context::all()
+            let any_channels = registry::all()
                 .is_ok_and(|all| all.iter().any(|c| c.inner.lock().objects.has_channels()));
             crate::kapi::release_if_idle(any_channels);
         }
@@ -472,18 +156,18 @@ fn run(s: &Sched) {
         last_end = Some(Instant::<Monotonic>::now());
     }
     // Leave nobody held: contexts are gone at unload, but be safe.
-    for c in context::all().unwrap_or_default().iter() {
-        crate::kapi::set_channels(c, None, false);
+    for c in registry::all().unwrap_or_default().iter() {
+        c.set_channels(None, false);
         for gpu in c.gpus.iter() {
-            c.compute.set_run(gpu, true);
-            c.compute.set_open(gpu, true);
+            c.gate.set_run(gpu, true);
+            c.gate.set_open(gpu, true);
         }
     }
 }
 
 /// Plans one period: every context's window on its GPU.
 fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
-    let all = context::all()?;
+    let all = registry::all()?;
     let mut slots = KVec::with_capacity(all.len(), GFP_KERNEL)?;
     let mut gpus: KVec<u32> = KVec::new();
     for c in all.iter() {
@@ -504,13 +188,13 @@ fn plan_period(period_us: u64) -> Result<KVec<Slot>> {
             .filter(|c| c.gpus.iter().any(|g| g == gpu))
             .take(MAX_PER_GPU)
         {
-            let pg = c.compute.on(gpu);
+            let pg = c.gate.on(gpu);
             let busy = pg.active.xchg(0, Relaxed) != 0
                 || pg.waiters.load(Relaxed) != 0
                 || pg.stopped.load(Relaxed) != 0;
             demands.push(
                 Demand {
-                    params: c.compute.params(),
+                    params: c.gate.params(),
                     busy,
                 },
                 GFP_KERNEL,
@@ -577,14 +261,14 @@ fn run_period(s: &Sched, slots: &mut [Slot], gap_us: u64) {
     }
     // Shut first the gates that lose the GPU, then open the new ones.
     for sl in slots.iter_mut().filter(|sl| sl.len == 0) {
-        if sl.ctx.compute.is_open(sl.gpu) {
+        if sl.ctx.gate.is_open(sl.gpu) {
             shut(sl);
         }
     }
     for sl in slots.iter_mut().filter(|sl| sl.len > 0) {
         sl.open = true;
         let (ctx, gpu) = (sl.ctx.clone(), sl.gpu);
-        let cs = &ctx.compute;
+        let cs = &ctx.gate;
         if cs.is_open(gpu) {
             // Arm: a shut gate's doorbells are already zapped. (Channels
             // left stopped by a period cut short run again now.)
@@ -702,10 +386,10 @@ fn set_end(sl: &mut Slot, t0: Instant<Monotonic>, period_us: u64) {
 /// Resumes a slot's channels if the scheduler stopped them, and starts
 /// the clock of its window.
 fn resume(sl: &mut Slot) {
-    if sl.ctx.compute.take_stopped(sl.gpu) {
-        crate::kapi::set_channels(&sl.ctx, Some(sl.gpu), false);
+    if sl.ctx.gate.take_stopped(sl.gpu) {
+        sl.ctx.set_channels(Some(sl.gpu), false);
     }
-    sl.ctx.compute.set_run(sl.gpu, true);
+    sl.ctx.gate.set_run(sl.gpu, true);
     sl.resume_pending = false;
     sl.opened_at = Some(Instant::<Monotonic>::now());
 }
@@ -720,7 +404,7 @@ fn charge(sl: &mut Slot, ran: u64) {
         .map_or(0, |t| t.elapsed().as_micros_ceil().max(0) as u64);
     if sl.busy {
         let charged = window::charge(sl.share, ran, sl.len);
-        sl.ctx.compute.used_us.fetch_add(charged, Relaxed);
+        sl.ctx.gate.add_used(charged);
     }
 }
 
@@ -732,7 +416,7 @@ fn charge(sl: &mut Slot, ran: u64) {
 /// no work keeps its channels running: nothing of its runs.
 fn shut(sl: &mut Slot) {
     sl.open = false;
-    let cs = &sl.ctx.compute;
+    let cs = &sl.ctx.gate;
     if sl.busy && crate::stop_channels() {
         // The channels first: they end the window (the work queued stops
         // where it is); the gate then holds the submitters.
@@ -740,7 +424,7 @@ fn shut(sl: &mut Slot) {
         let pg = cs.on(sl.gpu);
         cs.set_run(sl.gpu, false);
         pg.stopped.store(STOP_TRIED, Relaxed);
-        if crate::kapi::set_channels(&sl.ctx, Some(sl.gpu), true) {
+        if sl.ctx.set_channels(Some(sl.gpu), true) {
             pg.stopped.store(STOP_HELD, Relaxed);
             note_latency(&pg.stop_us, t);
         }
@@ -748,14 +432,6 @@ fn shut(sl: &mut Slot) {
     cs.set_open(sl.gpu, false);
     zap(&sl.ctx, sl.gpu);
 }
-
-/// Below this much time to a deadline the scheduler sleeps on a
-/// high-resolution timer instead of waiting on its condition variable, µs.
-const SHORT_SLEEP_US: i64 = 2000;
-
-/// `Compute::stopped`: a stop was asked for; every stop succeeded.
-const STOP_TRIED: u32 = 1;
-const STOP_HELD: u32 = 2;
 
 /// Added to twice the measured wake latency of held submitters to make a
 /// gate's early opening (see `run_period`), µs. Bounded to a tenth of the
@@ -768,11 +444,8 @@ const RETRY_ZAP_US: u64 = 500;
 /// Zaps `ctx`'s doorbells on host GPU `gpu`; records (and returns)
 /// whether it is complete.
 fn zap(ctx: &Arc<Context>, gpu: u32) -> bool {
-    let done = crate::doorbell::zap_context(ctx, gpu);
-    ctx.compute
-        .on(gpu)
-        .unzapped
-        .store(u32::from(!done), Relaxed);
+    let done = crate::doorbell::zap(&ctx.gate, gpu);
+    ctx.gate.on(gpu).unzapped.store(u32::from(!done), Relaxed);
     done
 }
 
@@ -784,9 +457,9 @@ fn deserves_now(slots: &[Slot]) -> bool {
     slots.iter().filter(|sl| waiting(sl)).any(|w| {
         let same = || slots.iter().filter(|o| o.gpu == w.gpu);
         let idle_gpu = same().all(|o| o.len == 0);
-        let high = w.ctx.compute.params().priority == Priority::High;
+        let high = w.ctx.gate.params().priority == Priority::High;
         let high_served =
-            same().any(|o| o.len > 0 && o.ctx.compute.params().priority == Priority::High);
+            same().any(|o| o.len > 0 && o.ctx.gate.params().priority == Priority::High);
         idle_gpu || (high && !high_served)
     })
 }
