@@ -367,10 +367,13 @@ pub mod window {
     }
 }
 
+/// One vector of [`PLAN_VECTORS`]: a period, its contexts as
+/// `(limit_pct, weight, high, busy)`, and the open time each must get.
+pub type PlanVector = (u64, &'static [(u32, u32, bool, bool)], &'static [u64]);
+
 /// Shared test vectors of [`plan`] (run by the host tests and by KUnit in
-/// the module): a period, its contexts as `(limit_pct, weight, high, busy)`,
-/// and the open time each must get.
-pub const PLAN_VECTORS: &[(u64, &[(u32, u32, bool, bool)], &[u64])] = &[
+/// the module).
+pub const PLAN_VECTORS: &[PlanVector] = &[
     (50_000, &[(30, 1, false, true)], &[15_000]),
     (
         50_000,
