@@ -9,7 +9,12 @@
 
 use crate::{
     fgcore::{
-        ledger::Ledger, mgmt::GpuList, policy::UnroutedLog, sched::Params, visibility::VisibleIds,
+        ledger::Ledger,
+        limits::{Limited, Limits},
+        mgmt::GpuList,
+        policy::UnroutedLog,
+        sched::Params,
+        visibility::VisibleIds,
     },
     gate::Gate,
     kapi,
@@ -62,6 +67,22 @@ pub(crate) struct ContextInner {
     pub(crate) lingering: KVec<(KVec<u32>, u64)>,
     /// Managed (UVM) mappings, charged by size (sysfs `managed_memory`).
     pub(crate) managed: ManagedState,
+    /// Limits on objects, files and doorbell mappings (sysfs `limits`).
+    pub(crate) limits: Limits,
+    /// Calls refused at a limit, per [`Limited`].
+    pub(crate) limit_refused: [u64; 3],
+}
+
+impl ContextInner {
+    /// Whether one more of `l` is allowed with `used` existing; a refusal
+    /// is counted.
+    pub(crate) fn admit(&mut self, l: Limited, used: u64) -> bool {
+        let ok = self.limits.allows(l, used);
+        if !ok {
+            self.limit_refused[l as usize] += 1;
+        }
+        ok
+    }
 }
 
 /// One container's share of the GPU.
@@ -117,6 +138,8 @@ impl Context {
             auditees: KVec::new(),
             lingering: KVec::new(),
             managed: ManagedState::new(),
+            limits: Limits::DEFAULT,
+            limit_refused: [0; 3],
         };
         Arc::pin_init(
             try_pin_init!(Context {

@@ -63,6 +63,12 @@ pub(crate) struct Record {
 // invariant names; the record itself may move between threads.
 unsafe impl Send for Record {}
 
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.gate.doorbell_unmapped();
+    }
+}
+
 kernel::sync::global_lock! {
     // SAFETY: `init` is called in the module initializer, before first use.
     pub(crate) unsafe(uninit) static DOORBELLS: Mutex<KVec<Record>> = KVec::new();
@@ -166,6 +172,7 @@ pub(crate) unsafe fn gate_vma(
         GFP_KERNEL,
     )?;
     drop(reg);
+    gate.doorbell_mapped();
     // The mapping starts armed: without the vendor's entries the first
     // doorbell write faults, which marks the context busy, and waits there
     // if its gate is shut. (A gate shut before this mmap zapped nothing.)
@@ -173,6 +180,26 @@ pub(crate) unsafe fn gate_vma(
     // the range is the vma's own.
     unsafe { bindings::zap_special_vma_range(vma, start as c_ulong, (end - start) as c_ulong) };
     Ok(())
+}
+
+/// Undoes the vendor's successful mmap of `vma` before the mmap fails:
+/// runs the vendor's `close` (what it set up for the mapping is released,
+/// as at an munmap); the caller of the failing mmap unmaps the entries.
+///
+/// # Safety
+///
+/// `vma` is the vma being set up by the proxy's mmap handler, after the
+/// vendor's mmap succeeded on it (its mm's write lock is held), and it is
+/// not one of ours (`gate_vma` failed before installing [`GATED_OPS`]).
+pub(crate) unsafe fn undo_vendor_mmap(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: `vma` is live and being set up (caller); its `vm_ops` are the
+    // vendor's static table or null.
+    let close = unsafe { (*vma).vm_ops.as_ref().and_then(|o| o.close) };
+    if let Some(f) = close {
+        // SAFETY: the vendor's own callback for its own vma, under the
+        // mm's write lock as the mm core calls it.
+        unsafe { f(vma) };
+    }
 }
 
 /// Zaps the doorbell pages of every vma gated by `gate` on host GPU `gpu`,

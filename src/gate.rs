@@ -133,6 +133,8 @@ pub(crate) struct Gate {
     per: [PerGpu; NGPU],
     used_us: Atomic<u64>,
     throttled_us: Atomic<u64>,
+    /// Gated doorbell mappings that exist.
+    doorbells: Atomic<u32>,
 }
 
 impl Gate {
@@ -147,6 +149,7 @@ impl Gate {
             per: [const { PerGpu::new() }; NGPU],
             used_us: Atomic::new(0),
             throttled_us: Atomic::new(0),
+            doorbells: Atomic::new(0),
         })
     }
 
@@ -187,6 +190,21 @@ impl Gate {
     /// GPU time granted while busy, µs.
     pub(crate) fn used_us(&self) -> u64 {
         self.used_us.load(Relaxed)
+    }
+
+    /// Gated doorbell mappings of the context that exist now.
+    pub(crate) fn doorbells(&self) -> u32 {
+        self.doorbells.load(Relaxed)
+    }
+
+    /// A doorbell mapping was gated.
+    pub(crate) fn doorbell_mapped(&self) {
+        self.doorbells.add(1, Relaxed);
+    }
+
+    /// A gated doorbell mapping went.
+    pub(crate) fn doorbell_unmapped(&self) {
+        self.doorbells.fetch_sub(1, Relaxed);
     }
 
     /// Adds `us` of granted GPU time (the scheduler's charge of a window).

@@ -8,14 +8,20 @@
 //! - `destroy` (w): `NAME` removes it;
 //! - `contexts/NAME/`: `gpus`, `mem_limit_bytes` (rw), `mem_used_bytes`,
 //!   `mem_peak_bytes`, `alloc_refused`, `open_files`, `pids`, `unrouted`,
-//!   `audit`, `managed_memory` (rw), `managed`.
+//!   `audit`, `managed_memory` (rw), `managed`, `limits` (rw),
+//!   `compute_limit_pct` (rw), `compute_weight` (rw), `priority` (rw),
+//!   `compute_used_us`, `throttled_us`.
 //!
 //! Writes need `CAP_SYS_ADMIN` (beyond the files' root-only modes); bad
 //! input is refused with an errno and a log line saying why.
 
 use crate::{
     context,
-    fgcore::{ledger::Ledger, managed, mgmt as parse, quantity, sched},
+    fgcore::{
+        ledger::Ledger,
+        limits::{self, Limited},
+        managed, mgmt as parse, quantity, sched,
+    },
     registry,
     sysfs::{Attr, AttrList, Dir, DirKey, Group, ShowBuf},
     VERSION,
@@ -204,6 +210,43 @@ fn show_managed(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
     out.line(format_args!("refused {}", m.refused))
 }
 
+fn show_limits(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let ctx = ctx_of(key)?;
+    let doorbells = u64::from(ctx.gate.doorbells());
+    let files = u64::from(ctx.open_files.load(Relaxed));
+    let inner = ctx.inner.lock();
+    for l in Limited::ALL {
+        let used = match l {
+            Limited::Objects => inner.objects.len() as u64,
+            Limited::Files => files,
+            Limited::Doorbells => doorbells,
+        };
+        out.line(format_args!(
+            "{} {} {} {}",
+            l.name(),
+            inner.limits.get(l),
+            used,
+            inner.limit_refused[l as usize]
+        ))?;
+    }
+    Ok(())
+}
+
+fn store_limits(key: DirKey, input: &[u8]) -> Result {
+    require_admin()?;
+    let ctx = ctx_of(key)?;
+    let mut inner = ctx.inner.lock();
+    inner.limits = inner.limits.with(input).map_err(|e| {
+        pr_warn!(
+            "limits: {:?}: want NAME=N words, NAME one of objects, files, doorbells, N 1-{}\n",
+            e,
+            limits::MAX_LIMIT
+        );
+        EINVAL
+    })?;
+    Ok(())
+}
+
 fn show_compute_limit(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
     out.line(format_args!("{}", ctx_of(key)?.gate.params().limit_pct))
 }
@@ -269,6 +312,7 @@ static AUDIT_ATTR: Attr = Attr::read_only(c"audit", show_audit);
 static MANAGED_MEMORY_ATTR: Attr =
     Attr::read_write(c"managed_memory", show_managed_memory, store_managed_memory);
 static MANAGED_ATTR: Attr = Attr::read_only(c"managed", show_managed);
+static LIMITS_ATTR: Attr = Attr::read_write(c"limits", show_limits, store_limits);
 static COMPUTE_LIMIT_ATTR: Attr = Attr::read_write(
     c"compute_limit_pct",
     show_compute_limit,
@@ -279,7 +323,7 @@ static COMPUTE_WEIGHT_ATTR: Attr =
 static PRIORITY_ATTR: Attr = Attr::read_write(c"priority", show_priority, store_priority);
 static COMPUTE_USED_ATTR: Attr = Attr::read_only(c"compute_used_us", show_compute_used);
 static THROTTLED_ATTR: Attr = Attr::read_only(c"throttled_us", show_throttled);
-static CTX_ATTRS: AttrList<16> = AttrList::new([
+static CTX_ATTRS: AttrList<17> = AttrList::new([
     &GPUS_ATTR,
     &MEM_LIMIT_ATTR,
     &MEM_USED_ATTR,
@@ -291,6 +335,7 @@ static CTX_ATTRS: AttrList<16> = AttrList::new([
     &AUDIT_ATTR,
     &MANAGED_MEMORY_ATTR,
     &MANAGED_ATTR,
+    &LIMITS_ATTR,
     &COMPUTE_LIMIT_ATTR,
     &COMPUTE_WEIGHT_ATTR,
     &PRIORITY_ATTR,

@@ -29,7 +29,8 @@ impl<K: Ord + Copy, V: Copy> Map<K, V> for RbMap<K, V> {
             return Ok(());
         }
         self.0
-            .try_create_and_insert(key, value, GFP_KERNEL)
+            // Charged to the tenant's memory cgroup: its calls make them.
+            .try_create_and_insert(key, value, GFP_KERNEL_ACCOUNT)
             .map(|_| ())
             .map_err(|_| Full)
     }

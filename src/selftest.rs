@@ -9,10 +9,15 @@
 mod tests {
     use crate::fgcore::{
         ledger::Ledger,
-        objects,
+        limits, objects,
         policy::{self, ContextView},
         quantity, sched,
     };
+
+    #[test]
+    fn limits_vectors() {
+        assert_eq!(limits::check_vectors(), None);
+    }
 
     #[test]
     fn sched_plan_vectors() {

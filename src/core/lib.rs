@@ -17,6 +17,7 @@
 
 pub mod drivers;
 pub mod ledger;
+pub mod limits;
 pub mod managed;
 pub mod mgmt;
 pub mod nvabi;

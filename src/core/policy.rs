@@ -228,6 +228,20 @@ impl Route {
         }
     }
 
+    /// Whether the call makes an object the proxy tracks (so the context's
+    /// object limit applies before it is forwarded).
+    pub fn makes_object(self) -> bool {
+        matches!(
+            self,
+            Route::ChargeAlloc(_)
+                | Route::ChargeHeap { .. }
+                | Route::Track(_)
+                | Route::AllocDevice(_)
+                | Route::Dup { .. }
+                | Route::ExportFd(_)
+        )
+    }
+
     /// Whether the vendor checks the caller's fd table for one of its own
     /// GPU files during the call (`osIsGpuAccessible`: device construct and
     /// `nvGpuOpsGetGpuInfo`, docs/real-driver.md). The caller holds only

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::{
     context::Refused,
+    fgcore::limits::Limited,
     fgcore::nvabi::{
         self,
         ctrl::{
@@ -25,8 +26,8 @@ use crate::{
         decode::{AllocCall, Body, ControlCall, Decoded, FileKind, HeapAlloc, NestedRef},
         rm::Nvos55,
         status::{
-            NV_ERR_INVALID_ARGUMENT, NV_ERR_INVALID_CLIENT, NV_ERR_INVALID_PARAMETER,
-            NV_ERR_NO_MEMORY, NV_ERR_OBJECT_NOT_FOUND, NV_OK,
+            NV_ERR_INSUFFICIENT_RESOURCES, NV_ERR_INVALID_ARGUMENT, NV_ERR_INVALID_CLIENT,
+            NV_ERR_INVALID_PARAMETER, NV_ERR_NO_MEMORY, NV_ERR_OBJECT_NOT_FOUND, NV_OK,
         },
         wire::Wire,
         wire::{rd_u32, rd_u64},
@@ -92,6 +93,14 @@ impl Call<'_> {
     }
 
     fn run(&mut self, r: Route) -> Result<Done> {
+        if r.makes_object() {
+            let mut inner = self.pf.ctx.inner.lock();
+            let used = inner.objects.len() as u64;
+            if !inner.admit(Limited::Objects, used) {
+                // As the RM answers when it has no room for another object.
+                return Ok(Done::Status(NV_ERR_INSUFFICIENT_RESOURCES));
+            }
+        }
         match r {
             // fds were translated and export controls are followed by
             // `ioctl`; doorbell mappings are noted after the call.

@@ -5,7 +5,7 @@
 //! charges a closed file leaves). What a call on it does is
 //! [`super::call`]; its file operations are [`super::ops`].
 
-use crate::fgcore::nvabi::decode::FileKind;
+use crate::fgcore::{limits::Limited, nvabi::decode::FileKind};
 use crate::{context::Context, managed, vendor::VendorFile};
 use kernel::{
     fs::File,
@@ -71,6 +71,10 @@ impl ProxyFile {
             NodeKind::Uvm => &ctx.paths.uvm,
             NodeKind::Gpu(i) => ctx.paths.gpus.get(i as usize).ok_or(ENODEV)?,
         };
+        let files = u64::from(ctx.open_files.load(Relaxed));
+        if !ctx.inner.lock().admit(Limited::Files, files) {
+            return Err(EMFILE);
+        }
         let vendor = path.open(file)?;
         let tgid = kernel::current!().tgid();
         let (module, version) = vendor.driver();

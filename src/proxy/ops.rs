@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     doorbell,
-    fgcore::nvabi::decode::FileKind,
+    fgcore::{limits::Limited, nvabi::decode::FileKind},
     managed,
     miscdev::{FileOps, Fops},
 };
@@ -59,6 +59,12 @@ impl FileOps for ProxyFile {
                 })
             };
         }
+        if self.doorbell_gpu.load(Relaxed) != 0 {
+            let mapped = u64::from(self.ctx.gate.doorbells());
+            if !self.ctx.inner.lock().admit(Limited::Doorbells, mapped) {
+                return Err(ENOMEM);
+            }
+        }
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.vendor.mmap(vma) }?;
         // Sticky (see the field): every mapping of a doorbell file is gated.
@@ -67,7 +73,18 @@ impl FileOps for ProxyFile {
             // SAFETY: `vma` is the vma being set up, and the vendor's mmap
             // succeeded on it (caller's contract, above).
             if let Err(e) = unsafe { doorbell::gate_vma(&self.ctx.gate, gpu - 1, vma) } {
-                pr_warn!("context {}: doorbell mapping not gated ({:?}); compute limits do not hold for it\n", self.ctx_name(), e);
+                // Fail closed: no doorbell mapping exists ungated. The
+                // vendor's mapping is undone as a failed mmap is (its
+                // entries are unmapped by the caller).
+                pr_warn!(
+                    "context {}: a doorbell mapping could not be gated ({:?}); mmap refused\n",
+                    self.ctx_name(),
+                    e
+                );
+                // SAFETY: the vendor's mmap succeeded on `vma`, which is
+                // being set up and not yet in the tree (caller's contract).
+                unsafe { doorbell::undo_vendor_mmap(vma) };
+                return Err(e);
             }
         }
         Ok(())

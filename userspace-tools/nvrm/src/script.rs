@@ -89,6 +89,7 @@ fn errno_name(e: i32) -> &'static str {
         libc::ENOMEM => "ENOMEM",
         libc::ENODEV => "ENODEV",
         libc::EBUSY => "EBUSY",
+        libc::EMFILE => "EMFILE",
         _ => "E?",
     }
 }
