@@ -25,6 +25,7 @@ use crate::{
 use kernel::{
     bindings,
     ffi::{c_int, c_ulong},
+    fs::File,
     mm::Mm,
     prelude::*,
     sync::{aref::ARef, Arc},
@@ -55,6 +56,9 @@ pub(crate) struct Record {
     gate: Arc<Gate>,
     /// The host GPU whose doorbell this is (its gate is that GPU's).
     gpu: u32,
+    /// The vendor's file the vendor mapped (the vma's `vm_file` is the
+    /// proxy's: see `gate_vma`).
+    vendor_file: ARef<File>,
     /// Our `vm_ops` must outlive every gated vma: hold the module.
     _module: ModuleRef,
 }
@@ -106,6 +110,7 @@ pub(crate) unsafe fn gate_vma(
     gate: &Arc<Gate>,
     gpu: u32,
     vma: *mut bindings::vm_area_struct,
+    proxy_file: ARef<File>,
 ) -> Result {
     // SAFETY: `vma` is live and locked for writing (caller).
     let (start, end, flags, mm) = unsafe {
@@ -148,12 +153,24 @@ pub(crate) unsafe fn gate_vma(
     // SAFETY: the mm lives while its vma does; the `ARef` keeps the
     // struct for the record.
     let mm: ARef<Mm> = unsafe { Mm::from_raw(mm) }.into();
-    // SAFETY: the vma is ours to set up (caller).
+    // SAFETY: the vma's file is the vendor's (its mmap ran on it) and
+    // lives while the vma does; the record takes a reference of its own.
+    let vendor_file: ARef<File> = unsafe { File::from_raw_file((*vma).vm_file) }.into();
+    // SAFETY: the vma is ours to set up (caller). Its file becomes the
+    // proxy's again, with the reference `proxy_file` held: the kernel
+    // itself maps `vm_file` again in `remap_file_pages` (`do_mmap` of the
+    // vma's file), which must reach the proxy's mmap, not the vendor's.
+    // The vendor's reference the vma held is dropped (the record holds
+    // one), and the vendor's callbacks see their own file (`gated_open`,
+    // `gated_close`).
     let orig_ops = unsafe {
         let v = kernel::mm::virt::VmaNew::from_raw(vma);
         v.set_dontcopy();
         let orig = (*vma).vm_ops;
         (*vma).vm_ops = &GATED_OPS.0;
+        let theirs = (*vma).vm_file;
+        (*vma).vm_file = ARef::into_raw(proxy_file).as_ptr().cast();
+        bindings::fput(theirs);
         orig
     };
     // INVARIANT: the vma now has our ops.
@@ -167,6 +184,7 @@ pub(crate) unsafe fn gate_vma(
             prot,
             gate: gate.clone(),
             gpu,
+            vendor_file,
             _module: module,
         },
         GFP_KERNEL,
@@ -263,15 +281,36 @@ unsafe extern "C" fn gated_open(vma: *mut bindings::vm_area_struct) {
                 // ops; the registered vmas are live while registered.
                 unsafe { (*r.vma).vm_private_data == (*vma).vm_private_data }
             })
-            .map(|r| r.orig_ops)
+            .map(|r| (r.orig_ops, r.vendor_file.clone()))
     };
-    if let Some(o) = orig.filter(|o| !o.is_null()) {
+    if let Some((o, theirs)) = orig.filter(|(o, _)| !o.is_null()) {
         // SAFETY: the vendor's own table, for a vma of its mapping.
         if let Some(f) = unsafe { (*o).open } {
-            // SAFETY: the vendor's own callback, for a vma of its mapping.
-            unsafe { f(vma) };
+            // SAFETY: the vendor's own callback, for a vma of its mapping,
+            // which sees its own file for the call (as it mapped it).
+            unsafe { with_vendor_file(vma, &theirs, || f(vma)) };
         }
     }
+}
+
+/// Runs `f` (a vendor callback on `vma`) with the vendor's file as the
+/// vma's file, then puts the proxy's back.
+///
+/// # Safety
+///
+/// `vma` is a live vma of ours whose mm's write lock is held (or that is
+/// not in the tree yet), and `theirs` is the vendor file it maps.
+unsafe fn with_vendor_file(
+    vma: *mut bindings::vm_area_struct,
+    theirs: &ARef<File>,
+    f: impl FnOnce(),
+) {
+    // SAFETY: the caller's contract: nobody else reads `vm_file` meanwhile
+    // (faults take the vma's read lock, excluded by the write lock).
+    let ours = unsafe { core::mem::replace(&mut (*vma).vm_file, theirs.as_ptr()) };
+    f();
+    // SAFETY: as above.
+    unsafe { (*vma).vm_file = ours };
 }
 
 /// `vm_operations_struct::close` of a gated vma.
@@ -287,11 +326,11 @@ unsafe extern "C" fn gated_close(vma: *mut bindings::vm_area_struct) {
     };
     if let Some(r) = rec {
         if !r.orig_ops.is_null() {
-            // SAFETY: the vendor's own callback, for its vma, under the
-            // mm's write lock as the VFS calls it.
+            // SAFETY: the vendor's own table, for its vma.
             if let Some(f) = unsafe { (*r.orig_ops).close } {
-                // SAFETY: as above.
-                unsafe { f(vma) };
+                // SAFETY: the vendor's own callback, for its vma, under the
+                // mm's write lock as the VFS calls it, with its own file.
+                unsafe { with_vendor_file(vma, &r.vendor_file, || f(vma)) };
             }
         }
         drop(r);

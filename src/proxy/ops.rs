@@ -18,7 +18,7 @@ use kernel::{
     bindings,
     fs::File,
     prelude::*,
-    sync::{atomic::Relaxed, Arc},
+    sync::{aref::ARef, atomic::Relaxed, Arc},
 };
 
 /// The proxy files' one `file_operations` table.
@@ -65,6 +65,10 @@ impl FileOps for ProxyFile {
                 return Err(ENOMEM);
             }
         }
+        // The proxy's file, the vma's until the vendor's mmap makes it the
+        // vendor's: a gated vma gets it back (`gate_vma`).
+        // SAFETY: the VFS set up `vma` for this file, which it holds.
+        let ours: ARef<File> = unsafe { File::from_raw_file((*vma).vm_file) }.into();
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.vendor.mmap(vma) }?;
         // Sticky (see the field): every mapping of a doorbell file is gated.
@@ -72,7 +76,7 @@ impl FileOps for ProxyFile {
         if gpu != 0 {
             // SAFETY: `vma` is the vma being set up, and the vendor's mmap
             // succeeded on it (caller's contract, above).
-            if let Err(e) = unsafe { doorbell::gate_vma(&self.ctx.gate, gpu - 1, vma) } {
+            if let Err(e) = unsafe { doorbell::gate_vma(&self.ctx.gate, gpu - 1, vma, ours) } {
                 // Fail closed: no doorbell mapping exists ungated. The
                 // vendor's mapping is undone as a failed mmap is (its
                 // entries are unmapped by the caller).

@@ -25,6 +25,7 @@
 //! mmap V F LEN                 mmap file F; then read32/write32 V OFF [VAL]
 //! fork-write32 V OFF VAL       a forked child (inheriting the mappings) writes VAL, exits; NV_OK if it exited 0
 //! munmap V
+//! remap V                      remap_file_pages over the whole mapping (maps its vm_file again)
 //! uvm-init U | uvm-mm U U2 | uvm-gpu U GPU CTLFD C | uvm-va U GPU CTLFD C VA | uvm-channel U GPU CTLFD C CH
 //! export CTL C DEV OBJ EFD    EXPORT_OBJECT_TO_FD: ctl file EFD becomes an export fd holding OBJ
 //! exports CTL C DEV EFD MAX INDEX H...   EXPORT_OBJECTS_TO_FD (slots INDEX..; 0 empties a slot)
@@ -570,6 +571,12 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
             if let Some(m) = env.io(Mapping::new(&*view, len)) {
                 env.maps.insert(arg(1)?.to_string(), m);
             }
+            Ok(true)
+        }
+        "remap" => {
+            let m = env.maps.get(arg(1)?).ok_or("no such mapping")?;
+            let r = m.remap();
+            env.io(r);
             Ok(true)
         }
         "munmap" => {

@@ -59,6 +59,18 @@ impl Mapping {
         Ok(Mapping { ptr: p.cast(), len })
     }
 
+    /// `remap_file_pages(addr, len, 0, 0, 0)`: the kernel maps the vma's
+    /// file again over the same range (`do_mmap` of `vm_file`), as an
+    /// attacker would to get a mapping that skips the driver's checks.
+    pub fn remap(&self) -> io::Result<()> {
+        // SAFETY: remaps our own mapping's range onto its own file.
+        let r = unsafe { libc::syscall(libc::SYS_remap_file_pages, self.ptr, self.len, 0, 0, 0) };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Length in bytes.
     pub fn len(&self) -> usize {
         self.len
