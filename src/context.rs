@@ -60,10 +60,12 @@ pub(crate) struct ContextInner {
     /// made it, so these are the processes whose video memory the audit
     /// asks the vendor for. Dead ones are dropped at the next audit.
     pub(crate) auditees: KVec<ARef<Task>>,
-    /// Charges of closed proxy files whose clients the vendor may still
-    /// hold (its file outlives ours while a mapping or a registered GPU
-    /// file holds it): (those clients, bytes). Returned by
-    /// [`Context::settle_lingering`] once the vendor has freed them all.
+    /// Closed proxy files whose clients the vendor may still hold (its
+    /// file outlives ours while a mapping or a registered GPU file holds
+    /// it): (those clients, the file's id in the object table). Their
+    /// objects stay in the table, holding their charges, until
+    /// [`Context::settle_lingering`] finds the vendor freed them all and
+    /// applies the file's close.
     pub(crate) lingering: KVec<(KVec<u32>, u64)>,
     /// Managed (UVM) mappings, charged by size (sysfs `managed_memory`).
     pub(crate) managed: ManagedState,
@@ -206,8 +208,8 @@ impl Context {
 }
 
 impl Context {
-    /// Returns the charges of closed files whose clients the vendor has
-    /// freed since (asked through the kernel RM API, without the context's
+    /// Applies the close of closed files whose clients the vendor has
+    /// freed since, returning what no object refers to any more (asked through the kernel RM API, without the context's
     /// lock held). Called where a charge matters: before an allocation is
     /// refused at the cap, and when the ledger is read through sysfs.
     pub(crate) fn settle_lingering(&self) {
@@ -236,7 +238,9 @@ impl Context {
                 .lingering
                 .iter()
                 .position(|(c, _)| c[..] == clients[..]);
-            if let Some(Ok((_, bytes))) = found.map(|i| inner.lingering.remove(i)) {
+            if let Some(Ok((_, file))) = found.map(|i| inner.lingering.remove(i)) {
+                // The file's close, now that the vendor applied it.
+                let bytes = inner.objects.close_file(file);
                 if inner.ledger.uncharge(bytes).is_err() {
                     pr_err!(
                         "context {}: ledger underflow settling a closed file\n",

@@ -112,27 +112,32 @@ impl ProxyFile {
     }
 
     /// The last reference to the file went: the vendor frees what its
-    /// clients held, so every byte charged through it is returned.
+    /// clients held, so every byte charged through it is returned once
+    /// the vendor has freed them.
     pub(crate) fn release(self: Arc<Self>) {
         let mut inner = self.ctx.inner.lock();
         // The vendor frees this file's clients only when its own file is
         // released, which a mapping or a registered GPU file can put off
-        // indefinitely: their charge stays until the vendor has freed them
-        // (`Context::settle_lingering`). Export slots go with the file.
+        // indefinitely. Until it has freed them their objects stay in the
+        // table, holding the charges they share as live objects do (a dup
+        // in such a client keeps its memory charged after the original is
+        // freed: the vendor keeps it too), and the file's close is applied
+        // to the table then (`Context::settle_lingering`).
         let mut clients = KVec::new();
         let listed = inner
             .objects
             .clients_of_file(self.id, |c| clients.push(c, GFP_KERNEL));
-        let bytes = inner.objects.close_file(self.id);
-        let kept = bytes > 0
-            && listed.is_ok()
+        let kept = listed.is_ok()
             && !clients.is_empty()
-            && inner.lingering.push((clients, bytes), GFP_KERNEL).is_ok();
-        if !kept && inner.ledger.uncharge(bytes).is_err() {
-            pr_err!(
-                "context {}: ledger underflow on close\n",
-                self.ctx.name.to_str().unwrap_or("?")
-            );
+            && inner.lingering.push((clients, self.id), GFP_KERNEL).is_ok();
+        if !kept {
+            let bytes = inner.objects.close_file(self.id);
+            if inner.ledger.uncharge(bytes).is_err() {
+                pr_err!(
+                    "context {}: ledger underflow on close\n",
+                    self.ctx.name_str()
+                );
+            }
         }
         if let Some(i) = inner.pids.iter().position(|(p, _)| *p == self.tgid) {
             match inner.pids.get_mut(i) {
