@@ -56,11 +56,15 @@ mod tests {
     #[test]
     fn prepare_fields() {
         // Claim{namespace=1 "n", uid=2 "u", name=3 "c"} in claims = 1.
-        let req =
-            dra::NodePrepareResourcesRequest::decode(&[0x0a, 9, 0x0a, 1, b'n', 0x12, 1, b'u', 0x1a, 1, b'c'][..])
-                .unwrap();
+        let req = dra::NodePrepareResourcesRequest::decode(
+            &[0x0a, 9, 0x0a, 1, b'n', 0x12, 1, b'u', 0x1a, 1, b'c'][..],
+        )
+        .unwrap();
         let c = &req.claims[0];
-        assert_eq!((c.namespace.as_str(), c.uid.as_str(), c.name.as_str()), ("n", "u", "c"));
+        assert_eq!(
+            (c.namespace.as_str(), c.uid.as_str(), c.name.as_str()),
+            ("n", "u", "c")
+        );
         // Response: claims = 1 map entry {key=1 "u", value=2 {devices=1
         // {request_names=1 "r", pool_name=2 "p", device_name=3 "d",
         // cdi_device_ids=4 "x"}, error=2}}.

@@ -54,7 +54,12 @@ pub struct Fakegpuctl {
 }
 
 impl Fakegpuctl {
-    pub fn new(sysfs_root: &Path, dev_root: &Path, cdi_dir: &Path, vendor_dev: &Path) -> Fakegpuctl {
+    pub fn new(
+        sysfs_root: &Path,
+        dev_root: &Path,
+        cdi_dir: &Path,
+        vendor_dev: &Path,
+    ) -> Fakegpuctl {
         Fakegpuctl {
             sysfs: Sysfs::new(sysfs_root).with_dev_root(dev_root),
             cdi_dir: cdi_dir.to_path_buf(),

@@ -71,14 +71,20 @@ pub fn plan(claim: &ResourceClaim, driver: &str, pool: &str) -> Result<Plan, Str
         let get = |k: &str| -> Result<u64, String> {
             consumed
                 .get(k)
-                .map(|q| quantity::parse(&q.0).map_err(|e| format!("consumedCapacity.{k} of {}: {e}", r.device)))
+                .map(|q| {
+                    quantity::parse(&q.0)
+                        .map_err(|e| format!("consumedCapacity.{k} of {}: {e}", r.device))
+                })
                 .transpose()
                 .map(|v| v.unwrap_or(0))
         };
         let mem = get("memory")?;
         let compute = get("compute")?;
         if !consumed.contains_key("memory") {
-            return Err(format!("the result for device {} has no consumedCapacity.memory", r.device));
+            return Err(format!(
+                "the result for device {} has no consumedCapacity.memory",
+                r.device
+            ));
         }
         match per_gpu.iter_mut().find(|(g, _, _)| *g == gpu) {
             Some(e) => {
@@ -94,7 +100,9 @@ pub fn plan(claim: &ResourceClaim, driver: &str, pool: &str) -> Result<Plan, Str
         });
     }
     if per_gpu.is_empty() {
-        return Err(format!("the claim has no device of driver {driver} allocated"));
+        return Err(format!(
+            "the claim has no device of driver {driver} allocated"
+        ));
     }
     let compute = per_gpu[0].2;
     if per_gpu.iter().any(|(_, _, c)| *c != compute) {
@@ -113,20 +121,27 @@ pub fn plan(claim: &ResourceClaim, driver: &str, pool: &str) -> Result<Plan, Str
     }
     Ok(Plan {
         gpus: per_gpu.iter().map(|(g, _, _)| *g).collect(),
-        mem_bytes: per_gpu.iter().fold(0u64, |a, (_, m, _)| a.saturating_add(*m)),
+        mem_bytes: per_gpu
+            .iter()
+            .fold(0u64, |a, (_, m, _)| a.saturating_add(*m)),
         compute_pct: (compute > 0).then_some(compute as u32),
         devices,
     })
 }
 
-/// The context name of a claim: `dra-` and the first 28 hex digits of its
-/// UID (the module allows 32 characters; a UID has 32 hex digits).
+/// The context name of a claim: `dra-` and the last 28 hex digits of its
+/// UID (the module allows 32 characters; a UID has 32 hex digits, the
+/// first four dropped, which leaves about 106 random bits of a v4 UUID).
 pub fn context_name(uid: &str) -> Result<String, String> {
     let hex: String = uid.chars().filter(|c| *c != '-').collect();
     if hex.len() < 28 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(format!("claim UID '{uid}' is not a UUID"));
     }
-    Ok(format!("{}{}", crate::CONTEXT_PREFIX, hex[..28].to_ascii_lowercase()))
+    Ok(format!(
+        "{}{}",
+        crate::CONTEXT_PREFIX,
+        hex[hex.len() - 28..].to_ascii_lowercase()
+    ))
 }
 
 #[cfg(test)]
@@ -153,27 +168,45 @@ mod tests {
 
     #[test]
     fn one_gpu() {
-        let p = plan(&claim(serde_json::json!([r("gpu-0", "12Gi", "25")])), "gpu.fakegpu.io", "n1").unwrap();
-        assert_eq!((p.gpus, p.mem_bytes, p.compute_pct), (vec![0], 12 << 30, Some(25)));
+        let p = plan(
+            &claim(serde_json::json!([r("gpu-0", "12Gi", "25")])),
+            "gpu.fakegpu.io",
+            "n1",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.gpus, p.mem_bytes, p.compute_pct),
+            (vec![0], 12 << 30, Some(25))
+        );
         assert_eq!(p.devices[0].device, "gpu-0");
     }
 
     #[test]
     fn two_gpus_sum_memory_and_no_compute() {
         let p = plan(
-            &claim(serde_json::json!([r("gpu-1", "8Gi", "0"), r("gpu-0", "4Gi", "0")])),
+            &claim(serde_json::json!([
+                r("gpu-1", "8Gi", "0"),
+                r("gpu-0", "4Gi", "0")
+            ])),
             "gpu.fakegpu.io",
             "n1",
         )
         .unwrap();
-        assert_eq!((p.gpus, p.mem_bytes, p.compute_pct), (vec![1, 0], 12 << 30, None));
+        assert_eq!(
+            (p.gpus, p.mem_bytes, p.compute_pct),
+            (vec![1, 0], 12 << 30, None)
+        );
     }
 
     #[test]
     fn refusals_say_why() {
         let e = |v| plan(&claim(v), "gpu.fakegpu.io", "n1").unwrap_err();
         assert!(e(serde_json::json!([])).contains("no device of driver"));
-        assert!(e(serde_json::json!([r("gpu-0", "1Gi", "10"), r("gpu-1", "1Gi", "20")])).contains("different compute"));
+        assert!(e(serde_json::json!([
+            r("gpu-0", "1Gi", "10"),
+            r("gpu-1", "1Gi", "20")
+        ]))
+        .contains("different compute"));
         assert!(e(serde_json::json!([r("gpu-0", "1500m", "10")])).contains("not a whole number"));
         let mut other_pool = r("gpu-0", "1Gi", "1");
         other_pool["pool"] = "n2".into();
@@ -183,16 +216,23 @@ mod tests {
         assert!(e(serde_json::json!([no_cc])).contains("DRAConsumableCapacity"));
         let mut unalloc = claim(serde_json::json!([]));
         unalloc.status = None;
-        assert!(plan(&unalloc, "gpu.fakegpu.io", "n1").unwrap_err().contains("not allocated"));
+        assert!(plan(&unalloc, "gpu.fakegpu.io", "n1")
+            .unwrap_err()
+            .contains("not allocated"));
     }
 
     #[test]
     fn context_names() {
         assert_eq!(
             context_name("0b5e8d6c-4a57-4c69-9d47-6b2f3b7a9e11").unwrap(),
-            "dra-0b5e8d6c4a574c699d476b2f3b7a"
+            "dra-8d6c4a574c699d476b2f3b7a9e11"
         );
-        assert_eq!(context_name("0b5e8d6c-4a57-4c69-9d47-6b2f3b7a9e11").unwrap().len(), 32);
+        assert_eq!(
+            context_name("0b5e8d6c-4a57-4c69-9d47-6b2f3b7a9e11")
+                .unwrap()
+                .len(),
+            32
+        );
         assert!(context_name("x").is_err());
     }
 }

@@ -83,7 +83,13 @@ fn response_devices(e: &Entry) -> Vec<dra::Device> {
 
 impl Driver {
     /// A driver with the checkpoint `state` (loaded).
-    pub fn new(backend: Arc<dyn Backend>, kube: Kube, driver_name: &str, pool: &str, state: Checkpoint) -> Driver {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        kube: Kube,
+        driver_name: &str,
+        pool: &str,
+        state: Checkpoint,
+    ) -> Driver {
         Driver {
             backend,
             kube,
@@ -133,6 +139,16 @@ impl Driver {
                 }
             }
         }
+        if let Some(other) = st
+            .claims
+            .values()
+            .find(|e| e.context == name && e.uid != c.uid)
+        {
+            return Err(format!(
+                "context name {name} is taken by claim {}/{} (UID {})",
+                other.namespace, other.name, other.uid
+            ));
+        }
         let rc = self.kube.claim(&c.namespace, &c.name).await?;
         let uid = rc.metadata.uid.clone().unwrap_or_default();
         if uid != c.uid {
@@ -160,7 +176,9 @@ impl Driver {
                 .backend
                 .destroy(&name)
                 .and_then(|_| self.make_context(&name, &plan)),
-            Some(_) => Err(format!("context {name} exists with other settings and is in use")),
+            Some(_) => Err(format!(
+                "context {name} exists with other settings and is in use"
+            )),
             None => self.make_context(&name, &plan),
         };
         if let Err(e) = done {
@@ -240,7 +258,9 @@ impl Driver {
             if e.prepared && self.backend.context(&e.context)?.is_none() {
                 match self.make_context(&e.context, &e.plan) {
                     Ok(()) => r.recreated.push(e.context.clone()),
-                    Err(err) => tracing::warn!(context = %e.context, error = %err, "cannot create a prepared claim's context again"),
+                    Err(err) => {
+                        tracing::warn!(context = %e.context, error = %err, "cannot create a prepared claim's context again")
+                    }
                 }
             } else {
                 r.kept.push(e.context.clone());

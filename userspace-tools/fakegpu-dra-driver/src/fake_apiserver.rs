@@ -69,7 +69,9 @@ fn status(code: StatusCode, reason: &str, message: String) -> (StatusCode, Value
 fn kind_of(collection: &str) -> Option<(&'static str, &'static str)> {
     if collection == "/apis/resource.k8s.io/v1/resourceslices" {
         Some(("resource.k8s.io/v1", "ResourceSlice"))
-    } else if collection.starts_with("/apis/resource.k8s.io/v1/namespaces/") && collection.ends_with("/resourceclaims") {
+    } else if collection.starts_with("/apis/resource.k8s.io/v1/namespaces/")
+        && collection.ends_with("/resourceclaims")
+    {
         Some(("resource.k8s.io/v1", "ResourceClaim"))
     } else if collection == "/api/v1/nodes" {
         Some(("v1", "Node"))
@@ -107,7 +109,10 @@ fn split(path: &str) -> Option<(String, Option<String>, Option<String>)> {
     if parts.len() < 2 || parts[1] != "resourceclaims" {
         return None;
     }
-    let coll = format!("/apis/resource.k8s.io/v1/namespaces/{}/resourceclaims", parts[0]);
+    let coll = format!(
+        "/apis/resource.k8s.io/v1/namespaces/{}/resourceclaims",
+        parts[0]
+    );
     match parts.len() {
         2 => Some((coll, None, None)),
         3 => Some((coll, Some(parts[2].to_string()), None)),
@@ -132,28 +137,44 @@ impl Store {
     fn record(&mut self, verb: &str, kind: &str, name: &str, body: &Value) {
         self.received.push(body.clone());
         if let Some(d) = &self.record_dir {
-            let f = d.join(format!("{:04}-{verb}-{kind}-{name}.json", self.received.len()));
+            let f = d.join(format!(
+                "{:04}-{verb}-{kind}-{name}.json",
+                self.received.len()
+            ));
             let _ = std::fs::write(f, serde_json::to_vec_pretty(body).unwrap_or_default());
         }
     }
 
     fn handle(&mut self, method: &Method, path: &str, body: &[u8]) -> (StatusCode, Value) {
         let Some((coll, name, sub)) = split(path) else {
-            return status(StatusCode::NOT_FOUND, "NotFound", format!("the server could not find the requested resource ({path})"));
+            return status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("the server could not find the requested resource ({path})"),
+            );
         };
         let (api_version, kind) = kind_of(&coll).expect("split only gives known collections");
         let key = |n: &str| (coll.clone(), n.to_string());
         let parse = |body: &[u8]| -> Result<Value, (StatusCode, Value)> {
-            let v: Value = serde_json::from_slice(body)
-                .map_err(|e| status(StatusCode::BAD_REQUEST, "BadRequest", format!("bad JSON: {e}")))?;
+            let v: Value = serde_json::from_slice(body).map_err(|e| {
+                status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    format!("bad JSON: {e}"),
+                )
+            })?;
             if v["apiVersion"] != api_version || v["kind"] != kind {
                 return Err(status(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
-                    format!("expected {api_version} {kind}, got {} {}", v["apiVersion"], v["kind"]),
+                    format!(
+                        "expected {api_version} {kind}, got {} {}",
+                        v["apiVersion"], v["kind"]
+                    ),
                 ));
             }
-            typed_check(kind, &v).map_err(|e| status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", e))?;
+            typed_check(kind, &v)
+                .map_err(|e| status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", e))?;
             Ok(v)
         };
         match (method, name) {
@@ -172,7 +193,11 @@ impl Store {
             }
             (&Method::GET, Some(n)) => match self.objects.get(&key(&n)) {
                 Some(v) => (StatusCode::OK, v.clone()),
-                None => status(StatusCode::NOT_FOUND, "NotFound", format!("{kind} \"{n}\" not found")),
+                None => status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("{kind} \"{n}\" not found"),
+                ),
             },
             (&Method::POST, None) => {
                 let mut v = match parse(body) {
@@ -180,11 +205,19 @@ impl Store {
                     Err(e) => return e,
                 };
                 let Some(n) = v["metadata"]["name"].as_str().map(str::to_string) else {
-                    return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", "metadata.name: Required value".into());
+                    return status(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "Invalid",
+                        "metadata.name: Required value".into(),
+                    );
                 };
                 self.record("POST", kind, &n, &v);
                 if self.objects.contains_key(&key(&n)) {
-                    return status(StatusCode::CONFLICT, "AlreadyExists", format!("{kind} \"{n}\" already exists"));
+                    return status(
+                        StatusCode::CONFLICT,
+                        "AlreadyExists",
+                        format!("{kind} \"{n}\" already exists"),
+                    );
                 }
                 if kind == "ResourceClaim" {
                     if let Some(o) = v.as_object_mut() {
@@ -209,13 +242,23 @@ impl Store {
                 };
                 self.record("PUT", kind, &n, &v);
                 if v["metadata"]["name"] != n.as_str() {
-                    return status(StatusCode::BAD_REQUEST, "BadRequest", "the name of the object does not match the name on the URL".into());
+                    return status(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        "the name of the object does not match the name on the URL".into(),
+                    );
                 }
                 let Some(cur) = self.objects.get(&key(&n)).cloned() else {
-                    return status(StatusCode::NOT_FOUND, "NotFound", format!("{kind} \"{n}\" not found"));
+                    return status(
+                        StatusCode::NOT_FOUND,
+                        "NotFound",
+                        format!("{kind} \"{n}\" not found"),
+                    );
                 };
                 let sent_rv = v["metadata"]["resourceVersion"].as_str().unwrap_or("");
-                if !sent_rv.is_empty() && sent_rv != cur["metadata"]["resourceVersion"].as_str().unwrap_or("") {
+                if !sent_rv.is_empty()
+                    && sent_rv != cur["metadata"]["resourceVersion"].as_str().unwrap_or("")
+                {
                     return status(
                         StatusCode::CONFLICT,
                         "Conflict",
@@ -248,9 +291,17 @@ impl Store {
             }
             (&Method::DELETE, Some(n)) => match self.objects.remove(&key(&n)) {
                 Some(v) => (StatusCode::OK, v),
-                None => status(StatusCode::NOT_FOUND, "NotFound", format!("{kind} \"{n}\" not found")),
+                None => status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("{kind} \"{n}\" not found"),
+                ),
             },
-            _ => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{method} is not supported on {path}")),
+            _ => status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                format!("{method} is not supported on {path}"),
+            ),
         }
     }
 }
@@ -273,14 +324,20 @@ impl FakeApiServer {
         let store = s.store.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = l.accept().await else { continue };
+                let Ok((stream, _)) = l.accept().await else {
+                    continue;
+                };
                 let store = store.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let store = store.clone();
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let path = parts.uri.path().to_string();
                             let (code, v) = {
                                 let mut st = store.lock().unwrap();
@@ -296,7 +353,9 @@ impl FakeApiServer {
                             let resp = Response::builder()
                                 .status(code)
                                 .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(serde_json::to_vec(&v).unwrap_or_default())))
+                                .body(Full::new(Bytes::from(
+                                    serde_json::to_vec(&v).unwrap_or_default(),
+                                )))
                                 .expect("a valid response");
                             Ok::<_, Infallible>(resp)
                         }
@@ -318,7 +377,11 @@ impl FakeApiServer {
     /// Stores `obj` as if POSTed (for seeding Nodes); returns it stored.
     pub fn insert(&self, collection_path: &str, obj: &Value) -> Value {
         let body = serde_json::to_vec(obj).unwrap_or_default();
-        self.store.lock().unwrap().handle(&Method::POST, collection_path, &body).1
+        self.store
+            .lock()
+            .unwrap()
+            .handle(&Method::POST, collection_path, &body)
+            .1
     }
 
     /// The stored object at `path`, if any.
@@ -364,7 +427,10 @@ mod tests {
                 Some("status".into())
             ))
         );
-        assert_eq!(split("/api/v1/nodes/n1"), Some(("/api/v1/nodes".into(), Some("n1".into()), None)));
+        assert_eq!(
+            split("/api/v1/nodes/n1"),
+            Some(("/api/v1/nodes".into(), Some("n1".into()), None))
+        );
         assert_eq!(split("/api/v1/pods"), None);
     }
 
@@ -381,19 +447,51 @@ mod tests {
         assert_eq!(s.handle(&Method::POST, coll, &body).0, StatusCode::CONFLICT);
         let mut stale = obj.clone();
         stale["metadata"]["resourceVersion"] = "0".into();
-        let (c, v) = s.handle(&Method::PUT, &format!("{coll}/a"), &serde_json::to_vec(&stale).unwrap());
-        assert_eq!((c, v["reason"].as_str()), (StatusCode::CONFLICT, Some("Conflict")));
+        let (c, v) = s.handle(
+            &Method::PUT,
+            &format!("{coll}/a"),
+            &serde_json::to_vec(&stale).unwrap(),
+        );
+        assert_eq!(
+            (c, v["reason"].as_str()),
+            (StatusCode::CONFLICT, Some("Conflict"))
+        );
         stale["metadata"]["resourceVersion"] = "1".into();
-        assert_eq!(s.handle(&Method::PUT, &format!("{coll}/a"), &serde_json::to_vec(&stale).unwrap()).0, StatusCode::OK);
-        assert_eq!(s.handle(&Method::GET, &format!("{coll}/b"), &[]).0, StatusCode::NOT_FOUND);
-        assert_eq!(s.handle(&Method::DELETE, &format!("{coll}/a"), &[]).0, StatusCode::OK);
-        assert_eq!(s.handle(&Method::DELETE, &format!("{coll}/a"), &[]).0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            s.handle(
+                &Method::PUT,
+                &format!("{coll}/a"),
+                &serde_json::to_vec(&stale).unwrap()
+            )
+            .0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            s.handle(&Method::GET, &format!("{coll}/b"), &[]).0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            s.handle(&Method::DELETE, &format!("{coll}/a"), &[]).0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            s.handle(&Method::DELETE, &format!("{coll}/a"), &[]).0,
+            StatusCode::NOT_FOUND
+        );
         // Wrong kind, bad type.
         let mut bad = obj.clone();
         bad["kind"] = "Pod".into();
-        assert_eq!(s.handle(&Method::POST, coll, &serde_json::to_vec(&bad).unwrap()).0, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            s.handle(&Method::POST, coll, &serde_json::to_vec(&bad).unwrap())
+                .0,
+            StatusCode::BAD_REQUEST
+        );
         let mut bad = obj.clone();
         bad["spec"]["pool"]["generation"] = "one".into();
-        assert_eq!(s.handle(&Method::POST, coll, &serde_json::to_vec(&bad).unwrap()).0, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            s.handle(&Method::POST, coll, &serde_json::to_vec(&bad).unwrap())
+                .0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
 }

@@ -55,13 +55,19 @@ pub async fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool
 
 /// Registers the driver found in `registry_dir` as `<driver>-reg.sock`,
 /// waiting up to `timeout` for the socket. Returns its PluginInfo.
-pub async fn register(registry_dir: &Path, driver: &str, timeout: Duration) -> Result<PluginInfo, String> {
+pub async fn register(
+    registry_dir: &Path,
+    driver: &str,
+    timeout: Duration,
+) -> Result<PluginInfo, String> {
     let sock = registry_dir.join(format!("{driver}-reg.sock"));
     let end = Instant::now() + timeout;
     let ch = loop {
         match uds::connect(&sock).await {
             Ok(c) => break c,
-            Err(e) if Instant::now() > end => return Err(format!("no registration socket {}: {e}", sock.display())),
+            Err(e) if Instant::now() > end => {
+                return Err(format!("no registration socket {}: {e}", sock.display()))
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
@@ -73,13 +79,19 @@ pub async fn register(registry_dir: &Path, driver: &str, timeout: Duration) -> R
         .into_inner();
     let check = || -> Result<(), String> {
         if info.r#type != PLUGIN_TYPE {
-            return Err(format!("plugin type '{}', expected {PLUGIN_TYPE}", info.r#type));
+            return Err(format!(
+                "plugin type '{}', expected {PLUGIN_TYPE}",
+                info.r#type
+            ));
         }
         if info.name != driver {
             return Err(format!("plugin name '{}', expected {driver}", info.name));
         }
         if !info.supported_versions.iter().any(|v| v == DRA_SERVICE) {
-            return Err(format!("versions {:?} do not include {DRA_SERVICE}", info.supported_versions));
+            return Err(format!(
+                "versions {:?} do not include {DRA_SERVICE}",
+                info.supported_versions
+            ));
         }
         Ok(())
     };
@@ -116,10 +128,15 @@ async fn client(endpoint: &Path) -> Result<DraPluginClient<tonic::transport::Cha
 }
 
 /// NodePrepareResources for `claims`; the per-claim answers by UID.
-pub async fn prepare(endpoint: &Path, claims: &[Claim]) -> Result<BTreeMap<String, NodePrepareResourceResponse>, String> {
+pub async fn prepare(
+    endpoint: &Path,
+    claims: &[Claim],
+) -> Result<BTreeMap<String, NodePrepareResourceResponse>, String> {
     let r = client(endpoint)
         .await?
-        .node_prepare_resources(NodePrepareResourcesRequest { claims: claims.to_vec() })
+        .node_prepare_resources(NodePrepareResourcesRequest {
+            claims: claims.to_vec(),
+        })
         .await
         .map_err(|e| format!("NodePrepareResources: {e}"))?
         .into_inner();
@@ -128,10 +145,15 @@ pub async fn prepare(endpoint: &Path, claims: &[Claim]) -> Result<BTreeMap<Strin
 
 /// NodeUnprepareResources for `claims`; the per-claim errors by UID
 /// (empty: done).
-pub async fn unprepare(endpoint: &Path, claims: &[Claim]) -> Result<BTreeMap<String, String>, String> {
+pub async fn unprepare(
+    endpoint: &Path,
+    claims: &[Claim],
+) -> Result<BTreeMap<String, String>, String> {
     let r = client(endpoint)
         .await?
-        .node_unprepare_resources(NodeUnprepareResourcesRequest { claims: claims.to_vec() })
+        .node_unprepare_resources(NodeUnprepareResourcesRequest {
+            claims: claims.to_vec(),
+        })
         .await
         .map_err(|e| format!("NodeUnprepareResources: {e}"))?
         .into_inner();
@@ -178,16 +200,29 @@ fn policy_of(slice: &ResourceSlice, device: &str, cap: &str) -> Result<(u64, u64
     let q = |x: &Quantity| quantity::parse(&x.0);
     let p = c.request_policy.as_ref();
     let value = q(&c.value)?;
-    let default = p.and_then(|p| p.default.as_ref()).map(q).transpose()?.unwrap_or(value);
+    let default = p
+        .and_then(|p| p.default.as_ref())
+        .map(q)
+        .transpose()?
+        .unwrap_or(value);
     let range = p.and_then(|p| p.valid_range.as_ref());
     let min = range.map(|r| q(&r.min)).transpose()?.unwrap_or(0);
-    let step = range.and_then(|r| r.step.as_ref()).map(q).transpose()?.unwrap_or(0);
+    let step = range
+        .and_then(|r| r.step.as_ref())
+        .map(q)
+        .transpose()?
+        .unwrap_or(0);
     Ok((default, min, step))
 }
 
 /// The claim the test's "user" writes: one request per ask, each for one
 /// device of `device_class` with the ask's capacity requests.
-pub fn claim_object(namespace: &str, name: &str, device_class: &str, asks: &[Ask]) -> ResourceClaim {
+pub fn claim_object(
+    namespace: &str,
+    name: &str,
+    device_class: &str,
+    asks: &[Ask],
+) -> ResourceClaim {
     let requests = asks
         .iter()
         .map(|a| {
@@ -204,7 +239,9 @@ pub fn claim_object(namespace: &str, name: &str, device_class: &str, asks: &[Ask
                     device_class_name: device_class.into(),
                     allocation_mode: Some("ExactCount".into()),
                     count: Some(1),
-                    capacity: (!req.is_empty()).then_some(CapacityRequirements { requests: Some(req) }),
+                    capacity: (!req.is_empty()).then_some(CapacityRequirements {
+                        requests: Some(req),
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -239,7 +276,12 @@ impl Scheduler<'_> {
     /// Creates claim `namespace/name` with `asks` and allocates it on the
     /// node as the scheduler would; returns the claim as stored (with its
     /// UID).
-    pub async fn allocate(&self, namespace: &str, name: &str, asks: &[Ask]) -> Result<ResourceClaim, String> {
+    pub async fn allocate(
+        &self,
+        namespace: &str,
+        name: &str,
+        asks: &[Ask],
+    ) -> Result<ResourceClaim, String> {
         use kube::api::{Api, PostParams};
         let slices = Api::<ResourceSlice>::all(self.kube.client());
         let slice = slices
@@ -255,7 +297,10 @@ impl Scheduler<'_> {
                 "memory".to_string(),
                 Quantity(quantity::format_bytes(consumed(a.memory, dm, mm, sm))),
             );
-            cc.insert("compute".to_string(), Quantity(consumed(a.compute, dc, mc, sc).to_string()));
+            cc.insert(
+                "compute".to_string(),
+                Quantity(consumed(a.compute, dc, mc, sc).to_string()),
+            );
             results.push(DeviceRequestAllocationResult {
                 request: a.request.clone(),
                 driver: self.driver.into(),
@@ -268,7 +313,10 @@ impl Scheduler<'_> {
         }
         let claims = Api::<ResourceClaim>::namespaced(self.kube.client(), namespace);
         let mut c = claims
-            .create(&PostParams::default(), &claim_object(namespace, name, self.device_class, asks))
+            .create(
+                &PostParams::default(),
+                &claim_object(namespace, name, self.device_class, asks),
+            )
             .await
             .map_err(kubeapi::text)?;
         c.status = Some(ResourceClaimStatus {
@@ -306,7 +354,14 @@ pub fn format_prepare(r: &NodePrepareResourceResponse) -> String {
     }
     r.devices
         .iter()
-        .map(|d| format!("device {} {} {}\n", d.pool_name, d.device_name, d.cdi_device_ids.join(" ")))
+        .map(|d| {
+            format!(
+                "device {} {} {}\n",
+                d.pool_name,
+                d.device_name,
+                d.cdi_device_ids.join(" ")
+            )
+        })
         .collect()
 }
 
@@ -322,8 +377,14 @@ mod tests {
     #[test]
     fn rounds_like_the_scheduler() {
         let (mi, gi) = (1u64 << 20, 1u64 << 30);
-        assert_eq!(consumed(Some(12 * gi), 80 * gi, 256 * mi, 256 * mi), 12 * gi);
-        assert_eq!(consumed(Some(300 * mi), 80 * gi, 256 * mi, 256 * mi), 512 * mi);
+        assert_eq!(
+            consumed(Some(12 * gi), 80 * gi, 256 * mi, 256 * mi),
+            12 * gi
+        );
+        assert_eq!(
+            consumed(Some(300 * mi), 80 * gi, 256 * mi, 256 * mi),
+            512 * mi
+        );
         assert_eq!(consumed(Some(mi), 80 * gi, 256 * mi, 256 * mi), 256 * mi);
         assert_eq!(consumed(None, 80 * gi, 256 * mi, 256 * mi), 80 * gi);
         assert_eq!(consumed(Some(25), 0, 0, 1), 25);

@@ -40,7 +40,10 @@ impl Kube {
     /// service account, or the kubeconfig).
     pub async fn connect(url: Option<&str>) -> Result<Kube, String> {
         let config = match url {
-            Some(u) => kube::Config::new(u.parse().map_err(|e| format!("bad API server URL '{u}': {e}"))?),
+            Some(u) => kube::Config::new(
+                u.parse()
+                    .map_err(|e| format!("bad API server URL '{u}': {e}"))?,
+            ),
             None => kube::Config::infer()
                 .await
                 .map_err(|e| format!("no API server configuration: {e}"))?,
@@ -59,7 +62,10 @@ impl Kube {
 
     /// The UID of node `name`.
     pub async fn node_uid(&self, name: &str) -> Result<String, String> {
-        let n = Api::<Node>::all(self.client.clone()).get(name).await.map_err(text)?;
+        let n = Api::<Node>::all(self.client.clone())
+            .get(name)
+            .await
+            .map_err(text)?;
         Ok(n.metadata.uid.unwrap_or_default())
     }
 
@@ -80,7 +86,9 @@ impl Kube {
                 Some(cur) => {
                     let mut want = desired.clone();
                     want.spec.pool.generation = cur.spec.pool.generation;
-                    if cur.spec == want.spec && cur.metadata.owner_references == want.metadata.owner_references {
+                    if cur.spec == want.spec
+                        && cur.metadata.owner_references == want.metadata.owner_references
+                    {
                         return Ok(Published::Unchanged);
                     }
                     want.spec.pool.generation = cur.spec.pool.generation + 1;
@@ -93,7 +101,9 @@ impl Kube {
                 }
             }
         }
-        Err(format!("publishing slice {name}: conflicts each time ({last})"))
+        Err(format!(
+            "publishing slice {name}: conflicts each time ({last})"
+        ))
     }
 
     /// Deletes slice `name` (fine if absent).

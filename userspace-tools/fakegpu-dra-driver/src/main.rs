@@ -18,7 +18,11 @@ use fakegpu_dra_driver::state::Checkpoint;
 use fakegpu_dra_driver::{server, DEFAULT_PLUGINS_DIR, DEFAULT_REGISTRY_DIR, DRIVER_NAME};
 
 #[derive(Parser)]
-#[command(name = "fakegpu-dra-driver", version, about = "Kubernetes DRA driver for fakegpu: GPU shares by amount, enforced by the kernel")]
+#[command(
+    name = "fakegpu-dra-driver",
+    version,
+    about = "Kubernetes DRA driver for fakegpu: GPU shares by amount, enforced by the kernel"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -171,7 +175,10 @@ fn backend(h: &HostArgs) -> Fakegpuctl {
 }
 
 async fn run_driver(a: RunArgs) -> Result<(), String> {
-    let node = a.node_name.clone().ok_or("no node name: give --node-name or set NODE_NAME")?;
+    let node = a
+        .node_name
+        .clone()
+        .ok_or("no node name: give --node-name or set NODE_NAME")?;
     let kube = Kube::connect(a.apiserver.as_deref()).await?;
     let state = Checkpoint::load(&a.state_dir.join("checkpoint.json"))?;
     let be: Arc<dyn Backend> = Arc::new(backend(&a.host));
@@ -186,7 +193,8 @@ async fn run_driver(a: RunArgs) -> Result<(), String> {
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
@@ -203,7 +211,12 @@ async fn fake_kubelet(cmd: Fk) -> Result<bool, String> {
             driver_name,
             timeout,
         } => {
-            let info = fk::register(&registry_dir, &driver_name, Duration::from_secs_f64(timeout)).await?;
+            let info = fk::register(
+                &registry_dir,
+                &driver_name,
+                Duration::from_secs_f64(timeout),
+            )
+            .await?;
             println!("{}", info.endpoint);
             Ok(true)
         }
@@ -218,12 +231,18 @@ async fn fake_kubelet(cmd: Fk) -> Result<bool, String> {
             compute,
         } => {
             let kube = Kube::connect(Some(&apiserver)).await?;
-            let memory = memory.map(|m| fakegpu_dra_driver::quantity::parse(&m)).transpose()?;
+            let memory = memory
+                .map(|m| fakegpu_dra_driver::quantity::parse(&m))
+                .transpose()?;
             let asks: Vec<Ask> = device
                 .iter()
                 .enumerate()
                 .map(|(i, d)| Ask {
-                    request: if device.len() == 1 { "gpu".into() } else { format!("gpu{i}") },
+                    request: if device.len() == 1 {
+                        "gpu".into()
+                    } else {
+                        format!("gpu{i}")
+                    },
                     device: d.clone(),
                     memory,
                     compute,
@@ -242,14 +261,18 @@ async fn fake_kubelet(cmd: Fk) -> Result<bool, String> {
         Fk::Prepare { endpoint, claim } => {
             let c = fk::claim_ref(&claim.namespace, &claim.name, &claim.uid);
             let r = fk::prepare(&endpoint, &[c]).await?;
-            let one = r.get(&claim.uid).ok_or("the answer has no entry for the claim")?;
+            let one = r
+                .get(&claim.uid)
+                .ok_or("the answer has no entry for the claim")?;
             print!("{}", fk::format_prepare(one));
             Ok(one.error.is_empty())
         }
         Fk::Unprepare { endpoint, claim } => {
             let c = fk::claim_ref(&claim.namespace, &claim.name, &claim.uid);
             let r = fk::unprepare(&endpoint, &[c]).await?;
-            let e = r.get(&claim.uid).ok_or("the answer has no entry for the claim")?;
+            let e = r
+                .get(&claim.uid)
+                .ok_or("the answer has no entry for the claim")?;
             if e.is_empty() {
                 println!("ok");
             } else {
@@ -260,8 +283,15 @@ async fn fake_kubelet(cmd: Fk) -> Result<bool, String> {
     }
 }
 
-async fn fake_apiserver(listen: &str, record: Option<PathBuf>, nodes: &[String], url_file: Option<PathBuf>) -> Result<(), String> {
-    let s = FakeApiServer::start(listen, record).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+async fn fake_apiserver(
+    listen: &str,
+    record: Option<PathBuf>,
+    nodes: &[String],
+    url_file: Option<PathBuf>,
+) -> Result<(), String> {
+    let s = FakeApiServer::start(listen, record)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     for (i, n) in nodes.iter().enumerate() {
         s.insert(
             "/api/v1/nodes",
@@ -296,7 +326,9 @@ fn main() -> std::process::ExitCode {
                 record,
                 node,
                 url_file,
-            }) => fake_apiserver(&listen, record, &node, url_file).await.map(|_| true),
+            }) => fake_apiserver(&listen, record, &node, url_file)
+                .await
+                .map(|_| true),
             Some(Cmd::FakeKubelet(f)) => fake_kubelet(f).await,
             Some(Cmd::PrintSlice {
                 node_name,
@@ -304,7 +336,15 @@ fn main() -> std::process::ExitCode {
                 host,
             }) => {
                 let inv = backend(&host).inventory()?;
-                let s = slice::build(&driver_name, &NodeRef { name: node_name, uid: String::new() }, &inv, 1);
+                let s = slice::build(
+                    &driver_name,
+                    &NodeRef {
+                        name: node_name,
+                        uid: String::new(),
+                    },
+                    &inv,
+                    1,
+                );
                 let mut v = serde_json::to_value(&s).map_err(|e| e.to_string())?;
                 v["apiVersion"] = "resource.k8s.io/v1".into();
                 v["kind"] = "ResourceSlice".into();

@@ -7,7 +7,10 @@
 pub fn parse(q: &str) -> Result<u64, String> {
     let s = q.trim();
     let bad = || format!("bad quantity '{q}'");
-    let (num, suffix) = s.split_at(s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+')).unwrap_or(s.len()));
+    let (num, suffix) = s.split_at(
+        s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+'))
+            .unwrap_or(s.len()),
+    );
     let num = num.strip_prefix('+').unwrap_or(num);
     if num.is_empty() || num.matches('.').count() > 1 || num == "." {
         return Err(bad());
@@ -51,8 +54,15 @@ pub fn parse(q: &str) -> Result<u64, String> {
 /// Formats bytes the way the API server writes them canonically: the
 /// largest binary suffix that divides exactly (`12Gi`, `256Mi`, `1000`).
 pub fn format_bytes(b: u64) -> String {
-    for (s, shift) in [("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
-        if b != 0 && b % (1u64 << shift) == 0 {
+    for (s, shift) in [
+        ("Ei", 60),
+        ("Pi", 50),
+        ("Ti", 40),
+        ("Gi", 30),
+        ("Mi", 20),
+        ("Ki", 10),
+    ] {
+        if b != 0 && b.is_multiple_of(1u64 << shift) {
             return format!("{}{s}", b >> shift);
         }
     }

@@ -20,7 +20,9 @@ use crate::api::dra::{
     NodeUnprepareResourceResponse, NodeUnprepareResourcesRequest, NodeUnprepareResourcesResponse,
 };
 use crate::api::registration::registration_server::{Registration, RegistrationServer};
-use crate::api::registration::{InfoRequest, PluginInfo, RegistrationStatus, RegistrationStatusResponse};
+use crate::api::registration::{
+    InfoRequest, PluginInfo, RegistrationStatus, RegistrationStatusResponse,
+};
 use crate::driver::Driver;
 use crate::slice::{self, NodeRef};
 use crate::{DRA_SERVICE, PLUGIN_TYPE};
@@ -86,7 +88,8 @@ impl DraPlugin for Dra {
                     e
                 }
             };
-            out.claims.insert(c.uid.clone(), NodeUnprepareResourceResponse { error });
+            out.claims
+                .insert(c.uid.clone(), NodeUnprepareResourceResponse { error });
         }
         Ok(Response::new(out))
     }
@@ -132,7 +135,10 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 }
 
 /// Publishes the slice once (inventory, node UID, create or replace).
-pub async fn publish_once(driver: &Driver, node: &mut NodeRef) -> Result<crate::kubeapi::Published, String> {
+pub async fn publish_once(
+    driver: &Driver,
+    node: &mut NodeRef,
+) -> Result<crate::kubeapi::Published, String> {
     if node.uid.is_empty() {
         node.uid = driver.kube.node_uid(&node.name).await?;
     }
@@ -142,7 +148,11 @@ pub async fn publish_once(driver: &Driver, node: &mut NodeRef) -> Result<crate::
 }
 
 /// Runs the driver until `stop` turns true.
-pub async fn run(driver: Arc<Driver>, opts: Options, stop: watch::Receiver<bool>) -> Result<(), String> {
+pub async fn run(
+    driver: Arc<Driver>,
+    opts: Options,
+    stop: watch::Receiver<bool>,
+) -> Result<(), String> {
     let r = driver.reconcile().await?;
     tracing::info!(
         destroyed = ?r.destroyed,
@@ -153,13 +163,15 @@ pub async fn run(driver: Arc<Driver>, opts: Options, stop: watch::Receiver<bool>
     );
     let dra_sock = opts.dra_socket();
     let reg_sock = opts.registration_socket(&driver.driver_name);
-    let dra_l = bind_fresh(&dra_sock).map_err(|e| format!("cannot listen on {}: {e}", dra_sock.display()))?;
+    let dra_l = bind_fresh(&dra_sock)
+        .map_err(|e| format!("cannot listen on {}: {e}", dra_sock.display()))?;
     let dra = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(DraPluginServer::new(Dra(driver.clone())))
             .serve_with_incoming_shutdown(UnixListenerStream::new(dra_l), stopped(stop.clone())),
     );
-    let reg_l = bind_fresh(&reg_sock).map_err(|e| format!("cannot listen on {}: {e}", reg_sock.display()))?;
+    let reg_l = bind_fresh(&reg_sock)
+        .map_err(|e| format!("cannot listen on {}: {e}", reg_sock.display()))?;
     let info = PluginInfo {
         r#type: PLUGIN_TYPE.into(),
         name: driver.driver_name.clone(),
@@ -181,7 +193,9 @@ pub async fn run(driver: Arc<Driver>, opts: Options, stop: watch::Receiver<bool>
     loop {
         match publish_once(&driver, &mut node).await {
             Ok(crate::kubeapi::Published::Unchanged) => {}
-            Ok(p) => tracing::info!(slice = %slice::slice_name(&node.name, &driver.driver_name), result = ?p, "published the ResourceSlice"),
+            Ok(p) => {
+                tracing::info!(slice = %slice::slice_name(&node.name, &driver.driver_name), result = ?p, "published the ResourceSlice")
+            }
             Err(e) => tracing::warn!(error = %e, "publishing the ResourceSlice failed (retried)"),
         }
         tokio::select! {

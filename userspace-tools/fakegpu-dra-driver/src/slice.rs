@@ -83,10 +83,7 @@ pub fn build(driver: &str, node: &NodeRef, inv: &Inventory, generation: i64) -> 
             );
             attributes.insert("uuid".to_string(), string(&g.uuid));
             attributes.insert("productName".to_string(), string(&g.name));
-            attributes.insert(
-                "driverVersion".to_string(),
-                string(&inv.driver_version),
-            );
+            attributes.insert("driverVersion".to_string(), string(&inv.driver_version));
             attributes.insert(
                 "driverBranch".to_string(),
                 string(driver_branch(&inv.driver_version)),
@@ -174,7 +171,10 @@ mod tests {
         assert_eq!(gpu_index("gpu-03"), None);
         assert_eq!(gpu_index("gpu-"), None);
         assert_eq!(gpu_index("mig-1"), None);
-        assert_eq!(slice_name("node-1", "gpu.fakegpu.io"), "node-1-gpu-fakegpu-io");
+        assert_eq!(
+            slice_name("node-1", "gpu.fakegpu.io"),
+            "node-1-gpu-fakegpu-io"
+        );
         assert_eq!(driver_branch("580.159.04"), "580");
     }
 
@@ -210,7 +210,10 @@ mod tests {
         assert_eq!(d["attributes"]["index"]["int"], 0);
         assert_eq!(d["attributes"]["driverBranch"]["string"], "580");
         assert_eq!(d["capacity"]["memory"]["value"], "80Gi");
-        assert_eq!(d["capacity"]["memory"]["requestPolicy"]["validRange"]["step"], "256Mi");
+        assert_eq!(
+            d["capacity"]["memory"]["requestPolicy"]["validRange"]["step"],
+            "256Mi"
+        );
         assert_eq!(d["capacity"]["compute"]["value"], "100");
     }
 }

@@ -61,7 +61,12 @@ impl Checkpoint {
                 f.claims
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(format!("cannot read the checkpoint {}: {e}", path.display())),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read the checkpoint {}: {e}",
+                    path.display()
+                ))
+            }
         };
         Ok(Checkpoint {
             path: path.to_path_buf(),
@@ -72,7 +77,8 @@ impl Checkpoint {
     /// Writes the file (atomically: a crash leaves the old or the new one).
     pub fn save(&self) -> Result<(), String> {
         if let Some(d) = self.path.parent() {
-            std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
         }
         let f = File {
             version: VERSION,
