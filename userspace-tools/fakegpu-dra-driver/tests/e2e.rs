@@ -189,7 +189,9 @@ async fn prepare_retry_restart_unprepare() {
     let c = fk::claim_ref(NS, "train", &uid);
 
     // Prepare: the context with exactly the claim's amounts, its CDI spec.
-    let resp = fk::prepare(&run.endpoint, std::slice::from_ref(&c)).await.unwrap();
+    let resp = fk::prepare(&run.endpoint, std::slice::from_ref(&c))
+        .await
+        .unwrap();
     let out = fk::format_prepare(&resp[&uid]);
     assert_eq!(out, format!("device {NODE} gpu-0 fakegpu.io/vgpu={ctx}\n"));
     assert_eq!(env.kernel.contexts(), vec![ctx.clone()]);
@@ -210,7 +212,9 @@ async fn prepare_retry_restart_unprepare() {
     );
 
     // The kubelet retries: the same answer, nothing written again.
-    let again = fk::prepare(&run.endpoint, std::slice::from_ref(&c)).await.unwrap();
+    let again = fk::prepare(&run.endpoint, std::slice::from_ref(&c))
+        .await
+        .unwrap();
     assert_eq!(fk::format_prepare(&again[&uid]), out);
     assert_eq!(env.kernel.writes.lock().unwrap().len(), 1);
     assert_eq!(checkpointed(&env.tmp)["claims"][&uid]["prepared"], true);
@@ -247,18 +251,24 @@ async fn prepare_retry_restart_unprepare() {
     );
     // Prepare after the restart: still the same context, not created again.
     let n = env.kernel.writes.lock().unwrap().len();
-    let after = fk::prepare(&run.endpoint, std::slice::from_ref(&c)).await.unwrap();
+    let after = fk::prepare(&run.endpoint, std::slice::from_ref(&c))
+        .await
+        .unwrap();
     assert_eq!(fk::format_prepare(&after[&uid]), out);
     assert_eq!(env.kernel.writes.lock().unwrap().len(), n);
 
     // Unprepare while a process still has the context open: refused (the
     // kubelet retries); then done: the context and its CDI spec gone.
     env.kernel.set_open_files(&ctx, 2);
-    let e = fk::unprepare(&run.endpoint, std::slice::from_ref(&c)).await.unwrap();
+    let e = fk::unprepare(&run.endpoint, std::slice::from_ref(&c))
+        .await
+        .unwrap();
     assert!(e[&uid].contains("still has 2 open files"), "{e:?}");
     assert!(env.kernel.contexts().contains(&ctx));
     env.kernel.set_open_files(&ctx, 0);
-    let e = fk::unprepare(&run.endpoint, std::slice::from_ref(&c)).await.unwrap();
+    let e = fk::unprepare(&run.endpoint, std::slice::from_ref(&c))
+        .await
+        .unwrap();
     assert_eq!(e[&uid], "");
     assert!(!env.kernel.contexts().contains(&ctx));
     assert!(!env.cdi_spec(&ctx).exists());
