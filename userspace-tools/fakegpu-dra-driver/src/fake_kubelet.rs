@@ -270,6 +270,9 @@ pub struct Scheduler<'a> {
     pub driver: &'a str,
     pub node: &'a str,
     pub device_class: &'a str,
+    /// Allocate a device the slice lacks too (its amounts taken as asked),
+    /// as a claim written by hand past the scheduler would be.
+    pub force: bool,
 }
 
 impl Scheduler<'_> {
@@ -290,8 +293,15 @@ impl Scheduler<'_> {
             .map_err(kubeapi::text)?;
         let mut results = Vec::new();
         for (i, a) in asks.iter().enumerate() {
-            let (dm, mm, sm) = policy_of(&slice, &a.device, "memory")?;
-            let (dc, mc, sc) = policy_of(&slice, &a.device, "compute")?;
+            let known = slice.spec.devices.iter().flatten().any(|d| d.name == a.device);
+            let ((dm, mm, sm), (dc, mc, sc)) = if !known && self.force {
+                ((0, 0, 0), (0, 0, 0))
+            } else {
+                (
+                    policy_of(&slice, &a.device, "memory")?,
+                    policy_of(&slice, &a.device, "compute")?,
+                )
+            };
             let mut cc = BTreeMap::new();
             cc.insert(
                 "memory".to_string(),

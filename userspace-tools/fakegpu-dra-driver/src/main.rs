@@ -152,6 +152,10 @@ enum Fk {
         /// Compute each request asks for (percent).
         #[arg(long)]
         compute: Option<u64>,
+        /// Allocate devices the slice lacks too (as asked), as a claim
+        /// written by hand past the scheduler.
+        #[arg(long)]
+        force: bool,
     },
     /// NodePrepareResources of one claim; prints `device POOL DEVICE CDI`
     /// lines, or `error ...` (and exits 1).
@@ -229,6 +233,7 @@ async fn fake_kubelet(cmd: Fk) -> Result<bool, String> {
             device,
             memory,
             compute,
+            force,
         } => {
             let kube = Kube::connect(Some(&apiserver)).await?;
             let memory = memory
@@ -253,6 +258,7 @@ async fn fake_kubelet(cmd: Fk) -> Result<bool, String> {
                 driver: &driver_name,
                 node: &node,
                 device_class: DRIVER_NAME,
+                force,
             };
             let c = s.allocate(&namespace, &name, &asks).await?;
             println!("{}", c.metadata.uid.unwrap_or_default());

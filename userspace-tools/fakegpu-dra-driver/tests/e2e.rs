@@ -103,6 +103,7 @@ impl Env {
             driver: DRIVER_NAME,
             node: NODE,
             device_class: DRIVER_NAME,
+            force: false,
         }
     }
 
