@@ -25,6 +25,7 @@ api= driver=
 logs() { for l in api driver; do echo "--- $l log"; cat $W/$l.log 2>/dev/null; done; }
 cleanup() {
     rc=$?
+    set +e
     [ -n "$driver" ] && kill $driver 2>/dev/null
     [ -n "$api" ] && kill $api 2>/dev/null
     wait 2>/dev/null

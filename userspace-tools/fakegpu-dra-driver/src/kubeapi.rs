@@ -40,10 +40,19 @@ impl Kube {
     /// service account, or the kubeconfig).
     pub async fn connect(url: Option<&str>) -> Result<Kube, String> {
         let config = match url {
-            Some(u) => kube::Config::new(
-                u.parse()
-                    .map_err(|e| format!("bad API server URL '{u}': {e}"))?,
-            ),
+            Some(u) => {
+                let mut c = kube::Config::new(
+                    u.parse()
+                        .map_err(|e| format!("bad API server URL '{u}': {e}"))?,
+                );
+                if u.starts_with("http://") {
+                    // Plain HTTP: no TLS, so no trust store either (kube
+                    // would otherwise ask the system's, which a minimal
+                    // image lacks, and fail).
+                    c.root_cert = Some(Vec::new());
+                }
+                c
+            }
             None => kube::Config::infer()
                 .await
                 .map_err(|e| format!("no API server configuration: {e}"))?,
