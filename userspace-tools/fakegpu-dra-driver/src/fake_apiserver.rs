@@ -48,6 +48,8 @@ struct Store {
     /// Objects received (POST and PUT bodies), in order.
     received: Vec<Value>,
     record_dir: Option<PathBuf>,
+    /// PUTs still to answer with a 409 Conflict (a concurrent writer).
+    conflicts: u32,
 }
 
 /// A running fake API server.
@@ -256,9 +258,18 @@ impl Store {
                     );
                 };
                 let sent_rv = v["metadata"]["resourceVersion"].as_str().unwrap_or("");
-                if !sent_rv.is_empty()
-                    && sent_rv != cur["metadata"]["resourceVersion"].as_str().unwrap_or("")
-                {
+                let stale = !sent_rv.is_empty()
+                    && sent_rv != cur["metadata"]["resourceVersion"].as_str().unwrap_or("");
+                if stale || self.conflicts > 0 {
+                    if !stale {
+                        // Another writer got there first: its version is
+                        // the stored one now.
+                        self.conflicts -= 1;
+                        let rv = self.next_rv();
+                        if let Some(o) = self.objects.get_mut(&key(&n)) {
+                            o["metadata"]["resourceVersion"] = rv.into();
+                        }
+                    }
                     return status(
                         StatusCode::CONFLICT,
                         "Conflict",
@@ -390,16 +401,10 @@ impl FakeApiServer {
         (c == StatusCode::OK).then_some(v)
     }
 
-    /// Replaces a stored object behind everyone's back (bumps its
-    /// resourceVersion): a concurrent writer, for conflict tests.
-    pub fn touch(&self, path: &str) {
-        let mut st = self.store.lock().unwrap();
-        if let Some((coll, Some(name), _)) = split(path) {
-            let rv = st.next_rv();
-            if let Some(o) = st.objects.get_mut(&(coll, name)) {
-                o["metadata"]["resourceVersion"] = rv.into();
-            }
-        }
+    /// The next `n` PUTs lose a race with another writer: each bumps the
+    /// stored object's resourceVersion and is answered 409 Conflict.
+    pub fn conflict_next_puts(&self, n: u32) {
+        self.store.lock().unwrap().conflicts = n;
     }
 
     /// Every request so far.

@@ -293,7 +293,12 @@ impl Scheduler<'_> {
             .map_err(kubeapi::text)?;
         let mut results = Vec::new();
         for (i, a) in asks.iter().enumerate() {
-            let known = slice.spec.devices.iter().flatten().any(|d| d.name == a.device);
+            let known = slice
+                .spec
+                .devices
+                .iter()
+                .flatten()
+                .any(|d| d.name == a.device);
             let ((dm, mm, sm), (dc, mc, sc)) = if !known && self.force {
                 ((0, 0, 0), (0, 0, 0))
             } else {

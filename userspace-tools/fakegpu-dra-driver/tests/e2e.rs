@@ -279,7 +279,10 @@ async fn prepare_retry_restart_unprepare() {
     assert_eq!(e[&uid], "");
     assert_eq!(run.driver.claims().await, vec![]);
 
-    // GPUs change: the slice is replaced with the next pool generation.
+    // GPUs change: the slice is replaced with the next pool generation;
+    // the first two PUTs lose a race with another writer (409 Conflict):
+    // the driver reads the slice again and retries.
+    env.api.conflict_next_puts(2);
     env.kernel.gpus.lock().unwrap().truncate(1);
     assert!(
         fk::wait_for(Duration::from_secs(10), || {
@@ -305,6 +308,7 @@ async fn prepare_retry_restart_unprepare() {
         1
     );
     assert_eq!(count("PUT", SLICE, 200), 1);
+    assert_eq!(count("PUT", SLICE, 409), 2);
     assert!(count("GET", "/api/v1/nodes/node-1", 200) >= 1);
     assert_eq!(
         count(
