@@ -6,7 +6,9 @@
 # exactly that memory cap and compute limit, and a "container" built from
 # its CDI spec sees 12 GiB), a retry of the same Prepare, a driver restart
 # between Prepare and Unprepare (reconciled, nothing created or destroyed
-# twice), Unprepare; a claim over both GPUs; a claim the kernel refuses
+# twice), Unprepare; a claim over both GPUs; four claims whose caps sum
+# past the card (all prepared today: the module does not refuse yet); a
+# claim the kernel refuses
 # (a GPU that does not exist) failing Prepare with the kernel's reason.
 . /usr/lib/fakegpu/guest-lib.sh
 [ -d /sys/kernel/debug/nvsim ] || { echo "nvsim not loaded"; exit 77; }
@@ -138,6 +140,25 @@ assert_eq "$(cat $F/contexts/$C2/compute_limit_pct)" "50" "pair compute"
 fk unprepare --endpoint $EP --namespace $NS --name pair --uid $UID2 >/dev/null || fail "unprepare pair"
 assert_no_file $F/contexts/$C2
 
+# Four claims of 6 GiB on gpu-0 (16 GiB in this VM): 24 GiB together.
+# The scheduler's fit check would not allocate the third; the fake
+# scheduler does not check, standing for claims written past it. The
+# module does not refuse caps that sum past the card yet (issue 18, part
+# 2), so today all four are prepared, and this test says so.
+sum=0
+for i in 0 1 2 3; do
+    u=$(fk allocate --apiserver "$URL" --namespace $NS --name big-$i --node $NODE --device gpu-0 --memory 6Gi --compute 20) || fail "allocate big-$i"
+    fk prepare --endpoint $EP --namespace $NS --name big-$i --uid $u >$W/big-$i || fail "prepare big-$i: $(cat $W/big-$i)"
+    sum=$(( sum + $(cat $F/contexts/$(ctx $u)/mem_limit_bytes) ))
+    echo "$u" >>$W/big-uids
+done
+assert_eq "$sum" "$(( 24 << 30 ))" "today: caps summing past the card"
+i=0
+for u in $(cat $W/big-uids); do
+    fk unprepare --endpoint $EP --namespace $NS --name big-$i --uid $u >/dev/null || fail "unprepare big-$i"
+    i=$((i + 1))
+done
+
 # The kernel refuses: a claim naming a GPU nvsim does not have (gpu-7,
 # written by hand past the scheduler) fails Prepare with the kernel's
 # reason, and leaves nothing behind.
@@ -154,4 +175,4 @@ stop_driver
 assert_no_file $EP
 assert_no_file $REG/gpu.fakegpu.io-reg.sock
 assert_eq "$(ls $F/contexts | grep -c '^dra-')" "0" "contexts left"
-echo "dra driver: registration, slice, prepare 12Gi/25%, retry, restart, unprepare, two GPUs ok"
+echo "dra driver: registration, slice, prepare 12Gi/25%, retry, restart, unprepare, two GPUs, past the card (today), kernel refusal ok"
