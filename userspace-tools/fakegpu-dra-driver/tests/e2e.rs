@@ -485,3 +485,63 @@ async fn claims_past_the_card_two_gpus_and_refusals() {
     env.validate_received();
     let _ = std::fs::remove_dir_all(&env.tmp);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn module_reload_and_several_claims_in_one_call() {
+    let env = Env::new("reload", 1).await;
+    let run = env.start().await;
+    env.wait_slice().await;
+
+    // The kubelet prepares two claims in one call: one answer each.
+    let a = env
+        .claim("a", &[ask("gpu-0", Some(2 * GI), Some(30))])
+        .await;
+    let b = env.claim("b", &[ask("gpu-0", Some(3 * GI), None)]).await;
+    let claims = [fk::claim_ref(NS, "a", &a), fk::claim_ref(NS, "b", &b)];
+    let r = fk::prepare(&run.endpoint, &claims).await.unwrap();
+    assert_eq!(r.len(), 2);
+    assert_eq!((r[&a].error.as_str(), r[&b].error.as_str()), ("", ""));
+    assert_eq!(
+        env.kernel.attr(&ctx_name(&a), "mem_limit_bytes"),
+        (2 * GI).to_string()
+    );
+    assert_eq!(
+        env.kernel.attr(&ctx_name(&b), "mem_limit_bytes"),
+        (3 * GI).to_string()
+    );
+
+    // The module is reloaded while the driver is down: the contexts are
+    // gone. At start the driver creates the prepared claims' contexts
+    // again, with the same settings, and their CDI specs.
+    run.stop().await;
+    for c in [&a, &b] {
+        env.kernel.destroy(&ctx_name(c)).unwrap();
+        env.kernel.remove_cdi(&ctx_name(c)).unwrap();
+    }
+    assert!(env.kernel.contexts().is_empty());
+    let run = env.start().await;
+    assert!(
+        fk::wait_for(Duration::from_secs(10), || env.kernel.contexts().len() == 2).await,
+        "{:?}",
+        env.kernel.contexts()
+    );
+    assert_eq!(
+        env.kernel.attr(&ctx_name(&a), "mem_limit_bytes"),
+        (2 * GI).to_string()
+    );
+    assert_eq!(env.kernel.attr(&ctx_name(&a), "compute_limit_pct"), "30");
+    assert_eq!(
+        env.kernel.attr(&ctx_name(&b), "mem_limit_bytes"),
+        (3 * GI).to_string()
+    );
+    assert!(env.cdi_spec(&ctx_name(&a)).exists());
+    assert!(env.cdi_spec(&ctx_name(&b)).exists());
+
+    // Both unprepared in one call.
+    let e = fk::unprepare(&run.endpoint, &claims).await.unwrap();
+    assert_eq!((e[&a].as_str(), e[&b].as_str()), ("", ""));
+    assert!(env.kernel.contexts().is_empty());
+    run.stop().await;
+    env.validate_received();
+    let _ = std::fs::remove_dir_all(&env.tmp);
+}
