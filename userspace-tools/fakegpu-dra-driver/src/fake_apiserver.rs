@@ -395,6 +395,18 @@ impl FakeApiServer {
             .1
     }
 
+    /// Replaces the object at `path` as a PUT from another writer would;
+    /// the status code.
+    pub fn put(&self, path: &str, obj: &Value) -> u16 {
+        let body = serde_json::to_vec(obj).unwrap_or_default();
+        self.store
+            .lock()
+            .unwrap()
+            .handle(&Method::PUT, path, &body)
+            .0
+            .as_u16()
+    }
+
     /// The stored object at `path`, if any.
     pub fn get(&self, path: &str) -> Option<Value> {
         let (c, v) = self.store.lock().unwrap().handle(&Method::GET, path, &[]);

@@ -279,6 +279,22 @@ async fn prepare_retry_restart_unprepare() {
     assert_eq!(e[&uid], "");
     assert_eq!(run.driver.claims().await, vec![]);
 
+    // Another writer changes the slice: the driver puts it back at its next
+    // check (it compares the stored slice with its own every interval).
+    let mut theirs = env.api.get(SLICE).unwrap();
+    theirs["spec"]["devices"] = serde_json::json!([]);
+    assert_eq!(env.api.put(SLICE, &theirs), 200);
+    assert!(
+        fk::wait_for(Duration::from_secs(10), || {
+            env.api
+                .get(SLICE)
+                .is_some_and(|s| s["spec"]["devices"].as_array().map(|a| a.len()) == Some(2))
+        })
+        .await,
+        "the slice was not put back"
+    );
+    assert_eq!(env.api.get(SLICE).unwrap()["spec"]["pool"]["generation"], 2);
+
     // GPUs change: the slice is replaced with the next pool generation;
     // the first two PUTs lose a race with another writer (409 Conflict):
     // the driver reads the slice again and retries.
@@ -292,7 +308,7 @@ async fn prepare_retry_restart_unprepare() {
         })
         .await
     );
-    assert_eq!(env.api.get(SLICE).unwrap()["spec"]["pool"]["generation"], 2);
+    assert_eq!(env.api.get(SLICE).unwrap()["spec"]["pool"]["generation"], 3);
     run.stop().await;
 
     // What the API server saw: the slice created and replaced, the claim
@@ -307,7 +323,7 @@ async fn prepare_retry_restart_unprepare() {
         count("POST", "/apis/resource.k8s.io/v1/resourceslices", 201),
         1
     );
-    assert_eq!(count("PUT", SLICE, 200), 1);
+    assert_eq!(count("PUT", SLICE, 200), 2);
     assert_eq!(count("PUT", SLICE, 409), 2);
     assert!(count("GET", "/api/v1/nodes/node-1", 200) >= 1);
     assert_eq!(
