@@ -82,12 +82,84 @@ fn kind_of(collection: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// Reads `v` as the k8s-openapi type of its kind.
+/// The API server's rules for a device's capacities that the schema does
+/// not express (resource.k8s.io/v1 CapacityRequestPolicy and its range):
+/// a request policy only on a device with allowMultipleAllocations; with a
+/// validRange, a default in it; min <= value; min + step <= value; the
+/// default a multiple of the step; max <= value and a multiple of the step.
+pub fn check_slice_rules(s: &k8s_openapi::api::resource::v1::ResourceSlice) -> Result<(), String> {
+    let q = |x: &k8s_openapi::apimachinery::pkg::api::resource::Quantity, what: &str| {
+        crate::quantity::parse(&x.0).map_err(|e| format!("{what}: {e}"))
+    };
+    for d in s.spec.devices.iter().flatten() {
+        for (name, c) in d.capacity.iter().flatten() {
+            let at = format!("spec.devices[{}].capacity[{name}]", d.name);
+            let Some(p) = &c.request_policy else { continue };
+            if d.allow_multiple_allocations != Some(true) {
+                return Err(format!(
+                    "{at}.requestPolicy: Forbidden: allowMultipleAllocations is not true"
+                ));
+            }
+            let value = q(&c.value, &format!("{at}.value"))?;
+            let Some(r) = &p.valid_range else { continue };
+            let default = q(
+                p.default
+                    .as_ref()
+                    .ok_or(format!("{at}.requestPolicy.default: Required value"))?,
+                &format!("{at}.requestPolicy.default"),
+            )?;
+            let min = q(&r.min, &format!("{at}.validRange.min"))?;
+            let step = r
+                .step
+                .as_ref()
+                .map(|x| q(x, &format!("{at}.validRange.step")))
+                .transpose()?;
+            let max = r
+                .max
+                .as_ref()
+                .map(|x| q(x, &format!("{at}.validRange.max")))
+                .transpose()?;
+            if min > value {
+                return Err(format!(
+                    "{at}.validRange.min: Invalid value: more than the capacity {value}"
+                ));
+            }
+            if default < min || max.is_some_and(|m| default > m) {
+                return Err(format!("{at}.requestPolicy.default: Invalid value: {default} is outside the valid range"));
+            }
+            if let Some(st) = step {
+                if st == 0 || min + st > value {
+                    return Err(format!("{at}.validRange.step: Invalid value: min + step must not exceed the capacity"));
+                }
+                if default % st != 0 {
+                    return Err(format!("{at}.requestPolicy.default: Invalid value: {default} is not a multiple of the step {st}"));
+                }
+                if max.is_some_and(|m| m % st != 0) {
+                    return Err(format!(
+                        "{at}.validRange.max: Invalid value: not a multiple of the step {st}"
+                    ));
+                }
+            }
+            if max.is_some_and(|m| m > value) {
+                return Err(format!(
+                    "{at}.validRange.max: Invalid value: more than the capacity {value}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads `v` as the k8s-openapi type of its kind, and checks the rules the
+/// API server adds to the schema where this server knows them.
 fn typed_check(kind: &str, v: &Value) -> Result<(), String> {
     use k8s_openapi::api::core::v1::Node;
     use k8s_openapi::api::resource::v1::{ResourceClaim, ResourceSlice};
     let r = match kind {
-        "ResourceSlice" => serde_json::from_value::<ResourceSlice>(v.clone()).map(|_| ()),
+        "ResourceSlice" => serde_json::from_value::<ResourceSlice>(v.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|s| check_slice_rules(&s))
+            .map_err(serde::de::Error::custom),
         "ResourceClaim" => serde_json::from_value::<ResourceClaim>(v.clone()).map(|_| ()),
         "Node" => serde_json::from_value::<Node>(v.clone()).map(|_| ()),
         _ => Ok(()),
@@ -433,6 +505,31 @@ impl FakeApiServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capacity_rules_beyond_the_schema() {
+        let slice = |default: &str, min: &str, step: &str, shared: bool| {
+            let v = json!({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice", "metadata": {"name": "a"},
+                "spec": {"driver": "d", "nodeName": "n", "pool": {"name": "p", "generation": 1, "resourceSliceCount": 1},
+                    "devices": [{"name": "gpu-0", "allowMultipleAllocations": shared, "capacity": {"memory": {
+                        "value": "81559Mi",
+                        "requestPolicy": {"default": default, "validRange": {"min": min, "step": step}}}}}]}});
+            check_slice_rules(&serde_json::from_value(v).unwrap())
+        };
+        assert_eq!(slice("81408Mi", "256Mi", "256Mi", true), Ok(()));
+        assert!(slice("81559Mi", "256Mi", "256Mi", true)
+            .unwrap_err()
+            .contains("not a multiple of the step"));
+        assert!(slice("128Mi", "256Mi", "256Mi", true)
+            .unwrap_err()
+            .contains("outside the valid range"));
+        assert!(slice("81408Mi", "81408Mi", "256Mi", true)
+            .unwrap_err()
+            .contains("min + step"));
+        assert!(slice("81408Mi", "256Mi", "256Mi", false)
+            .unwrap_err()
+            .contains("allowMultipleAllocations"));
+    }
 
     #[test]
     fn paths() {

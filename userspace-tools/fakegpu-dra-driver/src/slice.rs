@@ -2,7 +2,8 @@
 //! by amount (`allowMultipleAllocations: true`), with two capacities:
 //!
 //! - `memory`: the card's memory in bytes; a claim asks for it in 256 MiB
-//!   steps from 256 MiB; one that asks for none gets the whole card;
+//!   steps from 256 MiB; one that asks for none gets the whole card (rounded
+//!   down to a step);
 //! - `compute`: 100 (percent of the GPU's time); a claim asks for 1 % steps;
 //!   one that asks for none gets 0, meaning no compute cap (its time is
 //!   shared work-conservingly with the others).
@@ -26,6 +27,13 @@ use crate::quantity::format_bytes;
 pub const MEMORY_STEP: u64 = 256 << 20;
 /// The compute capacity: percent.
 pub const COMPUTE_TOTAL: u64 = 100;
+
+/// What a claim that asks for no memory gets: the card's memory, rounded
+/// down to a step (the API server requires the default to be a multiple of
+/// the step; a real H100 80GB has 81559 MiB, which is not).
+pub fn memory_default(total: u64) -> u64 {
+    (total / MEMORY_STEP * MEMORY_STEP).max(MEMORY_STEP)
+}
 
 /// The device name of GPU `index`.
 pub fn device_name(index: u32) -> String {
@@ -95,7 +103,7 @@ pub fn build(driver: &str, node: &NodeRef, inv: &Inventory, generation: i64) -> 
                 DeviceCapacity {
                     value: Quantity(format_bytes(g.mem_total_bytes)),
                     request_policy: Some(CapacityRequestPolicy {
-                        default: Some(Quantity(format_bytes(g.mem_total_bytes))),
+                        default: Some(Quantity(format_bytes(memory_default(g.mem_total_bytes)))),
                         valid_range: Some(CapacityRequestPolicyRange {
                             min: Quantity(format_bytes(MEMORY_STEP)),
                             max: None,
@@ -176,6 +184,9 @@ mod tests {
             "node-1-gpu-fakegpu-io"
         );
         assert_eq!(driver_branch("580.159.04"), "580");
+        // The H100's 81559 MiB (measured, tests/fidelity) to 318 steps.
+        assert_eq!(memory_default(85520809984), 81408 << 20);
+        assert_eq!(memory_default(16 << 30), 16 << 30);
     }
 
     #[test]

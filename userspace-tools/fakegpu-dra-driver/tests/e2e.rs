@@ -169,7 +169,12 @@ async fn prepare_retry_restart_unprepare() {
     assert_eq!(d["attributes"]["productName"]["string"], common::H100);
     assert_eq!(d["attributes"]["driverBranch"]["string"], "580");
     assert_eq!(d["attributes"]["moduleVersion"]["string"], "0.1.0");
-    assert_eq!(d["capacity"]["memory"]["value"], "80Gi");
+    // The H100's 81559 MiB; a claim asking for no memory gets 318 steps.
+    assert_eq!(d["capacity"]["memory"]["value"], "81559Mi");
+    assert_eq!(
+        d["capacity"]["memory"]["requestPolicy"]["default"],
+        "81408Mi"
+    );
     assert_eq!(d["capacity"]["compute"]["value"], "100");
     assert_eq!(s["spec"]["devices"].as_array().unwrap().len(), 2);
 
@@ -344,7 +349,7 @@ async fn claims_past_the_card_two_gpus_and_refusals() {
     let run = env.start().await;
     env.wait_slice().await;
 
-    // Four claims of 24 GiB on the 80 GiB gpu-0: together 96 GiB. The
+    // Four claims of 24 GiB on gpu-0 (81559 MiB): together 96 GiB. The
     // scheduler would not allocate the fourth (its fit check; our fake
     // scheduler does not check, so these allocations stand for a claim
     // written past it). The kernel does not refuse caps that sum past the
@@ -376,7 +381,11 @@ async fn claims_past_the_card_two_gpus_and_refusals() {
                 .unwrap()
         })
         .sum();
-    assert_eq!(sum, 96 * GI, "today: the caps sum past the card's 80 GiB");
+    assert_eq!(
+        sum,
+        96 * GI,
+        "today: the caps sum past the card's 81559 MiB"
+    );
 
     // The kernel refuses a context: Prepare fails with its reason, nothing
     // is left (no context, no CDI spec, no checkpoint entry).

@@ -15,8 +15,8 @@ use fakegpuctl::sysfs::{ContextInfo, CreateSpec};
 /// `create`/`destroy` (makes or removes the context's directory with its
 /// attributes, and its nodes as links to /dev/null, which stat as character
 /// devices); everything else is fakegpuctl's code (the create line, list,
-/// the attributes, the CDI spec). The GPUs are nvsim's H100 profile (the
-/// vendor driver cannot be asked here).
+/// the attributes, the CDI spec). The GPUs are H100s as the real one
+/// reports itself (the vendor driver cannot be asked here).
 pub struct Kernel {
     pub real: Fakegpuctl,
     pub root: PathBuf,
@@ -35,7 +35,8 @@ pub fn h100(index: u32) -> GpuInfo {
         index,
         name: H100.into(),
         uuid: format!("GPU-5a1e0000-0000-4000-8000-00000000000{index}"),
-        mem_total_bytes: 80 << 30,
+        // What the H100 80GB HBM3 reports (tests/fidelity/h100-580.159.04).
+        mem_total_bytes: 85520809984,
         pci_bus: index as u8 + 1,
         pci_device_id: 0x2330,
     }
