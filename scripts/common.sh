@@ -92,7 +92,7 @@ cache_note() {
 
 # The workspace's own packages (path dependencies), whose outputs a cargo
 # target directory in the cache must rebuild when the sources change.
-FAKEGPU_LOCAL_CRATES="fakegpu-core fakegpu-core-fuzz fakegpuctl fgtest nvtrace replay nvrm fakegpu-device-plugin"
+FAKEGPU_LOCAL_CRATES="fakegpu-core fakegpu-core-fuzz fakegpuctl fgtest nvtrace replay nvrm fakegpu-device-plugin fakegpu-dra-driver"
 
 # with_cargo_target PURPOSE KEY CMD... : runs CMD with CARGO_TARGET_DIR set
 # to the cache's target directory for PURPOSE (one per purpose, reused
