@@ -22,10 +22,12 @@
 use crate::fgcore::nvabi::{
     class::{Nv0080AllocParameters, NV01_DEVICE_0, NV01_ROOT_CLIENT, NV20_SUBDEVICE_0},
     ctrl::{
-        Nv0000CtrlGpuGetAttachedIdsParams, Nv2080CtrlFifoDisableChannelsParams,
-        Nv2080CtrlGpuGetPidInfoParams, Nv2080CtrlGpuPidInfo, NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS,
+        Nv0000CtrlGpuGetAttachedIdsParams, Nv2080CtrlFbGetInfoV2Params, Nv2080CtrlFbInfo,
+        Nv2080CtrlFifoDisableChannelsParams, Nv2080CtrlGpuGetPidInfoParams, Nv2080CtrlGpuPidInfo,
+        NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS, NV2080_CTRL_CMD_FB_GET_INFO_V2,
         NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, NV2080_CTRL_CMD_GPU_GET_PID_INFO,
-        NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT, NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE,
+        NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE, NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT,
+        NV2080_CTRL_GPU_PID_INFO_INDEX_VIDEO_MEMORY_USAGE,
     },
     kapi::{
         NvKernelRmapiOps, RmOps, NV01_FREE, NV04_ALLOC, NV04_CONTROL, NV04_DUP_OBJECT,
@@ -429,6 +431,27 @@ pub(crate) fn subdevice_control(gpu: u32, cmd: u32, params: &mut [u8]) -> u32 {
         Ok(sub) => k.control(sub, cmd, params),
         Err(s) => s,
     }
+}
+
+/// The video memory the vendor can allocate on host GPU `gpu` (its heap,
+/// FB_GET_INFO_V2's HEAP_SIZE), bytes; `None` if it cannot be asked.
+pub(crate) fn card_bytes(gpu: u32) -> Option<u64> {
+    type P = Nv2080CtrlFbGetInfoV2Params;
+    let mut p = P::read(&[0u8; P::SIZE])?;
+    p.fb_info_list_size = 1;
+    p.fb_info_list[0] = Nv2080CtrlFbInfo {
+        index: NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE,
+        data: 0,
+    };
+    let mut b = KVec::from_elem(0u8, P::SIZE, GFP_KERNEL).ok()?;
+    if !p.write(&mut b) {
+        return None;
+    }
+    if subdevice_control(gpu, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut b) != NV_OK {
+        return None;
+    }
+    let kib = P::read(&b)?.fb_info_list[0].data;
+    (kib > 0).then_some(u64::from(kib) * 1024)
 }
 
 /// Whether the RM still holds any of `clients` (a closed proxy file's:

@@ -6,6 +6,7 @@
 //! - `version` (r): the module's version;
 //! - `create` (w): `NAME key=value...` creates a context and its nodes;
 //! - `destroy` (w): `NAME` removes it;
+//! - `overcommit` (rw): how far the caps on a GPU may sum past the card;
 //! - `contexts/NAME/`: `gpus`, `mem_limit_bytes` (rw), `mem_used_bytes`,
 //!   `mem_peak_bytes`, `alloc_refused`, `open_files`, `pids`, `unrouted`,
 //!   `audit`, `managed_memory` (rw), `managed`, `limits` (rw),
@@ -18,6 +19,7 @@
 use crate::{
     context,
     fgcore::{
+        admission,
         ledger::Ledger,
         limits::{self, Limited},
         managed, mgmt as parse, quantity, sched,
@@ -75,6 +77,21 @@ fn store_create(_: DirKey, input: &[u8]) -> Result {
     Ok(())
 }
 
+fn show_overcommit(_: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    let r = registry::overcommit_pct();
+    out.line(format_args!("{}.{:02}", r / 100, r % 100))
+}
+
+fn store_overcommit(_: DirKey, input: &[u8]) -> Result {
+    require_admin()?;
+    let r = admission::parse_ratio(input).ok_or_else(|| {
+        pr_warn!("overcommit: want a ratio from 1 to 100 with at most two decimals (1.5)\n");
+        EINVAL
+    })?;
+    registry::set_overcommit_pct(r);
+    Ok(())
+}
+
 fn store_destroy(_: DirKey, input: &[u8]) -> Result {
     require_admin()?;
     let name = parse::parse_destroy(input).map_err(|e| {
@@ -89,7 +106,9 @@ fn store_destroy(_: DirKey, input: &[u8]) -> Result {
 static VERSION_ATTR: Attr = Attr::read_only(c"version", show_version);
 static CREATE_ATTR: Attr = Attr::write_only(c"create", store_create);
 static DESTROY_ATTR: Attr = Attr::write_only(c"destroy", store_destroy);
-static ROOT_ATTRS: AttrList<3> = AttrList::new([&VERSION_ATTR, &CREATE_ATTR, &DESTROY_ATTR]);
+static OVERCOMMIT_ATTR: Attr = Attr::read_write(c"overcommit", show_overcommit, store_overcommit);
+static ROOT_ATTRS: AttrList<4> =
+    AttrList::new([&VERSION_ATTR, &CREATE_ATTR, &DESTROY_ATTR, &OVERCOMMIT_ATTR]);
 static ROOT_GROUP: Group = Group::new(&ROOT_ATTRS);
 
 fn ctx_of(key: DirKey) -> Result<kernel::sync::Arc<context::Context>> {
@@ -122,8 +141,9 @@ fn store_mem_limit(key: DirKey, input: &[u8]) -> Result {
         pr_warn!("mem_limit_bytes: invalid quantity\n");
         EINVAL
     })?;
-    ctx_of(key)?.inner.lock().ledger.set_limit(v);
-    Ok(())
+    let ctx = ctx_of(key)?;
+    let pct = ctx.gate.params().limit_pct;
+    registry::recap(&ctx, v, pct)
 }
 
 fn show_mem_used(key: DirKey, out: &mut ShowBuf<'_>) -> Result {
@@ -257,8 +277,9 @@ fn store_compute_limit(key: DirKey, input: &[u8]) -> Result {
         pr_warn!("compute_limit_pct: not a percentage 1-100\n");
         EINVAL
     })?;
-    ctx_of(key)?.gate.set_limit_pct(v);
-    Ok(())
+    let ctx = ctx_of(key)?;
+    let mem = ctx.inner.lock().ledger.limit();
+    registry::recap(&ctx, mem, v)
 }
 
 fn show_compute_weight(key: DirKey, out: &mut ShowBuf<'_>) -> Result {

@@ -13,13 +13,116 @@
 use crate::{
     context::{Context, VendorPaths},
     doorbell,
-    fgcore::mgmt::CreateSpec,
+    fgcore::{
+        admission::{self, Overcommit, Reservation},
+        mgmt::{CreateSpec, GpuList},
+    },
+    kapi,
     miscdev::NodeRegistration,
     proxy::file::{Node, NodeKind, ProxyFile},
     sysfs,
     vendor::VendorPath,
 };
-use kernel::{fmt, prelude::*, str::CString, sync::Arc};
+use kernel::{
+    fmt,
+    prelude::*,
+    str::CString,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc,
+    },
+};
+
+/// The overcommit ratio, percent (sysfs `overcommit`): the memory caps of
+/// the contexts on a GPU may sum to the card's memory times it, their
+/// compute caps to 100 % times it ([`admission::check`]).
+static OVERCOMMIT_PCT: Atomic<u32> = Atomic::new(admission::DEFAULT_RATIO_PCT);
+
+/// The overcommit ratio, percent.
+pub(crate) fn overcommit_pct() -> u32 {
+    OVERCOMMIT_PCT.load(Relaxed)
+}
+
+/// Sets the overcommit ratio (validated by the caller). Contexts admitted
+/// under a larger one stay.
+pub(crate) fn set_overcommit_pct(pct: u32) {
+    OVERCOMMIT_PCT.store(pct, Relaxed);
+}
+
+/// The cards' memory of `gpus`, asked of the vendor (before a lock).
+fn cards(gpus: GpuList) -> Result<KVec<(u32, Option<u64>)>> {
+    let mut v = KVec::with_capacity(gpus.len(), GFP_KERNEL)?;
+    for gpu in gpus.iter() {
+        v.push((gpu, kapi::card_bytes(gpu)), GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
+/// What `ctx` reserves now.
+fn reservation(ctx: &Context) -> Reservation {
+    Reservation {
+        gpus: ctx.gpus,
+        mem: ctx.inner.lock().ledger.limit(),
+        compute_pct: ctx.gate.params().limit_pct,
+    }
+}
+
+/// Whether `new` fits beside the contexts of `list` but `skip` (a context
+/// whose caps change), on cards of `cards`' sizes; the refusal logged for
+/// `name`. Called with `CONTEXTS` held, so that two admissions cannot both
+/// take the last room.
+fn admit(
+    list: &ContextList,
+    new: &Reservation,
+    skip: Option<&Context>,
+    cards: &[(u32, Option<u64>)],
+    name: fmt::Arguments<'_>,
+) -> Result {
+    let mut others = KVec::with_capacity(list.entries.len(), GFP_KERNEL)?;
+    for e in list.entries.iter() {
+        if skip.is_some_and(|s| core::ptr::eq(s, &*e.ctx)) {
+            continue;
+        }
+        others.push(reservation(&e.ctx), GFP_KERNEL)?;
+    }
+    let card = |gpu| cards.iter().find(|(g, _)| *g == gpu).and_then(|(_, b)| *b);
+    let ratio = overcommit_pct();
+    admission::check(&others, new, card, ratio).map_err(|e| {
+        match e {
+            Overcommit::Memory { gpu, wanted, room } => pr_warn!(
+                "{name}: the memory caps on GPU {gpu} would sum to {wanted} B, past its {room} B (card memory x overcommit {}.{:02})\n",
+                ratio / 100,
+                ratio % 100
+            ),
+            Overcommit::Compute { gpu, wanted, room } => pr_warn!(
+                "{name}: the compute caps on GPU {gpu} would sum to {wanted} %, past {room} % (overcommit {}.{:02})\n",
+                ratio / 100,
+                ratio % 100
+            ),
+            Overcommit::UnknownCard { gpu } => pr_warn!(
+                "{name}: the memory of GPU {gpu} could not be asked of the vendor; a memory cap cannot be admitted\n"
+            ),
+        }
+        ENOSPC
+    })
+}
+
+/// Changes `ctx`'s caps to `mem` bytes (`u64::MAX`: none) and
+/// `compute_pct` if they fit beside the other contexts (see
+/// [`admission::check`]); `ENOSPC` if not.
+pub(crate) fn recap(ctx: &Context, mem: u64, compute_pct: u32) -> Result {
+    let new = Reservation {
+        gpus: ctx.gpus,
+        mem,
+        compute_pct,
+    };
+    let cards = cards(ctx.gpus)?;
+    let list = CONTEXTS.lock();
+    admit(&list, &new, Some(ctx), &cards, fmt!("{}", ctx.name_str()))?;
+    ctx.inner.lock().ledger.set_limit(mem);
+    ctx.gate.set_limit_pct(compute_pct);
+    Ok(())
+}
 
 /// Where the vendor's nodes are (the host's paths).
 pub(crate) const VENDOR_CTL: &CStr = c"/dev/nvidiactl";
@@ -105,6 +208,20 @@ pub(crate) fn create(spec: &CreateSpec<'_>, ctx_group: &'static sysfs::Group) ->
         })?;
         gpu_paths.push(p, GFP_KERNEL)?;
     }
+    let wanted = Reservation {
+        gpus: spec.gpus,
+        mem: spec.mem_limit.unwrap_or(u64::MAX),
+        compute_pct: spec.compute.limit_pct,
+    };
+    let cards = cards(spec.gpus)?;
+    // Early, before nodes are made; again when it is added.
+    admit(
+        &CONTEXTS.lock(),
+        &wanted,
+        None,
+        &cards,
+        fmt!("create {}", spec.name),
+    )?;
     let paths = VendorPaths {
         ctl,
         gpus: gpu_paths,
@@ -152,6 +269,12 @@ pub(crate) fn create(spec: &CreateSpec<'_>, ctx_group: &'static sysfs::Group) ->
         drop(list);
         drop((dir, nodes));
         return Err(EEXIST);
+    }
+    if let Err(e) = admit(&list, &wanted, None, &cards, fmt!("create {}", spec.name)) {
+        // Another create took the room meanwhile.
+        drop(list);
+        drop((dir, nodes));
+        return Err(e);
     }
     list.entries.push(
         Entry {

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![allow(unreachable_pub, dead_code, unused_imports)]
 
+pub mod admission;
 pub mod drivers;
 pub mod ledger;
 pub mod limits;

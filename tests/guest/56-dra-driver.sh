@@ -7,7 +7,7 @@
 # its CDI spec sees 12 GiB), a retry of the same Prepare, a driver restart
 # between Prepare and Unprepare (reconciled, nothing created or destroyed
 # twice), Unprepare; a claim over both GPUs; four claims whose caps sum
-# past the card (all prepared today: the module does not refuse yet); a
+# past the card (the third and fourth refused by the module); a
 # claim the kernel refuses
 # (a GPU that does not exist) failing Prepare with the kernel's reason.
 . /usr/lib/fakegpu/guest-lib.sh
@@ -143,21 +143,41 @@ assert_no_file $F/contexts/$C2
 # Four claims of 6 GiB on gpu-0 (16 GiB in this VM): 24 GiB together.
 # The scheduler's fit check would not allocate the third; the fake
 # scheduler does not check, standing for claims written past it. The
-# module does not refuse caps that sum past the card yet (issue 18, part
-# 2), so today all four are prepared, and this test says so.
+# module refuses caps that sum past the card (issue 18, part 2,
+# sysfs overcommit 1.00): two are prepared, the third and fourth fail
+# Prepare with the kernel's reason, and leave nothing behind.
+assert_eq "$(cat $F/overcommit)" "1.00" "default overcommit"
 sum=0
 for i in 0 1 2 3; do
     u=$(fk allocate --apiserver "$URL" --namespace $NS --name big-$i --node $NODE --device gpu-0 --memory 6Gi --compute 20) || fail "allocate big-$i"
-    fk prepare --endpoint $EP --namespace $NS --name big-$i --uid $u >$W/big-$i || fail "prepare big-$i: $(cat $W/big-$i)"
-    sum=$(( sum + $(cat $F/contexts/$(ctx $u)/mem_limit_bytes) ))
     echo "$u" >>$W/big-uids
+    if [ $i -lt 2 ]; then
+        fk prepare --endpoint $EP --namespace $NS --name big-$i --uid $u >$W/big-$i || fail "prepare big-$i: $(cat $W/big-$i)"
+        sum=$(( sum + $(cat $F/contexts/$(ctx $u)/mem_limit_bytes) ))
+    else
+        fk prepare --endpoint $EP --namespace $NS --name big-$i --uid $u >$W/big-$i && fail "prepare big-$i past the card succeeded: $(cat $W/big-$i)"
+        grep -q "No space left on device" $W/big-$i || fail "big-$i: refusal without the kernel's reason: $(cat $W/big-$i)"
+        echo "--- Prepare past the card refused: $(head -1 $W/big-$i)"
+        assert_no_file $F/contexts/$(ctx $u)
+    fi
 done
-assert_eq "$sum" "$(( 24 << 30 ))" "today: caps summing past the card"
+assert_eq "$sum" "$(( 12 << 30 ))" "the caps that fit"
 i=0
-for u in $(cat $W/big-uids); do
+for u in $(head -2 $W/big-uids); do
     fk unprepare --endpoint $EP --namespace $NS --name big-$i --uid $u >/dev/null || fail "unprepare big-$i"
     i=$((i + 1))
 done
+# With overcommit 1.5 the third fits beside the two (18 GiB of 24).
+echo 1.5 >$F/overcommit || fail "set overcommit"
+for i in 0 1 2; do
+    u=$(sed -n "$((i + 1))p" $W/big-uids)
+    fk prepare --endpoint $EP --namespace $NS --name big-$i --uid $u >$W/big-$i || fail "prepare big-$i at 1.5: $(cat $W/big-$i)"
+done
+for i in 0 1 2; do
+    u=$(sed -n "$((i + 1))p" $W/big-uids)
+    fk unprepare --endpoint $EP --namespace $NS --name big-$i --uid $u >/dev/null || fail "unprepare big-$i"
+done
+echo 1.0 >$F/overcommit
 
 # The kernel refuses: a claim naming a GPU nvsim does not have (gpu-7,
 # written by hand past the scheduler) fails Prepare with the kernel's
@@ -175,4 +195,4 @@ stop_driver
 assert_no_file $EP
 assert_no_file $REG/gpu.fakegpu.io-reg.sock
 assert_eq "$(ls $F/contexts | grep -c '^dra-')" "0" "contexts left"
-echo "dra driver: registration, slice, prepare 12Gi/25%, retry, restart, unprepare, two GPUs, past the card (today), kernel refusal ok"
+echo "dra driver: registration, slice, prepare 12Gi/25%, retry, restart, unprepare, two GPUs, past the card refused, kernel refusal ok"

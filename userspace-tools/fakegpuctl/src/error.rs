@@ -114,10 +114,15 @@ impl Error {
             Some(libc_errno::EPERM) | Some(libc_errno::EACCES) => Kind::Permission,
             Some(libc_errno::ENOENT) | Some(libc_errno::ENODEV) => Kind::NotFound,
             Some(libc_errno::EEXIST) => Kind::Exists,
-            Some(libc_errno::EINVAL) => Kind::Rejected,
+            Some(libc_errno::EINVAL) | Some(libc_errno::ENOSPC) => Kind::Rejected,
             _ => Kind::Other,
         };
         let err = Error::new(kind, format!("{doing} ({}): {e}", path.display()));
+        if e.raw_os_error() == Some(libc_errno::ENOSPC) {
+            return err.hint(
+                "the caps on a GPU would sum past the card (see /sys/kernel/fakegpu/overcommit and `dmesg | tail`)",
+            );
+        }
         match kind {
             Kind::Permission => err.hint("run as root (changes need CAP_SYS_ADMIN)"),
             Kind::Rejected => err.hint("the module says why in the kernel log: `dmesg | tail`"),
@@ -146,4 +151,5 @@ pub(crate) mod libc_errno {
     pub const EEXIST: i32 = 17;
     pub const ENODEV: i32 = 19;
     pub const EINVAL: i32 = 22;
+    pub const ENOSPC: i32 = 28;
 }
