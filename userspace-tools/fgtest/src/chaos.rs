@@ -103,8 +103,8 @@ ops! {
     Doorbell "doorbell" 1,
     Remap "remap" 1,
     ExportOpen "export_open" 1,
-    Export "export" 2,
-    Import "import" 2,
+    Export "export" 3,
+    Import "import" 3,
     ExportClose "export_close" 1,
     ExportSend "export_send" 1,
     ExportRecv "export_recv" 1,
@@ -466,8 +466,31 @@ impl Worker {
         Op::AllocVidmem
     }
 
+    /// Most workers start as CUDA does: a ctl file, a GPU file, a client,
+    /// its device and subdevice, an initialized UVM file.
+    fn prologue(&mut self) {
+        if self.rng.below(4) == 0 {
+            return;
+        }
+        for op in [
+            Op::OpenCtl,
+            Op::OpenGpu,
+            Op::AllocClient,
+            Op::AllocDevice,
+            Op::AllocSubdevice,
+            Op::UvmOpen,
+            Op::UvmInit,
+        ] {
+            self.act(op);
+        }
+    }
+
     fn step(&mut self) {
         let op = self.choose();
+        self.act(op);
+    }
+
+    fn act(&mut self, op: Op) {
         if self.child && matches!(op, Op::Fork | Op::Flip | Op::Exit) {
             return;
         }
@@ -1110,7 +1133,11 @@ impl Worker {
                 }
             }
             Op::Fork => self.fork(),
-            Op::Flip => self.flip(),
+            // Rarer than their weight: an attack the audit catches
+            // ends every process of the context, an exit the worker.
+            Op::Flip if self.rng.below(6) == 0 => self.flip(),
+            Op::Flip => {}
+            Op::Exit if self.rng.below(4) != 0 => {}
             Op::Exit => {
                 self.rec(op, OK, 0, 0);
                 // SAFETY: leaves at once; the kernel closes every file.
@@ -1158,15 +1185,14 @@ impl Worker {
             let mut p = ctrl::Nv2080CtrlGpuGetGidInfoParams::ZERO;
             p.flags = 2;
             let client = self.ctls[c].clients[cl].h;
-            self.ctls[c]
-                .ctl
-                .control(
-                    client,
-                    sub.h,
-                    ctrl::NV2080_CTRL_CMD_GPU_GET_GID_INFO,
-                    &mut p,
-                )
-                .ok()?;
+            let r = self.ctls[c].ctl.control(
+                client,
+                sub.h,
+                ctrl::NV2080_CTRL_CMD_GPU_GET_GID_INFO,
+                &mut p,
+            );
+            self.rec(Op::Control, res_key(&r), sub.h, 0);
+            r.ok()?;
             let mut u = [0u8; 16];
             u.copy_from_slice(&p.data[..16]);
             self.uuid = Some(u);
@@ -1554,6 +1580,7 @@ fn worker_main(mut w: Worker, uid: u32) -> ! {
     // After the credential change (which clears it).
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    w.prologue();
     while w.sh.stop.load(Relaxed) == 0 {
         w.step();
     }
@@ -2012,7 +2039,7 @@ impl Parent {
         while Instant::now() < end {
             self.rounds += 1;
             let round_end = Instant::now() + Duration::from_millis(round_ms);
-            let kill_at = (self.rng.below(3) == 0)
+            let kill_at = (self.rng.below(2) == 0)
                 .then(|| Instant::now() + Duration::from_millis(self.rng.below(round_ms)));
             let mut killed = false;
             while Instant::now() < round_end {
