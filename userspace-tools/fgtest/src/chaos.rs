@@ -1,4 +1,4 @@
-//! `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS]`:
+//! `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...]`:
 //! the stateful fuzzer of issue 16 §8.
 //!
 //! Run as root. DIR_A and DIR_B are two contexts' node directories
@@ -176,6 +176,19 @@ fn errno_key() -> u64 {
     io_key(&std::io::Error::last_os_error())
 }
 
+/// Kinds of violations, told apart by their messages: (name, pattern).
+const VIOLATIONS: [(&str, &str); 9] = [
+    ("cap", "past the cap"),
+    ("quiescent_flip", "want heap <="),
+    ("quiescent", "want heap =="),
+    ("cross_context", "other context"),
+    ("fb_info", "FB_GET_INFO"),
+    ("fair_tenant_killed", "compromised, but"),
+    ("leak", "(want 0, 0)"),
+    ("hang", "after SIGSTOP"),
+    ("other", ""),
+];
+
 /// What the parent and every worker share (an anonymous shared mapping made
 /// before the first fork; all-zero is the initial state).
 #[repr(C)]
@@ -189,6 +202,10 @@ struct Shared {
     /// Handles each worker offers the other context's attacks, as
     /// client << 32 | object: two memory objects, a device, a subdevice.
     foreign: [[[AtomicU64; 4]; MAX_PROCS]; 2],
+    /// Violations per kind (`VIOLATIONS`).
+    vkinds: [AtomicU64; 9],
+    /// The flip case + 1 a worker slot's flip child runs, 0 if none.
+    flip_case: [[AtomicU64; MAX_PROCS]; 2],
     /// The last calls of each worker slot: head, then (op, key), (h, size).
     ring: [[[AtomicU64; 1 + 2 * RING]; MAX_PROCS]; 2],
 }
@@ -216,6 +233,11 @@ impl Shared {
 
     fn violation(&self, msg: &str) {
         self.violations.fetch_add(1, Relaxed);
+        let tag = VIOLATIONS
+            .iter()
+            .position(|(_, pat)| msg.contains(pat))
+            .unwrap_or(VIOLATIONS.len() - 1);
+        self.vkinds[tag].fetch_add(1, Relaxed);
         eprintln!("CHAOS-VIOLATION {msg}");
     }
 
@@ -372,6 +394,8 @@ struct Worker {
     uuid: Option<[u8; 16]>,
     /// A forked child carrying on with the inherited state.
     child: bool,
+    /// The flip cases (indices into `CASES`) flip children may run.
+    flip_cases: Vec<u32>,
 }
 
 fn pick<T>(rng: &mut Rng, v: &[T]) -> Option<usize> {
@@ -1321,10 +1345,14 @@ impl Worker {
     /// A flip child: a session of its own, a second thread rewriting one
     /// field of the block of each call (see `flip_child`).
     fn flip(&mut self) {
-        let case = self.rng.below(6) as u32;
+        let Some(i) = pick(&mut self.rng, &self.flip_cases) else {
+            return;
+        };
+        let case = self.flip_cases[i];
         let calls = 4 + self.rng.below(24) as u32;
         let foreign = self.foreign(0);
         self.sh.flips[self.ctx].fetch_add(1, Relaxed);
+        self.sh.flip_case[self.ctx][self.slot].store(u64::from(case) + 1, Relaxed);
         // SAFETY: single-threaded here; the child leaves by _exit.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
@@ -1339,6 +1367,7 @@ impl Worker {
         let mut st = 0;
         // SAFETY: waits for our child.
         unsafe { libc::waitpid(pid, &mut st, 0) };
+        self.sh.flip_case[self.ctx][self.slot].store(0, Relaxed);
         let key = if libc::WIFSIGNALED(st) {
             ERRNO | 1000 | libc::WTERMSIG(st) as u64
         } else if libc::WEXITSTATUS(st) != 0 {
@@ -1708,6 +1737,7 @@ struct Parent {
     uid: u32,
     seed: u64,
     procs: usize,
+    flip_cases: Vec<u32>,
     rng: Rng,
     stopping: bool,
     // counts
@@ -1725,6 +1755,18 @@ struct Parent {
 
 impl Parent {
     fn violation(&self, ctx: usize, msg: &str) {
+        let flips: Vec<&str> = (0..self.procs)
+            .filter_map(|slot| match self.sh.flip_case[ctx][slot].load(Relaxed) {
+                0 => None,
+                c => CASES.get(c as usize - 1).copied(),
+            })
+            .collect();
+        eprintln!(
+            "  context {}: audit checks {} divergences {}; flip children running: {flips:?}",
+            self.ctxs[ctx].name,
+            self.ctxs[ctx].audit("checks"),
+            self.ctxs[ctx].audit("divergences")
+        );
         self.sh.violation(&format!(
             "ctx={} ({}): {msg}",
             ["A", "B"][ctx],
@@ -1746,6 +1788,7 @@ impl Parent {
         for k in &self.sh.foreign[ctx][slot] {
             k.store(0, Relaxed);
         }
+        self.sh.flip_case[ctx][slot].store(0, Relaxed);
         // SAFETY: the parent is single-threaded; the child runs worker_main
         // and leaves by _exit.
         let pid = unsafe { libc::fork() };
@@ -1771,6 +1814,7 @@ impl Parent {
                 sock: self.socks[ctx],
                 uuid: None,
                 child: false,
+                flip_cases: self.flip_cases.clone(),
             };
             worker_main(w, self.uid);
         }
@@ -2172,6 +2216,12 @@ impl Parent {
             self.ctxs[0].compromised,
             self.ctxs[1].compromised
         );
+        let kinds: Vec<String> = VIOLATIONS
+            .iter()
+            .zip(&self.sh.vkinds)
+            .map(|((name, _), n)| format!("{name}={}", n.load(Relaxed)))
+            .collect();
+        println!("chaos violation_kinds {}", kinds.join(" "));
         println!("chaos violations={}", self.sh.violations.load(Relaxed));
     }
 }
@@ -2218,14 +2268,32 @@ fn context(dir: &str) -> Result<Ctx, String> {
     })
 }
 
-/// `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS]`.
+/// `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...]`.
 pub fn main(args: &[&str]) -> Result<(), String> {
     let mut pos = Vec::new();
     let (mut uid, mut round_ms) = (65534u32, 2000u64);
+    let mut flip_cases: Vec<u32> = (0..CASES.len() as u32).collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match *a {
             "--uid" => uid = it.next().and_then(|v| v.parse().ok()).ok_or("--uid UID")?,
+            "--flips" => {
+                let v = it.next().ok_or("--flips all|none|CASE,CASE...")?;
+                flip_cases = match *v {
+                    "all" => (0..CASES.len() as u32).collect(),
+                    "none" => Vec::new(),
+                    v => v
+                        .split(',')
+                        .map(|c| {
+                            CASES
+                                .iter()
+                                .position(|x| *x == c)
+                                .map(|i| i as u32)
+                                .ok_or(format!("--flips: no case {c} (cases: {})", CASES.join(",")))
+                        })
+                        .collect::<Result<_, _>>()?,
+                };
+            }
             "--round-ms" => {
                 round_ms = it
                     .next()
@@ -2237,7 +2305,7 @@ pub fn main(args: &[&str]) -> Result<(), String> {
     }
     let [dir_a, dir_b, secs, seed, rest @ ..] = pos.as_slice() else {
         return Err(
-            "usage: fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS]".into(),
+            "usage: fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...]".into(),
         );
     };
     let secs: u64 = secs.parse().map_err(|_| "SECS is a number")?;
@@ -2282,6 +2350,7 @@ pub fn main(args: &[&str]) -> Result<(), String> {
         uid,
         seed,
         procs,
+        flip_cases,
         rng: Rng(splitmix(seed) | 1),
         stopping: false,
         spawned: 0,
