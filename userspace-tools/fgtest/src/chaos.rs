@@ -68,7 +68,7 @@ const MAX_PROCS: usize = 8;
 /// Distinct results counted per (context, kind).
 const SLOTS: usize = 14;
 /// Calls remembered per worker slot.
-const RING: usize = 48;
+const RING: usize = 96;
 
 macro_rules! ops {
     ($($op:ident $name:literal $w:literal,)*) => {
@@ -1767,6 +1767,7 @@ impl Parent {
             self.ctxs[ctx].audit("checks"),
             self.ctxs[ctx].audit("divergences")
         );
+        self.diagnose(ctx);
         self.sh.violation(&format!(
             "ctx={} ({}): {msg}",
             ["A", "B"][ctx],
@@ -1778,6 +1779,90 @@ impl Parent {
                 ["A", "B"][ctx],
                 self.sh.dump_ring(ctx, slot)
             );
+        }
+    }
+
+    /// What the vendor attributes to each of the context's processes
+    /// (GPU_GET_PID_INFO, asked directly of nvsim from a forked helper, so
+    /// that no vendor file is ever in the parent's table when it forks a
+    /// worker), and their GPU files and mappings.
+    fn diagnose(&self, ctx: usize) {
+        let pids: Vec<i32> = processes()
+            .into_iter()
+            .filter(|p| self.ctxs[ctx].pgids.contains(&p.1))
+            .map(|p| p.0)
+            .collect();
+        let gpu = self.ctxs[ctx].gpu;
+        // SAFETY: the parent is single-threaded; the child leaves by _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let mut sum = (0u64, 0u64, 0u64);
+            match nvrm::Session::open("/dev", gpu) {
+                Ok(s) => {
+                    for &p in &pids {
+                        if let Ok((st, Some(e))) = s.ctl.pid_info(s.client, s.subdevice, p as u32) {
+                            if e.mem_private + e.mem_shared_owned + e.mem_shared_duped > 0 {
+                                eprintln!(
+                                    "  vendor count of pid {p}: status {st}, private {} owned {} duped {}",
+                                    e.mem_private, e.mem_shared_owned, e.mem_shared_duped
+                                );
+                            }
+                            sum.0 += e.mem_private;
+                            sum.1 += e.mem_shared_owned;
+                            sum.2 += e.mem_shared_duped;
+                        }
+                    }
+                    eprintln!(
+                        "  vendor count over the {} tenant processes: private {} owned {} duped {}",
+                        pids.len(),
+                        sum.0,
+                        sum.1,
+                        sum.2
+                    );
+                }
+                Err(e) => eprintln!("  no session on /dev/nvidia{gpu}: {e}"),
+            }
+            for &p in &pids {
+                let comm = read(&format!("/proc/{p}/comm")).unwrap_or_default();
+                let maps: Vec<String> = read(&format!("/proc/{p}/maps"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| l.contains("/dev/"))
+                    .map(|l| {
+                        l.split_whitespace()
+                            .take(1)
+                            .chain(l.split_whitespace().skip(5))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect();
+                let fds: Vec<String> = std::fs::read_dir(format!("/proc/{p}/fd"))
+                    .map(|d| {
+                        d.flatten()
+                            .filter_map(|e| {
+                                let t = std::fs::read_link(e.path()).ok()?;
+                                let t = t.to_string_lossy().to_string();
+                                t.starts_with("/dev/")
+                                    .then(|| format!("{}:{t}", e.file_name().to_string_lossy()))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                eprintln!(
+                    "  pid {p} ({}): fds {fds:?}; mappings {maps:?}",
+                    comm.trim()
+                );
+            }
+            if let Ok(m) = read("/sys/kernel/debug/nvsim/mem") {
+                eprintln!("  nvsim mem: {}", m.replace('\n', ", "));
+            }
+            // SAFETY: leaves the helper.
+            unsafe { libc::_exit(0) };
+        }
+        if pid > 0 {
+            let mut st = 0;
+            // SAFETY: waits for the helper just forked.
+            unsafe { libc::waitpid(pid, &mut st, 0) };
         }
     }
 
