@@ -1,4 +1,4 @@
-//! `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...]`:
+//! `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...] [--ops KIND,...]`:
 //! the stateful fuzzer of issue 16 §8.
 //!
 //! Run as root. DIR_A and DIR_B are two contexts' node directories
@@ -396,6 +396,8 @@ struct Worker {
     child: bool,
     /// The flip cases (indices into `CASES`) flip children may run.
     flip_cases: Vec<u32>,
+    /// The weight of each kind (`OPS`; 0 for kinds left out with --ops).
+    weights: Vec<u32>,
 }
 
 fn pick<T>(rng: &mut Rng, v: &[T]) -> Option<usize> {
@@ -479,9 +481,9 @@ impl Worker {
     }
 
     fn choose(&mut self) -> Op {
-        let total: u32 = OPS.iter().map(|o| o.2).sum();
+        let total: u32 = self.weights.iter().sum();
         let mut x = self.rng.below(u64::from(total)) as u32;
-        for &(op, _, w) in OPS {
+        for (&(op, _, _), &w) in OPS.iter().zip(&self.weights) {
             if x < w {
                 return op;
             }
@@ -1738,6 +1740,7 @@ struct Parent {
     seed: u64,
     procs: usize,
     flip_cases: Vec<u32>,
+    weights: Vec<u32>,
     rng: Rng,
     stopping: bool,
     // counts
@@ -1900,6 +1903,7 @@ impl Parent {
                 uuid: None,
                 child: false,
                 flip_cases: self.flip_cases.clone(),
+                weights: self.weights.clone(),
             };
             worker_main(w, self.uid);
         }
@@ -2353,11 +2357,12 @@ fn context(dir: &str) -> Result<Ctx, String> {
     })
 }
 
-/// `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...]`.
+/// `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...] [--ops KIND,...]`.
 pub fn main(args: &[&str]) -> Result<(), String> {
     let mut pos = Vec::new();
     let (mut uid, mut round_ms) = (65534u32, 2000u64);
     let mut flip_cases: Vec<u32> = (0..CASES.len() as u32).collect();
+    let mut weights: Vec<u32> = OPS.iter().map(|o| o.2).collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match *a {
@@ -2379,6 +2384,17 @@ pub fn main(args: &[&str]) -> Result<(), String> {
                         .collect::<Result<_, _>>()?,
                 };
             }
+            "--ops" => {
+                let v = it.next().ok_or("--ops KIND,KIND...")?;
+                let names: Vec<&str> = v.split(',').collect();
+                if let Some(bad) = names.iter().find(|n| !OPS.iter().any(|o| o.1 == **n)) {
+                    return Err(format!("--ops: no kind {bad}"));
+                }
+                weights = OPS
+                    .iter()
+                    .map(|o| if names.contains(&o.1) { o.2.max(1) } else { 0 })
+                    .collect();
+            }
             "--round-ms" => {
                 round_ms = it
                     .next()
@@ -2390,7 +2406,7 @@ pub fn main(args: &[&str]) -> Result<(), String> {
     }
     let [dir_a, dir_b, secs, seed, rest @ ..] = pos.as_slice() else {
         return Err(
-            "usage: fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...]".into(),
+            "usage: fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...] [--ops KIND,...]".into(),
         );
     };
     let secs: u64 = secs.parse().map_err(|_| "SECS is a number")?;
@@ -2436,6 +2452,7 @@ pub fn main(args: &[&str]) -> Result<(), String> {
         seed,
         procs,
         flip_cases,
+        weights,
         rng: Rng(splitmix(seed) | 1),
         stopping: false,
         spawned: 0,
