@@ -70,4 +70,37 @@ free ctl $c $m2'
 try "R10 export slot, ctl of the original closed" 'alloc m ctl $c $d 0x40 size=128Ki
 export ctl $c $d $m x
 close ctl'
+try "R11 registered GPU file, dup in another ctl file's client, ctl then GPU file closed" 'register g ctl
+alloc m ctl $c $d 0x40 size=128Ki
+dup m2 ctl2 $c2 $d2 $c $m
+close ctl
+close g'
+try "R12 registered GPU file, dup in another ctl file's client, ctl closed (GPU file kept)" 'register g ctl
+alloc m ctl $c $d 0x40 size=128Ki
+dup m2 ctl2 $c2 $d2 $c $m
+close ctl'
+try "R13 mapped through a GPU file, dup elsewhere, ctl closed, unmapped" 'alloc m ctl $c $d 0x40 size=128Ki
+map mc ctl $c $d $m 0 131072 gm
+mmap mv gm 131072
+dup m2 ctl2 $c2 $d2 $c $m
+close ctl
+munmap mv
+close gm'
+try "R14 registered GPU file, export slot on another file, ctl then GPU file closed" 'register g ctl
+alloc m ctl $c $d 0x40 size=128Ki
+export ctl $c $d $m x
+close ctl
+close g'
+try "R15 registered GPU file, import in another ctl file's client, ctl then GPU file closed" 'register g ctl
+alloc m ctl $c $d 0x40 size=128Ki
+export ctl $c $d $m x
+import m2 ctl2 $c2 $d2 x
+close x
+close ctl
+close g'
+try "R16 registered, client freed after the ctl closed? (dup on ctl2; ctl2 registered, ctl2 closed)" 'register g ctl2
+alloc m ctl $c $d 0x40 size=128Ki
+dup m2 ctl2 $c2 $d2 $c $m
+close ctl2
+free ctl $c $m'
 [ $bad = 0 ] && echo "drift: none" || echo "drift: found"
