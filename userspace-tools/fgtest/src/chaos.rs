@@ -1,4 +1,4 @@
-//! `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...] [--ops KIND,...]`:
+//! `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...] [--ops [-]KIND,...]`:
 //! the stateful fuzzer of issue 16 §8.
 //!
 //! Run as root. DIR_A and DIR_B are two contexts' node directories
@@ -2357,7 +2357,7 @@ fn context(dir: &str) -> Result<Ctx, String> {
     })
 }
 
-/// `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...] [--ops KIND,...]`.
+/// `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...] [--ops [-]KIND,...]`.
 pub fn main(args: &[&str]) -> Result<(), String> {
     let mut pos = Vec::new();
     let (mut uid, mut round_ms) = (65534u32, 2000u64);
@@ -2385,14 +2385,27 @@ pub fn main(args: &[&str]) -> Result<(), String> {
                 };
             }
             "--ops" => {
-                let v = it.next().ok_or("--ops KIND,KIND...")?;
-                let names: Vec<&str> = v.split(',').collect();
+                let v = it.next().ok_or("--ops [-]KIND,KIND...")?;
+                // A leading '-': every kind but those named.
+                let (but, v) = match v.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, *v),
+                };
+                let names: Vec<&str> = if v == "all" {
+                    OPS.iter().map(|o| o.1).collect()
+                } else {
+                    v.split(',').collect()
+                };
                 if let Some(bad) = names.iter().find(|n| !OPS.iter().any(|o| o.1 == **n)) {
                     return Err(format!("--ops: no kind {bad}"));
                 }
                 weights = OPS
                     .iter()
-                    .map(|o| if names.contains(&o.1) { o.2.max(1) } else { 0 })
+                    .map(|o| match (names.contains(&o.1), but) {
+                        (true, false) => o.2.max(1),
+                        (false, true) => o.2,
+                        _ => 0,
+                    })
                     .collect();
             }
             "--round-ms" => {
@@ -2406,7 +2419,7 @@ pub fn main(args: &[&str]) -> Result<(), String> {
     }
     let [dir_a, dir_b, secs, seed, rest @ ..] = pos.as_slice() else {
         return Err(
-            "usage: fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...] [--ops KIND,...]".into(),
+            "usage: fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS] [--flips all|none|CASE,...] [--ops [-]KIND,...]".into(),
         );
     };
     let secs: u64 = secs.parse().map_err(|_| "SECS is a number")?;
