@@ -7,7 +7,7 @@
 #                   make demo SHELL_AFTER=1 leaves a shell in the VM afterwards
 #   make vm-run SCRIPT=path [ARGS="..."]   run a script inside the test VM
 #   make fuzz       run the core decoder's fuzz target for longer
-#   make fuzz-proxy [FUZZ_PROXY_SECS=600] [FUZZ_PROXY_SEED=N] [FUZZ_PROXY_PROCS=3] [FUZZ_PROXY_FLIPS=all]
+#   make fuzz-proxy [FUZZ_PROXY_SECS=600] [FUZZ_PROXY_SEED=N] [FUZZ_PROXY_PROCS=3] [FUZZ_PROXY_FLIPS=all] [FUZZ_PROXY_OPS=all]
 #                   the stateful proxy fuzzer (fgtest chaos) in the test VM, as long as asked
 #   make bench      on the bench kernel (no KASAN/lockdep/kmemleak/Rust debug assertions):
 #                   the proxy's own cost per call (direct vs proxied, on nvsim, in the VM;
@@ -52,7 +52,7 @@ fuzz:
 
 FUZZ_PROXY_SECS ?= 600
 fuzz-proxy:
-	@scripts/fuzz-proxy $(FUZZ_PROXY_SECS) $(or $(FUZZ_PROXY_SEED),$(shell date +%s)) $(or $(FUZZ_PROXY_PROCS),3) $(or $(FUZZ_PROXY_FLIPS),all)
+	@scripts/fuzz-proxy $(FUZZ_PROXY_SECS) $(or $(FUZZ_PROXY_SEED),$(shell date +%s)) $(or $(FUZZ_PROXY_PROCS),3) $(or $(FUZZ_PROXY_FLIPS),all) $(or $(FUZZ_PROXY_OPS),all)
 
 BENCH_KERNEL ?= bench
 bench:
