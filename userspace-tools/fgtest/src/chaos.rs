@@ -1337,7 +1337,7 @@ impl Worker {
         // SAFETY: waits for our child.
         unsafe { libc::waitpid(pid, &mut st, 0) };
         let key = if libc::WIFSIGNALED(st) {
-            ERRNO | 1000 | libc::WTERMSIG(st) as u64
+            ERRNO | (1000 + libc::WTERMSIG(st) as u64)
         } else {
             OK
         };
@@ -1371,9 +1371,9 @@ impl Worker {
         unsafe { libc::waitpid(pid, &mut st, 0) };
         self.sh.flip_case[self.ctx][self.slot].store(0, Relaxed);
         let key = if libc::WIFSIGNALED(st) {
-            ERRNO | 1000 | libc::WTERMSIG(st) as u64
+            ERRNO | (1000 + libc::WTERMSIG(st) as u64)
         } else if libc::WEXITSTATUS(st) != 0 {
-            ERRNO | 2000 | libc::WEXITSTATUS(st) as u64
+            ERRNO | (2000 + libc::WEXITSTATUS(st) as u64)
         } else {
             u64::from(case) + 100
         };
