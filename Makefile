@@ -7,6 +7,8 @@
 #                   make demo SHELL_AFTER=1 leaves a shell in the VM afterwards
 #   make vm-run SCRIPT=path [ARGS="..."]   run a script inside the test VM
 #   make fuzz       run the core decoder's fuzz target for longer
+#   make fuzz-proxy [FUZZ_PROXY_SECS=600] [FUZZ_PROXY_SEED=N] [FUZZ_PROXY_PROCS=3] [FUZZ_PROXY_FLIPS=all] [FUZZ_PROXY_OPS=all]
+#                   the stateful proxy fuzzer (fgtest chaos) in the test VM, as long as asked
 #   make bench      on the bench kernel (no KASAN/lockdep/kmemleak/Rust debug assertions):
 #                   the proxy's own cost per call (direct vs proxied, on nvsim, in the VM;
 #                   writes bench/results.json and bench/results.md) and the compute
@@ -19,7 +21,7 @@
 # Without KDIR the module is built in the cached Debian 13 build root against
 # the cached test kernel (both made on first use; needs root for debootstrap).
 
-.PHONY: all modules test demo vm-run fuzz bench clean kernel toolchain guest
+.PHONY: all modules test demo vm-run fuzz fuzz-proxy bench clean kernel toolchain guest
 
 all: modules
 
@@ -47,6 +49,10 @@ vm-run:
 
 fuzz:
 	@scripts/fuzz $(FUZZ_SECONDS)
+
+FUZZ_PROXY_SECS ?= 600
+fuzz-proxy:
+	@scripts/fuzz-proxy $(FUZZ_PROXY_SECS) $(or $(FUZZ_PROXY_SEED),$(shell date +%s)) $(or $(FUZZ_PROXY_PROCS),3) $(or $(FUZZ_PROXY_FLIPS),all) $(or $(FUZZ_PROXY_OPS),all)
 
 BENCH_KERNEL ?= bench
 bench:

@@ -30,11 +30,18 @@
 //!   [--unmap-half] [--bad-offset] [--uninit]`: UVM managed memory as
 //!   cudaMallocManaged maps it, migrated to GPU 0 (see `managed`); exits 3
 //!   when the mmap is refused.
+//! - `fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--round-ms MS]
+//!   [--flips all|none|CASE,...] [--ops all|[-]KIND,...]`:
+//!   the stateful fuzzer (issue 16 §8): PROCS workers per context, as UID,
+//!   making valid-looking call sequences and attacks, with the ledger
+//!   checked against nvsim's heap at quiescent points (see `chaos`). Run as
+//!   root; exits 1 on a broken invariant.
 //! - `fgtest as-uid UID CMD...`: becomes UID (group UID, no supplementary
 //!   groups; nothing to do if it already is) and execs CMD: the guest suite
 //!   runs its tenants through it.
 
 mod bench;
+mod chaos;
 mod fdrace;
 mod flip;
 mod managed;
@@ -367,6 +374,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        ["chaos", rest @ ..] => chaos::main(rest),
         ["as-uid", uid, cmd @ ..] if !cmd.is_empty() => match uid.parse() {
             Ok(u) => drop_privileges(u).and_then(|()| exec(cmd)),
             Err(_) => Err("UID is a number".into()),
@@ -378,7 +386,7 @@ fn main() -> ExitCode {
             }
             _ => Err(format!("cannot open {path}")),
         },
-        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench [ITERS [SCHED_SECS]] [--parts calls,objects,contexts,sched] | fgtest fd-race DIR SECS VENDOR_MAJOR [UID] | fgtest exec-race DIR SECS VENDOR_MAJOR | fgtest fd-check VENDOR_MAJOR | fgtest flip DIR CASE SECS HOLD | fgtest managed [--dir DIR] --mib N [--migrate-mib M] [--hold-file PATH] [--unmap-half] | fgtest as-uid UID CMD...".into()),
+        _ => Err("usage: fgtest fuzz-ioctl DIR ITERS SEED [UID] | fgtest hold PATH SECS | fgtest alloc-race DIR THREADS SIZE HOLD | fgtest bench [ITERS [SCHED_SECS]] [--parts calls,objects,contexts,sched] | fgtest fd-race DIR SECS VENDOR_MAJOR [UID] | fgtest exec-race DIR SECS VENDOR_MAJOR | fgtest fd-check VENDOR_MAJOR | fgtest flip DIR CASE SECS HOLD | fgtest managed [--dir DIR] --mib N [--migrate-mib M] [--hold-file PATH] [--unmap-half] | fgtest chaos DIR_A DIR_B SECS SEED [PROCS] [--uid UID] [--flips ...] [--ops ...] | fgtest as-uid UID CMD...".into()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
