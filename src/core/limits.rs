@@ -142,9 +142,12 @@ fn parse_u32(s: &[u8]) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
-/// Shared test vectors of [`Limits::with`] (host tests and KUnit): input
-/// and the resulting (objects, files, doorbells), from the defaults.
-pub const VECTORS: &[(&str, Result<(u32, u32, u32), LimitsError>)] = &[
+/// One vector of [`VECTORS`]: an input and the resulting (objects, files,
+/// doorbells), from the defaults.
+pub type Vector = (&'static str, Result<(u32, u32, u32), LimitsError>);
+
+/// Shared test vectors of [`Limits::with`] (host tests and KUnit).
+pub const VECTORS: &[Vector] = &[
     ("objects=50", Ok((50, 8_192, 4_096))),
     ("files=4 doorbells=1\n", Ok((131_072, 4, 1))),
     ("  objects=1 files=2 doorbells=3 ", Ok((1, 2, 3))),
@@ -200,11 +203,10 @@ mod tests {
         #[test]
         fn a_refused_write_changes_nothing(input in proptest::collection::vec(any::<u8>(), 0..40)) {
             let base = Limits::DEFAULT.with(b"objects=7").unwrap();
-            match base.with(&input) {
-                Ok(l) => for k in Limited::ALL {
+            if let Ok(l) = base.with(&input) {
+                for k in Limited::ALL {
                     prop_assert!(l.get(k) >= 1 && l.get(k) <= MAX_LIMIT);
-                },
-                Err(_) => {}
+                }
             }
             // `with` never mutates its receiver.
             prop_assert_eq!(base.get(Limited::Objects), 7);
