@@ -10,6 +10,7 @@
 //! a kernel caller (else `NV_ERR_INSUFFICIENT_PERMISSIONS`).
 
 use crate::{
+    branch,
     fgcore::nvabi::{class::*, ctrl::*, status::*, wire::Wire},
     gpu::{self, Gpu},
     rm::{Caller, Data, Os, RmState},
@@ -32,6 +33,27 @@ pub(crate) fn fixed<T: Wire>(params: &[u8]) -> core::result::Result<T, u32> {
 fn put<T: Wire>(v: &T, params: &mut [u8]) -> u32 {
     v.write(params);
     NV_OK
+}
+
+/// [`fixed`] for a structure whose size depends on the driver branch
+/// (`size` bytes in this branch, at most `T::SIZE`: the branch's block is
+/// the 580 one less trailing fields, read here as zero).
+fn fixed_sized<T: Wire>(params: &[u8], size: usize) -> core::result::Result<T, u32> {
+    if params.len() != size || size > T::SIZE {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    let mut b = KVec::from_elem(0u8, T::SIZE, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+    b[..size].copy_from_slice(params);
+    T::read(&b).ok_or(NV_ERR_INVALID_ARGUMENT)
+}
+
+/// [`put`] for a structure read with [`fixed_sized`]: the branch's bytes.
+fn put_sized<T: Wire>(v: &T, params: &mut [u8]) -> CtlResult {
+    let mut b = KVec::from_elem(0u8, T::SIZE, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+    v.write(&mut b);
+    let n = params.len().min(T::SIZE);
+    params[..n].copy_from_slice(&b[..n]);
+    Ok(NV_OK)
 }
 
 fn copy_str(dst: &mut [u8], s: &[u8]) {
@@ -113,14 +135,16 @@ fn client_control(rm: &RmState, cmd: u32, params: &mut [u8]) -> CtlResult {
             Ok(put(&p, params))
         }
         NV0000_CTRL_CMD_GPU_GET_PROBED_IDS => {
-            let mut p = fixed::<Nv0000CtrlGpuGetProbedIdsParams>(params)?;
+            // 550 has no gpuFlags (256 bytes, 580: 384).
+            let size = branch::current().probed_ids_params;
+            let mut p = fixed_sized::<Nv0000CtrlGpuGetProbedIdsParams>(params, size)?;
             p.gpu_ids = [INVALID_ID; 32];
             p.excluded_gpu_ids = [INVALID_ID; 32];
             p.gpu_flags = [0; 32];
             for (i, g) in rm.gpus.iter().enumerate().take(32) {
                 p.gpu_ids[i] = g.gpu_id();
             }
-            Ok(put(&p, params))
+            put_sized(&p, params)
         }
         NV0000_CTRL_CMD_GPU_GET_UUID_FROM_GPU_ID => {
             let mut p = fixed::<Nv0000CtrlGpuGetUuidFromGpuIdParams>(params)?;
@@ -191,15 +215,18 @@ fn subdevice_control(
     match cmd {
         NV2080_CTRL_CMD_GPU_GET_PID_INFO => pid_info(rm, g, params),
         NV2080_CTRL_CMD_FB_GET_INFO_V2 => {
-            let mut p = fixed::<Nv2080CtrlFbGetInfoV2Params>(params)?;
+            // The list bound is the branch's NV2080_CTRL_FB_INFO_MAX_LIST_SIZE
+            // (550: 55 entries, 444 bytes; 580: 128, 1028).
+            let max = branch::current().fb_info_max;
+            let mut p = fixed_sized::<Nv2080CtrlFbGetInfoV2Params>(params, 4 + 8 * max)?;
             let n = p.fb_info_list_size as usize;
-            if n > NV2080_CTRL_FB_INFO_MAX_LIST_SIZE as usize {
+            if n > max {
                 return Err(NV_ERR_INVALID_ARGUMENT);
             }
             for e in p.fb_info_list[..n].iter_mut() {
                 e.data = fb_info(g, e.index).ok_or(NV_ERR_INVALID_ARGUMENT)?;
             }
-            Ok(put(&p, params))
+            put_sized(&p, params)
         }
         NV2080_CTRL_CMD_GPU_GET_NAME_STRING => {
             let mut p = fixed::<Nv2080CtrlGpuGetNameStringParams>(params)?;
@@ -333,7 +360,8 @@ fn tsg_control(caller: &Caller, g: &Arc<Gpu>, id: u32, cmd: u32, params: &mut [u
     let e = &g.engine;
     match cmd {
         NVA06C_CTRL_CMD_GPFIFO_SCHEDULE => {
-            let p = fixed::<NvA06fCtrlGpfifoScheduleParams>(params)?;
+            let size = branch::current().gpfifo_schedule_params;
+            let p = fixed_sized::<NvA06fCtrlGpfifoScheduleParams>(params, size)?;
             e.set_enabled(id, p.enable != 0);
             Ok(NV_OK)
         }
