@@ -28,7 +28,7 @@ run() {
     for b in $T/$name/*.bin; do
         [ -f "$b" ] || continue
         echo "-- nvtrace show $b"
-        nvtrace show "$b" 2>&1 | head -400
+        nvtrace show --hex "$b" 2>&1 | head -2000
     done
 }
 run smi nvidia-smi

@@ -35,11 +35,19 @@ pub(crate) struct Branch {
     /// `nv_parms` table (nv-reg.h) with its defaults, then the string
     /// parameters (nv-procfs.c `nv_procfs_read_params`).
     pub(crate) params: &'static str,
+    /// NV_BUILD_BRANCH_VERSION (nvBldVer.h, Linux).
+    pub(crate) build_branch: &'static str,
+    /// NV_DISPLAY_DRIVER_TITLE (nvBldVer.h, Linux).
+    pub(crate) build_title: &'static str,
+    /// NV_BUILD_CHANGELIST_NUM = NV_LAST_OFFICIAL_CHANGELIST_NUM.
+    pub(crate) build_changelist: u32,
 }
 
 /// The branches, by module-parameter index.
 pub(crate) static BRANCHES: [Branch; 2] = [
     Branch {
+        // nvBldVer.h of 580.142, the newest 580 tree read (580.159.04's
+        // was not available).
         version: "580.159.04",
         version_c: c"580.159.04",
         vaspace_params: 56,
@@ -89,6 +97,9 @@ pub(crate) static BRANCHES: [Branch; 2] = [
             "TemporaryFilePath: \"\"\n",
             "ExcludedGpus: \"\"\n",
         ),
+        build_branch: "rel/gpu_drv/r580/r580_00-480",
+        build_title: "Official r580_00 rel/gpu_drv/r580/r580_00-480 unknown",
+        build_changelist: 37438274,
     },
     Branch {
         version: "550.163.01",
@@ -138,6 +149,9 @@ pub(crate) static BRANCHES: [Branch; 2] = [
             "TemporaryFilePath: \"\"\n",
             "ExcludedGpus: \"\"\n",
         ),
+        build_branch: "rel/gpu_drv/r550/r553_74-609",
+        build_title: "Official r553_74 rel/gpu_drv/r550/r553_74-609 unknown",
+        build_changelist: 35802577,
     },
 ];
 

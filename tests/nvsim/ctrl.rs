@@ -21,6 +21,15 @@ use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 /// `NV0000_CTRL_GPU_INVALID_ID`.
 const INVALID_ID: u32 = 0xffff_ffff;
 
+/// Controls the core does not declare (numbers from ctrl0000gpu.h and
+/// ctrl0000system.h, the same in 550 and 580).
+pub(crate) const NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION_V2: u32 = 0x13e;
+const NV0000_CTRL_CMD_GPU_WAIT_ATTACH_ID: u32 = 0x290;
+const NV0000_CTRL_CMD_GPU_GET_INIT_STATUS: u32 = 0x203;
+/// sizeof(NV0000_CTRL_SYSTEM_GET_BUILD_VERSION_V2_PARAMS): three 256-byte
+/// strings and two changelist numbers.
+pub(crate) const BUILD_VERSION_V2_SIZE: usize = 3 * 256 + 8;
+
 pub(crate) fn fixed<T: Wire>(params: &[u8]) -> core::result::Result<T, u32> {
     // A `paramsSize` other than the control's: NV_ERR_INVALID_ARGUMENT, as
     // the H100 with 580.159.04 answered (tests/fidelity).
@@ -124,8 +133,152 @@ pub(crate) fn control(
 
 type CtlResult = core::result::Result<u32, u32>;
 
+/// Little-endian u32 of a parameter block at `at` (controls whose
+/// parameter structure the core does not declare; offsets from the 550 and
+/// 580 headers, the same in both).
+fn rd32(p: &[u8], at: usize) -> u32 {
+    p.get(at..at + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0)
+}
+
+fn wr32(p: &mut [u8], at: usize, v: u32) {
+    if let Some(b) = p.get_mut(at..at + 4) {
+        b.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+fn wr16(p: &mut [u8], at: usize, v: u16) {
+    if let Some(b) = p.get_mut(at..at + 2) {
+        b.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// `paramsSize` must be the control's (the core's table; the same in 550
+/// and 580 for the controls checked with it).
+fn sized(cmd: u32, params: &[u8]) -> core::result::Result<(), u32> {
+    match control_param_size(cmd) {
+        Some(n) if n == params.len() => Ok(()),
+        _ => Err(NV_ERR_INVALID_ARGUMENT),
+    }
+}
+
 fn client_control(rm: &RmState, cmd: u32, params: &mut [u8]) -> CtlResult {
+    let probed = |id: u32| rm.gpus.iter().find(|g| g.gpu_id() == id).cloned();
     match cmd {
+        // cliresCtrlCmdGpuGetPciInfo: a probed GPU's domain, bus and slot
+        // (gpuId @0, domain @4, bus u16 @8, slot u16 @10), else
+        // NV_ERR_OBJECT_NOT_FOUND (gpumgrGetProbedGpuDomainBusDevice).
+        NV0000_CTRL_CMD_GPU_GET_PCI_INFO => {
+            sized(cmd, params)?;
+            let g = probed(rd32(params, 0)).ok_or(NV_ERR_OBJECT_NOT_FOUND)?;
+            wr32(params, 4, 0);
+            wr16(params, 8, u16::from(g.bus()));
+            wr16(params, 10, 0);
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdGpuQueryDrainState: gpuId @0, drainState @4, flags @8;
+        // nvsim never drains (DISABLED, no REMOVE_DEVICE); unknown id:
+        // NV_ERR_OBJECT_NOT_FOUND (gpumgrQueryGpuDrainState).
+        NV0000_CTRL_CMD_GPU_QUERY_DRAIN_STATE => {
+            sized(cmd, params)?;
+            probed(rd32(params, 0)).ok_or(NV_ERR_OBJECT_NOT_FOUND)?;
+            wr32(params, 4, 0);
+            wr32(params, 8, 0);
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdGpuAttachIds: gpuIds[32] up to INVALID_ID (0xffff =
+        // all probed), each validated against the probed ids, else
+        // NV_ERR_INVALID_ARGUMENT; the attach itself is the open of the GPU
+        // node (nvsim's GPUs are always initialised).
+        // cliresCtrlCmdGpuAsyncAttachId: gpuId @0 validated against the
+        // probed ids; cliresCtrlCmdGpuWaitAttachId: NV_OK.
+        NV0000_CTRL_CMD_GPU_ASYNC_ATTACH_ID => {
+            sized(cmd, params)?;
+            probed(rd32(params, 0)).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            Ok(NV_OK)
+        }
+        // gpumgrGetGpuInitStatus: gpuId @0, status @4 (the GPU's init
+        // status: nvsim's GPUs are initialised at load, NV_OK); unknown id:
+        // NV_ERR_INVALID_ARGUMENT.
+        NV0000_CTRL_CMD_GPU_GET_INIT_STATUS => {
+            if params.len() != 8 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            probed(rd32(params, 0)).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            wr32(params, 4, NV_OK);
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdClientSetInheritedSharePolicy: RS_SHARE_POLICY
+        // (target @0, accessMask @4, type u16 @8, action u8 @10), applied
+        // as a share of the client object; type >= RS_SHARE_TYPE_MAX (8):
+        // NV_ERR_INVALID_ARGUMENT. nvsim keeps no share policies (a dup
+        // is not checked against them, README), so a valid one is
+        // accepted and has no further effect.
+        NV0000_CTRL_CMD_CLIENT_SET_INHERITED_SHARE_POLICY => {
+            sized(cmd, params)?;
+            let ty = u16::from_le_bytes([params[8], params[9]]);
+            if ty >= 8 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            Ok(NV_OK)
+        }
+        NV0000_CTRL_CMD_GPU_WAIT_ATTACH_ID => {
+            if params.len() != 4 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdSystemGetBuildVersionV2: the branch's strings
+        // (driverVersionBuffer @0, versionBuffer @256, titleBuffer @512,
+        // changelistNumber @768, officialChangelistNumber @772).
+        NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION_V2 => {
+            if params.len() != BUILD_VERSION_V2_SIZE {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            let b = branch::current();
+            copy_str(&mut params[0..256], b.version.as_bytes());
+            copy_str(&mut params[256..512], b.build_branch.as_bytes());
+            copy_str(&mut params[512..768], b.build_title.as_bytes());
+            wr32(params, 768, b.build_changelist);
+            wr32(params, 772, b.build_changelist);
+            Ok(NV_OK)
+        }
+        NV0000_CTRL_CMD_GPU_ATTACH_IDS => {
+            // gpuIds[32] + failedId.
+            if params.len() != 132 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            if rd32(params, 0) == 0xffff {
+                return Ok(NV_OK);
+            }
+            for i in 0..32 {
+                let id = rd32(params, 4 * i);
+                if id == INVALID_ID {
+                    break;
+                }
+                probed(id).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            }
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdGpuDetachIds: gpuIds[32] up to INVALID_ID (0xffff =
+        // all attached), each must be attached, else
+        // NV_ERR_INVALID_ARGUMENT; the detach happens when the last file of
+        // the GPU closes, so nothing changes here.
+        NV0000_CTRL_CMD_GPU_DETACH_IDS => {
+            sized(cmd, params)?;
+            if rd32(params, 0) == 0xffff {
+                return Ok(NV_OK);
+            }
+            for i in 0..32 {
+                let id = rd32(params, 4 * i);
+                if id == INVALID_ID {
+                    break;
+                }
+                probed(id).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            }
+            Ok(NV_OK)
+        }
         NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS => {
             let mut p = fixed::<Nv0000CtrlGpuGetAttachedIdsParams>(params)?;
             p.gpu_ids = [INVALID_ID; 32];

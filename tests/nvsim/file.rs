@@ -8,6 +8,7 @@
 use crate::{
     branch,
     chrdev::{self, capable},
+    deprecated,
     ctrl,
     fgcore::nvabi::{
         class::{class_info, NV01_ROOT, NV01_ROOT_CLIENT, NV01_ROOT_NON_PRIV},
@@ -479,9 +480,31 @@ impl NvFile {
         status
     }
 
+    /// One RM control with `params` in kernel memory (the deprecated
+    /// layer's inner call, `pContextInternal->RmControl`).
+    pub(crate) fn control_kernel_params(
+        &self,
+        h_client: u32,
+        h_object: u32,
+        cmd: u32,
+        params: &mut [u8],
+    ) -> u32 {
+        ctrl::control(
+            &mut RM.lock(),
+            &caller(self.os()),
+            h_client,
+            h_object,
+            cmd,
+            params,
+        )
+    }
+
     fn rm_control(&self, p: &Nvos54) -> u32 {
         if p.flags & crate::fgcore::nvabi::class::NVOS54_FLAGS_FINN_SERIALIZED != 0 {
             return NV_ERR_NOT_SUPPORTED;
+        }
+        if let Some(s) = deprecated::control(self, p) {
+            return s;
         }
         let n = p.params_size as usize;
         if n > ctrl::MAX_PARAMS || (n > 0 && p.params == 0) {

@@ -26,6 +26,7 @@ mod branch;
 mod chrdev;
 mod ctrl;
 mod debugfs;
+mod deprecated;
 mod engine;
 mod export;
 mod file;
