@@ -223,6 +223,43 @@ fn client_control(rm: &RmState, cmd: u32, params: &mut [u8]) -> CtlResult {
             }
             Ok(NV_OK)
         }
+        // gpumgrGetGpuIdInfoV2 (V1 0x202: the same, laid out around the
+        // unused szName pointer @16): gpuId @0 in; gpuFlags @4, deviceInstance
+        // @8, subDeviceInstance @12, sliStatus, boardId, gpuInstance, numaId
+        // out. Each nvsim GPU is its own device (instance = index), one
+        // subdevice, no SLI, no ATS (numaId NV0000_CTRL_NO_NUMA_NODE, -1);
+        // gpuFlags IN_USE stays 0 (nvsim does not track gpuIsInUse),
+        // boardId is the gpu id. Unknown id: NV_ERR_INVALID_ARGUMENT.
+        NV0000_CTRL_CMD_GPU_GET_ID_INFO | NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2 => {
+            let v1 = cmd == NV0000_CTRL_CMD_GPU_GET_ID_INFO;
+            if params.len() != if v1 { 40 } else { 32 } {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            let g = probed(rd32(params, 0)).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            let tail = if v1 { 24 } else { 16 };
+            wr32(params, 4, 0);
+            wr32(params, 8, g.index);
+            wr32(params, 12, 0);
+            wr32(params, tail, 0);
+            wr32(params, tail + 4, g.gpu_id());
+            wr32(params, tail + 8, g.index);
+            wr32(params, tail + 12, u32::MAX);
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdSystemGetFeatures: featuresMask @0: no UEFI, no EFI
+        // init, no IMEX channels (UUID_BASED_MEM_SHARING) in nvsim.
+        NV0000_CTRL_CMD_SYSTEM_GET_FEATURES => {
+            sized(cmd, params)?;
+            wr32(params, 0, 0);
+            Ok(NV_OK)
+        }
+        // gpuboostmgrQueryGroups: no sync-boost groups (groupCount @0 = 0,
+        // the configs zeroed).
+        NV0000_CTRL_CMD_SYNC_GPU_BOOST_GROUP_INFO => {
+            sized(cmd, params)?;
+            params.fill(0);
+            Ok(NV_OK)
+        }
         NV0000_CTRL_CMD_GPU_WAIT_ATTACH_ID => {
             if params.len() != 4 {
                 return Err(NV_ERR_INVALID_ARGUMENT);
@@ -322,8 +359,19 @@ fn client_control(rm: &RmState, cmd: u32, params: &mut [u8]) -> CtlResult {
     }
 }
 
-fn device_control(cmd: u32, _params: &mut [u8]) -> CtlResult {
+fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
     match cmd {
+        // deviceCtrlCmdGpuGetVirtualizationMode: a bare-metal GPU is
+        // NV0080_CTRL_GPU_VIRTUALIZATION_MODE_NONE (0); 580 adds
+        // isGridBuild @4 (NV_FALSE). 550: 4 bytes, 580: 8.
+        NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE => {
+            let n = if branch::current().version.starts_with("550.") { 4 } else { 8 };
+            if params.len() != n {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            params.fill(0);
+            Ok(NV_OK)
+        }
         _ => Err(NV_ERR_NOT_SUPPORTED),
     }
 }

@@ -268,6 +268,18 @@ impl NvFile {
                 buf.fill(0);
                 Ok(())
             }
+            // nvidia_ioctl NV_ESC_NUMA_INFO: GPU nodes only, exact size
+            // (else EINVAL); a GPU whose memory is not a NUMA node (all
+            // but coherent Grace-Hopper): nid NV0000_CTRL_NO_NUMA_NODE,
+            // no range, no offlined pages, status DISABLED, no auto-online
+            // (x86), memblock_size as recorded by SYS_PARAMS (none: 0).
+            NV_ESC_NUMA_INFO => {
+                need(!ctl && size == NvIoctlNumaInfo::SIZE)?;
+                let mut p = NvIoctlNumaInfo::ZERO;
+                p.nid = -1;
+                p.write(buf);
+                Ok(())
+            }
             NV_ESC_SYS_PARAMS => {
                 need(ctl && size == NvIoctlSysParams::SIZE)?;
                 NvIoctlSysParams {
