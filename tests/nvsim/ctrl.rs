@@ -364,6 +364,39 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
         // deviceCtrlCmdGpuGetVirtualizationMode: a bare-metal GPU is
         // NV0080_CTRL_GPU_VIRTUALIZATION_MODE_NONE (0); 580 adds
         // isGridBuild @4 (NV_FALSE). 550: 4 bytes, 580: 8.
+        // deviceCtrlCmdHostGetCapsV2 (_kbusGetHostCaps): on an x86 host with
+        // an IO-coherent chipset and no BR04 only
+        // GPU_COHERENT_MAPPING_SUPPORTED (byte 0, 0x04).
+        NV0080_CTRL_CMD_HOST_GET_CAPS_V2 => {
+            sized(cmd, params)?;
+            params.copy_from_slice(&[0x04, 0, 0]);
+            Ok(NV_OK)
+        }
+        // deviceCtrlCmdGpuGetClasslistV2 (gpuGetClassList over all engines):
+        // numClasses @0, classList[174] @4: the classes this GPU can
+        // allocate, which for nvsim are the ones it implements (README).
+        NV0080_CTRL_CMD_GPU_GET_CLASSLIST_V2 => {
+            sized(cmd, params)?;
+            params.fill(0);
+            let list = [
+                NV01_MEMORY_SYSTEM,
+                NV01_MEMORY_LOCAL_USER,
+                NV01_DEVICE_0,
+                NV20_SUBDEVICE_0,
+                FERMI_CONTEXT_SHARE_A,
+                FERMI_VASPACE_A,
+                KEPLER_CHANNEL_GROUP_A,
+                HOPPER_USERMODE_A,
+                HOPPER_CHANNEL_GPFIFO_A,
+                HOPPER_DMA_COPY_A,
+                HOPPER_COMPUTE_A,
+            ];
+            wr32(params, 0, list.len() as u32);
+            for (i, c) in list.iter().enumerate() {
+                wr32(params, 4 + 4 * i, *c);
+            }
+            Ok(NV_OK)
+        }
         NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE => {
             let n = if branch::current().version.starts_with("550.") { 4 } else { 8 };
             if params.len() != n {
@@ -374,6 +407,58 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
         }
         _ => Err(NV_ERR_NOT_SUPPORTED),
     }
+}
+
+/// The simulated GPU's PTIMER: nanoseconds of the kernel's monotonic clock.
+fn gpu_time_ns() -> u64 {
+    // SAFETY: ktime_get has no preconditions.
+    (unsafe { kernel::bindings::ktime_get() }) as u64
+}
+
+/// subdeviceCtrlCmdTimerGetGpuCpuTimeCorrelationInfo (CPU side, not GSP):
+/// cpuClkId u8 @0 (source 3:0, processor 7:4 must be CPU), sampleCount u8
+/// @1 (<= 16, else NV_ERR_INVALID_ARGUMENT), samples {cpuTime, gpuTime} @8.
+/// OSTIME: sampleCount pairs of wall-clock µs and PTIMER; PLATFORM_API: one
+/// pair of the performance counter (monotonic ns) and PTIMER; TSC:
+/// sampleCount pairs of the TSC and PTIMER; other sources
+/// NV_ERR_INVALID_ARGUMENT.
+fn time_correlation(params: &mut [u8]) -> CtlResult {
+    let clk = params[0];
+    let count = usize::from(params[1]);
+    if count > 16 || clk >> 4 != 0 {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    let mut put = |i: usize, cpu: u64, gpu: u64| {
+        let at = 8 + 16 * i;
+        params[at..at + 8].copy_from_slice(&cpu.to_le_bytes());
+        params[at + 8..at + 16].copy_from_slice(&gpu.to_le_bytes());
+    };
+    match clk & 0xf {
+        1 => {
+            for i in 0..count {
+                let mut ts = kernel::bindings::timespec64::default();
+                // SAFETY: `ts` is a valid, writable timespec64.
+                unsafe { kernel::bindings::ktime_get_real_ts64(&mut ts) };
+                let us = (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1000;
+                put(i, us, gpu_time_ns());
+            }
+        }
+        2 => {
+            for i in 0..count {
+                // SAFETY: RDTSC has no memory effects; x86-64 always has it.
+                let tsc = unsafe { core::arch::x86_64::_rdtsc() };
+                put(i, tsc, gpu_time_ns());
+            }
+        }
+        3 => {
+            let a = gpu_time_ns();
+            let g = gpu_time_ns();
+            let b = gpu_time_ns();
+            put(0, a / 2 + b / 2, g);
+        }
+        _ => return Err(NV_ERR_INVALID_ARGUMENT),
+    }
+    Ok(NV_OK)
 }
 
 /// Value of one FB_GET_INFO index, as nvidia.ko reports it (KiB for sizes).
@@ -415,6 +500,21 @@ fn subdevice_control(
 ) -> CtlResult {
     match cmd {
         NV2080_CTRL_CMD_GPU_GET_PID_INFO => pid_info(rm, g, params),
+        // subdeviceCtrlCmdMcGetArchInfo (PMC_BOOT_0): GH100, architecture
+        // 0x180, implementation 0, revision A1 (major 0xa << 4 | minor 1),
+        // subRevision 0.
+        NV2080_CTRL_CMD_MC_GET_ARCH_INFO => {
+            sized(cmd, params)?;
+            params.fill(0);
+            wr32(params, 0, 0x180);
+            wr32(params, 4, 0);
+            wr32(params, 8, 0xa1);
+            Ok(NV_OK)
+        }
+        NV2080_CTRL_CMD_TIMER_GET_GPU_CPU_TIME_CORRELATION_INFO => {
+            sized(cmd, params)?;
+            time_correlation(params)
+        }
         NV2080_CTRL_CMD_FB_GET_INFO_V2 => {
             // The list bound is the branch's NV2080_CTRL_FB_INFO_MAX_LIST_SIZE
             // (550: 55 entries, 444 bytes; 580: 128, 1028).
