@@ -375,8 +375,18 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
         // deviceCtrlCmdGpuGetClasslistV2 (gpuGetClassList over all engines):
         // numClasses @0, classList[174] @4: the classes this GPU can
         // allocate, which for nvsim are the ones it implements (README).
+        // deviceCtrlCmdGpuGetNumSubdevices: numSubDevices @0 = 1 (no SLI).
+        NV0080_CTRL_CMD_GPU_GET_NUM_SUBDEVICES => {
+            if params.len() != 4 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            wr32(params, 0, 1);
+            Ok(NV_OK)
+        }
         NV0080_CTRL_CMD_GPU_GET_CLASSLIST_V2 => {
-            sized(cmd, params)?;
+            if params.len() != 4 + 4 * 174 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
             params.fill(0);
             let list = [
                 NV01_MEMORY_SYSTEM,
