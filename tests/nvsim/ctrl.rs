@@ -419,6 +419,43 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
     }
 }
 
+/// subdeviceCtrlCmdGpuGetInfoV2 (getGpuInfos): gpuInfoListSize @0 (at
+/// most NV2080_CTRL_GPU_INFO_MAX_LIST_SIZE, 65), {index, data} pairs @4.
+/// The values a bare-metal H100 on x86 gets from the kernel RM's cases;
+/// an index the open RM has no case for is forwarded to the GSP, whose
+/// answer the open source does not show: nvsim answers 0 for those (index
+/// 0x11, which libcuda 550 asks, is one).
+fn gpu_info_v2(params: &mut [u8]) -> CtlResult {
+    if params.len() != 4 + 8 * 65 {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    let n = rd32(params, 0) as usize;
+    if n > 65 {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    for i in 0..n {
+        let at = 4 + 8 * i;
+        let data = match rd32(params, at) {
+            0x04 => 0,          // MINOR_REVISION_EXT: none
+            0x0e => 1,          // SYSMEM_ACCESS: YES
+            0x22 => 0,          // GEMINI_BOARD: no
+            0x26 => u32::MAX,   // IBMNPU_RELAXED_ORDERING: UNSUPPORTED (x86)
+            0x27 => 1,          // GLOBAL_POISON_FUSE_ENABLED: YES (HBM part)
+            0x2a => 2,          // GPU_SMC_MODE: MIG supported, DISABLED
+            0x2d => 1,          // GPU_FLA_CAPABILITY: YES (Hopper)
+            0x33 => 0,          // 4K_PAGE_ISOLATION_REQUIRED: NO
+            0x37 => 1,          // GPU_DEBUGGING_CAPABILITY: ENABLED (bare metal)
+            0x3a => 0,          // GPU_LOCAL_EGM_CAPABILITY: NO
+            0x3b => 0,          // GPU_SELF_HOSTED_CAPABILITY: NO (PCIe/SXM on x86)
+            0x3c => 0,          // CMP_SKU: NO
+            0x3d => 1,          // DMABUF_CAPABILITY: YES
+            _ => 0,
+        };
+        wr32(params, at + 4, data);
+    }
+    Ok(NV_OK)
+}
+
 /// The simulated GPU's PTIMER: nanoseconds of the kernel's monotonic clock.
 fn gpu_time_ns() -> u64 {
     // SAFETY: ktime_get has no preconditions.
@@ -513,6 +550,7 @@ fn subdevice_control(
         // subdeviceCtrlCmdMcGetArchInfo (PMC_BOOT_0): GH100, architecture
         // 0x180, implementation 0, revision A1 (major 0xa << 4 | minor 1),
         // subRevision 0.
+        NV2080_CTRL_CMD_GPU_GET_INFO_V2 => gpu_info_v2(params),
         NV2080_CTRL_CMD_MC_GET_ARCH_INFO => {
             sized(cmd, params)?;
             params.fill(0);
