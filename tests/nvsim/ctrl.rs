@@ -408,7 +408,11 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
             Ok(NV_OK)
         }
         NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE => {
-            let n = if branch::current().version.starts_with("550.") { 4 } else { 8 };
+            let n = if branch::current().version.starts_with("550.") {
+                4
+            } else {
+                8
+            };
             if params.len() != n {
                 return Err(NV_ERR_INVALID_ARGUMENT);
             }
@@ -436,19 +440,19 @@ fn gpu_info_v2(params: &mut [u8]) -> CtlResult {
     for i in 0..n {
         let at = 4 + 8 * i;
         let data = match rd32(params, at) {
-            0x04 => 0,          // MINOR_REVISION_EXT: none
-            0x0e => 1,          // SYSMEM_ACCESS: YES
-            0x22 => 0,          // GEMINI_BOARD: no
-            0x26 => u32::MAX,   // IBMNPU_RELAXED_ORDERING: UNSUPPORTED (x86)
-            0x27 => 1,          // GLOBAL_POISON_FUSE_ENABLED: YES (HBM part)
-            0x2a => 2,          // GPU_SMC_MODE: MIG supported, DISABLED
-            0x2d => 1,          // GPU_FLA_CAPABILITY: YES (Hopper)
-            0x33 => 0,          // 4K_PAGE_ISOLATION_REQUIRED: NO
-            0x37 => 1,          // GPU_DEBUGGING_CAPABILITY: ENABLED (bare metal)
-            0x3a => 0,          // GPU_LOCAL_EGM_CAPABILITY: NO
-            0x3b => 0,          // GPU_SELF_HOSTED_CAPABILITY: NO (PCIe/SXM on x86)
-            0x3c => 0,          // CMP_SKU: NO
-            0x3d => 1,          // DMABUF_CAPABILITY: YES
+            0x04 => 0,        // MINOR_REVISION_EXT: none
+            0x0e => 1,        // SYSMEM_ACCESS: YES
+            0x22 => 0,        // GEMINI_BOARD: no
+            0x26 => u32::MAX, // IBMNPU_RELAXED_ORDERING: UNSUPPORTED (x86)
+            0x27 => 1,        // GLOBAL_POISON_FUSE_ENABLED: YES (HBM part)
+            0x2a => 2,        // GPU_SMC_MODE: MIG supported, DISABLED
+            0x2d => 1,        // GPU_FLA_CAPABILITY: YES (Hopper)
+            0x33 => 0,        // 4K_PAGE_ISOLATION_REQUIRED: NO
+            0x37 => 1,        // GPU_DEBUGGING_CAPABILITY: ENABLED (bare metal)
+            0x3a => 0,        // GPU_LOCAL_EGM_CAPABILITY: NO
+            0x3b => 0,        // GPU_SELF_HOSTED_CAPABILITY: NO (PCIe/SXM on x86)
+            0x3c => 0,        // CMP_SKU: NO
+            0x3d => 1,        // DMABUF_CAPABILITY: YES
             _ => 0,
         };
         wr32(params, at + 4, data);

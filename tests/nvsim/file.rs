@@ -8,8 +8,7 @@
 use crate::{
     branch,
     chrdev::{self, capable},
-    deprecated,
-    ctrl,
+    ctrl, deprecated,
     fgcore::nvabi::{
         class::{class_info, NV01_ROOT, NV01_ROOT_CLIENT, NV01_ROOT_NON_PRIV},
         escape::*,
