@@ -84,8 +84,9 @@ done
 
 run cuda cuda-probe
 grep -q '^cuInit ' $T/cuda.out || fail "cuda-probe did not reach cuInit"
-grep -q 'NV2080_CTRL_CMD_GPU_GET_INFO_V2 .*NV_OK\|NV_OK.*NV2080_CTRL_CMD_GPU_GET_INFO_V2' $T/cuda.show ||
-    fail "libcuda's cuInit no longer gets GPU_GET_INFO_V2 answered"
+for c in GPU_GET_INFO_V2 BUS_GET_INFO_V2 BUS_GET_PCI_BAR_INFO; do
+    grep -q "NV_OK.*NV2080_CTRL_CMD_$c " $T/cuda.show || fail "libcuda's cuInit no longer gets $c answered"
+done
 
 # The version handshake across branches: a 550 client on the 580 driver.
 rmmod nvsim || fail "rmmod nvsim"

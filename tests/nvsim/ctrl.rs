@@ -460,6 +460,30 @@ fn gpu_info_v2(params: &mut [u8]) -> CtlResult {
     Ok(NV_OK)
 }
 
+/// subdeviceCtrlCmdBusGetInfoV2 (kern_bus_ctrl.c): busInfoListSize @0 (at
+/// most NV2080_CTRL_BUS_INFO_MAX_LIST_SIZE, 52), {index, data} pairs @4.
+/// A PCIe GPU on an x86 host whose chipset snoops: TYPE PCI_EXPRESS (3),
+/// INTLINE 0 (nvsim has no interrupt line), CAPS 0 (not integrated),
+/// COHERENT_DMA_FLAGS CTXDMA|GPUGART (0x5); indexes answered by the GSP or
+/// from PCIe registers nvsim does not have: 0.
+fn bus_info_v2(params: &mut [u8]) -> CtlResult {
+    sized(NV2080_CTRL_CMD_BUS_GET_INFO_V2, params)?;
+    let n = rd32(params, 0) as usize;
+    if n > 52 {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    for i in 0..n {
+        let at = 4 + 8 * i;
+        let data = match rd32(params, at) {
+            0x00 => 3,
+            0x0b => 0x5,
+            _ => 0,
+        };
+        wr32(params, at + 4, data);
+    }
+    Ok(NV_OK)
+}
+
 /// The simulated GPU's PTIMER: nanoseconds of the kernel's monotonic clock.
 fn gpu_time_ns() -> u64 {
     // SAFETY: ktime_get has no preconditions.
@@ -538,6 +562,16 @@ fn fb_info(g: &Gpu, index: u32) -> Option<u32> {
         | NV2080_CTRL_FB_INFO_INDEX_PROTECTED_MEM_SIZE_TOTAL_KB
         | NV2080_CTRL_FB_INFO_INDEX_PROTECTED_MEM_SIZE_FREE_KB => 0,
         NV2080_CTRL_FB_INFO_INDEX_NUMA_NODE_ID => u32::MAX,
+        // The memory system of an H100 SXM5 80GB (indexes the core does not
+        // name, numbers of ctrl2080fb.h): BUS_WIDTH 5120 bits (5 HBM3
+        // stacks), RAM_TYPE HBM3 (0x14), RAM_LOCATION GPU_DEDICATED (0),
+        // FB_IS_BROKEN no, FBP_COUNT 10, L2CACHE_SIZE 50 MiB (bytes).
+        0x0b => 5120,
+        0x0d => 0x14,
+        0x17 => 0,
+        0x18 => 0,
+        0x19 => 10,
+        0x1b => 50 << 20,
         _ => return None,
     })
 }
@@ -555,6 +589,43 @@ fn subdevice_control(
         // 0x180, implementation 0, revision A1 (major 0xa << 4 | minor 1),
         // subRevision 0.
         NV2080_CTRL_CMD_GPU_GET_INFO_V2 => gpu_info_v2(params),
+        NV2080_CTRL_CMD_BUS_GET_INFO_V2 => bus_info_v2(params),
+        // subdeviceCtrlCmdBusGetPciBarInfo: pciBarCount @0, then 8 x
+        // {flags, barSize (MiB), barSizeBytes, barOffset} @8. nvsim's BARs
+        // are those CARD_INFO reports: BAR0 the registers (16 MiB), BAR1
+        // the framebuffer window (the GPU's memory size), and the 32 MiB
+        // BAR2 an H100 has.
+        NV2080_CTRL_CMD_BUS_GET_PCI_BAR_INFO => {
+            sized(cmd, params)?;
+            params.fill(0);
+            let i = u64::from(g.index);
+            let bars = [
+                (0xf000_0000 + (i << 24), 16u64 << 20),
+                (0x20_0000_0000 + (i << 36), g.vram),
+                (0x30_0000_0000 + (i << 25), 32 << 20),
+            ];
+            wr32(params, 0, bars.len() as u32);
+            for (k, (base, size)) in bars.iter().enumerate() {
+                let at = 8 + 24 * k;
+                wr32(params, at + 4, (*size >> 20) as u32);
+                params[at + 8..at + 16].copy_from_slice(&size.to_le_bytes());
+                params[at + 16..at + 24].copy_from_slice(&base.to_le_bytes());
+            }
+            Ok(NV_OK)
+        }
+        // subdeviceCtrlCmdBusGetPciInfo: config dword 0 (device << 16 |
+        // vendor), the subsystem dword (H100 SXM5 80GB: 10de:16c1), the
+        // revision (A1) and the device id.
+        NV2080_CTRL_CMD_BUS_GET_PCI_INFO => {
+            sized(cmd, params)?;
+            let dev = u32::from(gpu::PCI_DEVICE_ID);
+            let ven = u32::from(gpu::PCI_VENDOR_ID);
+            wr32(params, 0, (dev << 16) | ven);
+            wr32(params, 4, (0x16c1 << 16) | ven);
+            wr32(params, 8, 0xa1);
+            wr32(params, 12, dev);
+            Ok(NV_OK)
+        }
         NV2080_CTRL_CMD_MC_GET_ARCH_INFO => {
             sized(cmd, params)?;
             params.fill(0);
