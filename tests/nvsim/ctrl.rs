@@ -10,6 +10,7 @@
 //! a kernel caller (else `NV_ERR_INSUFFICIENT_PERMISSIONS`).
 
 use crate::{
+    branch,
     fgcore::nvabi::{class::*, ctrl::*, status::*, wire::Wire},
     gpu::{self, Gpu},
     rm::{Caller, Data, Os, RmState},
@@ -19,6 +20,15 @@ use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 
 /// `NV0000_CTRL_GPU_INVALID_ID`.
 const INVALID_ID: u32 = 0xffff_ffff;
+
+/// Controls the core does not declare (numbers from ctrl0000gpu.h and
+/// ctrl0000system.h, the same in 550 and 580).
+pub(crate) const NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION_V2: u32 = 0x13e;
+const NV0000_CTRL_CMD_GPU_WAIT_ATTACH_ID: u32 = 0x290;
+const NV0000_CTRL_CMD_GPU_GET_INIT_STATUS: u32 = 0x203;
+/// sizeof(NV0000_CTRL_SYSTEM_GET_BUILD_VERSION_V2_PARAMS): three 256-byte
+/// strings and two changelist numbers.
+pub(crate) const BUILD_VERSION_V2_SIZE: usize = 3 * 256 + 8;
 
 pub(crate) fn fixed<T: Wire>(params: &[u8]) -> core::result::Result<T, u32> {
     // A `paramsSize` other than the control's: NV_ERR_INVALID_ARGUMENT, as
@@ -32,6 +42,27 @@ pub(crate) fn fixed<T: Wire>(params: &[u8]) -> core::result::Result<T, u32> {
 fn put<T: Wire>(v: &T, params: &mut [u8]) -> u32 {
     v.write(params);
     NV_OK
+}
+
+/// [`fixed`] for a structure whose size depends on the driver branch
+/// (`size` bytes in this branch, at most `T::SIZE`: the branch's block is
+/// the 580 one less trailing fields, read here as zero).
+fn fixed_sized<T: Wire>(params: &[u8], size: usize) -> core::result::Result<T, u32> {
+    if params.len() != size || size > T::SIZE {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    let mut b = KVec::from_elem(0u8, T::SIZE, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+    b[..size].copy_from_slice(params);
+    T::read(&b).ok_or(NV_ERR_INVALID_ARGUMENT)
+}
+
+/// [`put`] for a structure read with [`fixed_sized`]: the branch's bytes.
+fn put_sized<T: Wire>(v: &T, params: &mut [u8]) -> CtlResult {
+    let mut b = KVec::from_elem(0u8, T::SIZE, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
+    v.write(&mut b);
+    let n = params.len().min(T::SIZE);
+    params[..n].copy_from_slice(&b[..n]);
+    Ok(NV_OK)
 }
 
 fn copy_str(dst: &mut [u8], s: &[u8]) {
@@ -102,8 +133,189 @@ pub(crate) fn control(
 
 type CtlResult = core::result::Result<u32, u32>;
 
+/// Little-endian u32 of a parameter block at `at` (controls whose
+/// parameter structure the core does not declare; offsets from the 550 and
+/// 580 headers, the same in both).
+fn rd32(p: &[u8], at: usize) -> u32 {
+    p.get(at..at + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0)
+}
+
+fn wr32(p: &mut [u8], at: usize, v: u32) {
+    if let Some(b) = p.get_mut(at..at + 4) {
+        b.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+fn wr16(p: &mut [u8], at: usize, v: u16) {
+    if let Some(b) = p.get_mut(at..at + 2) {
+        b.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// `paramsSize` must be the control's (the core's table; the same in 550
+/// and 580 for the controls checked with it).
+fn sized(cmd: u32, params: &[u8]) -> core::result::Result<(), u32> {
+    match control_param_size(cmd) {
+        Some(n) if n == params.len() => Ok(()),
+        _ => Err(NV_ERR_INVALID_ARGUMENT),
+    }
+}
+
 fn client_control(rm: &RmState, cmd: u32, params: &mut [u8]) -> CtlResult {
+    let probed = |id: u32| rm.gpus.iter().find(|g| g.gpu_id() == id).cloned();
     match cmd {
+        // cliresCtrlCmdGpuGetPciInfo: a probed GPU's domain, bus and slot
+        // (gpuId @0, domain @4, bus u16 @8, slot u16 @10), else
+        // NV_ERR_OBJECT_NOT_FOUND (gpumgrGetProbedGpuDomainBusDevice).
+        NV0000_CTRL_CMD_GPU_GET_PCI_INFO => {
+            sized(cmd, params)?;
+            let g = probed(rd32(params, 0)).ok_or(NV_ERR_OBJECT_NOT_FOUND)?;
+            wr32(params, 4, 0);
+            wr16(params, 8, u16::from(g.bus()));
+            wr16(params, 10, 0);
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdGpuQueryDrainState: gpuId @0, drainState @4, flags @8;
+        // nvsim never drains (DISABLED, no REMOVE_DEVICE); unknown id:
+        // NV_ERR_OBJECT_NOT_FOUND (gpumgrQueryGpuDrainState).
+        NV0000_CTRL_CMD_GPU_QUERY_DRAIN_STATE => {
+            sized(cmd, params)?;
+            probed(rd32(params, 0)).ok_or(NV_ERR_OBJECT_NOT_FOUND)?;
+            wr32(params, 4, 0);
+            wr32(params, 8, 0);
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdGpuAttachIds: gpuIds[32] up to INVALID_ID (0xffff =
+        // all probed), each validated against the probed ids, else
+        // NV_ERR_INVALID_ARGUMENT; the attach itself is the open of the GPU
+        // node (nvsim's GPUs are always initialised).
+        // cliresCtrlCmdGpuAsyncAttachId: gpuId @0 validated against the
+        // probed ids; cliresCtrlCmdGpuWaitAttachId: NV_OK.
+        NV0000_CTRL_CMD_GPU_ASYNC_ATTACH_ID => {
+            sized(cmd, params)?;
+            probed(rd32(params, 0)).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            Ok(NV_OK)
+        }
+        // gpumgrGetGpuInitStatus: gpuId @0, status @4 (the GPU's init
+        // status: nvsim's GPUs are initialised at load, NV_OK); unknown id:
+        // NV_ERR_INVALID_ARGUMENT.
+        NV0000_CTRL_CMD_GPU_GET_INIT_STATUS => {
+            if params.len() != 8 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            probed(rd32(params, 0)).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            wr32(params, 4, NV_OK);
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdClientSetInheritedSharePolicy: RS_SHARE_POLICY
+        // (target @0, accessMask @4, type u16 @8, action u8 @10), applied
+        // as a share of the client object; type >= RS_SHARE_TYPE_MAX (8):
+        // NV_ERR_INVALID_ARGUMENT. nvsim keeps no share policies (a dup
+        // is not checked against them, README), so a valid one is
+        // accepted and has no further effect.
+        NV0000_CTRL_CMD_CLIENT_SET_INHERITED_SHARE_POLICY => {
+            sized(cmd, params)?;
+            let ty = u16::from_le_bytes([params[8], params[9]]);
+            if ty >= 8 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            Ok(NV_OK)
+        }
+        // gpumgrGetGpuIdInfoV2 (V1 0x202: the same, laid out around the
+        // unused szName pointer @16): gpuId @0 in; gpuFlags @4, deviceInstance
+        // @8, subDeviceInstance @12, sliStatus, boardId, gpuInstance, numaId
+        // out. Each nvsim GPU is its own device (instance = index), one
+        // subdevice, no SLI, no ATS (numaId NV0000_CTRL_NO_NUMA_NODE, -1);
+        // gpuFlags IN_USE stays 0 (nvsim does not track gpuIsInUse),
+        // boardId is the gpu id. Unknown id: NV_ERR_INVALID_ARGUMENT.
+        NV0000_CTRL_CMD_GPU_GET_ID_INFO | NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2 => {
+            let v1 = cmd == NV0000_CTRL_CMD_GPU_GET_ID_INFO;
+            if params.len() != if v1 { 40 } else { 32 } {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            let g = probed(rd32(params, 0)).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            let tail = if v1 { 24 } else { 16 };
+            wr32(params, 4, 0);
+            wr32(params, 8, g.index);
+            wr32(params, 12, 0);
+            wr32(params, tail, 0);
+            wr32(params, tail + 4, g.gpu_id());
+            wr32(params, tail + 8, g.index);
+            wr32(params, tail + 12, u32::MAX);
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdSystemGetFeatures: featuresMask @0: no UEFI, no EFI
+        // init, no IMEX channels (UUID_BASED_MEM_SHARING) in nvsim.
+        NV0000_CTRL_CMD_SYSTEM_GET_FEATURES => {
+            sized(cmd, params)?;
+            wr32(params, 0, 0);
+            Ok(NV_OK)
+        }
+        // gpuboostmgrQueryGroups: no sync-boost groups (groupCount @0 = 0,
+        // the configs zeroed).
+        NV0000_CTRL_CMD_SYNC_GPU_BOOST_GROUP_INFO => {
+            sized(cmd, params)?;
+            params.fill(0);
+            Ok(NV_OK)
+        }
+        NV0000_CTRL_CMD_GPU_WAIT_ATTACH_ID => {
+            if params.len() != 4 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdSystemGetBuildVersionV2: the branch's strings
+        // (driverVersionBuffer @0, versionBuffer @256, titleBuffer @512,
+        // changelistNumber @768, officialChangelistNumber @772).
+        NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION_V2 => {
+            if params.len() != BUILD_VERSION_V2_SIZE {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            let b = branch::current();
+            copy_str(&mut params[0..256], b.version.as_bytes());
+            copy_str(&mut params[256..512], b.build_branch.as_bytes());
+            copy_str(&mut params[512..768], b.build_title.as_bytes());
+            wr32(params, 768, b.build_changelist);
+            wr32(params, 772, b.build_changelist);
+            Ok(NV_OK)
+        }
+        NV0000_CTRL_CMD_GPU_ATTACH_IDS => {
+            // gpuIds[32] + failedId.
+            if params.len() != 132 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            if rd32(params, 0) == 0xffff {
+                return Ok(NV_OK);
+            }
+            for i in 0..32 {
+                let id = rd32(params, 4 * i);
+                if id == INVALID_ID {
+                    break;
+                }
+                probed(id).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            }
+            Ok(NV_OK)
+        }
+        // cliresCtrlCmdGpuDetachIds: gpuIds[32] up to INVALID_ID (0xffff =
+        // all attached), each must be attached, else
+        // NV_ERR_INVALID_ARGUMENT; the detach happens when the last file of
+        // the GPU closes, so nothing changes here.
+        NV0000_CTRL_CMD_GPU_DETACH_IDS => {
+            sized(cmd, params)?;
+            if rd32(params, 0) == 0xffff {
+                return Ok(NV_OK);
+            }
+            for i in 0..32 {
+                let id = rd32(params, 4 * i);
+                if id == INVALID_ID {
+                    break;
+                }
+                probed(id).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            }
+            Ok(NV_OK)
+        }
         NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS => {
             let mut p = fixed::<Nv0000CtrlGpuGetAttachedIdsParams>(params)?;
             p.gpu_ids = [INVALID_ID; 32];
@@ -113,14 +325,16 @@ fn client_control(rm: &RmState, cmd: u32, params: &mut [u8]) -> CtlResult {
             Ok(put(&p, params))
         }
         NV0000_CTRL_CMD_GPU_GET_PROBED_IDS => {
-            let mut p = fixed::<Nv0000CtrlGpuGetProbedIdsParams>(params)?;
+            // 550 has no gpuFlags (256 bytes, 580: 384).
+            let size = branch::current().probed_ids_params;
+            let mut p = fixed_sized::<Nv0000CtrlGpuGetProbedIdsParams>(params, size)?;
             p.gpu_ids = [INVALID_ID; 32];
             p.excluded_gpu_ids = [INVALID_ID; 32];
             p.gpu_flags = [0; 32];
             for (i, g) in rm.gpus.iter().enumerate().take(32) {
                 p.gpu_ids[i] = g.gpu_id();
             }
-            Ok(put(&p, params))
+            put_sized(&p, params)
         }
         NV0000_CTRL_CMD_GPU_GET_UUID_FROM_GPU_ID => {
             let mut p = fixed::<Nv0000CtrlGpuGetUuidFromGpuIdParams>(params)?;
@@ -145,10 +359,181 @@ fn client_control(rm: &RmState, cmd: u32, params: &mut [u8]) -> CtlResult {
     }
 }
 
-fn device_control(cmd: u32, _params: &mut [u8]) -> CtlResult {
+fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
     match cmd {
+        // deviceCtrlCmdGpuGetVirtualizationMode: a bare-metal GPU is
+        // NV0080_CTRL_GPU_VIRTUALIZATION_MODE_NONE (0); 580 adds
+        // isGridBuild @4 (NV_FALSE). 550: 4 bytes, 580: 8.
+        // deviceCtrlCmdHostGetCapsV2 (_kbusGetHostCaps): on an x86 host with
+        // an IO-coherent chipset and no BR04 only
+        // GPU_COHERENT_MAPPING_SUPPORTED (byte 0, 0x04).
+        NV0080_CTRL_CMD_HOST_GET_CAPS_V2 => {
+            sized(cmd, params)?;
+            params.copy_from_slice(&[0x04, 0, 0]);
+            Ok(NV_OK)
+        }
+        // deviceCtrlCmdGpuGetClasslistV2 (gpuGetClassList over all engines):
+        // numClasses @0, classList[174] @4: the classes this GPU can
+        // allocate, which for nvsim are the ones it implements (README).
+        // deviceCtrlCmdGpuGetNumSubdevices: numSubDevices @0 = 1 (no SLI).
+        NV0080_CTRL_CMD_GPU_GET_NUM_SUBDEVICES => {
+            if params.len() != 4 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            wr32(params, 0, 1);
+            Ok(NV_OK)
+        }
+        NV0080_CTRL_CMD_GPU_GET_CLASSLIST_V2 => {
+            if params.len() != 4 + 4 * 174 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            params.fill(0);
+            let list = [
+                NV01_MEMORY_SYSTEM,
+                NV01_MEMORY_LOCAL_USER,
+                NV01_DEVICE_0,
+                NV20_SUBDEVICE_0,
+                FERMI_CONTEXT_SHARE_A,
+                FERMI_VASPACE_A,
+                KEPLER_CHANNEL_GROUP_A,
+                HOPPER_USERMODE_A,
+                HOPPER_CHANNEL_GPFIFO_A,
+                HOPPER_DMA_COPY_A,
+                HOPPER_COMPUTE_A,
+            ];
+            wr32(params, 0, list.len() as u32);
+            for (i, c) in list.iter().enumerate() {
+                wr32(params, 4 + 4 * i, *c);
+            }
+            Ok(NV_OK)
+        }
+        NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE => {
+            let n = if branch::current().version.starts_with("550.") {
+                4
+            } else {
+                8
+            };
+            if params.len() != n {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            params.fill(0);
+            Ok(NV_OK)
+        }
         _ => Err(NV_ERR_NOT_SUPPORTED),
     }
+}
+
+/// subdeviceCtrlCmdGpuGetInfoV2 (getGpuInfos): gpuInfoListSize @0 (at
+/// most NV2080_CTRL_GPU_INFO_MAX_LIST_SIZE, 65), {index, data} pairs @4.
+/// The values a bare-metal H100 on x86 gets from the kernel RM's cases;
+/// an index the open RM has no case for is forwarded to the GSP, whose
+/// answer the open source does not show: nvsim answers 0 for those (index
+/// 0x11, which libcuda 550 asks, is one).
+fn gpu_info_v2(params: &mut [u8]) -> CtlResult {
+    if params.len() != 4 + 8 * 65 {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    let n = rd32(params, 0) as usize;
+    if n > 65 {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    for i in 0..n {
+        let at = 4 + 8 * i;
+        let data = match rd32(params, at) {
+            0x04 => 0,        // MINOR_REVISION_EXT: none
+            0x0e => 1,        // SYSMEM_ACCESS: YES
+            0x22 => 0,        // GEMINI_BOARD: no
+            0x26 => u32::MAX, // IBMNPU_RELAXED_ORDERING: UNSUPPORTED (x86)
+            0x27 => 1,        // GLOBAL_POISON_FUSE_ENABLED: YES (HBM part)
+            0x2a => 2,        // GPU_SMC_MODE: MIG supported, DISABLED
+            0x2d => 1,        // GPU_FLA_CAPABILITY: YES (Hopper)
+            0x33 => 0,        // 4K_PAGE_ISOLATION_REQUIRED: NO
+            0x37 => 1,        // GPU_DEBUGGING_CAPABILITY: ENABLED (bare metal)
+            0x3a => 0,        // GPU_LOCAL_EGM_CAPABILITY: NO
+            0x3b => 0,        // GPU_SELF_HOSTED_CAPABILITY: NO (PCIe/SXM on x86)
+            0x3c => 0,        // CMP_SKU: NO
+            0x3d => 1,        // DMABUF_CAPABILITY: YES
+            _ => 0,
+        };
+        wr32(params, at + 4, data);
+    }
+    Ok(NV_OK)
+}
+
+/// subdeviceCtrlCmdBusGetInfoV2 (kern_bus_ctrl.c): busInfoListSize @0 (at
+/// most NV2080_CTRL_BUS_INFO_MAX_LIST_SIZE, 52), {index, data} pairs @4.
+/// A PCIe GPU on an x86 host whose chipset snoops: TYPE PCI_EXPRESS (3),
+/// INTLINE 0 (nvsim has no interrupt line), CAPS 0 (not integrated),
+/// COHERENT_DMA_FLAGS CTXDMA|GPUGART (0x5); indexes answered by the GSP or
+/// from PCIe registers nvsim does not have: 0.
+fn bus_info_v2(params: &mut [u8]) -> CtlResult {
+    sized(NV2080_CTRL_CMD_BUS_GET_INFO_V2, params)?;
+    let n = rd32(params, 0) as usize;
+    if n > 52 {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    for i in 0..n {
+        let at = 4 + 8 * i;
+        let data = match rd32(params, at) {
+            0x00 => 3,
+            0x0b => 0x5,
+            _ => 0,
+        };
+        wr32(params, at + 4, data);
+    }
+    Ok(NV_OK)
+}
+
+/// The simulated GPU's PTIMER: nanoseconds of the kernel's monotonic clock.
+fn gpu_time_ns() -> u64 {
+    // SAFETY: ktime_get has no preconditions.
+    (unsafe { kernel::bindings::ktime_get() }) as u64
+}
+
+/// subdeviceCtrlCmdTimerGetGpuCpuTimeCorrelationInfo (CPU side, not GSP):
+/// cpuClkId u8 @0 (source 3:0, processor 7:4 must be CPU), sampleCount u8
+/// @1 (<= 16, else NV_ERR_INVALID_ARGUMENT), samples {cpuTime, gpuTime} @8.
+/// OSTIME: sampleCount pairs of wall-clock µs and PTIMER; PLATFORM_API: one
+/// pair of the performance counter (monotonic ns) and PTIMER; TSC:
+/// sampleCount pairs of the TSC and PTIMER; other sources
+/// NV_ERR_INVALID_ARGUMENT.
+fn time_correlation(params: &mut [u8]) -> CtlResult {
+    let clk = params[0];
+    let count = usize::from(params[1]);
+    if count > 16 || clk >> 4 != 0 {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    let mut put = |i: usize, cpu: u64, gpu: u64| {
+        let at = 8 + 16 * i;
+        params[at..at + 8].copy_from_slice(&cpu.to_le_bytes());
+        params[at + 8..at + 16].copy_from_slice(&gpu.to_le_bytes());
+    };
+    match clk & 0xf {
+        1 => {
+            for i in 0..count {
+                let mut ts = kernel::bindings::timespec64::default();
+                // SAFETY: `ts` is a valid, writable timespec64.
+                unsafe { kernel::bindings::ktime_get_real_ts64(&mut ts) };
+                let us = (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1000;
+                put(i, us, gpu_time_ns());
+            }
+        }
+        2 => {
+            for i in 0..count {
+                // SAFETY: RDTSC has no memory effects; x86-64 always has it.
+                let tsc = unsafe { core::arch::x86_64::_rdtsc() };
+                put(i, tsc, gpu_time_ns());
+            }
+        }
+        3 => {
+            let a = gpu_time_ns();
+            let g = gpu_time_ns();
+            let b = gpu_time_ns();
+            put(0, a / 2 + b / 2, g);
+        }
+        _ => return Err(NV_ERR_INVALID_ARGUMENT),
+    }
+    Ok(NV_OK)
 }
 
 /// Value of one FB_GET_INFO index, as nvidia.ko reports it (KiB for sizes).
@@ -177,6 +562,16 @@ fn fb_info(g: &Gpu, index: u32) -> Option<u32> {
         | NV2080_CTRL_FB_INFO_INDEX_PROTECTED_MEM_SIZE_TOTAL_KB
         | NV2080_CTRL_FB_INFO_INDEX_PROTECTED_MEM_SIZE_FREE_KB => 0,
         NV2080_CTRL_FB_INFO_INDEX_NUMA_NODE_ID => u32::MAX,
+        // The memory system of an H100 SXM5 80GB (indexes the core does not
+        // name, numbers of ctrl2080fb.h): BUS_WIDTH 5120 bits (5 HBM3
+        // stacks), RAM_TYPE HBM3 (0x14), RAM_LOCATION GPU_DEDICATED (0),
+        // FB_IS_BROKEN no, FBP_COUNT 10, L2CACHE_SIZE 50 MiB (bytes).
+        0x0b => 5120,
+        0x0d => 0x14,
+        0x17 => 0,
+        0x18 => 0,
+        0x19 => 10,
+        0x1b => 50 << 20,
         _ => return None,
     })
 }
@@ -190,16 +585,72 @@ fn subdevice_control(
 ) -> CtlResult {
     match cmd {
         NV2080_CTRL_CMD_GPU_GET_PID_INFO => pid_info(rm, g, params),
+        // subdeviceCtrlCmdMcGetArchInfo (PMC_BOOT_0): GH100, architecture
+        // 0x180, implementation 0, revision A1 (major 0xa << 4 | minor 1),
+        // subRevision 0.
+        NV2080_CTRL_CMD_GPU_GET_INFO_V2 => gpu_info_v2(params),
+        NV2080_CTRL_CMD_BUS_GET_INFO_V2 => bus_info_v2(params),
+        // subdeviceCtrlCmdBusGetPciBarInfo: pciBarCount @0, then 8 x
+        // {flags, barSize (MiB), barSizeBytes, barOffset} @8. nvsim's BARs
+        // are those CARD_INFO reports: BAR0 the registers (16 MiB), BAR1
+        // the framebuffer window (the GPU's memory size), and the 32 MiB
+        // BAR2 an H100 has.
+        NV2080_CTRL_CMD_BUS_GET_PCI_BAR_INFO => {
+            sized(cmd, params)?;
+            params.fill(0);
+            let i = u64::from(g.index);
+            let bars = [
+                (0xf000_0000 + (i << 24), 16u64 << 20),
+                (0x20_0000_0000 + (i << 36), g.vram),
+                (0x30_0000_0000 + (i << 25), 32 << 20),
+            ];
+            wr32(params, 0, bars.len() as u32);
+            for (k, (base, size)) in bars.iter().enumerate() {
+                let at = 8 + 24 * k;
+                wr32(params, at + 4, (*size >> 20) as u32);
+                params[at + 8..at + 16].copy_from_slice(&size.to_le_bytes());
+                params[at + 16..at + 24].copy_from_slice(&base.to_le_bytes());
+            }
+            Ok(NV_OK)
+        }
+        // subdeviceCtrlCmdBusGetPciInfo: config dword 0 (device << 16 |
+        // vendor), the subsystem dword (H100 SXM5 80GB: 10de:16c1), the
+        // revision (A1) and the device id.
+        NV2080_CTRL_CMD_BUS_GET_PCI_INFO => {
+            sized(cmd, params)?;
+            let dev = u32::from(gpu::PCI_DEVICE_ID);
+            let ven = u32::from(gpu::PCI_VENDOR_ID);
+            wr32(params, 0, (dev << 16) | ven);
+            wr32(params, 4, (0x16c1 << 16) | ven);
+            wr32(params, 8, 0xa1);
+            wr32(params, 12, dev);
+            Ok(NV_OK)
+        }
+        NV2080_CTRL_CMD_MC_GET_ARCH_INFO => {
+            sized(cmd, params)?;
+            params.fill(0);
+            wr32(params, 0, 0x180);
+            wr32(params, 4, 0);
+            wr32(params, 8, 0xa1);
+            Ok(NV_OK)
+        }
+        NV2080_CTRL_CMD_TIMER_GET_GPU_CPU_TIME_CORRELATION_INFO => {
+            sized(cmd, params)?;
+            time_correlation(params)
+        }
         NV2080_CTRL_CMD_FB_GET_INFO_V2 => {
-            let mut p = fixed::<Nv2080CtrlFbGetInfoV2Params>(params)?;
+            // The list bound is the branch's NV2080_CTRL_FB_INFO_MAX_LIST_SIZE
+            // (550: 55 entries, 444 bytes; 580: 128, 1028).
+            let max = branch::current().fb_info_max;
+            let mut p = fixed_sized::<Nv2080CtrlFbGetInfoV2Params>(params, 4 + 8 * max)?;
             let n = p.fb_info_list_size as usize;
-            if n > NV2080_CTRL_FB_INFO_MAX_LIST_SIZE as usize {
+            if n > max {
                 return Err(NV_ERR_INVALID_ARGUMENT);
             }
             for e in p.fb_info_list[..n].iter_mut() {
                 e.data = fb_info(g, e.index).ok_or(NV_ERR_INVALID_ARGUMENT)?;
             }
-            Ok(put(&p, params))
+            put_sized(&p, params)
         }
         NV2080_CTRL_CMD_GPU_GET_NAME_STRING => {
             let mut p = fixed::<Nv2080CtrlGpuGetNameStringParams>(params)?;
@@ -333,7 +784,8 @@ fn tsg_control(caller: &Caller, g: &Arc<Gpu>, id: u32, cmd: u32, params: &mut [u
     let e = &g.engine;
     match cmd {
         NVA06C_CTRL_CMD_GPFIFO_SCHEDULE => {
-            let p = fixed::<NvA06fCtrlGpfifoScheduleParams>(params)?;
+            let size = branch::current().gpfifo_schedule_params;
+            let p = fixed_sized::<NvA06fCtrlGpfifoScheduleParams>(params, size)?;
             e.set_enabled(id, p.enable != 0);
             Ok(NV_OK)
         }

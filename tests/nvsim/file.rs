@@ -6,8 +6,9 @@
 //! and size rules, fd lookups, and the mmap context.
 
 use crate::{
+    branch,
     chrdev::{self, capable},
-    ctrl,
+    ctrl, deprecated,
     fgcore::nvabi::{
         class::{class_info, NV01_ROOT, NV01_ROOT_CLIENT, NV01_ROOT_NON_PRIV},
         escape::*,
@@ -266,6 +267,18 @@ impl NvFile {
                 buf.fill(0);
                 Ok(())
             }
+            // nvidia_ioctl NV_ESC_NUMA_INFO: GPU nodes only, exact size
+            // (else EINVAL); a GPU whose memory is not a NUMA node (all
+            // but coherent Grace-Hopper): nid NV0000_CTRL_NO_NUMA_NODE,
+            // no range, no offlined pages, status DISABLED, no auto-online
+            // (x86), memblock_size as recorded by SYS_PARAMS (none: 0).
+            NV_ESC_NUMA_INFO => {
+                need(!ctl && size == NvIoctlNumaInfo::SIZE)?;
+                let mut p = NvIoctlNumaInfo::ZERO;
+                p.nid = -1;
+                p.write(buf);
+                Ok(())
+            }
             NV_ESC_SYS_PARAMS => {
                 need(ctl && size == NvIoctlSysParams::SIZE)?;
                 NvIoctlSysParams {
@@ -446,6 +459,9 @@ impl NvFile {
         let n = class_info(p.h_class)
             .and_then(|c| c.params.copy_size(p.p_alloc_parms == 0))
             .unwrap_or(0);
+        // The branch's size of the class's structure (docs/abi-550.md): a
+        // 550 block is the 580 one less its trailing fields, which stay 0.
+        let user_n = branch::class_params_size(p.h_class, n);
         let mut params = match KVec::from_elem(0u8, n, GFP_KERNEL) {
             Ok(v) => v,
             Err(_) => return NV_ERR_NO_MEMORY,
@@ -454,7 +470,7 @@ impl NvFile {
             if p.p_alloc_parms == 0 {
                 return NV_ERR_INVALID_ARGUMENT;
             }
-            if read_user(p.p_alloc_parms, &mut params).is_err() {
+            if read_user(p.p_alloc_parms, &mut params[..user_n]).is_err() {
                 return NV_ERR_INVALID_POINTER;
             }
         }
@@ -469,15 +485,37 @@ impl NvFile {
             p.h_class,
             &mut params,
         );
-        if status == NV_OK && n > 0 && write_user(p.p_alloc_parms, &params).is_err() {
+        if status == NV_OK && n > 0 && write_user(p.p_alloc_parms, &params[..user_n]).is_err() {
             return NV_ERR_INVALID_POINTER;
         }
         status
     }
 
+    /// One RM control with `params` in kernel memory (the deprecated
+    /// layer's inner call, `pContextInternal->RmControl`).
+    pub(crate) fn control_kernel_params(
+        &self,
+        h_client: u32,
+        h_object: u32,
+        cmd: u32,
+        params: &mut [u8],
+    ) -> u32 {
+        ctrl::control(
+            &mut RM.lock(),
+            &caller(self.os()),
+            h_client,
+            h_object,
+            cmd,
+            params,
+        )
+    }
+
     fn rm_control(&self, p: &Nvos54) -> u32 {
         if p.flags & crate::fgcore::nvabi::class::NVOS54_FLAGS_FINN_SERIALIZED != 0 {
             return NV_ERR_NOT_SUPPORTED;
+        }
+        if let Some(s) = deprecated::control(self, p) {
+            return s;
         }
         let n = p.params_size as usize;
         if n > ctrl::MAX_PARAMS || (n > 0 && p.params == 0) {
@@ -550,22 +588,51 @@ impl NvFile {
     }
 }
 
+/// NV_ESC_CHECK_VERSION_STR as `RmPerformVersionCheck` (osapi.c, the same
+/// in 550 and 580): the reply is RECOGNIZED whatever the outcome; QUERY
+/// gets the driver's string; STRICT compares up to the NUL, RELAXED up to
+/// the first '.', character by character; on a mismatch the driver's
+/// string replaces the client's, a log line names both, and the ioctl fails
+/// with EINVAL (the block is still copied back, so the client can print
+/// the driver's version).
 fn check_version(buf: &mut [u8]) -> Result {
+    /// `NV_RM_API_VERSION_REPLY_RECOGNIZED` (nv-ioctl.h).
+    const NV_RM_API_VERSION_REPLY_RECOGNIZED: u32 = 1;
     let mut p = NvIoctlRmApiVersion::read(buf).ok_or(EINVAL)?;
-    let ours = crate::NV_VERSION_STRING.as_bytes();
-    let theirs = p.version_string.split(|b| *b == 0).next().unwrap_or(&[]);
-    let ok = match p.cmd {
-        NV_RM_API_VERSION_CMD_QUERY => true,
-        NV_RM_API_VERSION_CMD_RELAXED => {
-            theirs.split(|b| *b == b'.').next() == ours.split(|b| *b == b'.').next()
-        }
-        _ => theirs == ours,
-    };
-    // Reply and (on mismatch or query) the driver's own version string.
-    p.reply = u32::from(ok);
-    if !ok || p.cmd == NV_RM_API_VERSION_CMD_QUERY {
+    let ours = branch::current().version.as_bytes();
+    p.reply = NV_RM_API_VERSION_REPLY_RECOGNIZED;
+    let put_ours = |p: &mut NvIoctlRmApiVersion| {
         p.version_string = [0; 64];
         p.version_string[..ours.len()].copy_from_slice(ours);
+    };
+    if p.cmd == NV_RM_API_VERSION_CMD_QUERY {
+        put_ours(&mut p);
+        p.write(buf);
+        return Ok(());
+    }
+    let relaxed = p.cmd == NV_RM_API_VERSION_CMD_RELAXED;
+    let mut ok = false;
+    for i in 0..p.version_string.len() {
+        let c = p.version_string[i];
+        let r = ours.get(i).copied().unwrap_or(0);
+        if c != r {
+            break;
+        }
+        if (relaxed && c == b'.') || c == 0 {
+            ok = true;
+            break;
+        }
+    }
+    if !ok {
+        let last = p.version_string.len() - 1;
+        p.version_string[last] = 0;
+        let theirs = p.version_string.split(|b| *b == 0).next().unwrap_or(&[]);
+        pr_err!(
+            "NVRM: API mismatch: the client has the version {}, but this kernel module has the version {}\n",
+            kernel::str::BStr::from_bytes(theirs),
+            branch::current().version
+        );
+        put_ours(&mut p);
     }
     p.write(buf);
     if ok {

@@ -15,6 +15,9 @@ pub(crate) const PCI_VENDOR_ID: u16 = 0x10de;
 pub(crate) const GPU_NAME: &str = "NVIDIA H100 80GB HBM3";
 /// Short name (GPU_GET_SHORT_NAME_STRING).
 pub(crate) const GPU_SHORT_NAME: &str = "GH100";
+/// VBIOS version shown in /proc/driver/nvidia/gpus/*/information (the
+/// format of an H100's, "96.00.xx.00.yy"; the value is nvsim's own).
+pub(crate) const VBIOS_VERSION: &str = "96.00.99.00.01";
 
 /// One simulated GPU.
 ///

@@ -32,8 +32,9 @@ use kernel::{
 };
 
 /// The driver's version string, NUL-terminated for C.
-static VERSION_C: &CStr = c"580.159.04";
-const _: () = assert!(VERSION_C.to_bytes().len() == crate::NV_VERSION_STRING.len());
+fn version_c() -> &'static CStr {
+    crate::branch::current().version_c
+}
 
 /// Called by the exported `nvidia_get_rm_ops`.
 ///
@@ -50,9 +51,9 @@ pub(crate) unsafe extern "C" fn nvsim_rust_get_rm_ops(ops: *mut RmOps) -> u32 {
     let ops = unsafe { &mut *ops };
     let matches = !ops.version_string.is_null()
         // SAFETY: a NUL-terminated string (function contract).
-        && unsafe { CStr::from_char_ptr(ops.version_string) }.to_bytes() == VERSION_C.to_bytes();
+        && unsafe { CStr::from_char_ptr(ops.version_string) }.to_bytes() == version_c().to_bytes();
     if !matches {
-        ops.version_string = VERSION_C.as_char_ptr();
+        ops.version_string = version_c().as_char_ptr();
         return NV_ERR_GENERIC;
     }
     ops.allow_write_combining = 0;
@@ -255,7 +256,7 @@ pub(crate) fn self_test() -> core::result::Result<(), &'static str> {
     ops.version_string = c"1.0".as_char_ptr();
     // SAFETY: `ops` is writable and its version string NUL-terminated.
     if unsafe { nvsim_rust_get_rm_ops(&mut ops) } != NV_ERR_GENERIC
-        || ops.version_string != VERSION_C.as_char_ptr()
+        || ops.version_string != version_c().as_char_ptr()
     {
         return Err("version mismatch not reported");
     }
@@ -334,7 +335,9 @@ pub(crate) fn self_test() -> core::result::Result<(), &'static str> {
     q.fb_info_list_size = 1;
     q.fb_info_list[0].index = NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE;
     q.write(&mut fb);
-    if control(c1, s1, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut fb) != NV_OK {
+    // The branch's block: 4 + 8 * NV2080_CTRL_FB_INFO_MAX_LIST_SIZE bytes.
+    let fb_len = 4 + 8 * crate::branch::current().fb_info_max;
+    if control(c1, s1, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut fb[..fb_len]) != NV_OK {
         return Err("FB_GET_INFO_V2");
     }
     let mut tp = [0u8; 20];

@@ -22,9 +22,11 @@ use kernel::{prelude::*, str::CString};
 #[allow(missing_docs, clippy::all, unreachable_pub)]
 pub(crate) mod fgcore;
 
+mod branch;
 mod chrdev;
 mod ctrl;
 mod debugfs;
+mod deprecated;
 mod engine;
 mod export;
 mod file;
@@ -34,6 +36,7 @@ mod kapi;
 mod kthread;
 mod managed;
 mod mem;
+mod procfs;
 mod profile;
 mod rm;
 mod uvm;
@@ -42,7 +45,7 @@ module! {
     type: NvSim,
     name: "nvsim",
     authors: ["fakegpu developers"],
-    description: "Simulated NVIDIA driver (RM ioctl ABI of driver 580) for fakegpu's tests",
+    description: "Simulated NVIDIA driver (RM ioctl ABI of driver 580 or 550) for fakegpu's tests",
     license: "GPL",
     params: {
         num_gpus: u32 {
@@ -57,25 +60,31 @@ module! {
             default: 0,
             description: "Engine behaviour profile: 0 = H100 with driver 580.159.04 as measured, 1 = nominal (controls do what their names say)",
         },
+        branch: u32 {
+            default: 0,
+            description: "Driver branch spoken (version string and ABI): 0 = 580.159.04, 1 = 550.163.01",
+        },
     },
 }
-
-/// The driver version nvsim claims (that of the measured H100 host).
-pub(crate) const NV_VERSION_STRING: &str = "580.159.04";
 
 /// The loaded module. Fields drop in declaration order: device nodes first
 /// (no new opens), then the debugfs files, then the engines.
 struct NvSim {
     _nodes: chrdev::Nodes,
+    _userspace: procfs::UserSpace,
     _debugfs: debugfs::DebugFs,
     engines: KVec<kthread::Thread>,
 }
+
+/// The MODULE_VERSION of nvsim_exports.c (the 580 branch).
+const BUILT_IN_VERSION: &str = "580.159.04";
 
 impl kernel::Module for NvSim {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let n = module_parameters::num_gpus.value();
         let vram = u64::from(module_parameters::vram_mib.value()) << 20;
         let prof = profile::by_index(module_parameters::profile.value()).ok_or(EINVAL)?;
+        let br = branch::select(module_parameters::branch.value()).ok_or(EINVAL)?;
         if n == 0 || n > 16 || vram == 0 {
             return Err(EINVAL);
         }
@@ -99,22 +108,44 @@ impl kernel::Module for NvSim {
             shared.push(g.clone(), GFP_KERNEL)?;
         }
         rm::RM.lock().set_gpus(shared);
-        match kapi::self_test() {
-            Ok(()) => pr_info!("kernel RM API self-test passed\n"),
-            Err(what) => {
+        // A failure from here on leaves no GPU, client or engine behind.
+        let parts = (|| -> Result<_> {
+            if let Err(what) = kapi::self_test() {
                 pr_err!("kernel RM API self-test failed: {what}\n");
                 return Err(EINVAL);
             }
-        }
-        let dbg = debugfs::DebugFs::new(&gpus)?;
-        let nodes = chrdev::Nodes::register(module, n)?;
+            pr_info!("kernel RM API self-test passed\n");
+            let dbg = debugfs::DebugFs::new(&gpus)?;
+            if br.version != BUILT_IN_VERSION {
+                procfs::set_module_version()?;
+            }
+            let mut buses = KVec::new();
+            for g in gpus.iter() {
+                buses.push(g.bus(), GFP_KERNEL)?;
+            }
+            let userspace = procfs::UserSpace::create(&buses)?;
+            let nodes = chrdev::Nodes::register(module, n)?;
+            Ok((dbg, userspace, nodes))
+        })();
+        let (dbg, userspace, nodes) = match parts {
+            Ok(p) => p,
+            Err(e) => {
+                drop(rm::RM.lock().teardown());
+                for t in engines.iter_mut() {
+                    t.stop();
+                }
+                return Err(e);
+            }
+        };
         pr_info!(
-            "nvsim {NV_VERSION_STRING} loaded: {n} GPU(s) x {} MiB, profile {}\n",
+            "nvsim {} loaded: {n} GPU(s) x {} MiB, profile {}\n",
+            br.version,
             vram >> 20,
             prof.name
         );
         Ok(NvSim {
             _nodes: nodes,
+            _userspace: userspace,
             _debugfs: dbg,
             engines,
         })

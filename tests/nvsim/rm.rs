@@ -527,6 +527,14 @@ impl RmState {
                 p.write(params);
                 Ok((pgpu, Data::Memory(m)))
             }
+            // binapiConstruct: nothing to construct (the object routes
+            // controls to the GSP's physical RM; nvsim answers those it has
+            // and NOT_SUPPORTED for the rest, as the physical RM does for a
+            // command it does not know). Parent: a subdevice.
+            NV2081_BINAPI => {
+                need_parent(pclass == NV20_SUBDEVICE_0)?;
+                Ok((pgpu, Data::Plain))
+            }
             FERMI_VASPACE_A => {
                 need_parent(is_dev_or_subdev(pclass))?;
                 Ok((pgpu, Data::Plain))

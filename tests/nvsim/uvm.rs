@@ -202,6 +202,19 @@ pub(crate) fn ioctl(nv: &NvFile, cmd: u32, arg: usize) -> Result<isize> {
             p.rm_status = migrate(nv, &p);
             p.write(&mut buf);
         }
+        // uvm_api_pageable_mem_access (an initialized VA space, else
+        // NV_ERR_ILLEGAL_ACTION): pageableMemAccess (NvBool @0) is whether
+        // HMM or ATS serve pageable memory; nvsim models neither (as a
+        // kernel without CONFIG_HMM_MIRROR): NV_FALSE. rmStatus @4.
+        UVM_PAGEABLE_MEM_ACCESS => {
+            let st = if nv.with_uvm(|s| s.initialized) {
+                buf[0] = 0;
+                NV_OK
+            } else {
+                NV_ERR_ILLEGAL_ACTION
+            };
+            buf[4..8].copy_from_slice(&st.to_le_bytes());
+        }
         UVM_VALIDATE_VA_RANGE => {
             let mut p = UvmValidateVaRangeParams::read(&buf).ok_or(EINVAL)?;
             p.rm_status = nv.with_uvm(|s| match p.base.checked_add(p.length) {

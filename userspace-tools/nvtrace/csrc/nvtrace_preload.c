@@ -258,16 +258,56 @@ static void rb_finish(struct rb *b, uint16_t flags)
 	b->cap = b->len = 0;
 }
 
+/*
+ * Copy user memory without faulting through a pipe: write(2) from an
+ * unmapped address fails with EFAULT instead of a signal. For kernels built
+ * without CONFIG_CROSS_MEMORY_ATTACH (the QEMU test kernel), where
+ * process_vm_readv is ENOSYS.
+ */
+static int pipe_read(void *dst, uint64_t src, size_t len)
+{
+	int p[2];
+	size_t done = 0;
+
+	if (syscall(SYS_pipe2, p, O_CLOEXEC))
+		return -1;
+	while (done < len) {
+		size_t k = len - done > 4096 ? 4096 : len - done;
+		ssize_t w = syscall(SYS_write, p[1], (const void *)(uintptr_t)(src + done), k);
+		if (w <= 0)
+			break;
+		ssize_t r = syscall(SYS_read, p[0], (char *)dst + done, (size_t)w);
+		if (r != w)
+			break;
+		done += (size_t)w;
+	}
+	syscall(SYS_close, p[0]);
+	syscall(SYS_close, p[1]);
+	return done == len ? 0 : -1;
+}
+
 /* Copy user memory without faulting: process_vm_readv on ourselves. */
 static int safe_read(void *dst, uint64_t src, size_t len)
 {
+	static int no_cma;
+
 	if (!len)
 		return 0;
 	if (!src)
 		return -1;
-	struct iovec l = { dst, len }, r = { (void *)(uintptr_t)src, len };
-	ssize_t n = syscall(SYS_process_vm_readv, getpid(), &l, 1, &r, 1, 0);
-	if (n != (ssize_t)len) {
+	if (!__atomic_load_n(&no_cma, __ATOMIC_RELAXED)) {
+		struct iovec l = { dst, len }, r = { (void *)(uintptr_t)src, len };
+		ssize_t n = syscall(SYS_process_vm_readv, getpid(), &l, 1, &r, 1, 0);
+		if (n == (ssize_t)len)
+			return 0;
+		if (n < 0 && errno == ENOSYS)
+			__atomic_store_n(&no_cma, 1, __ATOMIC_RELAXED);
+		else {
+			memset(dst, 0, len);
+			return -1;
+		}
+	}
+	if (pipe_read(dst, src, len)) {
 		memset(dst, 0, len);
 		return -1;
 	}

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The RM's deprecated-control layer (`rmapi_deprecated_control.c`, run by
+//! `_nv04ControlWithSecInfo` before the control table): old controls with
+//! embedded user pointers answered through their V2 form, then copied out
+//! to the pointers. nvsim has the one NVIDIA's 550 clients send:
+//! NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION (NVML at init, libcuda in
+//! cuInit).
+
+use crate::{
+    ctrl::{BUILD_VERSION_V2_SIZE, NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION_V2},
+    fgcore::nvabi::{ctrl::NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION, rm::Nvos54, status::*},
+    file::{read_user, write_user, NvFile},
+};
+use kernel::prelude::*;
+
+/// sizeof(NV0000_CTRL_SYSTEM_GET_BUILD_VERSION_PARAMS): sizeOfStrings @0,
+/// pDriverVersionBuffer @8, pVersionBuffer @16, pTitleBuffer @24,
+/// changelistNumber @32, officialChangelistNumber @36.
+const BUILD_VERSION_SIZE: usize = 40;
+
+/// The status if `p` is a deprecated control nvsim converts, else `None`.
+pub(crate) fn control(f: &NvFile, p: &Nvos54) -> Option<u32> {
+    match p.cmd {
+        NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION => Some(build_version(f, p)),
+        _ => None,
+    }
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
+}
+
+/// `_ctrl_convert_v2_NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION`: the V2
+/// control first (its failure is the answer); then, with any of the three
+/// pointers null, only `sizeOfStrings` (the longest string with its NUL);
+/// else each string with its NUL to its pointer, if `sizeOfStrings` is at
+/// least that size (else NV_ERR_INVALID_PARAM_STRUCT, as is a failed copy),
+/// and the changelist numbers.
+fn build_version(f: &NvFile, p: &Nvos54) -> u32 {
+    let mut v2 = match KVec::from_elem(0u8, BUILD_VERSION_V2_SIZE, GFP_KERNEL) {
+        Ok(v) => v,
+        Err(_) => return NV_ERR_NO_MEMORY,
+    };
+    let s = f.control_kernel_params(
+        p.h_client,
+        p.h_object,
+        NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION_V2,
+        &mut v2,
+    );
+    if s != NV_OK {
+        return s;
+    }
+    // ctrlparamAcquire: the block itself.
+    if p.params_size as usize != BUILD_VERSION_SIZE || p.params == 0 {
+        return NV_ERR_INVALID_ARGUMENT;
+    }
+    let mut b = [0u8; BUILD_VERSION_SIZE];
+    if read_user(p.params, &mut b).is_err() {
+        return NV_ERR_INVALID_POINTER;
+    }
+    let strs = [&v2[0..256], &v2[256..512], &v2[512..768]];
+    let len = |s: &[u8]| s.iter().position(|c| *c == 0).unwrap_or(s.len()) + 1;
+    let max = strs.iter().map(|s| len(s)).max().unwrap_or(1);
+    let ptrs = [u64_at(&b, 8), u64_at(&b, 16), u64_at(&b, 24)];
+    if ptrs.contains(&0) {
+        b[0..4].copy_from_slice(&(max as u32).to_le_bytes());
+    } else {
+        let size = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        if size < max {
+            return NV_ERR_INVALID_PARAM_STRUCT;
+        }
+        for (s, ptr) in strs.iter().zip(ptrs) {
+            if write_user(ptr, &s[..len(s).min(s.len())]).is_err() {
+                return NV_ERR_INVALID_PARAM_STRUCT;
+            }
+        }
+        b[32..40].copy_from_slice(&v2[768..776]);
+    }
+    if write_user(p.params, &b).is_err() {
+        return NV_ERR_INVALID_POINTER;
+    }
+    NV_OK
+}
