@@ -5,10 +5,20 @@ MODDIR=/lib/modules/fakegpu
 
 # Modules loaded at boot, in order. nvsim (the simulated NVIDIA driver) is
 # loaded first when the image carries it.
+# fakegpu.nvsim_branch=N on the kernel command line loads nvsim speaking
+# driver branch N (1: 550.163.01; default 0: 580.159.04).
+nvsim_branch() {
+    for arg in $(cat /proc/cmdline); do
+        case "$arg" in fakegpu.nvsim_branch=*) echo "${arg#fakegpu.nvsim_branch=}"; return ;; esac
+    done
+    echo 0
+}
 load_modules() {
     for m in nvsim fakegpu; do
         [ -f $MODDIR/$m.ko ] || continue
-        insmod $MODDIR/$m.ko || { echo "FATAL: insmod $m failed"; return 1; }
+        args=""
+        [ $m = nvsim ] && args="branch=$(nvsim_branch)"
+        insmod $MODDIR/$m.ko $args || { echo "FATAL: insmod $m $args failed"; return 1; }
     done
 }
 

@@ -98,7 +98,9 @@ impl kernel::Module for FakeGpu {
             doorbell::DOORBELLS.init();
             gate::WAKER.init();
             kapi::KAPI.init();
+            vendor::MET.init();
         }
+        bind_vendor()?;
         let period = module_parameters::sched_period_ms.value();
         let sched = sched::start(period)?;
         let m = mgmt::Management::new()?;
@@ -110,6 +112,44 @@ impl kernel::Module for FakeGpu {
             _mgmt: m,
             _sched: sched,
         })
+    }
+}
+
+/// Binds to the vendor driver if it is loaded: its kernel RM API names its
+/// version, which selects the ABI table. A vendor whose branch has no
+/// table is refused (the module does not load), unless in permissive
+/// mode; one loaded later is checked at each open of its files.
+fn bind_vendor() -> Result {
+    let mut v = [0u8; 32];
+    let Some(n) = kapi::vendor_version(&mut v) else {
+        pr_info!("no vendor driver loaded yet: its files are checked when opened\n");
+        return Ok(());
+    };
+    let version = &v[..n];
+    vendor::note_driver(b"nvidia", version);
+    let shown = core::str::from_utf8(version).unwrap_or("?");
+    match fgcore::drivers::lookup(b"nvidia", version) {
+        Some(d) => {
+            pr_info!(
+                "vendor driver {shown}: ABI table of branch {}\n",
+                d.branch.name()
+            );
+            Ok(())
+        }
+        None if permissive() => {
+            pr_warn!(
+                "vendor driver {shown} has no ABI table (supported: {}); permissive mode: loading anyway, its files are passed through\n",
+                fgcore::drivers::SUPPORTED_VERSIONS
+            );
+            Ok(())
+        }
+        None => {
+            pr_err!(
+                "vendor driver {shown} has no ABI table in fakegpu {VERSION} (supported: {}): not loading\n",
+                fgcore::drivers::SUPPORTED_VERSIONS
+            );
+            Err(ENODEV)
+        }
     }
 }
 

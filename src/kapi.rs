@@ -19,6 +19,7 @@
 //! when no context has channels any more ([`release_if_idle`]) and at
 //! unload, so the vendor's module can be unloaded when no container runs.
 
+use crate::fgcore::drivers;
 use crate::fgcore::nvabi::{
     class::{Nv0080AllocParameters, NV01_DEVICE_0, NV01_ROOT_CLIENT, NV20_SUBDEVICE_0},
     ctrl::{
@@ -37,8 +38,10 @@ use crate::fgcore::nvabi::{
     status::{
         NV_ERR_GENERIC, NV_ERR_INVALID_CLIENT, NV_ERR_NOT_SUPPORTED, NV_ERR_NO_MEMORY, NV_OK,
     },
-    wire::Wire,
+    wire::{rd_u32, wr_u32, Wire},
+    Branch,
 };
+use core::mem::offset_of;
 use kernel::{bindings, ffi::c_void, prelude::*, str::CStr};
 
 type GetRmOps = unsafe extern "C" fn(*mut RmOps) -> u32;
@@ -63,6 +66,8 @@ pub(crate) struct Kapi {
     client: u32,
     /// (host GPU index, device handle, subdevice handle).
     gpus: KVec<(u32, u32, u32)>,
+    /// The driver's branch (from the version handshake).
+    branch: Branch,
 }
 
 // SAFETY: the vendor's RM API may be called from any thread; `sp` is the
@@ -89,13 +94,15 @@ impl Kapi {
         let get: GetRmOps = unsafe { core::mem::transmute::<*mut c_void, GetRmOps>(sym) };
         let mut ops = RmOps::EMPTY;
         ops.version_string = FIRST_VERSION.as_char_ptr();
+        let mut branch = Branch::R580;
         // SAFETY: `ops` is writable and its version string NUL-terminated.
         let mut status = unsafe { get(&mut ops) };
         if status == NV_ERR_GENERIC && !ops.version_string.is_null() {
             // SAFETY: the driver wrote back its own NUL-terminated version,
             // a static string of its module (kept loaded by `sym`).
             let theirs = unsafe { CStr::from_char_ptr(ops.version_string) };
-            if crate::fgcore::drivers::lookup(b"nvidia", theirs.to_bytes()).is_some() {
+            if let Some(d) = drivers::lookup(b"nvidia", theirs.to_bytes()) {
+                branch = d.branch;
                 // SAFETY: as above, with the driver's own string.
                 status = unsafe { get(&mut ops) };
             }
@@ -124,6 +131,7 @@ impl Kapi {
             sp,
             client: 0,
             gpus: KVec::new(),
+            branch,
         };
         let mut cp = [0u8; 4];
         match k.alloc(0, 0, NV01_ROOT_CLIENT, &mut cp) {
@@ -437,21 +445,67 @@ pub(crate) fn subdevice_control(gpu: u32, cmd: u32, params: &mut [u8]) -> u32 {
 /// FB_GET_INFO_V2's HEAP_SIZE), bytes; `None` if it cannot be asked.
 pub(crate) fn card_bytes(gpu: u32) -> Option<u64> {
     type P = Nv2080CtrlFbGetInfoV2Params;
-    let mut p = P::read(&[0u8; P::SIZE])?;
-    p.fb_info_list_size = 1;
-    p.fb_info_list[0] = Nv2080CtrlFbInfo {
-        index: NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE,
-        data: 0,
+    // The block is the driver's branch's size (a shorter list in 550).
+    let branch = {
+        let mut g = KAPI.lock();
+        if g.is_none() {
+            *g = Some(Kapi::open().ok()?);
+        }
+        g.as_ref()?.branch
     };
-    let mut b = KVec::from_elem(0u8, P::SIZE, GFP_KERNEL).ok()?;
-    if !p.write(&mut b) {
+    let size = branch
+        .control_size(NV2080_CTRL_CMD_FB_GET_INFO_V2)
+        .unwrap_or(P::SIZE);
+    let mut b = KVec::from_elem(0u8, size, GFP_KERNEL).ok()?;
+    let list = offset_of!(P, fb_info_list);
+    let entry = (
+        wr_u32(&mut b, offset_of!(P, fb_info_list_size), 1),
+        wr_u32(&mut b, list, NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE),
+    );
+    if entry != (true, true) {
         return None;
     }
     if subdevice_control(gpu, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut b) != NV_OK {
         return None;
     }
-    let kib = P::read(&b)?.fb_info_list[0].data;
+    let kib = rd_u32(&b, list + offset_of!(Nv2080CtrlFbInfo, data))?;
     (kib > 0).then_some(u64::from(kib) * 1024)
+}
+
+/// The version of the vendor's kernel RM API, if the vendor is loaded
+/// (its `nvidia_get_rm_ops` answers a mismatched version with its own).
+/// Copies it into `buf`; returns its length.
+pub(crate) fn vendor_version(buf: &mut [u8; 32]) -> Option<usize> {
+    // SAFETY: `SYMBOL` is NUL-terminated; a non-null result holds a
+    // reference on the exporting module until `symbol_put_addr` below.
+    let sym = unsafe { bindings::__symbol_get(SYMBOL.as_char_ptr()) };
+    if sym.is_null() {
+        return None;
+    }
+    // SAFETY: as in `Kapi::open`.
+    let get: GetRmOps = unsafe { core::mem::transmute::<*mut c_void, GetRmOps>(sym) };
+    let mut ops = RmOps::EMPTY;
+    ops.version_string = FIRST_VERSION.as_char_ptr();
+    // SAFETY: `ops` is writable and its version string NUL-terminated; the
+    // call only fills in `ops`.
+    let status = unsafe { get(&mut ops) };
+    let theirs = if status == NV_OK {
+        Some(FIRST_VERSION.to_bytes())
+    } else if status == NV_ERR_GENERIC && !ops.version_string.is_null() {
+        // SAFETY: the driver's own NUL-terminated static version string,
+        // valid while `sym` holds its module.
+        Some(unsafe { CStr::from_char_ptr(ops.version_string) }.to_bytes())
+    } else {
+        None
+    };
+    let n = theirs.map(|v| {
+        let n = v.len().min(buf.len());
+        buf[..n].copy_from_slice(&v[..n]);
+        n
+    });
+    // SAFETY: the reference `__symbol_get` took.
+    unsafe { bindings::symbol_put_addr(sym) };
+    n
 }
 
 /// Whether the RM still holds any of `clients` (a closed proxy file's:

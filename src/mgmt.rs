@@ -4,6 +4,8 @@
 //! file by file in `Documentation/ABI/testing/`):
 //!
 //! - `version` (r): the module's version;
+//! - `driver` (r): the vendor driver met, its version and the ABI table
+//!   in use (`nvidia 580.159.04 580`; `unsupported`: no table, refused);
 //! - `create` (w): `NAME key=value...` creates a context and its nodes;
 //! - `destroy` (w): `NAME` removes it;
 //! - `overcommit` (rw): how far the caps on a GPU may sum past the card;
@@ -26,7 +28,7 @@ use crate::{
     },
     registry,
     sysfs::{Attr, AttrList, Dir, DirKey, Group, ShowBuf},
-    VERSION,
+    vendor, VERSION,
 };
 use kernel::{bindings, prelude::*, sync::atomic::Relaxed};
 
@@ -64,6 +66,13 @@ impl Drop for Management {
 
 fn show_version(_: DirKey, out: &mut ShowBuf<'_>) -> Result {
     out.line(format_args!("{VERSION}"))
+}
+
+fn show_driver(_: DirKey, out: &mut ShowBuf<'_>) -> Result {
+    match vendor::met() {
+        Some(m) => out.line(format_args!("{m}")),
+        None => out.line(format_args!("none")),
+    }
 }
 
 fn store_create(_: DirKey, input: &[u8]) -> Result {
@@ -107,8 +116,14 @@ static VERSION_ATTR: Attr = Attr::read_only(c"version", show_version);
 static CREATE_ATTR: Attr = Attr::write_only(c"create", store_create);
 static DESTROY_ATTR: Attr = Attr::write_only(c"destroy", store_destroy);
 static OVERCOMMIT_ATTR: Attr = Attr::read_write(c"overcommit", show_overcommit, store_overcommit);
-static ROOT_ATTRS: AttrList<4> =
-    AttrList::new([&VERSION_ATTR, &CREATE_ATTR, &DESTROY_ATTR, &OVERCOMMIT_ATTR]);
+static DRIVER_ATTR: Attr = Attr::read_only(c"driver", show_driver);
+static ROOT_ATTRS: AttrList<5> = AttrList::new([
+    &VERSION_ATTR,
+    &CREATE_ATTR,
+    &DESTROY_ATTR,
+    &OVERCOMMIT_ATTR,
+    &DRIVER_ATTR,
+]);
 static ROOT_GROUP: Group = Group::new(&ROOT_ATTRS);
 
 fn ctx_of(key: DirKey) -> Result<kernel::sync::Arc<context::Context>> {

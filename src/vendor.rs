@@ -10,6 +10,7 @@
 //! forwarders the proxy needs: ioctl, poll and mmap go straight to the
 //! vendor's `file_operations`, with the caller's user pointers untouched.
 
+use crate::fgcore::drivers::Met;
 use core::ptr::NonNull;
 use kernel::{
     bindings,
@@ -20,6 +21,22 @@ use kernel::{
     sync::aref::ARef,
     task::Task,
 };
+
+kernel::sync::global_lock! {
+    // SAFETY: `init` is called in the module initializer, before first use.
+    pub(crate) unsafe(uninit) static MET: Mutex<Option<Met>> = None;
+}
+
+/// Records the vendor driver a vendor file (or the kernel RM API) belongs
+/// to, for sysfs `driver`.
+pub(crate) fn note_driver(module: &[u8], version: &[u8]) {
+    *MET.lock() = Some(Met::new(module, version));
+}
+
+/// The vendor driver met last, if any.
+pub(crate) fn met() -> Option<Met> {
+    *MET.lock()
+}
 
 #[allow(improper_ctypes)] // `struct path` only travels by pointer.
 extern "C" {

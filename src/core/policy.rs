@@ -16,6 +16,7 @@
 
 use super::drivers::round_vidmem;
 use super::nvabi::{
+    branch::Branch,
     class::{self, ClassKind, NV01_DEVICE_0, NV01_MEMORY_LOCAL_USER},
     ctrl::*,
     decode::{
@@ -348,6 +349,14 @@ pub fn route(d: &Decoded, view: &ContextView) -> Route {
         Body::Xfer { .. } => Route::Refuse(Refusal::Status(NV_ERR_INVALID_ARGUMENT)),
         Body::CardInfo { .. } => Route::CardInfo,
         Body::AttachGpus { .. } => Route::AttachGpus,
+        // What the vendor's branch does not have, answered as its RM does
+        // (`docs/abi-550.md`): never forwarded under another branch's rules.
+        Body::Alloc(a) if !d.branch.has_class(a.class) => {
+            Route::Refuse(Refusal::Status(NV_ERR_INVALID_CLASS))
+        }
+        Body::Control(c) if !d.branch.has_control(c.cmd) => {
+            Route::Refuse(Refusal::Status(NV_ERR_NOT_SUPPORTED))
+        }
         Body::CheckVersion { .. } => Route::Forward(Rule::Lifetime),
         Body::RegisterFd { .. } => Route::Forward(Rule::FdOnly),
         Body::OsEvent { .. } => Route::Forward(Rule::Lifetime),
@@ -582,6 +591,9 @@ fn control_route(c: ControlCall, view: &ContextView) -> Route {
         | NV0000_CTRL_CMD_SYNC_GPU_BOOST_GROUP_INFO
         | NV0080_CTRL_CMD_GPU_QUERY_SW_STATE_PERSISTENCE
         | NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE
+        | NV0080_CTRL_CMD_GPU_GET_VGX_CAPS
+        | NV2080_CTRL_CMD_GPU_GET_ACTIVE_PARTITION_IDS
+        | NV2080_CTRL_CMD_PERF_GET_CURRENT_PSTATE
         | NV0080_CTRL_CMD_FB_GET_CAPS_V2
         | NV0080_CTRL_CMD_HOST_GET_CAPS_V2
         | NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST
@@ -674,8 +686,13 @@ pub const CONTROL_VECTORS: &[(u32, &str)] = &[
 /// NVOS54 block naming a parameter block of `params_size` bytes at a dummy
 /// address (for the shared vectors and the tests).
 pub fn decode_control(cmd: u32, params_size: u32) -> Decoded {
+    decode_control_for(Branch::R580, cmd, params_size)
+}
+
+/// [`decode_control`] in driver branch `branch`.
+pub fn decode_control_for(branch: Branch, cmd: u32, params_size: u32) -> Decoded {
     use super::nvabi::{
-        decode::{decode, FileKind},
+        decode::{decode_for, FileKind},
         escape::{nv_iowr, NV_ESC_RM_CONTROL},
         rm::Nvos54,
         wire::Wire,
@@ -689,7 +706,8 @@ pub fn decode_control(cmd: u32, params_size: u32) -> Decoded {
     let mut b = [0u8; Nvos54::SIZE];
     // The buffer is the block's size: the write cannot fail.
     let _ = p.write(&mut b);
-    decode(
+    decode_for(
+        branch,
         FileKind::Ctl,
         nv_iowr(NV_ESC_RM_CONTROL, Nvos54::SIZE as u32),
         &b,
@@ -795,6 +813,170 @@ mod tests {
         let d = decode_control(cmd, size);
         assert!(matches!(d.body, Body::Control(c) if c.cmd == cmd));
         d
+    }
+
+    /// An RM_ALLOC (NVOS21) of `class` with a parameter pointer.
+    fn alloc(branch: Branch, class: u32) -> Decoded {
+        use crate::nvabi::{decode::decode_for, escape::NV_ESC_RM_ALLOC, rm::Nvos21, wire::Wire};
+        let mut a = Nvos21::ZERO;
+        a.h_root = 0xc1d0_0001;
+        a.h_object_parent = 0xc1d0_0001;
+        a.h_object_new = 0xcafe_0001;
+        a.h_class = class;
+        a.p_alloc_parms = 0x1000;
+        let mut b = [0u8; Nvos21::SIZE];
+        let _ = a.write(&mut b);
+        decode_for(
+            branch,
+            FileKind::Ctl,
+            nv_iowr(NV_ESC_RM_ALLOC, Nvos21::SIZE as u32),
+            &b,
+        )
+    }
+
+    /// 550's table: what its RM lacks is answered as its RM answers it,
+    /// the controls whose size differs are checked against 550's size,
+    /// and routes do not change where the ABI does not.
+    #[test]
+    fn branch_550_routes() {
+        use crate::nvabi::class::{BLACKWELL_COMPUTE_A, HOPPER_CHANNEL_GPFIFO_A, HOPPER_COMPUTE_A};
+        use crate::nvabi::decode::{ControlParams, Nested};
+        let r550 = Branch::R550;
+        for c in [
+            BLACKWELL_COMPUTE_A,
+            crate::nvabi::class::BLACKWELL_USERMODE_A,
+        ] {
+            assert_eq!(
+                route(&alloc(r550, c), &STRICT),
+                Route::Refuse(Refusal::Status(NV_ERR_INVALID_CLASS))
+            );
+            assert!(route(&alloc(Branch::R580, c), &STRICT).reaches_vendor());
+        }
+        assert_eq!(
+            route(&alloc(r550, HOPPER_COMPUTE_A), &STRICT),
+            route(&alloc(Branch::R580, HOPPER_COMPUTE_A), &STRICT)
+        );
+        // The channel's block is 360 bytes in 550: copied so, decoded.
+        let d = alloc(r550, HOPPER_CHANNEL_GPFIFO_A);
+        assert_eq!(d.nested().map(|n| n.size), Some(360));
+        assert!(matches!(
+            d.decode_nested(&[0u8; 360]),
+            Nested::Alloc(AllocParams::Channel { .. })
+        ));
+        assert_eq!(
+            alloc(Branch::R580, HOPPER_CHANNEL_GPFIFO_A)
+                .nested()
+                .map(|n| n.size),
+            Some(368)
+        );
+        // FB_GET_INFO_V2: 444 bytes in 550, 1028 in 580.
+        let fb = decode_control_for(r550, NV2080_CTRL_CMD_FB_GET_INFO_V2, 444);
+        assert_eq!(route(&fb, &STRICT).kind(), "FbInfoV2");
+        let mut block = [0u8; 444];
+        block[0] = 3;
+        assert_eq!(
+            fb.decode_nested(&block),
+            Nested::Control(ControlParams::FbInfoV2 { count: 3 })
+        );
+        assert!(matches!(
+            decode_control(NV2080_CTRL_CMD_FB_GET_INFO_V2, 444).decode_nested(&block),
+            Nested::Control(ControlParams::BadSize {
+                need: 1028,
+                got: 444
+            })
+        ));
+        assert!(matches!(
+            decode_control_for(r550, NV2080_CTRL_CMD_FB_GET_INFO_V2, 1028)
+                .decode_nested(&[0u8; 1028]),
+            Nested::Control(ControlParams::BadSize {
+                need: 444,
+                got: 1028
+            })
+        ));
+        // A control known but not decoded: its 550 size is checked.
+        let ecc = decode_control_for(r550, NV2080_CTRL_CMD_GPU_QUERY_ECC_STATUS, 1024);
+        assert_eq!(
+            ecc.decode_nested(&[0u8; 1024]),
+            Nested::Control(ControlParams::Other)
+        );
+        assert!(matches!(
+            ecc.decode_nested(&[0u8; 1464]),
+            Nested::Control(ControlParams::BadSize { need: 1024, .. })
+        ));
+        // GPFIFO_SCHEDULE: 2 bytes in 550 (no bSkipEnable), still a lever.
+        let s = decode_control_for(r550, NVA06F_CTRL_CMD_GPFIFO_SCHEDULE, 2);
+        assert_eq!(route(&s, &STRICT).kind(), "SchedLever");
+        assert!(matches!(
+            s.decode_nested(&[1, 0]),
+            Nested::Control(ControlParams::Schedule(p)) if p.enable == 1 && p.skip_enable == 0
+        ));
+        // Controls 550 lacks.
+        assert_eq!(
+            route(
+                &decode_control_for(r550, NV2080_CTRL_CMD_FIFO_CONFIG_CTXSW_TIMEOUT, 8),
+                &STRICT
+            ),
+            Route::Refuse(Refusal::Status(NV_ERR_NOT_SUPPORTED))
+        );
+        // The shared vectors hold in 550 too (no vector names a control
+        // whose route differs between the branches).
+        for (cmd, want) in CONTROL_VECTORS {
+            assert_eq!(
+                route(&decode_control_for(r550, *cmd, 8), &STRICT).kind(),
+                *want,
+                "{cmd:#x}"
+            );
+        }
+    }
+
+    /// NVOS46 is 56 bytes in 550: its status is at 48, and a 580-sized
+    /// block is the wrong size there (and the reverse).
+    #[test]
+    fn branch_550_map_dma() {
+        use crate::nvabi::{decode::decode_for, escape::NV_ESC_RM_MAP_MEMORY_DMA};
+        let b = [0u8; 64];
+        let d = decode_for(
+            Branch::R550,
+            FileKind::Ctl,
+            nv_iowr(NV_ESC_RM_MAP_MEMORY_DMA, 56),
+            &b[..56],
+        );
+        assert!(matches!(d.body, Body::MapMemoryDma { .. }), "{:?}", d.body);
+        assert_eq!(d.status_offset(), Some(48));
+        let d = decode_for(
+            Branch::R550,
+            FileKind::Ctl,
+            nv_iowr(NV_ESC_RM_MAP_MEMORY_DMA, 64),
+            &b,
+        );
+        assert_eq!(route(&d, &STRICT), Route::Refuse(Refusal::Inval));
+        let d = decode(
+            FileKind::Ctl,
+            nv_iowr(NV_ESC_RM_MAP_MEMORY_DMA, 56),
+            &b[..56],
+        );
+        assert_eq!(route(&d, &STRICT), Route::Refuse(Refusal::Inval));
+        let d = decode(FileKind::Ctl, nv_iowr(NV_ESC_RM_MAP_MEMORY_DMA, 64), &b);
+        assert_eq!(d.status_offset(), Some(56));
+    }
+
+    /// UVM commands 550 lacks are unknown there (its `uvm_ioctl` answers
+    /// -EINVAL); the tools tracker's block is 64 bytes.
+    #[test]
+    fn branch_550_uvm() {
+        use crate::nvabi::decode::decode_for;
+        let d = decode_for(Branch::R550, FileKind::Uvm, UVM_DISCARD, &[0u8; 64]);
+        assert!(matches!(d.body, Body::Unknown));
+        assert!(!route(&d, &STRICT).reaches_vendor());
+        let d = decode(FileKind::Uvm, UVM_DISCARD, &[0u8; 64]);
+        assert!(route(&d, &STRICT).reaches_vendor());
+        let d = decode_for(
+            Branch::R550,
+            FileKind::UvmTools,
+            UVM_TOOLS_INIT_EVENT_TRACKER,
+            &[0u8; 64],
+        );
+        assert_eq!(d.size, 64);
     }
 
     #[test]

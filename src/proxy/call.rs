@@ -521,9 +521,11 @@ impl Call<'_> {
         {
             let inner = self.pf.ctx.inner.lock();
             // Both start with `gpuIds[32]`; PROBED_IDS has `excludedGpuIds[32]`
-            // at 128 (none of the context's) and `gpuFlags[32]` at 256.
+            // at 128 (none of the context's) and, in 580, `gpuFlags[32]` at
+            // 256.
             if probed {
-                filter_gpu_ids(&mut list, 0, 32, Some(256), &inner.visible);
+                let flags = self.d.branch.probed_ids_flags().then_some(256);
+                filter_gpu_ids(&mut list, 0, 32, flags, &inner.visible);
                 filter_gpu_ids(&mut list, 128, 32, None, &VisibleIds::EMPTY);
             } else {
                 filter_gpu_ids(&mut list, 0, 32, None, &inner.visible);
@@ -599,8 +601,10 @@ impl Call<'_> {
         let Some(gpu) = gpu else {
             return Ok(Done::Status(NV_ERR_OBJECT_NOT_FOUND));
         };
-        // The control's fixed size, as the RM checks it.
-        if c.params.size != P::SIZE {
+        // The control's fixed size in the vendor's branch, as the RM
+        // checks it.
+        let size = self.d.branch.control_size(c.cmd).unwrap_or(P::SIZE);
+        if c.params.size != size {
             return Ok(Done::Status(NV_ERR_INVALID_ARGUMENT));
         }
         let mut nested = read_nested(&c.params)?;
@@ -652,12 +656,14 @@ pub(super) fn ioctl(pf: &ProxyFile, cmd: u32, arg: usize) -> Result<isize> {
     if pf.ctx.is_compromised() {
         return Err(EIO);
     }
-    if !pf.abi_ok {
+    // No ABI table for the vendor (permissive mode only; the open is
+    // refused otherwise): nothing can be decoded.
+    let Some(branch) = pf.branch else {
         if crate::permissive() {
             return vendor_ioctl(pf, cmd, arg);
         }
         return Err(EPROTONOSUPPORT);
-    }
+    };
     let kind = pf.file_kind();
     if kind == FileKind::Uvm {
         // What this process unmapped of its managed memory goes before
@@ -665,7 +671,7 @@ pub(super) fn ioctl(pf: &ProxyFile, cmd: u32, arg: usize) -> Result<isize> {
         managed::reconcile_current(&*pf.ctx);
     }
     let size = match kind {
-        FileKind::Uvm | FileKind::UvmTools => nvabi::uvm::uvm_param_size(cmd).ok_or(EINVAL)?,
+        FileKind::Uvm | FileKind::UvmTools => branch.uvm_param_size(cmd).ok_or(EINVAL)?,
         _ => kernel::ioctl::_IOC_SIZE(cmd),
     };
     if size > MAX_PARAMS {
@@ -673,7 +679,7 @@ pub(super) fn ioctl(pf: &ProxyFile, cmd: u32, arg: usize) -> Result<isize> {
     }
     let mut params = KVec::from_elem(0u8, size, GFP_KERNEL)?;
     read_user(arg, &mut params)?;
-    let d = nvabi::decode(kind, cmd, &params);
+    let d = nvabi::decode_for(branch, kind, cmd, &params);
     // The one verdict on the call; everything below executes it.
     let view = ContextView {
         permissive: crate::permissive(),

@@ -260,7 +260,7 @@ impl ProxyFile {
         let Ok(nested) = read_nested(&c.params) else {
             return Ok(None);
         };
-        match dec::decode_control_params(c.cmd, &nested) {
+        match dec::decode_control_params_for(self.branch.unwrap_or_default(), c.cmd, &nested) {
             ControlParams::WithFd { fd, .. } => Ok(Some((c, nested, fd))),
             _ => Ok(None),
         }

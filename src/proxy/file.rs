@@ -5,8 +5,16 @@
 //! charges a closed file leaves). What a call on it does is
 //! [`super::call`]; its file operations are [`super::ops`].
 
-use crate::fgcore::{limits::Limited, nvabi::decode::FileKind};
-use crate::{context::Context, managed, vendor::VendorFile};
+use crate::fgcore::{
+    drivers,
+    limits::Limited,
+    nvabi::{decode::FileKind, Branch},
+};
+use crate::{
+    context::Context,
+    managed,
+    vendor::{self, VendorFile},
+};
 use kernel::{
     fs::File,
     prelude::*,
@@ -40,8 +48,10 @@ pub(crate) struct ProxyFile {
     pub(super) kind: NodeKind,
     pub(super) vendor: VendorFile,
     tgid: i32,
-    /// Whether the vendor driver's ABI is in the supported table.
-    pub(super) abi_ok: bool,
+    /// The vendor driver's branch, whose ABI table decodes the file's
+    /// calls (`None`: no table, possible only in permissive mode, where
+    /// calls pass through undecoded).
+    pub(super) branch: Option<Branch>,
     /// Identifies the file in the context's object table.
     pub(super) id: u64,
     /// RM_MAP_MEMORY of a usermode (doorbell) object of host GPU N named
@@ -78,15 +88,20 @@ impl ProxyFile {
         let vendor = path.open(file)?;
         let tgid = kernel::current!().tgid();
         let (module, version) = vendor.driver();
-        let abi_ok = crate::fgcore::drivers::lookup(module, version).is_some();
-        if !abi_ok {
+        let branch = drivers::lookup(module, version).map(|d| d.branch);
+        vendor::note_driver(module, version);
+        if branch.is_none() {
             pr_warn!(
-                "context {}: vendor driver '{}' version '{}' is not a supported ABI (supported: 580.x){}\n",
+                "context {}: vendor driver '{}' version '{}' has no ABI table in fakegpu (supported: {}){}\n",
                 ctx.name.to_str().unwrap_or("?"),
                 core::str::from_utf8(module).unwrap_or("?"),
                 core::str::from_utf8(version).unwrap_or("?"),
-                if crate::permissive() { "; permissive mode: passing calls through" } else { "; its calls are refused" }
+                drivers::SUPPORTED_VERSIONS,
+                if crate::permissive() { "; permissive mode: passing calls through" } else { "; the open is refused" }
             );
+            if !crate::permissive() {
+                return Err(ENXIO);
+            }
         }
         let pf = Arc::pin_init(
             try_pin_init!(ProxyFile {
@@ -94,7 +109,7 @@ impl ProxyFile {
                 kind: node.kind,
                 vendor,
                 tgid,
-                abi_ok,
+                branch,
                 id: ctx.next_file_id(),
                 doorbell_gpu: Atomic::new(0),
             }),

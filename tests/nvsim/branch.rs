@@ -9,7 +9,8 @@
 //! which is their default in 580), so the domain code stays one.
 //!
 //! Selected by the module parameter `branch` (0 = 580.159.04, 1 =
-//! 550.163.01) and fixed for the module's life.
+//! 550.163.01, 2 = 590.44.01 with 580's layouts: test only, a version
+//! fakegpu has no table for) and fixed for the module's life.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -43,8 +44,52 @@ pub(crate) struct Branch {
     pub(crate) build_changelist: u32,
 }
 
+/// 580's /proc/driver/nvidia/params.
+const PARAMS_580: &str = concat!(
+    "ResmanDebugLevel: 4294967295\n",
+    "RmLogonRC: 1\n",
+    "ModifyDeviceFiles: 1\n",
+    "DeviceFileUID: 0\n",
+    "DeviceFileGID: 0\n",
+    "DeviceFileMode: 438\n",
+    "InitializeSystemMemoryAllocations: 1\n",
+    "UsePageAttributeTable: 4294967295\n",
+    "EnableMSI: 1\n",
+    "EnablePCIeGen3: 0\n",
+    "MemoryPoolSize: 0\n",
+    "KMallocHeapMaxSize: 0\n",
+    "VMallocHeapMaxSize: 0\n",
+    "IgnoreMMIOCheck: 0\n",
+    "EnableStreamMemOPs: 0\n",
+    "EnableUserNUMAManagement: 1\n",
+    "NvLinkDisable: 0\n",
+    "PreserveVideoMemoryAllocations: 0\n",
+    "EnableS0ixPowerManagement: 0\n",
+    "S0ixPowerManagementVideoMemoryThreshold: 256\n",
+    "DynamicPowerManagement: 3\n",
+    "DynamicPowerManagementVideoMemoryThreshold: 200\n",
+    "RegisterPCIDriver: 1\n",
+    "EnablePCIERelaxedOrderingMode: 0\n",
+    "EnableResizableBar: 0\n",
+    "EnableGpuFirmware: 18\n",
+    "EnableGpuFirmwareLogs: 2\n",
+    "RmNvlinkBandwidthLinkCount: 0\n",
+    "EnableDbgBreakpoint: 0\n",
+    "OpenRmEnableUnsupportedGpus: 1\n",
+    "DmaRemapPeerMmio: 1\n",
+    "ImexChannelCount: 2048\n",
+    "CreateImexChannel0: 0\n",
+    "GrdmaPciTopoCheckOverride: 0\n",
+    "RegistryDwords: \"\"\n",
+    "RegistryDwordsPerDevice: \"\"\n",
+    "RmMsg: \"\"\n",
+    "GpuBlacklist: \"\"\n",
+    "TemporaryFilePath: \"\"\n",
+    "ExcludedGpus: \"\"\n",
+);
+
 /// The branches, by module-parameter index.
-pub(crate) static BRANCHES: [Branch; 2] = [
+pub(crate) static BRANCHES: [Branch; 3] = [
     Branch {
         // nvBldVer.h of 580.142, the newest 580 tree read (580.159.04's
         // was not available).
@@ -55,48 +100,7 @@ pub(crate) static BRANCHES: [Branch; 2] = [
         probed_ids_params: 384,
         fb_info_max: 128,
         gpfifo_schedule_params: 3,
-        params: concat!(
-            "ResmanDebugLevel: 4294967295\n",
-            "RmLogonRC: 1\n",
-            "ModifyDeviceFiles: 1\n",
-            "DeviceFileUID: 0\n",
-            "DeviceFileGID: 0\n",
-            "DeviceFileMode: 438\n",
-            "InitializeSystemMemoryAllocations: 1\n",
-            "UsePageAttributeTable: 4294967295\n",
-            "EnableMSI: 1\n",
-            "EnablePCIeGen3: 0\n",
-            "MemoryPoolSize: 0\n",
-            "KMallocHeapMaxSize: 0\n",
-            "VMallocHeapMaxSize: 0\n",
-            "IgnoreMMIOCheck: 0\n",
-            "EnableStreamMemOPs: 0\n",
-            "EnableUserNUMAManagement: 1\n",
-            "NvLinkDisable: 0\n",
-            "PreserveVideoMemoryAllocations: 0\n",
-            "EnableS0ixPowerManagement: 0\n",
-            "S0ixPowerManagementVideoMemoryThreshold: 256\n",
-            "DynamicPowerManagement: 3\n",
-            "DynamicPowerManagementVideoMemoryThreshold: 200\n",
-            "RegisterPCIDriver: 1\n",
-            "EnablePCIERelaxedOrderingMode: 0\n",
-            "EnableResizableBar: 0\n",
-            "EnableGpuFirmware: 18\n",
-            "EnableGpuFirmwareLogs: 2\n",
-            "RmNvlinkBandwidthLinkCount: 0\n",
-            "EnableDbgBreakpoint: 0\n",
-            "OpenRmEnableUnsupportedGpus: 1\n",
-            "DmaRemapPeerMmio: 1\n",
-            "ImexChannelCount: 2048\n",
-            "CreateImexChannel0: 0\n",
-            "GrdmaPciTopoCheckOverride: 0\n",
-            "RegistryDwords: \"\"\n",
-            "RegistryDwordsPerDevice: \"\"\n",
-            "RmMsg: \"\"\n",
-            "GpuBlacklist: \"\"\n",
-            "TemporaryFilePath: \"\"\n",
-            "ExcludedGpus: \"\"\n",
-        ),
+        params: PARAMS_580,
         build_branch: "rel/gpu_drv/r580/r580_00-480",
         build_title: "Official r580_00 rel/gpu_drv/r580/r580_00-480 unknown",
         build_changelist: 37438274,
@@ -152,6 +156,24 @@ pub(crate) static BRANCHES: [Branch; 2] = [
         build_branch: "rel/gpu_drv/r550/r553_74-609",
         build_title: "Official r553_74 rel/gpu_drv/r550/r553_74-609 unknown",
         build_changelist: 35802577,
+    },
+    // Test only: a version string of a branch fakegpu has no ABI table
+    // for (590), speaking 580's layouts, so the tests can check that
+    // fakegpu refuses to bind to it rather than that a layout differs.
+    Branch {
+        // nvBldVer.h of 580.142, the newest 580 tree read (580.159.04's
+        // was not available).
+        version: "590.44.01",
+        version_c: c"590.44.01",
+        vaspace_params: 56,
+        channel_params: 368,
+        probed_ids_params: 384,
+        fb_info_max: 128,
+        gpfifo_schedule_params: 3,
+        params: PARAMS_580,
+        build_branch: "rel/gpu_drv/r580/r580_00-480",
+        build_title: "Official r580_00 rel/gpu_drv/r580/r580_00-480 unknown",
+        build_changelist: 37438274,
     },
 ];
 

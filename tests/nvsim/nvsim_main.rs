@@ -62,7 +62,7 @@ module! {
         },
         branch: u32 {
             default: 0,
-            description: "Driver branch spoken (version string and ABI): 0 = 580.159.04, 1 = 550.163.01",
+            description: "Driver branch spoken (version string and ABI): 0 = 580.159.04, 1 = 550.163.01, 2 = 590.44.01 (test only: a version fakegpu has no table for, with 580's layouts)",
         },
     },
 }

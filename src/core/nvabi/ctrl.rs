@@ -142,6 +142,12 @@ abi_consts! {
         NV0080_CTRL_CMD_GPU_QUERY_SW_STATE_PERSISTENCE = 0x800288;
         /// Virtualization mode.
         NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE = 0x800289;
+        /// Whether the GPU is a vGPU host (`isVgx`; NVML, nvidia-smi).
+        NV0080_CTRL_CMD_GPU_GET_VGX_CAPS = 0x80028e;
+        /// MIG partitions' swizzle ids (libcuda's device probe).
+        NV2080_CTRL_CMD_GPU_GET_ACTIVE_PARTITION_IDS = 0x2080018b;
+        /// The current performance state (nvidia-smi's `Perf` column).
+        NV2080_CTRL_CMD_PERF_GET_CURRENT_PSTATE = 0x20802068;
         /// FB capability bits (no sizes).
         NV0080_CTRL_CMD_FB_GET_CAPS_V2 = 0x801307;
         /// Host capability bits.
@@ -279,6 +285,9 @@ control_sizes! {
     NV0000_CTRL_CMD_CLIENT_SET_INHERITED_SHARE_POLICY, "NV0000_CTRL_CLIENT_SET_INHERITED_SHARE_POLICY_PARAMS", 12;
     NV0080_CTRL_CMD_GPU_QUERY_SW_STATE_PERSISTENCE, "NV0080_CTRL_GPU_QUERY_SW_STATE_PERSISTENCE_PARAMS", 4;
     NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE, "NV0080_CTRL_GPU_GET_VIRTUALIZATION_MODE_PARAMS", 8;
+    NV0080_CTRL_CMD_GPU_GET_VGX_CAPS, "NV0080_CTRL_GPU_GET_VGX_CAPS_PARAMS", 1;
+    NV2080_CTRL_CMD_GPU_GET_ACTIVE_PARTITION_IDS, "NV2080_CTRL_GPU_GET_ACTIVE_PARTITION_IDS_PARAMS", 40;
+    NV2080_CTRL_CMD_PERF_GET_CURRENT_PSTATE, "NV2080_CTRL_PERF_GET_CURRENT_PSTATE_PARAMS", 4;
     NV0080_CTRL_CMD_FB_GET_CAPS_V2, "NV0080_CTRL_FB_GET_CAPS_V2_PARAMS", 3;
     NV0080_CTRL_CMD_HOST_GET_CAPS_V2, "NV0080_CTRL_HOST_GET_CAPS_V2_PARAMS", 3;
     NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, "NV0080_CTRL_FIFO_GET_CHANNELLIST_PARAMS", 24;
@@ -378,6 +387,12 @@ pub const UNDOCUMENTED_CONTROLS: &[UndocumentedControl] = &[
         name: "NV2080_GSS_LEGACY_THERMAL_0x2E",
         observed_size: 528,
         note: "nvidia-smi; thermal category, GSS legacy",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_8513,
+        name: "NV2080_GSS_LEGACY_THERMAL_0x13",
+        observed_size: 1432,
+        note: "nvidia-smi 550; thermal category, GSS legacy (answered NOT_SUPPORTED by nvsim)",
     },
     UndocumentedControl {
         cmd: 0x2080_852f,

@@ -5,6 +5,7 @@
 //!
 //! - [`wire`]: the [`wire::Wire`] trait (safe little-endian read/write of
 //!   every structure) and the declaration macros;
+//! - [`branch`]: where driver branches other than 580 differ (550);
 //! - [`status`]: `NV_STATUS` codes and [`status::status_name`];
 //! - [`escape`]: `/dev/nvidiactl` and `/dev/nvidiaN` escapes, ioctl encoding,
 //!   the `nv_ioctl_*` blocks;
@@ -34,6 +35,7 @@
 
 #[macro_use]
 pub mod wire;
+pub mod branch;
 pub mod class;
 pub mod ctrl;
 pub mod decode;
@@ -50,8 +52,10 @@ mod layout_check;
 #[cfg(all(test, not(MODULE)))]
 mod tests;
 
+pub use branch::Branch;
 pub use decode::{
-    decode, decode_alloc_params, decode_control_params, decode_nv, Decoded, FileKind,
+    decode, decode_alloc_params, decode_alloc_params_for, decode_control_params,
+    decode_control_params_for, decode_for, decode_nv, Decoded, FileKind,
 };
 pub use rewrite::rewrite_memory_info;
 pub use status::status_name;

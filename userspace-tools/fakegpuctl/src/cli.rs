@@ -9,6 +9,7 @@ use crate::metrics;
 use crate::quantity::{format_bytes, parse_bytes};
 use crate::sysfs::{parse_gpus, ContextInfo, CreateSpec, Priority, Sysfs, UpdateSpec, NO_LIMIT};
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use fakegpu_core::drivers::SUPPORTED_VERSIONS;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -368,7 +369,7 @@ Examples:
     fakegpuctl metrics --listen :9455
     fakegpuctl metrics --once | grep memory_used";
 
-const VERSION_HELP: &str = "The versions of this tool and of the loaded module's interface.";
+const VERSION_HELP: &str = "The versions of this tool and of the loaded module's interface, and the\nNVIDIA driver the module is bound to: its version and the ABI table (driver\nbranch) the module decodes its calls with, e.g. \"driver nvidia 580.159.04 580\"\n(\"unsupported\": the module has no table for it and refuses its files).";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Format {
@@ -562,6 +563,9 @@ struct ContextsDoc {
 struct VersionDoc<'a> {
     fakegpuctl: &'a str,
     module: Option<&'a str>,
+    /// sysfs `driver`: the vendor driver the module met, its version and
+    /// the ABI table in use (`nvidia 580.159.04 580`), or `none`.
+    driver: Option<&'a str>,
     compute_scheduling: Option<bool>,
 }
 
@@ -696,17 +700,23 @@ fn version(o: &Opts, out: &mut dyn Write) -> Result<u8> {
     } else {
         None
     };
+    let driver = module.as_ref().ok().and_then(|_| o.sysfs.driver());
     let v = VersionDoc {
         fakegpuctl: crate::VERSION,
         module: module.as_ref().ok().map(|m| m.as_str()),
+        driver: driver.as_deref(),
         compute_scheduling: compute,
     };
     emit(o, out, &v, |w| {
         writeln!(w, "fakegpuctl {}", crate::VERSION)?;
         match &module {
-            Ok(m) => writeln!(w, "module {m}"),
-            Err(_) => writeln!(w, "module not loaded"),
+            Ok(m) => writeln!(w, "module {m}")?,
+            Err(_) => writeln!(w, "module not loaded")?,
         }
+        if let Some(d) = &driver {
+            writeln!(w, "driver {d}")?;
+        }
+        Ok(())
     })?;
     // The tool's version printed, the missing module is still an error.
     module.map(|_| 0)
@@ -1263,8 +1273,10 @@ fn doctor(o: &Opts, out: &mut dyn Write) -> Result<u8> {
         ),
     }
     match gpus::driver_version(&o.vendor_dev) {
-        Ok(v) if v.starts_with(gpus::SUPPORTED_DRIVER_PREFIX) => add("driver", "ok", format!("NVIDIA driver {v} (supported: {}x)", gpus::SUPPORTED_DRIVER_PREFIX), ""),
-        Ok(v) => add("driver", "fail", format!("NVIDIA driver {v} is not supported (supported: {}x)", gpus::SUPPORTED_DRIVER_PREFIX), "install a 580 driver; fakegpu refuses other RM ABIs"),
+        Ok(v) => match gpus::supported_branch(&v) {
+            Some(b) => add("driver", "ok", format!("NVIDIA driver {v}: branch {b} (supported: {})", SUPPORTED_VERSIONS), ""),
+            None => add("driver", "fail", format!("NVIDIA driver {v} is not supported (supported: {})", SUPPORTED_VERSIONS), "install a driver of a supported branch; fakegpu refuses other RM ABIs"),
+        },
         Err(e) => add("driver", "fail", e.message.clone(), "load the NVIDIA driver; create /dev/nvidiactl (nvidia-modprobe); --vendor-dev moves it"),
     }
     if o.sysfs.check_loaded().is_ok() {

@@ -32,8 +32,11 @@ pub struct Inventory {
     pub gpus: Vec<GpuInfo>,
 }
 
-/// The driver versions whose RM ABI fakegpu (and nvrm) speak.
-pub const SUPPORTED_DRIVER_PREFIX: &str = "580.";
+/// The driver branch of `version`, if fakegpu has an ABI table for it
+/// (the module's own table: `fakegpu_core::drivers`).
+pub fn supported_branch(version: &str) -> Option<&'static str> {
+    fakegpu_core::drivers::lookup(b"nvidia", version.as_bytes()).map(|d| d.branch.name())
+}
 
 fn driver_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(Kind::Driver, format!("{what}: {e}")).hint(

@@ -215,6 +215,16 @@ impl Sysfs {
             .map_err(|e| Error::io("cannot read the module version", &p, &e))
     }
 
+    /// The module's `driver` file: the vendor driver it met, its version
+    /// and the ABI table in use (`nvidia 580.159.04 580`), `none` before
+    /// any; `None` when the module has no such file (before 0.1.0's
+    /// branch tables).
+    pub fn driver(&self) -> Option<String> {
+        fs::read_to_string(self.root.join("driver"))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
     /// Whether the module has compute scheduling, as far as existing
     /// contexts tell: `Some(true/false)` from the first context, `None` if
     /// there is none.

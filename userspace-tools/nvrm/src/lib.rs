@@ -18,10 +18,12 @@
 
 pub mod sys;
 
-use fakegpu_core::nvabi::{class, ctrl, escape, rm, sim, status, uvm, wire::Wire};
+use fakegpu_core::drivers;
+use fakegpu_core::nvabi::{class, ctrl, escape, rm, sim, status, uvm, wire::Wire, Branch};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 pub use sys::Mapping;
 
@@ -121,6 +123,11 @@ pub enum AllocForm {
 /// A `/dev/nvidiactl` file.
 pub struct Ctl {
     fd: OwnedFd,
+    /// The driver branch whose structures the calls use: 580 until a
+    /// version check succeeds with another branch's version (then the
+    /// controls whose size differs are sent at that branch's size, as its
+    /// own clients do).
+    branch: AtomicU8,
 }
 
 impl From<Ctl> for OwnedFd {
@@ -153,14 +160,30 @@ pub struct Card {
 impl Ctl {
     /// Opens the control node at `path`.
     pub fn open(path: &str) -> io::Result<Ctl> {
-        Ok(Ctl {
-            fd: sys::open_rw(path)?,
-        })
+        Ok(Ctl::from_fd(sys::open_rw(path)?))
     }
 
     /// Wraps an open fd.
     pub fn from_fd(fd: OwnedFd) -> Ctl {
-        Ctl { fd }
+        Ctl {
+            fd,
+            branch: AtomicU8::new(0),
+        }
+    }
+
+    /// The branch the calls are encoded for (see [`Ctl::check_version`]).
+    pub fn branch(&self) -> Branch {
+        Branch::ALL
+            .get(usize::from(self.branch.load(Ordering::Relaxed)))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn set_branch(&self, version: &str) {
+        if let Some(d) = drivers::lookup(b"nvidia", version.as_bytes()) {
+            let i = Branch::ALL.iter().position(|b| *b == d.branch).unwrap_or(0);
+            self.branch.store(i as u8, Ordering::Relaxed);
+        }
     }
 
     /// CHECK_VERSION_STR (strict). Returns the driver's reply and version
@@ -175,7 +198,10 @@ impl Ctl {
         let p: escape::NvIoctlRmApiVersion = from_bytes(&b);
         let s = cstr(&p.version_string);
         match r {
-            Ok(()) => Ok(s),
+            Ok(()) => {
+                self.set_branch(version);
+                Ok(s)
+            }
             Err(e) => Err((e, s)),
         }
     }
@@ -396,7 +422,14 @@ impl Ctl {
         params: &mut T,
     ) -> Result<()> {
         let mut b = to_bytes(params);
-        let s = self.control_raw(client, object, cmd, &mut b)?;
+        // The branch's size where it differs: its block is 580's less
+        // trailing fields (or, for FB_GET_INFO_V2, a shorter list).
+        let n = self
+            .branch()
+            .control_size(cmd)
+            .unwrap_or(b.len())
+            .min(b.len());
+        let s = self.control_raw(client, object, cmd, &mut b[..n])?;
         *params = from_bytes(&b);
         Ok(s.check()?)
     }

@@ -3,6 +3,7 @@
 //! The allocation level: a class's parameters behind RM_ALLOC's
 //! `pAllocParms`, and what the RM writes back.
 
+use super::super::branch::Branch;
 use super::super::class::{self, ClassKind, ParamSpec};
 use super::super::rm::*;
 use super::super::wire::{rd_u32, rd_u64, Wire};
@@ -154,19 +155,34 @@ pub struct MemoryAlloc {
     pub consumes_vidmem: bool,
 }
 
-/// Decodes a class's allocation parameters (`nested` = the bytes at
-/// `pAllocParms`, [`NestedRef::size`] of them; empty for a null pointer).
+/// Decodes a class's allocation parameters of the 580 ABI (tools and
+/// tests; the proxy decodes with its vendor's branch).
 pub fn decode_alloc_params(h_class: u32, nested: &[u8]) -> AllocParams {
+    decode_alloc_params_for(Branch::R580, h_class, nested)
+}
+
+/// The largest 580 parameter block a branch declares shorter (the GPFIFO
+/// channels' 368 bytes), which a shorter block is read into, zero-padded.
+const PADDED_MAX: usize = 368;
+
+/// Decodes a class's allocation parameters in driver branch `branch`
+/// (`nested` = the bytes at `pAllocParms`, [`NestedRef::size`] of them;
+/// empty for a null pointer).
+pub fn decode_alloc_params_for(branch: Branch, h_class: u32, nested: &[u8]) -> AllocParams {
     let class = class::effective_class(h_class);
     let info = match class::class_info(class) {
-        Some(i) => i,
-        None => return AllocParams::Unknown { class },
+        Some(i) if branch.has_class(class) => i,
+        _ => return AllocParams::Unknown { class },
     };
-    let need = match info.params {
+    let own = match info.params {
         ParamSpec::None => return AllocParams::NoParams,
         ParamSpec::Undeclared => return AllocParams::Unknown { class },
         ParamSpec::Optional(_) if nested.is_empty() => 0,
         ParamSpec::Required(n) | ParamSpec::Optional(n) => n,
+    };
+    let need = match branch.alloc_param_size(class) {
+        Some(n) if own > 0 => n,
+        _ => own,
     };
     if nested.len() < need {
         return AllocParams::Short {
@@ -174,10 +190,22 @@ pub fn decode_alloc_params(h_class: u32, nested: &[u8]) -> AllocParams {
             got: nested.len(),
         };
     }
-    alloc_params_typed(class, info.kind, nested).unwrap_or(AllocParams::Short {
+    let short = AllocParams::Short {
         need,
         got: nested.len(),
-    })
+    };
+    if need < own {
+        // The branch's block is the 580 one less trailing fields, which
+        // read as zero (their 580 default).
+        let mut padded = [0u8; PADDED_MAX];
+        let Some(dst) = padded.get_mut(..need) else {
+            return short;
+        };
+        dst.copy_from_slice(&nested[..need]);
+        return alloc_params_typed(class, info.kind, &padded[..own.min(PADDED_MAX)])
+            .unwrap_or(short);
+    }
+    alloc_params_typed(class, info.kind, nested).unwrap_or(short)
 }
 
 fn alloc_params_typed(class: u32, kind: ClassKind, n: &[u8]) -> Option<AllocParams> {

@@ -3,6 +3,7 @@
 //! The control level: a control's parameters behind RM_CONTROL's
 //! `params`, fds in them, and the export-fd controls' object lists.
 
+use super::super::branch::Branch;
 use super::super::ctrl::{self, *};
 use super::super::wire::{rd_u16, rd_u32, rd_u64, rd_u8, Wire};
 use super::kinds::*;
@@ -135,14 +136,25 @@ fn decoded_control_size(cmd: u32) -> Option<usize> {
     })
 }
 
-/// Decodes a control's parameters (`nested` = the `paramsSize` bytes at `params`).
+/// Decodes a control's parameters of the 580 ABI (tools and tests; the
+/// proxy decodes with its vendor's branch).
 pub fn decode_control_params(cmd: u32, nested: &[u8]) -> ControlParams {
-    let need = match decoded_control_size(cmd) {
-        Some(n) => n,
-        None => {
+    decode_control_params_for(Branch::R580, cmd, nested)
+}
+
+/// Decodes a control's parameters in driver branch `branch` (`nested` =
+/// the `paramsSize` bytes at `params`).
+pub fn decode_control_params_for(branch: Branch, cmd: u32, nested: &[u8]) -> ControlParams {
+    if !branch.has_control(cmd) {
+        return ControlParams::Unknown;
+    }
+    let own = branch.control_size(cmd);
+    let need = match own.or_else(|| decoded_control_size(cmd)) {
+        Some(n) if decoded_control_size(cmd).is_some() => n,
+        _ => {
             // Known but not decoded field by field: check the size where
             // the headers give one (the RM itself fails a mismatch).
-            return match ctrl::control_param_size(cmd) {
+            return match own.or_else(|| ctrl::control_param_size(cmd)) {
                 Some(n) if n != nested.len() => ControlParams::BadSize {
                     need: n,
                     got: nested.len(),
@@ -159,11 +171,31 @@ pub fn decode_control_params(cmd: u32, nested: &[u8]) -> ControlParams {
             got: nested.len(),
         };
     }
-    control_typed(cmd, nested).unwrap_or(ControlParams::BadSize {
+    let bad = ControlParams::BadSize {
         need,
         got: nested.len(),
-    })
+    };
+    match decoded_control_size(cmd) {
+        // The branch's block is the 580 one less trailing fields (which
+        // read as zero, their 580 default) or, for FB_GET_INFO_V2, a
+        // shorter list.
+        Some(full) if need < full => {
+            let mut padded = [0u8; PADDED_CONTROL_MAX];
+            match padded.get_mut(..need) {
+                Some(dst) if full <= PADDED_CONTROL_MAX => {
+                    dst.copy_from_slice(nested);
+                    control_typed(cmd, &padded[..full]).unwrap_or(bad)
+                }
+                _ => bad,
+            }
+        }
+        _ => control_typed(cmd, nested).unwrap_or(bad),
+    }
 }
+
+/// The largest decoded control block a branch declares shorter
+/// (FB_GET_INFO_V2's 1028 bytes).
+const PADDED_CONTROL_MAX: usize = 1028;
 
 fn control_typed(cmd: u32, n: &[u8]) -> Option<ControlParams> {
     Some(match cmd {

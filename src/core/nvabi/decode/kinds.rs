@@ -3,6 +3,7 @@
 //! The decoder's vocabulary: which file a call came on, what its block
 //! holds ([`Body`], [`Decoded`]), where its nested blocks and fds are.
 
+use super::super::branch::Branch;
 use super::super::escape::Escape;
 use super::super::uvm::*;
 use super::super::wire::{rd_i32, rd_u32, rd_u64, wr_i32, wr_u64};
@@ -505,6 +506,8 @@ pub enum Call {
 /// A decoded call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decoded {
+    /// The driver branch whose ABI it was decoded with.
+    pub branch: Branch,
     /// File kind it was decoded for.
     pub file: FileKind,
     /// The call.

@@ -3,6 +3,7 @@
 //! The outer level: the ioctl's own block, escape by escape, down to
 //! where its nested blocks are; and [`Decoded`]'s questions about a call.
 
+use super::super::branch::{Branch, Nvos46R550};
 use super::super::class::{self};
 use super::super::escape::{self, Escape, NvIoctlXfer, Where};
 use super::super::rm::*;
@@ -14,30 +15,45 @@ use super::kinds::*;
 use super::uvm_calls::decode_uvm;
 use core::mem::offset_of;
 
-/// Decodes one ioctl. `params` are the bytes at the ioctl's argument
-/// pointer: for nvidia.ko files `ioc_size(cmd)` bytes, for UVM
-/// [`uvm_param_size`]`(cmd)` bytes.
+/// Decodes one ioctl of the 580 ABI (tools and tests; the proxy decodes
+/// with its vendor's branch, [`decode_for`]).
 pub fn decode(file: FileKind, cmd: u32, params: &[u8]) -> Decoded {
+    decode_for(Branch::R580, file, cmd, params)
+}
+
+/// Decodes one ioctl of driver branch `branch`. `params` are the bytes at
+/// the ioctl's argument pointer: for nvidia.ko files `ioc_size(cmd)`
+/// bytes, for UVM [`Branch::uvm_param_size`]`(cmd)` bytes.
+pub fn decode_for(branch: Branch, file: FileKind, cmd: u32, params: &[u8]) -> Decoded {
     match file {
         FileKind::Ctl | FileKind::Gpu => decode_escape(
+            branch,
             file,
             escape::ioc_nr(cmd),
             escape::ioc_size(cmd),
             params,
             false,
         ),
-        FileKind::Uvm | FileKind::UvmTools => decode_uvm(file, cmd, params),
+        FileKind::Uvm | FileKind::UvmTools => decode_uvm(branch, file, cmd, params),
     }
 }
 
 /// Decodes the inner call of an `NV_ESC_IOCTL_XFER_CMD` (`inner_cmd` is
-/// compared as a full 32-bit value, as the driver does).
+/// compared as a full 32-bit value, as the driver does), 580 ABI.
 pub fn decode_nv(file: FileKind, inner_cmd: u32, inner_size: u32, params: &[u8]) -> Decoded {
-    decode_escape(file, inner_cmd, inner_size, params, true)
+    decode_escape(Branch::R580, file, inner_cmd, inner_size, params, true)
 }
 
-fn decode_escape(file: FileKind, nr: u32, size: u32, params: &[u8], inner: bool) -> Decoded {
+fn decode_escape(
+    branch: Branch,
+    file: FileKind,
+    nr: u32,
+    size: u32,
+    params: &[u8],
+    inner: bool,
+) -> Decoded {
     let mut d = Decoded {
+        branch,
         file,
         call: Call::Unknown(nr),
         size: size as usize,
@@ -48,7 +64,7 @@ fn decode_escape(file: FileKind, nr: u32, size: u32, params: &[u8], inner: bool)
         None => return d,
     };
     d.call = Call::Nv(esc);
-    d.body = body_of_escape(file, esc, size, params, inner);
+    d.body = body_of_escape(branch, file, esc, size, params, inner);
     d
 }
 
@@ -61,11 +77,18 @@ fn wrong_file(file: FileKind, w: Where) -> bool {
     }
 }
 
-fn body_of_escape(file: FileKind, esc: Escape, size: u32, p: &[u8], inner: bool) -> Body {
+fn body_of_escape(
+    branch: Branch,
+    file: FileKind,
+    esc: Escape,
+    size: u32,
+    p: &[u8],
+    inner: bool,
+) -> Body {
     if esc.allowed() == Where::Nowhere || (inner && esc == Escape::IoctlXfer) {
         return Body::Rejected(Reject::NoHandler);
     }
-    if !esc.size_rule().accepts(size) {
+    if !branch.escape_size_rule(esc).accepts(size) {
         return Body::Rejected(Reject::BadSize);
     }
     let need = size as usize;
@@ -82,10 +105,10 @@ fn body_of_escape(file: FileKind, esc: Escape, size: u32, p: &[u8], inner: bool)
     } else if wrong_file(file, esc.allowed()) {
         return Body::Rejected(Reject::WrongFile);
     }
-    typed_body(esc, size, p).unwrap_or(Body::Short { need, got: p.len() })
+    typed_body(branch, esc, size, p).unwrap_or(Body::Short { need, got: p.len() })
 }
 
-fn typed_body(esc: Escape, size: u32, p: &[u8]) -> Option<Body> {
+fn typed_body(branch: Branch, esc: Escape, size: u32, p: &[u8]) -> Option<Body> {
     Some(match esc {
         Escape::IoctlXfer => {
             let x = NvIoctlXfer::read(p)?;
@@ -126,7 +149,7 @@ fn typed_body(esc: Escape, size: u32, p: &[u8]) -> Option<Body> {
                 fd: FdField::i32_at(p, offset_of!(E, fd), FdRole::DmaBuf)?,
             }
         }
-        Escape::RmAlloc => Body::Alloc(alloc_call(size, p)?),
+        Escape::RmAlloc => Body::Alloc(alloc_call(branch, size, p)?),
         Escape::RmFree => {
             let f = Nvos00::read(p)?;
             Body::Free {
@@ -200,6 +223,17 @@ fn typed_body(esc: Escape, size: u32, p: &[u8]) -> Option<Body> {
             h_client: rd_u32(p, 0)?,
             h_object: rd_u32(p, 4)?,
         },
+        Escape::RmMapMemoryDma if branch == Branch::R550 => {
+            let m = Nvos46R550::read(p)?;
+            Body::MapMemoryDma {
+                h_client: m.h_client,
+                h_device: m.h_device,
+                h_dma: m.h_dma,
+                h_memory: m.h_memory,
+                offset: m.offset,
+                length: m.length,
+            }
+        }
         Escape::RmMapMemoryDma => {
             let m = Nvos46::read(p)?;
             Body::MapMemoryDma {
@@ -225,7 +259,7 @@ fn typed_body(esc: Escape, size: u32, p: &[u8]) -> Option<Body> {
     })
 }
 
-fn alloc_call(size: u32, p: &[u8]) -> Option<AllocCall> {
+fn alloc_call(branch: Branch, size: u32, p: &[u8]) -> Option<AllocCall> {
     let nvos64 = size as usize == Nvos64::SIZE;
     let h_class = rd_u32(p, offset_of!(Nvos21, h_class))?;
     let ptr = rd_u64(p, offset_of!(Nvos21, p_alloc_parms))?;
@@ -236,7 +270,13 @@ fn alloc_call(size: u32, p: &[u8]) -> Option<AllocCall> {
         (rd_u32(p, offset_of!(Nvos21, params_size))?, 0, 0)
     };
     let class = class::effective_class(h_class);
-    let (nsize, exact) = match class::class_info(class).and_then(|c| c.params.copy_size(ptr == 0)) {
+    let copy = class::class_info(class).and_then(|c| c.params.copy_size(ptr == 0));
+    let (nsize, exact) = match copy.map(|n| {
+        branch
+            .alloc_param_size(class)
+            .filter(|_| n > 0)
+            .unwrap_or(n)
+    }) {
         Some(n) => (n, true),
         None => (params_size as usize, false),
     };
@@ -387,14 +427,25 @@ impl Decoded {
     pub fn decode_nested(&self, nested: &[u8]) -> Nested {
         match self.body {
             Body::Alloc(a) if a.serialized => Nested::Alloc(AllocParams::Serialized),
-            Body::Alloc(a) => Nested::Alloc(decode_alloc_params(a.h_class, nested)),
+            Body::Alloc(a) => {
+                Nested::Alloc(decode_alloc_params_for(self.branch, a.h_class, nested))
+            }
             Body::Control(c) if c.serialized => Nested::Control(ControlParams::Serialized),
-            Body::Control(c) => Nested::Control(decode_control_params(c.cmd, nested)),
+            Body::Control(c) => {
+                Nested::Control(decode_control_params_for(self.branch, c.cmd, nested))
+            }
             Body::Xfer {
                 inner_cmd,
                 inner_size,
                 ..
-            } => Nested::Xfer(decode_nv(self.file, inner_cmd, inner_size, nested)),
+            } => Nested::Xfer(decode_escape(
+                self.branch,
+                self.file,
+                inner_cmd,
+                inner_size,
+                nested,
+                true,
+            )),
             _ => Nested::None,
         }
     }
@@ -420,13 +471,13 @@ impl Decoded {
                 Escape::RmAccessRegistry => offset_of!(Nvos38, status),
                 Escape::RmAllocContextDma2 => offset_of!(Nvos39, status),
                 Escape::RmGetEventData => offset_of!(Nvos41, status),
-                Escape::RmMapMemoryDma => offset_of!(Nvos46, status),
+                Escape::RmMapMemoryDma => self.branch.nvos46_status(),
                 Escape::RmUnmapMemoryDma => offset_of!(Nvos47, status),
                 Escape::RmBindContextDma => offset_of!(Nvos49, status),
                 Escape::RmUpdateDeviceMappingInfo => offset_of!(Nvos56, status),
                 Escape::AllocOsEvent => offset_of!(escape::NvIoctlAllocOsEvent, status),
                 Escape::FreeOsEvent => offset_of!(escape::NvIoctlFreeOsEvent, status),
-                Escape::ExportToDmabufFd => offset_of!(escape::NvIoctlExportToDmaBufFd, status),
+                Escape::ExportToDmabufFd => self.branch.export_dmabuf_status(),
                 _ => return None,
             },
             Call::Uvm(u) => match u.cmd {

@@ -2,6 +2,7 @@
 
 //! UVM calls (`/dev/nvidia-uvm`): their blocks are the ioctl's own.
 
+use super::super::branch::Branch;
 use super::super::uvm::{self, *};
 use super::super::wire::{rd_u32, rd_u64, Wire};
 use super::kinds::*;
@@ -11,32 +12,34 @@ fn uuid_at(p: &[u8], off: usize) -> Option<[u8; 16]> {
     <[u8; 16]>::read(p.get(off..)?)
 }
 
-pub(super) fn decode_uvm(file: FileKind, cmd: u32, p: &[u8]) -> Decoded {
+pub(super) fn decode_uvm(branch: Branch, file: FileKind, cmd: u32, p: &[u8]) -> Decoded {
     let mut d = Decoded {
+        branch,
         file,
         call: Call::Unknown(cmd),
         size: 0,
         body: Body::Unknown,
     };
-    let u = match uvm::uvm_ioctl(cmd) {
-        Some(u) => u,
-        None => return d,
+    // A command the branch's UVM does not have is unknown there.
+    let (u, size) = match (uvm::uvm_ioctl(cmd), branch.uvm_param_size(cmd)) {
+        (Some(u), Some(size)) => (u, size),
+        _ => return d,
     };
     d.call = Call::Uvm(u);
-    d.size = u.size;
+    d.size = size;
     if u.tools != (file == FileKind::UvmTools) {
         d.body = Body::Rejected(Reject::WrongFile);
         return d;
     }
-    if p.len() < u.size {
+    if p.len() < size {
         d.body = Body::Short {
-            need: u.size,
+            need: size,
             got: p.len(),
         };
         return d;
     }
     d.body = uvm_body(cmd, p).unwrap_or(Body::Short {
-        need: u.size,
+        need: size,
         got: p.len(),
     });
     d
