@@ -79,12 +79,21 @@ tenant() { fgtest as-uid "$TENANT_UID" "$@"; }
 # nodes bind-mounted at the vendor's paths (/dev/nvidiactl, /dev/nvidiaN
 # for each of its GPUs, /dev/nvidia-uvm) and the host's other GPU nodes
 # hidden, as a container runtime does, and CMD runs as TENANT_UID (see
-# tenant). Exits 90 if a bind mount fails.
+# tenant). As the NVIDIA container toolkit's disable-device-node-
+# modification hook does, the container's /proc/driver/nvidia/params says
+# ModifyDeviceFiles: 0, so NVIDIA's libraries open the nodes they are given
+# instead of checking them against major 195 (ours are misc devices) and
+# trying to recreate them. Exits 90 if a bind mount fails.
 in_container() {
     _c=$1; shift
     unshare -m sh -c '
         c=$1; u=$2; shift 2
         for n in nvidiactl nvidia-uvm; do mount --bind /dev/fakegpu/$c/$n /dev/$n || exit 90; done
+        if [ -f /proc/driver/nvidia/params ]; then
+            p=/tmp/.params-$$
+            sed "s/^ModifyDeviceFiles: .*/ModifyDeviceFiles: 0/" /proc/driver/nvidia/params >$p &&
+                mount --bind $p /proc/driver/nvidia/params || exit 90
+        fi
         for d in /dev/nvidia[0-9]*; do
             n=${d#/dev/}
             if [ -e /dev/fakegpu/$c/$n ]; then

@@ -23,7 +23,7 @@ use crate::{
     vendor::VendorPath,
 };
 use kernel::{
-    new_mutex,
+    bindings, new_mutex,
     prelude::*,
     str::CString,
     sync::{
@@ -208,6 +208,23 @@ impl Context {
 }
 
 impl Context {
+    /// The context's processes (those with a proxy file open), numbered in
+    /// the calling task's pid namespace; those it cannot see are left out.
+    pub(crate) fn pids_in_caller_ns(&self) -> Result<KVec<u32>> {
+        let mut tgids = KVec::new();
+        for (t, _) in self.inner.lock().pids.iter() {
+            tgids.push(*t, GFP_KERNEL)?;
+        }
+        let mut out = KVec::with_capacity(tgids.len(), GFP_KERNEL)?;
+        for t in tgids {
+            let v = tgid_in_caller_ns(t);
+            if v > 0 {
+                out.push(v as u32, GFP_KERNEL)?;
+            }
+        }
+        Ok(out)
+    }
+
     /// Applies the close of closed files whose clients the vendor has
     /// freed since, returning what no object refers to any more (asked through the kernel RM API, without the context's
     /// lock held). Called where a charge matters: before an allocation is
@@ -282,5 +299,22 @@ impl managed::Host for Context {
 
     fn name(&self) -> &str {
         self.name_str()
+    }
+}
+
+/// The number of host process `tgid` in the calling task's pid namespace
+/// (0 when it is not visible there or has exited), as the RM numbers the
+/// processes it reports (`_gpuConvertPid`).
+fn tgid_in_caller_ns(tgid: i32) -> i32 {
+    let _rcu = kernel::sync::rcu::read_lock();
+    // SAFETY: `init_pid_ns` is a static; under the RCU read lock held, the
+    // `struct pid` `find_pid_ns` returns stays valid while `pid_vnr` reads
+    // it (both documented as callable under RCU).
+    unsafe {
+        let pid = bindings::find_pid_ns(tgid, &raw mut bindings::init_pid_ns);
+        if pid.is_null() {
+            return 0;
+        }
+        bindings::pid_vnr(pid)
     }
 }

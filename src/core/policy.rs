@@ -180,6 +180,16 @@ pub enum Route {
     /// GPU_GET_ID_INFO(_V2): refused unless the GPU id in the parameters
     /// is one of the context's, then forwarded.
     GpuIdCheck(NestedRef),
+    /// GPU_GET_PIDS / GPU_GET_PID_INFO: forward, then the reply names only
+    /// the context's processes (the RM lists every process of the GPU
+    /// that the caller's pid namespace can see, which without a pid
+    /// namespace is every tenant's).
+    Pids {
+        /// GET_PID_INFO (else GET_PIDS).
+        info: bool,
+        /// The parameters.
+        params: NestedRef,
+    },
     /// ATTACH_GPUS_TO_FD: refused (EINVAL) unless every id is the
     /// context's, then forwarded.
     AttachGpus,
@@ -221,6 +231,7 @@ impl Route {
             Route::CardInfo => "CardInfo",
             Route::GpuIdList { .. } => "GpuIdList",
             Route::GpuIdCheck(_) => "GpuIdCheck",
+            Route::Pids { .. } => "Pids",
             Route::AttachGpus => "AttachGpus",
             Route::DisableChannels(_) => "DisableChannels",
             Route::SchedLever { .. } => "SchedLever",
@@ -518,6 +529,11 @@ fn control_route(c: ControlCall, view: &ContextView) -> Route {
         NV0000_CTRL_CMD_GPU_GET_ID_INFO | NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2 => {
             Route::GpuIdCheck(params)
         }
+        NV2080_CTRL_CMD_GPU_GET_PIDS if !c.serialized => Route::Pids {
+            info: false,
+            params,
+        },
+        NV2080_CTRL_CMD_GPU_GET_PID_INFO if !c.serialized => Route::Pids { info: true, params },
         NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS => Route::DisableChannels(params),
         cmd if is_export_fd_control(cmd) => Route::ExportFd(c),
         // A tenant's levers on its own share (see `sched_answered`).
@@ -573,8 +589,6 @@ fn control_route(c: ControlCall, view: &ContextView) -> Route {
         | NV2080_CTRL_CMD_GPU_GET_SHORT_NAME_STRING
         | NV2080_CTRL_CMD_GPU_GET_GID_INFO
         | NV2080_CTRL_CMD_GPU_GET_ENGINES_V2
-        | NV2080_CTRL_CMD_GPU_GET_PIDS
-        | NV2080_CTRL_CMD_GPU_GET_PID_INFO
         | NV2080_CTRL_CMD_GPU_GET_COMPUTE_POLICY_CONFIG
         | NV2080_CTRL_CMD_FB_GET_FB_REGION_INFO
         | NVA06C_CTRL_CMD_GET_TIMESLICE
@@ -669,6 +683,8 @@ pub const CONTROL_VECTORS: &[(u32, &str)] = &[
     (NV2080_CTRL_CMD_FB_GET_INFO, "MemoryInfo"),
     (NV0000_CTRL_CMD_GPU_GET_PROBED_IDS, "GpuIdList"),
     (NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2, "GpuIdCheck"),
+    (NV2080_CTRL_CMD_GPU_GET_PIDS, "Pids"),
+    (NV2080_CTRL_CMD_GPU_GET_PID_INFO, "Pids"),
     (NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, "DisableChannels"),
     (NVA06C_CTRL_CMD_SET_TIMESLICE, "SchedLever"),
     (NVA06C_CTRL_CMD_GPFIFO_SCHEDULE, "SchedLever"),

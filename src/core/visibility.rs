@@ -144,6 +144,34 @@ pub fn filter_gpu_ids(
 #[cfg(all(test, not(MODULE)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pids_keep_only_the_allowed_in_order() {
+        let mut b = [0u8; 12 + 4 * 8];
+        b[8..12].copy_from_slice(&5u32.to_le_bytes());
+        for (i, p) in [10u32, 20, 30, 40, 50].iter().enumerate() {
+            b[12 + 4 * i..16 + 4 * i].copy_from_slice(&p.to_le_bytes());
+        }
+        let n = filter_pids(&mut b, 8, 12, 8, |p| p == 20 || p == 50 || p == 60);
+        assert_eq!(n, 2);
+        let read = |i: usize| u32::from_le_bytes(b[12 + 4 * i..16 + 4 * i].try_into().unwrap());
+        assert_eq!((read(0), read(1), read(2), read(4)), (20, 50, 0, 0));
+        assert_eq!(u32::from_le_bytes(b[8..12].try_into().unwrap()), 2);
+        // A count past the table is clamped, never read beyond it.
+        b[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(filter_pids(&mut b, 8, 12, 8, |_| true), 8);
+    }
+
+    #[test]
+    fn pid_info_zeroes_other_processes() {
+        let mut b = [0xffu8; 8 + 2 * 72];
+        b[8..12].copy_from_slice(&7u32.to_le_bytes());
+        b[80..84].copy_from_slice(&9u32.to_le_bytes());
+        filter_pid_info(&mut b, 2, 8, 72, 0, 16..40, |p| p == 9);
+        assert!(b[8 + 16..8 + 40].iter().all(|&x| x == 0));
+        assert!(b[80 + 16..80 + 40].iter().all(|&x| x == 0xff));
+        assert_eq!(&b[8..12], &7u32.to_le_bytes());
+    }
     use proptest::prelude::*;
 
     fn entry(minor: u32, id: u32) -> [u8; CARD_INFO_SIZE] {
@@ -234,6 +262,63 @@ mod tests {
             }
             // Everything after the visible entries is zeroed.
             prop_assert!(buf.iter().skip(n * CARD_INFO_SIZE).all(|&b| b == 0));
+        }
+    }
+}
+
+/// Rewrites a GPU_GET_PIDS reply (`pidTblCount` at `count_off`, `pidTbl`
+/// at `table_off`, at most `max` entries): only the pids `keep` accepts
+/// stay, in order, moved to the front; the rest of the table is zeroed and
+/// the count is the kept ones. Returns it.
+pub fn filter_pids(
+    buf: &mut [u8],
+    count_off: usize,
+    table_off: usize,
+    max: usize,
+    keep: impl Fn(u32) -> bool,
+) -> u32 {
+    let count = rd32(buf, count_off).map_or(0, |c| (c as usize).min(max));
+    let mut kept = 0;
+    for i in 0..count {
+        let Some(pid) = rd32(buf, table_off + 4 * i) else {
+            break;
+        };
+        if keep(pid) {
+            wr32(buf, table_off + 4 * kept, pid);
+            kept += 1;
+        }
+    }
+    for i in kept..max {
+        wr32(buf, table_off + 4 * i, 0);
+    }
+    wr32(buf, count_off, kept as u32);
+    kept as u32
+}
+
+/// Rewrites a GPU_GET_PID_INFO reply (`count` entries of `entry` bytes from
+/// `list_off`, the pid at `pid_off` of each and the memory figures in
+/// `figures`, a range of the entry): an entry whose pid `keep` refuses
+/// gets the figures of a pid with nothing on the GPU (zeros), as the RM
+/// answers for a process it does not find.
+pub fn filter_pid_info(
+    buf: &mut [u8],
+    count: usize,
+    list_off: usize,
+    entry: usize,
+    pid_off: usize,
+    figures: core::ops::Range<usize>,
+    keep: impl Fn(u32) -> bool,
+) {
+    for i in 0..count {
+        let at = list_off + i * entry;
+        let Some(pid) = rd32(buf, at + pid_off) else {
+            break;
+        };
+        if keep(pid) {
+            continue;
+        }
+        if let Some(f) = buf.get_mut(at + figures.start..at + figures.end) {
+            f.fill(0);
         }
     }
 }

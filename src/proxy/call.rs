@@ -21,7 +21,11 @@ use crate::{
         self,
         ctrl::{
             Nv2080CtrlFbGetInfoV2Params, Nv2080CtrlFifoDisableChannelsParams,
-            NV2080_CTRL_CMD_FB_GET_INFO_V2, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
+            Nv2080CtrlGpuGetPidInfoParams, Nv2080CtrlGpuPidInfo, GET_PIDS_COUNT_OFFSET,
+            GET_PIDS_TABLE_OFFSET, NV2080_CTRL_CMD_FB_GET_INFO_V2,
+            NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, NV2080_CTRL_CMD_GPU_GET_PIDS,
+            NV2080_CTRL_CMD_GPU_GET_PID_INFO, NV2080_CTRL_GPU_GET_PIDS_MAX_COUNT,
+            NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT,
         },
         decode::{AllocCall, Body, ControlCall, Decoded, FileKind, HeapAlloc, NestedRef},
         rm::Nvos55,
@@ -33,11 +37,24 @@ use crate::{
         wire::{rd_u32, rd_u64},
     },
     fgcore::policy::{self, ContextView, Refusal, Route, Tracked, Unrouted},
-    fgcore::visibility::{attach_allowed, filter_card_info, filter_gpu_ids, VisibleIds},
+    fgcore::visibility::{
+        attach_allowed, filter_card_info, filter_gpu_ids, filter_pid_info, filter_pids, VisibleIds,
+    },
     kapi, managed,
     objects::{self, Kind},
 };
 use kernel::{prelude::*, sync::atomic::Relaxed};
+
+/// Bytes of `NV2080_CTRL_GPU_GET_PIDS_PARAMS`.
+const GET_PIDS_SIZE: usize = GET_PIDS_TABLE_OFFSET + 4 * NV2080_CTRL_GPU_GET_PIDS_MAX_COUNT;
+
+/// The control call of a decoded RM_CONTROL.
+fn c_of(d: &Decoded) -> Option<ControlCall> {
+    match d.body {
+        Body::Control(c) => Some(c),
+        _ => None,
+    }
+}
 
 /// The vendor's ioctl on the proxy file's vendor file: the only call of it.
 fn vendor_ioctl(pf: &ProxyFile, cmd: u32, arg: usize) -> Result<isize> {
@@ -128,6 +145,7 @@ impl Call<'_> {
             Route::FbInfoV2(c) => self.fb_info_v2(&c),
             Route::CardInfo => self.card_info(),
             Route::GpuIdList { probed, params: n } => self.gpu_id_list(probed, &n),
+            Route::Pids { info, params: n } => self.pids(info, c_of(self.d), &n),
             Route::GpuIdCheck(n) => {
                 // The GPU id is the first field of both parameter blocks.
                 let nested = read_nested(&n)?;
@@ -533,6 +551,72 @@ impl Call<'_> {
         }
         write_user(n.ptr as usize, &list)?;
         Ok(Done::Vendor(ret))
+    }
+
+    /// GPU_GET_PIDS / GET_PID_INFO: executed from the proxy's copy on the
+    /// module's own subdevice of the GPU (kernel RM API, in the caller's
+    /// task, so the RM numbers the pids in the caller's pid namespace as
+    /// it would), and the reply keeps only the context's processes before
+    /// the tenant sees it (the RM lists every process of the GPU the
+    /// caller's pid namespace can see: without a pid namespace, every
+    /// tenant's). The client must be the calling file's.
+    fn pids(&mut self, info: bool, c: Option<ControlCall>, n: &NestedRef) -> Result<Done> {
+        type I = Nv2080CtrlGpuGetPidInfoParams;
+        type E = Nv2080CtrlGpuPidInfo;
+        let Some(c) = c else {
+            return Err(EINVAL);
+        };
+        let (own, gpu) = {
+            let inner = self.pf.ctx.inner.lock();
+            (
+                inner.objects.client_file(c.h_client) == Some(self.pf.id),
+                inner.objects.gpu_of(c.h_client, c.h_object),
+            )
+        };
+        if !own {
+            return Ok(Done::Status(NV_ERR_INVALID_CLIENT));
+        }
+        let Some(gpu) = gpu else {
+            return Ok(Done::Status(NV_ERR_OBJECT_NOT_FOUND));
+        };
+        let size = if info { I::SIZE } else { GET_PIDS_SIZE };
+        if n.size != size {
+            return Ok(Done::Status(NV_ERR_INVALID_ARGUMENT));
+        }
+        let mut nested = read_nested(n)?;
+        let cmd = if info {
+            NV2080_CTRL_CMD_GPU_GET_PID_INFO
+        } else {
+            NV2080_CTRL_CMD_GPU_GET_PIDS
+        };
+        let status = kapi::subdevice_control(gpu, cmd, &mut nested);
+        if status == NV_OK {
+            let ours = self.pf.ctx.pids_in_caller_ns()?;
+            let keep = |p: u32| p != 0 && ours.iter().any(|&o| o == p);
+            if info {
+                let count = rd_u32(&nested, 0).unwrap_or(0) as usize;
+                filter_pid_info(
+                    &mut nested,
+                    count.min(NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT),
+                    core::mem::offset_of!(I, pid_info_list),
+                    E::SIZE,
+                    core::mem::offset_of!(E, pid),
+                    core::mem::offset_of!(E, mem_private)
+                        ..core::mem::offset_of!(E, compute_instance_id),
+                    keep,
+                );
+            } else {
+                filter_pids(
+                    &mut nested,
+                    GET_PIDS_COUNT_OFFSET,
+                    GET_PIDS_TABLE_OFFSET,
+                    NV2080_CTRL_GPU_GET_PIDS_MAX_COUNT,
+                    keep,
+                );
+            }
+            write_user(n.ptr as usize, &nested)?;
+        }
+        Ok(Done::Status(status))
     }
 
     /// CARD_INFO: the container sees its GPUs only, numbered from 0.

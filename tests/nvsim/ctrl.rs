@@ -585,6 +585,7 @@ fn subdevice_control(
 ) -> CtlResult {
     match cmd {
         NV2080_CTRL_CMD_GPU_GET_PID_INFO => pid_info(rm, g, params),
+        NV2080_CTRL_CMD_GPU_GET_PIDS => get_pids(rm, g, params),
         // subdeviceCtrlCmdMcGetArchInfo (PMC_BOOT_0): GH100, architecture
         // 0x180, implementation 0, revision A1 (major 0xa << 4 | minor 1),
         // subRevision 0.
@@ -715,6 +716,60 @@ fn subdevice_control(
         }
         _ => Err(NV_ERR_NOT_SUPPORTED),
     }
+}
+
+/// GPU_GET_PIDS, as `subdeviceCtrlCmdGpuGetPids_IMPL` and
+/// `gpuGetProcWithObject` (550/580) answer it: `idType` CLASS with `id`
+/// NV20_SUBDEVICE_0 lists the processes of every client that has a
+/// subdevice of this GPU, another `id` those with an object of that class
+/// (a channel descendant: a compute or copy object) on it; VGPU_GUEST
+/// lists none (no vGPU); another `idType` is `NV_ERR_INVALID_ARGUMENT`.
+/// Kernel clients are skipped, each process once, numbered in the calling
+/// task's pid namespace (a process it cannot see is left out).
+fn get_pids(rm: &RmState, g: &Gpu, params: &mut [u8]) -> CtlResult {
+    if params.len() != GET_PIDS_TABLE_OFFSET + 4 * NV2080_CTRL_GPU_GET_PIDS_MAX_COUNT {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    let id_type = u32::read(params).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+    let id = u32::read(&params[4..]).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+    let mut n = 0usize;
+    match id_type {
+        NV2080_CTRL_GPU_GET_PIDS_ID_TYPE_CLASS => {
+            for c in rm.clients.iter().filter(|c| c.os != Os::Kernel) {
+                let has = c.objs.iter().any(|o| {
+                    o.gpu == g.index
+                        && if id == NV20_SUBDEVICE_0 {
+                            matches!(o.data, Data::Subdevice)
+                        } else {
+                            o.class == id
+                        }
+                });
+                if !has {
+                    continue;
+                }
+                let pid = crate::file::tgid_in_caller_ns(c.tgid);
+                if pid <= 0 {
+                    continue;
+                }
+                let pid = pid as u32;
+                let seen = (0..n)
+                    .any(|i| u32::read(&params[GET_PIDS_TABLE_OFFSET + 4 * i..]) == Some(pid));
+                if seen {
+                    continue;
+                }
+                let _ = pid.write(&mut params[GET_PIDS_TABLE_OFFSET + 4 * n..]);
+                n += 1;
+                if n == NV2080_CTRL_GPU_GET_PIDS_MAX_COUNT {
+                    break;
+                }
+            }
+        }
+        // NV2080_CTRL_GPU_GET_PIDS_ID_TYPE_VGPU_GUEST
+        1 => {}
+        _ => return Err(NV_ERR_INVALID_ARGUMENT),
+    }
+    let _ = (n as u32).write(&mut params[GET_PIDS_COUNT_OFFSET..]);
+    Ok(NV_OK)
 }
 
 /// `PARTITIONID_INVALID`: no MIG instance.
