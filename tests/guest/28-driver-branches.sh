@@ -7,6 +7,7 @@
 . /usr/lib/fakegpu/guest-lib.sh
 [ -f $MODDIR/nvsim.ko ] || { echo "nvsim not in the image"; exit 77; }
 F=/sys/kernel/fakegpu
+W=/tmp/branches
 restore() { unload_modules >/dev/null 2>&1; load_modules; }
 trap restore EXIT
 klog() { dmesg | grep -F "$1" >/dev/null; }
@@ -38,10 +39,10 @@ insmod $MODDIR/nvsim.ko branch=2 || fail "insmod nvsim branch=2 under fakegpu"
 # An uncapped context: a cap is admitted against the card, which only
 # a vendor fakegpu speaks to can report.
 echo "b2 gpus=0" >$F/create || fail "create b2"
-if exec 3<>/dev/fakegpu/b2/nvidiactl 2>/dev/null; then
-    exec 3>&-
+if sh -c 'exec 3<>/dev/fakegpu/b2/nvidiactl' 2>$W.err; then
     fail "an open of an unsupported vendor's file went through the proxy"
 fi
+grep -q "No such device or address" $W.err || fail "the refused open's error: $(cat $W.err)"
 klog "vendor driver 'nvsim' version '590.44.01' has no ABI table in fakegpu (supported: 580.x, 550.x); the open is refused" ||
     fail "no per-open refusal in the kernel log: $(dmesg | tail -3)"
 assert_eq "$(cat $F/driver)" "nvsim 590.44.01 unsupported" "sysfs driver after a refused open"

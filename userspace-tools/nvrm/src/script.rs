@@ -5,7 +5,7 @@
 //! open F PATH                  open any node; $F is its fd
 //! close F
 //! adopt F N                   use inherited fd N as file F
-//! version CTL [STRING]         CHECK_VERSION_STR (default: 580.159.04)
+//! version CTL [STRING]         CHECK_VERSION_STR (default: the driver's own, from the query command)
 //! client C CTL [HANDLE]        allocate a client; $C is its handle
 //! device D CTL C [INDEX]       NV01_DEVICE_0 under client C
 //! subdevice S CTL C D
@@ -19,6 +19,7 @@
 //! timeslice CTL C T [US]       GET (and SET) the timeslice
 //! meminfo CTL C S              FB_GET_INFO_V2: total/heap/free
 //! control CTL C OBJ CMD SIZE   a control with a zeroed block of SIZE bytes
+//! pids CTL C S [CLASS]         GPU_GET_PIDS (class NV20_SUBDEVICE_0 unless given): prints "pids N: P..."
 //! register F CTL               REGISTER_FD
 //! map M CTL C DEV MEM OFF LEN F    RM_MAP_MEMORY onto file F; $M is the cookie
 //! unmap CTL C DEV MEM M
@@ -315,10 +316,14 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
         }
         "version" => {
             let c = env.ctl(arg(1)?)?;
-            let r = c
-                .check_version(w.get(2).copied().unwrap_or(nvrm::VERSION))
-                .map(|_| ())
-                .map_err(|(e, _)| e);
+            // Without a string: the driver's own version (asked with the
+            // query command), as a client built for the installed driver
+            // sends it; the check then also selects its branch's sizes.
+            let want = match w.get(2) {
+                Some(v) => Ok(v.to_string()),
+                None => c.query_version(),
+            };
+            let r = want.and_then(|v| c.check_version(&v).map(|_| ()).map_err(|(e, _)| e));
             drop(c);
             env.io(r);
             Ok(true)
@@ -514,6 +519,38 @@ fn step(env: &mut Env, w: &[&str]) -> Result<bool, String> {
                         .insert("PIDMEM".into(), e.mem_private + e.mem_shared_owned);
                 }
             }
+            Ok(true)
+        }
+        "pids" => {
+            let c = env.ctl(arg(1)?)?;
+            let class = match w.get(4) {
+                Some(v) => env.val(v)? as u32,
+                None => class::NV20_SUBDEVICE_0,
+            };
+            let mut b = vec![
+                0u8;
+                ctrl::GET_PIDS_TABLE_OFFSET
+                    + 4 * ctrl::NV2080_CTRL_GPU_GET_PIDS_MAX_COUNT
+            ];
+            b[4..8].copy_from_slice(&class.to_le_bytes());
+            let r = c.control_raw(
+                env.h(arg(2)?)?,
+                env.h(arg(3)?)?,
+                ctrl::NV2080_CTRL_CMD_GPU_GET_PIDS,
+                &mut b,
+            );
+            drop(c);
+            let rd = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+            if matches!(r, Ok(s) if s.0 == 0) {
+                let n = (rd(ctrl::GET_PIDS_COUNT_OFFSET) as usize)
+                    .min(ctrl::NV2080_CTRL_GPU_GET_PIDS_MAX_COUNT);
+                let pids: Vec<String> = (0..n)
+                    .map(|i| rd(ctrl::GET_PIDS_TABLE_OFFSET + 4 * i).to_string())
+                    .collect();
+                println!("pids {n}: {}", pids.join(" "));
+                env.vars.insert("NPIDS".into(), n as u64);
+            }
+            env.status(r);
             Ok(true)
         }
         "control" => {
