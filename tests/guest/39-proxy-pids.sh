@@ -28,7 +28,7 @@ open ctl /dev/nvidiactl
 open g /dev/nvidia0
 version ctl
 client c ctl
-device d ctl \$c 0
+device d ctl \$c \$c 0
 subdevice s ctl \$c \$d
 EOF
 }
@@ -45,7 +45,8 @@ done
 pa=$(cat $W/pid-pa) pb=$(cat $W/pid-pb)
 { session; echo "write-pid $W/pid-q"; echo "pids ctl \$c \$s"; echo "expect NV_OK"; } >$W/query.nvrm
 
-in_container pa nvrm script $W/query.nvrm >$W/q-pa.out 2>&1 || fail "query in pa: $(cat $W/q-pa.out)"
+in_container pa nvrm script $W/query.nvrm >$W/q-pa.out 2>&1 ||
+    fail "query in pa: $(cat $W/q-pa.out); holders: $(cat $W/hold-pa.out $W/hold-pb.out)"
 q=$(cat $W/pid-q)
 list=$(sed -n 's/^pids [0-9]*: //p' $W/q-pa.out)
 echo "through the proxy (context pa, holders pa=$pa pb=$pb, query $q): $list"
