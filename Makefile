@@ -14,6 +14,9 @@
 #                   writes bench/results.json and bench/results.md) and the compute
 #                   scheduler's accuracy (caps, weights, priority, overhead);
 #                   make bench BENCH_KERNEL=test runs the same on the test kernel
+#   make deb        build/deb/fakegpu-dkms_VERSION-1_all.deb (the module's source for
+#                   DKMS, udev rule, modprobe.d) and fakegpu-tools_VERSION-1_amd64.deb
+#                   (static fakegpuctl, fakegpu-dra-driver, fakegpu-device-plugin)
 #   make clean      remove build outputs (the cache in ~/.cache/fakegpu stays)
 #
 # KDIR: a Rust-enabled, built kernel tree to build the module against, e.g.
@@ -21,7 +24,7 @@
 # Without KDIR the module is built in the cached Debian 13 build root against
 # the cached test kernel (both made on first use; needs root for debootstrap).
 
-.PHONY: all modules test demo vm-run fuzz fuzz-proxy bench clean kernel toolchain guest
+.PHONY: all modules test demo vm-run fuzz fuzz-proxy bench deb clean kernel toolchain guest
 
 all: modules
 
@@ -57,6 +60,9 @@ fuzz-proxy:
 BENCH_KERNEL ?= bench
 bench:
 	@FAKEGPU_KERNEL=$(BENCH_KERNEL) scripts/bench $(BENCH_ITERS) $(BENCH_SECS)
+
+deb:
+	@scripts/build-deb
 
 clean:
 	rm -rf build userspace-tools/target src/core/target src/core/fuzz/target
