@@ -92,5 +92,5 @@ assert_eq "$(cat $C/mem_used_bytes)" "$USED" "usage after the refused clients"
 assert_eq "$(cat $C/unrouted)" "" "calls the clients made that no rule routes"
 stop_all
 assert_eq "$(cat $C/mem_used_bytes)" 0 "usage after the holder exited"
-fakegpuctl destroy cl >/dev/null || fail "destroy"
+fakegpuctl delete cl >/dev/null || fail "delete"
 echo ok
