@@ -381,6 +381,66 @@ pub fn gpu_index(pci: &PciAddr, gpus: &[crate::gpus::GpuInfo]) -> Option<u32> {
     gpus.iter().find(|g| g.pci_bus == pci.bus).map(|g| g.index)
 }
 
+/// A [`KmsgWatcher`] that is opened when first polled and again after it
+/// could not be (the log may not be readable yet); or none at all.
+pub struct Watch {
+    path: Option<std::path::PathBuf>,
+    policy: Policy,
+    watcher: Option<KmsgWatcher>,
+    warned: bool,
+}
+
+impl Watch {
+    /// Watches `path` (`None`: nothing, every GPU stays healthy).
+    pub fn new(path: Option<std::path::PathBuf>, policy: Policy) -> Watch {
+        Watch {
+            path,
+            policy,
+            watcher: None,
+            warned: false,
+        }
+    }
+
+    /// Reads what is new; the health changes.
+    pub fn poll(&mut self) -> Vec<Change> {
+        if self.watcher.is_none() {
+            let Some(p) = &self.path else {
+                return Vec::new();
+            };
+            match KmsgWatcher::open(p, self.policy.clone()) {
+                Ok(w) => self.watcher = Some(w),
+                Err(e) => {
+                    if !self.warned {
+                        tracing::warn!(
+                            "cannot read {} for Xids: {e}; GPUs count as healthy",
+                            p.display()
+                        );
+                        self.warned = true;
+                    }
+                    return Vec::new();
+                }
+            }
+        }
+        self.watcher.as_mut().map(|w| w.poll()).unwrap_or_default()
+    }
+
+    /// The unhealthy GPUs by PCI location.
+    pub fn unhealthy(&self) -> BTreeMap<PciAddr, Xid> {
+        self.watcher
+            .as_ref()
+            .map(|w| w.tracker.unhealthy())
+            .unwrap_or_default()
+    }
+
+    /// The unhealthy GPUs by index (those `gpus` lists).
+    pub fn unhealthy_gpus(&self, gpus: &[crate::gpus::GpuInfo]) -> BTreeMap<u32, Xid> {
+        self.unhealthy()
+            .into_iter()
+            .filter_map(|(p, x)| gpu_index(&p, gpus).map(|i| (i, x)))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
