@@ -81,9 +81,7 @@ impl XidState {
     fn log(&self, args: fmt::Arguments<'_>) {
         // "NVRM: " as the real driver's lines start, not "nvsim: ".
         // SAFETY: ERR is one of `format_strings`; the name ends in NUL.
-        unsafe {
-            kernel::print::call_printk(&kernel::print::format_strings::ERR, b"NVRM\0", args)
-        };
+        unsafe { kernel::print::call_printk(&kernel::print::format_strings::ERR, b"NVRM\0", args) };
     }
 
     fn set_action(&self, to: u32) {
