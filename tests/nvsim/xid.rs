@@ -67,7 +67,7 @@ pub(crate) struct XidState {
 
 impl XidState {
     pub(crate) fn new(gpu: Arc<Gpu>) -> Result<Arc<XidState>> {
-        Arc::new(
+        Ok(Arc::new(
             XidState {
                 gpu,
                 action: AtomicU32::new(0),
@@ -75,7 +75,7 @@ impl XidState {
                 count: AtomicU64::new(0),
             },
             GFP_KERNEL,
-        )
+        )?)
     }
 
     fn log(&self, args: fmt::Arguments<'_>) {
