@@ -7,7 +7,8 @@
 # Unhealthy in ListAndWatch, sets fakegpu_gpu_healthy{gpu="1"} to 0, and
 # logs a Kubernetes-style event line in both plugins; GPU 0 stays as it
 # was. nvsim's recover knob (Xid 154: recovery action to None) clears all
-# four.
+# four. Last, the exporter's pod labels (part 3) through the device
+# plugin's fake kubelet's pod-resources server.
 . /usr/lib/fakegpu/guest-lib.sh
 [ -d /sys/kernel/debug/nvsim ] || { echo "nvsim not loaded"; exit 77; }
 [ -e /sys/kernel/debug/nvsim/gpu1/xid ] || { echo "nvsim without the xid knob (or one GPU)"; exit 77; }
@@ -46,6 +47,7 @@ cleanup() {
     set +e
     # Leave the GPUs healthy for what runs next.
     echo 1 >$DBG/gpu1/recover 2>/dev/null
+    for c in /sys/kernel/fakegpu/contexts/k8s-*; do [ -d "$c" ] && echo "${c##*/}" >/sys/kernel/fakegpu/destroy; done
     for p in $driver $plugin $kubelet $api; do kill $p 2>/dev/null; done
     wait 2>/dev/null
     [ $rc -eq 0 ] || logs
@@ -161,4 +163,18 @@ echo 79 >$DBG/gpu1/xid
 fakegpu-dra-driver print-slice --node-name $NODE --kmsg /dev/kmsg >$W/print.yaml || fail "print-slice"
 grep -q "key: gpu.fakegpu.io/xid" $W/print.yaml || fail "print-slice misses the taint: $(cat $W/print.yaml)"
 echo 1 >$DBG/gpu1/recover
+
+# Pod labels (part 3) end to end: the device plugin allocates GPU 0's
+# device for pod p1 through the fake kubelet, whose pod-resources server
+# (the plugin's own subset of the proto) answers the exporter's List (the
+# full podresources/v1 proto): the context's series and GPU 0's DCGM series
+# carry the pod; the unused GPU 1's do not.
+kc allocate --dir $D --state $S --resource $R0 --pod p1 vgpu-g0-0 >$W/alloc || fail "Allocate: $(cat $W/alloc)"
+fakegpuctl metrics --once --pod-resources-socket $P --kmsg "" --hostname $NODE >$W/metrics 2>$W/metrics.err || fail "scrape: $(cat $W/metrics.err)"
+grep -q '^fakegpu_pod_resources_up 1$' $W/metrics || fail "pod-resources not up: $(cat $W/metrics.err)"
+grep -q '^fakegpu_vgpu_memory_limit_bytes{vgpu="k8s-vgpu-g0-0",gpu="0",UUID="GPU-[0-9a-f-]*",namespace="default",pod="p1",container="c0"} 1073741824$' $W/metrics \
+    || fail "context series without its pod: $(grep k8s-vgpu-g0-0 $W/metrics)"
+grep -q '^DCGM_FI_DEV_FB_USED{gpu="0",.*,Hostname="vm-node",namespace="default",pod="p1",container="c0"} [0-9]*$' $W/metrics || fail "GPU 0's DCGM series: $(grep FB_USED $W/metrics)"
+grep -q '^DCGM_FI_DEV_FB_USED{gpu="1",.*,namespace="",pod="",container=""} [0-9]*$' $W/metrics || fail "GPU 1's DCGM series: $(grep FB_USED $W/metrics)"
+echo "--- the exporter with pod labels:"; grep 'k8s-vgpu-g0-0\|^DCGM_FI_DEV_FB' $W/metrics
 echo "ok"
