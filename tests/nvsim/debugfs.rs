@@ -13,9 +13,12 @@
 //! nvsim/gpu<N>/channels         one line per channel (get, put, entries done)
 //! nvsim/gpu<N>/clients          engine time per (client, pid), kept after the client is freed
 //! nvsim/gpu<N>/trace            the engine's last 1024 events (enable/disable, doorbell, run, idle)
+//! nvsim/gpu<N>/xid              write `XID [MESSAGE]`: the driver's Xid report in the kernel log (xid.rs)
+//! nvsim/gpu<N>/recover          write anything: the recovery report (Xid 154 to None)
 //! ```
 
 use crate::gpu::Gpu;
+use crate::xid::{XidFile, XidState};
 use core::fmt;
 use kernel::{debugfs, prelude::*, str::CString, sync::Arc};
 
@@ -68,6 +71,7 @@ impl fmt::Debug for View {
 /// The directory and its files; removed on drop.
 pub(crate) struct DebugFs {
     _files: KVec<Pin<KBox<debugfs::File<View>>>>,
+    _xid_files: KVec<Pin<KBox<debugfs::File<XidFile>>>>,
     _dirs: KVec<debugfs::Dir>,
 }
 
@@ -76,6 +80,7 @@ impl DebugFs {
     pub(crate) fn new(gpus: &KVec<Arc<Gpu>>) -> Result<Self> {
         let root = debugfs::Dir::new(c"nvsim");
         let mut files = KVec::new();
+        let mut xid_files = KVec::new();
         let mut dirs = KVec::new();
         if let Some(g0) = gpus.first() {
             for (n, w) in [
@@ -113,11 +118,23 @@ impl DebugFs {
                     GFP_KERNEL,
                 )?;
             }
+            let st = XidState::new(g.clone())?;
+            for (n, recover) in [(c"xid", false), (c"recover", true)] {
+                let f = XidFile {
+                    state: st.clone(),
+                    recover,
+                };
+                xid_files.push(
+                    KBox::pin_init(d.read_write_file(n, f), GFP_KERNEL)?,
+                    GFP_KERNEL,
+                )?;
+            }
             dirs.push(d, GFP_KERNEL)?;
         }
         dirs.push(root, GFP_KERNEL)?;
         Ok(DebugFs {
             _files: files,
+            _xid_files: xid_files,
             _dirs: dirs,
         })
     }

@@ -40,6 +40,7 @@ mod procfs;
 mod profile;
 mod rm;
 mod uvm;
+mod xid;
 
 module! {
     type: NvSim,

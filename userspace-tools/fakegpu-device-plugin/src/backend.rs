@@ -40,6 +40,11 @@ pub trait Backend: Send + Sync + 'static {
     fn cdi_device_name(&self, name: &str) -> String {
         fakegpuctl::cdi::device_name(name)
     }
+    /// The GPUs as the vendor driver lists them (for the PCI location of
+    /// an Xid report); empty if it cannot be asked.
+    fn gpus(&self) -> Vec<fakegpuctl::gpus::GpuInfo> {
+        Vec::new()
+    }
 }
 
 /// The real host: the module's sysfs and `/dev` through fakegpuctl.
@@ -75,6 +80,11 @@ impl Backend for Fakegpuctl {
     }
     fn gpu_present(&self, gpu: u32) -> bool {
         self.vendor_dev.join(format!("nvidia{gpu}")).exists()
+    }
+    fn gpus(&self) -> Vec<fakegpuctl::gpus::GpuInfo> {
+        fakegpuctl::gpus::probe(&self.vendor_dev)
+            .map(|i| i.gpus)
+            .unwrap_or_default()
     }
     fn list(&self) -> Result<Vec<String>> {
         self.sysfs.list().map_err(text)
@@ -158,6 +168,19 @@ impl Backend for Memory {
     }
     fn gpu_present(&self, gpu: u32) -> bool {
         self.with(|s| s.gpus.contains(&gpu))
+    }
+    /// GPU N at PCI bus N + 1.
+    fn gpus(&self) -> Vec<fakegpuctl::gpus::GpuInfo> {
+        self.with(|s| {
+            s.gpus
+                .iter()
+                .map(|g| fakegpuctl::gpus::GpuInfo {
+                    index: *g,
+                    pci_bus: *g as u8 + 1,
+                    ..Default::default()
+                })
+                .collect()
+        })
     }
     fn list(&self) -> Result<Vec<String>> {
         self.with(|s| {

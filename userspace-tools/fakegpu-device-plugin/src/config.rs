@@ -263,6 +263,14 @@ mod tests {
     }
 
     #[test]
+    fn context_prefix_is_the_one_the_exporter_maps() {
+        assert_eq!(
+            CONTEXT_PREFIX,
+            fakegpuctl::podresources::DEVICE_PLUGIN_CONTEXT_PREFIX
+        );
+    }
+
+    #[test]
     fn device_ids_and_context_names() {
         let c = Config::parse(GOOD).unwrap();
         assert_eq!(c.profile_of_device("vgpu-8gi-3").unwrap().name, "vgpu-8gi");

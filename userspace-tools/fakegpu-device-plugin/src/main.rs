@@ -57,6 +57,10 @@ struct Args {
     /// Where CDI specs go [default: the config's cdi_dir, /var/run/cdi]
     #[arg(long, value_name = "DIR")]
     cdi_dir: Option<PathBuf>,
+    /// The kernel log, read for the GPU driver's Xid reports: a fatal Xid
+    /// makes the GPU's devices Unhealthy ("" for none)
+    #[arg(long, value_name = "PATH", default_value = "/dev/kmsg")]
+    kmsg: PathBuf,
     /// Seconds between health checks of the module and the GPUs
     #[arg(long = "health-interval", value_name = "SECS", default_value = "5", value_parser = secs)]
     health: Duration,
@@ -137,6 +141,7 @@ fn main() -> ExitCode {
         kubelet_dir: a.kubelet_dir.clone(),
         health_interval: a.health,
         watch_interval: a.watch,
+        kmsg: (!a.kmsg.as_os_str().is_empty()).then(|| a.kmsg.clone()),
     };
     let rec = (!a.no_free).then(|| reconcile::Options {
         pod_resources_socket: a.pod_resources.clone(),

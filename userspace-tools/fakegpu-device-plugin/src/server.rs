@@ -35,6 +35,10 @@ pub struct Options {
     pub health_interval: Duration,
     /// How often the sockets are checked for a kubelet restart.
     pub watch_interval: Duration,
+    /// The kernel log read for the GPU driver's Xid reports (`/dev/kmsg`):
+    /// a fatal Xid makes the devices on that GPU `Unhealthy` until the
+    /// driver reports the GPU recovered (docs/health.md). `None`: not read.
+    pub kmsg: Option<PathBuf>,
 }
 
 /// A file's identity: device, inode and change time (an inode number alone
@@ -150,20 +154,43 @@ pub async fn run_resource(
     }
 }
 
-/// Polls the health of every profile and publishes a changed device list.
+/// Polls the health of every profile (the module, the GPU's node, the
+/// GPU's Xid reports in `kmsg`) and publishes a changed device list.
 pub async fn run_health(
     shared: Arc<Shared>,
     senders: Vec<watch::Sender<Vec<Device>>>,
     interval: Duration,
+    kmsg: Option<PathBuf>,
     shutdown: Shutdown,
 ) {
+    let mut xids = fakegpuctl::health::Watch::new(kmsg, fakegpuctl::health::Policy::from_env());
+    let mut gpus: Vec<fakegpuctl::gpus::GpuInfo> = Vec::new();
     loop {
+        let changes = xids.poll();
+        if !changes.is_empty() || (gpus.is_empty() && !xids.unhealthy().is_empty()) {
+            let b = shared.backend.clone();
+            gpus = tokio::task::spawn_blocking(move || b.gpus())
+                .await
+                .unwrap_or_default();
+        }
+        for c in &changes {
+            let gpu = fakegpuctl::health::gpu_index(&c.pci, &gpus);
+            let object = gpu.map_or_else(|| format!("gpu/{}", c.pci), |g| format!("gpu/{g}"));
+            let line = c.event_line(&object);
+            if c.healthy {
+                tracing::info!("{line}");
+            } else {
+                tracing::warn!("{line}");
+            }
+        }
+        let bad = xids.unhealthy_gpus(&gpus);
         for (p, tx) in shared.config.profiles.iter().zip(&senders) {
             let b = shared.backend.clone();
             let p2 = p.clone();
             let healthy = tokio::task::spawn_blocking(move || profile_healthy(&*b, &p2))
                 .await
-                .unwrap_or(false);
+                .unwrap_or(false)
+                && !bad.contains_key(&p.gpu);
             let list = device_list(p, healthy);
             tx.send_if_modified(|cur| {
                 if *cur == list {
@@ -211,6 +238,7 @@ pub async fn run(
         shared.clone(),
         senders,
         opts.health_interval,
+        opts.kmsg.clone(),
         shutdown.clone(),
     )));
     if let Some(r) = reconcile {

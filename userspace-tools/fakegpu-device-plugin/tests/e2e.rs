@@ -78,12 +78,14 @@ fn start_plugin(tag: &str, grace: Duration) -> Env {
     let state = tmp.join("state");
     let podres = tmp.join("pod-resources").join("kubelet.sock");
     let mem = Arc::new(Memory::new(&[0, 1]));
+    std::fs::write(tmp.join("kmsg"), "6,1,1,-;nvsim: loaded\n").unwrap();
     let backend: Arc<dyn Backend> = mem.clone();
     let shared = Shared::new(Config::parse(CONFIG).unwrap(), backend);
     let opts = server::Options {
         kubelet_dir: dir.clone(),
         health_interval: Duration::from_millis(50),
         watch_interval: Duration::from_millis(50),
+        kmsg: Some(tmp.join("kmsg")),
     };
     let rec = reconcile::Options {
         pod_resources_socket: podres.clone(),
@@ -253,6 +255,43 @@ async fn health_follows_module_and_gpu() {
         all(&e.state, R1, "Healthy") && all(&e.state, R2, "Healthy")
     })
     .await;
+    k.stop().await;
+    e.shutdown().await;
+}
+
+fn append(path: &Path, line: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_xids() {
+    let e = start_plugin("xid", Duration::from_secs(600));
+    let k = FakeKubelet::start(e.kubelet_opts(false)).await.unwrap();
+    let all = |st: &Path, r: &str, h: &str| {
+        let d = ids(st, r);
+        !d.is_empty() && d.iter().all(|(_, x)| x == h)
+    };
+    wait("devices", || {
+        all(&e.state, R1, "Healthy") && all(&e.state, R2, "Healthy")
+    })
+    .await;
+    let kmsg = e.tmp.join("kmsg");
+    // An application's Xid on GPU 1 (bus 2 in the stand-in): still healthy.
+    append(
+        &kmsg,
+        "4,2,2,-;NVRM: Xid (PCI:0000:02:00): 31, pid=9, name=app, MMU Fault",
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(all(&e.state, R2, "Healthy"), "Xid 31 is an application's");
+    // A fatal one: only the profile on GPU 1 turns unhealthy.
+    append(&kmsg, "3,3,3,-;NVRM: Xid (PCI:0000:02:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.");
+    wait("vgpu-2gi unhealthy", || all(&e.state, R2, "Unhealthy")).await;
+    assert!(all(&e.state, R1, "Healthy"));
+    // Recovery.
+    append(&kmsg, "3,4,4,-;NVRM: Xid (PCI:0000:02:00): 154, GPU recovery action changed from 0x1 (GPU Reset Required) to 0x0 (None)");
+    wait("vgpu-2gi healthy again", || all(&e.state, R2, "Healthy")).await;
     k.stop().await;
     e.shutdown().await;
 }

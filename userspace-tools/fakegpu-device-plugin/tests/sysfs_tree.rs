@@ -148,6 +148,7 @@ async fn allocate_and_free_through_fakegpuctl_on_a_sysfs_tree() {
         kubelet_dir: dir.clone(),
         health_interval: Duration::from_millis(50),
         watch_interval: Duration::from_millis(50),
+        kmsg: None,
     };
     let rec = reconcile::Options {
         pod_resources_socket: podres.clone(),

@@ -12,7 +12,11 @@
 //! Unprepare: destroy the context (refused while files are open on it, so
 //! the kubelet retries), remove its CDI spec, forget the claim.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use fakegpuctl::health::{Change, Policy, Watch, Xid};
 
 use fakegpuctl::sysfs::{ContextInfo, CreateSpec};
 use tokio::sync::Mutex;
@@ -32,6 +36,8 @@ pub struct Driver {
     /// The node's pool (the node's name).
     pub pool: String,
     state: Mutex<Checkpoint>,
+    /// The GPUs' health from the driver's Xid reports (docs/health.md).
+    health: std::sync::Mutex<Watch>,
 }
 
 /// What [`Driver::reconcile`] did.
@@ -96,7 +102,38 @@ impl Driver {
             driver_name: driver_name.to_string(),
             pool: pool.to_string(),
             state: Mutex::new(state),
+            health: std::sync::Mutex::new(Watch::new(None, Policy::default())),
         }
+    }
+
+    /// Watches the kernel log at `kmsg` (`/dev/kmsg`) for Xids.
+    pub fn with_kmsg(self, kmsg: Option<PathBuf>) -> Driver {
+        *self.health.lock().unwrap() = Watch::new(kmsg, Policy::from_env());
+        self
+    }
+
+    /// Reads the new Xid reports; logs each change of health as an event
+    /// line about the node's ResourceSlice; the changes.
+    pub fn poll_health(&self) -> Vec<Change> {
+        let changes = self.health.lock().unwrap().poll();
+        let object = format!(
+            "resourceslice/{}",
+            crate::slice::slice_name(&self.pool, &self.driver_name)
+        );
+        for c in &changes {
+            let line = c.event_line(&object);
+            if c.healthy {
+                tracing::info!(pci = %c.pci, xid = c.xid.xid, "{line}");
+            } else {
+                tracing::warn!(pci = %c.pci, xid = c.xid.xid, "{line}");
+            }
+        }
+        changes
+    }
+
+    /// The unhealthy GPUs among `gpus`, by index, with their Xid.
+    pub fn unhealthy_gpus(&self, gpus: &[fakegpuctl::gpus::GpuInfo]) -> BTreeMap<u32, Xid> {
+        self.health.lock().unwrap().unhealthy_gpus(gpus)
     }
 
     /// The checkpointed claims (for tests and logs).

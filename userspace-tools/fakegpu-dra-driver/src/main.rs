@@ -74,6 +74,10 @@ struct RunArgs {
     /// Seconds between checks of the GPUs (re-publishing on change).
     #[arg(long, default_value_t = 30.0)]
     publish_interval: f64,
+    /// The kernel log, read for the GPU driver's Xid reports: a fatal Xid
+    /// taints the GPU's device in the slice ("" for none).
+    #[arg(long, default_value = "/dev/kmsg")]
+    kmsg: PathBuf,
     #[command(flatten)]
     host: HostArgs,
 }
@@ -104,6 +108,9 @@ enum Cmd {
         node_name: String,
         #[arg(long, default_value = DRIVER_NAME)]
         driver_name: String,
+        /// Taint the GPUs this kernel log's Xids made unhealthy.
+        #[arg(long)]
+        kmsg: Option<PathBuf>,
         #[command(flatten)]
         host: HostArgs,
     },
@@ -186,7 +193,8 @@ async fn run_driver(a: RunArgs) -> Result<(), String> {
     let kube = Kube::connect(a.apiserver.as_deref()).await?;
     let state = Checkpoint::load(&a.state_dir.join("checkpoint.json"))?;
     let be: Arc<dyn Backend> = Arc::new(backend(&a.host));
-    let driver = Arc::new(Driver::new(be, kube, &a.driver_name, &node, state));
+    let kmsg = (!a.kmsg.as_os_str().is_empty()).then(|| a.kmsg.clone());
+    let driver = Arc::new(Driver::new(be, kube, &a.driver_name, &node, state).with_kmsg(kmsg));
     let opts = server::Options {
         registry_dir: a.registry_dir.clone(),
         plugin_dir: a
@@ -339,10 +347,14 @@ fn main() -> std::process::ExitCode {
             Some(Cmd::PrintSlice {
                 node_name,
                 driver_name,
+                kmsg,
                 host,
             }) => {
                 let inv = backend(&host).inventory()?;
-                let s = slice::build(
+                let mut w =
+                    fakegpuctl::health::Watch::new(kmsg, fakegpuctl::health::Policy::from_env());
+                w.poll();
+                let s = slice::build_with_taints(
                     &driver_name,
                     &NodeRef {
                         name: node_name,
@@ -350,6 +362,7 @@ fn main() -> std::process::ExitCode {
                     },
                     &inv,
                     1,
+                    &w.unhealthy_gpus(&inv.gpus),
                 );
                 let mut v = serde_json::to_value(&s).map_err(|e| e.to_string())?;
                 v["apiVersion"] = "resource.k8s.io/v1".into();

@@ -3,7 +3,8 @@
 //! `<plugins_registry>/<driver>-reg.sock` (the kubelet's plugin watcher finds
 //! it there, asks GetInfo, dials the endpoint it names and reports with
 //! NotifyRegistrationStatus), and the node's ResourceSlice, published at
-//! start and again whenever the GPUs change (checked every interval).
+//! start and again whenever the GPUs change (checked every interval) or a
+//! GPU's health does (the kernel log read every second for Xids).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -134,7 +135,8 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     }
 }
 
-/// Publishes the slice once (inventory, node UID, create or replace).
+/// Publishes the slice once (inventory, node UID, create or replace), the
+/// unhealthy GPUs tainted.
 pub async fn publish_once(
     driver: &Driver,
     node: &mut NodeRef,
@@ -143,9 +145,13 @@ pub async fn publish_once(
         node.uid = driver.kube.node_uid(&node.name).await?;
     }
     let inv = driver.backend.inventory()?;
-    let s = slice::build(&driver.driver_name, node, &inv, 1);
+    let bad = driver.unhealthy_gpus(&inv.gpus);
+    let s = slice::build_with_taints(&driver.driver_name, node, &inv, 1, &bad);
     driver.kube.publish(&s).await
 }
+
+/// How often the kernel log is read for Xids (at most).
+const HEALTH_TICK: Duration = Duration::from_secs(1);
 
 /// Runs the driver until `stop` turns true.
 pub async fn run(
@@ -190,16 +196,34 @@ pub async fn run(
         uid: String::new(),
     };
     let stop_rx = stop.clone();
+    let tick = opts.publish_interval.min(HEALTH_TICK);
+    let mut last: Option<std::time::Instant> = None;
+    // A change of health not published yet.
+    let mut pending = false;
     loop {
+        // A change of health publishes at once; otherwise every interval.
+        pending |= !driver.poll_health().is_empty();
+        let due = last.is_none_or(|t| t.elapsed() >= opts.publish_interval);
+        if !(pending || due) {
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = stopped(stop_rx.clone()) => break,
+            }
+            continue;
+        }
+        last = Some(std::time::Instant::now());
         match publish_once(&driver, &mut node).await {
-            Ok(crate::kubeapi::Published::Unchanged) => {}
+            Ok(crate::kubeapi::Published::Unchanged) => pending = false,
             Ok(p) => {
+                pending = false;
                 tracing::info!(slice = %slice::slice_name(&node.name, &driver.driver_name), result = ?p, "published the ResourceSlice")
             }
-            Err(e) => tracing::warn!(error = %e, "publishing the ResourceSlice failed (retried)"),
+            Err(e) => {
+                tracing::warn!(error = %e, "publishing the ResourceSlice failed (retried)")
+            }
         }
         tokio::select! {
-            _ = tokio::time::sleep(opts.publish_interval) => {}
+            _ = tokio::time::sleep(tick) => {}
             _ = stopped(stop_rx.clone()) => break,
         }
     }

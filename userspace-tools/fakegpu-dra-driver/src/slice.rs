@@ -10,15 +10,23 @@
 //!
 //! The scheduler rounds each request up by these policies and writes the
 //! result into the claim's `consumedCapacity`, which [`crate::claim`] reads.
+//!
+//! A GPU a fatal Xid made unhealthy (docs/health.md) carries the taint
+//! `gpu.fakegpu.io/xid=<Xid>:NoSchedule` (the `taints` of a v1 Device, beta
+//! in 1.37 behind the DRADeviceTaints gate): the scheduler allocates it to
+//! no new claim that does not tolerate the taint; running pods stay
+//! (`NoExecute` would evict them).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::resource::v1::{
     CapacityRequestPolicy, CapacityRequestPolicyRange, Device, DeviceAttribute, DeviceCapacity,
-    ResourcePool, ResourceSlice, ResourceSliceSpec,
+    DeviceTaint, ResourcePool, ResourceSlice, ResourceSliceSpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use fakegpuctl::health::Xid;
 
 use crate::backend::Inventory;
 use crate::quantity::format_bytes;
@@ -75,8 +83,36 @@ pub struct NodeRef {
     pub uid: String,
 }
 
-/// The slice for `node`, pool generation `generation`.
+/// The taint key of an unhealthy GPU; its value is the Xid.
+pub const TAINT_KEY: &str = "gpu.fakegpu.io/xid";
+/// The taint's effect.
+pub const TAINT_EFFECT: &str = "NoSchedule";
+
+/// The taint of a GPU the Xid `x` made unhealthy.
+pub fn taint(x: &Xid) -> DeviceTaint {
+    DeviceTaint {
+        key: TAINT_KEY.to_string(),
+        value: Some(x.xid.to_string()),
+        effect: TAINT_EFFECT.to_string(),
+        // The API server sets it.
+        time_added: None,
+    }
+}
+
+/// The slice for `node`, pool generation `generation`, all GPUs healthy.
 pub fn build(driver: &str, node: &NodeRef, inv: &Inventory, generation: i64) -> ResourceSlice {
+    build_with_taints(driver, node, inv, generation, &BTreeMap::new())
+}
+
+/// The slice for `node`, pool generation `generation`; the GPUs in
+/// `unhealthy` (by index) tainted with their Xid.
+pub fn build_with_taints(
+    driver: &str,
+    node: &NodeRef,
+    inv: &Inventory,
+    generation: i64,
+    unhealthy: &BTreeMap<u32, Xid>,
+) -> ResourceSlice {
     let devices = inv
         .gpus
         .iter()
@@ -133,6 +169,7 @@ pub fn build(driver: &str, node: &NodeRef, inv: &Inventory, generation: i64) -> 
                 allow_multiple_allocations: Some(true),
                 attributes: Some(attributes),
                 capacity: Some(capacity),
+                taints: unhealthy.get(&g.index).map(|x| vec![taint(x)]),
                 ..Default::default()
             }
         })
@@ -226,5 +263,44 @@ mod tests {
             "256Mi"
         );
         assert_eq!(d["capacity"]["compute"]["value"], "100");
+        assert!(d.get("taints").is_none(), "healthy: no taints");
+    }
+
+    #[test]
+    fn unhealthy_gpu_is_tainted() {
+        let g = |i: u32| GpuInfo {
+            index: i,
+            name: "NVIDIA H100 80GB HBM3".into(),
+            uuid: format!("GPU-{i}"),
+            mem_total_bytes: 80 << 30,
+            pci_bus: 0x10 + i as u8,
+            ..Default::default()
+        };
+        let inv = Inventory {
+            driver_version: "580.159.04".into(),
+            module_version: "0.1.0".into(),
+            gpus: vec![g(0), g(1)],
+        };
+        let x = fakegpuctl::health::parse_line(
+            "NVRM: Xid (PCI:0000:11:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.",
+        )
+        .unwrap();
+        let bad: BTreeMap<u32, Xid> = [(1, x)].into_iter().collect();
+        let node = NodeRef {
+            name: "n1".into(),
+            uid: String::new(),
+        };
+        let v = serde_json::to_value(build_with_taints("gpu.fakegpu.io", &node, &inv, 1, &bad))
+            .unwrap();
+        assert!(v["spec"]["devices"][0].get("taints").is_none());
+        assert_eq!(
+            v["spec"]["devices"][1]["taints"],
+            serde_json::json!([{"key": "gpu.fakegpu.io/xid", "value": "79", "effect": "NoSchedule"}])
+        );
+        assert_ne!(
+            build_with_taints("gpu.fakegpu.io", &node, &inv, 1, &bad).spec,
+            build("gpu.fakegpu.io", &node, &inv, 1).spec,
+            "a taint changes the spec, so publish replaces the slice"
+        );
     }
 }

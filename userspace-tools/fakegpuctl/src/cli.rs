@@ -265,6 +265,16 @@ struct MetricsArgs {
     /// Print one scrape to stdout and exit
     #[arg(long)]
     once: bool,
+    /// The kubelet's pod-resources socket, for the namespace/pod/container
+    /// labels ("" for none; absent: the labels stay empty)
+    #[arg(long, value_name = "PATH", env = "FAKEGPU_POD_RESOURCES_SOCKET", default_value = crate::podresources::DEFAULT_SOCKET)]
+    pod_resources_socket: String,
+    /// The kernel log, watched for the driver's Xid reports ("" for none)
+    #[arg(long, value_name = "PATH", default_value = "/dev/kmsg")]
+    kmsg: String,
+    /// DCGM's Hostname label [default: $NODE_NAME, else the host name]
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
 }
 
 const GPUS_HELP: &str = "\
@@ -1487,7 +1497,13 @@ fn metrics_cmd(o: &Opts, a: MetricsArgs, out: &mut dyn Write) -> Result<u8> {
         })
         .transpose()?;
     let once = a.once;
-    let mut exp = metrics::Exporter::new(o.sysfs.clone(), o.vendor_dev.clone());
+    let path = |s: String| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
+    let mut exp = metrics::Exporter::new(o.sysfs.clone(), o.vendor_dev.clone())
+        .with_pod_resources(path(a.pod_resources_socket))
+        .with_kmsg(path(a.kmsg));
+    if let Some(h) = &a.hostname {
+        exp = exp.with_hostname(h);
+    }
     if once {
         out.write_all(exp.scrape().as_bytes())
             .map_err(|e| Error::new(Kind::Other, format!("cannot write: {e}")))?;

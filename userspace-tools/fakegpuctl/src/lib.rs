@@ -18,4 +18,6 @@ pub use sysfs::{ContextInfo, CreateSpec, Priority, Sysfs, UpdateSpec};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod cli;
 pub mod gpus;
+pub mod health;
 pub mod metrics;
+pub mod podresources;

@@ -20,7 +20,7 @@ fn get(addr: &str, path: &str) -> (String, String) {
 
 /// Parses the text format: (name, labels) -> value; checks HELP and TYPE
 /// come once per family, before its samples.
-fn parse(body: &str) -> HashMap<(String, String), f64> {
+pub fn parse(body: &str) -> HashMap<(String, String), f64> {
     let mut m = HashMap::new();
     let mut typed: HashMap<String, String> = HashMap::new();
     let mut helped = std::collections::HashSet::new();
@@ -53,7 +53,7 @@ fn parse(body: &str) -> HashMap<(String, String), f64> {
         if typ == "counter" {
             assert!(name.ends_with("_total"), "{name}");
         }
-        assert!(name.starts_with("fakegpu_"));
+        assert!(name.starts_with("fakegpu_") || name.starts_with("DCGM_FI_"));
         m.insert(
             (name, labels),
             value
@@ -88,7 +88,7 @@ fn scrape_over_http() {
     let a = |n: &str| {
         m.get(&(
             n.to_string(),
-            "vgpu=\"alpha\",gpu=\"0\",UUID=\"\"".to_string(),
+            "vgpu=\"alpha\",gpu=\"0\",UUID=\"\",namespace=\"\",pod=\"\",container=\"\"".to_string(),
         ))
         .copied()
     };
@@ -111,7 +111,7 @@ fn scrape_over_http() {
     let b = |n: &str| {
         m.get(&(
             n.to_string(),
-            "vgpu=\"beta\",gpu=\"1\",UUID=\"\"".to_string(),
+            "vgpu=\"beta\",gpu=\"1\",UUID=\"\",namespace=\"\",pod=\"\",container=\"\"".to_string(),
         ))
         .copied()
     };
@@ -140,7 +140,7 @@ fn scrape_over_http() {
     assert_eq!(
         m.get(&(
             "fakegpu_vgpu_memory_used_bytes".into(),
-            "vgpu=\"alpha\",gpu=\"0\",UUID=\"\"".into()
+            "vgpu=\"alpha\",gpu=\"0\",UUID=\"\",namespace=\"\",pod=\"\",container=\"\"".into()
         )),
         Some(&42.0)
     );
