@@ -36,6 +36,12 @@ if ! grep -q '^[^ ]* /sys/fs/cgroup cgroup2 ' /proc/mounts; then
     mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "mount cgroup2"
     cg_mounted=1
 fi
+# /dev/shm, as a distribution's init mounts it (the VM's does not).
+shm_mounted=
+if ! grep -q '^[^ ]* /dev/shm ' /proc/mounts; then
+    mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 shm /dev/shm || fail "mount /dev/shm"
+    shm_mounted=1
+fi
 
 api= driver= bpid=
 logs() {
@@ -58,6 +64,7 @@ cleanup() {
     # What podman made in cgroupfs (libpod_parent/...), deepest first.
     [ -d /sys/fs/cgroup/libpod_parent ] && find /sys/fs/cgroup/libpod_parent -depth -type d -exec rmdir {} \; 2>/dev/null
     [ -n "$cg_mounted" ] && umount /sys/fs/cgroup
+    [ -n "$shm_mounted" ] && umount /dev/shm
     rm -rf /var/lib/containers/storage /run/containers /run/libpod /run/netns $CDI $W
     exit $rc
 }
