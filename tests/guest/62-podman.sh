@@ -55,8 +55,8 @@ cleanup() {
     set +e
     [ $rc -eq 0 ] || logs
     [ -n "$bpid" ] && kill $bpid 2>/dev/null
-    podman rm -af -t 0 >/dev/null 2>&1
-    podman rmi -af >/dev/null 2>&1
+    # (each podman call costs seconds in the TCG VM: only after a failure)
+    [ $rc -eq 0 ] || podman rm -af -t 0 >/dev/null 2>&1
     [ -n "$driver" ] && kill $driver 2>/dev/null
     [ -n "$api" ] && kill $api 2>/dev/null
     wait 2>/dev/null
@@ -81,7 +81,9 @@ files() { cat $F/contexts/$1/open_files; }
 is_used() { [ "$(used $1)" = "$2" ]; }
 is_files() { [ "$(files $1)" = "$2" ]; }
 t_start=$(date +%s)
-echo "podman: $(podman --version), crun: $(crun --version | head -1)"
+# step WHAT: prints WHAT with the seconds since the start (the VM is slow).
+step() { echo "[+$(( $(date +%s) - t_start ))s] $*"; }
+step "$(paste -sd' ' /usr/lib/fakegpu/podman-version)"
 
 # --- the DRA driver, as in 56-dra-driver.sh, writing CDI specs where
 # podman looks for them (/var/run/cdi, containers.conf's cdi_spec_dirs).
@@ -119,7 +121,7 @@ printf 'root:x:0:0:root:/:/bin/sh\ntenant:x:%s:%s:tenant:/tmp:/bin/sh\n' $CUID $
 printf 'root:x:0:\ntenant:x:%s:\n' $CUID >$R/etc/group
 (cd $R && tar cf $W/rootfs.tar .) || fail "tar of the image root"
 podman import --change 'ENV PATH=/usr/bin:/bin' $W/rootfs.tar $IMG >$W/podman-import.out 2>&1 || fail "podman import: $(cat $W/podman-import.out)"
-echo "image: $(podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' $IMG)"
+step "imported $IMG ($(wc -c <$W/rootfs.tar) bytes of tarball)"
 
 # What each container runs: its view of the GPUs, which nodes it has, who
 # it is, then fgtest allocating 1 GiB at a time until the cap refuses,
@@ -137,7 +139,7 @@ prun() { # NAME CTX extra-args...: podman run of the image on CTX's CDI device
 t0=$(date +%s)
 prun a $A -d >$W/podman-a.out 2>&1 || fail "podman run A: $(cat $W/podman-a.out)"
 until_ok $T is_used $A $(( 3 << 30 ))
-echo "container A started and holding its cap in $(( $(date +%s) - t0 )) s"
+step "container A started and holding its cap in $(( $(date +%s) - t0 )) s"
 is_used $B 0 || fail "B's ledger moved while A allocated: $(used $B)"
 a_logged() { podman logs fg-a >$W/podman-a.log 2>&1; grep -q '^granted=' $W/podman-a.log; }
 until_ok 60 a_logged
@@ -154,12 +156,13 @@ t0=$(date +%s)
 prun b $B --rm >$W/podman-b.out 2>&1 &
 bpid=$!
 until_ok $T is_used $B $(( 5 << 30 ))
-echo "container B started and holding its cap in $(( $(date +%s) - t0 )) s"
+step "container B started and holding its cap in $(( $(date +%s) - t0 )) s"
 assert_eq "$(used $A)" "$(( 3 << 30 ))" "A's ledger while B allocates"
 assert_eq "$(podman ps --format '{{.Names}}' | sort | tr '\n' ' ')" "fg-a fg-b " "running containers"
 touch $W/sync/go-b
 wait $bpid || fail "podman run B failed: $(cat $W/podman-b.out)"
 bpid=
+step "container B exited"
 echo "--- inside container B (claim train-b, 5 GiB):"; cat $W/podman-b.out
 grep -q "total 5120 MiB" $W/podman-b.out || fail "B does not see its 5 GiB: $(cat $W/podman-b.out)"
 assert_eq "$(grep -c '^GPU ' $W/podman-b.out)" "1" "GPUs B sees"
@@ -174,6 +177,7 @@ assert_eq "$(used $A)" "$(( 3 << 30 ))" "A's ledger after B's exit"
 # --- podman rm -f of A, still holding its 3 GiB.
 [ "$(files $A)" -gt 0 ] || fail "A holds no files before rm -f"
 podman rm -f -t 0 fg-a >$W/podman-rm.out 2>&1 || fail "podman rm -f: $(cat $W/podman-rm.out)"
+step "podman rm -f of A done"
 until_ok 30 is_used $A 0
 until_ok 30 is_files $A 0
 assert_eq "$(podman ps -a --format '{{.Names}}')" "" "containers after rm -f"
@@ -191,4 +195,4 @@ assert_no_file $F/contexts/$B
 assert_no_file $CDI/fakegpu.io-vgpu_$A.json
 assert_no_file $CDI/fakegpu.io-vgpu_$B.json
 assert_eq "$(ls $F/contexts | grep -c '^dra-')" "0" "contexts left"
-echo "podman: two claims' containers (3 and 5 GiB, uid $CUID, --network none), concurrent and isolated, released on exit and rm -f, unprepared ok in $(( $(date +%s) - t_start )) s"
+step "podman: two claims' containers (3 and 5 GiB, uid $CUID, --network none), concurrent and isolated, released on exit and rm -f, unprepared ok"
