@@ -1,3 +1,4 @@
+# fakegpu-timeout: 1200 (podman under TCG: 280 s alone, 550 s on a loaded host)
 # A real container runtime: podman and crun (Debian 13's, scripts/stage-podman)
 # start containers from the CDI specs the DRA driver writes. The fake
 # kubelet prepares two claims on gpu-0 (3 GiB and 5 GiB) through the
