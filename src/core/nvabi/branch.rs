@@ -146,6 +146,8 @@ impl Branch {
     /// The size rule of an escape's outer block.
     pub const fn escape_size_rule(self, esc: Escape) -> SizeRule {
         match (self, esc) {
+            // Its fields up to `length` are NVOS46's (the decoder reads
+            // them at NVOS46's offsets); the test below checks they agree.
             (Branch::R550, Escape::RmMapMemoryDma) => SizeRule::Exact(Nvos46R550::SIZE as u32),
             (Branch::R550, Escape::ExportToDmabufFd) => {
                 SizeRule::Exact(EXPORT_DMABUF_SIZE_R550 as u32)
@@ -408,6 +410,15 @@ mod tests {
 
     fn cmd_known(cmd: u32) -> bool {
         crate::nvabi::ctrl::control_known(cmd)
+    }
+
+    #[test]
+    fn nvos46_550_shares_the_leading_fields() {
+        use core::mem::offset_of;
+        assert_eq!(offset_of!(Nvos46R550, h_client), offset_of!(Nvos46, h_client));
+        assert_eq!(offset_of!(Nvos46R550, h_memory), offset_of!(Nvos46, h_memory));
+        assert_eq!(offset_of!(Nvos46R550, offset), offset_of!(Nvos46, offset));
+        assert_eq!(offset_of!(Nvos46R550, length), offset_of!(Nvos46, length));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! The outer level: the ioctl's own block, escape by escape, down to
 //! where its nested blocks are; and [`Decoded`]'s questions about a call.
 
-use super::super::branch::{Branch, Nvos46R550};
+use super::super::branch::Branch;
 use super::super::class::{self};
 use super::super::escape::{self, Escape, NvIoctlXfer, Where};
 use super::super::rm::*;
@@ -223,26 +223,17 @@ fn typed_body(branch: Branch, esc: Escape, size: u32, p: &[u8]) -> Option<Body> 
             h_client: rd_u32(p, 0)?,
             h_object: rd_u32(p, 4)?,
         },
-        Escape::RmMapMemoryDma if branch == Branch::R550 => {
-            let m = Nvos46R550::read(p)?;
-            Body::MapMemoryDma {
-                h_client: m.h_client,
-                h_device: m.h_device,
-                h_dma: m.h_dma,
-                h_memory: m.h_memory,
-                offset: m.offset,
-                length: m.length,
-            }
-        }
+        // The fields up to `length` are at the same offsets in 550's
+        // shorter block (`Nvos46R550`); the size rule checked the size.
         Escape::RmMapMemoryDma => {
-            let m = Nvos46::read(p)?;
+            type M = Nvos46;
             Body::MapMemoryDma {
-                h_client: m.h_client,
-                h_device: m.h_device,
-                h_dma: m.h_dma,
-                h_memory: m.h_memory,
-                offset: m.offset,
-                length: m.length,
+                h_client: rd_u32(p, offset_of!(M, h_client))?,
+                h_device: rd_u32(p, offset_of!(M, h_device))?,
+                h_dma: rd_u32(p, offset_of!(M, h_dma))?,
+                h_memory: rd_u32(p, offset_of!(M, h_memory))?,
+                offset: rd_u64(p, offset_of!(M, offset))?,
+                length: rd_u64(p, offset_of!(M, length))?,
             }
         }
         Escape::RmUnmapMemoryDma => {
