@@ -80,6 +80,34 @@ fn every_control_matches_its_declared_size() {
             }
         }
     }
+    // NVIDIA's 550 clients against nvsim (tests/fidelity/nvsim-550-clients),
+    // at 550's sizes.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fidelity/nvsim-550-clients");
+    let r550 = fakegpu_core::nvabi::Branch::R550;
+    for client in ["smi", "nvml", "cuda"] {
+        let f = dir.join(format!("nvtrace.{client}.bin.zst"));
+        let t = nvtrace::format::parse(&nvtrace::read_trace_file(&f).unwrap()).unwrap();
+        for (_, io) in nvtrace::listing::ioctls(&t) {
+            if io.node != nvtrace::format::Node::Ctl {
+                continue;
+            }
+            let d = nvabi::decode_for(r550, nvabi::FileKind::Ctl, io.cmd, &io.before);
+            let Body::Control(c) = d.body else { continue };
+            seen.insert(c.cmd);
+            if let Some(n) = r550.control_size(c.cmd).or(ctrl::control_param_size(c.cmd)) {
+                assert_eq!(
+                    c.params.size,
+                    n,
+                    "550 {client}: {}",
+                    ctrl::control_name(c.cmd)
+                );
+            }
+            if let Some(u) = ctrl::undocumented_control(c.cmd) {
+                assert_eq!(c.params.size, u.observed_size, "550 {client}: {}", u.name);
+            }
+        }
+    }
     for u in ctrl::UNDOCUMENTED_CONTROLS {
         assert!(seen.contains(&u.cmd), "{} is in no capture", u.name);
     }
