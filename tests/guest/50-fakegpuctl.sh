@@ -6,6 +6,19 @@
 set -e
 [ -d /sys/kernel/debug/nvsim ] || { echo "nvsim not loaded"; exit 77; }
 F=/sys/kernel/fakegpu
+# Whatever the outcome, no process or context of this test outlives it
+# (a holder left behind would hold memory into the next test).
+leave_nothing() {
+    rc=$?
+    for c in $F/contexts/t*; do
+        [ -d "$c" ] || continue
+        p=$(cat $c/pids); [ -n "$p" ] && kill $p 2>/dev/null
+        n=0; while [ -n "$(cat $c/pids)" ] && [ $n -lt 50 ]; do n=$((n + 1)); sleep 0.1; done
+        echo "${c##*/}" >$F/destroy 2>/dev/null || true
+    done
+    exit $rc
+}
+trap leave_nothing EXIT
 MiB=1048576
 export FAKEGPU_CDI_DIR=/tmp/cdi
 rm -rf /tmp/cdi
@@ -112,7 +125,7 @@ grep -q '^# TYPE fakegpu_vgpu_alloc_refused_total counter$' /tmp/scrape || fail 
 grep -q '^# HELP fakegpu_vgpu_memory_used_bytes ' /tmp/scrape || fail "scrape: HELP"
 grep -q "^fakegpu_build_info{version=\"[0-9.]*\",module_version=\"$(cat $F/version)\"} 1\$" /tmp/scrape || fail "scrape: build_info"
 # Every sample line is NAME{LABELS} NUMBER.
-if grep -v '^#' /tmp/scrape | grep -v -E '^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$'; then fail "malformed sample lines"; fi
+if grep -v '^#' /tmp/scrape | grep -v -E '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [0-9.e+-]+$'; then fail "malformed sample lines"; fi
 # An address that cannot be bound: a clear error.
 expect 1 fakegpuctl metrics --listen 192.0.2.1:19455
 grep -q "cannot listen on 192.0.2.1:19455" /tmp/err || { cat /tmp/err; fail "listen error message"; }
