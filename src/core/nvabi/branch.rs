@@ -415,8 +415,14 @@ mod tests {
     #[test]
     fn nvos46_550_shares_the_leading_fields() {
         use core::mem::offset_of;
-        assert_eq!(offset_of!(Nvos46R550, h_client), offset_of!(Nvos46, h_client));
-        assert_eq!(offset_of!(Nvos46R550, h_memory), offset_of!(Nvos46, h_memory));
+        assert_eq!(
+            offset_of!(Nvos46R550, h_client),
+            offset_of!(Nvos46, h_client)
+        );
+        assert_eq!(
+            offset_of!(Nvos46R550, h_memory),
+            offset_of!(Nvos46, h_memory)
+        );
         assert_eq!(offset_of!(Nvos46R550, offset), offset_of!(Nvos46, offset));
         assert_eq!(offset_of!(Nvos46R550, length), offset_of!(Nvos46, length));
     }
