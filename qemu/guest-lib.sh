@@ -20,6 +20,20 @@ load_modules() {
         [ $m = nvsim ] && args="branch=$(nvsim_branch)"
         insmod $MODDIR/$m.ko $args || { echo "FATAL: insmod $m $args failed"; return 1; }
     done
+    mount_nodefs
+}
+
+# fakegpufs (the proxy nodes as the vendor numbers them), mounted where
+# fakegpuctl mounts it. A mount holds the module: unmount before rmmod.
+NODEFS=/sys/fs/fakegpu
+mount_nodefs() {
+    [ -d $NODEFS ] || return 0
+    grep -q " $NODEFS fakegpu " /proc/mounts || mount -t fakegpu fakegpu $NODEFS
+}
+umount_nodefs() {
+    while grep -q " $NODEFS fakegpu " /proc/mounts; do
+        umount $NODEFS || { echo "FAIL: umount $NODEFS"; return 1; }
+    done
 }
 
 unload_modules() {
@@ -30,6 +44,7 @@ unload_modules() {
         echo "note: destroying leftover context ${c##*/}"
         echo "${c##*/}" >/sys/kernel/fakegpu/destroy || ok=1
     done
+    umount_nodefs || ok=1
     for m in fakegpu nvsim; do
         grep -q "^$m " /proc/modules || continue
         rmmod $m || { echo "FAIL: rmmod $m"; ok=1; }
@@ -88,7 +103,10 @@ in_container() {
     _c=$1; shift
     unshare -m sh -c '
         c=$1; u=$2; shift 2
-        for n in nvidiactl nvidia-uvm; do mount --bind /dev/fakegpu/$c/$n /dev/$n || exit 90; done
+        # The nodes as the vendor numbers them when fakegpufs has them.
+        src=/dev/fakegpu/$c
+        [ -e /sys/fs/fakegpu/$c/nvidiactl ] && src=/sys/fs/fakegpu/$c
+        for n in nvidiactl nvidia-uvm; do mount --bind $src/$n /dev/$n || exit 90; done
         if [ -f /proc/driver/nvidia/params ]; then
             p=/tmp/.params-$$
             sed "s/^ModifyDeviceFiles: .*/ModifyDeviceFiles: 0/" /proc/driver/nvidia/params >$p &&
@@ -96,8 +114,8 @@ in_container() {
         fi
         for d in /dev/nvidia[0-9]*; do
             n=${d#/dev/}
-            if [ -e /dev/fakegpu/$c/$n ]; then
-                mount --bind /dev/fakegpu/$c/$n $d || exit 90
+            if [ -e $src/$n ]; then
+                mount --bind $src/$n $d || exit 90
             else
                 mount --bind /dev/null $d
             fi

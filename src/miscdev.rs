@@ -14,18 +14,57 @@
 //! `misc_open` holds the global `misc_mtx` while it calls our open, and
 //! `misc_deregister` takes it too: a [`NodeRegistration`] must never be
 //! dropped while holding a lock that the open path takes.
+//!
+//! The same nodes also appear in fakegpufs (`nodefs.c`, mounted at
+//! `/sys/fs/fakegpu`): [`NodeFs`] registers the file system, [`FsDir`] is
+//! a context's directory and [`FsDir::mknod`] one node in it, opened
+//! through the same `file_operations` table with the node taken from the
+//! inode (never looked up by number), and reporting to `stat` the number
+//! of the vendor node it stands for.
 
-use core::marker::PhantomData;
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings,
-    ffi::{c_int, c_uint, c_ulong},
+    ffi::{c_char, c_int, c_uint, c_ulong, c_void},
     fs::{File, LocalFile},
     module::this_module,
     prelude::*,
-    str::CString,
+    error::{from_err_ptr, to_result},
+    str::{CStr, CString},
     sync::{Arc, ArcBorrow},
     types::{ForeignOwnable, Opaque},
 };
+
+/// `MINORBITS` of `include/linux/kdev_t.h`.
+const MINORBITS: u32 = 20;
+
+/// The kernel's `MKDEV(major, minor)`.
+pub(crate) const fn mkdev(major: u32, minor: u32) -> u32 {
+    (major << MINORBITS) | minor
+}
+
+/// The kernel's `MAJOR(dev)`.
+pub(crate) const fn major(dev: u32) -> u32 {
+    dev >> MINORBITS
+}
+
+#[allow(improper_ctypes)] // Kernel structs only travel by pointer.
+extern "C" {
+    // nodefs.c (prototypes in nodefs.h).
+    fn fakegpu_nodefs_init() -> c_int;
+    fn fakegpu_nodefs_exit();
+    fn fakegpu_nodefs_node_of(inode: *mut bindings::inode) -> *const c_void;
+    fn fakegpu_nodefs_mkdir(name: *const c_char) -> *mut bindings::dentry;
+    fn fakegpu_nodefs_mknod(
+        dir: *mut bindings::dentry,
+        name: *const c_char,
+        shown: u32,
+        fops: *const bindings::file_operations,
+        node: *mut c_void,
+        put: unsafe extern "C" fn(*mut c_void),
+    ) -> c_int;
+    fn fakegpu_nodefs_rmdir(dir: *mut bindings::dentry);
+}
 
 /// A file type opened through a registered node.
 pub(crate) trait FileOps: Send + Sync + Sized + 'static {
@@ -170,21 +209,35 @@ pub(crate) fn for_each_held<T: FileOps>(f: &mut dyn FnMut(ArcBorrow<'_, T>)) {
 
 /// # Safety
 ///
-/// Called by `misc_open` (under `misc_mtx`) with `file->private_data` set to
-/// the `miscdevice` of one of our registrations of `T`.
+/// Called by the VFS for a file being opened through `T::FOPS`: either by
+/// `misc_open` (under `misc_mtx`) with `file->private_data` set to the
+/// `miscdevice` of one of our registrations of `T`, or directly for an
+/// inode of fakegpufs made by [`FsDir::mknod::<T>`].
 unsafe extern "C" fn node_open<T: FileOps>(
-    _inode: *mut bindings::inode,
+    inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> c_int {
-    // SAFETY: `misc_open` stored our registered miscdevice in private_data;
-    // the registration cannot be deregistered while `misc_mtx` is held.
-    let reg = unsafe {
-        let misc = (*file).private_data.cast::<bindings::miscdevice>();
-        &*kernel::container_of!(Opaque::cast_from(misc), NodeRegistration<T>, misc)
-    };
+    // SAFETY: `inode` is the inode being opened, alive for the call.
+    let fs_node = unsafe { fakegpu_nodefs_node_of(inode) };
     // SAFETY: `file` is a valid file being opened, used only during this call.
     let f = unsafe { File::from_raw_file(file) };
-    match T::open(&reg.node, f) {
+    let opened = if fs_node.is_null() {
+        // SAFETY: not a fakegpufs inode, so `misc_open` called us and
+        // stored our registered miscdevice in private_data; the
+        // registration cannot be deregistered while `misc_mtx` is held.
+        let reg = unsafe {
+            let misc = (*file).private_data.cast::<bindings::miscdevice>();
+            &*kernel::container_of!(Opaque::cast_from(misc), NodeRegistration<T>, misc)
+        };
+        T::open(&reg.node, f)
+    } else {
+        // SAFETY: a fakegpufs inode opened through `T::FOPS` was made by
+        // `FsDir::mknod::<T>`, whose node is an `Arc<T::Node>` the inode
+        // owns until it is evicted, which the file being opened prevents.
+        let node: Arc<T::Node> = unsafe { ArcBorrow::<T::Node>::from_raw(fs_node.cast()) }.into();
+        T::open(&node, f)
+    };
+    match opened {
         Ok(pf) => {
             // SAFETY: we own private_data of our own files.
             unsafe { (*file).private_data = pf.into_foreign().cast() };
@@ -261,4 +314,107 @@ unsafe extern "C" fn node_poll<T: FileOps>(
     let pf = unsafe { borrow::<T>(file) };
     // SAFETY: `pt` is the poll table of this call.
     unsafe { pf.poll(pt) }
+}
+
+/// fakegpufs, registered (and `/sys/fs/fakegpu` made) while this lives.
+///
+/// # Invariants
+///
+/// `fakegpu_nodefs_init` succeeded and `fakegpu_nodefs_exit` has not run.
+pub(crate) struct NodeFs(());
+
+impl NodeFs {
+    /// Registers the file system and its mount point.
+    pub(crate) fn register() -> Result<Self> {
+        // SAFETY: called once at module init, paired with the drop below.
+        to_result(unsafe { fakegpu_nodefs_init() })?;
+        // INVARIANT: registered.
+        Ok(Self(()))
+    }
+}
+
+impl Drop for NodeFs {
+    fn drop(&mut self) {
+        // SAFETY: registered (type invariant); no context directory exists
+        // (each context holds the module) and no mount of it does (each
+        // holds the module through the file system type).
+        unsafe { fakegpu_nodefs_exit() };
+    }
+}
+
+/// A context's directory in fakegpufs, removed with its nodes on drop.
+///
+/// # Invariants
+///
+/// `dir` was returned by `fakegpu_nodefs_mkdir` and is removed only by the
+/// drop below; it stays valid until then (a persistent dentry that nothing
+/// else removes: the tree has no operation that changes it).
+pub(crate) struct FsDir {
+    dir: NonNull<bindings::dentry>,
+}
+
+// SAFETY: the dentry is only passed to nodefs.c, which locks what it changes.
+unsafe impl Send for FsDir {}
+// SAFETY: as above.
+unsafe impl Sync for FsDir {}
+
+impl FsDir {
+    /// Makes directory `name` (`EEXIST` if there is one).
+    pub(crate) fn new(name: &CStr) -> Result<Self> {
+        // SAFETY: `name` is a valid C string.
+        let dir = from_err_ptr(unsafe { fakegpu_nodefs_mkdir(name.as_char_ptr()) })?;
+        let dir = NonNull::new(dir).ok_or(ENOMEM)?;
+        // INVARIANT: made by `fakegpu_nodefs_mkdir`.
+        Ok(Self { dir })
+    }
+
+    /// Makes node `name`: a character device with a number of fakegpufs's
+    /// own (which the device cgroup checks, and which opens nothing by
+    /// number), opened through `T::FOPS` with `node`, reporting `shown` to
+    /// `stat`.
+    pub(crate) fn mknod<T: FileOps>(
+        &self,
+        name: &CStr,
+        shown: u32,
+        node: Arc<T::Node>,
+    ) -> Result {
+        let raw = Arc::into_raw(node);
+        // SAFETY: `self.dir` is valid (type invariant); `raw` is an
+        // `Arc<T::Node>` that the inode owns on success and `put_node::<T>`
+        // releases; the fops table is `T`'s, so `node_open::<T>` finds a
+        // `T::Node` in it.
+        let r = unsafe {
+            fakegpu_nodefs_mknod(
+                self.dir.as_ptr(),
+                name.as_char_ptr(),
+                shown,
+                &T::FOPS.0,
+                raw.cast_mut().cast(),
+                put_node::<T>,
+            )
+        };
+        if r != 0 {
+            // SAFETY: not taken by the inode: ours to release, once.
+            drop(unsafe { Arc::from_raw(raw) });
+        }
+        to_result(r)
+    }
+}
+
+impl Drop for FsDir {
+    fn drop(&mut self) {
+        // SAFETY: made by `fakegpu_nodefs_mkdir`, removed once (type
+        // invariant). Inodes still reachable (a container's bind mount)
+        // keep their node until they are evicted.
+        unsafe { fakegpu_nodefs_rmdir(self.dir.as_ptr()) };
+    }
+}
+
+/// # Safety
+///
+/// `node` came from `Arc::<T::Node>::into_raw` in [`FsDir::mknod::<T>`] and
+/// is released once, when its inode is evicted.
+unsafe extern "C" fn put_node<T: FileOps>(node: *mut c_void) {
+    // SAFETY: see the function's contract.
+    drop(unsafe { Arc::<T::Node>::from_raw(node.cast()) });
 }

@@ -18,7 +18,7 @@ use crate::{
         mgmt::{CreateSpec, GpuList},
     },
     kapi,
-    miscdev::NodeRegistration,
+    miscdev::{self, FsDir, NodeRegistration},
     proxy::file::{Node, NodeKind, ProxyFile},
     sysfs,
     vendor::VendorPath,
@@ -133,6 +133,8 @@ struct Entry {
     ctx: Arc<Context>,
     /// Its sysfs directory, `contexts/NAME/`.
     dir: sysfs::Dir,
+    /// Its nodes in fakegpufs (`/sys/fs/fakegpu/NAME/`), removed first.
+    _fsdir: FsDir,
     /// Its nodes.
     _nodes: KVec<Pin<KBox<NodeRegistration<ProxyFile>>>>,
     /// Holds the module while the context exists.
@@ -168,10 +170,6 @@ pub(crate) fn set_contexts_dir(dir: Option<sysfs::Dir>) {
     // Dropped without the lock held.
     drop(old_entries);
     drop(old_dir);
-}
-
-fn node_name(ctx: &str, node: fmt::Arguments<'_>) -> Result<CString> {
-    CString::try_from_fmt(fmt!("fakegpu/{ctx}/{node}"))
 }
 
 /// Creates a context: resolves the vendor's nodes, registers ours, adds the
@@ -227,9 +225,15 @@ pub(crate) fn create(spec: &CreateSpec<'_>, ctx_group: &'static sysfs::Group) ->
         gpus: gpu_paths,
         uvm,
     };
+    // What stat reports for each node in fakegpufs: the vendor's number of
+    // what the node stands for, as the container numbers it.
+    let ctl_rdev = paths.ctl.rdev();
+    let uvm_rdev = paths.uvm.rdev();
+    let gpu_major = paths.gpus.first().map_or(0, |p| miscdev::major(p.rdev()));
     let ctx = Context::new(spec.name, spec.gpus, paths, spec.mem_limit, &spec.compute)?;
+    let fsdir = FsDir::new(&CString::try_from_fmt(fmt!("{}", spec.name))?)?;
     let mut nodes = KVec::with_capacity(spec.gpus.len() + 2, GFP_KERNEL)?;
-    let mut add = |kind: NodeKind, name: CString| -> Result {
+    let mut add = |kind: NodeKind, node_name: fmt::Arguments<'_>, shown: u32| -> Result {
         let node = Arc::new(
             Node {
                 ctx: ctx.clone(),
@@ -237,17 +241,23 @@ pub(crate) fn create(spec: &CreateSpec<'_>, ctx_group: &'static sysfs::Group) ->
             },
             GFP_KERNEL,
         )?;
-        nodes.push(NodeRegistration::register(name, node)?, GFP_KERNEL)?;
+        let reg = NodeRegistration::register(
+            CString::try_from_fmt(fmt!("fakegpu/{}/{node_name}", spec.name))?,
+            node.clone(),
+        )?;
+        fsdir.mknod::<ProxyFile>(&CString::try_from_fmt(node_name)?, shown, node)?;
+        nodes.push(reg, GFP_KERNEL)?;
         Ok(())
     };
-    add(NodeKind::Ctl, node_name(spec.name, fmt!("nvidiactl"))?)?;
+    add(NodeKind::Ctl, fmt!("nvidiactl"), ctl_rdev)?;
     for local in 0..spec.gpus.len() as u32 {
         add(
             NodeKind::Gpu(local),
-            node_name(spec.name, fmt!("nvidia{local}"))?,
+            fmt!("nvidia{local}"),
+            miscdev::mkdev(gpu_major, local),
         )?;
     }
-    add(NodeKind::Uvm, node_name(spec.name, fmt!("nvidia-uvm"))?)?;
+    add(NodeKind::Uvm, fmt!("nvidia-uvm"), uvm_rdev)?;
 
     let parent = CONTEXTS
         .lock()
@@ -267,19 +277,20 @@ pub(crate) fn create(spec: &CreateSpec<'_>, ctx_group: &'static sysfs::Group) ->
     {
         // Lost a race with another create of the same name: undo outside the lock.
         drop(list);
-        drop((dir, nodes));
+        drop((dir, fsdir, nodes));
         return Err(EEXIST);
     }
     if let Err(e) = admit(&list, &wanted, None, &cards, fmt!("create {}", spec.name)) {
         // Another create took the room meanwhile.
         drop(list);
-        drop((dir, nodes));
+        drop((dir, fsdir, nodes));
         return Err(e);
     }
     list.entries.push(
         Entry {
             ctx,
             dir,
+            _fsdir: fsdir,
             _nodes: nodes,
             _module: module,
         },

@@ -72,6 +72,8 @@ const MNT_NODEV: c_int = 0x02;
 /// set; we own it and release it once with `kern_unmount` in `Drop`.
 pub(crate) struct VendorPath {
     mnt: NonNull<bindings::vfsmount>,
+    /// The node's device number (as resolved).
+    rdev: u32,
 }
 
 // SAFETY: a long-term mount may be used and released from any thread.
@@ -90,11 +92,12 @@ impl VendorPath {
         // SAFETY: `kern_path` succeeded: we hold references on the path's
         // mount and dentry, a positive dentry with an inode. The clone
         // takes its own references; ours are dropped once, right after.
-        let (mode, mnt) = unsafe {
-            let mode = (*(*path.dentry).d_inode).i_mode;
+        let (mode, rdev, mnt) = unsafe {
+            let inode = (*path.dentry).d_inode;
+            let (mode, rdev) = ((*inode).i_mode, (*inode).i_rdev);
             let mnt = bindings::clone_private_mount(&path);
             bindings::path_put(&path);
-            (mode, mnt)
+            (mode, rdev, mnt)
         };
         let mnt = NonNull::new(from_err_ptr(mnt)?).ok_or(ENODEV)?;
         // SAFETY: the clone is ours alone (in no namespace, reachable by no
@@ -102,11 +105,17 @@ impl VendorPath {
         // races with nobody.
         unsafe { (*mnt.as_ptr()).mnt_flags |= MNT_NODEV };
         // INVARIANT: a private clone we own, rooted at the node, nodev.
-        let this = Self { mnt };
+        let this = Self { mnt, rdev };
         if u32::from(mode) & S_IFMT != S_IFCHR {
             return Err(ENODEV);
         }
         Ok(this)
+    }
+
+    /// The node's device number (the vendor's, shown to containers by
+    /// fakegpufs).
+    pub(crate) fn rdev(&self) -> u32 {
+        self.rdev
     }
 
     /// Opens the node with `flags` (the proxy file's open flags) and the

@@ -4,7 +4,7 @@
 //!
 //! This file is both the root of the `fakegpu-core` cargo package (built and
 //! tested on the host) and a module of the kernel crate (`#[path]` from
-//! `src/fakegpu.rs`), so the kernel runs exactly the code that was tested.
+//! `src/fakegpu_main.rs`), so the kernel runs exactly the code that was tested.
 //! Rules for everything under this directory:
 //!
 //! - `no_std`, no allocation, no `unsafe`, no panics on any input;

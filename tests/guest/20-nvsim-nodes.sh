@@ -20,7 +20,7 @@ dmesg | grep -q 'nvsim 580.159.04 loaded: 2 GPU' || fail "no load line"
 dmesg | grep -q 'nvsim: kernel RM API self-test passed' || fail "kernel RM API self-test"
 grep -q ' nvidia_get_rm_ops' /proc/kallsyms || fail "nvidia_get_rm_ops not exported"
 # Unload refused while a node is open (fops.owner pins the module).
-rmmod fakegpu 2>/dev/null
+umount_nodefs; rmmod fakegpu 2>/dev/null
 exec 3</dev/nvidiactl
 assert_fails rmmod nvsim
 exec 3<&-
@@ -30,4 +30,4 @@ insmod /lib/modules/fakegpu/nvsim.ko num_gpus=3 vram_mib=1024 || fail "reload wi
 assert_file /dev/nvidia2
 assert_eq "$(head -1 /sys/kernel/debug/nvsim/gpu2/heap)" "total_bytes 1073741824"
 rmmod nvsim && insmod /lib/modules/fakegpu/nvsim.ko || fail "reload defaults"
-insmod /lib/modules/fakegpu/fakegpu.ko || fail "reload fakegpu"
+insmod /lib/modules/fakegpu/fakegpu.ko && mount_nodefs || fail "reload fakegpu"

@@ -82,10 +82,10 @@ assert_eq "$(kc options --state $S --resource $R1)" "pre_start_required=false ge
 
 # Health: the module unloaded makes every device Unhealthy, loaded again
 # Healthy (only while no context holds the module).
-if [ -z "$(ls $F/contexts)" ] && rmmod fakegpu; then
+if [ -z "$(ls $F/contexts)" ] && umount_nodefs && rmmod fakegpu; then
     kc wait-devices --timeout $T --state $S --resource $R1 --health Unhealthy
     kc wait-devices --timeout $T --state $S --resource $R2 --health Unhealthy
-    insmod $MODDIR/fakegpu.ko
+    insmod $MODDIR/fakegpu.ko && mount_nodefs
     kc wait-devices --timeout $T --state $S --resource $R1 --health Healthy
     kc wait-devices --timeout $T --state $S --resource $R2 --health Healthy
 else

@@ -6,6 +6,18 @@
 //! and minor taken from the host nodes. The driver libraries' mounts, hooks
 //! and env come from NVIDIA's own spec when there is one (its device nodes
 //! are left out: they would bypass the proxy).
+//!
+//! When fakegpufs is mounted (`/sys/fs/fakegpu`, see
+//! [`Sysfs::vendor_numbered_dir`]), the vendor's paths get its nodes
+//! instead, as bind mounts: they are the same proxy nodes, but `stat`
+//! shows the vendor's numbers, which NVIDIA's 550 user space checks. The
+//! device nodes then carry fakegpufs's own numbers (its `devices` file),
+//! at fakegpu's paths in the container (`/dev/fakegpu/NAME/*`): the device
+//! cgroup's allow rule for exactly those nodes. A node made with such a
+//! number opens nothing, and the misc nodes are not in the container at
+//! all, so a container that outlives its context reaches no other. The
+//! numbers are always written out: a runtime that took them from `stat`
+//! of a fakegpufs node would make the vendor's own node.
 
 use crate::error::{Error, Kind, Result};
 use crate::sysfs::Sysfs;
@@ -195,6 +207,16 @@ struct SpecDevice<'a> {
 #[serde(rename_all = "camelCase")]
 struct DeviceEdits {
     device_nodes: Vec<DeviceNode>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    mounts: Vec<Mount>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Mount {
+    host_path: String,
+    container_path: String,
+    options: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -224,21 +246,54 @@ struct ContainerEdits {
 pub fn build_spec(sysfs: &Sysfs, name: &str, nvidia: &NvidiaSpec) -> Result<Value> {
     check_device_name(name)?;
     let nodes = sysfs.node_paths(name)?;
+    let numbered = match sysfs.vendor_numbered_dir(name) {
+        Some(dir) => Some((nodefs_devices(&dir)?, dir)),
+        None => None,
+    };
     let mut device_nodes = Vec::new();
+    let mut mounts = Vec::new();
     for host in &nodes {
         let file = host
             .file_name()
             .and_then(|f| f.to_str())
             .unwrap_or_default();
-        let (kind, major, minor) = node_info(host)?;
-        device_nodes.push(DeviceNode {
-            path: format!("/dev/{file}"),
-            host_path: host.to_string_lossy().to_string(),
-            kind,
-            major,
-            minor,
-            permissions: "rw",
-        });
+        let vendor_path = format!("/dev/{file}");
+        let node = match &numbered {
+            Some((devices, dir)) => {
+                let fs_node = dir.join(file);
+                let &(major, minor) = devices.get(file).ok_or_else(|| {
+                    Error::new(
+                        Kind::Cdi,
+                        format!("{} does not list {file}", dir.join("devices").display()),
+                    )
+                })?;
+                mounts.push(Mount {
+                    host_path: fs_node.to_string_lossy().to_string(),
+                    container_path: vendor_path,
+                    options: vec!["bind", "nosuid", "noexec"],
+                });
+                DeviceNode {
+                    path: host.to_string_lossy().to_string(),
+                    host_path: fs_node.to_string_lossy().to_string(),
+                    kind: "c",
+                    major,
+                    minor,
+                    permissions: "rw",
+                }
+            }
+            None => {
+                let (kind, major, minor) = node_info(host)?;
+                DeviceNode {
+                    path: vendor_path,
+                    host_path: host.to_string_lossy().to_string(),
+                    kind,
+                    major,
+                    minor,
+                    permissions: "rw",
+                }
+            }
+        };
+        device_nodes.push(node);
     }
     let mut version = MIN_CDI_VERSION.to_string();
     let mut edits = ContainerEdits {
@@ -283,11 +338,37 @@ pub fn build_spec(sysfs: &Sysfs, name: &str, nvidia: &NvidiaSpec) -> Result<Valu
         kind: KIND,
         devices: vec![SpecDevice {
             name,
-            container_edits: DeviceEdits { device_nodes },
+            container_edits: DeviceEdits {
+                device_nodes,
+                mounts,
+            },
         }],
         container_edits: edits,
     };
     Ok(serde_json::to_value(&spec).expect("the spec serializes"))
+}
+
+/// A fakegpufs context directory's `devices` file: node name to its own
+/// major and minor (`nvidiactl 240:0` per line).
+pub fn nodefs_devices(dir: &Path) -> Result<std::collections::BTreeMap<String, (u64, u64)>> {
+    let p = dir.join("devices");
+    let text = fs::read_to_string(&p)
+        .map_err(|e| Error::new(Kind::Cdi, format!("cannot read {}: {e}", p.display())))?;
+    let mut m = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let parsed = line.split_once(' ').and_then(|(n, num)| {
+            let (a, b) = num.split_once(':')?;
+            Some((n.to_string(), (a.parse().ok()?, b.parse().ok()?)))
+        });
+        let (n, num) = parsed.ok_or_else(|| {
+            Error::new(
+                Kind::Cdi,
+                format!("{}: bad line '{line}'", p.display()),
+            )
+        })?;
+        m.insert(n, num);
+    }
+    Ok(m)
 }
 
 /// CDI device names: `[A-Za-z0-9][A-Za-z0-9_.:-]*`, ending alphanumeric.

@@ -91,6 +91,11 @@ struct Global {
     /// Where the contexts' nodes are [default: /dev/fakegpu, or $FAKEGPU_DEV_ROOT]
     #[arg(long, value_name = "DIR", global = true)]
     dev_root: Option<PathBuf>,
+    /// Where fakegpufs is mounted (the nodes as the vendor numbers them;
+    /// `create` mounts it) [default: /sys/fs/fakegpu, or
+    /// $FAKEGPU_NODEFS_ROOT; "" turns it off]
+    #[arg(long, value_name = "DIR", global = true)]
+    nodefs_root: Option<PathBuf>,
     /// Where CDI specs are written [default: /var/run/cdi, or $FAKEGPU_CDI_DIR]
     #[arg(long, value_name = "DIR", global = true)]
     cdi_dir: Option<PathBuf>,
@@ -457,6 +462,9 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<u8> {
     let dev_root = g
         .dev_root
         .unwrap_or_else(|| env_or("FAKEGPU_DEV_ROOT", crate::sysfs::DEFAULT_DEV_ROOT));
+    let nodefs_root = g
+        .nodefs_root
+        .unwrap_or_else(|| env_or("FAKEGPU_NODEFS_ROOT", crate::sysfs::DEFAULT_NODEFS_ROOT));
     let cdi_dir = g
         .cdi_dir
         .unwrap_or_else(|| env_or("FAKEGPU_CDI_DIR", cdi::DEFAULT_CDI_DIR));
@@ -477,7 +485,9 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<u8> {
         }
     };
     let o = Opts {
-        sysfs: Sysfs::new(sysfs_root).with_dev_root(abs(dev_root)),
+        sysfs: Sysfs::new(sysfs_root)
+            .with_dev_root(abs(dev_root))
+            .with_nodefs_root((!nodefs_root.as_os_str().is_empty()).then(|| abs(nodefs_root))),
         cdi_dir,
         vendor_dev,
         format,
@@ -921,6 +931,12 @@ fn create(o: &Opts, a: CreateArgs, out: &mut dyn Write) -> Result<u8> {
         weight: s.weight,
         priority: s.priority,
     };
+    // The nodes as the vendor numbers them, for the CDI spec and for
+    // containers set up by hand; without it the misc nodes still work for
+    // clients that do not check numbers (580 and later).
+    if let Err(e) = o.sysfs.ensure_nodefs() {
+        tracing::warn!("{e}: the CDI spec gets the misc nodes");
+    }
     o.sysfs.create(&name, &spec)?;
     // sysfs makes the directory before the write returns; allow a moment
     // for anything slower standing in for it.

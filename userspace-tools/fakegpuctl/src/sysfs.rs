@@ -14,6 +14,12 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_ROOT: &str = "/sys/kernel/fakegpu";
 /// The default directory of the contexts' nodes.
 pub const DEFAULT_DEV_ROOT: &str = "/dev/fakegpu";
+/// Where fakegpufs is mounted: the contexts' nodes as the vendor numbers
+/// them (`stat` shows 195:255 for `nvidiactl`), for NVIDIA user space that
+/// checks device numbers (550). The module makes the mount point.
+pub const DEFAULT_NODEFS_ROOT: &str = "/sys/fs/fakegpu";
+/// fakegpufs's file-system type.
+pub const NODEFS_TYPE: &str = "fakegpu";
 /// Means "no cap" in `mem_limit_bytes`.
 pub const NO_LIMIT: u64 = u64::MAX;
 
@@ -126,6 +132,8 @@ pub struct Sysfs {
     pub root: PathBuf,
     /// `/dev/fakegpu` or a stand-in.
     pub dev_root: PathBuf,
+    /// `/sys/fs/fakegpu` or a stand-in; `None`: not used.
+    pub nodefs_root: Option<PathBuf>,
 }
 
 impl Default for Sysfs {
@@ -133,6 +141,7 @@ impl Default for Sysfs {
         Sysfs {
             root: PathBuf::from(DEFAULT_ROOT),
             dev_root: PathBuf::from(DEFAULT_DEV_ROOT),
+            nodefs_root: Some(PathBuf::from(DEFAULT_NODEFS_ROOT)),
         }
     }
 }
@@ -182,7 +191,52 @@ impl Sysfs {
         Sysfs {
             root: root.into(),
             dev_root: PathBuf::from(DEFAULT_DEV_ROOT),
+            nodefs_root: Some(PathBuf::from(DEFAULT_NODEFS_ROOT)),
         }
+    }
+
+    /// Sets where fakegpufs is mounted (`None`: do not use it).
+    pub fn with_nodefs_root(mut self, root: Option<PathBuf>) -> Sysfs {
+        self.nodefs_root = root;
+        self
+    }
+
+    /// The context's directory in fakegpufs, if fakegpufs is mounted there
+    /// and has it: its nodes report the vendor's device numbers to `stat`.
+    pub fn vendor_numbered_dir(&self, name: &str) -> Option<PathBuf> {
+        let d = self.nodefs_root.as_ref()?.join(name);
+        d.join("nvidiactl").exists().then_some(d)
+    }
+
+    /// Mounts fakegpufs at its root unless it is mounted there: `Ok(true)`
+    /// if it is mounted now, `Ok(false)` if this module has none (no mount
+    /// point) or no root is set.
+    pub fn ensure_nodefs(&self) -> Result<bool> {
+        let Some(root) = &self.nodefs_root else {
+            return Ok(false);
+        };
+        if !root.is_dir() {
+            return Ok(false);
+        }
+        if is_mounted(root, NODEFS_TYPE) {
+            return Ok(true);
+        }
+        mount_fs(NODEFS_TYPE, root).map_err(|e| {
+            let kind = if e.kind() == io::ErrorKind::PermissionDenied {
+                Kind::Permission
+            } else {
+                Kind::Other
+            };
+            Error::new(
+                kind,
+                format!(
+                    "cannot mount fakegpufs at {}: {e}",
+                    root.display()
+                ),
+            )
+            .hint(format!("mounting needs root: `mount -t {NODEFS_TYPE} {NODEFS_TYPE} {}`", root.display()))
+        })?;
+        Ok(true)
     }
 
     /// Sets where the contexts' nodes are.
@@ -573,5 +627,44 @@ mod same_as_the_module {
         ] {
             assert_eq!(check_name(s).is_ok(), mgmt::check_name(s).is_ok(), "{s:?}");
         }
+    }
+}
+
+/// Whether `/proc/self/mountinfo` has a mount of type `fstype` at `dir`.
+pub fn is_mounted(dir: &Path, fstype: &str) -> bool {
+    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = dir.to_string_lossy();
+    text.lines().any(|l| {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - TYPE SOURCE SUPER
+        let mut f = l.split(' ');
+        let point = f.nth(4);
+        let ty = l.split(" - ").nth(1).and_then(|t| t.split(' ').next());
+        point == Some(want.as_ref()) && ty == Some(fstype)
+    })
+}
+
+/// mount(2) of a source-less file system `fstype` at `dir`.
+fn mount_fs(fstype: &str, dir: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let bad = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    let t = CString::new(fstype).map_err(bad)?;
+    let d = CString::new(dir.as_os_str().as_bytes()).map_err(bad)?;
+    // SAFETY: three valid NUL-terminated strings and no data.
+    let r = unsafe {
+        libc::mount(
+            t.as_ptr(),
+            d.as_ptr(),
+            t.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            std::ptr::null(),
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }

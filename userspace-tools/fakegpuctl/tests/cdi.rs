@@ -262,3 +262,77 @@ fn schema_accepts_minimal_and_rejects_broken_specs() {
         );
     }
 }
+
+/// With fakegpufs: the vendor's paths are bind mounts of its nodes (stat
+/// shows the vendor's numbers there), and the device nodes carry
+/// fakegpufs's own numbers from its `devices` file at fakegpu's paths,
+/// never a number taken from stat of a fakegpufs node.
+#[test]
+fn spec_with_nodefs_binds_its_nodes_and_names_its_numbers() {
+    let t = Tree::new();
+    t.context("c1", "2,0", 1 << 30, 0, false);
+    let nodefs = t.sys().parent().unwrap().join("nodefs");
+    std::fs::create_dir_all(nodefs.join("c1")).unwrap();
+    for n in ["nvidiactl", "nvidia0", "nvidia1", "nvidia-uvm"] {
+        std::fs::write(nodefs.join("c1").join(n), "").unwrap();
+    }
+    std::fs::write(
+        nodefs.join("c1/devices"),
+        "nvidiactl 240:0\nnvidia0 240:1\nnvidia1 240:2\nnvidia-uvm 240:3\n",
+    )
+    .unwrap();
+    let s = sysfs(&t).with_nodefs_root(Some(nodefs.clone()));
+    let v = cdi::build_spec(&s, "c1", &NvidiaSpec::None).unwrap();
+    assert_eq!(errors(&v), Vec::<String>::new());
+    let edits = &v["devices"][0]["containerEdits"];
+    let nodes = edits["deviceNodes"].as_array().unwrap();
+    let got: Vec<(String, String, u64, u64)> = nodes
+        .iter()
+        .map(|n| {
+            (
+                n["path"].as_str().unwrap().to_string(),
+                n["hostPath"].as_str().unwrap().to_string(),
+                n["major"].as_u64().unwrap(),
+                n["minor"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let dev = t.dev().join("c1");
+    let want: Vec<(String, String, u64, u64)> = ["nvidiactl", "nvidia0", "nvidia1", "nvidia-uvm"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (
+                dev.join(n).display().to_string(),
+                nodefs.join("c1").join(n).display().to_string(),
+                240,
+                i as u64,
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    let mounts = edits["mounts"].as_array().unwrap();
+    let binds: Vec<(&str, &str)> = mounts
+        .iter()
+        .map(|m| {
+            assert_eq!(m["options"], json!(["bind", "nosuid", "noexec"]));
+            (m["hostPath"].as_str().unwrap(), m["containerPath"].as_str().unwrap())
+        })
+        .collect();
+    let hosts: Vec<String> = ["nvidiactl", "nvidia0", "nvidia1", "nvidia-uvm"]
+        .iter()
+        .map(|n| nodefs.join("c1").join(n).display().to_string())
+        .collect();
+    assert_eq!(
+        binds,
+        [
+            (hosts[0].as_str(), "/dev/nvidiactl"),
+            (hosts[1].as_str(), "/dev/nvidia0"),
+            (hosts[2].as_str(), "/dev/nvidia1"),
+            (hosts[3].as_str(), "/dev/nvidia-uvm"),
+        ]
+    );
+    // A devices file that lacks a node fails the spec, not a guess.
+    std::fs::write(nodefs.join("c1/devices"), "nvidiactl 240:0\n").unwrap();
+    assert!(cdi::build_spec(&s, "c1", &NvidiaSpec::None).is_err());
+}

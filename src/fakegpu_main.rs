@@ -85,9 +85,11 @@ pub(crate) const VERSION: &str = "0.1.0";
 /// The loaded module.
 struct FakeGpu {
     // Fields drop in order: the management interface (no context exists at
-    // unload), then the scheduler thread.
+    // unload), then the scheduler thread, then fakegpufs (no context
+    // directory and no mount of it exist: each holds the module).
     _mgmt: mgmt::Management,
     _sched: sched::Running,
+    _nodefs: miscdev::NodeFs,
 }
 
 impl kernel::Module for FakeGpu {
@@ -101,6 +103,7 @@ impl kernel::Module for FakeGpu {
             vendor::MET.init();
         }
         bind_vendor()?;
+        let nodefs = miscdev::NodeFs::register()?;
         let period = module_parameters::sched_period_ms.value();
         let sched = sched::start(period)?;
         let m = mgmt::Management::new()?;
@@ -111,6 +114,7 @@ impl kernel::Module for FakeGpu {
         Ok(Self {
             _mgmt: m,
             _sched: sched,
+            _nodefs: nodefs,
         })
     }
 }
