@@ -77,6 +77,34 @@ assert_no_file() { [ ! -e "$1" ] || fail "unexpected $1"; }
 # Runs a command that must fail.
 assert_fails() { if "$@" 2>/dev/null; then fail "succeeded but should fail: $*"; fi; }
 
+# cdi_check_nodes SPEC CTX NODE...: the CDI spec SPEC maps context CTX's
+# nodes. With fakegpufs (fakegpuctl mounts it): a bind mount of
+# /sys/fs/fakegpu/CTX/NODE at /dev/NODE, and a device node (the device
+# cgroup's rule) at /dev/fakegpu/CTX/NODE with fakegpufs's own number from
+# its `devices` file. Without: a device node at /dev/NODE with the misc
+# node's number.
+cdi_check_nodes() {
+    _spec=$1; _c=$2; shift 2
+    for _n in "$@"; do
+        if [ -e /sys/fs/fakegpu/$_c/nvidiactl ]; then
+            _num=$(sed -n "s/^$_n //p" /sys/fs/fakegpu/$_c/devices)
+            [ -n "$_num" ] || fail "fakegpufs's devices lacks $_n"
+            grep -A5 "\"path\": \"/dev/fakegpu/$_c/$_n\"" $_spec >/tmp/node || fail "CDI: no device node for $_n: $(cat $_spec)"
+            grep -q "\"hostPath\": \"/sys/fs/fakegpu/$_c/$_n\"" /tmp/node || fail "CDI: hostPath of $_n: $(cat /tmp/node)"
+            grep -q "\"major\": ${_num%:*}," /tmp/node || fail "CDI: major of $_n (want ${_num%:*}): $(cat /tmp/node)"
+            grep -q "\"minor\": ${_num#*:}," /tmp/node || fail "CDI: minor of $_n (want ${_num#*:}): $(cat /tmp/node)"
+            grep -A1 "\"hostPath\": \"/sys/fs/fakegpu/$_c/$_n\"" $_spec | grep -q "\"containerPath\": \"/dev/$_n\"" ||
+                fail "CDI: no bind mount of fakegpufs's $_n at /dev/$_n: $(cat $_spec)"
+        else
+            grep -A5 "\"path\": \"/dev/$_n\"" $_spec >/tmp/node || fail "CDI: no /dev/$_n in the spec: $(cat $_spec)"
+            grep -q "\"hostPath\": \"/dev/fakegpu/$_c/$_n\"" /tmp/node || fail "CDI: hostPath of $_n: $(cat /tmp/node)"
+            set -- $(stat -L -c '%t %T' /dev/fakegpu/$_c/$_n)
+            grep -q "\"major\": $(printf %d 0x$1)," /tmp/node || fail "CDI: major of $_n: $(cat /tmp/node)"
+            grep -q "\"minor\": $(printf %d 0x$2)," /tmp/node || fail "CDI: minor of $_n: $(cat /tmp/node)"
+        fi
+    done
+}
+
 # --- tenants ---------------------------------------------------------------
 # A container's processes run unprivileged: every client the tests start
 # through the proxy runs as TENANT_UID (default 65534, nobody), as an
@@ -103,9 +131,10 @@ in_container() {
     _c=$1; shift
     unshare -m sh -c '
         c=$1; u=$2; shift 2
-        # The nodes as the vendor numbers them when fakegpufs has them.
+        # The nodes as the vendor numbers them when fakegpufs has them
+        # (FAKEGPU_MISC_NODES=1: the misc nodes, /dev/fakegpu/CTX/*).
         src=/dev/fakegpu/$c
-        [ -e /sys/fs/fakegpu/$c/nvidiactl ] && src=/sys/fs/fakegpu/$c
+        [ -z "$FAKEGPU_MISC_NODES" ] && [ -e /sys/fs/fakegpu/$c/nvidiactl ] && src=/sys/fs/fakegpu/$c
         for n in nvidiactl nvidia-uvm; do mount --bind $src/$n /dev/$n || exit 90; done
         if [ -f /proc/driver/nvidia/params ]; then
             p=/tmp/.params-$$

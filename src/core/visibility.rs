@@ -103,6 +103,29 @@ pub fn attach_allowed(ids: &[u8], visible: &VisibleIds) -> bool {
         .all(|c| visible.contains(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
 }
 
+/// Offset of `deviceInstance` in both GPU_GET_ID_INFO parameter blocks
+/// (`NV0000_CTRL_GPU_GET_ID_INFO_PARAMS` and `..._V2_PARAMS`:
+/// `gpuId`, `gpuFlags`, then `deviceInstance`, in 550 and 580 alike).
+pub const ID_INFO_DEVICE_INSTANCE: usize = 8;
+
+/// Renumbers a GPU_GET_ID_INFO(_V2) reply for the container: the device
+/// instance the RM wrote (the host's) becomes the container's number of
+/// that GPU, the one it allocates NV01_DEVICE_0 with. Returns whether the
+/// block changed; a host instance outside `gpus` is left alone (the
+/// request's GPU id was checked to be the context's).
+pub fn renumber_id_info(buf: &mut [u8], gpus: &GpuList) -> bool {
+    let Some(host) = rd32(buf, ID_INFO_DEVICE_INSTANCE) else {
+        return false;
+    };
+    match gpus.local_index(host) {
+        Some(local) if local != host => {
+            wr32(buf, ID_INFO_DEVICE_INSTANCE, local);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// The id the RM uses for an empty slot in GPU id lists.
 pub const INVALID_GPU_ID: u32 = 0xffff_ffff;
 
@@ -144,6 +167,38 @@ pub fn filter_gpu_ids(
 #[cfg(all(test, not(MODULE)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_info_device_instance_becomes_the_containers_number() {
+        let gpus = GpuList::parse(b"2,0").unwrap();
+        let block = |inst: u32| {
+            let mut b = [0u8; 32];
+            b[0..4].copy_from_slice(&0xc100u32.to_le_bytes());
+            b[8..12].copy_from_slice(&inst.to_le_bytes());
+            b[12..16].copy_from_slice(&7u32.to_le_bytes());
+            b
+        };
+        let inst = |b: &[u8]| u32::from_le_bytes(b[8..12].try_into().unwrap());
+        // Host GPU 2 is the container's 0, host 0 its 1.
+        let mut b = block(2);
+        assert!(renumber_id_info(&mut b, &gpus));
+        assert_eq!(inst(&b), 0);
+        let mut b = block(0);
+        assert!(renumber_id_info(&mut b, &gpus));
+        assert_eq!(inst(&b), 1);
+        // Nothing else moves; a GPU outside the list and a short block are left alone.
+        assert_eq!(&b[0..8], &block(0)[0..8]);
+        assert_eq!(&b[12..], &block(0)[12..]);
+        let mut b = block(5);
+        assert!(!renumber_id_info(&mut b, &gpus));
+        assert_eq!(inst(&b), 5);
+        let mut short = [0u8; 10];
+        assert!(!renumber_id_info(&mut short, &gpus));
+        // Same numbering: unchanged.
+        let same = GpuList::parse(b"0").unwrap();
+        let mut b = block(0);
+        assert!(!renumber_id_info(&mut b, &same));
+    }
 
     #[test]
     fn pids_keep_only_the_allowed_in_order() {

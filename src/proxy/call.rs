@@ -38,7 +38,8 @@ use crate::{
     },
     fgcore::policy::{self, ContextView, Refusal, Route, Tracked, Unrouted},
     fgcore::visibility::{
-        attach_allowed, filter_card_info, filter_gpu_ids, filter_pid_info, filter_pids, VisibleIds,
+        attach_allowed, filter_card_info, filter_gpu_ids, filter_pid_info, filter_pids,
+        renumber_id_info, VisibleIds,
     },
     kapi, managed,
     objects::{self, Kind},
@@ -154,7 +155,18 @@ impl Call<'_> {
                 if !visible {
                     return Ok(Done::Status(NV_ERR_INVALID_ARGUMENT));
                 }
-                self.forward().map(Done::Vendor)
+                let ret = self.forward()?;
+                // The reply's device instance is the host's; the caller
+                // allocates NV01_DEVICE_0 in its own numbering (see
+                // `alloc_device`), so it is told its own.
+                let outer = read_back(self.arg, self.d.size)?;
+                if status_of(self.d, &outer) == Some(NV_OK) {
+                    let mut reply = read_nested(&n)?;
+                    if renumber_id_info(&mut reply, &self.pf.ctx.gpus) {
+                        write_user(n.ptr as usize, &reply)?;
+                    }
+                }
+                Ok(Done::Vendor(ret))
             }
             Route::AttachGpus => {
                 let allowed = attach_allowed(self.params, &self.pf.ctx.inner.lock().visible);

@@ -6,18 +6,14 @@
 # run as an unprivileged user, on nvsim's 550 profile; the same NVIDIA
 # clients against nvsim directly first.
 #
-# What holds today (docs/abi-550.md, "550 clients and device numbers"):
-# - nvrm through the proxy lists only the context's GPU (host GPU 1 as GPU
-#   0, with that GPU's UUID), total = the cap, used = the context's usage
-#   after a known allocation;
-# - NVIDIA's 550 user-space driver refuses the proxy's nodes before its
-#   first ioctl: it stats /dev/nvidiactl, finds our misc device (10:N), not
-#   195:255, and, unable to fix the node (ModifyDeviceFiles: 0, no
-#   nvidia-modprobe, no nvidia-caps), fails with NVML_ERROR_OPERATING_SYSTEM
-#   ("GPU access blocked by the operating system"). The test asserts that
-#   exact refusal and that nothing reached the vendor, so the change that
-#   presents vendor device numbers to containers (the next step) has to
-#   turn it into the cap assertions nvrm passes below;
+# Asserted (docs/abi-550.md, "550 clients and device numbers"):
+# - nvrm, nvidia-smi (-L, the table, --query-gpu, -q) and NVML through the
+#   proxy list only the context's GPU (host GPU 1 as GPU 0, with that
+#   GPU's UUID and bus id), total = the cap, used = the context's usage
+#   after a known allocation, free = the difference. The nodes are
+#   fakegpufs's (/sys/fs/fakegpu): 550's user space stats /dev/nvidiactl
+#   and refuses anything but 195:255, which a misc node (10:N) is not;
+# - libcuda's cuInit gets the same answer through the proxy as directly;
 # - no call of any client was refused for want of a rule (`unrouted`
 #   stays empty); the captures of the same NVIDIA clients against nvsim
 #   route completely on the host (replay/tests/clients550.rs).
@@ -76,17 +72,53 @@ assert_eq "$(grep -o '"index":' $T/nvrm | wc -l)" 1 "nvrm: one GPU"
 grep -q "\"uuid\":\"$uuid1\"" $T/nvrm || fail "nvrm: not host GPU 1's UUID"
 grep -q "\"total\":$CAP,\"used\":$USED," $T/nvrm || fail "nvrm: total is not the cap or used not the context's usage"
 
-# NVIDIA's 550 clients through the proxy: refused by their own device check.
+# NVIDIA's 550 clients through the proxy, on fakegpufs's nodes (stat shows
+# the vendor's numbers, which 550's user space checks; fakegpuctl create
+# mounted it): the context's one GPU, total = the cap, used = its usage.
+grep -q " /sys/fs/fakegpu fakegpu " /proc/mounts || fail "fakegpuctl create did not mount fakegpufs"
 opens=$(cat $C/open_files)
-rc=0
-in_container cl nvidia-smi -L >$T/L 2>&1 || rc=$?
-echo "nvidia-smi -L in the container (rc $rc): $(cat $T/L)"
-assert_eq "$(cat $T/L)" "Failed to initialize NVML: GPU access blocked by the operating system" "nvidia-smi through the proxy"
-in_container cl nvml-probe >$T/nvml 2>&1 || true
-echo "nvml-probe in the container: $(head -2 $T/nvml | tr '\n' ' ')"
-assert_eq "$(sed -n 's/^init //p' $T/nvml)" 17 "nvmlInit_v2 through the proxy (NVML_ERROR_OPERATING_SYSTEM)"
-assert_eq "$(cat $C/open_files)" "$opens" "files the refused clients left open"
-assert_eq "$(cat $C/mem_used_bytes)" "$USED" "usage after the refused clients"
+CAP_ROW=" $((USED >> 20))MiB /   ${CAP_MIB}MiB "
+in_container cl nvidia-smi -L >$T/L 2>&1 || fail "nvidia-smi -L in the container: $(cat $T/L)"
+echo "nvidia-smi -L in the container: $(cat $T/L)"
+assert_eq "$(cat $T/L)" "GPU 0: NVIDIA H100 80GB HBM3 (UUID: $uuid1)" "nvidia-smi -L through the proxy"
+in_container cl nvidia-smi >$T/smi 2>&1 || fail "nvidia-smi in the container: $(cat $T/smi)"
+cat $T/smi
+grep -q "Driver Version: $V" $T/smi || fail "nvidia-smi: driver version"
+assert_eq "$(grep -c 'NVIDIA H100 80GB HBM3' $T/smi)" 1 "nvidia-smi: GPU rows (the context's one)"
+grep -q "00000000:11:00.0" $T/smi || fail "nvidia-smi: not host GPU 1's bus id"
+assert_eq "$(grep -c "$CAP_ROW" $T/smi)" 1 "nvidia-smi: memory used / total = the context's usage / the cap"
+in_container cl nvidia-smi --query-gpu=name,uuid,memory.total,memory.used --format=csv,noheader >$T/q 2>&1 ||
+    fail "nvidia-smi --query-gpu: $(cat $T/q)"
+assert_eq "$(cat $T/q)" "NVIDIA H100 80GB HBM3, $uuid1, $CAP_MIB MiB, $((USED >> 20)) MiB" "nvidia-smi --query-gpu"
+in_container cl nvidia-smi -q >$T/qq 2>&1 || fail "nvidia-smi -q: $(cat $T/qq)"
+assert_eq "$(grep -c '^GPU 00000000:' $T/qq)" 1 "nvidia-smi -q: GPUs"
+fb=$(sed -n '/FB Memory Usage/,/Free/p' $T/qq | tr -s ' ' | tr '\n' '|')
+echo "nvidia-smi -q FB memory: $fb"
+case "$fb" in *"Total : $CAP_MIB MiB"*"Used : $((USED >> 20)) MiB"*) ;; *) fail "nvidia-smi -q: FB memory is not the cap and the usage: $fb" ;; esac
+in_container cl nvml-probe >$T/nvml 2>&1 || fail "nvml-probe in the container: $(cat $T/nvml)"
+cat $T/nvml
+get() { sed -n "s/^$1 //p" $T/nvml; }
+assert_eq "$(get init)" 0 "nvmlInit_v2 through the proxy"
+assert_eq "$(get driver)" "$V" "nvmlSystemGetDriverVersion"
+assert_eq "$(get count)" 1 "nvmlDeviceGetCount_v2: the context's GPUs"
+assert_eq "$(get 'gpu 0 uuid')" "$uuid1" "nvmlDeviceGetUUID: host GPU 1's"
+for k in mem mem2; do
+    assert_eq "$(get "gpu 0 $k.total")" $CAP "$k.total = the cap"
+    assert_eq "$(get "gpu 0 $k.used")" $USED "$k.used = the context's usage"
+    assert_eq "$(get "gpu 0 $k.free")" $((CAP - USED)) "$k.free = cap - usage"
+done
+# libcuda: as far as nvsim takes it directly (27: cuInit does not succeed
+# on nvsim yet), and the same answer through the proxy.
+in_container cl cuda-probe >$T/cuda 2>&1 || true
+cuda-probe >$T/cuda-direct 2>&1 || true
+echo "cuda-probe: through the proxy '$(head -1 $T/cuda)', directly '$(head -1 $T/cuda-direct)'"
+assert_eq "$(head -1 $T/cuda)" "$(head -1 $T/cuda-direct)" "cuInit through the proxy = directly"
+# On the misc nodes (10:N) the same NVML stops at its own device check,
+# before any ioctl.
+FAKEGPU_MISC_NODES=1 in_container cl nvml-probe >$T/nvml-misc 2>&1 || true
+assert_eq "$(sed -n 's/^init //p' $T/nvml-misc)" 17 "nvmlInit_v2 on the misc nodes (NVML_ERROR_OPERATING_SYSTEM)"
+assert_eq "$(cat $C/open_files)" "$opens" "files the clients left open"
+assert_eq "$(cat $C/mem_used_bytes)" "$USED" "usage after the clients"
 
 # Every call was routed by a rule.
 assert_eq "$(cat $C/unrouted)" "" "calls the clients made that no rule routes"

@@ -193,16 +193,10 @@ assert_file $spec
 grep -q '"kind": "fakegpu.io/vgpu"' $spec || fail "kind"
 grep -q '"cdiVersion": "0.5.0"' $spec || fail "cdiVersion"
 grep -q '"name": "t2"' $spec || fail "device name"
-for n in nvidiactl nvidia0 nvidia1 nvidia-uvm; do
-    grep -A5 "\"path\": \"/dev/$n\"" $spec >/tmp/node || fail "no /dev/$n in the spec"
-    grep -q "\"hostPath\": \"/dev/fakegpu/t2/$n\"" /tmp/node || { cat /tmp/node; fail "hostPath of $n"; }
-    set -- $(stat -L -c '%t %T' /dev/fakegpu/t2/$n)
-    grep -q "\"major\": $(printf %d 0x$1)," /tmp/node || { cat /tmp/node; fail "major of $n"; }
-    grep -q "\"minor\": $(printf %d 0x$2)," /tmp/node || { cat /tmp/node; fail "minor of $n"; }
-done
+cdi_check_nodes $spec t2 nvidiactl nvidia0 nvidia1 nvidia-uvm
 ls -a /tmp/cdi | grep -q tmp && fail "temporary file left"
 expect 0 fakegpuctl cdi generate t2 --stdout
-grep -q '"hostPath": "/dev/fakegpu/t2/nvidia1"' /tmp/out || fail "cdi --stdout"
+grep -q '"path": "/dev/fakegpu/t2/nvidia1"' /tmp/out || grep -q '"hostPath": "/dev/fakegpu/t2/nvidia1"' /tmp/out || fail "cdi --stdout"
 expect 4 fakegpuctl cdi generate nope
 
 # create --cdi; delete removes the spec.

@@ -107,7 +107,7 @@ grep -qx "env FAKEGPU_CONTEXT=k8s-vgpu-1gi-1" $W/alloc1 || fail "no env: $(cat $
 spec=$W/cdi/fakegpu.io-vgpu_k8s-vgpu-1gi-1.json
 assert_file $spec
 grep -q '"kind": *"fakegpu.io/vgpu"' $spec || fail "CDI kind: $(cat $spec)"
-grep -q '"hostPath": *"/dev/fakegpu/k8s-vgpu-1gi-1/nvidia0"' $spec || fail "CDI nodes: $(cat $spec)"
+cdi_check_nodes $spec k8s-vgpu-1gi-1 nvidiactl nvidia0 nvidia-uvm
 
 # A "container" made from the device specs (what a runtime without CDI
 # does) sees its cap as the card.

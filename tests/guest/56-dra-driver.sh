@@ -81,7 +81,7 @@ assert_eq "$(cat $F/contexts/$C1/compute_limit_pct)" "25" "compute limit"
 assert_eq "$(cat $F/contexts/$C1/gpus)" "0" "gpus"
 spec=$W/cdi/fakegpu.io-vgpu_$C1.json
 assert_file $spec
-grep -q "\"hostPath\": *\"/dev/fakegpu/$C1/nvidia0\"" $spec || fail "CDI nodes: $(cat $spec)"
+cdi_check_nodes $spec $C1 nvidiactl nvidia0 nvidia-uvm
 echo "--- the prepared claim's context:"
 for a in gpus mem_limit_bytes compute_limit_pct mem_used_bytes open_files; do echo "$a: $(cat $F/contexts/$C1/$a)"; done
 

@@ -931,12 +931,6 @@ fn create(o: &Opts, a: CreateArgs, out: &mut dyn Write) -> Result<u8> {
         weight: s.weight,
         priority: s.priority,
     };
-    // The nodes as the vendor numbers them, for the CDI spec and for
-    // containers set up by hand; without it the misc nodes still work for
-    // clients that do not check numbers (580 and later).
-    if let Err(e) = o.sysfs.ensure_nodefs() {
-        tracing::warn!("{e}: the CDI spec gets the misc nodes");
-    }
     o.sysfs.create(&name, &spec)?;
     // sysfs makes the directory before the write returns; allow a moment
     // for anything slower standing in for it.

@@ -368,11 +368,18 @@ impl Sysfs {
     }
 
     /// Creates context `name`. Checks everything it can before writing;
-    /// on failure nothing is left behind.
+    /// on failure nothing is left behind. Mounts fakegpufs first if the
+    /// module has it and it is not mounted ([`Sysfs::ensure_nodefs`]).
     pub fn create(&self, name: &str, spec: &CreateSpec) -> Result<()> {
         check_name(name)?;
         check_compute(spec.compute_pct, spec.weight)?;
         self.check_loaded()?;
+        // The nodes as the vendor numbers them, for CDI specs and for
+        // containers set up by hand; without fakegpufs the misc nodes still
+        // serve clients that do not check numbers (580 and later).
+        if let Err(e) = self.ensure_nodefs() {
+            tracing::warn!("{e}: CDI specs get the misc nodes");
+        }
         if self.context_dir(name).exists() {
             return Err(Error::new(
                 Kind::Exists,
