@@ -4,7 +4,7 @@
 # their ioctl traffic recorded by nvtrace (LD_PRELOAD). Asserts what works:
 # - what nvidia.ko shows user space: /proc/driver/nvidia/{version,params},
 #   gpus/<bus>/information, /sys/module/nvidia/initstate, /proc/devices;
-# - nvidia-smi lists nvsim's two GPUs with nvsim's name and memory total;
+# - nvidia-smi (and -q) lists nvsim's two GPUs with nvsim's name and memory total;
 # - NVML: count, name, UUID (= /proc's), GetMemoryInfo and _v2 = nvsim's
 #   heap (debugfs), driver version;
 # - libcuda: cuInit runs its RM traffic (it does not yet succeed: see
@@ -67,6 +67,10 @@ total_mib=$(( $(heap 0 total_bytes) >> 20 ))
 assert_eq "$(grep -c " 0MiB /  ${total_mib}MiB " $T/smi.out)" 2 "nvidia-smi memory (used / total = nvsim's heap)"
 grep -q 'No running processes found' $T/smi.out || fail "nvidia-smi: process list"
 
+run smiq nvidia-smi -q
+assert_eq "$(grep -c '^GPU 00000000:1[01]:00.0$' $T/smiq.out)" 2 "nvidia-smi -q: GPUs"
+assert_eq "$(sed -n '/FB Memory Usage/,/Total/p' $T/smiq.out | grep -c "Total *: ${total_mib} MiB")" 2 "nvidia-smi -q: FB total = nvsim's heap"
+
 run nvml nvml-probe
 get() { sed -n "s/^$1 //p" $T/nvml.out; }
 assert_eq "$(get init)" 0 "nvmlInit_v2"
@@ -98,7 +102,7 @@ dmesg | grep -q 'API mismatch: the client has the version 550.163.01, but this k
 grep -q 'NVIDIA H100' $T/mismatch.out && fail "nvidia-smi 550 listed GPUs of the 580 driver"
 
 if grep -q 'FAKEGPU_NV_TRACES=1' /proc/cmdline; then
-    for n in smi nvml cuda mismatch; do
+    for n in smi smiq nvml cuda mismatch; do
         for b in $T/$n/*.bin; do
             [ -f "$b" ] || continue
             echo "BEGIN-TRACE $n"

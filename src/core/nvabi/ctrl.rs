@@ -151,6 +151,26 @@ abi_consts! {
         /// The InfoROM's board data: build date, serial and part numbers
         /// (`nvidia-smi -q`).
         NV2080_CTRL_CMD_GPU_GET_OEM_BOARD_INFO = 0x2080013f;
+        /// VBIOS facts (a list the RM reads through a second pointer; `nvidia-smi -q`).
+        NV2080_CTRL_CMD_BIOS_GET_INFO = 0x20800802;
+        /// Chip revision details (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_GPU_GET_CHIP_DETAILS = 0x208001a4;
+        /// The board's module id (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_PMGR_GET_MODULE_INFO = 0x20802609;
+        /// Whether a reset is pending (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_GPU_GET_RESET_STATUS = 0x208001ab;
+        /// Whether a drain and reset is recommended (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_GPU_GET_DRAIN_AND_RESET_STATUS = 0x208001ae;
+        /// PCIe error counters of the GPU (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_BUS_GET_PEX_COUNTERS = 0x20801813;
+        /// PCIe traffic counters of the GPU (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_BUS_GET_PEX_UTIL_COUNTERS = 0x20801819;
+        /// PCIe requester atomics (12 bytes; 4 in 550).
+        NV2080_CTRL_CMD_BUS_GET_PCIE_REQ_ATOMICS_CAPS = 0x20801829;
+        /// ECC error counts since boot (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_ECC_GET_VOLATILE_COUNTS = 0x20803401;
+        /// Remapped memory rows (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_FB_GET_REMAPPED_ROWS = 0x20801344;
         /// FB capability bits (no sizes).
         NV0080_CTRL_CMD_FB_GET_CAPS_V2 = 0x801307;
         /// Host capability bits.
@@ -293,6 +313,16 @@ control_sizes! {
     NV2080_CTRL_CMD_GPU_GET_ACTIVE_PARTITION_IDS, "NV2080_CTRL_GPU_GET_ACTIVE_PARTITION_IDS_PARAMS", 40;
     NV2080_CTRL_CMD_PERF_GET_CURRENT_PSTATE, "NV2080_CTRL_PERF_GET_CURRENT_PSTATE_PARAMS", 4;
     NV2080_CTRL_CMD_GPU_GET_OEM_BOARD_INFO, "NV2080_CTRL_GPU_GET_OEM_BOARD_INFO_PARAMS", 136;
+    NV2080_CTRL_CMD_BIOS_GET_INFO, "NV2080_CTRL_BIOS_GET_INFO_PARAMS", 16;
+    NV2080_CTRL_CMD_GPU_GET_CHIP_DETAILS, "NV2080_CTRL_GPU_GET_CHIP_DETAILS_PARAMS", 16;
+    NV2080_CTRL_CMD_PMGR_GET_MODULE_INFO, "NV2080_CTRL_PMGR_MODULE_INFO_PARAMS", 8;
+    NV2080_CTRL_CMD_GPU_GET_RESET_STATUS, "NV2080_CTRL_GPU_GET_RESET_STATUS_PARAMS", 1;
+    NV2080_CTRL_CMD_GPU_GET_DRAIN_AND_RESET_STATUS, "NV2080_CTRL_GPU_GET_DRAIN_AND_RESET_STATUS_PARAMS", 1;
+    NV2080_CTRL_CMD_BUS_GET_PEX_COUNTERS, "NV2080_CTRL_BUS_GET_PEX_COUNTERS_PARAMS", 76;
+    NV2080_CTRL_CMD_BUS_GET_PEX_UTIL_COUNTERS, "NV2080_CTRL_BUS_GET_PEX_UTIL_COUNTERS_PARAMS", 32;
+    NV2080_CTRL_CMD_BUS_GET_PCIE_REQ_ATOMICS_CAPS, "NV2080_CTRL_CMD_BUS_GET_PCIE_REQ_ATOMICS_CAPS_PARAMS", 12;
+    NV2080_CTRL_CMD_ECC_GET_VOLATILE_COUNTS, "NV2080_CTRL_ECC_GET_VOLATILE_COUNTS_PARAMS", 40;
+    NV2080_CTRL_CMD_FB_GET_REMAPPED_ROWS, "NV2080_CTRL_FB_GET_REMAPPED_ROWS_PARAMS", 6152;
     NV0080_CTRL_CMD_FB_GET_CAPS_V2, "NV0080_CTRL_FB_GET_CAPS_V2_PARAMS", 3;
     NV0080_CTRL_CMD_HOST_GET_CAPS_V2, "NV0080_CTRL_HOST_GET_CAPS_V2_PARAMS", 3;
     NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, "NV0080_CTRL_FIFO_GET_CHANNELLIST_PARAMS", 24;
@@ -369,6 +399,42 @@ pub const fn is_gss_legacy(cmd: u32) -> bool {
 
 /// Controls of the captures that the open headers do not define.
 pub const UNDOCUMENTED_CONTROLS: &[UndocumentedControl] = &[
+    UndocumentedControl {
+        cmd: 0x2080_852a,
+        name: "NV2080_GSS_LEGACY_THERMAL_0x2A",
+        observed_size: 1496,
+        note: "nvidia-smi 550 -q; thermal category, GSS legacy (answered NOT_SUPPORTED by nvsim)",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_8536,
+        name: "NV2080_GSS_LEGACY_THERMAL_0x36",
+        observed_size: 108,
+        note: "nvidia-smi 550 -q; thermal category, GSS legacy (answered NOT_SUPPORTED by nvsim)",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_a637,
+        name: "NV2080_GSS_LEGACY_PMGR_0x37",
+        observed_size: 88024,
+        note: "nvidia-smi 550 -q; PMGR category, GSS legacy (answered INVALID_ARGUMENT by nvsim)",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_a06e,
+        name: "NV2080_GSS_LEGACY_PERF_0x6E",
+        observed_size: 1,
+        note: "nvidia-smi 550 -q; perf category, GSS legacy (answered NOT_SUPPORTED by nvsim)",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_a0a7,
+        name: "NV2080_GSS_LEGACY_PERF_0xA7",
+        observed_size: 14988,
+        note: "nvidia-smi 550 -q; perf category, GSS legacy (answered NOT_SUPPORTED by nvsim)",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_b201,
+        name: "NV2080_GSS_LEGACY_VOLT_0x01",
+        observed_size: 2060,
+        note: "nvidia-smi 550 -q; volt category, GSS legacy (answered NOT_SUPPORTED by nvsim)",
+    },
     UndocumentedControl {
         cmd: 0x2080_0145,
         name: "NV2080_CTRL_CMD_GPU_ACQUIRE_COMPUTE_MODE_RESERVATION",
