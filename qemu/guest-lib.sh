@@ -105,6 +105,19 @@ cdi_check_nodes() {
     done
 }
 
+# cdi_binds SPEC: what a CDI runtime puts at the vendor's paths, one
+# "HOSTPATH CONTAINERPATH" per line: the spec's bind mounts where it has
+# them (fakegpufs's nodes), else its device nodes' host paths at
+# /dev/<name> (the misc nodes).
+cdi_binds() {
+    awk -F'"' '
+        /"hostPath":/ { h = $4; next }
+        /"containerPath":/ { print h, $4; m = 1; h = ""; next }
+        /"path":/ { p = $4 }
+        /"permissions":/ { if (h != "") d = d h " " p "\n"; h = "" }
+        END { if (!m) printf "%s", d }' "$1"
+}
+
 # --- tenants ---------------------------------------------------------------
 # A container's processes run unprivileged: every client the tests start
 # through the proxy runs as TENANT_UID (default 65534, nobody), as an

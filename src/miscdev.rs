@@ -25,11 +25,11 @@
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings,
+    error::{from_err_ptr, to_result},
     ffi::{c_char, c_int, c_uint, c_ulong, c_void},
     fs::{File, LocalFile},
     module::this_module,
     prelude::*,
-    error::{from_err_ptr, to_result},
     str::{CStr, CString},
     sync::{Arc, ArcBorrow},
     types::{ForeignOwnable, Opaque},
@@ -372,12 +372,7 @@ impl FsDir {
     /// own (which the device cgroup checks, and which opens nothing by
     /// number), opened through `T::FOPS` with `node`, reporting `shown` to
     /// `stat`.
-    pub(crate) fn mknod<T: FileOps>(
-        &self,
-        name: &CStr,
-        shown: u32,
-        node: Arc<T::Node>,
-    ) -> Result {
+    pub(crate) fn mknod<T: FileOps>(&self, name: &CStr, shown: u32, node: Arc<T::Node>) -> Result {
         let raw = Arc::into_raw(node);
         // SAFETY: `self.dir` is valid (type invariant); `raw` is an
         // `Arc<T::Node>` that the inode owns on success and `put_node::<T>`

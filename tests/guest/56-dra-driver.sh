@@ -85,12 +85,13 @@ cdi_check_nodes $spec $C1 nvidiactl nvidia0 nvidia-uvm
 echo "--- the prepared claim's context:"
 for a in gpus mem_limit_bytes compute_limit_pct mem_used_bytes open_files; do echo "$a: $(cat $F/contexts/$C1/$a)"; done
 
-# A "container" from the CDI spec's device nodes (each hostPath bound over
-# /dev/<its name>, what a CDI runtime does) sees 12 GiB as the card.
-grep -o '"hostPath": *"[^"]*"' $spec | sed 's/.*"\(\/[^"]*\)"$/\1/' >$W/nodes
-[ "$(grep -c . $W/nodes)" = 3 ] || fail "device nodes in the CDI spec: $(cat $spec)"
+# A "container" from the CDI spec (its nodes bound at the vendor's paths,
+# what a CDI runtime does) sees 12 GiB as the card.
+cdi_binds $spec >$W/nodes
+cat $W/nodes
+[ "$(grep -c ' /dev/nvidia' $W/nodes)" = 3 ] || fail "the CDI spec's nodes: $(cat $spec)"
 unshare -m sh -c '
-    while read hpath; do mount --bind "$hpath" "/dev/${hpath##*/}" || exit 90; done <'$W/nodes'
+    while read hpath cpath; do mount --bind "$hpath" "$cpath" || exit 90; done <'$W/nodes'
     [ -e /dev/nvidia1 ] && mount --bind /dev/null /dev/nvidia1
     exec fgtest as-uid '$TENANT_UID' nvrm info' >$W/info || fail "nvrm in the container: $(cat $W/info)"
 grep -q "total 12288 MiB" $W/info || fail "container does not see its cap: $(cat $W/info)"

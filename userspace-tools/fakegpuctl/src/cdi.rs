@@ -360,12 +360,8 @@ pub fn nodefs_devices(dir: &Path) -> Result<std::collections::BTreeMap<String, (
             let (a, b) = num.split_once(':')?;
             Some((n.to_string(), (a.parse().ok()?, b.parse().ok()?)))
         });
-        let (n, num) = parsed.ok_or_else(|| {
-            Error::new(
-                Kind::Cdi,
-                format!("{}: bad line '{line}'", p.display()),
-            )
-        })?;
+        let (n, num) = parsed
+            .ok_or_else(|| Error::new(Kind::Cdi, format!("{}: bad line '{line}'", p.display())))?;
         m.insert(n, num);
     }
     Ok(m)

@@ -229,12 +229,12 @@ impl Sysfs {
             };
             Error::new(
                 kind,
-                format!(
-                    "cannot mount fakegpufs at {}: {e}",
-                    root.display()
-                ),
+                format!("cannot mount fakegpufs at {}: {e}", root.display()),
             )
-            .hint(format!("mounting needs root: `mount -t {NODEFS_TYPE} {NODEFS_TYPE} {}`", root.display()))
+            .hint(format!(
+                "mounting needs root: `mount -t {NODEFS_TYPE} {NODEFS_TYPE} {}`",
+                root.display()
+            ))
         })?;
         Ok(true)
     }
@@ -589,6 +589,45 @@ fn read_opt(path: &Path) -> Result<Option<u64>> {
     }
 }
 
+/// Whether `/proc/self/mountinfo` has a mount of type `fstype` at `dir`.
+pub fn is_mounted(dir: &Path, fstype: &str) -> bool {
+    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = dir.to_string_lossy();
+    text.lines().any(|l| {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - TYPE SOURCE SUPER
+        let mut f = l.split(' ');
+        let point = f.nth(4);
+        let ty = l.split(" - ").nth(1).and_then(|t| t.split(' ').next());
+        point == Some(want.as_ref()) && ty == Some(fstype)
+    })
+}
+
+/// mount(2) of a source-less file system `fstype` at `dir`.
+fn mount_fs(fstype: &str, dir: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let bad = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    let t = CString::new(fstype).map_err(bad)?;
+    let d = CString::new(dir.as_os_str().as_bytes()).map_err(bad)?;
+    // SAFETY: three valid NUL-terminated strings and no data.
+    let r = unsafe {
+        libc::mount(
+            t.as_ptr(),
+            d.as_ptr(),
+            t.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            std::ptr::null(),
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod same_as_the_module {
     //! The CLI refuses what the kernel refuses, and accepts the same.
@@ -634,44 +673,5 @@ mod same_as_the_module {
         ] {
             assert_eq!(check_name(s).is_ok(), mgmt::check_name(s).is_ok(), "{s:?}");
         }
-    }
-}
-
-/// Whether `/proc/self/mountinfo` has a mount of type `fstype` at `dir`.
-pub fn is_mounted(dir: &Path, fstype: &str) -> bool {
-    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = dir.to_string_lossy();
-    text.lines().any(|l| {
-        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - TYPE SOURCE SUPER
-        let mut f = l.split(' ');
-        let point = f.nth(4);
-        let ty = l.split(" - ").nth(1).and_then(|t| t.split(' ').next());
-        point == Some(want.as_ref()) && ty == Some(fstype)
-    })
-}
-
-/// mount(2) of a source-less file system `fstype` at `dir`.
-fn mount_fs(fstype: &str, dir: &Path) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let bad = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
-    let t = CString::new(fstype).map_err(bad)?;
-    let d = CString::new(dir.as_os_str().as_bytes()).map_err(bad)?;
-    // SAFETY: three valid NUL-terminated strings and no data.
-    let r = unsafe {
-        libc::mount(
-            t.as_ptr(),
-            d.as_ptr(),
-            t.as_ptr(),
-            libc::MS_NOSUID | libc::MS_NOEXEC,
-            std::ptr::null(),
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }

@@ -316,7 +316,10 @@ fn spec_with_nodefs_binds_its_nodes_and_names_its_numbers() {
         .iter()
         .map(|m| {
             assert_eq!(m["options"], json!(["bind", "nosuid", "noexec"]));
-            (m["hostPath"].as_str().unwrap(), m["containerPath"].as_str().unwrap())
+            (
+                m["hostPath"].as_str().unwrap(),
+                m["containerPath"].as_str().unwrap(),
+            )
         })
         .collect();
     let hosts: Vec<String> = ["nvidiactl", "nvidia0", "nvidia1", "nvidia-uvm"]

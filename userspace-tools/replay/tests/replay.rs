@@ -105,7 +105,9 @@ fn every_control_matches_its_declared_size() {
             }
             // An undocumented control's 550 size, where it differs from
             // 580's, is the branch table's (checked above).
-            if let Some(u) = ctrl::undocumented_control(c.cmd).filter(|_| r550.control_size(c.cmd).is_none()) {
+            if let Some(u) =
+                ctrl::undocumented_control(c.cmd).filter(|_| r550.control_size(c.cmd).is_none())
+            {
                 assert_eq!(c.params.size, u.observed_size, "550 {client}: {}", u.name);
             }
         }
