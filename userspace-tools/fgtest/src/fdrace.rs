@@ -30,8 +30,9 @@
 //! private table for the call's duration (the other window a vendor file
 //! exists in).
 //!
-//! Any file obtained whose device major is VENDOR_MAJOR is the vendor's: an
-//! escape (the tool prints it and exits 1). The caller's calls must all
+//! Any file obtained whose device major is VENDOR_MAJOR, and that is not a
+//! node of fakegpufs (which shows the vendor's number by design), is the
+//! vendor's: an escape (the tool prints it and exits 1). The caller's calls must all
 //! succeed. Run it in its own session (`setsid`): if the proxy detects an
 //! escaped reference it kills the process group.
 
@@ -73,18 +74,27 @@ struct Counts {
 }
 
 fn is_vendor(fd: RawFd, major: u32) -> bool {
-    // SAFETY: `st` is written by fstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    char_major(fd) == Some(major)
+}
+
+/// fakegpufs's `f_type` (src/nodefs.c, FAKEGPUFS_MAGIC).
+const FAKEGPUFS_MAGIC: i64 = 0x6667_7075;
+
+/// Whether `fd` is a file of fakegpufs: a proxy node whose `stat` shows the
+/// vendor's number by design (it is not the vendor's file).
+fn on_fakegpufs(fd: RawFd) -> bool {
+    // SAFETY: `st` is written by fstatfs.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: plain system call on an fd number.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return false;
-    }
-    st.st_mode & libc::S_IFMT == libc::S_IFCHR && libc::major(st.st_rdev) == major
+    unsafe { libc::fstatfs(fd, &mut st) == 0 && st.f_type as i64 == FAKEGPUFS_MAGIC }
 }
 
 fn escape(c: &Counts, how: &str, fd: RawFd) {
     c.escapes.fetch_add(1, Relaxed);
-    eprintln!("ESCAPE via {how}: fd {fd} is the vendor's file");
+    let path = fs::read_link(format!("/proc/self/fd/{fd}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| format!("? ({e})"));
+    eprintln!("ESCAPE via {how}: fd {fd} is the vendor's file ({path})");
 }
 
 fn close(fd: RawFd) {
@@ -238,14 +248,30 @@ fn pidfd_scan(c: &Counts, major: u32, pidfd: RawFd) {
     }
 }
 
+/// The character-device major of `fd`, with fakegpufs's proxy nodes
+/// (which show the vendor's number) counted as the proxy's misc major 10.
+/// Reads a dup of `fd`, so that both questions (fstat, fstatfs) are asked
+/// of the same file while other threads close and reuse the number.
 fn char_major(fd: RawFd) -> Option<u32> {
-    // SAFETY: `st` is written by fstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: plain system call on an fd number.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFCHR {
+    let own = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if own < 0 {
         return None;
     }
-    Some(libc::major(st.st_rdev))
+    // SAFETY: `st` is written by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: plain system call on our own fd.
+    let ok =
+        unsafe { libc::fstat(own, &mut st) } == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+    let r = if !ok {
+        None
+    } else if on_fakegpufs(own) {
+        Some(10)
+    } else {
+        Some(libc::major(st.st_rdev))
+    };
+    close(own);
+    r
 }
 
 /// The handles the GPU-file calls name (the race's own client and device).
