@@ -86,14 +86,14 @@ assert_fails() { if "$@" 2>/dev/null; then fail "succeeded but should fail: $*";
 cdi_check_nodes() {
     _spec=$1; _c=$2; shift 2
     for _n in "$@"; do
-        if [ -e /sys/fs/fakegpu/$_c/nvidiactl ]; then
-            _num=$(sed -n "s/^$_n //p" /sys/fs/fakegpu/$_c/devices)
+        if [ -e $NODEFS/$_c/nvidiactl ]; then
+            _num=$(sed -n "s/^$_n //p" $NODEFS/$_c/devices)
             [ -n "$_num" ] || fail "fakegpufs's devices lacks $_n"
             grep -A5 "\"path\": \"/dev/fakegpu/$_c/$_n\"" $_spec >/tmp/node || fail "CDI: no device node for $_n: $(cat $_spec)"
-            grep -q "\"hostPath\": \"/sys/fs/fakegpu/$_c/$_n\"" /tmp/node || fail "CDI: hostPath of $_n: $(cat /tmp/node)"
+            grep -q "\"hostPath\": \"$NODEFS/$_c/$_n\"" /tmp/node || fail "CDI: hostPath of $_n: $(cat /tmp/node)"
             grep -q "\"major\": ${_num%:*}," /tmp/node || fail "CDI: major of $_n (want ${_num%:*}): $(cat /tmp/node)"
             grep -q "\"minor\": ${_num#*:}," /tmp/node || fail "CDI: minor of $_n (want ${_num#*:}): $(cat /tmp/node)"
-            grep -A1 "\"hostPath\": \"/sys/fs/fakegpu/$_c/$_n\"" $_spec | grep -q "\"containerPath\": \"/dev/$_n\"" ||
+            grep -A1 "\"hostPath\": \"$NODEFS/$_c/$_n\"" $_spec | grep -q "\"containerPath\": \"/dev/$_n\"" ||
                 fail "CDI: no bind mount of fakegpufs's $_n at /dev/$_n: $(cat $_spec)"
         else
             grep -A5 "\"path\": \"/dev/$_n\"" $_spec >/tmp/node || fail "CDI: no /dev/$_n in the spec: $(cat $_spec)"

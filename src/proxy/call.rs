@@ -155,18 +155,10 @@ impl Call<'_> {
                 if !visible {
                     return Ok(Done::Status(NV_ERR_INVALID_ARGUMENT));
                 }
-                let ret = self.forward()?;
                 // The reply's device instance is the host's; the caller
                 // allocates NV01_DEVICE_0 in its own numbering (see
                 // `alloc_device`), so it is told its own.
-                let outer = read_back(self.arg, self.d.size)?;
-                if status_of(self.d, &outer) == Some(NV_OK) {
-                    let mut reply = read_nested(&n)?;
-                    if renumber_id_info(&mut reply, &self.pf.ctx.gpus) {
-                        write_user(n.ptr as usize, &reply)?;
-                    }
-                }
-                Ok(Done::Vendor(ret))
+                self.forward_rewriting(&n, |c, reply| renumber_id_info(reply, &c.pf.ctx.gpus))
             }
             Route::AttachGpus => {
                 let allowed = attach_allowed(self.params, &self.pf.ctx.inner.lock().visible);
@@ -542,26 +534,39 @@ impl Call<'_> {
 
     /// GPU_GET_ATTACHED_IDS / GET_PROBED_IDS: only the context's GPUs.
     fn gpu_id_list(&mut self, probed: bool, n: &NestedRef) -> Result<Done> {
+        self.forward_rewriting(n, |c, list| {
+            let inner = c.pf.ctx.inner.lock();
+            // Both start with `gpuIds[32]`; PROBED_IDS has `excludedGpuIds[32]`
+            // at 128 (none of the context's) and, in 580, `gpuFlags[32]` at
+            // 256.
+            if probed {
+                let flags = c.d.branch.probed_ids_flags().then_some(256);
+                filter_gpu_ids(list, 0, 32, flags, &inner.visible);
+                filter_gpu_ids(list, 128, 32, None, &VisibleIds::EMPTY);
+            } else {
+                filter_gpu_ids(list, 0, 32, None, &inner.visible);
+            }
+            true
+        })
+    }
+
+    /// Forwards the call and, if the RM answered `NV_OK`, hands the reply's
+    /// nested block to `rewrite`, which says whether it changed it; a
+    /// changed block goes back to the caller.
+    fn forward_rewriting(
+        &mut self,
+        n: &NestedRef,
+        rewrite: impl FnOnce(&Self, &mut [u8]) -> bool,
+    ) -> Result<Done> {
         let ret = self.forward()?;
         let outer = read_back(self.arg, self.d.size)?;
         if status_of(self.d, &outer) != Some(NV_OK) {
             return Ok(Done::Vendor(ret));
         }
-        let mut list = read_nested(n)?;
-        {
-            let inner = self.pf.ctx.inner.lock();
-            // Both start with `gpuIds[32]`; PROBED_IDS has `excludedGpuIds[32]`
-            // at 128 (none of the context's) and, in 580, `gpuFlags[32]` at
-            // 256.
-            if probed {
-                let flags = self.d.branch.probed_ids_flags().then_some(256);
-                filter_gpu_ids(&mut list, 0, 32, flags, &inner.visible);
-                filter_gpu_ids(&mut list, 128, 32, None, &VisibleIds::EMPTY);
-            } else {
-                filter_gpu_ids(&mut list, 0, 32, None, &inner.visible);
-            }
+        let mut reply = read_nested(n)?;
+        if rewrite(self, &mut reply) {
+            write_user(n.ptr as usize, &reply)?;
         }
-        write_user(n.ptr as usize, &list)?;
         Ok(Done::Vendor(ret))
     }
 
