@@ -355,7 +355,7 @@ fn client_control(rm: &RmState, cmd: u32, params: &mut [u8]) -> CtlResult {
             }
             Ok(put(&p, params))
         }
-        _ => Err(NV_ERR_NOT_SUPPORTED),
+        _ => static_reply(0x0000, cmd, params),
     }
 }
 
@@ -419,7 +419,7 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
             params.fill(0);
             Ok(NV_OK)
         }
-        _ => Err(NV_ERR_NOT_SUPPORTED),
+        _ => static_reply(0x0080, cmd, params),
     }
 }
 
@@ -681,6 +681,49 @@ fn subdevice_control(
             }
             Ok(put(&p, params))
         }
+        // subdeviceCtrlCmdGpuGetEnginesV2: the engine types the GPU has,
+        // as the H100 (580.159.04) listed them (tests/traces/01-cuda-init):
+        // GR0, COPY0-4, NVDEC1-7, SW, SEC2, NVJPEG0 and 2-7, OFA. The
+        // numbers are NV2080_ENGINE_TYPE_*, the same in 550 and 580; the
+        // list bound is the branch's NV2080_GPU_MAX_ENGINES_LIST_SIZE.
+        NV2080_CTRL_CMD_GPU_GET_ENGINES_V2 => {
+            if params.len() != 4 + 4 * branch::current().engines_max {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            params.fill(0);
+            wr32(params, 0, H100_ENGINES.len() as u32);
+            for (i, e) in H100_ENGINES.iter().enumerate() {
+                wr32(params, 4 + 4 * i, *e);
+            }
+            Ok(NV_OK)
+        }
+        // subdeviceCtrlCmdGpuQueryEccStatus: per ECC unit {enabled,
+        // scrubComplete, supported} and four error counts (40 bytes each),
+        // then bFatalPoisonError, uncorrectableError, flags and the GR
+        // route. ECC is on (an HBM part); the units the H100 reported
+        // enabled, supported and scrubbed (tests/traces/01-cuda-init) are,
+        // with no errors counted. The unit count is the branch's.
+        NV2080_CTRL_CMD_GPU_QUERY_ECC_STATUS => {
+            let units = branch::current().ecc_units;
+            if params.len() != 40 * units + 24 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            params[..40 * units + 8].fill(0);
+            for u in H100_ECC_UNITS.iter().filter(|u| (**u as usize) < units) {
+                let at = 40 * *u as usize;
+                params[at..at + 3].copy_from_slice(&[1, 1, 1]);
+            }
+            Ok(NV_OK)
+        }
+        // subdeviceCtrlCmdBusGetPcieSupportedGpuAtomics: no PCIe atomic
+        // operation supported, as the H100 answered (all zero).
+        NV2080_CTRL_CMD_BUS_GET_PCIE_SUPPORTED_GPU_ATOMICS => {
+            if params.len() != branch::current().gpu_atomics_params {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            params.fill(0);
+            Ok(NV_OK)
+        }
         NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS => {
             let p = fixed::<Nv2080CtrlFifoDisableChannelsParams>(params)?;
             if p.num_channels > 64
@@ -714,9 +757,38 @@ fn subdevice_control(
             }
             Ok(NV_OK)
         }
-        _ => Err(NV_ERR_NOT_SUPPORTED),
+        _ => static_reply(0x2080, cmd, params),
     }
 }
+
+/// A control that reports fixed facts of the chip, answered as the H100
+/// did (`h100_replies`), on an object of the class whose interface the
+/// command names (`iface`, the command's top 16 bits); any other is
+/// `NV_ERR_NOT_SUPPORTED`.
+fn static_reply(iface: u32, cmd: u32, params: &mut [u8]) -> CtlResult {
+    let (_, r) = crate::h100_replies::REPLIES
+        .iter()
+        .find(|(c, _)| *c == cmd && cmd >> 16 == iface)
+        .ok_or(NV_ERR_NOT_SUPPORTED)?;
+    if params.len() != r.len() {
+        return Err(NV_ERR_INVALID_ARGUMENT);
+    }
+    params.copy_from_slice(r);
+    Ok(NV_OK)
+}
+
+/// The H100's engines (NV2080_ENGINE_TYPE_*), as GPU_GET_ENGINES_V2
+/// listed them on the H100 with 580.159.04.
+const H100_ENGINES: [u32; 23] = [
+    0x01, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x22, 0x26, 0x2b,
+    0x2d, 0x2e, 0x2f, 0x30, 0x31, 0x32, 0x33,
+];
+
+/// The ECC units the H100 reported enabled (GPU_QUERY_ECC_STATUS,
+/// 580.159.04); their names are not in the open headers.
+const H100_ECC_UNITS: [u32; 20] = [
+    0, 1, 3, 4, 5, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24,
+];
 
 /// GPU_GET_PIDS, as `subdeviceCtrlCmdGpuGetPids_IMPL` and
 /// `gpuGetProcWithObject` (550/580) answer it: `idType` CLASS with `id`

@@ -31,6 +31,7 @@ mod engine;
 mod export;
 mod file;
 mod gpu;
+mod h100_replies;
 mod kapi;
 #[path = "../../src/kthread.rs"]
 mod kthread;

@@ -5,10 +5,27 @@
  * declarations are written here from the documented driver API (no NVIDIA
  * header is used). Runs the calls in order and stops at the first failure,
  * printing "<call> <CUresult> <name>": a test asserts how far it got.
- *   cuda-probe [ALLOC_MIB]   (default 64)
+ *   cuda-probe [ALLOC_MIB [HOLD_S]]   (default 64 MiB, no hold)
+ * HOLD_S: sleep that long holding the allocation (another client can
+ * then list this process). Each step is also marked in an nvtrace
+ * capture (the recorder's marker ioctl; without the recorder the ioctl
+ * on stdin fails harmlessly), so a trace splits into cuInit, cuCtxCreate...
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* nvtrace's marker command (userspace-tools/nvtrace/csrc). */
+#define NVTRACE_MARKER_CMD 0x4E565452UL
+
+static void mark(const char *what)
+{
+	char m[128];
+
+	snprintf(m, sizeof(m), "step:%s", what);
+	(void)ioctl(0, NVTRACE_MARKER_CMD, m);
+}
 
 typedef int CUresult;
 typedef int CUdevice;
@@ -34,6 +51,7 @@ static void report(const char *call, CUresult r)
 
 	if (cuGetErrorName(r, &name) != 0)
 		name = "?";
+	mark(call);
 	printf("%s %d %s\n", call, r, name);
 	fflush(stdout);
 }
@@ -43,6 +61,7 @@ static void report(const char *call, CUresult r)
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? strtoull(argv[1], NULL, 0) : 64;
+	unsigned int hold = argc > 2 ? (unsigned int)strtoul(argv[2], NULL, 0) : 0;
 	int v = 0, n = 0, i;
 	char name[256];
 	size_t total = 0, fr = 0, tot = 0;
@@ -71,6 +90,11 @@ int main(int argc, char **argv)
 	STEP("cuMemAlloc", cuMemAlloc_v2(&p, mib << 20));
 	STEP("cuMemGetInfo", cuMemGetInfo_v2(&fr, &tot));
 	printf("mem.free.after %zu\n", fr);
+	if (hold) {
+		printf("holding %u s\n", hold);
+		fflush(stdout);
+		sleep(hold);
+	}
 	STEP("cuMemFree", cuMemFree_v2(p));
 	STEP("cuCtxDestroy", cuCtxDestroy_v2(c));
 	printf("done\n");

@@ -81,6 +81,7 @@ const CONTROL_SIZES_R550: &[(u32, usize)] = &[
     (0x2080_a612, 3608),
     (0x2080_a618, 6952),
     (NV2080_CTRL_CMD_GPU_QUERY_ECC_STATUS, 1024),
+    (NV2080_CTRL_CMD_GPU_GET_ENGINES_V2, 260),
     (NV2080_CTRL_CMD_GET_GPU_FABRIC_PROBE_INFO, 48),
     (NV2080_CTRL_CMD_GR_GET_GLOBAL_SM_ORDER, 6168),
     (NV2080_CTRL_CMD_BUS_GET_PCIE_SUPPORTED_GPU_ATOMICS, 104),
@@ -372,7 +373,7 @@ mod tests {
             );
             handled += 1;
         }
-        assert_eq!(handled, 26, "the diff file changed: recount");
+        assert_eq!(handled, 27, "the diff file changed: recount");
     }
 
     /// What the headers lack, the branch lacks, and the reverse.
