@@ -6,6 +6,8 @@
 #  - nvml.bin, smi.bin, apps.bin: nvml-probe, `nvidia-smi` (the table) and
 #    `nvidia-smi --query-compute-apps`, run while another cuda-probe holds a
 #    context and 256 MiB (the process list and the utilization queries);
+#  - grinfo.out: GR_GET_INFO for every index (scripts/h100/grinfo.c): the
+#    list libcuda asks for through an embedded pointer, not in a capture;
 #  - *.out: what each printed.
 #   on the H100 host:  scripts/h100/clients.sh   (from the repository root)
 set -u
@@ -15,6 +17,11 @@ mkdir -p "$out"
 gcc -O2 -Wall -shared -fPIC -o "$B/nvtrace.so" userspace-tools/nvtrace/csrc/nvtrace_preload.c -ldl -lpthread
 gcc -O2 -Wall -o "$B/cuda-probe" userspace-tools/nvclients/cuda-probe.c -lcuda
 gcc -O2 -Wall -o "$B/nvml-probe" userspace-tools/nvclients/nvml-probe.c -lnvidia-ml
+gcc -O2 -Wall -o "$B/grinfo" scripts/h100/grinfo.c
+ver=$(grep -o ' [0-9]*\.[0-9]*\.[0-9]* ' /proc/driver/nvidia/version | head -1 | tr -d ' ')
+"$B/grinfo" "$ver" 0x3a >"$out/grinfo.out" 2>&1
+echo "grinfo (driver $ver) rc $?" >>"$out/grinfo.out"
+cat "$out/grinfo.out"
 cap() {
 	name=$1
 	shift

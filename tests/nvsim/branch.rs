@@ -35,6 +35,8 @@ pub(crate) struct Branch {
     /// NV2080_GPU_MAX_ENGINES_LIST_SIZE (= NV2080_ENGINE_TYPE_LAST: 550
     /// 0x40, 580 0x54); GPU_GET_ENGINES_V2's block is `4 + 4 * max`.
     pub(crate) engines_max: usize,
+    /// NV2080_CTRL_GR_INFO_MAX_SIZE (550 0x38, 580 0x3a).
+    pub(crate) gr_info_max: usize,
     /// NV2080_CTRL_GPU_ECC_UNIT_COUNT (550 0x19, 580 0x24).
     pub(crate) ecc_units: usize,
     /// sizeof(NV2080_CTRL_CMD_BUS_GET_PCIE_SUPPORTED_GPU_ATOMICS_PARAMS)
@@ -109,6 +111,7 @@ pub(crate) static BRANCHES: [Branch; 3] = [
         fb_info_max: 128,
         gpfifo_schedule_params: 3,
         engines_max: 0x54,
+        gr_info_max: 0x3a,
         ecc_units: 0x24,
         gpu_atomics_params: 112,
         params: PARAMS_580,
@@ -125,6 +128,7 @@ pub(crate) static BRANCHES: [Branch; 3] = [
         fb_info_max: 55,
         gpfifo_schedule_params: 2,
         engines_max: 0x40,
+        gr_info_max: 0x38,
         ecc_units: 0x19,
         gpu_atomics_params: 104,
         params: concat!(
@@ -185,6 +189,7 @@ pub(crate) static BRANCHES: [Branch; 3] = [
         fb_info_max: 128,
         gpfifo_schedule_params: 3,
         engines_max: 0x54,
+        gr_info_max: 0x3a,
         ecc_units: 0x24,
         gpu_atomics_params: 112,
         params: PARAMS_580,
@@ -207,6 +212,24 @@ pub(crate) fn select(i: u32) -> Option<&'static Branch> {
 /// The branch in use.
 pub(crate) fn current() -> &'static Branch {
     &BRANCHES[CURRENT.load(Ordering::Relaxed) % BRANCHES.len()]
+}
+
+/// The core's ABI table for the branch in use (the test-only 590 speaks
+/// 580's layouts).
+pub(crate) fn table() -> crate::fgcore::nvabi::branch::Branch {
+    use crate::fgcore::nvabi::branch::Branch as B;
+    if current().version.starts_with(B::R550.version_prefix()) {
+        B::R550
+    } else {
+        B::R580
+    }
+}
+
+/// The branch's parameter size of control `cmd` (the core's table).
+pub(crate) fn control_size(cmd: u32) -> Option<usize> {
+    table()
+        .control_size(cmd)
+        .or_else(|| crate::fgcore::nvabi::ctrl::control_param_size(cmd))
 }
 
 /// Bytes of class `class`'s allocation parameters that the branch's RM

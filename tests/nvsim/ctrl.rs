@@ -9,6 +9,7 @@
 //! and controls that need the NICE access right need root, CAP_SYS_NICE or
 //! a kernel caller (else `NV_ERR_INSUFFICIENT_PERMISSIONS`).
 
+use crate::h100_replies as h100;
 use crate::{
     branch,
     fgcore::nvabi::{class::*, ctrl::*, status::*, wire::Wire},
@@ -25,6 +26,9 @@ const INVALID_ID: u32 = 0xffff_ffff;
 /// ctrl0000system.h, the same in 550 and 580).
 pub(crate) const NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION_V2: u32 = 0x13e;
 const NV0000_CTRL_CMD_GPU_WAIT_ATTACH_ID: u32 = 0x290;
+/// NV2080_CTRL_CMD_GR_GET_INFO_V2 (ctrl2080gr.h): the inline-list form
+/// GR_GET_INFO runs through.
+pub(crate) const NV2080_CTRL_CMD_GR_GET_INFO_V2: u32 = 0x2080_1228;
 const NV0000_CTRL_CMD_GPU_GET_INIT_STATUS: u32 = 0x203;
 /// sizeof(NV0000_CTRL_SYSTEM_GET_BUILD_VERSION_V2_PARAMS): three 256-byte
 /// strings and two changelist numbers.
@@ -96,6 +100,9 @@ pub(crate) fn control(
         }
     };
     let r = match (class, control_class(cmd)) {
+        (NV01_ROOT_CLIENT, 0x0000) if cmd == NV0000_CTRL_CMD_CLIENT_GET_ADDR_SPACE_TYPE => {
+            addr_space_type(rm, ci, params)
+        }
         (NV01_ROOT_CLIENT, 0x0000) => match crate::export::control(rm, ci, cmd, params) {
             Some(r) => r,
             None => client_control(rm, cmd, params),
@@ -407,6 +414,14 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
             }
             Ok(NV_OK)
         }
+        // deviceCtrlCmdGpuGetVgxCaps: isVgx = gpuIsVgxBranded(), the VGX
+        // fuse; nvsim's GPU is not VGX-branded (NV_FALSE). 550's NVML asks
+        // it while opening a device (nvidia-smi, nvml-probe).
+        NV0080_CTRL_CMD_GPU_GET_VGX_CAPS => {
+            sized(cmd, params)?;
+            params[0] = 0;
+            Ok(NV_OK)
+        }
         NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE => {
             let n = if branch::current().version.starts_with("550.") {
                 4
@@ -565,8 +580,13 @@ fn fb_info(g: &Gpu, index: u32) -> Option<u32> {
         // The memory system of an H100 SXM5 80GB (indexes the core does not
         // name, numbers of ctrl2080fb.h): BUS_WIDTH 5120 bits (5 HBM3
         // stacks), RAM_TYPE HBM3 (0x14), RAM_LOCATION GPU_DEDICATED (0),
-        // FB_IS_BROKEN no, FBP_COUNT 10, L2CACHE_SIZE 50 MiB (bytes).
+        // FB_IS_BROKEN no, FBP_COUNT 10, L2CACHE_SIZE 50 MiB (bytes); and
+        // as the H100 answered them (tests/traces/01-cuda-init): FBP_MASK
+        // 0x7bf (10 of 11), LTC_COUNT 20, LTS_COUNT 80.
         0x0b => 5120,
+        0x1a => 0x7bf,
+        0x22 => 20,
+        0x23 => 80,
         0x0d => 0x14,
         0x17 => 0,
         0x18 => 0,
@@ -715,6 +735,117 @@ fn subdevice_control(
             }
             Ok(NV_OK)
         }
+        // subdeviceCtrlCmdKGrGetInfoV2 (_kgraphicsCtrlCmdGrGetInfoV2): 1 to
+        // NV2080_CTRL_GR_INFO_MAX_SIZE entries, each index below it (else
+        // NV_ERR_INVALID_ARGUMENT), answered from the GPU's static GR info:
+        // the H100's (H100_GR_INFO). The block: grInfoListSize @0,
+        // grInfoList[max] @4, grRouteInfo 8-aligned after it.
+        NV2080_CTRL_CMD_GR_GET_INFO_V2 => {
+            let max = branch::current().gr_info_max;
+            if params.len() != (4 + 8 * max).next_multiple_of(8) + 16 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            let n = rd32(params, 0) as usize;
+            if n == 0 || n > max {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            for i in 0..n {
+                let index = rd32(params, 4 + 8 * i) as usize;
+                if index >= max {
+                    return Err(NV_ERR_INVALID_ARGUMENT);
+                }
+                wr32(
+                    params,
+                    8 + 8 * i,
+                    H100_GR_INFO.get(index).copied().unwrap_or(0),
+                );
+            }
+            Ok(NV_OK)
+        }
+        // subdeviceCtrlCmdKGrGetTpcMask: grRouteInfo @0, gpcId @16 (a
+        // logical GPC below the GPC count, else NV_ERR_INVALID_ARGUMENT),
+        // tpcMask @20: the H100's (h100_replies::TPC_MASK).
+        NV2080_CTRL_CMD_GR_GET_TPC_MASK => {
+            if params.len() != 24 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            let gpc = rd32(params, 16) as usize;
+            let mask = *h100::TPC_MASK.get(gpc).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+            wr32(params, 20, mask);
+            Ok(NV_OK)
+        }
+        // GRMGR_GET_GR_FS_INFO (answered by GSP-RM; modelled): numQueries
+        // @0 (at most 96, else NV_ERR_INVALID_ARGUMENT), then 20-byte
+        // queries {queryType u16, status u32 @4, data @8}. GPC_COUNT,
+        // CHIPLET_GPC_MAP (logical gpcId @8 -> chiplet GPC @12) and
+        // TPC_MASK (gpcId @8 -> mask @12) are answered from the H100's
+        // tables; an unknown GPC or another query type sets that query's
+        // status (NV_ERR_INVALID_ARGUMENT, NV_ERR_NOT_SUPPORTED).
+        NV2080_CTRL_CMD_GRMGR_GET_GR_FS_INFO => {
+            sized(cmd, params)?;
+            let n = usize::from(u16::from_le_bytes([params[0], params[1]]));
+            if n > 96 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            for k in 0..n {
+                let at = 8 + 20 * k;
+                let ty = u16::from_le_bytes([params[at], params[at + 1]]);
+                let gpc = rd32(params, at + 8) as usize;
+                let answer = match ty {
+                    1 => Ok((8, h100::TPC_MASK.len() as u32)),
+                    2 => h100::CHIPLET_GPC_MAP
+                        .get(gpc)
+                        .map(|p| (12, *p))
+                        .ok_or(NV_ERR_INVALID_ARGUMENT),
+                    3 => h100::TPC_MASK
+                        .get(gpc)
+                        .map(|m| (12, *m))
+                        .ok_or(NV_ERR_INVALID_ARGUMENT),
+                    _ => Err(NV_ERR_NOT_SUPPORTED),
+                };
+                match answer {
+                    Ok((off, v)) => {
+                        wr32(params, at + 4, NV_OK);
+                        wr32(params, at + off, v);
+                    }
+                    Err(st) => wr32(params, at + 4, st),
+                }
+            }
+            Ok(NV_OK)
+        }
+        // subdeviceCtrlCmdKGrGetGlobalSmOrder: 512 SM entries (12 bytes in
+        // 550; 580 adds ugpuId, physicalCpcId and virtualTpcId: 18), then
+        // numSm and numTpc, then grRouteInfo (8-aligned): the H100's order.
+        NV2080_CTRL_CMD_GR_GET_GLOBAL_SM_ORDER => {
+            let fields = if branch::table() == crate::fgcore::nvabi::branch::Branch::R550 {
+                6
+            } else {
+                9
+            };
+            let counts: usize = 512 * 2 * fields;
+            if params.len() != (counts + 4).next_multiple_of(8) + 16 {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            params[..counts + 4].fill(0);
+            for (k, sm) in h100::SM_ORDER.iter().enumerate() {
+                for (j, v) in sm[..fields].iter().enumerate() {
+                    wr16(params, 2 * (k * fields + j), *v);
+                }
+            }
+            wr16(params, counts, h100::NUM_SM);
+            wr16(params, counts + 2, h100::NUM_TPC);
+            Ok(NV_OK)
+        }
+        // subdeviceCtrlCmdGetGpuFabricProbeInfo: no fabric (a PCIe/SXM GPU
+        // without NVSwitch): all zero, state NV2080_CTRL_GPU_FABRIC_PROBE_
+        // STATE_UNSUPPORTED, as the H100 answered; 550's block is shorter.
+        NV2080_CTRL_CMD_GET_GPU_FABRIC_PROBE_INFO => {
+            if Some(params.len()) != branch::control_size(cmd) {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            params.fill(0);
+            Ok(NV_OK)
+        }
         // subdeviceCtrlCmdBusGetPcieSupportedGpuAtomics: no PCIe atomic
         // operation supported, as the H100 answered (all zero).
         NV2080_CTRL_CMD_BUS_GET_PCIE_SUPPORTED_GPU_ATOMICS => {
@@ -761,12 +892,37 @@ fn subdevice_control(
     }
 }
 
+/// cliresCtrlCmdClientGetAddrSpaceType: hObject @0 (an object of the
+/// calling client: else NV_ERR_OBJECT_NOT_FOUND), mapFlags @4,
+/// addrSpaceType @8. Memory answers its address space (system memory
+/// SYSMEM 1, video memory VIDMEM 2, a virtual range is refused with
+/// NV_ERR_INVALID_ARGUMENT); every other GPU resource maps registers
+/// (gpuresGetMapAddrSpace: REGMEM 3); the client is not a GPU resource
+/// (NV_ERR_INVALID_OBJECT).
+fn addr_space_type(rm: &RmState, ci: usize, params: &mut [u8]) -> CtlResult {
+    sized(NV0000_CTRL_CMD_CLIENT_GET_ADDR_SPACE_TYPE, params)?;
+    let h = rd32(params, 0);
+    let c = rm.client(ci);
+    if h == c.handle {
+        return Err(NV_ERR_INVALID_OBJECT);
+    }
+    let o = c.obj(h).ok_or(NV_ERR_OBJECT_NOT_FOUND)?;
+    let t = match o.class {
+        NV01_MEMORY_SYSTEM => 1,
+        NV01_MEMORY_LOCAL_USER => 2,
+        NV50_MEMORY_VIRTUAL => return Err(NV_ERR_INVALID_ARGUMENT),
+        _ => 3,
+    };
+    wr32(params, 8, t);
+    Ok(NV_OK)
+}
+
 /// A control that reports fixed facts of the chip, answered as the H100
 /// did (`h100_replies`), on an object of the class whose interface the
 /// command names (`iface`, the command's top 16 bits); any other is
 /// `NV_ERR_NOT_SUPPORTED`.
 fn static_reply(iface: u32, cmd: u32, params: &mut [u8]) -> CtlResult {
-    let (_, r) = crate::h100_replies::REPLIES
+    let (_, r) = h100::REPLIES
         .iter()
         .find(|(c, _)| *c == cmd && cmd >> 16 == iface)
         .ok_or(NV_ERR_NOT_SUPPORTED)?;
@@ -776,6 +932,37 @@ fn static_reply(iface: u32, cmd: u32, params: &mut [u8]) -> CtlResult {
     params.copy_from_slice(r);
     Ok(NV_OK)
 }
+
+/// GR_GET_INFO's values by index (NV2080_CTRL_GR_INFO_INDEX_*, the same
+/// numbers in 550 and 580). DERIVED, not measured: the H100 SXM5's
+/// published configuration (8 GPCs, 66 TPCs, 132 SMs of compute
+/// capability 9.0 with 128 FP32 lanes and 4 tensor cores each, 64 warps of
+/// 32 threads) and the GPC/TPC layout the H100 itself reported
+/// (h100_replies); indices with no such source are 0.
+/// scripts/h100/grinfo.c reads the real list on the H100.
+const H100_GR_INFO: [u32; 0x3a] = {
+    let mut v = [0u32; 0x3a];
+    v[0x0c] = 0x900; // SM_VERSION: NV2080_CTRL_GR_INFO_SM_VERSION_9_0
+    v[0x0d] = 64; // MAX_WARPS_PER_SM
+    v[0x0e] = 32; // MAX_THREADS_PER_WARP
+    v[0x13] = 128; // MAX_SP_PER_SM
+    v[0x14] = 8; // LITTER_NUM_GPCS
+    v[0x17] = 9; // LITTER_NUM_TPC_PER_GPC
+    v[0x1a] = 1; // TIMESLICE_ENABLED
+    v[0x1c] = 3; // LITTER_NUM_PES_PER_GPC
+    v[0x1d] = 132 * 128; // GPU_CORE_COUNT
+    v[0x1e] = 3; // LITTER_NUM_TPCS_PER_PES
+    v[0x20] = 2; // LITTER_NUM_SM_PER_TPC
+    v[0x23] = 132 * 4; // TENSOR_CORE_COUNT
+    v[0x24] = 8; // LITTER_NUM_GRS (MIG: up to 7 instances, 8 syspipes)
+    v[0x2a] = 9; // FAMILY_MAX_TPC_PER_GPC
+    v[0x2c] = 64; // MAX_SUBCONTEXT_COUNT
+    v[0x2d] = 16; // MAX_LEGACY_SUBCONTEXT_COUNT
+    v[0x2e] = 64; // MAX_PER_ENGINE_SUBCONTEXT_COUNT
+    v[0x35] = 8; // MAX_MIG_ENGINES
+    v[0x36] = 8; // MAX_PARTITIONABLE_GPCS
+    v
+};
 
 /// The H100's engines (NV2080_ENGINE_TYPE_*), as GPU_GET_ENGINES_V2
 /// listed them on the H100 with 580.159.04.

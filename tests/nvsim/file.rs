@@ -181,7 +181,19 @@ impl NvFile {
             crate::uvm::teardown(self);
             return;
         }
-        let freed = RM.lock().free_clients_of(self.id);
+        let freed = {
+            let mut rm = RM.lock();
+            // free_os_events(nvfp, 0): the events made on this file.
+            let mut i = 0;
+            while i < rm.os_events.len() {
+                if rm.os_events[i].file == self.id {
+                    let _ = rm.os_events.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+            rm.free_clients_of(self.id)
+        };
         drop(freed);
         let (reg, export) = {
             let mut inner = self.inner.lock();
@@ -285,6 +297,22 @@ impl NvFile {
                     memblock_size: 128 << 20,
                 }
                 .write(buf);
+                Ok(())
+            }
+            // escape.c: on any node, exact size (else EINVAL); `Status` is
+            // rm_alloc_os_event's / rm_free_os_event's.
+            NV_ESC_ALLOC_OS_EVENT => {
+                need(size == NvIoctlAllocOsEvent::SIZE)?;
+                let mut p = NvIoctlAllocOsEvent::read(buf).ok_or(EINVAL)?;
+                p.status = RM.lock().alloc_os_event(p.h_client, p.fd, self.id);
+                p.write(buf);
+                Ok(())
+            }
+            NV_ESC_FREE_OS_EVENT => {
+                need(size == NvIoctlFreeOsEvent::SIZE)?;
+                let mut p = NvIoctlAllocOsEvent::read(buf).ok_or(EINVAL)?;
+                p.status = RM.lock().free_os_event(p.h_client, p.fd);
+                p.write(buf);
                 Ok(())
             }
             NV_ESC_RM_ALLOC => {
@@ -515,6 +543,9 @@ impl NvFile {
             return NV_ERR_NOT_SUPPORTED;
         }
         if let Some(s) = deprecated::control(self, p) {
+            return s;
+        }
+        if let Some(s) = crate::embedded::control(self, p) {
             return s;
         }
         let n = p.params_size as usize;

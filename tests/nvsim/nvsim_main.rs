@@ -27,6 +27,7 @@ mod chrdev;
 mod ctrl;
 mod debugfs;
 mod deprecated;
+mod embedded;
 mod engine;
 mod export;
 mod file;

@@ -253,6 +253,18 @@ pub(crate) struct RmState {
     pub(crate) clients: KVec<Client>,
     next_client: u32,
     next_file: u64,
+    /// OS events (NV_ESC_ALLOC_OS_EVENT): the driver's `event_list`, one
+    /// per (client handle, fd key), each owned by the file it was made on.
+    pub(crate) os_events: KVec<OsEvent>,
+}
+
+/// One `nv_event_t`: the client handle and fd number it is keyed by (the
+/// fd is never dereferenced), and the file whose release frees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OsEvent {
+    pub(crate) h_client: u32,
+    pub(crate) fd: u32,
+    pub(crate) file: u64,
 }
 
 /// Client handles the RM picks (`0xc1dxxxxx`, as resserv does).
@@ -274,7 +286,53 @@ impl RmState {
             clients: KVec::new(),
             next_client: 0,
             next_file: 1,
+            os_events: KVec::new(),
         }
+    }
+
+    /// `allocate_os_event` (osapi.c): one event per (client, fd) whatever
+    /// file made it (else, as `RmAllocOsEvent` maps every failure,
+    /// NV_ERR_INSUFFICIENT_RESOURCES); the client is not looked up.
+    pub(crate) fn alloc_os_event(&mut self, h_client: u32, fd: u32, file: u64) -> u32 {
+        if self
+            .os_events
+            .iter()
+            .any(|e| e.h_client == h_client && e.fd == fd)
+        {
+            return NV_ERR_INSUFFICIENT_RESOURCES;
+        }
+        match self
+            .os_events
+            .push(OsEvent { h_client, fd, file }, GFP_KERNEL)
+        {
+            Ok(()) => NV_OK,
+            Err(_) => NV_ERR_INSUFFICIENT_RESOURCES,
+        }
+    }
+
+    /// `free_os_event`: the event of (client, fd), from any file; none is
+    /// NV_ERR_INVALID_EVENT.
+    pub(crate) fn free_os_event(&mut self, h_client: u32, fd: u32) -> u32 {
+        match self
+            .os_events
+            .iter()
+            .position(|e| e.h_client == h_client && e.fd == fd)
+        {
+            Some(i) => {
+                let _ = self.os_events.remove(i);
+                NV_OK
+            }
+            None => NV_ERR_INVALID_EVENT,
+        }
+    }
+
+    /// The event of (client, fd), as `os_get_event` finds it for an
+    /// NV01_EVENT_OS_EVENT.
+    pub(crate) fn os_event(&self, h_client: u32, fd: u32) -> Option<OsEvent> {
+        self.os_events
+            .iter()
+            .find(|e| e.h_client == h_client && e.fd == fd)
+            .copied()
     }
 
     /// Sets the GPUs (module init).
