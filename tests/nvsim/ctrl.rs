@@ -112,6 +112,7 @@ pub(crate) fn control(
             None => Err(NV_ERR_INVALID_DEVICE),
         },
         (NV01_DEVICE_0, 0x0080) => device_control(cmd, params),
+        (NV50_THIRD_PARTY_P2P, 0x503c) => third_party_p2p_control(rm, ci, cmd, params),
         (KEPLER_CHANNEL_GROUP_A, 0xa06c) => match &data {
             Data::Tsg(t) => tsg_control(caller, &t.gpu, t.id, cmd, params),
             _ => Err(NV_ERR_INVALID_OBJECT_HANDLE),
@@ -398,6 +399,7 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
             let list = [
                 NV01_MEMORY_SYSTEM,
                 NV01_MEMORY_LOCAL_USER,
+                NV50_MEMORY_VIRTUAL,
                 NV01_DEVICE_0,
                 NV20_SUBDEVICE_0,
                 FERMI_CONTEXT_SHARE_A,
@@ -836,6 +838,19 @@ fn subdevice_control(
             wr16(params, counts + 2, h100::NUM_TPC);
             Ok(NV_OK)
         }
+        // subdeviceCtrlCmdGspGetFeatures: gspFeatures @0, bValid @4,
+        // bDefaultGspRmGpu @5, firmwareVersion[64] @6: as the H100 answered
+        // (features 1, valid, GSP-RM by default), with the branch's own
+        // version (GSP firmware and driver ship together).
+        NV2080_CTRL_CMD_GSP_GET_FEATURES => {
+            sized(cmd, params)?;
+            params.fill(0);
+            wr32(params, 0, 1);
+            params[4] = 1;
+            params[5] = 1;
+            copy_str(&mut params[6..70], branch::current().version.as_bytes());
+            Ok(NV_OK)
+        }
         // subdeviceCtrlCmdGetGpuFabricProbeInfo: no fabric (a PCIe/SXM GPU
         // without NVSwitch): all zero, state NV2080_CTRL_GPU_FABRIC_PROBE_
         // STATE_UNSUPPORTED, as the H100 answered; 550's block is shorter.
@@ -915,6 +930,32 @@ fn addr_space_type(rm: &RmState, ci: usize, params: &mut [u8]) -> CtlResult {
     };
     wr32(params, 8, t);
     Ok(NV_OK)
+}
+
+/// NV503C_CTRL_CMD_REGISTER_VA_SPACE / UNREGISTER_VA_SPACE: hVASpace @0
+/// must be a FERMI_VASPACE_A of the client (else
+/// NV_ERR_INVALID_OBJECT_HANDLE); registering returns the VA space's token
+/// @8 (nvsim: the handle, which is unique in the client). Other
+/// third-party P2P controls (REGISTER_VIDMEM, ...) are NV_ERR_NOT_SUPPORTED:
+/// no peer is modelled.
+fn third_party_p2p_control(rm: &RmState, ci: usize, cmd: u32, params: &mut [u8]) -> CtlResult {
+    const UNREGISTER_VA_SPACE: u32 = 0x503c_0103;
+    match cmd {
+        NV503C_CTRL_CMD_REGISTER_VA_SPACE | UNREGISTER_VA_SPACE => {
+            if params.len() != if cmd == UNREGISTER_VA_SPACE { 4 } else { 16 } {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            let h = rd32(params, 0);
+            if rm.client(ci).obj(h).map(|o| o.class) != Some(FERMI_VASPACE_A) {
+                return Err(NV_ERR_INVALID_OBJECT_HANDLE);
+            }
+            if cmd == NV503C_CTRL_CMD_REGISTER_VA_SPACE {
+                params[8..16].copy_from_slice(&u64::from(h).to_le_bytes());
+            }
+            Ok(NV_OK)
+        }
+        _ => Err(NV_ERR_NOT_SUPPORTED),
+    }
 }
 
 /// A control that reports fixed facts of the chip, answered as the H100

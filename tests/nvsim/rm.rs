@@ -253,6 +253,9 @@ pub(crate) struct RmState {
     pub(crate) clients: KVec<Client>,
     next_client: u32,
     next_file: u64,
+    /// The next GPU virtual address an NV50_MEMORY_VIRTUAL reservation gets
+    /// (one range for all VA spaces: nvsim keeps no page tables).
+    next_va: u64,
     /// OS events (NV_ESC_ALLOC_OS_EVENT): the driver's `event_list`, one
     /// per (client handle, fd key), each owned by the file it was made on.
     pub(crate) os_events: KVec<OsEvent>,
@@ -271,6 +274,8 @@ pub(crate) struct OsEvent {
 const CLIENT_HANDLE_BASE: u32 = 0xc1d0_0000;
 /// Object handles the RM picks (`0xcaf0xxxx`, as resserv does).
 const OBJECT_HANDLE_BASE: u32 = 0xcaf0_0000;
+/// First GPU virtual address of NV50_MEMORY_VIRTUAL reservations.
+const VA_BASE: u64 = 0x1_0000_0000;
 /// Base of the fake bus addresses RM_MAP_MEMORY returns.
 const MAP_BASE: u64 = 0x2000_0000_0000;
 
@@ -286,6 +291,7 @@ impl RmState {
             clients: KVec::new(),
             next_client: 0,
             next_file: 1,
+            next_va: VA_BASE,
             os_events: KVec::new(),
         }
     }
@@ -590,6 +596,43 @@ impl RmState {
             // and NOT_SUPPORTED for the rest, as the physical RM does for a
             // command it does not know). Parent: a subdevice.
             NV2081_BINAPI => {
+                need_parent(pclass == NV20_SUBDEVICE_0)?;
+                Ok((pgpu, Data::Plain))
+            }
+            // virtmemConstruct: a GPU virtual address range (no memory) in
+            // a VA space of the client (hVASpace; 0: the device's), of a
+            // non-zero size, aligned to its alignment (at least 64 KiB, the
+            // big page): offset = its address, limit its last byte.
+            NV50_MEMORY_VIRTUAL => {
+                need_parent(is_dev_or_subdev(pclass))?;
+                let mut p =
+                    class::NvMemoryAllocationParams::read(params).ok_or(NV_ERR_INVALID_ARGUMENT)?;
+                if p.size == 0 {
+                    return Err(NV_ERR_INVALID_ARGUMENT);
+                }
+                if p.h_va_space != 0
+                    && self.clients[ci].obj(p.h_va_space).map(|o| o.class) != Some(FERMI_VASPACE_A)
+                {
+                    return Err(NV_ERR_INVALID_OBJECT_HANDLE);
+                }
+                let align = p.alignment.max(64 << 10).checked_next_power_of_two();
+                let va = align
+                    .and_then(|a| self.next_va.checked_next_multiple_of(a))
+                    .ok_or(NV_ERR_NO_MEMORY)?;
+                let end = va.checked_add(p.size).ok_or(NV_ERR_NO_MEMORY)?;
+                if end > 1 << 49 {
+                    return Err(NV_ERR_NO_MEMORY);
+                }
+                self.next_va = end;
+                p.offset = va;
+                p.limit = end - 1;
+                p.write(params);
+                Ok((pgpu, Data::Plain))
+            }
+            // thirdpartyp2pConstruct: the GPUDirect (third-party P2P)
+            // object of a subdevice; nvsim models no third-party peer, so
+            // it only answers its VA-space registration (ctrl.rs).
+            NV50_THIRD_PARTY_P2P => {
                 need_parent(pclass == NV20_SUBDEVICE_0)?;
                 Ok((pgpu, Data::Plain))
             }

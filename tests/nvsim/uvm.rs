@@ -56,6 +56,10 @@ pub(crate) struct UvmState {
     owner_mm: Option<ARef<Mm>>,
     /// Managed ranges and their residency.
     managed: Managed,
+    /// Range groups (UVM_CREATE_RANGE_GROUP): their ids, and the counter
+    /// they are numbered from (`range_group_id_counter`, first id 1).
+    range_groups: KVec<u64>,
+    range_group_ids: u64,
 }
 
 impl UvmState {
@@ -69,6 +73,8 @@ impl UvmState {
             channels: KVec::new(),
             owner_mm: None,
             managed: Managed::new(),
+            range_groups: KVec::new(),
+            range_group_ids: 0,
         }
     }
 }
@@ -197,6 +203,38 @@ pub(crate) fn ioctl(nv: &NvFile, cmd: u32, arg: usize) -> Result<isize> {
             });
             p.write(&mut buf);
         }
+        // uvm_api_create_range_group / uvm_api_destroy_range_group (an
+        // initialized VA space, else NV_ERR_ILLEGAL_ACTION): rangeGroupId
+        // @0 (the next id of this VA space, out; the group to destroy, in:
+        // an unknown one is NV_ERR_OBJECT_NOT_FOUND), rmStatus @8. nvsim
+        // puts no range in a group (UVM_SET_RANGE_GROUP is not modelled).
+        UVM_CREATE_RANGE_GROUP | UVM_DESTROY_RANGE_GROUP => {
+            let id = u64::from_le_bytes(buf[0..8].try_into().map_err(|_| EINVAL)?);
+            let (id, st) = nv.with_uvm(|s| {
+                if !s.initialized {
+                    return (id, NV_ERR_ILLEGAL_ACTION);
+                }
+                if cmd == UVM_DESTROY_RANGE_GROUP {
+                    return match s.range_groups.iter().position(|g| *g == id) {
+                        Some(i) => {
+                            let _ = s.range_groups.remove(i);
+                            (id, NV_OK)
+                        }
+                        None => (id, NV_ERR_OBJECT_NOT_FOUND),
+                    };
+                }
+                let new = s.range_group_ids + 1;
+                match s.range_groups.push(new, GFP_KERNEL) {
+                    Ok(()) => {
+                        s.range_group_ids = new;
+                        (new, NV_OK)
+                    }
+                    Err(_) => (id, NV_ERR_NO_MEMORY),
+                }
+            });
+            buf[0..8].copy_from_slice(&id.to_le_bytes());
+            buf[8..12].copy_from_slice(&st.to_le_bytes());
+        }
         UVM_MIGRATE => {
             let mut p = UvmMigrateParams::read(&buf).ok_or(EINVAL)?;
             p.rm_status = migrate(nv, &p);
@@ -242,9 +280,10 @@ fn register_gpu(nv: &NvFile, p: &UvmRegisterGpuParams) -> u32 {
     if !crate::chrdev::gpu_accessible(g) {
         return NV_ERR_INSUFFICIENT_PERMISSIONS;
     }
-    if let Err(s) = RM.lock().uvm_lookup(tgid(), p.h_client, None) {
-        return s;
-    }
+    // hClient and hSmcPartRef name a MIG partition (nvGpuOpsGetGpuInfo
+    // reads them only under IS_MIG_IN_USE, getSwizzIdFromUserSmcPartHandle);
+    // without MIG, which nvsim has not, they are not looked at: 550's
+    // libcuda registers with hClient 0 and rmCtrlFd -1.
     nv.with_uvm(|s| {
         if s.gpus.contains(&g) {
             return NV_ERR_INVALID_DEVICE;
