@@ -606,6 +606,7 @@ fn control_route(c: ControlCall, view: &ContextView) -> Route {
         | NV0080_CTRL_CMD_GPU_QUERY_SW_STATE_PERSISTENCE
         | NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE
         | NV0080_CTRL_CMD_GPU_GET_VGX_CAPS
+        | NV0080_CTRL_CMD_GPU_GET_BRAND_CAPS
         | NV2080_CTRL_CMD_GPU_GET_ACTIVE_PARTITION_IDS
         | NV2080_CTRL_CMD_PERF_GET_CURRENT_PSTATE
         | NV2080_CTRL_CMD_GPU_GET_OEM_BOARD_INFO
@@ -619,6 +620,13 @@ fn control_route(c: ControlCall, view: &ContextView) -> Route {
         | NV2080_CTRL_CMD_BUS_GET_PCIE_REQ_ATOMICS_CAPS
         | NV2080_CTRL_CMD_ECC_GET_VOLATILE_COUNTS
         | NV2080_CTRL_CMD_FB_GET_REMAPPED_ROWS
+        | NV0000_CTRL_CMD_GPUACCT_GET_ACCOUNTING_STATE
+        | NV2080_CTRL_CMD_GPU_GET_INFOROM_IMAGE_VERSION
+        | NV2080_CTRL_CMD_PERF_GET_VID_ENG_PERFMON_SAMPLE
+        | NV2080_CTRL_GPU_GET_NVENC_SW_SESSION_STATS
+        | NV2080_CTRL_GPU_GET_NVFBC_SW_SESSION_STATS
+        | NV2080_CTRL_CMD_ECC_GET_CLIENT_EXPOSED_COUNTERS
+        | NV2080_CTRL_CMD_FB_GET_OFFLINED_PAGES
         | NV0080_CTRL_CMD_FB_GET_CAPS_V2
         | NV0080_CTRL_CMD_HOST_GET_CAPS_V2
         | NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST
@@ -656,6 +664,12 @@ fn control_route(c: ControlCall, view: &ContextView) -> Route {
         | NV90E6_CTRL_CMD_MASTER_GET_VIRTUAL_FUNCTION_ERROR_CONT_INTR_MASK
         | NV906F_CTRL_GET_CLASS_ENGINEID
         | NV_CONF_COMPUTE_CTRL_CMD_SYSTEM_GET_CAPABILITIES => Route::Forward(Rule::Query),
+        // A device control of the GPU interface (0x8b) that neither
+        // branch's device class exports (g_device_nvoc.c of 550.163.01 and
+        // 580.142 lack it, so the RM answers NV_ERR_NOT_SUPPORTED), sent with
+        // 1 byte by libcuda 550's cuInit: answered as the RM would, never
+        // forwarded.
+        0x0080_028b => Route::Refuse(Refusal::Status(NV_ERR_NOT_SUPPORTED)),
         c if undocumented_control(c).is_some() => Route::Forward(Rule::Captured),
         other => Route::Unrouted {
             what: Unrouted::Control(other),

@@ -13,7 +13,9 @@
 #   after a known allocation, free = the difference. The nodes are
 #   fakegpufs's (/sys/fs/fakegpu): 550's user space stats /dev/nvidiactl
 #   and refuses anything but 195:255, which a misc node (10:N) is not;
-# - libcuda's cuInit gets the same answer through the proxy as directly;
+# - libcuda's cuInit, cuDeviceGetCount (1), cuDeviceGetName and
+#   cuDeviceTotalMem (= the cap) succeed through the proxy; cuCtxCreate
+#   fails as it does directly (nvsim models no further);
 # - no call of any client was refused for want of a rule (`unrouted`
 #   stays empty); the captures of the same NVIDIA clients against nvsim
 #   route completely on the host (replay/tests/clients550.rs).
@@ -107,12 +109,20 @@ for k in mem mem2; do
     assert_eq "$(get "gpu 0 $k.used")" $USED "$k.used = the context's usage"
     assert_eq "$(get "gpu 0 $k.free")" $((CAP - USED)) "$k.free = cap - usage"
 done
-# libcuda: as far as nvsim takes it directly (27: cuInit does not succeed
-# on nvsim yet), and the same answer through the proxy.
+# libcuda through the proxy: cuInit and the device queries succeed, on the
+# context's one GPU, whose memory is the cap; cuCtxCreate then stops where
+# it stops directly (nvsim models no further: 27).
 in_container cl cuda-probe >$T/cuda 2>&1 || true
 cuda-probe >$T/cuda-direct 2>&1 || true
-echo "cuda-probe: through the proxy '$(head -1 $T/cuda)', directly '$(head -1 $T/cuda-direct)'"
-assert_eq "$(head -1 $T/cuda)" "$(head -1 $T/cuda-direct)" "cuInit through the proxy = directly"
+cat $T/cuda
+cget() { sed -n "s/^$1 //p" $T/cuda; }
+for c in cuInit cuDriverGetVersion cuDeviceGetCount cuDeviceGetName cuDeviceTotalMem; do
+    assert_eq "$(cget $c)" "0 CUDA_SUCCESS" "libcuda through the proxy: $c"
+done
+assert_eq "$(cget count)" 1 "cuDeviceGetCount: the context's GPUs"
+assert_eq "$(cget 'gpu 0 name')" "NVIDIA H100 80GB HBM3" "cuDeviceGetName"
+assert_eq "$(cget 'gpu 0 total')" $CAP "cuDeviceTotalMem = the cap"
+assert_eq "$(grep '^cuCtxCreate ' $T/cuda)" "$(grep '^cuCtxCreate ' $T/cuda-direct)" "cuCtxCreate through the proxy = directly"
 # On the misc nodes (10:N) the same NVML stops at its own device check,
 # before any ioctl.
 FAKEGPU_MISC_NODES=1 in_container cl nvml-probe >$T/nvml-misc 2>&1 || true

@@ -424,6 +424,14 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
             params[0] = 0;
             Ok(NV_OK)
         }
+        // deviceCtrlCmdGpuGetBrandCaps: brands @0, the NV0080_CTRL_GPU_
+        // GET_BRAND_CAPS_* bits (QUADRO, NVS, TITAN): a data-centre H100
+        // carries none.
+        NV0080_CTRL_CMD_GPU_GET_BRAND_CAPS => {
+            sized(cmd, params)?;
+            params.fill(0);
+            Ok(NV_OK)
+        }
         NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE => {
             let n = if branch::current().version.starts_with("550.") {
                 4
@@ -849,6 +857,23 @@ fn subdevice_control(
             params[4] = 1;
             params[5] = 1;
             copy_str(&mut params[6..70], branch::current().version.as_bytes());
+            Ok(NV_OK)
+        }
+        // subdeviceCtrlCmdGpuAcquireComputeModeReservation (0x20800145) /
+        // ...Release... (0x20800146; no parameters): nvsim's GPUs are in the default
+        // compute mode (COMPUTE_MODE_RULES_NONE, as QUERY_COMPUTE_MODE_RULES
+        // answers), where every client gets the reservation and releasing
+        // always succeeds.
+        0x2080_0145 | 0x2080_0146 => {
+            if !params.is_empty() {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            Ok(NV_OK)
+        }
+        // subdeviceCtrlCmdPerfBoost: flags @0, duration @4; a boost request
+        // changes no state nvsim models (no clocks).
+        NV2080_CTRL_CMD_PERF_BOOST => {
+            sized(cmd, params)?;
             Ok(NV_OK)
         }
         // subdeviceCtrlCmdGetGpuFabricProbeInfo: no fabric (a PCIe/SXM GPU

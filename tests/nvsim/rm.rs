@@ -355,6 +355,9 @@ impl RmState {
 
     /// Frees everything (module unload); returns it for dropping.
     pub(crate) fn teardown(&mut self) -> (KVec<Client>, KVec<Arc<Gpu>>) {
+        // The event list's buffer goes too (its entries went with their
+        // files; the static outlives the module's allocations otherwise).
+        drop(core::mem::take(&mut self.os_events));
         (
             core::mem::take(&mut self.clients),
             core::mem::take(&mut self.gpus),

@@ -144,6 +144,8 @@ abi_consts! {
         NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE = 0x800289;
         /// Whether the GPU is a vGPU host (`isVgx`; NVML, nvidia-smi).
         NV0080_CTRL_CMD_GPU_GET_VGX_CAPS = 0x80028e;
+        /// Brand capabilities (NV0080_CTRL_GPU_GET_BRAND_CAPS_PARAMS).
+        NV0080_CTRL_CMD_GPU_GET_BRAND_CAPS = 0x800294;
         /// MIG partitions' swizzle ids (libcuda's device probe).
         NV2080_CTRL_CMD_GPU_GET_ACTIVE_PARTITION_IDS = 0x2080018b;
         /// The current performance state (nvidia-smi's `Perf` column).
@@ -171,6 +173,20 @@ abi_consts! {
         NV2080_CTRL_CMD_ECC_GET_VOLATILE_COUNTS = 0x20803401;
         /// Remapped memory rows (`nvidia-smi -q`).
         NV2080_CTRL_CMD_FB_GET_REMAPPED_ROWS = 0x20801344;
+        /// Whether per-process accounting is on for a GPU (`nvidia-smi -q`).
+        NV0000_CTRL_CMD_GPUACCT_GET_ACCOUNTING_STATE = 0xb02;
+        /// The InfoROM image version (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_GPU_GET_INFOROM_IMAGE_VERSION = 0x20800156;
+        /// Utilization samples of a video engine (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_PERF_GET_VID_ENG_PERFMON_SAMPLE = 0x20802087;
+        /// NVENC session counts of the GPU (`nvidia-smi -q`).
+        NV2080_CTRL_GPU_GET_NVENC_SW_SESSION_STATS = 0x2080016d;
+        /// NvFBC session counts of the GPU (`nvidia-smi -q`).
+        NV2080_CTRL_GPU_GET_NVFBC_SW_SESSION_STATS = 0x2080017b;
+        /// ECC counters exposed to clients (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_ECC_GET_CLIENT_EXPOSED_COUNTERS = 0x20803400;
+        /// Retired (offlined) framebuffer pages (`nvidia-smi -q`).
+        NV2080_CTRL_CMD_FB_GET_OFFLINED_PAGES = 0x20801322;
         /// FB capability bits (no sizes).
         NV0080_CTRL_CMD_FB_GET_CAPS_V2 = 0x801307;
         /// Host capability bits.
@@ -310,6 +326,7 @@ control_sizes! {
     NV0080_CTRL_CMD_GPU_QUERY_SW_STATE_PERSISTENCE, "NV0080_CTRL_GPU_QUERY_SW_STATE_PERSISTENCE_PARAMS", 4;
     NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE, "NV0080_CTRL_GPU_GET_VIRTUALIZATION_MODE_PARAMS", 8;
     NV0080_CTRL_CMD_GPU_GET_VGX_CAPS, "NV0080_CTRL_GPU_GET_VGX_CAPS_PARAMS", 1;
+    NV0080_CTRL_CMD_GPU_GET_BRAND_CAPS, "NV0080_CTRL_GPU_GET_BRAND_CAPS_PARAMS", 4;
     NV2080_CTRL_CMD_GPU_GET_PIDS, "NV2080_CTRL_GPU_GET_PIDS_PARAMS", 3812;
     NV2080_CTRL_CMD_GPU_GET_ACTIVE_PARTITION_IDS, "NV2080_CTRL_GPU_GET_ACTIVE_PARTITION_IDS_PARAMS", 40;
     NV2080_CTRL_CMD_PERF_GET_CURRENT_PSTATE, "NV2080_CTRL_PERF_GET_CURRENT_PSTATE_PARAMS", 4;
@@ -324,6 +341,13 @@ control_sizes! {
     NV2080_CTRL_CMD_BUS_GET_PCIE_REQ_ATOMICS_CAPS, "NV2080_CTRL_CMD_BUS_GET_PCIE_REQ_ATOMICS_CAPS_PARAMS", 12;
     NV2080_CTRL_CMD_ECC_GET_VOLATILE_COUNTS, "NV2080_CTRL_ECC_GET_VOLATILE_COUNTS_PARAMS", 40;
     NV2080_CTRL_CMD_FB_GET_REMAPPED_ROWS, "NV2080_CTRL_FB_GET_REMAPPED_ROWS_PARAMS", 6152;
+    NV0000_CTRL_CMD_GPUACCT_GET_ACCOUNTING_STATE, "NV0000_CTRL_GPUACCT_GET_ACCOUNTING_STATE_PARAMS", 12;
+    NV2080_CTRL_CMD_GPU_GET_INFOROM_IMAGE_VERSION, "NV2080_CTRL_GPU_GET_INFOROM_IMAGE_VERSION_PARAMS", 16;
+    NV2080_CTRL_CMD_PERF_GET_VID_ENG_PERFMON_SAMPLE, "NV2080_CTRL_PERF_GET_VID_ENG_PERFMON_SAMPLE_PARAMS", 12;
+    NV2080_CTRL_GPU_GET_NVENC_SW_SESSION_STATS, "NV2080_CTRL_GPU_GET_NVENC_SW_SESSION_STATS_PARAMS", 12;
+    NV2080_CTRL_GPU_GET_NVFBC_SW_SESSION_STATS, "NV2080_CTRL_GPU_GET_NVFBC_SW_SESSION_STATS_PARAMS", 12;
+    NV2080_CTRL_CMD_ECC_GET_CLIENT_EXPOSED_COUNTERS, "NV2080_CTRL_ECC_GET_CLIENT_EXPOSED_COUNTERS_PARAMS", 96;
+    NV2080_CTRL_CMD_FB_GET_OFFLINED_PAGES, "NV2080_CTRL_FB_GET_OFFLINED_PAGES_PARAMS", 2056;
     NV0080_CTRL_CMD_FB_GET_CAPS_V2, "NV0080_CTRL_FB_GET_CAPS_V2_PARAMS", 3;
     NV0080_CTRL_CMD_HOST_GET_CAPS_V2, "NV0080_CTRL_HOST_GET_CAPS_V2_PARAMS", 3;
     NV0080_CTRL_CMD_FIFO_GET_CHANNELLIST, "NV0080_CTRL_FIFO_GET_CHANNELLIST_PARAMS", 24;
@@ -442,6 +466,36 @@ pub const UNDOCUMENTED_CONTROLS: &[UndocumentedControl] = &[
         name: "NV2080_CTRL_CMD_GPU_ACQUIRE_COMPUTE_MODE_RESERVATION",
         observed_size: 0,
         note: "CUDA; NVOC export subdeviceCtrlCmdGpuAcquireComputeModeReservation, paramSize 0",
+    },
+    UndocumentedControl {
+        cmd: 0x2081_0111,
+        name: "NV2081_BINAPI_CTRL_0x11",
+        observed_size: 4,
+        note: "nvidia-smi 550 -q; NV2081_BINAPI (GSP-internal; no header)",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_0152,
+        name: "NV2080_CTRL_GPU_0x52",
+        observed_size: 12,
+        note: "nvidia-smi 550 -q; GPU interface 0x52, in neither branch's headers",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_a080,
+        name: "NV2080_GSS_LEGACY_0xA0_0x80",
+        observed_size: 52,
+        note: "nvidia-smi 550 -q; GSS legacy (answered NOT_SUPPORTED by nvsim)",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_8546,
+        name: "NV2080_GSS_LEGACY_THERMAL_0x46",
+        observed_size: 24,
+        note: "nvidia-smi 550 -q, once per sensor; thermal category, GSS legacy (answered NOT_SUPPORTED by nvsim)",
+    },
+    UndocumentedControl {
+        cmd: 0x2080_0146,
+        name: "NV2080_CTRL_CMD_GPU_RELEASE_COMPUTE_MODE_RESERVATION",
+        observed_size: 0,
+        note: "libcuda 550 (cuCtxCreate's unwind); NVOC export subdeviceCtrlCmdGpuReleaseComputeModeReservation, paramSize 0: releases the calling client's own reservation",
     },
     UndocumentedControl {
         cmd: 0x2080_8159,

@@ -18,7 +18,7 @@ fn dir() -> PathBuf {
 /// (client, call label) -> (route, count), for every recorded ioctl.
 fn routes(branch: Branch) -> BTreeMap<(String, String), (Route, usize)> {
     let mut m = BTreeMap::new();
-    for client in ["smi", "smiq", "nvml", "cuda"] {
+    for client in ["smi", "smiq", "ctxsmiq", "nvml", "cuda"] {
         let f = dir().join(format!("nvtrace.{client}.bin.zst"));
         let data = nvtrace::read_trace_file(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let t = format::parse(&data).unwrap();
