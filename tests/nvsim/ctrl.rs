@@ -383,6 +383,10 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
         // deviceCtrlCmdGpuGetClasslistV2 (gpuGetClassList over all engines):
         // numClasses @0, classList[174] @4: the classes this GPU can
         // allocate, which for nvsim are the ones it implements (README).
+        // Not the H100's 103 (tests/fidelity/h100-580.159.04/clients): with it
+        // NVML 550 lists compute processes, but libcuda 550 then relies on
+        // classes nvsim does not implement and cuInit fails
+        // (tests/fidelity/nvsim-550-clients/README.md).
         // deviceCtrlCmdGpuGetNumSubdevices: numSubDevices @0 = 1 (no SLI).
         NV0080_CTRL_CMD_GPU_GET_NUM_SUBDEVICES => {
             if params.len() != 4 {
@@ -865,6 +869,15 @@ fn subdevice_control(
         // answers), where every client gets the reservation and releasing
         // always succeeds.
         0x2080_0145 | 0x2080_0146 => {
+            if !params.is_empty() {
+                return Err(NV_ERR_INVALID_ARGUMENT);
+            }
+            Ok(NV_OK)
+        }
+        // subdeviceCtrlCmdRcReleaseWatchdogRequests / RcSoftDisableWatchdog
+        // (no parameters): the RM's channel watchdog, which nvsim does not
+        // run; both succeed as on the H100 (tests/traces/01-cuda-init).
+        NV2080_CTRL_CMD_RC_RELEASE_WATCHDOG_REQUESTS | NV2080_CTRL_CMD_RC_SOFT_DISABLE_WATCHDOG => {
             if !params.is_empty() {
                 return Err(NV_ERR_INVALID_ARGUMENT);
             }

@@ -332,15 +332,6 @@ impl RmState {
         }
     }
 
-    /// The event of (client, fd), as `os_get_event` finds it for an
-    /// NV01_EVENT_OS_EVENT.
-    pub(crate) fn os_event(&self, h_client: u32, fd: u32) -> Option<OsEvent> {
-        self.os_events
-            .iter()
-            .find(|e| e.h_client == h_client && e.fd == fd)
-            .copied()
-    }
-
     /// Sets the GPUs (module init).
     pub(crate) fn set_gpus(&mut self, gpus: KVec<Arc<Gpu>>) {
         self.gpus = gpus;
