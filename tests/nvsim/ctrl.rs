@@ -752,7 +752,7 @@ fn subdevice_control(
         // subdeviceCtrlCmdKGrGetInfoV2 (_kgraphicsCtrlCmdGrGetInfoV2): 1 to
         // NV2080_CTRL_GR_INFO_MAX_SIZE entries, each index below it (else
         // NV_ERR_INVALID_ARGUMENT), answered from the GPU's static GR info:
-        // the H100's (H100_GR_INFO). The block: grInfoListSize @0,
+        // the H100's (h100_replies::GR_INFO, measured). The block: grInfoListSize @0,
         // grInfoList[max] @4, grRouteInfo 8-aligned after it.
         NV2080_CTRL_CMD_GR_GET_INFO_V2 => {
             let max = branch::current().gr_info_max;
@@ -771,7 +771,7 @@ fn subdevice_control(
                 wr32(
                     params,
                     8 + 8 * i,
-                    H100_GR_INFO.get(index).copied().unwrap_or(0),
+                    h100::GR_INFO.get(index).copied().unwrap_or(0),
                 );
             }
             Ok(NV_OK)
@@ -1011,37 +1011,6 @@ fn static_reply(iface: u32, cmd: u32, params: &mut [u8]) -> CtlResult {
     params.copy_from_slice(r);
     Ok(NV_OK)
 }
-
-/// GR_GET_INFO's values by index (NV2080_CTRL_GR_INFO_INDEX_*, the same
-/// numbers in 550 and 580). DERIVED, not measured: the H100 SXM5's
-/// published configuration (8 GPCs, 66 TPCs, 132 SMs of compute
-/// capability 9.0 with 128 FP32 lanes and 4 tensor cores each, 64 warps of
-/// 32 threads) and the GPC/TPC layout the H100 itself reported
-/// (h100_replies); indices with no such source are 0.
-/// scripts/h100/grinfo.c reads the real list on the H100.
-const H100_GR_INFO: [u32; 0x3a] = {
-    let mut v = [0u32; 0x3a];
-    v[0x0c] = 0x900; // SM_VERSION: NV2080_CTRL_GR_INFO_SM_VERSION_9_0
-    v[0x0d] = 64; // MAX_WARPS_PER_SM
-    v[0x0e] = 32; // MAX_THREADS_PER_WARP
-    v[0x13] = 128; // MAX_SP_PER_SM
-    v[0x14] = 8; // LITTER_NUM_GPCS
-    v[0x17] = 9; // LITTER_NUM_TPC_PER_GPC
-    v[0x1a] = 1; // TIMESLICE_ENABLED
-    v[0x1c] = 3; // LITTER_NUM_PES_PER_GPC
-    v[0x1d] = 132 * 128; // GPU_CORE_COUNT
-    v[0x1e] = 3; // LITTER_NUM_TPCS_PER_PES
-    v[0x20] = 2; // LITTER_NUM_SM_PER_TPC
-    v[0x23] = 132 * 4; // TENSOR_CORE_COUNT
-    v[0x24] = 8; // LITTER_NUM_GRS (MIG: up to 7 instances, 8 syspipes)
-    v[0x2a] = 9; // FAMILY_MAX_TPC_PER_GPC
-    v[0x2c] = 64; // MAX_SUBCONTEXT_COUNT
-    v[0x2d] = 16; // MAX_LEGACY_SUBCONTEXT_COUNT
-    v[0x2e] = 64; // MAX_PER_ENGINE_SUBCONTEXT_COUNT
-    v[0x35] = 8; // MAX_MIG_ENGINES
-    v[0x36] = 8; // MAX_PARTITIONABLE_GPCS
-    v
-};
 
 /// The H100's engines (NV2080_ENGINE_TYPE_*), as GPU_GET_ENGINES_V2
 /// listed them on the H100 with 580.159.04.

@@ -275,3 +275,12 @@ pub(crate) const SM_ORDER: [[u16; 9]; 132] = [
     [1, 5, 0, 65, 19, 0, 0, 1, 7],
     [1, 5, 1, 65, 19, 0, 0, 1, 7],
 ];
+
+/// GR_GET_INFO: the value of each NV2080_CTRL_GR_INFO_INDEX_* (0 to 0x39),
+/// as the H100 answered (scripts/h100/grinfo.c,
+/// tests/fidelity/h100-580.159.04/clients/grinfo.out).
+pub(crate) const GR_INFO: [u32; 58] = [
+    8, 0, 0, 512, 0, 16, 0, 8, 132, 66, 0, 0, 2304, 64, 32, 160, 160, 32, 32, 0, 8, 12, 4, 9, 1, 8,
+    1, 24, 3, 16896, 3, 6, 2, 0, 0, 528, 8, 24, 8, 4, 2, 1, 9, 2, 64, 2, 64, 16, 1, 3, 4, 0, 15, 8,
+    8, 8, 0, 0,
+];
