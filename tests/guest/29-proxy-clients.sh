@@ -13,6 +13,9 @@
 #   after a known allocation, free = the difference. The nodes are
 #   fakegpufs's (/sys/fs/fakegpu): 550's user space stats /dev/nvidiactl
 #   and refuses anything but 195:255, which a misc node (10:N) is not;
+# - the process list (nvidia-smi's table, NVML) holds the context's
+#   holder with its memory, not a process outside the context that uses
+#   the same GPU (which NVML run directly lists);
 # - libcuda's cuInit, cuDeviceGetCount (1), cuDeviceGetName and
 #   cuDeviceTotalMem (= the cap) succeed through the proxy; cuCtxCreate
 #   fails as it does directly (nvsim models no further);
@@ -26,8 +29,9 @@ F=/sys/kernel/fakegpu
 # The context's processes (the holder runs under unshare and as-uid: its
 # own pid is not $!).
 stop_all() {
+    for p in $(cat $T/sleep-* 2>/dev/null); do kill $p 2>/dev/null || true; done
     [ -d $F/contexts/cl ] || return 0
-    kill $(cat $F/contexts/cl/pids) 2>/dev/null
+    for p in $(cat $F/contexts/cl/pids); do kill $p 2>/dev/null || true; done
     n=0
     while [ -n "$(cat $F/contexts/cl/pids)" ] && [ $n -lt 100 ]; do n=$((n + 1)); sleep 0.1; done
     wait 2>/dev/null || true
@@ -56,15 +60,49 @@ fakegpuctl create cl --gpus 1 --mem ${CAP_MIB}Mi >$T/create 2>&1 || fail "fakegp
 C=$F/contexts/cl
 assert_eq "$(cat $C/mem_limit_bytes)" $CAP "cap"
 
-# A known allocation held in the context: 256 MiB.
+# A compute process holding a known allocation (256 MiB) in the context:
+# a channel with a compute object, as CUDA makes (NVML's process list is
+# GET_PIDS of HOPPER_COMPUTE_A). nvrm runs the script as it arrives, so it
+# holds everything until its input ends. With its channel's USERD and ring
+# (16 KiB, 64 KiB as the RM rounds it) the context holds 256 MiB + 64 KiB,
+# which nvidia-smi shows rounded up (USED_MIB).
 HELD_MIB=256
-in_container cl nvrm alloc ${HELD_MIB}Mi --hold 300 >$T/holder 2>&1 &
+holder_script() { # GPU ALLOC_MIB
+    cat <<S
+open ctl /dev/nvidiactl
+open g /dev/nvidia$1
+client c ctl
+device d ctl \$c \$c $1
+subdevice s ctl \$c \$d
+alloc m ctl \$c \$d 0x40 size=$2Mi
+tsg t ctl \$c \$d
+alloc u ctl \$c \$d 0x40 size=16Ki
+channel ch ctl \$c \$t \$u
+alloc k ctl \$c \$ch 0xcbc0
+echo holding
+S
+    # Its input ends when this sleep is killed (stop_all): nvrm then exits.
+    sleep 120 &
+    echo $! >$T/sleep-$1
+    wait $!
+}
+holder_script 0 $HELD_MIB | in_container cl nvrm script - >$T/holder 2>&1 &
 n=0
-until [ "$(cat $C/mem_used_bytes)" -ge $((HELD_MIB << 20)) ]; do
+until grep -q '^holding' $T/holder; do
     n=$((n + 1)); [ $n -lt 300 ] || fail "the holder did not allocate: $(cat $T/holder)"; sleep 0.1
 done
 USED=$(cat $C/mem_used_bytes)
 echo "context cl: cap $CAP B, used $USED B (the holder's ${HELD_MIB} MiB)"
+HOLDER=$(cat $C/pids)
+USED_MIB=$(((USED + (1 << 20) - 1) >> 20))
+# A process outside the context with memory on the same GPU (host GPU 1):
+# the host sees it, the container must not.
+holder_script 1 128 | nvrm script - >$T/outsider 2>&1 &
+OUTSIDER=$!
+n=0
+until grep -q '^holding' $T/outsider; do
+    n=$((n + 1)); [ $n -lt 300 ] || fail "the outsider did not allocate: $(cat $T/outsider)"; sleep 0.1
+done
 
 # nvrm through the proxy: the context's one GPU, the cap, its usage.
 in_container cl nvrm info -o json >$T/nvrm 2>&1 || fail "nvrm info in the container: $(cat $T/nvrm)"
@@ -79,7 +117,7 @@ grep -q "\"total\":$CAP,\"used\":$USED," $T/nvrm || fail "nvrm: total is not the
 # mounted it): the context's one GPU, total = the cap, used = its usage.
 grep -q " /sys/fs/fakegpu fakegpu " /proc/mounts || fail "fakegpuctl create did not mount fakegpufs"
 opens=$(cat $C/open_files)
-CAP_ROW=" $((USED >> 20))MiB /   ${CAP_MIB}MiB "
+CAP_ROW=" ${USED_MIB}MiB /   ${CAP_MIB}MiB "
 in_container cl nvidia-smi -L >$T/L 2>&1 || fail "nvidia-smi -L in the container: $(cat $T/L)"
 echo "nvidia-smi -L in the container: $(cat $T/L)"
 assert_eq "$(cat $T/L)" "GPU 0: NVIDIA H100 80GB HBM3 (UUID: $uuid1)" "nvidia-smi -L through the proxy"
@@ -88,15 +126,18 @@ cat $T/smi
 grep -q "Driver Version: $V" $T/smi || fail "nvidia-smi: driver version"
 assert_eq "$(grep -c 'NVIDIA H100 80GB HBM3' $T/smi)" 1 "nvidia-smi: GPU rows (the context's one)"
 grep -q "00000000:11:00.0" $T/smi || fail "nvidia-smi: not host GPU 1's bus id"
+# The process table: the holder only (its pid, "C"), not the outsider.
+grep -q " $HOLDER  *C  " $T/smi || fail "nvidia-smi: the holder is not in the process list"
+grep -q " $OUTSIDER  *C  " $T/smi && fail "nvidia-smi in the container lists a process outside the context"
 assert_eq "$(grep -c "$CAP_ROW" $T/smi)" 1 "nvidia-smi: memory used / total = the context's usage / the cap"
 in_container cl nvidia-smi --query-gpu=name,uuid,memory.total,memory.used --format=csv,noheader >$T/q 2>&1 ||
     fail "nvidia-smi --query-gpu: $(cat $T/q)"
-assert_eq "$(cat $T/q)" "NVIDIA H100 80GB HBM3, $uuid1, $CAP_MIB MiB, $((USED >> 20)) MiB" "nvidia-smi --query-gpu"
+assert_eq "$(cat $T/q)" "NVIDIA H100 80GB HBM3, $uuid1, $CAP_MIB MiB, $USED_MIB MiB" "nvidia-smi --query-gpu"
 in_container cl nvidia-smi -q >$T/qq 2>&1 || fail "nvidia-smi -q: $(cat $T/qq)"
 assert_eq "$(grep -c '^GPU 00000000:' $T/qq)" 1 "nvidia-smi -q: GPUs"
 fb=$(sed -n '/FB Memory Usage/,/Free/p' $T/qq | tr -s ' ' | tr '\n' '|')
 echo "nvidia-smi -q FB memory: $fb"
-case "$fb" in *"Total : $CAP_MIB MiB"*"Used : $((USED >> 20)) MiB"*) ;; *) fail "nvidia-smi -q: FB memory is not the cap and the usage: $fb" ;; esac
+case "$fb" in *"Total : $CAP_MIB MiB"*"Used : $USED_MIB MiB"*) ;; *) fail "nvidia-smi -q: FB memory is not the cap and the usage: $fb" ;; esac
 in_container cl nvml-probe >$T/nvml 2>&1 || fail "nvml-probe in the container: $(cat $T/nvml)"
 cat $T/nvml
 get() { sed -n "s/^$1 //p" $T/nvml; }
@@ -104,6 +145,13 @@ assert_eq "$(get init)" 0 "nvmlInit_v2 through the proxy"
 assert_eq "$(get driver)" "$V" "nvmlSystemGetDriverVersion"
 assert_eq "$(get count)" 1 "nvmlDeviceGetCount_v2: the context's GPUs"
 assert_eq "$(get 'gpu 0 uuid')" "$uuid1" "nvmlDeviceGetUUID: host GPU 1's"
+# Processes: NVML lists the context's one (the holder, with the memory the
+# RM counts for it), not the outsider the host sees on the same GPU.
+assert_eq "$(get 'gpu 0 procs')" 1 "nvmlDeviceGetComputeRunningProcesses_v3: the context's processes"
+assert_eq "$(get 'gpu 0 proc' | cut -d' ' -f1)" "$HOLDER" "the process listed is the holder"
+assert_eq "$(get 'gpu 0 proc' | cut -d' ' -f2)" $USED "the holder's memory (what the context is charged)"
+nvml-probe >$T/nvml-direct 2>&1 || fail "nvml-probe directly: $(cat $T/nvml-direct)"
+assert_eq "$(sed -n 's/^gpu 1 procs //p' $T/nvml-direct)" 2 "directly, host GPU 1 has the holder and the outsider"
 for k in mem mem2; do
     assert_eq "$(get "gpu 0 $k.total")" $CAP "$k.total = the cap"
     assert_eq "$(get "gpu 0 $k.used")" $USED "$k.used = the context's usage"

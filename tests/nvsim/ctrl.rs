@@ -383,10 +383,9 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
         // deviceCtrlCmdGpuGetClasslistV2 (gpuGetClassList over all engines):
         // numClasses @0, classList[174] @4: the classes this GPU can
         // allocate, which for nvsim are the ones it implements (README).
-        // Not the H100's 103 (tests/fidelity/h100-580.159.04/clients): with it
-        // NVML 550 lists compute processes, but libcuda 550 then relies on
-        // classes nvsim does not implement and cuInit fails
-        // (tests/fidelity/nvsim-550-clients/README.md).
+        // Not the H100's 103 (tests/fidelity/h100-580.159.04/clients): with
+        // those libcuda 550 relies on classes nvsim does not implement and
+        // cuInit fails (tests/fidelity/nvsim-550-clients/README.md).
         // deviceCtrlCmdGpuGetNumSubdevices: numSubDevices @0 = 1 (no SLI).
         NV0080_CTRL_CMD_GPU_GET_NUM_SUBDEVICES => {
             if params.len() != 4 {
