@@ -32,16 +32,8 @@ pub(crate) struct Branch {
     pub(crate) fb_info_max: usize,
     /// sizeof(NVA06F_CTRL_GPFIFO_SCHEDULE_PARAMS); 550 has no `bSkipEnable`.
     pub(crate) gpfifo_schedule_params: usize,
-    /// NV2080_GPU_MAX_ENGINES_LIST_SIZE (= NV2080_ENGINE_TYPE_LAST: 550
-    /// 0x40, 580 0x54); GPU_GET_ENGINES_V2's block is `4 + 4 * max`.
-    pub(crate) engines_max: usize,
     /// NV2080_CTRL_GR_INFO_MAX_SIZE (550 0x38, 580 0x3a).
     pub(crate) gr_info_max: usize,
-    /// NV2080_CTRL_GPU_ECC_UNIT_COUNT (550 0x19, 580 0x24).
-    pub(crate) ecc_units: usize,
-    /// sizeof(NV2080_CTRL_CMD_BUS_GET_PCIE_SUPPORTED_GPU_ATOMICS_PARAMS)
-    /// (550 104, 580 112).
-    pub(crate) gpu_atomics_params: usize,
     /// /proc/driver/nvidia/params of an unconfigured driver: the branch's
     /// `nv_parms` table (nv-reg.h) with its defaults, then the string
     /// parameters (nv-procfs.c `nv_procfs_read_params`).
@@ -110,10 +102,7 @@ pub(crate) static BRANCHES: [Branch; 3] = [
         probed_ids_params: 384,
         fb_info_max: 128,
         gpfifo_schedule_params: 3,
-        engines_max: 0x54,
         gr_info_max: 0x3a,
-        ecc_units: 0x24,
-        gpu_atomics_params: 112,
         params: PARAMS_580,
         build_branch: "rel/gpu_drv/r580/r580_00-480",
         build_title: "Official r580_00 rel/gpu_drv/r580/r580_00-480 unknown",
@@ -127,10 +116,7 @@ pub(crate) static BRANCHES: [Branch; 3] = [
         probed_ids_params: 256,
         fb_info_max: 55,
         gpfifo_schedule_params: 2,
-        engines_max: 0x40,
         gr_info_max: 0x38,
-        ecc_units: 0x19,
-        gpu_atomics_params: 104,
         params: concat!(
             "ResmanDebugLevel: 4294967295\n",
             "RmLogonRC: 1\n",
@@ -188,10 +174,7 @@ pub(crate) static BRANCHES: [Branch; 3] = [
         probed_ids_params: 384,
         fb_info_max: 128,
         gpfifo_schedule_params: 3,
-        engines_max: 0x54,
         gr_info_max: 0x3a,
-        ecc_units: 0x24,
-        gpu_atomics_params: 112,
         params: PARAMS_580,
         build_branch: "rel/gpu_drv/r580/r580_00-480",
         build_title: "Official r580_00 rel/gpu_drv/r580/r580_00-480 unknown",

@@ -436,12 +436,7 @@ fn device_control(cmd: u32, params: &mut [u8]) -> CtlResult {
             Ok(NV_OK)
         }
         NV0080_CTRL_CMD_GPU_GET_VIRTUALIZATION_MODE => {
-            let n = if branch::current().version.starts_with("550.") {
-                4
-            } else {
-                8
-            };
-            if params.len() != n {
+            if Some(params.len()) != branch::control_size(cmd) {
                 return Err(NV_ERR_INVALID_ARGUMENT);
             }
             params.fill(0);
@@ -720,7 +715,7 @@ fn subdevice_control(
         // numbers are NV2080_ENGINE_TYPE_*, the same in 550 and 580; the
         // list bound is the branch's NV2080_GPU_MAX_ENGINES_LIST_SIZE.
         NV2080_CTRL_CMD_GPU_GET_ENGINES_V2 => {
-            if params.len() != 4 + 4 * branch::current().engines_max {
+            if Some(params.len()) != branch::control_size(cmd) {
                 return Err(NV_ERR_INVALID_ARGUMENT);
             }
             params.fill(0);
@@ -737,10 +732,10 @@ fn subdevice_control(
         // enabled, supported and scrubbed (tests/traces/01-cuda-init) are,
         // with no errors counted. The unit count is the branch's.
         NV2080_CTRL_CMD_GPU_QUERY_ECC_STATUS => {
-            let units = branch::current().ecc_units;
-            if params.len() != 40 * units + 24 {
+            if Some(params.len()) != branch::control_size(cmd) {
                 return Err(NV_ERR_INVALID_ARGUMENT);
             }
+            let units = (params.len() - 24) / 40;
             params[..40 * units + 8].fill(0);
             for u in H100_ECC_UNITS.iter().filter(|u| (**u as usize) < units) {
                 let at = 40 * *u as usize;
@@ -901,7 +896,7 @@ fn subdevice_control(
         // subdeviceCtrlCmdBusGetPcieSupportedGpuAtomics: no PCIe atomic
         // operation supported, as the H100 answered (all zero).
         NV2080_CTRL_CMD_BUS_GET_PCIE_SUPPORTED_GPU_ATOMICS => {
-            if params.len() != branch::current().gpu_atomics_params {
+            if Some(params.len()) != branch::control_size(cmd) {
                 return Err(NV_ERR_INVALID_ARGUMENT);
             }
             params.fill(0);

@@ -10,7 +10,7 @@
 use crate::{
     ctrl::{BUILD_VERSION_V2_SIZE, NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION_V2},
     fgcore::nvabi::{ctrl::NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION, rm::Nvos54, status::*},
-    file::{read_user, write_user, NvFile},
+    file::{read_user, u64_at, write_user, NvFile},
 };
 use kernel::prelude::*;
 
@@ -25,12 +25,6 @@ pub(crate) fn control(f: &NvFile, p: &Nvos54) -> Option<u32> {
         NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION => Some(build_version(f, p)),
         _ => None,
     }
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(v)
 }
 
 /// `_ctrl_convert_v2_NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION`: the V2

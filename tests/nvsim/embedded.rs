@@ -12,7 +12,7 @@ use crate::{
     branch,
     ctrl::NV2080_CTRL_CMD_GR_GET_INFO_V2,
     fgcore::nvabi::{ctrl::NV2080_CTRL_CMD_GR_GET_INFO, rm::Nvos54, status::*},
-    file::{read_user, write_user, NvFile},
+    file::{read_user, u64_at, write_user, NvFile},
 };
 use kernel::prelude::*;
 
@@ -41,7 +41,7 @@ fn gr_get_info(f: &NvFile, p: &Nvos54) -> u32 {
         return NV_ERR_INVALID_POINTER;
     }
     let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
-    let list = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+    let list = u64_at(&b, 8);
     // rmapiParamsCopyIn: a null list is refused, as is a copy past the
     // bound; the handler then takes at most NV2080_CTRL_GR_INFO_MAX_SIZE.
     if list == 0 || n.saturating_mul(8) > PARAM_COPY_MAX {

@@ -112,6 +112,13 @@ pub(crate) fn read_user(addr: u64, buf: &mut [u8]) -> Result {
         .read_slice(buf)
 }
 
+/// The little-endian u64 at `at` of a block copied from user space.
+pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
+}
+
 /// Writes `data` to user address `addr`.
 pub(crate) fn write_user(addr: u64, data: &[u8]) -> Result {
     let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
@@ -183,15 +190,7 @@ impl NvFile {
         }
         let freed = {
             let mut rm = RM.lock();
-            // free_os_events(nvfp, 0): the events made on this file.
-            let mut i = 0;
-            while i < rm.os_events.len() {
-                if rm.os_events[i].file == self.id {
-                    let _ = rm.os_events.remove(i);
-                } else {
-                    i += 1;
-                }
-            }
+            rm.free_os_events_of(self.id);
             rm.free_clients_of(self.id)
         };
         drop(freed);
@@ -310,6 +309,7 @@ impl NvFile {
             }
             NV_ESC_FREE_OS_EVENT => {
                 need(size == NvIoctlFreeOsEvent::SIZE)?;
+                // nv_ioctl_free_os_event_t has the alloc block's layout.
                 let mut p = NvIoctlAllocOsEvent::read(buf).ok_or(EINVAL)?;
                 p.status = RM.lock().free_os_event(p.h_client, p.fd);
                 p.write(buf);

@@ -258,7 +258,7 @@ pub(crate) struct RmState {
     next_va: u64,
     /// OS events (NV_ESC_ALLOC_OS_EVENT): the driver's `event_list`, one
     /// per (client handle, fd key), each owned by the file it was made on.
-    pub(crate) os_events: KVec<OsEvent>,
+    os_events: KVec<OsEvent>,
 }
 
 /// One `nv_event_t`: the client handle and fd number it is keyed by (the
@@ -313,6 +313,19 @@ impl RmState {
         {
             Ok(()) => NV_OK,
             Err(_) => NV_ERR_INSUFFICIENT_RESOURCES,
+        }
+    }
+
+    /// `free_os_events(nvfp, 0)`: the events made on file `file` (its
+    /// release).
+    pub(crate) fn free_os_events_of(&mut self, file: u64) {
+        let mut i = 0;
+        while i < self.os_events.len() {
+            if self.os_events[i].file == file {
+                let _ = self.os_events.remove(i);
+            } else {
+                i += 1;
+            }
         }
     }
 
@@ -1059,20 +1072,16 @@ impl RmState {
         &self,
         tgid: i32,
         h_client: u32,
-        h: Option<u32>,
+        h: u32,
     ) -> core::result::Result<(u32, u32), u32> {
         let i = self.client_index(h_client).ok_or(NV_ERR_INVALID_CLIENT)?;
         let c = &self.clients[i];
         if c.tgid != tgid {
             return Err(NV_ERR_INSUFFICIENT_PERMISSIONS);
         }
-        match h {
-            None => Ok((NV01_ROOT_CLIENT, u32::MAX)),
-            Some(h) => c
-                .obj(h)
-                .map(|o| (o.class, o.gpu))
-                .ok_or(NV_ERR_OBJECT_NOT_FOUND),
-        }
+        c.obj(h)
+            .map(|o| (o.class, o.gpu))
+            .ok_or(NV_ERR_OBJECT_NOT_FOUND)
     }
 }
 

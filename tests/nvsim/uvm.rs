@@ -312,7 +312,7 @@ fn register_object(nv: &NvFile, uuid: &[u8; 16], h_client: u32, h: u32, class: u
     if class == FERMI_VASPACE_A && !nv.with_uvm(|s| s.mm) {
         return NV_ERR_PAGE_TABLE_NOT_AVAIL;
     }
-    match RM.lock().uvm_lookup(tgid(), h_client, Some(h)) {
+    match RM.lock().uvm_lookup(tgid(), h_client, h) {
         Ok((c, og)) if c == class && og == g => {}
         Ok(_) => return NV_ERR_INVALID_OBJECT_HANDLE,
         Err(s) => return s,
