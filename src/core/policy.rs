@@ -167,6 +167,12 @@ pub enum Route {
     /// the module's own subdevice (kernel RM API) and rewritten to the cap
     /// before the tenant sees it; the client must be the calling file's.
     FbInfoV2(ControlCall),
+    /// FB_GET_INFO (v1, not serialized; its list at a user pointer): as
+    /// the RM's deprecated layer runs it (`rmapi_deprecated_control.c`,
+    /// `CONVERT_TO_V2`), converted to FB_GET_INFO_V2, executed from the
+    /// proxy's copy like [`Route::FbInfoV2`], and the rewritten list
+    /// written to the caller's list.
+    FbInfoV1(ControlCall),
     /// CARD_INFO: forward, then only the context's GPUs, renumbered.
     CardInfo,
     /// GPU_GET_ATTACHED_IDS / GET_PROBED_IDS: forward, then only the
@@ -228,6 +234,7 @@ impl Route {
             Route::Dup { .. } => "Dup",
             Route::MemoryInfo => "MemoryInfo",
             Route::FbInfoV2(_) => "FbInfoV2",
+            Route::FbInfoV1(_) => "FbInfoV1",
             Route::CardInfo => "CardInfo",
             Route::GpuIdList { .. } => "GpuIdList",
             Route::GpuIdCheck(_) => "GpuIdCheck",
@@ -517,7 +524,13 @@ fn control_route(c: ControlCall, view: &ContextView) -> Route {
     let params = c.params;
     match c.cmd {
         NV2080_CTRL_CMD_FB_GET_INFO_V2 if !c.serialized => Route::FbInfoV2(c),
-        NV2080_CTRL_CMD_FB_GET_INFO_V2 | NV2080_CTRL_CMD_FB_GET_INFO => Route::MemoryInfo,
+        NV2080_CTRL_CMD_FB_GET_INFO if !c.serialized => Route::FbInfoV1(c),
+        // FINN-serialized, the reply is a serialized blob the proxy does
+        // not rewrite: forwarded, it would show the card's own figures.
+        // No client sends these controls serialized (no capture has one).
+        NV2080_CTRL_CMD_FB_GET_INFO_V2 | NV2080_CTRL_CMD_FB_GET_INFO => {
+            Route::Refuse(Refusal::Status(NV_ERR_NOT_SUPPORTED))
+        }
         NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS => Route::GpuIdList {
             probed: false,
             params,
@@ -705,7 +718,7 @@ pub fn sched_needs_params(cmd: u32) -> bool {
 /// control command and the kind of route it gets (strict mode).
 pub const CONTROL_VECTORS: &[(u32, &str)] = &[
     (NV2080_CTRL_CMD_FB_GET_INFO_V2, "FbInfoV2"),
-    (NV2080_CTRL_CMD_FB_GET_INFO, "MemoryInfo"),
+    (NV2080_CTRL_CMD_FB_GET_INFO, "FbInfoV1"),
     (NV0000_CTRL_CMD_GPU_GET_PROBED_IDS, "GpuIdList"),
     (NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2, "GpuIdCheck"),
     (NV2080_CTRL_CMD_GPU_GET_PIDS, "Pids"),

@@ -20,21 +20,22 @@ use crate::{
     fgcore::nvabi::{
         self,
         ctrl::{
-            Nv2080CtrlFbGetInfoV2Params, Nv2080CtrlFifoDisableChannelsParams,
-            Nv2080CtrlGpuGetPidInfoParams, Nv2080CtrlGpuPidInfo, GET_PIDS_COUNT_OFFSET,
-            GET_PIDS_TABLE_OFFSET, NV2080_CTRL_CMD_FB_GET_INFO_V2,
-            NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, NV2080_CTRL_CMD_GPU_GET_PIDS,
-            NV2080_CTRL_CMD_GPU_GET_PID_INFO, NV2080_CTRL_GPU_GET_PIDS_MAX_COUNT,
-            NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT,
+            Nv2080CtrlFbGetInfoParams, Nv2080CtrlFbGetInfoV2Params,
+            Nv2080CtrlFifoDisableChannelsParams, Nv2080CtrlGpuGetPidInfoParams,
+            Nv2080CtrlGpuPidInfo, GET_PIDS_COUNT_OFFSET, GET_PIDS_TABLE_OFFSET,
+            NV2080_CTRL_CMD_FB_GET_INFO_V2, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
+            NV2080_CTRL_CMD_GPU_GET_PIDS, NV2080_CTRL_CMD_GPU_GET_PID_INFO,
+            NV2080_CTRL_GPU_GET_PIDS_MAX_COUNT, NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT,
         },
         decode::{AllocCall, Body, ControlCall, Decoded, FileKind, HeapAlloc, NestedRef},
         rm::Nvos55,
         status::{
             NV_ERR_INSUFFICIENT_RESOURCES, NV_ERR_INVALID_ARGUMENT, NV_ERR_INVALID_CLIENT,
-            NV_ERR_INVALID_PARAMETER, NV_ERR_NO_MEMORY, NV_ERR_OBJECT_NOT_FOUND, NV_OK,
+            NV_ERR_INVALID_PARAMETER, NV_ERR_INVALID_POINTER, NV_ERR_NO_MEMORY,
+            NV_ERR_OBJECT_NOT_FOUND, NV_OK,
         },
         wire::Wire,
-        wire::{rd_u32, rd_u64},
+        wire::{rd_u32, rd_u64, wr_u32},
     },
     fgcore::policy::{self, ContextView, Refusal, Route, Tracked, Unrouted},
     fgcore::visibility::{
@@ -144,6 +145,7 @@ impl Call<'_> {
             } => self.dup(h_client, h_parent, src),
             Route::MemoryInfo => self.memory_info(),
             Route::FbInfoV2(c) => self.fb_info_v2(&c),
+            Route::FbInfoV1(c) => self.fb_info_v1(&c),
             Route::CardInfo => self.card_info(),
             Route::GpuIdList { probed, params: n } => self.gpu_id_list(probed, &n),
             Route::Pids { info, params: n } => self.pids(info, c_of(self.d), &n),
@@ -685,22 +687,9 @@ impl Call<'_> {
     /// status the RM gives an unknown client or object).
     fn fb_info_v2(&mut self, c: &ControlCall) -> Result<Done> {
         type P = Nv2080CtrlFbGetInfoV2Params;
-        // What exited processes left is shown once the vendor freed it.
-        self.pf.ctx.settle_lingering();
-        let (own, gpu, cap, used) = {
-            let inner = self.pf.ctx.inner.lock();
-            (
-                inner.objects.client_file(c.h_client) == Some(self.pf.id),
-                inner.objects.gpu_of(c.h_client, c.h_object),
-                inner.ledger.limit(),
-                inner.ledger.used(),
-            )
-        };
-        if !own {
-            return Ok(Done::Status(NV_ERR_INVALID_CLIENT));
-        }
-        let Some(gpu) = gpu else {
-            return Ok(Done::Status(NV_ERR_OBJECT_NOT_FOUND));
+        let (gpu, cap, used) = match self.fb_info_target(c) {
+            Ok(t) => t,
+            Err(status) => return Ok(Done::Status(status)),
         };
         // The control's fixed size in the vendor's branch, as the RM
         // checks it.
@@ -715,6 +704,75 @@ impl Call<'_> {
             write_user(c.params.ptr as usize, &nested)?;
         }
         Ok(Done::Status(status))
+    }
+
+    /// FB_GET_INFO (v1): its list is at a user pointer in the parameters.
+    /// Run as the RM's deprecated layer runs it (`CONVERT_TO_V2`: the v1
+    /// block and the list copied in once, the list put into an
+    /// FB_GET_INFO_V2 block, the V2 control run, the list copied out after
+    /// an NV_OK), from the proxy's copy on the module's own subdevice, so
+    /// the tenant's list only ever holds the rewritten figures (forwarded,
+    /// the vendor wrote the card's own sizes into it, and the proxy's
+    /// rewrite came after). The vendor reads `sizeof` the v1 block whatever
+    /// `paramsSize` says.
+    fn fb_info_v1(&mut self, c: &ControlCall) -> Result<Done> {
+        type P1 = Nv2080CtrlFbGetInfoParams;
+        type P = Nv2080CtrlFbGetInfoV2Params;
+        let (gpu, cap, used) = match self.fb_info_target(c) {
+            Ok(t) => t,
+            Err(status) => return Ok(Done::Status(status)),
+        };
+        let mut v1 = [0u8; P1::SIZE];
+        if c.params.ptr == 0 || read_user(c.params.ptr as usize, &mut v1).is_err() {
+            return Ok(Done::Status(NV_ERR_INVALID_POINTER));
+        }
+        let Some(v1) = P1::read(&v1) else {
+            return Ok(Done::Status(NV_ERR_INVALID_POINTER));
+        };
+        let size = self
+            .d
+            .branch
+            .control_size(NV2080_CTRL_CMD_FB_GET_INFO_V2)
+            .unwrap_or(P::SIZE);
+        let bytes = match nvabi::fb_info_v1_list_bytes(v1.fb_info_list_size, size) {
+            Ok(b) => b,
+            Err(status) => return Ok(Done::Status(status)),
+        };
+        let list_at = core::mem::offset_of!(P, fb_info_list);
+        let mut v2 = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+        wr_u32(
+            &mut v2,
+            core::mem::offset_of!(P, fb_info_list_size),
+            v1.fb_info_list_size,
+        );
+        let list = v1.fb_info_list as usize;
+        if bytes > 0 && read_user(list, &mut v2[list_at..list_at + bytes]).is_err() {
+            return Ok(Done::Status(NV_ERR_INVALID_POINTER));
+        }
+        let status = kapi::subdevice_control(gpu, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut v2);
+        if status == NV_OK && bytes > 0 {
+            nvabi::rewrite_fb_info_v2(&mut v2, cap, used);
+            // The vendor's copy-out failing changes nothing for the caller.
+            let _ = write_user(list, &v2[list_at..list_at + bytes]);
+        }
+        Ok(Done::Status(status))
+    }
+
+    /// The GPU an FB_GET_INFO names, and the context's cap and usage; or
+    /// the status the RM gives a client other than the calling file's or an
+    /// object it does not know.
+    fn fb_info_target(&self, c: &ControlCall) -> core::result::Result<(u32, u64, u64), u32> {
+        // What exited processes left is shown once the vendor freed it.
+        self.pf.ctx.settle_lingering();
+        let inner = self.pf.ctx.inner.lock();
+        if inner.objects.client_file(c.h_client) != Some(self.pf.id) {
+            return Err(NV_ERR_INVALID_CLIENT);
+        }
+        let gpu = inner
+            .objects
+            .gpu_of(c.h_client, c.h_object)
+            .ok_or(NV_ERR_OBJECT_NOT_FOUND)?;
+        Ok((gpu, inner.ledger.limit(), inner.ledger.used()))
     }
 
     /// After the vendor answered an allocation reserved with `reserve`: on

@@ -6,11 +6,14 @@
 
 use super::{
     call,
-    file::{Node, ProxyFile},
+    file::{Node, NodeKind, ProxyFile},
 };
 use crate::{
     doorbell,
-    fgcore::{limits::Limited, nvabi::decode::FileKind},
+    fgcore::{
+        limits::Limited,
+        nvabi::{class::USERMODE_WINDOW, decode::FileKind},
+    },
     managed,
     miscdev::{FileOps, Fops},
 };
@@ -20,6 +23,49 @@ use kernel::{
     prelude::*,
     sync::{aref::ARef, atomic::Relaxed, Arc},
 };
+
+impl ProxyFile {
+    /// Whether the context may map one more doorbell (sysfs `limits`).
+    fn admit_doorbell(&self) -> bool {
+        let mapped = u64::from(self.ctx.gate.doorbells());
+        self.ctx.inner.lock().admit(Limited::Doorbells, mapped)
+    }
+
+    /// The host GPU of a mapping the vendor just made that may be a
+    /// register (doorbell) window, decided on what the vendor did, never
+    /// on the tenant's parameters: a mapping of a GPU file that the vendor
+    /// made as a PFN mapping no longer than the usermode window (the
+    /// vendor maps a GPU file's objects as PFN mappings of a BAR, of the
+    /// object's exact size: `class::USERMODE_WINDOW`). RM_MAP_MEMORY's
+    /// `hMemory` is the tenant's memory, read again by the vendor after
+    /// the proxy read it, so a file the proxy saw mapped as video memory
+    /// may hold the doorbell (`fgtest flip mapmem`). A small framebuffer
+    /// mapping is gated too: fail closed, and harmless (the gate only
+    /// delays the tenant's own CPU access while its slice is over).
+    ///
+    /// # Safety
+    ///
+    /// `vma` is the vma being set up for this file, and the vendor's mmap
+    /// succeeded on it.
+    unsafe fn register_window_gpu(
+        &self,
+        vma: *mut bindings::vm_area_struct,
+    ) -> Result<Option<u32>> {
+        let NodeKind::Gpu(local) = self.kind else {
+            return Ok(None);
+        };
+        // SAFETY: `vma` is live and locked for writing (caller).
+        let (start, end, flags) = unsafe {
+            let v = kernel::mm::virt::VmaNew::from_raw(vma);
+            (v.start(), v.end(), v.flags())
+        };
+        let small = ((end - start) as u64) <= USERMODE_WINDOW;
+        if flags & bindings::VM_PFNMAP == 0 || !small {
+            return Ok(None);
+        }
+        self.ctx.gpus.host_index(local).map(Some).ok_or(ENODEV)
+    }
+}
 
 /// The proxy files' one `file_operations` table.
 static FOPS: Fops = Fops::new::<ProxyFile>();
@@ -59,11 +105,11 @@ impl FileOps for ProxyFile {
                 })
             };
         }
-        if self.doorbell_gpu.load(Relaxed) != 0 {
-            let mapped = u64::from(self.ctx.gate.doorbells());
-            if !self.ctx.inner.lock().admit(Limited::Doorbells, mapped) {
-                return Err(ENOMEM);
-            }
+        // A file that received a doorbell's RM_MAP_MEMORY: every mapping
+        // of it is gated (sticky, see the field).
+        let sticky = self.doorbell_gpu.load(Relaxed);
+        if sticky != 0 && !self.admit_doorbell() {
+            return Err(ENOMEM);
         }
         // The proxy's file, the vma's until the vendor's mmap makes it the
         // vendor's: a gated vma gets it back (`gate_vma`).
@@ -71,12 +117,28 @@ impl FileOps for ProxyFile {
         let ours: ARef<File> = unsafe { File::from_raw_file((*vma).vm_file) }.into();
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.vendor.mmap(vma) }?;
-        // Sticky (see the field): every mapping of a doorbell file is gated.
-        let gpu = self.doorbell_gpu.load(Relaxed);
-        if gpu != 0 {
+        let gpu = if sticky != 0 {
+            Some(sticky - 1)
+        } else {
+            // SAFETY: the vendor's mmap succeeded on `vma` (caller's contract).
+            let found = unsafe { self.register_window_gpu(vma) };
+            if found
+                .as_ref()
+                .map_or(true, |f| f.is_some() && !self.admit_doorbell())
+            {
+                // Fail closed: a window that cannot be gated (no GPU for
+                // the node, or past the doorbell limit) is not mapped.
+                // SAFETY: the vendor's mmap succeeded on `vma`, which is
+                // being set up and not yet in the tree (caller's contract).
+                unsafe { doorbell::undo_vendor_mmap(vma) };
+                return Err(found.err().unwrap_or(ENOMEM));
+            }
+            found?
+        };
+        if let Some(gpu) = gpu {
             // SAFETY: `vma` is the vma being set up, and the vendor's mmap
             // succeeded on it (caller's contract, above).
-            if let Err(e) = unsafe { doorbell::gate_vma(&self.ctx.gate, gpu - 1, vma, ours) } {
+            if let Err(e) = unsafe { doorbell::gate_vma(&self.ctx.gate, gpu, vma, ours) } {
                 // Fail closed: no doorbell mapping exists ungated. The
                 // vendor's mapping is undone as a failed mmap is (its
                 // entries are unmapped by the caller).

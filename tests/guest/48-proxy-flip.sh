@@ -6,7 +6,8 @@
 # a dup, the client list of FIFO_DISABLE_CHANNELS, the device instance of
 # an NV01_DEVICE_0 (between the context's GPU and host GPU 1, which it
 # does not have: no byte may land on GPU 1) (and, read rather than
-# rewritten, FB_GET_INFO_V2's reply). Whatever the vendor
+# rewritten, FB_GET_INFO_V2's reply), the memory object a GPU file maps
+# (video memory or the doorbell). Whatever the vendor
 # read, the video memory it holds for the tenant must never exceed what
 # the ledger charges (the audit after every allocating call asks the
 # vendor, GPU_GET_PID_INFO, and answers a divergence by killing the
@@ -103,15 +104,25 @@ cat $out
 cat /sys/kernel/debug/nvsim/gpu0/channels
 awk -v c="$vc" '$3 == c && $6 != 0 {found=1} END {exit !found}' /sys/kernel/debug/nvsim/gpu0/channels && bad="$bad disable:foreign-channel-stopped"
 awk -v c="$vc" '$3 == c {found=1} END {exit !found}' /sys/kernel/debug/nvsim/gpu0/channels || fail "the victim's channel is not in nvsim's table"
-# FB_GET_INFO_V2 while a second thread reads the reply: the card's own
-# size (16 GiB on nvsim) must never show through, only the cap.
-out=/tmp/flip-meminfo
-fgtest as-uid $TENANT_UID fgtest flip /dev/fakegpu/flip meminfo $SECS 0 >$out 2>&1 || fail "fgtest flip meminfo: $(cat $out)"
+# FB_GET_INFO_V2 and FB_GET_INFO (v1, its list at a pointer) while a
+# second thread reads the reply: the card's own size (16 GiB on nvsim)
+# must never show through, only the cap.
+for case in meminfo meminfo1; do
+    out=/tmp/flip-$case
+    fgtest as-uid $TENANT_UID fgtest flip /dev/fakegpu/flip $case $SECS 0 >$out 2>&1 || fail "fgtest flip $case: $(cat $out)"
+    cat $out
+    seen=$(sed -n 's/.*largest seen \([0-9]*\) KiB.*/\1/p' $out)
+    [ -n "$seen" ] || fail "$case: no result"
+    [ "$seen" -le $((CAP / 1024)) ] || bad="$bad $case:card-size-seen($seen-KiB)"
+    grep -q "answer $((CAP / 1024)) KiB" $out || bad="$bad $case:answer-not-the-cap"
+done
+# RM_MAP_MEMORY with hMemory flipped between video memory and the
+# usermode (doorbell) object, then an mmap: every doorbell the vendor maps
+# must be gated, whichever object the proxy read (issue 16 §3).
+out=/tmp/flip-mapmem
+fgtest as-uid $TENANT_UID fgtest flip /dev/fakegpu/flip mapmem $SECS 0 >$out 2>&1 || fail "fgtest flip mapmem: $(cat $out)"
 cat $out
-seen=$(sed -n 's/.*largest seen \([0-9]*\) KiB.*/\1/p' $out)
-[ -n "$seen" ] || fail "meminfo: no result"
-[ "$seen" -le $((CAP / 1024)) ] || bad="$bad meminfo:card-size-seen($seen-KiB)"
-grep -q "answer $((CAP / 1024)) KiB" $out || bad="$bad meminfo:answer-not-the-cap"
+grep -q " 0 ungated doorbells" $out || bad="$bad mapmem:ungated-doorbell"
 exec 3>&-
 wait $victim
 [ "$(cat $F/contexts/flip/mem_used_bytes)" = 0 ] || bad="$bad dup:ledger-after-exit"

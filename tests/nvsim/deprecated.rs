@@ -5,11 +5,21 @@
 //! embedded user pointers answered through their V2 form, then copied out
 //! to the pointers. nvsim has the one NVIDIA's 550 clients send:
 //! NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION (NVML at init, libcuda in
-//! cuInit).
+//! cuInit), and NV2080_CTRL_CMD_FB_GET_INFO, whose reply a proxy must not
+//! let show the card's own size (the list lives in the caller's memory).
 
 use crate::{
     ctrl::{BUILD_VERSION_V2_SIZE, NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION_V2},
-    fgcore::nvabi::{ctrl::NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION, rm::Nvos54, status::*},
+    fgcore::nvabi::{
+        ctrl::{
+            Nv2080CtrlFbGetInfoParams, NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION,
+            NV2080_CTRL_CMD_FB_GET_INFO, NV2080_CTRL_CMD_FB_GET_INFO_V2,
+        },
+        fb_info_v1_list_bytes,
+        rm::Nvos54,
+        status::*,
+        wire::Wire,
+    },
     file::{read_user, u64_at, write_user, NvFile},
 };
 use kernel::prelude::*;
@@ -23,6 +33,7 @@ const BUILD_VERSION_SIZE: usize = 40;
 pub(crate) fn control(f: &NvFile, p: &Nvos54) -> Option<u32> {
     match p.cmd {
         NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION => Some(build_version(f, p)),
+        NV2080_CTRL_CMD_FB_GET_INFO => Some(fb_info(f, p)),
         _ => None,
     }
 }
@@ -77,4 +88,58 @@ fn build_version(f: &NvFile, p: &Nvos54) -> u32 {
         return NV_ERR_INVALID_POINTER;
     }
     NV_OK
+}
+
+/// `_ctrl_convert_v2_NV2080_CTRL_CMD_FB_GET_INFO` (`CONVERT_TO_V2` with
+/// the list as a count of `NV2080_CTRL_FB_INFO`, copied in and out):
+/// `ctrlparamAcquire` copies `sizeof` the v1 block (16 bytes, whatever
+/// `paramsSize` says) and, for a nonzero count, the list
+/// (NV_ERR_OUT_OF_RANGE past the V2 list's bound, NV_ERR_INVALID_POINTER
+/// for a failed copy); the V1 block and the list go into an FB_GET_INFO_V2
+/// block, whose control is the answer; the list is copied back to the
+/// caller's (`ctrlparamRelease`): the V2 list after an NV_OK, else what was
+/// copied in.
+fn fb_info(f: &NvFile, p: &Nvos54) -> u32 {
+    type P1 = Nv2080CtrlFbGetInfoParams;
+    let mut b = [0u8; P1::SIZE];
+    if p.params == 0 || read_user(p.params, &mut b).is_err() {
+        return NV_ERR_INVALID_POINTER;
+    }
+    let Some(v1) = P1::read(&b) else {
+        return NV_ERR_INVALID_POINTER;
+    };
+    let size = 4 + 8 * crate::branch::current().fb_info_max;
+    let bytes = match fb_info_v1_list_bytes(v1.fb_info_list_size, size) {
+        Ok(n) => n,
+        Err(s) => return s,
+    };
+    let mut v2 = match KVec::from_elem(0u8, size, GFP_KERNEL) {
+        Ok(v) => v,
+        Err(_) => return NV_ERR_NO_MEMORY,
+    };
+    // NVMISC_MEMCPY(pParams2, pParams, sizeof(*pParams)), then the list
+    // over the V2 list.
+    v2[..P1::SIZE].copy_from_slice(&b);
+    if bytes > 0 && read_user(v1.fb_info_list, &mut v2[4..4 + bytes]).is_err() {
+        return NV_ERR_INVALID_POINTER;
+    }
+    let mut list = match KVec::from_elem(0u8, bytes, GFP_KERNEL) {
+        Ok(v) => v,
+        Err(_) => return NV_ERR_NO_MEMORY,
+    };
+    list.copy_from_slice(&v2[4..4 + bytes]);
+    let s = f.control_kernel_params(
+        p.h_client,
+        p.h_object,
+        NV2080_CTRL_CMD_FB_GET_INFO_V2,
+        &mut v2,
+    );
+    if s == NV_OK {
+        list.copy_from_slice(&v2[4..4 + bytes]);
+    }
+    if bytes > 0 {
+        // The copy-out's failure is not reported (ctrlparamRelease).
+        let _ = write_user(v1.fb_info_list, &list);
+    }
+    s
 }

@@ -172,6 +172,14 @@ abi_consts! {
     }
 }
 
+/// `NVC361_NV_USERMODE__SIZE` (clc361.h, the same in 550 and 580): the
+/// register window a usermode (doorbell) object maps, in bytes. The vendor
+/// maps a GPU file's memory only as a PFN mapping of a BAR (nv-mmap.c,
+/// `nvidia_mmap_helper`: registers and framebuffer alike), of exactly the
+/// mapped object's size, so a doorbell mapping is a PFN mapping of a GPU
+/// file at most this long.
+pub const USERMODE_WINDOW: u64 = 0x1_0000;
+
 /// `NVOS32_ATTR_LOCATION` (attr bits 26:25).
 pub const fn attr_location(attr: u32) -> u32 {
     (attr >> 25) & 0x3

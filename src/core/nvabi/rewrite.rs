@@ -19,7 +19,7 @@
 
 use super::ctrl::*;
 use super::rm::{Nvos32, NVOS32_FUNCTION_INFO};
-use super::wire::{rd_u32, rd_u64, wr_u32, wr_u64};
+use super::wire::{rd_u32, rd_u64, wr_u32, wr_u64, Wire};
 use core::mem::offset_of;
 
 /// How an FB info index is rewritten.
@@ -128,11 +128,23 @@ pub fn rewrite_memory_info(
         Body::Control(c) if c.cmd == NV2080_CTRL_CMD_FB_GET_INFO_V2 => {
             rewrite_fb_info_v2(nested, cap, used)
         }
-        Body::Control(c) if c.cmd == NV2080_CTRL_CMD_FB_GET_INFO => {
-            let count = u32::try_from(nested.len() / 8).unwrap_or(u32::MAX);
-            rewrite_fb_info_list(nested, count, cap, used)
-        }
         _ => 0,
+    }
+}
+
+/// FB_GET_INFO (v1) as the RM's deprecated layer converts it to
+/// FB_GET_INFO_V2 (`rmapi_deprecated_control.c`: `CONVERT_TO_V2`,
+/// `ctrlparamAcquire`, the same in 550 and 580): how many bytes of the v1
+/// list (`count` entries of `NV2080_CTRL_FB_INFO`) are copied into the
+/// list of a V2 block of `v2_size` bytes (and back out after an NV_OK), or
+/// the status the RM answers: `NV_ERR_OUT_OF_RANGE` past the V2 list's
+/// bound. A count of 0 copies nothing and still runs the V2 control.
+pub fn fb_info_v1_list_bytes(count: u32, v2_size: usize) -> Result<usize, u32> {
+    let entry = Nv2080CtrlFbInfo::SIZE;
+    let max = v2_size.saturating_sub(offset_of!(Nv2080CtrlFbGetInfoV2Params, fb_info_list)) / entry;
+    match usize::try_from(count) {
+        Ok(n) if n <= max => Ok(n * entry),
+        _ => Err(super::status::NV_ERR_OUT_OF_RANGE),
     }
 }
 
@@ -155,6 +167,22 @@ mod tests {
         let mut b = [0u8; 1028];
         assert!(p.write(&mut b));
         b
+    }
+
+    #[test]
+    fn v1_list_bound_is_the_v2_blocks() {
+        use super::super::status::NV_ERR_OUT_OF_RANGE;
+        // 580: 1028 bytes, 128 entries; 550: 444 bytes, 55 entries.
+        assert_eq!(fb_info_v1_list_bytes(0, 1028), Ok(0));
+        assert_eq!(fb_info_v1_list_bytes(3, 1028), Ok(24));
+        assert_eq!(fb_info_v1_list_bytes(128, 1028), Ok(1024));
+        assert_eq!(fb_info_v1_list_bytes(129, 1028), Err(NV_ERR_OUT_OF_RANGE));
+        assert_eq!(fb_info_v1_list_bytes(55, 444), Ok(440));
+        assert_eq!(fb_info_v1_list_bytes(56, 444), Err(NV_ERR_OUT_OF_RANGE));
+        assert_eq!(
+            fb_info_v1_list_bytes(u32::MAX, 1028),
+            Err(NV_ERR_OUT_OF_RANGE)
+        );
     }
 
     #[test]

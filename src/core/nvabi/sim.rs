@@ -25,7 +25,7 @@ pub const USERD_GP_PUT: usize = 0x8c;
 /// (0xc661) region; user space writes a channel's work-submit token here.
 pub const USERMODE_DOORBELL: usize = 0x90;
 /// Size of the usermode region an `RM_MAP_MEMORY` of 0xc661 maps.
-pub const USERMODE_SIZE: u64 = 0x1_0000;
+pub const USERMODE_SIZE: u64 = super::class::USERMODE_WINDOW;
 /// Size of one GPFIFO entry.
 pub const GPFIFO_ENTRY_SIZE: usize = 8;
 

@@ -33,12 +33,23 @@
 //!   client (which passes the proxy's check, and has no such channel) and
 //!   the other context's. The test reads nvsim's channel table: that
 //!   channel must never be disabled;
+//! - `mapmem`: RM_MAP_MEMORY onto a fresh GPU file, `hMemory` flipped
+//!   between 64 KiB of video memory and the subdevice's usermode
+//!   (doorbell) object, then an mmap of that file. A proxy that decides
+//!   from its own read of `hMemory` whether the file maps a doorbell
+//!   leaves the doorbell ungated whenever it read the memory and the
+//!   vendor the usermode object. The tool counts the mappings the vendor
+//!   made as PFN mappings (a register window: the doorbell) and how many of
+//!   those the proxy did not gate (no VM_DONTCOPY, `dc`, in smaps);
 //! - `meminfo`: not a rewrite but a read: one thread calls FB_GET_INFO_V2
 //!   (RAM_SIZE) on its subdevice in a loop while a second reads the
 //!   reply's data word in a loop; it prints the largest value it saw, in
 //!   KiB. A proxy that lets the vendor write the card's own size into the
 //!   tenant's memory and rewrites it afterwards shows it to the second
-//!   thread in between.
+//!   thread in between;
+//! - `meminfo1`: the same through FB_GET_INFO (v1), whose one-entry list
+//!   is at a pointer in the parameters (the RM's deprecated layer runs it
+//!   as FB_GET_INFO_V2 and copies the list back).
 //!
 //! The allocations are kept (`class`, `size`, `pointer`) until the run
 //! ends, so the cap is reached and every later call is decided at the cap.
@@ -54,8 +65,8 @@ use std::time::{Duration, Instant};
 use fakegpu_core::nvabi::{
     class::{NV01_DEVICE_0, NV01_MEMORY_LOCAL_USER, NV01_MEMORY_SYSTEM},
     ctrl::{
-        NV2080_CTRL_CMD_FB_GET_INFO_V2, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
-        NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE,
+        NV2080_CTRL_CMD_FB_GET_INFO, NV2080_CTRL_CMD_FB_GET_INFO_V2,
+        NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS, NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE,
     },
     escape::{nv_iowr, NV_ESC_RM_ALLOC, NV_ESC_RM_CONTROL, NV_ESC_RM_DUP_OBJECT, NV_ESC_RM_FREE},
     status::{NV_ERR_NO_MEMORY, NV_OK},
@@ -166,49 +177,201 @@ struct Tally {
     other: u64,
 }
 
-/// The `meminfo` case: the largest RAM_SIZE (KiB) a second thread saw.
-fn meminfo(s: &nvrm::Session, secs: u64) -> Result<(), String> {
+/// The `meminfo` and `meminfo1` cases: the largest RAM_SIZE (KiB) a
+/// second thread saw, through FB_GET_INFO_V2 or (`v1`) FB_GET_INFO, whose
+/// list is at a pointer in its parameters.
+fn meminfo(s: &nvrm::Session, secs: u64, v1: bool) -> Result<(), String> {
     let fd = s.ctl.as_raw_fd();
     let outer = Block::new(32);
     let params = Arc::new(Block::new(1028));
+    // v1: the list (one NV2080_CTRL_FB_INFO) the parameters point at.
+    let list = Arc::new(Block::new(8));
+    // Where the answer's data word is.
+    let (answer, at) = if v1 {
+        (list.clone(), 4)
+    } else {
+        (params.clone(), 8)
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let spy = {
-        let (stop, params) = (stop.clone(), params.clone());
+        let (stop, answer) = (stop.clone(), answer.clone());
         std::thread::spawn(move || {
             let (mut max, mut reads) = (0u32, 0u64);
             while !stop.load(Relaxed) {
-                // fbInfoList[0].data
-                max = max.max(params.get32(8));
+                max = max.max(answer.get32(at));
                 reads += 1;
             }
             (max, reads)
         })
     };
+    let (cmd, size) = if v1 {
+        (NV2080_CTRL_CMD_FB_GET_INFO, 16)
+    } else {
+        (NV2080_CTRL_CMD_FB_GET_INFO_V2, 1028)
+    };
     let (mut calls, mut ok, mut last) = (0u64, 0u64, 0u32);
     let end = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < end {
         params.clear();
+        list.clear();
         params.set32(0, 1);
-        params.set32(4, NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE);
+        if v1 {
+            params.set64(8, list.addr());
+            list.set32(0, NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE);
+        } else {
+            params.set32(4, NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE);
+        }
         outer.clear();
         outer.set32(C_CLIENT, s.client);
         outer.set32(C_OBJECT, s.subdevice);
-        outer.set32(C_CMD, NV2080_CTRL_CMD_FB_GET_INFO_V2);
+        outer.set32(C_CMD, cmd);
         outer.set64(C_PARAMS, params.addr());
-        outer.set32(C_SIZE, 1028);
+        outer.set32(C_SIZE, size);
         calls += 1;
         if ioctl(fd, NV_ESC_RM_CONTROL, &outer, 32) && outer.get32(C_STATUS) == NV_OK {
             ok += 1;
-            last = params.get32(8);
+            last = answer.get32(at);
         }
     }
     stop.store(true, Relaxed);
     let (max, reads) = spy.join().map_err(|_| "spy thread panicked")?;
+    let case = if v1 { "meminfo1" } else { "meminfo" };
     println!(
-        "flip meminfo: {calls} calls, {ok} NV_OK, answer {last} KiB; {reads} reads, largest seen {max} KiB"
+        "flip {case}: {calls} calls, {ok} NV_OK, answer {last} KiB; {reads} reads, largest seen {max} KiB"
     );
     if calls == 0 || ok == 0 {
-        return Err("no FB_GET_INFO_V2 answered".into());
+        return Err(format!(
+            "no {} answered",
+            if v1 { "FB_GET_INFO" } else { "FB_GET_INFO_V2" }
+        ));
+    }
+    Ok(())
+}
+
+/// The VmFlags of this process's mapping that starts at `addr`.
+fn vm_flags(addr: u64) -> Option<Vec<String>> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let mut here = false;
+    for line in smaps.lines() {
+        if let Some((range, _)) = line.split_once(' ') {
+            if let Some((start, _)) = range.split_once('-') {
+                if let Ok(a) = u64::from_str_radix(start, 16) {
+                    if !line.starts_with("VmFlags") {
+                        here = a == addr;
+                        continue;
+                    }
+                }
+            }
+        }
+        if here {
+            if let Some(f) = line.strip_prefix("VmFlags:") {
+                return Some(f.split_whitespace().map(str::to_string).collect());
+            }
+        }
+    }
+    None
+}
+
+/// The `mapmem` case (see the module's comment).
+fn mapmem(s: &nvrm::Session, secs: u64) -> Result<(), String> {
+    use fakegpu_core::nvabi::{class::HOPPER_USERMODE_A, escape::NV_ESC_RM_MAP_MEMORY};
+    let size = nvrm::USERMODE_SIZE;
+    let (st, um) = s
+        .ctl
+        .alloc_raw(
+            nvrm::AllocForm::Nvos64,
+            s.client,
+            s.subdevice,
+            0,
+            HOPPER_USERMODE_A,
+            None,
+        )
+        .map_err(|e| format!("usermode object: {e}"))?;
+    if st.0 != NV_OK {
+        return Err(format!("usermode object: {}", st.name()));
+    }
+    let (st, vm) = s
+        .ctl
+        .alloc_raw(
+            nvrm::AllocForm::Nvos64,
+            s.client,
+            s.device,
+            0,
+            NV01_MEMORY_LOCAL_USER,
+            Some(&mut nvrm_params(size as u64)),
+        )
+        .map_err(|e| format!("video memory: {e}"))?;
+    if st.0 != NV_OK {
+        return Err(format!("video memory: {}", st.name()));
+    }
+    let fd = s.ctl.as_raw_fd();
+    // nv_ioctl_nvos33_parameters_with_fd (56 bytes).
+    let outer = Arc::new(Block::new(56));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flips = Arc::new(AtomicU64::new(0));
+    let flipper = {
+        let (stop, flips, outer) = (stop.clone(), flips.clone(), outer.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Relaxed) {
+                outer.set32(8, vm);
+                outer.set32(8, um);
+                n += 1;
+            }
+            flips.store(n, Relaxed);
+        })
+    };
+    let (mut calls, mut maps, mut doorbells, mut ungated, mut other) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let path = format!("{}/nvidia{}", s.dir, s.gpu);
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        calls += 1;
+        let g = nvrm::Gpu::open(&path).map_err(|e| format!("{path}: {e}"))?;
+        outer.clear();
+        outer.set32(0, s.client);
+        outer.set32(4, s.subdevice);
+        outer.set32(8, vm);
+        outer.set64(24, size as u64);
+        outer.set32(48, g.as_raw_fd() as u32);
+        if !ioctl(fd, NV_ESC_RM_MAP_MEMORY, &outer, 56) || outer.get32(40) != NV_OK {
+            other += 1;
+            continue;
+        }
+        // SAFETY: a fresh shared mapping of `g`; unmapped below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                g.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            other += 1;
+            continue;
+        }
+        maps += 1;
+        let flags = vm_flags(p as u64).unwrap_or_default();
+        if flags.iter().any(|f| f == "pf") {
+            doorbells += 1;
+            if !flags.iter().any(|f| f == "dc") {
+                ungated += 1;
+            }
+        }
+        // SAFETY: `p` is the mapping made above, `size` long.
+        unsafe { libc::munmap(p, size) };
+    }
+    stop.store(true, Relaxed);
+    let _ = flipper.join();
+    println!(
+        "flip mapmem: {calls} calls, {maps} mapped, {doorbells} doorbells, {ungated} ungated doorbells, {other} other; {} flips",
+        flips.load(Relaxed)
+    );
+    if maps == 0 || doorbells == 0 || doorbells == maps {
+        return Err("the race did not run: every mapping was of one object".into());
     }
     Ok(())
 }
@@ -216,8 +379,11 @@ fn meminfo(s: &nvrm::Session, secs: u64) -> Result<(), String> {
 /// Runs one case; returns the lines to print.
 pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), String> {
     let s = nvrm::Session::open(dir, 0).map_err(|e| format!("session on {dir}: {e}"))?;
-    if case == "meminfo" {
-        return meminfo(&s, secs);
+    if case == "meminfo" || case == "meminfo1" {
+        return meminfo(&s, secs, case == "meminfo1");
+    }
+    if case == "mapmem" {
+        return mapmem(&s, secs);
     }
     let fd = s.ctl.as_raw_fd();
     let outer = Arc::new(Block::new(48));
