@@ -154,6 +154,16 @@ pub mod audit {
         vendor > ledger
     }
 
+    /// The part of the ledger's usage `used` that the vendor's per-process
+    /// count can see: less the charges it attributes to no process
+    /// (`unattributed`, `ObjectTable::unattributed`) and
+    /// managed memory (`managed`), which no RM object holds. Compared with
+    /// the whole usage, those charges would be slack: video memory of a
+    /// rewritten call up to their size would pass unseen.
+    pub fn visible(used: u64, unattributed: u64, managed: u64) -> u64 {
+        used.saturating_sub(unattributed).saturating_sub(managed)
+    }
+
     #[cfg(all(test, not(MODULE)))]
     mod tests {
         use super::*;
@@ -165,6 +175,13 @@ pub mod audit {
             assert!(!diverges(1 << 20, 64 << 20));
             assert!(diverges((1 << 20) + 1, 1 << 20));
             assert!(diverges(1, 0));
+            // 192 MiB held by two dups only, 64 MiB plain: a vendor count
+            // past 64 MiB diverges.
+            let mib = 1u64 << 20;
+            assert_eq!(visible(256 * mib, 192 * mib, 0), 64 * mib);
+            assert!(diverges(65 * mib, visible(256 * mib, 192 * mib, 0)));
+            assert_eq!(visible(10, 20, 0), 0);
+            assert_eq!(visible(100, 10, 30), 60);
             const { assert!(SETTLE_TRIES as i64 * SETTLE_US <= 500_000) };
         }
     }

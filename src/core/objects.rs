@@ -37,6 +37,11 @@
 //!   whose `refs` is the number of entries and slots naming it (at least
 //!   one: an allocation nothing refers to is dropped, and its bytes
 //!   returned, by the operation that dropped the last reference).
+//! - An allocation's `slots` is the number of slots naming it, and its
+//!   `owner` whether the entry [`ObjectTable::add_memory`] made for it (the
+//!   only entry whose `owner` is set) is still in `objs`.
+//! - `unattributed` is the sum of `bytes` of the allocations
+//!   [`Alloc::unattributed`] says the vendor's per-process count leaves out.
 //! - Sequence numbers are unique and below `u64::MAX`; allocation ids are
 //!   unique and nonzero.
 
@@ -109,6 +114,9 @@ pub struct Obj {
     pub alloc: u64,
     /// What the scheduler needs to know of it.
     pub kind: Kind,
+    /// It is the allocation that made `alloc` (the RM's memory descriptor
+    /// owner, `isMemDescOwner`), not a dup or an import of it.
+    pub owner: bool,
 }
 
 /// Key of the index of children: `parent` is a handle or [`WORK`].
@@ -157,6 +165,28 @@ pub struct Alloc {
     pub bytes: u64,
     /// How many entries and slots refer to it.
     pub refs: u64,
+    /// How many of those are export slots.
+    pub slots: u64,
+    /// The entry that made it is still there.
+    pub owner: bool,
+}
+
+impl Alloc {
+    /// Whether the vendor's per-process count of video memory
+    /// (NV2080_CTRL_CMD_GPU_GET_PID_INFO, `_gpuCollectMemInfo`) counts this
+    /// memory for no process: it sums `memPrivate` (a memory descriptor no
+    /// other object names, `DupCount == 1`) and `memSharedOwned` (the
+    /// descriptor's owner), not `memSharedDuped`. So memory whose owner is
+    /// gone is counted only while exactly one object names it; an export
+    /// slot is a dup in the RM's own export client (`RmExportObject`), so
+    /// with a slot besides it the object left is a dup too, and memory held
+    /// by slots alone is counted for nobody. The answer errs only towards
+    /// "counted" (a dup the RM holds that the table does not know, such as
+    /// UVM's, makes the vendor count less, never more).
+    pub fn unattributed(&self) -> bool {
+        let entries = self.refs.saturating_sub(self.slots);
+        !self.owner && !(entries == 1 && self.slots == 0)
+    }
 }
 
 /// Objects and allocations of one context. See the module's invariants.
@@ -170,6 +200,7 @@ pub struct ObjectTable<S: Storage> {
     next_seq: u64,
     next_alloc: u64,
     entries: usize,
+    unattributed: u64,
 }
 
 impl<S: Storage> Default for ObjectTable<S> {
@@ -191,6 +222,7 @@ impl<S: Storage> ObjectTable<S> {
             next_seq: 0,
             next_alloc: 1,
             entries: 0,
+            unattributed: 0,
         }
     }
 
@@ -225,6 +257,14 @@ impl<S: Storage> ObjectTable<S> {
         sum
     }
 
+    /// Bytes of the allocations the vendor's per-process count attributes
+    /// to no process ([`Alloc::unattributed`]): charged, but never part of
+    /// what the audit can see (`docs/isolation.md` §5, F1 of
+    /// `docs/chaos-findings.md`).
+    pub fn unattributed(&self) -> u64 {
+        self.unattributed
+    }
+
     /// Records an object that holds no memory of its own (a client is its
     /// own parent).
     pub fn add_object(
@@ -235,7 +275,7 @@ impl<S: Storage> ObjectTable<S> {
         parent: u32,
         kind: Kind,
     ) -> Result<(), Full> {
-        self.insert(file, client, handle, parent, 0, kind)
+        self.insert(file, client, handle, parent, 0, kind, false)
     }
 
     /// Records a memory object of `bytes` (already charged to the ledger).
@@ -249,8 +289,14 @@ impl<S: Storage> ObjectTable<S> {
     ) -> Result<(), Full> {
         let id = self.next_alloc;
         let next = id.checked_add(1).ok_or(Full)?;
-        self.allocs.insert(id, Alloc { bytes, refs: 0 })?;
-        if let Err(e) = self.insert(file, client, handle, parent, id, Kind::Plain) {
+        let a = Alloc {
+            bytes,
+            refs: 0,
+            slots: 0,
+            owner: true,
+        };
+        self.allocs.insert(id, a)?;
+        if let Err(e) = self.insert(file, client, handle, parent, id, Kind::Plain, true) {
             self.allocs.remove(&id);
             return Err(e);
         }
@@ -276,7 +322,7 @@ impl<S: Storage> ObjectTable<S> {
         } else {
             Kind::Plain
         };
-        self.insert(file, client, handle, parent, alloc, kind)
+        self.insert(file, client, handle, parent, alloc, kind, false)
     }
 
     /// An export into slot `index` of export fd `file` succeeded: the slot
@@ -307,10 +353,10 @@ impl<S: Storage> ObjectTable<S> {
                 }
             };
             // Referenced before the old one is let go: they may be the same.
-            self.hold(alloc);
+            self.hold(alloc, true);
             old
         };
-        Ok(old.map_or(0, |a| self.release(a)))
+        Ok(old.map_or(0, |a| self.release(a, true)))
     }
 
     /// An import from slot `index` of export fd `export_file` made
@@ -331,7 +377,7 @@ impl<S: Storage> ObjectTable<S> {
                 index,
             })
             .unwrap_or(0);
-        self.insert(file, client, handle, parent, alloc, Kind::Plain)
+        self.insert(file, client, handle, parent, alloc, Kind::Plain, false)
     }
 
     /// The RM freed `handle` of `client` (all of the client if `handle` is
@@ -384,7 +430,7 @@ impl<S: Storage> ObjectTable<S> {
                 break;
             }
             self.slots.remove(&k);
-            freed = freed.saturating_add(self.release(alloc));
+            freed = freed.saturating_add(self.release(alloc, true));
         }
         freed
     }
@@ -510,6 +556,7 @@ impl<S: Storage> ObjectTable<S> {
     }
 
     /// Adds an entry and its index entries; on `Err` nothing changed.
+    #[allow(clippy::too_many_arguments)]
     fn insert(
         &mut self,
         file: u64,
@@ -518,6 +565,7 @@ impl<S: Storage> ObjectTable<S> {
         parent: u32,
         alloc: u64,
         kind: Kind,
+        owner: bool,
     ) -> Result<(), Full> {
         let seq = self.next_seq;
         let next = seq.checked_add(1).filter(|&n| n < u64::MAX).ok_or(Full)?;
@@ -544,6 +592,7 @@ impl<S: Storage> ObjectTable<S> {
             parent,
             alloc,
             kind,
+            owner: owner && alloc != 0,
         };
         self.objs.insert(key, obj)?;
         if let Err(e) = self.edges.insert(edge, ()) {
@@ -568,7 +617,7 @@ impl<S: Storage> ObjectTable<S> {
             }
         }
         if alloc != 0 {
-            self.hold(alloc);
+            self.hold(alloc, false);
         }
         self.next_seq = next;
         self.entries = self.entries.saturating_add(1);
@@ -651,30 +700,55 @@ impl<S: Storage> ObjectTable<S> {
         if o.kind == Kind::Channel {
             self.channels.remove(&key.seq);
         }
+        if o.owner {
+            self.change(o.alloc, |a| a.owner = false);
+        }
         match o.alloc {
             0 => 0,
-            a => self.release(a),
+            a => self.release(a, false),
         }
     }
 
-    /// One more reference to allocation `id`.
-    fn hold(&mut self, id: u64) {
-        if let Some(a) = self.allocs.get_mut(&id) {
-            a.refs = a.refs.saturating_add(1);
-        }
-    }
-
-    /// One reference less to allocation `id`; returns its bytes if that was
-    /// the last (and drops it).
-    fn release(&mut self, id: u64) -> u64 {
+    /// Changes allocation `id` by `f`, keeping `unattributed` its sum.
+    fn change(&mut self, id: u64, f: impl FnOnce(&mut Alloc)) {
         let Some(a) = self.allocs.get_mut(&id) else {
-            return 0;
+            return;
         };
-        a.refs = a.refs.saturating_sub(1);
-        if a.refs > 0 {
-            return 0;
+        let (was, bytes) = (a.unattributed(), a.bytes);
+        f(a);
+        let now = a.unattributed();
+        if was && !now {
+            self.unattributed = self.unattributed.saturating_sub(bytes);
+        } else if now && !was {
+            self.unattributed = self.unattributed.saturating_add(bytes);
         }
-        self.allocs.remove(&id).map_or(0, |a| a.bytes)
+    }
+
+    /// One more reference to allocation `id` (`slot`: an export slot's).
+    fn hold(&mut self, id: u64, slot: bool) {
+        self.change(id, |a| {
+            a.refs = a.refs.saturating_add(1);
+            a.slots = a.slots.saturating_add(u64::from(slot));
+        });
+    }
+
+    /// One reference less to allocation `id` (`slot`: an export slot's);
+    /// returns its bytes if that was the last (and drops it).
+    fn release(&mut self, id: u64, slot: bool) -> u64 {
+        self.change(id, |a| {
+            a.refs = a.refs.saturating_sub(1);
+            a.slots = a.slots.saturating_sub(u64::from(slot));
+        });
+        match self.allocs.get(&id) {
+            Some(a) if a.refs == 0 => {
+                // Nothing names it: it leaves the sum with the table.
+                if a.unattributed() {
+                    self.unattributed = self.unattributed.saturating_sub(a.bytes);
+                }
+                self.allocs.remove(&id).map_or(0, |a| a.bytes)
+            }
+            _ => 0,
+        }
     }
 }
 

@@ -26,6 +26,7 @@ use crate::{
     fgcore::nvabi::{ctrl::*, status::*, wire::Wire},
     rm::{Data, RmState},
 };
+use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 const TYPE_RM: u32 = NV0000_CTRL_OS_UNIX_EXPORT_OBJECT_TYPE_RM;
@@ -44,12 +45,38 @@ const IMPORT_SYSMEM: u8 = 2;
 
 type CtlResult = core::result::Result<u32, u32>;
 
-/// An exported object: what the vendor's export client holds.
-#[derive(Clone)]
+/// An exported object: what the vendor's export client holds. It is a dup
+/// (`RmExportObject` dups the object into the RM's own export client), so
+/// it names the memory descriptor as an object does: it counts in its
+/// `DupCount` (`MemObj::objects`) for as long as it lives, which
+/// GPU_GET_PID_INFO's split into private and shared reads.
 pub(crate) struct ExportRef {
     class: u32,
     gpu: u32,
     data: Data,
+}
+
+impl ExportRef {
+    fn new(class: u32, gpu: u32, data: Data) -> Self {
+        if let Data::Memory(m) = &data {
+            m.objects.fetch_add(1, Ordering::Relaxed);
+        }
+        ExportRef { class, gpu, data }
+    }
+}
+
+impl Clone for ExportRef {
+    fn clone(&self) -> Self {
+        ExportRef::new(self.class, self.gpu, self.data.clone())
+    }
+}
+
+impl Drop for ExportRef {
+    fn drop(&mut self) {
+        if let Data::Memory(m) = &self.data {
+            m.objects.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The export state of a ctl file (`nvfp->handles` and friends).
@@ -95,11 +122,7 @@ fn export_object(rm: &RmState, ci: usize, h: u32) -> core::result::Result<Export
     }
     let o = c.obj(h).ok_or(NV_ERR_OBJECT_NOT_FOUND)?;
     match o.data {
-        Data::Memory(_) => Ok(ExportRef {
-            class: o.class,
-            gpu: o.gpu,
-            data: o.data.clone(),
-        }),
+        Data::Memory(_) => Ok(ExportRef::new(o.class, o.gpu, o.data.clone())),
         _ => Err(NV_ERR_NOT_SUPPORTED),
     }
 }

@@ -116,11 +116,76 @@ fn check_invariants(t: &Table) {
         t.channels.len(),
         t.objs.values().filter(|o| o.kind == Kind::Channel).count()
     );
+    let mut slots: BTreeMap<u64, u64> = BTreeMap::new();
     for a in t.slots.values() {
         *refs.entry(*a).or_default() += 1;
+        *slots.entry(*a).or_default() += 1;
     }
     let held: BTreeMap<u64, u64> = t.allocs.iter().map(|(id, a)| (*id, a.refs)).collect();
     assert_eq!(held, refs);
+    let mut unattributed = 0;
+    for (id, a) in &t.allocs {
+        assert_eq!(
+            a.slots,
+            slots.get(id).copied().unwrap_or(0),
+            "slots of {id}"
+        );
+        let owners = t
+            .objs
+            .values()
+            .filter(|o| o.owner && o.alloc == *id)
+            .count();
+        assert_eq!(usize::from(a.owner), owners, "owner of {id}");
+        if a.unattributed() {
+            unattributed += a.bytes;
+        }
+    }
+    assert_eq!(t.unattributed(), unattributed);
+}
+
+/// F1 (docs/chaos-findings.md): what the vendor's per-process count leaves
+/// out, as `_gpuCollectMemInfo` decides it.
+#[test]
+fn unattributed_memory_is_what_the_vendor_counts_for_nobody() {
+    let mut t = table();
+    t.add_object(1, 10, 10, 10, Kind::Plain).unwrap();
+    t.add_object(1, 10, 1, 10, Kind::Device(0)).unwrap();
+    // The owner alive, with or without dups: counted (private, then
+    // shared-owned).
+    t.add_memory(1, 10, 5, 1, 100).unwrap();
+    assert_eq!(t.unattributed(), 0);
+    t.add_dup(1, 10, 6, 1, (10, 5)).unwrap();
+    t.add_dup(1, 10, 7, 1, (10, 5)).unwrap();
+    assert_eq!(t.unattributed(), 0);
+    // The owner freed, two dups left: each is shared-duped, counted for
+    // nobody.
+    assert_eq!(t.free(10, 5), 0);
+    assert_eq!(t.unattributed(), 100);
+    check_invariants(&t);
+    // One dup left: the descriptor is named once, private again.
+    assert_eq!(t.free(10, 6), 0);
+    assert_eq!(t.unattributed(), 0);
+    // An export slot besides it: the RM's export client holds a dup.
+    t.export(3, 0, 10, 7).unwrap();
+    assert_eq!(t.unattributed(), 100);
+    // The slot alone.
+    assert_eq!(t.free(10, 7), 0);
+    assert_eq!(t.unattributed(), 100);
+    check_invariants(&t);
+    // The slot emptied: the memory goes, and leaves the sum.
+    assert_eq!(t.export(3, 0, 10, 0), Ok(100));
+    assert_eq!(t.unattributed(), 0);
+    // An owner exported stays counted; closing the export fd changes
+    // nothing for it.
+    t.add_memory(1, 10, 8, 1, 40).unwrap();
+    t.export(3, 1, 10, 8).unwrap();
+    assert_eq!(t.unattributed(), 0);
+    assert_eq!(t.close_file(3), 0);
+    assert_eq!(t.unattributed(), 0);
+    assert_eq!(t.free(10, 10), 40);
+    assert_eq!(t.unattributed(), 0);
+    check_invariants(&t);
+    assert!(t.is_empty());
 }
 
 #[test]
@@ -438,6 +503,7 @@ struct MObj {
     parent: u32,
     alloc: u64,
     kind: Kind,
+    owner: bool,
 }
 
 #[derive(Default, Debug)]
@@ -463,6 +529,7 @@ impl Model {
             parent,
             alloc,
             kind,
+            owner: false,
         });
     }
     fn find(&self, client: u32, handle: u32) -> Option<&MObj> {
@@ -474,7 +541,24 @@ impl Model {
         let id = self.next_alloc;
         self.allocs.push((id, bytes));
         self.push(file, client, handle, parent, id, Kind::Plain);
+        if let Some(o) = self.objs.last_mut() {
+            o.owner = true;
+        }
         self.next_alloc += 1;
+    }
+    /// Bytes the vendor's per-process count leaves out: memory whose
+    /// allocation is gone, unless exactly one object and no slot names it.
+    fn unattributed(&self) -> u64 {
+        self.allocs
+            .iter()
+            .filter(|(id, _)| {
+                let owner = self.objs.iter().any(|o| o.owner && o.alloc == *id);
+                let entries = self.objs.iter().filter(|o| o.alloc == *id).count();
+                let slots = self.slots.iter().filter(|s| s.2 == *id).count();
+                !owner && !(entries == 1 && slots == 0)
+            })
+            .map(|a| a.1)
+            .sum()
     }
     fn add_dup(&mut self, file: u64, client: u32, handle: u32, parent: u32, src: (u32, u32)) {
         let alloc = self.find(src.0, src.1).map_or(0, |o| o.alloc);
@@ -694,6 +778,7 @@ fn run(ops: &[Op], rm: bool) -> Result<(), TestCaseError> {
         let live: u64 = m.allocs.iter().map(|a| a.1).sum();
         prop_assert_eq!(ledger.used(), live, "{:?}", op);
         prop_assert_eq!(t.charged(), live);
+        prop_assert_eq!(t.unattributed(), m.unattributed(), "{:?}", op);
         prop_assert_eq!(t.len(), m.objs.len());
         prop_assert_eq!(
             t.has_channels(),
