@@ -441,6 +441,23 @@ pub(crate) fn subdevice_control(gpu: u32, cmd: u32, params: &mut [u8]) -> u32 {
     }
 }
 
+/// Runs control `cmd` with `params` on our own client (an NV0000 control;
+/// opening the kernel client on first need); returns the RM status. For
+/// the system-wide GPU id lists, executed from the proxy's copy.
+pub(crate) fn client_control(cmd: u32, params: &mut [u8]) -> u32 {
+    let mut g = KAPI.lock();
+    if g.is_none() {
+        match Kapi::open() {
+            Ok(k) => *g = Some(k),
+            Err(_) => return NV_ERR_NOT_SUPPORTED,
+        }
+    }
+    match g.as_ref() {
+        Some(k) => k.control(k.client, cmd, params),
+        None => NV_ERR_NOT_SUPPORTED,
+    }
+}
+
 /// The video memory the vendor can allocate on host GPU `gpu` (its heap,
 /// FB_GET_INFO_V2's HEAP_SIZE), bytes; `None` if it cannot be asked.
 pub(crate) fn card_bytes(gpu: u32) -> Option<u64> {

@@ -185,7 +185,7 @@ impl Alloc {
     /// UVM's, makes the vendor count less, never more).
     pub fn unattributed(&self) -> bool {
         let entries = self.refs.saturating_sub(self.slots);
-        !self.owner && !(entries == 1 && self.slots == 0)
+        !(self.owner || (entries == 1 && self.slots == 0))
     }
 }
 

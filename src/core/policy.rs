@@ -175,13 +175,17 @@ pub enum Route {
     FbInfoV1(ControlCall),
     /// CARD_INFO: forward, then only the context's GPUs, renumbered.
     CardInfo,
-    /// GPU_GET_ATTACHED_IDS / GET_PROBED_IDS: forward, then only the
-    /// context's GPU ids.
+    /// GPU_GET_ATTACHED_IDS / GET_PROBED_IDS: executed from the proxy's
+    /// copy on the module's own client (kernel RM API; system-wide,
+    /// read-only queries), and only the context's GPU ids are written to
+    /// the caller (forwarded, the vendor would write every GPU of the host
+    /// into the tenant's memory, readable until the proxy filtered it).
+    /// The client must be the calling file's.
     GpuIdList {
         /// PROBED_IDS (also clears the excluded list).
         probed: bool,
-        /// The list.
-        params: NestedRef,
+        /// The control.
+        c: ControlCall,
     },
     /// GPU_GET_ID_INFO(_V2): refused unless the GPU id in the parameters
     /// is one of the context's, then forwarded.
@@ -531,14 +535,8 @@ fn control_route(c: ControlCall, view: &ContextView) -> Route {
         NV2080_CTRL_CMD_FB_GET_INFO_V2 | NV2080_CTRL_CMD_FB_GET_INFO => {
             Route::Refuse(Refusal::Status(NV_ERR_NOT_SUPPORTED))
         }
-        NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS => Route::GpuIdList {
-            probed: false,
-            params,
-        },
-        NV0000_CTRL_CMD_GPU_GET_PROBED_IDS => Route::GpuIdList {
-            probed: true,
-            params,
-        },
+        NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS => Route::GpuIdList { probed: false, c },
+        NV0000_CTRL_CMD_GPU_GET_PROBED_IDS => Route::GpuIdList { probed: true, c },
         NV0000_CTRL_CMD_GPU_GET_ID_INFO | NV0000_CTRL_CMD_GPU_GET_ID_INFO_V2 => {
             Route::GpuIdCheck(params)
         }

@@ -20,6 +20,7 @@ use crate::{
     fgcore::nvabi::{
         self,
         ctrl::{
+            Nv0000CtrlGpuGetAttachedIdsParams, Nv0000CtrlGpuGetProbedIdsParams,
             Nv2080CtrlFbGetInfoParams, Nv2080CtrlFbGetInfoV2Params,
             Nv2080CtrlFifoDisableChannelsParams, Nv2080CtrlGpuGetPidInfoParams,
             Nv2080CtrlGpuPidInfo, GET_PIDS_COUNT_OFFSET, GET_PIDS_TABLE_OFFSET,
@@ -147,7 +148,7 @@ impl Call<'_> {
             Route::FbInfoV2(c) => self.fb_info_v2(&c),
             Route::FbInfoV1(c) => self.fb_info_v1(&c),
             Route::CardInfo => self.card_info(),
-            Route::GpuIdList { probed, params: n } => self.gpu_id_list(probed, &n),
+            Route::GpuIdList { probed, c } => self.gpu_id_list(probed, &c),
             Route::Pids { info, params: n } => self.pids(info, c_of(self.d), &n),
             Route::GpuIdCheck(n) => {
                 // The GPU id is the first field of both parameter blocks.
@@ -535,21 +536,38 @@ impl Call<'_> {
     }
 
     /// GPU_GET_ATTACHED_IDS / GET_PROBED_IDS: only the context's GPUs.
-    fn gpu_id_list(&mut self, probed: bool, n: &NestedRef) -> Result<Done> {
-        self.forward_rewriting(n, |c, list| {
-            let inner = c.pf.ctx.inner.lock();
+    fn gpu_id_list(&mut self, probed: bool, c: &ControlCall) -> Result<Done> {
+        if self.pf.ctx.inner.lock().objects.client_file(c.h_client) != Some(self.pf.id) {
+            return Ok(Done::Status(NV_ERR_INVALID_CLIENT));
+        }
+        // The control's fixed size in the vendor's branch, as the RM
+        // checks it.
+        let size = self.d.branch.control_size(c.cmd).unwrap_or(if probed {
+            Nv0000CtrlGpuGetProbedIdsParams::SIZE
+        } else {
+            Nv0000CtrlGpuGetAttachedIdsParams::SIZE
+        });
+        if c.params.size != size {
+            return Ok(Done::Status(NV_ERR_INVALID_ARGUMENT));
+        }
+        let mut list = read_nested(&c.params)?;
+        let status = kapi::client_control(c.cmd, &mut list);
+        if status == NV_OK {
+            let inner = self.pf.ctx.inner.lock();
             // Both start with `gpuIds[32]`; PROBED_IDS has `excludedGpuIds[32]`
             // at 128 (none of the context's) and, in 580, `gpuFlags[32]` at
             // 256.
             if probed {
-                let flags = c.d.branch.probed_ids_flags().then_some(256);
-                filter_gpu_ids(list, 0, 32, flags, &inner.visible);
-                filter_gpu_ids(list, 128, 32, None, &VisibleIds::EMPTY);
+                let flags = self.d.branch.probed_ids_flags().then_some(256);
+                filter_gpu_ids(&mut list, 0, 32, flags, &inner.visible);
+                filter_gpu_ids(&mut list, 128, 32, None, &VisibleIds::EMPTY);
             } else {
-                filter_gpu_ids(list, 0, 32, None, &inner.visible);
+                filter_gpu_ids(&mut list, 0, 32, None, &inner.visible);
             }
-            true
-        })
+            drop(inner);
+            write_user(c.params.ptr as usize, &list)?;
+        }
+        Ok(Done::Status(status))
     }
 
     /// Forwards the call and, if the RM answered `NV_OK`, hands the reply's

@@ -116,6 +116,13 @@ for case in meminfo meminfo1; do
     [ "$seen" -le $((CAP / 1024)) ] || bad="$bad $case:card-size-seen($seen-KiB)"
     grep -q "answer $((CAP / 1024)) KiB" $out || bad="$bad $case:answer-not-the-cap"
 done
+# GPU_GET_ATTACHED_IDS while a second thread reads the reply: the host's
+# other GPU must never show through, only the context's one.
+out=/tmp/flip-gpuids
+fgtest as-uid $TENANT_UID fgtest flip /dev/fakegpu/flip gpuids $SECS 0 >$out 2>&1 || fail "fgtest flip gpuids: $(cat $out)"
+cat $out
+grep -q " 1 GPUs listed;" $out || bad="$bad gpuids:not-one-gpu"
+grep -q " 0 showed another GPU" $out || bad="$bad gpuids:host-gpu-seen"
 # RM_MAP_MEMORY with hMemory flipped between video memory and the
 # usermode (doorbell) object, then an mmap: every doorbell the vendor maps
 # must be gated, whichever object the proxy read (issue 16 §3).

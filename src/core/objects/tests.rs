@@ -555,7 +555,7 @@ impl Model {
                 let owner = self.objs.iter().any(|o| o.owner && o.alloc == *id);
                 let entries = self.objs.iter().filter(|o| o.alloc == *id).count();
                 let slots = self.slots.iter().filter(|s| s.2 == *id).count();
-                !owner && !(entries == 1 && slots == 0)
+                !(owner || (entries == 1 && slots == 0))
             })
             .map(|a| a.1)
             .sum()

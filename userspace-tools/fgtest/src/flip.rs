@@ -47,6 +47,11 @@
 //!   KiB. A proxy that lets the vendor write the card's own size into the
 //!   tenant's memory and rewrites it afterwards shows it to the second
 //!   thread in between;
+//! - `gpuids`: GPU_GET_ATTACHED_IDS on the client in a loop while a second
+//!   thread reads the reply's second id: the context has one GPU, so any
+//!   valid id there is another GPU of the host (nvsim has two), which a
+//!   proxy that filters the list after the vendor wrote it shows in
+//!   between; it prints how many such reads it saw;
 //! - `meminfo1`: the same through FB_GET_INFO (v1), whose one-entry list
 //!   is at a pointer in the parameters (the RM's deprecated layer runs it
 //!   as FB_GET_INFO_V2 and copies the list back).
@@ -248,6 +253,59 @@ fn meminfo(s: &nvrm::Session, secs: u64, v1: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The `gpuids` case (see the module's comment).
+fn gpuids(s: &nvrm::Session, secs: u64) -> Result<(), String> {
+    use fakegpu_core::nvabi::ctrl::NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS;
+    // As every client does first: the context's GPU ids are those its
+    // CARD_INFO showed.
+    s.ctl.card_info().map_err(|e| format!("CARD_INFO: {e}"))?;
+    let fd = s.ctl.as_raw_fd();
+    let outer = Block::new(32);
+    let params = Arc::new(Block::new(128));
+    let stop = Arc::new(AtomicBool::new(false));
+    let spy = {
+        let (stop, params) = (stop.clone(), params.clone());
+        std::thread::spawn(move || {
+            let (mut foreign, mut reads) = (0u64, 0u64);
+            while !stop.load(Relaxed) {
+                let id = params.get32(4);
+                if id != 0 && id != u32::MAX {
+                    foreign += 1;
+                }
+                reads += 1;
+            }
+            (foreign, reads)
+        })
+    };
+    let (mut calls, mut ok, mut listed) = (0u64, 0u64, 0usize);
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        params.clear();
+        outer.clear();
+        outer.set32(C_CLIENT, s.client);
+        outer.set32(C_OBJECT, s.client);
+        outer.set32(C_CMD, NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS);
+        outer.set64(C_PARAMS, params.addr());
+        outer.set32(C_SIZE, 128);
+        calls += 1;
+        if ioctl(fd, NV_ESC_RM_CONTROL, &outer, 32) && outer.get32(C_STATUS) == NV_OK {
+            ok += 1;
+            listed = (0..32)
+                .take_while(|i| params.get32(i * 4) != u32::MAX)
+                .count();
+        }
+    }
+    stop.store(true, Relaxed);
+    let (foreign, reads) = spy.join().map_err(|_| "spy thread panicked")?;
+    println!(
+        "flip gpuids: {calls} calls, {ok} NV_OK, {listed} GPUs listed; {reads} reads, {foreign} showed another GPU"
+    );
+    if ok == 0 {
+        return Err("no GPU_GET_ATTACHED_IDS answered".into());
+    }
+    Ok(())
+}
+
 /// The VmFlags of this process's mapping that starts at `addr`.
 fn vm_flags(addr: u64) -> Option<Vec<String>> {
     let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
@@ -384,6 +442,9 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
     }
     if case == "mapmem" {
         return mapmem(&s, secs);
+    }
+    if case == "gpuids" {
+        return gpuids(&s, secs);
     }
     let fd = s.ctl.as_raw_fd();
     let outer = Arc::new(Block::new(48));
