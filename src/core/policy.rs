@@ -161,12 +161,21 @@ pub enum Route {
         /// Source client and object.
         src: (u32, u32),
     },
-    /// A memory-info query: forward, then the reply shows the cap.
-    MemoryInfo,
     /// FB_GET_INFO_V2 (not serialized): executed from the proxy's copy on
     /// the module's own subdevice (kernel RM API) and rewritten to the cap
     /// before the tenant sees it; the client must be the calling file's.
     FbInfoV2(ControlCall),
+    /// VID_HEAP_CONTROL's NVOS32_FUNCTION_INFO: as the RM's deprecated
+    /// layer answers it (an FB_GET_INFO_V2 of six indices on the device's
+    /// subdevice, `_nvos32FunctionInfo`), from the proxy's copy on the
+    /// module's own subdevice, rewritten to the cap before the block is
+    /// written back; the client must be the calling file's.
+    HeapInfo {
+        /// The client (`hRoot`).
+        h_client: u32,
+        /// The device or subdevice (`hObjectParent`).
+        h_parent: u32,
+    },
     /// FB_GET_INFO (v1, not serialized; its list at a user pointer): as
     /// the RM's deprecated layer runs it (`rmapi_deprecated_control.c`,
     /// `CONVERT_TO_V2`), converted to FB_GET_INFO_V2, executed from the
@@ -236,9 +245,9 @@ impl Route {
             Route::RegisterGpu => "RegisterGpu",
             Route::Free { .. } => "Free",
             Route::Dup { .. } => "Dup",
-            Route::MemoryInfo => "MemoryInfo",
             Route::FbInfoV2(_) => "FbInfoV2",
             Route::FbInfoV1(_) => "FbInfoV1",
+            Route::HeapInfo { .. } => "HeapInfo",
             Route::CardInfo => "CardInfo",
             Route::GpuIdList { .. } => "GpuIdList",
             Route::GpuIdCheck(_) => "GpuIdCheck",
@@ -418,7 +427,10 @@ pub fn route(d: &Decoded, view: &ContextView) -> Route {
                 h_object: h,
             },
             (None, None) if v.function == super::nvabi::rm::NVOS32_FUNCTION_INFO => {
-                Route::MemoryInfo
+                Route::HeapInfo {
+                    h_client: v.h_client,
+                    h_parent: v.h_parent,
+                }
             }
             (None, None) => unrouted(Unrouted::Escape(Escape::RmVidHeapControl.nr())),
         },

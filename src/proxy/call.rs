@@ -29,11 +29,11 @@ use crate::{
             NV2080_CTRL_GPU_GET_PIDS_MAX_COUNT, NV2080_CTRL_GPU_GET_PID_INFO_MAX_COUNT,
         },
         decode::{AllocCall, Body, ControlCall, Decoded, FileKind, HeapAlloc, NestedRef},
-        rm::Nvos55,
+        rm::{Nvos32, Nvos55},
         status::{
             NV_ERR_INSUFFICIENT_RESOURCES, NV_ERR_INVALID_ARGUMENT, NV_ERR_INVALID_CLIENT,
-            NV_ERR_INVALID_PARAMETER, NV_ERR_INVALID_POINTER, NV_ERR_NO_MEMORY,
-            NV_ERR_OBJECT_NOT_FOUND, NV_OK,
+            NV_ERR_INVALID_PARAMETER, NV_ERR_INVALID_POINTER, NV_ERR_NOT_SUPPORTED,
+            NV_ERR_NO_MEMORY, NV_ERR_OBJECT_NOT_FOUND, NV_OK,
         },
         wire::Wire,
         wire::{rd_u32, rd_u64, wr_u32},
@@ -144,7 +144,7 @@ impl Call<'_> {
                 h_parent,
                 src,
             } => self.dup(h_client, h_parent, src),
-            Route::MemoryInfo => self.memory_info(),
+            Route::HeapInfo { h_client, h_parent } => self.heap_info(h_client, h_parent),
             Route::FbInfoV2(c) => self.fb_info_v2(&c),
             Route::FbInfoV1(c) => self.fb_info_v1(&c),
             Route::CardInfo => self.card_info(),
@@ -668,31 +668,44 @@ impl Call<'_> {
         Ok(Done::Vendor(ret))
     }
 
-    /// A memory-info query: forward, then make the reply show the cap as
-    /// the card's size and cap − used as free.
-    fn memory_info(&mut self) -> Result<Done> {
-        let ret = self.forward()?;
-        let mut outer = read_back(self.arg, self.d.size)?;
-        if status_of(self.d, &outer) != Some(NV_OK) {
-            return Ok(Done::Vendor(ret));
+    /// VID_HEAP_CONTROL's NVOS32_FUNCTION_INFO, as `RmDeprecatedVidHeapControl`
+    /// and `_nvos32FunctionInfo` run it (NV_ERR_NOT_SUPPORTED for an IVC
+    /// heap; then an FB_GET_INFO_V2 of six indices, whose status is the
+    /// answer, and whose values, zero on failure, fill `free`, `total` and
+    /// `data.Info`): from the proxy's copy on the module's own subdevice of
+    /// the device's GPU, rewritten to the cap, then the block written back.
+    /// Forwarded, the vendor wrote the card's heap into the tenant's block
+    /// before the proxy rewrote it.
+    fn heap_info(&mut self, h_client: u32, h_parent: u32) -> Result<Done> {
+        type P = Nv2080CtrlFbGetInfoV2Params;
+        // NVOS32_IVC_HEAP_NUMBER_DONT_ALLOCATE_ON_IVC_HEAP is 0.
+        let ivc = self
+            .params
+            .get(core::mem::offset_of!(Nvos32, ivc_heap_number)..)
+            .and_then(|b| b.get(..2))
+            .map_or(0, |b| i16::from_le_bytes([b[0], b[1]]));
+        if ivc > 0 {
+            return Ok(Done::Status(NV_ERR_NOT_SUPPORTED));
         }
-        self.pf.ctx.settle_lingering();
-        let (cap, used) = {
-            let inner = self.pf.ctx.inner.lock();
-            (inner.ledger.limit(), inner.ledger.used())
+        let (gpu, cap, used) = match self.fb_info_target(h_client, h_parent) {
+            Ok(t) => t,
+            Err(status) => return Ok(Done::Status(status)),
         };
-        let nref = self.d.nested();
-        let mut nested = match &nref {
-            Some(n) => read_nested(n)?,
-            None => KVec::new(),
-        };
-        if nvabi::rewrite_memory_info(self.d, &mut outer, &mut nested, cap, used) > 0 {
-            if let Some(n) = nref {
-                write_user(n.ptr as usize, &nested)?;
-            }
-            write_user(self.arg, &outer)?;
+        let size = self
+            .d
+            .branch
+            .control_size(NV2080_CTRL_CMD_FB_GET_INFO_V2)
+            .unwrap_or(P::SIZE);
+        let mut v2 = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+        nvabi::heap_info_request(&mut v2);
+        let status = kapi::subdevice_control(gpu, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut v2);
+        if status == NV_OK {
+            nvabi::rewrite_fb_info_v2(&mut v2, cap, used);
+        } else {
+            nvabi::heap_info_request(&mut v2);
         }
-        Ok(Done::Vendor(ret))
+        nvabi::heap_info_reply(&v2, self.params);
+        Ok(Done::Status(status))
     }
 
     /// FB_GET_INFO_V2, executed from the proxy's copy of its parameters on
@@ -705,7 +718,7 @@ impl Call<'_> {
     /// status the RM gives an unknown client or object).
     fn fb_info_v2(&mut self, c: &ControlCall) -> Result<Done> {
         type P = Nv2080CtrlFbGetInfoV2Params;
-        let (gpu, cap, used) = match self.fb_info_target(c) {
+        let (gpu, cap, used) = match self.fb_info_target(c.h_client, c.h_object) {
             Ok(t) => t,
             Err(status) => return Ok(Done::Status(status)),
         };
@@ -736,7 +749,7 @@ impl Call<'_> {
     fn fb_info_v1(&mut self, c: &ControlCall) -> Result<Done> {
         type P1 = Nv2080CtrlFbGetInfoParams;
         type P = Nv2080CtrlFbGetInfoV2Params;
-        let (gpu, cap, used) = match self.fb_info_target(c) {
+        let (gpu, cap, used) = match self.fb_info_target(c.h_client, c.h_object) {
             Ok(t) => t,
             Err(status) => return Ok(Done::Status(status)),
         };
@@ -776,19 +789,23 @@ impl Call<'_> {
         Ok(Done::Status(status))
     }
 
-    /// The GPU an FB_GET_INFO names, and the context's cap and usage; or
+    /// The GPU an FB_GET_INFO or heap INFO names, and the context's cap and usage; or
     /// the status the RM gives a client other than the calling file's or an
     /// object it does not know.
-    fn fb_info_target(&self, c: &ControlCall) -> core::result::Result<(u32, u64, u64), u32> {
+    fn fb_info_target(
+        &self,
+        h_client: u32,
+        h_object: u32,
+    ) -> core::result::Result<(u32, u64, u64), u32> {
         // What exited processes left is shown once the vendor freed it.
         self.pf.ctx.settle_lingering();
         let inner = self.pf.ctx.inner.lock();
-        if inner.objects.client_file(c.h_client) != Some(self.pf.id) {
+        if inner.objects.client_file(h_client) != Some(self.pf.id) {
             return Err(NV_ERR_INVALID_CLIENT);
         }
         let gpu = inner
             .objects
-            .gpu_of(c.h_client, c.h_object)
+            .gpu_of(h_client, h_object)
             .ok_or(NV_ERR_OBJECT_NOT_FOUND)?;
         Ok((gpu, inner.ledger.limit(), inner.ledger.used()))
     }

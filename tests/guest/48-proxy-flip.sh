@@ -104,10 +104,11 @@ cat $out
 cat /sys/kernel/debug/nvsim/gpu0/channels
 awk -v c="$vc" '$3 == c && $6 != 0 {found=1} END {exit !found}' /sys/kernel/debug/nvsim/gpu0/channels && bad="$bad disable:foreign-channel-stopped"
 awk -v c="$vc" '$3 == c {found=1} END {exit !found}' /sys/kernel/debug/nvsim/gpu0/channels || fail "the victim's channel is not in nvsim's table"
-# FB_GET_INFO_V2 and FB_GET_INFO (v1, its list at a pointer) while a
+# FB_GET_INFO_V2, FB_GET_INFO (v1, its list at a pointer) and
+# VID_HEAP_CONTROL's INFO (in the ioctl block) while a
 # second thread reads the reply: the card's own size (16 GiB on nvsim)
 # must never show through, only the cap.
-for case in meminfo meminfo1; do
+for case in meminfo meminfo1 heapinfo; do
     out=/tmp/flip-$case
     fgtest as-uid $TENANT_UID fgtest flip /dev/fakegpu/flip $case $SECS 0 >$out 2>&1 || fail "fgtest flip $case: $(cat $out)"
     cat $out

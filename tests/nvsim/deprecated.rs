@@ -7,20 +7,26 @@
 //! NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION (NVML at init, libcuda in
 //! cuInit), and NV2080_CTRL_CMD_FB_GET_INFO, whose reply a proxy must not
 //! let show the card's own size (the list lives in the caller's memory).
+//! Also the RM's VID_HEAP_CONTROL layer (`rmapi_deprecated_vidheapctrl.c`,
+//! NV_ESC_RM_VID_HEAP_CONTROL): its INFO function; the allocating and
+//! other functions of its table are not simulated (NV_ERR_NOT_SUPPORTED;
+//! no client of the captures uses the escape).
 
 use crate::{
     ctrl::{BUILD_VERSION_V2_SIZE, NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION_V2},
     fgcore::nvabi::{
+        class::{NV01_DEVICE_0, NV20_SUBDEVICE_0},
         ctrl::{
             Nv2080CtrlFbGetInfoParams, NV0000_CTRL_CMD_SYSTEM_GET_BUILD_VERSION,
             NV2080_CTRL_CMD_FB_GET_INFO, NV2080_CTRL_CMD_FB_GET_INFO_V2,
         },
-        fb_info_v1_list_bytes,
-        rm::Nvos54,
+        fb_info_v1_list_bytes, heap_info_reply, heap_info_request,
+        rm::*,
         status::*,
         wire::Wire,
     },
-    file::{read_user, u64_at, write_user, NvFile},
+    file::{caller, read_user, u64_at, write_user, NvFile},
+    rm::RM,
 };
 use kernel::prelude::*;
 
@@ -140,6 +146,105 @@ fn fb_info(f: &NvFile, p: &Nvos54) -> u32 {
     if bytes > 0 {
         // The copy-out's failure is not reported (ctrlparamRelease).
         let _ = write_user(v1.fb_info_list, &list);
+    }
+    s
+}
+
+/// NV_ESC_RM_VID_HEAP_CONTROL (`RmDeprecatedVidHeapControl`): an IVC heap
+/// is NV_ERR_NOT_SUPPORTED; a function not in the RM's table
+/// NV_ERR_INVALID_ARGUMENT; INFO as `_nvos32FunctionInfo`. The status goes
+/// to `p.status`.
+pub(crate) fn vid_heap(f: &NvFile, p: &mut Nvos32) {
+    p.status = if p.ivc_heap_number > 0 {
+        NV_ERR_NOT_SUPPORTED
+    } else {
+        match p.function {
+            NVOS32_FUNCTION_INFO => heap_info(f, p),
+            NVOS32_FUNCTION_ALLOC_SIZE
+            | NVOS32_FUNCTION_ALLOC_SIZE_RANGE
+            | NVOS32_FUNCTION_ALLOC_TILED_PITCH_HEIGHT
+            | NVOS32_FUNCTION_FREE
+            | NVOS32_FUNCTION_RELEASE_COMPR
+            | NVOS32_FUNCTION_REACQUIRE_COMPR
+            | NVOS32_FUNCTION_GET_MEM_ALIGNMENT
+            | NVOS32_FUNCTION_HW_ALLOC
+            | NVOS32_FUNCTION_HW_FREE
+            | NVOS32_FUNCTION_ALLOC_OS_DESCRIPTOR => NV_ERR_NOT_SUPPORTED,
+            _ => NV_ERR_INVALID_ARGUMENT,
+        }
+    };
+}
+
+/// `_nvos32FunctionInfo`: `RmDeprecatedFindOrCreateSubDeviceHandle` (the
+/// object itself if it is a subdevice; a device's first subdevice, or one
+/// allocated for the call and freed after it; any other class
+/// NV_ERR_INVALID_ARGUMENT), then FB_GET_INFO_V2 of six indices on it,
+/// whose status is the answer and whose values (zero where it failed) fill
+/// `free`, `total` and `data.Info`.
+fn heap_info(f: &NvFile, p: &mut Nvos32) -> u32 {
+    let c = caller(f.os());
+    let (sub, temporary) = {
+        let mut rm = RM.lock();
+        let ci = match rm.client_for(&c, p.h_root) {
+            Ok(i) => i,
+            Err(s) => return s,
+        };
+        let class = match rm.client(ci).obj(p.h_object_parent) {
+            Some(o) => o.class,
+            None => return NV_ERR_OBJECT_NOT_FOUND,
+        };
+        match class {
+            NV20_SUBDEVICE_0 => (p.h_object_parent, false),
+            NV01_DEVICE_0 => {
+                let found = rm
+                    .client(ci)
+                    .objs
+                    .iter()
+                    .find(|o| o.parent == p.h_object_parent && o.class == NV20_SUBDEVICE_0)
+                    .map(|o| o.handle);
+                match found {
+                    Some(h) => (h, false),
+                    None => {
+                        let mut h = 0u32;
+                        let mut params = [0u8; 4];
+                        let s = rm.alloc(
+                            &c,
+                            p.h_root,
+                            p.h_object_parent,
+                            &mut h,
+                            NV20_SUBDEVICE_0,
+                            &mut params,
+                        );
+                        if s != NV_OK {
+                            return s;
+                        }
+                        (h, true)
+                    }
+                }
+            }
+            _ => return NV_ERR_INVALID_ARGUMENT,
+        }
+    };
+    let size = 4 + 8 * crate::branch::current().fb_info_max;
+    let mut v2 = match KVec::from_elem(0u8, size, GFP_KERNEL) {
+        Ok(v) => v,
+        Err(_) => return NV_ERR_NO_MEMORY,
+    };
+    heap_info_request(&mut v2);
+    let s = f.control_kernel_params(p.h_root, sub, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut v2);
+    if s != NV_OK {
+        heap_info_request(&mut v2);
+    }
+    let mut b = [0u8; Nvos32::SIZE];
+    p.write(&mut b);
+    heap_info_reply(&v2, &mut b);
+    if let Some(out) = Nvos32::read(&b) {
+        *p = out;
+    }
+    if temporary {
+        let mut freed = KVec::new();
+        RM.lock().free(&c, p.h_root, sub, &mut freed);
+        drop(freed);
     }
     s
 }

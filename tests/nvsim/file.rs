@@ -175,7 +175,7 @@ impl NvFile {
 
     /// The OS info RM calls through this file carry: the ctl file it was
     /// registered to, else itself.
-    fn os(&self) -> Os {
+    pub(crate) fn os(&self) -> Os {
         match self.inner.lock().registered.as_ref() {
             Some(r) => Os::File(r.ctl_id),
             None => Os::File(self.id),
@@ -365,6 +365,13 @@ impl NvFile {
                 need(ctl && size == Nvos33WithFd::SIZE)?;
                 let mut p = Nvos33WithFd::read(buf).ok_or(EINVAL)?;
                 self.rm_map(&mut p);
+                p.write(buf);
+                Ok(())
+            }
+            NV_ESC_RM_VID_HEAP_CONTROL => {
+                need(ctl && size == Nvos32::SIZE)?;
+                let mut p = Nvos32::read(buf).ok_or(EINVAL)?;
+                crate::deprecated::vid_heap(self, &mut p);
                 p.write(buf);
                 Ok(())
             }

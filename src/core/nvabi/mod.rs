@@ -57,5 +57,8 @@ pub use decode::{
     decode, decode_alloc_params, decode_alloc_params_for, decode_control_params,
     decode_control_params_for, decode_for, decode_nv, Decoded, FileKind,
 };
-pub use rewrite::{fb_info_v1_list_bytes, rewrite_fb_info_v2, rewrite_memory_info};
+pub use rewrite::{
+    fb_info_v1_list_bytes, heap_info_reply, heap_info_request, rewrite_fb_info_v2,
+    rewrite_memory_info,
+};
 pub use status::status_name;

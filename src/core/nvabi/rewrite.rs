@@ -148,6 +148,56 @@ pub fn fb_info_v1_list_bytes(count: u32, v2_size: usize) -> Result<usize, u32> {
     }
 }
 
+/// The FB_GET_INFO_V2 indices VID_HEAP_CONTROL's NVOS32_FUNCTION_INFO is
+/// answered from (`rmapi_deprecated_vidheapctrl.c` `_nvos32FunctionInfo`,
+/// the same in 550 and 580), in its order.
+pub const HEAP_INFO_INDICES: [u32; 6] = [
+    NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE,
+    NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE,
+    NV2080_CTRL_FB_INFO_INDEX_FB_TAX_SIZE_KB,
+    NV2080_CTRL_FB_INFO_INDEX_HEAP_BASE_KB,
+    NV2080_CTRL_FB_INFO_INDEX_LARGEST_FREE_REGION_SIZE_KB,
+    NV2080_CTRL_FB_INFO_INDEX_LARGEST_FREE_REGION_BASE_KB,
+];
+
+/// Fills the FB_GET_INFO_V2 block `v2` with the request of
+/// [`HEAP_INFO_INDICES`] (data zero).
+pub fn heap_info_request(v2: &mut [u8]) {
+    v2.fill(0);
+    let list = offset_of!(Nv2080CtrlFbGetInfoV2Params, fb_info_list);
+    wr_u32(
+        v2,
+        offset_of!(Nv2080CtrlFbGetInfoV2Params, fb_info_list_size),
+        6,
+    );
+    for (i, index) in HEAP_INFO_INDICES.iter().enumerate() {
+        wr_u32(v2, list + i * Nv2080CtrlFbInfo::SIZE, *index);
+    }
+}
+
+/// Writes `_nvos32FunctionInfo`'s answer from the FB_GET_INFO_V2 reply `v2`
+/// into the NVOS32 block `nvos32`, as the RM does whatever the control
+/// returned (a failed control leaves zeros): `free` = HEAP_FREE, `total` =
+/// HEAP_SIZE + FB_TAX_SIZE (vGPU), and `data.Info`'s `base`, `size` and
+/// `offset` = HEAP_BASE, LARGEST_FREE_REGION_SIZE and _BASE, all KiB
+/// shifted to bytes.
+pub fn heap_info_reply(v2: &[u8], nvos32: &mut [u8]) {
+    let list = offset_of!(Nv2080CtrlFbGetInfoV2Params, fb_info_list);
+    let kib =
+        |i: usize| u64::from(rd_u32(v2, list + i * Nv2080CtrlFbInfo::SIZE + 4).unwrap_or(0)) << 10;
+    let data = offset_of!(Nvos32, data);
+    wr_u64(nvos32, offset_of!(Nvos32, free), kib(0));
+    wr_u64(
+        nvos32,
+        offset_of!(Nvos32, total),
+        kib(1).saturating_add(kib(2)),
+    );
+    // NVOS32_PARAMETERS.data.Info: attr @0, offset @8, size @16, base @24.
+    wr_u64(nvos32, data + 24, kib(3));
+    wr_u64(nvos32, data + 16, kib(4));
+    wr_u64(nvos32, data + 8, kib(5));
+}
+
 #[cfg(all(test, not(MODULE)))]
 mod tests {
     use super::super::wire::Wire;
@@ -167,6 +217,32 @@ mod tests {
         let mut b = [0u8; 1028];
         assert!(p.write(&mut b));
         b
+    }
+
+    #[test]
+    fn heap_info_is_answered_from_six_indices() {
+        let mut v2 = [0u8; 1028];
+        heap_info_request(&mut v2);
+        let p = Nv2080CtrlFbGetInfoV2Params::read(&v2).unwrap();
+        assert_eq!(p.fb_info_list_size, 6);
+        assert_eq!(p.fb_info_list[1].index, NV2080_CTRL_FB_INFO_INDEX_HEAP_SIZE);
+        // 10 GiB heap, 7 GiB free, 1 MiB tax, base 2 MiB, largest free
+        // 6 GiB at 3 GiB; rewritten for a 4 GiB cap with 1 GiB used.
+        let mut q = p;
+        for (i, kib) in [7u32 << 20, 10 << 20, 1 << 10, 2 << 10, 6 << 20, 3 << 20]
+            .iter()
+            .enumerate()
+        {
+            q.fb_info_list[i].data = *kib;
+        }
+        assert!(q.write(&mut v2));
+        assert_eq!(rewrite_fb_info_v2(&mut v2, 4 * GIB, GIB), 3);
+        let mut b = [0u8; Nvos32::SIZE];
+        heap_info_reply(&v2, &mut b);
+        let o = Nvos32::read(&b).unwrap();
+        assert_eq!((o.total, o.free), (4 * GIB + (1 << 20), 3 * GIB));
+        let info = |at: usize| rd_u64(&o.data, at).unwrap();
+        assert_eq!((info(8), info(16), info(24)), (3 * GIB, 3 * GIB, 2 << 20));
     }
 
     #[test]

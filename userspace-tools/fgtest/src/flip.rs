@@ -52,6 +52,9 @@
 //!   valid id there is another GPU of the host (nvsim has two), which a
 //!   proxy that filters the list after the vendor wrote it shows in
 //!   between; it prints how many such reads it saw;
+//! - `heapinfo`: the same through VID_HEAP_CONTROL's NVOS32_FUNCTION_INFO,
+//!   whose `total` is in the ioctl block itself; the largest `total` seen,
+//!   in KiB;
 //! - `meminfo1`: the same through FB_GET_INFO (v1), whose one-entry list
 //!   is at a pointer in the parameters (the RM's deprecated layer runs it
 //!   as FB_GET_INFO_V2 and copies the list back).
@@ -253,6 +256,52 @@ fn meminfo(s: &nvrm::Session, secs: u64, v1: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The `heapinfo` case (see the module's comment).
+fn heapinfo(s: &nvrm::Session, secs: u64) -> Result<(), String> {
+    use fakegpu_core::nvabi::{escape::NV_ESC_RM_VID_HEAP_CONTROL, rm::NVOS32_FUNCTION_INFO};
+    let fd = s.ctl.as_raw_fd();
+    // NVOS32_PARAMETERS (184 bytes): hRoot @0, hObjectParent @4, function
+    // @8, status @20, total @24, free @32.
+    let outer = Arc::new(Block::new(184));
+    let stop = Arc::new(AtomicBool::new(false));
+    let total = |b: &Block| u64::from(b.get32(24)) | (u64::from(b.get32(28)) << 32);
+    let spy = {
+        let (stop, outer) = (stop.clone(), outer.clone());
+        std::thread::spawn(move || {
+            let (mut max, mut reads) = (0u64, 0u64);
+            while !stop.load(Relaxed) {
+                max = max.max(total(&outer));
+                reads += 1;
+            }
+            (max, reads)
+        })
+    };
+    let (mut calls, mut ok, mut last) = (0u64, 0u64, 0u64);
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        outer.clear();
+        outer.set32(0, s.client);
+        outer.set32(4, s.device);
+        outer.set32(8, NVOS32_FUNCTION_INFO);
+        calls += 1;
+        if ioctl(fd, NV_ESC_RM_VID_HEAP_CONTROL, &outer, 184) && outer.get32(20) == NV_OK {
+            ok += 1;
+            last = total(&outer);
+        }
+    }
+    stop.store(true, Relaxed);
+    let (max, reads) = spy.join().map_err(|_| "spy thread panicked")?;
+    println!(
+        "flip heapinfo: {calls} calls, {ok} NV_OK, answer {} KiB; {reads} reads, largest seen {} KiB",
+        last >> 10,
+        max >> 10
+    );
+    if ok == 0 {
+        return Err("no VID_HEAP_CONTROL INFO answered".into());
+    }
+    Ok(())
+}
+
 /// The `gpuids` case (see the module's comment).
 fn gpuids(s: &nvrm::Session, secs: u64) -> Result<(), String> {
     use fakegpu_core::nvabi::ctrl::NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS;
@@ -445,6 +494,9 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
     }
     if case == "gpuids" {
         return gpuids(&s, secs);
+    }
+    if case == "heapinfo" {
+        return heapinfo(&s, secs);
     }
     let fd = s.ctl.as_raw_fd();
     let outer = Arc::new(Block::new(48));
