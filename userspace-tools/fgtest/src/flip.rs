@@ -185,6 +185,25 @@ struct Tally {
     other: u64,
 }
 
+/// A second thread that reads a reply word in a loop until `stop`: each
+/// value `read` returns is folded into the result by `fold` (the largest,
+/// or a count). Joined, it gives (result, reads).
+fn spy(
+    stop: &Arc<AtomicBool>,
+    read: impl Fn() -> u64 + Send + 'static,
+    fold: fn(u64, u64) -> u64,
+) -> std::thread::JoinHandle<(u64, u64)> {
+    let stop = stop.clone();
+    std::thread::spawn(move || {
+        let (mut acc, mut reads) = (0u64, 0u64);
+        while !stop.load(Relaxed) {
+            acc = fold(acc, read());
+            reads += 1;
+        }
+        (acc, reads)
+    })
+}
+
 /// The `meminfo` and `meminfo1` cases: the largest RAM_SIZE (KiB) a
 /// second thread saw, through FB_GET_INFO_V2 or (`v1`) FB_GET_INFO, whose
 /// list is at a pointer in its parameters.
@@ -202,15 +221,8 @@ fn meminfo(s: &nvrm::Session, secs: u64, v1: bool) -> Result<(), String> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let spy = {
-        let (stop, answer) = (stop.clone(), answer.clone());
-        std::thread::spawn(move || {
-            let (mut max, mut reads) = (0u32, 0u64);
-            while !stop.load(Relaxed) {
-                max = max.max(answer.get32(at));
-                reads += 1;
-            }
-            (max, reads)
-        })
+        let answer = answer.clone();
+        spy(&stop, move || answer.get32(at).into(), u64::max)
     };
     let (cmd, size) = if v1 {
         (NV2080_CTRL_CMD_FB_GET_INFO, 16)
@@ -266,15 +278,8 @@ fn heapinfo(s: &nvrm::Session, secs: u64) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let total = |b: &Block| u64::from(b.get32(24)) | (u64::from(b.get32(28)) << 32);
     let spy = {
-        let (stop, outer) = (stop.clone(), outer.clone());
-        std::thread::spawn(move || {
-            let (mut max, mut reads) = (0u64, 0u64);
-            while !stop.load(Relaxed) {
-                max = max.max(total(&outer));
-                reads += 1;
-            }
-            (max, reads)
-        })
+        let outer = outer.clone();
+        spy(&stop, move || total(&outer), u64::max)
     };
     let (mut calls, mut ok, mut last) = (0u64, 0u64, 0u64);
     let end = Instant::now() + Duration::from_secs(secs);
@@ -312,19 +317,14 @@ fn gpuids(s: &nvrm::Session, secs: u64) -> Result<(), String> {
     let outer = Block::new(32);
     let params = Arc::new(Block::new(128));
     let stop = Arc::new(AtomicBool::new(false));
+    // 1 for a read that shows a valid id where the context has none.
     let spy = {
-        let (stop, params) = (stop.clone(), params.clone());
-        std::thread::spawn(move || {
-            let (mut foreign, mut reads) = (0u64, 0u64);
-            while !stop.load(Relaxed) {
-                let id = params.get32(4);
-                if id != 0 && id != u32::MAX {
-                    foreign += 1;
-                }
-                reads += 1;
-            }
-            (foreign, reads)
-        })
+        let params = params.clone();
+        let read = move || {
+            let id = params.get32(4);
+            u64::from(id != 0 && id != u32::MAX)
+        };
+        spy(&stop, read, |n, v| n + v)
     };
     let (mut calls, mut ok, mut listed) = (0u64, 0u64, 0usize);
     let end = Instant::now() + Duration::from_secs(secs);
