@@ -731,7 +731,8 @@ fn on_ioctl(
                 }
             }
         }
-        (Route::MemoryInfo | Route::FbInfoV2(_), _) => out.mem_info.push(MemInfoReply {
+        // (No capture has FB_GET_INFO v1 or VID_HEAP_CONTROL INFO.)
+        (Route::FbInfoV2(_), _) => out.mem_info.push(MemInfoReply {
             pid: p.pid,
             t_ns,
             decoded: d,
