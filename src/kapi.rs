@@ -80,6 +80,16 @@ kernel::sync::global_lock! {
     pub(crate) unsafe(uninit) static KAPI: Mutex<Option<Kapi>> = None;
 }
 
+/// Runs `f` on the kernel client under [`KAPI`]'s lock, opening it on
+/// first need; `Err(NV_ERR_NOT_SUPPORTED)` if it cannot be opened.
+fn with_kapi<R>(f: impl FnOnce(&mut Kapi) -> R) -> core::result::Result<R, u32> {
+    let mut g = KAPI.lock();
+    if g.is_none() {
+        *g = Some(Kapi::open().map_err(|_| NV_ERR_NOT_SUPPORTED)?);
+    }
+    g.as_mut().map(f).ok_or(NV_ERR_NOT_SUPPORTED)
+}
+
 impl Kapi {
     /// Resolves the vendor's kernel RM API and makes a client.
     fn open() -> Result<Self> {
@@ -313,14 +323,11 @@ pub(crate) fn set_channels(
     if list.is_empty() {
         return false;
     }
-    let mut g = KAPI.lock();
-    if g.is_none() {
-        match Kapi::open() {
-            Ok(k) => *g = Some(k),
-            Err(_) => return false,
-        }
-    }
-    let Some(k) = g.as_mut() else { return false };
+    with_kapi(|k| disable_channels(k, list, disable)).unwrap_or(false)
+}
+
+/// [`set_channels`] on the opened kernel client.
+fn disable_channels(k: &mut Kapi, list: &[(u32, u32, u32)], disable: bool) -> bool {
     let mut gpus: KVec<u32> = KVec::new();
     for &(gpu, _, _) in list.iter() {
         if !gpus.contains(&gpu) && gpus.push(gpu, GFP_KERNEL).is_err() {
@@ -357,18 +364,16 @@ pub(crate) fn set_channels(
 /// at the call from every client of those processes, so an object the
 /// proxy never saw is counted too. Opens the kernel client on first need.
 pub(crate) fn vidmem_of(gpu: u32, pids: &[u32]) -> core::result::Result<u64, u32> {
-    type P = Nv2080CtrlGpuGetPidInfoParams;
-    type E = Nv2080CtrlGpuPidInfo;
     if pids.is_empty() {
         return Ok(0);
     }
-    let mut g = KAPI.lock();
-    if g.is_none() {
-        *g = Some(Kapi::open().map_err(|_| NV_ERR_NOT_SUPPORTED)?);
-    }
-    let Some(k) = g.as_mut() else {
-        return Err(NV_ERR_NOT_SUPPORTED);
-    };
+    with_kapi(|k| pid_vidmem(k, gpu, pids))?
+}
+
+/// [`vidmem_of`] on the opened kernel client.
+fn pid_vidmem(k: &mut Kapi, gpu: u32, pids: &[u32]) -> core::result::Result<u64, u32> {
+    type P = Nv2080CtrlGpuGetPidInfoParams;
+    type E = Nv2080CtrlGpuPidInfo;
     let sub = k.subdevice(gpu)?;
     // 14 KiB: on the heap, not the stack.
     let mut b = KVec::from_elem(0u8, P::SIZE, GFP_KERNEL).map_err(|_| NV_ERR_NO_MEMORY)?;
@@ -410,14 +415,7 @@ pub(crate) fn vidmem_of(gpu: u32, pids: &[u32]) -> core::result::Result<u64, u32
 /// and the source client the context's (kernel callers may name any
 /// client). Returns the RM status and the new handle.
 pub(crate) fn dup_object(p: &Nvos55) -> core::result::Result<(u32, u32), u32> {
-    let mut g = KAPI.lock();
-    if g.is_none() {
-        *g = Some(Kapi::open().map_err(|_| NV_ERR_NOT_SUPPORTED)?);
-    }
-    let Some(k) = g.as_ref() else {
-        return Err(NV_ERR_NOT_SUPPORTED);
-    };
-    Ok(k.dup(p))
+    with_kapi(|k| k.dup(p))
 }
 
 /// Runs control `cmd` with `params` on our own subdevice of host GPU
@@ -425,37 +423,18 @@ pub(crate) fn dup_object(p: &Nvos55) -> core::result::Result<(u32, u32), u32> {
 /// For a tenant's FIFO_DISABLE_CHANNELS executed from the proxy's copy
 /// (`docs/isolation.md` §4 (K′)).
 pub(crate) fn subdevice_control(gpu: u32, cmd: u32, params: &mut [u8]) -> u32 {
-    let mut g = KAPI.lock();
-    if g.is_none() {
-        match Kapi::open() {
-            Ok(k) => *g = Some(k),
-            Err(_) => return NV_ERR_NOT_SUPPORTED,
-        }
-    }
-    let Some(k) = g.as_mut() else {
-        return NV_ERR_NOT_SUPPORTED;
-    };
-    match k.subdevice(gpu) {
+    with_kapi(|k| match k.subdevice(gpu) {
         Ok(sub) => k.control(sub, cmd, params),
         Err(s) => s,
-    }
+    })
+    .unwrap_or_else(|s| s)
 }
 
 /// Runs control `cmd` with `params` on our own client (an NV0000 control;
 /// opening the kernel client on first need); returns the RM status. For
 /// the system-wide GPU id lists, executed from the proxy's copy.
 pub(crate) fn client_control(cmd: u32, params: &mut [u8]) -> u32 {
-    let mut g = KAPI.lock();
-    if g.is_none() {
-        match Kapi::open() {
-            Ok(k) => *g = Some(k),
-            Err(_) => return NV_ERR_NOT_SUPPORTED,
-        }
-    }
-    match g.as_ref() {
-        Some(k) => k.control(k.client, cmd, params),
-        None => NV_ERR_NOT_SUPPORTED,
-    }
+    with_kapi(|k| k.control(k.client, cmd, params)).unwrap_or_else(|s| s)
 }
 
 /// The video memory the vendor can allocate on host GPU `gpu` (its heap,
@@ -463,13 +442,7 @@ pub(crate) fn client_control(cmd: u32, params: &mut [u8]) -> u32 {
 pub(crate) fn card_bytes(gpu: u32) -> Option<u64> {
     type P = Nv2080CtrlFbGetInfoV2Params;
     // The block is the driver's branch's size (a shorter list in 550).
-    let branch = {
-        let mut g = KAPI.lock();
-        if g.is_none() {
-            *g = Some(Kapi::open().ok()?);
-        }
-        g.as_ref()?.branch
-    };
+    let branch = with_kapi(|k| k.branch).ok()?;
     let size = branch
         .control_size(NV2080_CTRL_CMD_FB_GET_INFO_V2)
         .unwrap_or(P::SIZE);
@@ -530,17 +503,7 @@ pub(crate) fn vendor_version(buf: &mut [u8; 32]) -> Option<usize> {
 /// holds it, and the RM frees them only at that file's release). `true`
 /// when the kernel RM API cannot be asked: the charge stays.
 pub(crate) fn any_client_exists(clients: &[u32]) -> bool {
-    let mut g = KAPI.lock();
-    if g.is_none() {
-        match Kapi::open() {
-            Ok(k) => *g = Some(k),
-            Err(_) => return true,
-        }
-    }
-    let Some(k) = g.as_ref() else {
-        return true;
-    };
-    clients.iter().any(|&c| k.client_exists(c))
+    with_kapi(|k| clients.iter().any(|&c| k.client_exists(c))).unwrap_or(true)
 }
 
 /// Frees the kernel client when no context has channels (so the vendor's

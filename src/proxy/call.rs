@@ -677,34 +677,21 @@ impl Call<'_> {
     /// Forwarded, the vendor wrote the card's heap into the tenant's block
     /// before the proxy rewrote it.
     fn heap_info(&mut self, h_client: u32, h_parent: u32) -> Result<Done> {
-        type P = Nv2080CtrlFbGetInfoV2Params;
         // NVOS32_IVC_HEAP_NUMBER_DONT_ALLOCATE_ON_IVC_HEAP is 0.
-        let ivc = self
-            .params
-            .get(core::mem::offset_of!(Nvos32, ivc_heap_number)..)
-            .and_then(|b| b.get(..2))
-            .map_or(0, |b| i16::from_le_bytes([b[0], b[1]]));
-        if ivc > 0 {
+        if Nvos32::read(self.params).is_some_and(|p| p.ivc_heap_number > 0) {
             return Ok(Done::Status(NV_ERR_NOT_SUPPORTED));
         }
         let (gpu, cap, used) = match self.fb_info_target(h_client, h_parent) {
             Ok(t) => t,
             Err(status) => return Ok(Done::Status(status)),
         };
-        let size = self
-            .d
-            .branch
-            .control_size(NV2080_CTRL_CMD_FB_GET_INFO_V2)
-            .unwrap_or(P::SIZE);
-        let mut v2 = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+        let mut v2 = KVec::from_elem(0u8, self.fb_info_v2_size(), GFP_KERNEL)?;
         nvabi::heap_info_request(&mut v2);
         let status = kapi::subdevice_control(gpu, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut v2);
         if status == NV_OK {
             nvabi::rewrite_fb_info_v2(&mut v2, cap, used);
-        } else {
-            nvabi::heap_info_request(&mut v2);
         }
-        nvabi::heap_info_reply(&v2, self.params);
+        nvabi::heap_info_reply(&v2, status == NV_OK, self.params);
         Ok(Done::Status(status))
     }
 
@@ -717,15 +704,13 @@ impl Call<'_> {
     /// the calling file's and its object one of the context's (else the
     /// status the RM gives an unknown client or object).
     fn fb_info_v2(&mut self, c: &ControlCall) -> Result<Done> {
-        type P = Nv2080CtrlFbGetInfoV2Params;
         let (gpu, cap, used) = match self.fb_info_target(c.h_client, c.h_object) {
             Ok(t) => t,
             Err(status) => return Ok(Done::Status(status)),
         };
         // The control's fixed size in the vendor's branch, as the RM
         // checks it.
-        let size = self.d.branch.control_size(c.cmd).unwrap_or(P::SIZE);
-        if c.params.size != size {
+        if c.params.size != self.fb_info_v2_size() {
             return Ok(Done::Status(NV_ERR_INVALID_ARGUMENT));
         }
         let mut nested = read_nested(&c.params)?;
@@ -760,11 +745,7 @@ impl Call<'_> {
         let Some(v1) = P1::read(&v1) else {
             return Ok(Done::Status(NV_ERR_INVALID_POINTER));
         };
-        let size = self
-            .d
-            .branch
-            .control_size(NV2080_CTRL_CMD_FB_GET_INFO_V2)
-            .unwrap_or(P::SIZE);
+        let size = self.fb_info_v2_size();
         let bytes = match nvabi::fb_info_v1_list_bytes(v1.fb_info_list_size, size) {
             Ok(b) => b,
             Err(status) => return Ok(Done::Status(status)),
@@ -787,6 +768,15 @@ impl Call<'_> {
             let _ = write_user(list, &v2[list_at..list_at + bytes]);
         }
         Ok(Done::Status(status))
+    }
+
+    /// FB_GET_INFO_V2's fixed size in the vendor's branch (a shorter list
+    /// in 550).
+    fn fb_info_v2_size(&self) -> usize {
+        self.d
+            .branch
+            .control_size(NV2080_CTRL_CMD_FB_GET_INFO_V2)
+            .unwrap_or(Nv2080CtrlFbGetInfoV2Params::SIZE)
     }
 
     /// The GPU an FB_GET_INFO or heap INFO names, and the context's cap and usage; or

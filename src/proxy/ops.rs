@@ -121,19 +121,23 @@ impl FileOps for ProxyFile {
             Some(sticky - 1)
         } else {
             // SAFETY: the vendor's mmap succeeded on `vma` (caller's contract).
-            let found = unsafe { self.register_window_gpu(vma) };
-            if found
-                .as_ref()
-                .map_or(true, |f| f.is_some() && !self.admit_doorbell())
-            {
-                // Fail closed: a window that cannot be gated (no GPU for
-                // the node, or past the doorbell limit) is not mapped.
-                // SAFETY: the vendor's mmap succeeded on `vma`, which is
-                // being set up and not yet in the tree (caller's contract).
-                unsafe { doorbell::undo_vendor_mmap(vma) };
-                return Err(found.err().unwrap_or(ENOMEM));
+            let window = unsafe { self.register_window_gpu(vma) }.and_then(|g| match g {
+                Some(_) if !self.admit_doorbell() => Err(ENOMEM),
+                g => Ok(g),
+            });
+            match window {
+                Ok(g) => g,
+                Err(e) => {
+                    // Fail closed: a window that cannot be gated (no GPU
+                    // for the node, or past the doorbell limit) is not
+                    // mapped.
+                    // SAFETY: the vendor's mmap succeeded on `vma`, which
+                    // is being set up and not yet in the tree (caller's
+                    // contract).
+                    unsafe { doorbell::undo_vendor_mmap(vma) };
+                    return Err(e);
+                }
             }
-            found?
         };
         if let Some(gpu) = gpu {
             // SAFETY: `vma` is the vma being set up, and the vendor's mmap

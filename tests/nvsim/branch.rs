@@ -192,6 +192,14 @@ pub(crate) fn select(i: u32) -> Option<&'static Branch> {
     Some(b)
 }
 
+impl Branch {
+    /// sizeof(NV2080_CTRL_FB_GET_INFO_V2_PARAMS): the count and
+    /// `fb_info_max` entries of {index, data}.
+    pub(crate) fn fb_info_v2_size(&self) -> usize {
+        4 + 8 * self.fb_info_max
+    }
+}
+
 /// The branch in use.
 pub(crate) fn current() -> &'static Branch {
     &BRANCHES[CURRENT.load(Ordering::Relaxed) % BRANCHES.len()]

@@ -671,7 +671,8 @@ fn subdevice_control(
             // The list bound is the branch's NV2080_CTRL_FB_INFO_MAX_LIST_SIZE
             // (550: 55 entries, 444 bytes; 580: 128, 1028).
             let max = branch::current().fb_info_max;
-            let mut p = fixed_sized::<Nv2080CtrlFbGetInfoV2Params>(params, 4 + 8 * max)?;
+            let size = branch::current().fb_info_v2_size();
+            let mut p = fixed_sized::<Nv2080CtrlFbGetInfoV2Params>(params, size)?;
             let n = p.fb_info_list_size as usize;
             if n > max {
                 return Err(NV_ERR_INVALID_ARGUMENT);

@@ -114,7 +114,7 @@ fn fb_info(f: &NvFile, p: &Nvos54) -> u32 {
     let Some(v1) = P1::read(&b) else {
         return NV_ERR_INVALID_POINTER;
     };
-    let size = 4 + 8 * crate::branch::current().fb_info_max;
+    let size = crate::branch::current().fb_info_v2_size();
     let bytes = match fb_info_v1_list_bytes(v1.fb_info_list_size, size) {
         Ok(n) => n,
         Err(s) => return s,
@@ -225,19 +225,16 @@ fn heap_info(f: &NvFile, p: &mut Nvos32) -> u32 {
             _ => return NV_ERR_INVALID_ARGUMENT,
         }
     };
-    let size = 4 + 8 * crate::branch::current().fb_info_max;
+    let size = crate::branch::current().fb_info_v2_size();
     let mut v2 = match KVec::from_elem(0u8, size, GFP_KERNEL) {
         Ok(v) => v,
         Err(_) => return NV_ERR_NO_MEMORY,
     };
     heap_info_request(&mut v2);
     let s = f.control_kernel_params(p.h_root, sub, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut v2);
-    if s != NV_OK {
-        heap_info_request(&mut v2);
-    }
     let mut b = [0u8; Nvos32::SIZE];
     p.write(&mut b);
-    heap_info_reply(&v2, &mut b);
+    heap_info_reply(&v2, s == NV_OK, &mut b);
     if let Some(out) = Nvos32::read(&b) {
         *p = out;
     }

@@ -335,8 +335,8 @@ pub(crate) fn self_test() -> core::result::Result<(), &'static str> {
     q.fb_info_list_size = 1;
     q.fb_info_list[0].index = NV2080_CTRL_FB_INFO_INDEX_HEAP_FREE;
     q.write(&mut fb);
-    // The branch's block: 4 + 8 * NV2080_CTRL_FB_INFO_MAX_LIST_SIZE bytes.
-    let fb_len = 4 + 8 * crate::branch::current().fb_info_max;
+    // The branch's block (NV2080_CTRL_FB_INFO_MAX_LIST_SIZE entries).
+    let fb_len = crate::branch::current().fb_info_v2_size();
     if control(c1, s1, NV2080_CTRL_CMD_FB_GET_INFO_V2, &mut fb[..fb_len]) != NV_OK {
         return Err("FB_GET_INFO_V2");
     }

@@ -177,14 +177,16 @@ pub fn heap_info_request(v2: &mut [u8]) {
 
 /// Writes `_nvos32FunctionInfo`'s answer from the FB_GET_INFO_V2 reply `v2`
 /// into the NVOS32 block `nvos32`, as the RM does whatever the control
-/// returned (a failed control leaves zeros): `free` = HEAP_FREE, `total` =
-/// HEAP_SIZE + FB_TAX_SIZE (vGPU), and `data.Info`'s `base`, `size` and
-/// `offset` = HEAP_BASE, LARGEST_FREE_REGION_SIZE and _BASE, all KiB
-/// shifted to bytes.
-pub fn heap_info_reply(v2: &[u8], nvos32: &mut [u8]) {
+/// returned (`ok` false: the control failed, and its zeroed request's
+/// values, zeros, are written): `free` = HEAP_FREE, `total` = HEAP_SIZE +
+/// FB_TAX_SIZE (vGPU), and `data.Info`'s `base`, `size` and `offset` =
+/// HEAP_BASE, LARGEST_FREE_REGION_SIZE and _BASE, all KiB shifted to bytes.
+pub fn heap_info_reply(v2: &[u8], ok: bool, nvos32: &mut [u8]) {
     let list = offset_of!(Nv2080CtrlFbGetInfoV2Params, fb_info_list);
-    let kib =
-        |i: usize| u64::from(rd_u32(v2, list + i * Nv2080CtrlFbInfo::SIZE + 4).unwrap_or(0)) << 10;
+    let kib = |i: usize| match ok {
+        true => u64::from(rd_u32(v2, list + i * Nv2080CtrlFbInfo::SIZE + 4).unwrap_or(0)) << 10,
+        false => 0,
+    };
     let data = offset_of!(Nvos32, data);
     wr_u64(nvos32, offset_of!(Nvos32, free), kib(0));
     wr_u64(
@@ -238,11 +240,15 @@ mod tests {
         assert!(q.write(&mut v2));
         assert_eq!(rewrite_fb_info_v2(&mut v2, 4 * GIB, GIB), 3);
         let mut b = [0u8; Nvos32::SIZE];
-        heap_info_reply(&v2, &mut b);
+        heap_info_reply(&v2, true, &mut b);
         let o = Nvos32::read(&b).unwrap();
         assert_eq!((o.total, o.free), (4 * GIB + (1 << 20), 3 * GIB));
         let info = |at: usize| rd_u64(&o.data, at).unwrap();
         assert_eq!((info(8), info(16), info(24)), (3 * GIB, 3 * GIB, 2 << 20));
+        // A failed control: zeros, whatever the block held.
+        heap_info_reply(&v2, false, &mut b);
+        let o = Nvos32::read(&b).unwrap();
+        assert_eq!((o.total, o.free, rd_u64(&o.data, 16).unwrap()), (0, 0, 0));
     }
 
     #[test]

@@ -169,6 +169,17 @@ fn alloc_block(outer: &Block, root: u32, parent: u32, class: u32, params: &Block
     outer.set32(A_SIZE, size);
 }
 
+/// Fills `outer` as an NVOS54 RM_CONTROL `cmd` of `object` in client
+/// `client`, with `size` bytes of parameters at `params`.
+fn control_block(outer: &Block, client: u32, object: u32, cmd: u32, params: &Block, size: u32) {
+    outer.clear();
+    outer.set32(C_CLIENT, client);
+    outer.set32(C_OBJECT, object);
+    outer.set32(C_CMD, cmd);
+    outer.set64(C_PARAMS, params.addr());
+    outer.set32(C_SIZE, size);
+}
+
 fn memory_params(size: u64) -> Block {
     let m = Block::new(128);
     m.set32(M_OWNER, nvrm::OWNER);
@@ -241,12 +252,7 @@ fn meminfo(s: &nvrm::Session, secs: u64, v1: bool) -> Result<(), String> {
         } else {
             params.set32(4, NV2080_CTRL_FB_INFO_INDEX_RAM_SIZE);
         }
-        outer.clear();
-        outer.set32(C_CLIENT, s.client);
-        outer.set32(C_OBJECT, s.subdevice);
-        outer.set32(C_CMD, cmd);
-        outer.set64(C_PARAMS, params.addr());
-        outer.set32(C_SIZE, size);
+        control_block(&outer, s.client, s.subdevice, cmd, &params, size);
         calls += 1;
         if ioctl(fd, NV_ESC_RM_CONTROL, &outer, 32) && outer.get32(C_STATUS) == NV_OK {
             ok += 1;
@@ -330,12 +336,14 @@ fn gpuids(s: &nvrm::Session, secs: u64) -> Result<(), String> {
     let end = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < end {
         params.clear();
-        outer.clear();
-        outer.set32(C_CLIENT, s.client);
-        outer.set32(C_OBJECT, s.client);
-        outer.set32(C_CMD, NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS);
-        outer.set64(C_PARAMS, params.addr());
-        outer.set32(C_SIZE, 128);
+        control_block(
+            &outer,
+            s.client,
+            s.client,
+            NV0000_CTRL_CMD_GPU_GET_ATTACHED_IDS,
+            &params,
+            128,
+        );
         calls += 1;
         if ioctl(fd, NV_ESC_RM_CONTROL, &outer, 32) && outer.get32(C_STATUS) == NV_OK {
             ok += 1;
@@ -670,12 +678,14 @@ pub fn run(dir: &str, case: &str, secs: u64, hold: &crate::Hold) -> Result<(), S
             chans.set32(X_NUM, 1);
             chans.set32(X_CLIENTS, s.client);
             chans.set32(X_CHANNELS, channel);
-            outer.clear();
-            outer.set32(C_CLIENT, s.client);
-            outer.set32(C_OBJECT, s.subdevice);
-            outer.set32(C_CMD, NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS);
-            outer.set64(C_PARAMS, chans.addr());
-            outer.set32(C_SIZE, 536);
+            control_block(
+                &outer,
+                s.client,
+                s.subdevice,
+                NV2080_CTRL_CMD_FIFO_DISABLE_CHANNELS,
+                &chans,
+                536,
+            );
             if !ioctl(fd, NV_ESC_RM_CONTROL, &outer, 32) {
                 t.other += 1;
             } else if outer.get32(C_STATUS) == NV_OK {
